@@ -1,0 +1,51 @@
+# leadscore: `make demo` runs the whole path on synthetic data, `make test` runs the tests.
+# Both create the project's virtual environment (.venv) first; nothing else is needed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := data/demo
+PORT   ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test test-fast lint typecheck bench clean browser serve
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: python3.11 not found"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install leadscore with its dev tools
+
+browser: ## Install headless Chromium from Debian (for the HTML report tests)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+demo: $(STAMP) ## Run the whole main job on synthetic data (local MLflow under mlruns/)
+	$(BIN)/leadscore demo --out $(DEMO) --port $(PORT)
+
+test: $(STAMP) ## Run the test suite (what CI runs)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## Run the tests without the slow and end-to-end ones
+	$(BIN)/python -m pytest -m "not slow and not e2e"
+
+lint: $(STAMP) ## Ruff lint and format check
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP) ## mypy (strict) on src/
+	$(BIN)/mypy src
+
+bench: $(STAMP) ## Run the benchmarks (prints figures; not part of the tests)
+	$(BIN)/python benchmarks/bench_generate.py
+
+clean: ## Remove generated data, runs and models (keeps .venv)
+	rm -rf data/demo mlruns/mlflow.db mlruns/artifacts models/*/ .pytest_cache

@@ -1,0 +1,5 @@
+"""``python -m leadscore``."""
+
+from leadscore.cli import main
+
+main()

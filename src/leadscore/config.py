@@ -1,0 +1,174 @@
+"""Typed settings (env prefix LEADSCORE_) and dataset specs loaded from YAML."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PLACEHOLDERS = ("Select", "N/A", "NA", "n/a", "null", "NULL", "None", "-", "")
+
+
+class UserError(Exception):
+    """A mistake in the user's input: reported as one line, never as a traceback."""
+
+
+class Settings(BaseSettings):
+    """Runtime settings, read once from the environment (prefix ``LEADSCORE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore")
+
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_root: str = "mlruns/artifacts"
+    models_dir: str = "models"
+    configs_dir: str = "configs"
+    seed: int = 42
+    api_keys: str = ""
+    api_key_file: str = ""
+    max_batch: int = 1000
+    max_body_bytes: int = 2_000_000
+    num_threads: int = 2
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
+
+
+class LabelRule(BaseModel):
+    """Which column holds the outcome and which of its values count as SQL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str
+    positive: list[Any] = Field(default_factory=lambda: [1])
+    negative: list[Any] | None = None
+    description: str = ""
+
+    def is_positive(self, value: Any) -> bool:
+        return _norm_label(value) in {_norm_label(v) for v in self.positive}
+
+
+def _norm_label(value: Any) -> str:
+    text = str(value).strip().casefold()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+class DatasetSpec(BaseModel):
+    """What a CRM export looks like: id, label rule, time, fields, exclusions, placeholders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    id: str | None = None
+    email: str | None = None
+    label: LabelRule
+    time: str | None = None
+    fit: list[str] = Field(default_factory=list)
+    engagement: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    dates: list[str] = Field(default_factory=list)
+    exclude: dict[str, str] = Field(default_factory=dict)
+    placeholders: list[str] = Field(default_factory=lambda: list(DEFAULT_PLACEHOLDERS))
+    ranges: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
+    aliases: dict[str, dict[str, str]] = Field(default_factory=dict)
+    rules: str | None = None
+    reasons: dict[str, dict[str, str]] = Field(default_factory=dict)
+    respond_fast_when: list[str] = Field(default_factory=list)
+    events: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in value.strip().lower())
+        if not cleaned:
+            raise ValueError("name must not be empty")
+        return cleaned
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.fit, *[c for c in self.engagement if c not in self.fit]]
+
+    def digest(self) -> str:
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def project_root() -> Path:
+    """The repository root when running from a checkout (editable install)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def find_config(kind: str, name_or_path: str) -> Path:
+    """Resolve a config given as a path, or as a bare name under ``configs/<kind>/``."""
+    candidate = Path(name_or_path)
+    if candidate.is_file():
+        return candidate
+    stem = candidate.name if candidate.suffix in {".yaml", ".yml"} else f"{candidate.name}.yaml"
+    for base in (Path(get_settings().configs_dir), project_root() / "configs"):
+        path = base / kind / stem
+        if path.is_file():
+            return path
+    raise UserError(f"{kind} config not found: {name_or_path}")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UserError(f"{path}: not valid YAML{where}") from exc
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _validation_message(path: Path | str, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return f"{path}: field '{where}': {first['msg']}"
+
+
+def load_spec(name_or_path: str) -> DatasetSpec:
+    """Load a dataset spec by path or by name (``configs/datasets/<name>.yaml``)."""
+    path = find_config("datasets", name_or_path)
+    try:
+        spec = DatasetSpec.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise UserError(_validation_message(path, exc)) from exc
+    if spec.rules and not Path(spec.rules).is_absolute():
+        spec.rules = str((path.parent / spec.rules).resolve())
+    return spec
+
+
+def spec_from_flags(
+    name: str,
+    label: str,
+    positive: list[str] | None = None,
+    id_col: str | None = None,
+    time_col: str | None = None,
+    exclude: list[str] | None = None,
+) -> DatasetSpec:
+    """A spec for any CRM export described only by command-line flags."""
+    return DatasetSpec(
+        name=name,
+        id=id_col,
+        label=LabelRule(column=label, positive=list(positive or ["1"])),
+        time=time_col,
+        exclude={c: "excluded on the command line" for c in exclude or []},
+    )

@@ -1,0 +1,1 @@
+"""Data: synthetic generator, validation and sources (CSV, Parquet, generator folders)."""

@@ -1,0 +1,163 @@
+"""Read CRM exports (CSV or Parquet, or a generator folder) and write outputs atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from leadscore.config import UserError
+
+TABLES = ("leads", "events", "stage_history", "accounts")
+
+
+def _find_table(folder: Path, name: str) -> Path | None:
+    for suffix in (".parquet", ".csv"):
+        path = folder / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def resolve_leads_path(path: str | Path) -> Path:
+    """The leads file itself, also when ``path`` is a generator output folder."""
+    path = Path(path)
+    if path.is_dir():
+        found = _find_table(path, "leads")
+        if found is None:
+            raise UserError(f"{path}: folder has no leads.parquet or leads.csv")
+        return found
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    return path
+
+
+def _check_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return "parquet"
+    if suffix in {".csv", ".txt", ".tsv"}:
+        return "csv"
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head == b"PAR1":
+        return "parquet"
+    raise UserError(f"{path}: unsupported format '{suffix or 'none'}' (use .csv or .parquet)")
+
+
+def _clean_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    # CRM exports often end the header with a comma, which makes an empty "Unnamed: N" column.
+    drop = [c for c in frame.columns if str(c).startswith("Unnamed: ") and frame[c].isna().all()]
+    frame = frame.drop(columns=drop)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read one CSV or Parquet file; a user's mistake becomes a one-line ``UserError``."""
+    path = resolve_leads_path(path)
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: file is empty")
+    kind = _check_format(path)
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path, columns=columns)
+        else:
+            sep = "\t" if path.suffix.lower() == ".tsv" else None
+            frame = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", usecols=columns)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"{path}: not a readable {kind} file ({str(exc).splitlines()[0]})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise UserError(f"{path}: file is empty") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
+    except ValueError as exc:
+        raise UserError(f"{path}: {str(exc).splitlines()[0]}") from exc
+    frame = _clean_columns(frame)
+    if frame.empty:
+        raise UserError(f"{path}: file has a header but no rows")
+    return frame
+
+
+def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+    """Stream a CSV or Parquet file in chunks of about ``chunk_rows`` rows."""
+    path = resolve_leads_path(path)
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: file is empty")
+    kind = _check_format(path)
+    try:
+        if kind == "parquet":
+            reader = pq.ParquetFile(path)
+            for batch in reader.iter_batches(batch_size=chunk_rows):
+                yield _clean_columns(batch.to_pandas())
+        else:
+            for chunk in pd.read_csv(path, chunksize=chunk_rows):
+                yield _clean_columns(chunk)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"{path}: not a readable {kind} file ({str(exc).splitlines()[0]})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise UserError(f"{path}: file is empty") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
+
+
+def count_rows(path: str | Path) -> int | None:
+    """Row count when it is cheap to know (Parquet metadata), else None."""
+    path = resolve_leads_path(path)
+    if _check_format(path) == "parquet":
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    return None
+
+
+def read_folder_table(folder: str | Path, name: str) -> pd.DataFrame | None:
+    """One of the generator's tables (``events``, ``stage_history`` ...) if the folder has it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    path = _find_table(folder, name)
+    return None if path is None else read_table(path)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; it replaces ``target`` only on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_arrow(table: pa.Table, target: str | Path, fmt: str = "parquet") -> Path:
+    """Write an Arrow table as Parquet or CSV, atomically and byte-deterministically."""
+    import pyarrow.csv as pacsv
+
+    target = Path(target)
+    with atomic_path(target) as tmp:
+        if fmt == "parquet":
+            pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+        elif fmt == "csv":
+            pacsv.write_csv(table, tmp)
+        else:
+            raise UserError(f"unknown format '{fmt}' (use parquet or csv)")
+    return target
+
+
+def write_frame(frame: pd.DataFrame, target: str | Path) -> Path:
+    """Write a DataFrame by the target's suffix (.csv or .parquet), atomically."""
+    target = Path(target)
+    fmt = "csv" if target.suffix.lower() == ".csv" else "parquet"
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return write_arrow(table, target, fmt)

@@ -1,0 +1,294 @@
+"""Validation of a CRM export against its dataset spec: what is wrong, where, and how often."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore.config import DatasetSpec, _norm_label
+from leadscore.features import canonical_category, clean_text, infer_kind, map_unique, parse_date, to_number
+
+MIN_CLASS_EXAMPLES = 40
+
+
+@dataclass
+class Problem:
+    """One finding: ``error`` makes the data unusable, ``warning`` is listed but allowed."""
+
+    level: str
+    check: str
+    column: str | None
+    count: int
+    message: str
+
+    def line(self) -> str:
+        where = f"column '{self.column}'" if self.column else "file"
+        return f"{self.level}: {where}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of validating one file."""
+
+    source: str
+    rows: int
+    columns: int
+    positives: int = 0
+    negatives: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        return not any(p.level == "error" for p in self.problems)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.usable else 2
+
+    def add(self, level: str, check: str, column: str | None, count: int, message: str) -> None:
+        self.problems.append(Problem(level, check, column, int(count), message))
+
+    def count(self, check: str, column: str | None = None) -> int:
+        return sum(
+            p.count for p in self.problems if p.check == check and (column is None or p.column == column)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "usable": self.usable,
+            "rows": self.rows,
+            "columns": self.columns,
+            "positives": self.positives,
+            "negatives": self.negatives,
+            "errors": sum(p.level == "error" for p in self.problems),
+            "warnings": sum(p.level == "warning" for p in self.problems),
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+    def lines(self) -> list[str]:
+        return [p.line() for p in self.problems]
+
+
+def label_values(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The label as 0/1 and a mask of rows whose label is known and allowed."""
+    series = frame[spec.label.column]
+    norm = series.map(lambda v: None if clean_text(v) is None else _norm_label(v))
+    positives = {_norm_label(v) for v in spec.label.positive}
+    negatives = {_norm_label(v) for v in spec.label.negative} if spec.label.negative else None
+    known = norm.notna().to_numpy().copy()
+    if negatives is not None:
+        known = known & norm.isin(positives | negatives).to_numpy()
+    y = norm.isin(positives).to_numpy().astype(np.int8)
+    return y, known
+
+
+def validate_frame(frame: pd.DataFrame, spec: DatasetSpec, source: str = "data") -> ValidationReport:
+    """Check a lead table against a spec; never raises for problems in the data itself."""
+    report = ValidationReport(source=source, rows=len(frame), columns=frame.shape[1])
+    ph = frozenset(p.strip().casefold() for p in spec.placeholders)
+    if frame.empty:
+        report.add("error", "empty", None, 0, "no rows")
+        return report
+    _check_label(frame, spec, report)
+    _check_missing_columns(frame, spec, report)
+    _check_duplicates(frame, spec, report)
+    _check_placeholders(frame, spec, ph, report)
+    _check_dates(frame, spec, report)
+    _check_numbers(frame, spec, ph, report)
+    _check_spellings(frame, spec, ph, report)
+    return report
+
+
+def _check_spellings(
+    frame: pd.DataFrame, spec: DatasetSpec, ph: frozenset[str], report: ValidationReport
+) -> None:
+    """Categories written several ways ('USA', 'United States', 'google', 'Google')."""
+    for col in frame.columns:
+        if col in {spec.label.column, spec.id, spec.email} or col in spec.exclude:
+            continue
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+            continue
+        counts = series.dropna().astype(str).value_counts()
+        if len(counts) > 5000:
+            continue
+        alias = {k.strip().casefold(): v.strip().casefold() for k, v in spec.aliases.get(col, {}).items()}
+        canon = pd.Series([canonical_category(v, ph, alias) for v in counts.index], index=counts.index)
+        frame_counts = pd.DataFrame({"canon": canon, "n": counts}).dropna()
+        variants = frame_counts.groupby("canon")["n"].agg(["count", "sum", "max"])
+        variants = variants[variants["count"] > 1]
+        if not variants.empty:
+            rows = int((variants["sum"] - variants["max"]).sum())
+            report.add(
+                "warning",
+                "mixed_spelling",
+                col,
+                rows,
+                f"{rows} values spelled differently from the usual form of the same category (merged)",
+            )
+
+
+def _check_label(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationReport) -> None:
+    col = spec.label.column
+    if col not in frame.columns:
+        report.add("error", "missing_label", col, 0, "label column is missing")
+        return
+    raw = frame[col]
+    missing = int(raw.map(lambda v: clean_text(v) is None).sum())
+    if missing:
+        report.add(
+            "warning", "missing_label", col, missing, f"{missing} rows without a label (left out of training)"
+        )
+    y, known = label_values(frame, spec)
+    if spec.label.negative is not None:
+        unknown_mask = ~known & raw.map(lambda v: clean_text(v) is not None).to_numpy()
+        unknown = int(unknown_mask.sum())
+        if unknown:
+            examples = ", ".join(sorted({str(v) for v in raw[unknown_mask].head(50)})[:3])
+            report.add(
+                "error",
+                "unknown_label",
+                col,
+                unknown,
+                f"{unknown} rows with unknown label values ({examples})",
+            )
+    else:
+        # Without a list of negatives every non-positive value is negative; say so if none matched.
+        allowed = {_norm_label(v) for v in spec.label.positive}
+        seen = set(raw.dropna().map(_norm_label).unique())
+        if seen and not seen & allowed:
+            shown = ", ".join(str(v) for v in spec.label.positive)
+            report.add(
+                "error",
+                "unknown_label",
+                col,
+                len(raw),
+                f"no row has the positive value ({shown}); values seen: {', '.join(sorted(seen)[:5])}",
+            )
+    report.positives = int(y[known].sum())
+    report.negatives = int(known.sum() - report.positives)
+    for name, count in (("SQL", report.positives), ("non-SQL", report.negatives)):
+        if count < MIN_CLASS_EXAMPLES:
+            report.add(
+                "error",
+                "too_few_examples",
+                col,
+                count,
+                f"only {count} {name} examples; at least {MIN_CLASS_EXAMPLES} are needed to learn from",
+            )
+
+
+def _check_missing_columns(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationReport) -> None:
+    if spec.id and spec.id not in frame.columns:
+        report.add("error", "missing_column", spec.id, 0, "id column is missing")
+    if spec.time and spec.time not in frame.columns:
+        report.add("error", "missing_column", spec.time, 0, "time column is missing")
+    for col in spec.features:
+        if col not in frame.columns:
+            report.add(
+                "warning",
+                "missing_column",
+                col,
+                0,
+                "column in the spec is missing (treated as missing values)",
+            )
+
+
+def _check_duplicates(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationReport) -> None:
+    if spec.id and spec.id in frame.columns:
+        ids = frame[spec.id].map(clean_text)
+        dup = int(ids.dropna().duplicated().sum())
+        if dup:
+            report.add("warning", "duplicate_id", spec.id, dup, f"{dup} rows repeat an id already seen")
+    if spec.email and spec.email in frame.columns:
+        emails = frame[spec.email].map(lambda v: canonical_category(v)).dropna()
+        dup = int(emails.duplicated().sum())
+        if dup:
+            report.add(
+                "warning",
+                "duplicate_contact",
+                spec.email,
+                dup,
+                f"{dup} rows repeat a contact (same email once case and spaces are ignored)",
+            )
+
+
+def _check_placeholders(
+    frame: pd.DataFrame, spec: DatasetSpec, ph: frozenset[str], report: ValidationReport
+) -> None:
+    skip = {spec.label.column, spec.id}
+    for col in frame.columns:
+        if (
+            col in skip
+            or pd.api.types.is_numeric_dtype(frame[col])
+            or pd.api.types.is_datetime64_any_dtype(frame[col])
+        ):
+            continue
+        values = frame[col].dropna().astype(str).str.strip().str.casefold()
+        hits = int(values[values != ""].isin(ph).sum())
+        if hits:
+            report.add(
+                "warning",
+                "placeholder",
+                col,
+                hits,
+                f"{hits} placeholder values such as 'Select' or 'N/A' (treated as missing)",
+            )
+
+
+def _check_dates(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationReport) -> None:
+    for col in dict.fromkeys([c for c in [spec.time, *spec.dates] if c]):
+        if col not in frame.columns or pd.api.types.is_datetime64_any_dtype(frame[col]):
+            continue
+        present = frame[col].map(lambda v: clean_text(v) is not None)
+        parsed = map_unique(frame[col], parse_date)
+        bad = int((present.to_numpy() & np.isnan(parsed)).sum())
+        if bad:
+            level = "error" if col == spec.time and bad == int(present.sum()) else "warning"
+            report.add(level, "unparseable_date", col, bad, f"{bad} values are not dates in a known format")
+
+
+def _check_numbers(
+    frame: pd.DataFrame, spec: DatasetSpec, ph: frozenset[str], report: ValidationReport
+) -> None:
+    for col in frame.columns:
+        if col in {spec.label.column, spec.id}:
+            continue
+        low, high = spec.ranges.get(col, (None, None))
+        declared = col in spec.ranges
+        if not declared and (col in spec.categorical or infer_kind(frame[col], ph) != "numeric"):
+            continue
+        values = map_unique(frame[col], lambda v: to_number(v, ph))
+        if declared:
+            with np.errstate(invalid="ignore"):
+                out = np.zeros(len(values), dtype=bool)
+                if low is not None:
+                    out |= values < low
+                if high is not None:
+                    out |= values > high
+            bad = int(out.sum())
+            if bad:
+                report.add(
+                    "warning",
+                    "out_of_range",
+                    col,
+                    bad,
+                    f"{bad} impossible values outside [{low}, {high}] (treated as missing)",
+                )
+        if not pd.api.types.is_numeric_dtype(frame[col]):
+            present = frame[col].map(
+                lambda v: clean_text(v) is not None and str(v).strip().casefold() not in ph
+            )
+            junk = int((present.to_numpy() & np.isnan(values)).sum())
+            if junk:
+                report.add(
+                    "warning",
+                    "not_a_number",
+                    col,
+                    junk,
+                    f"{junk} values are not numbers (treated as missing)",
+                )

@@ -1,0 +1,550 @@
+"""Point-in-time features shared by training, batch scoring and the service.
+
+Two parts: ``engagement_rollups`` turns raw timestamped events into per-lead engagement
+counts as of each lead's scoring time (no event after it is ever used), and
+``FeatureEncoder`` turns a lead, as a CRM sends it, into one numeric model row. Batch and
+single-lead encoding call the same scalar value functions, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+EVENT_TYPES = (
+    "web_visit",
+    "pricing_page_view",
+    "webinar_registration",
+    "webinar_attendance",
+    "content_download",
+    "email_open",
+    "email_click",
+    "demo_request",
+    "consultation_request",
+)
+FUNNEL_STAGES = ("top", "mid", "bottom")
+
+ENGAGEMENT_COLUMNS = (
+    "web_visits_30d",
+    "return_visits_7d",
+    "pricing_page_views_7d",
+    "pricing_page_views_total",
+    "webinars_registered",
+    "webinars_attended",
+    "downloads_top",
+    "downloads_mid",
+    "downloads_bottom",
+    "email_opens_30d",
+    "email_clicks_30d",
+    "demo_requests",
+    "consultation_requests",
+    "days_since_last_activity",
+)
+
+_MS_PER_DAY = 86_400_000
+OTHER = "__other__"
+_ENGAGEMENT_HINTS = (
+    "visit",
+    "page",
+    "click",
+    "open",
+    "activity",
+    "download",
+    "webinar",
+    "email",
+    "time spent",
+    "session",
+    "view",
+    "event",
+    "engage",
+    "demo",
+    "pricing",
+    "form",
+)
+
+
+def to_epoch_ms(values: Any) -> np.ndarray:
+    """Timestamps (datetime64, pandas, strings) as int64 milliseconds since the epoch (UTC)."""
+    series = pd.Series(values)
+    if not pd.api.types.is_datetime64_any_dtype(series):
+        series = pd.Series(parse_dates(series))
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    as_ms = series.to_numpy(dtype="datetime64[ms]")
+    return as_ms.astype(np.int64)
+
+
+def engagement_rollups(
+    events: pd.DataFrame,
+    anchors: pd.DataFrame,
+    *,
+    id_col: str = "lead_id",
+    time_col: str = "scored_at",
+) -> pd.DataFrame:
+    """Engagement counts per lead using only events at or before that lead's scoring time.
+
+    ``events`` has ``lead_id``, ``occurred_at``, ``event_type`` and ``funnel_stage``;
+    ``anchors`` has one row per lead with its id and scoring time. The result is aligned
+    with ``anchors`` row for row and has the columns in ``ENGAGEMENT_COLUMNS``.
+    """
+    anchor_ids = pd.Index(anchors[id_col].to_numpy())
+    if not anchor_ids.is_unique:
+        raise ValueError(f"anchors: column '{id_col}' has duplicate ids")
+    n = len(anchors)
+    anchor_t = to_epoch_ms(anchors[time_col])
+    pos = anchor_ids.get_indexer(events[id_col].to_numpy())
+    ev_t = to_epoch_ms(events["occurred_at"])
+    known = pos >= 0
+    pos_safe = np.where(known, pos, 0)
+    age_days = (anchor_t[pos_safe] - ev_t) / _MS_PER_DAY
+    usable = known & (age_days >= 0)
+
+    etype = _CodedColumn(events["event_type"])
+    stage = _CodedColumn(events["funnel_stage"])
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(pos_safe[usable & mask], minlength=n).astype(np.int32)
+
+    is_visit = etype == "web_visit"
+    is_pricing = etype == "pricing_page_view"
+    is_download = etype == "content_download"
+    within_7 = age_days <= 7
+    within_30 = age_days <= 30
+    out = {
+        "web_visits_30d": count(is_visit & within_30),
+        "return_visits_7d": np.maximum(count(is_visit & within_7) - 1, 0).astype(np.int32),
+        "pricing_page_views_7d": count(is_pricing & within_7),
+        "pricing_page_views_total": count(is_pricing),
+        "webinars_registered": count(etype == "webinar_registration"),
+        "webinars_attended": count(etype == "webinar_attendance"),
+        "downloads_top": count(is_download & (stage == "top")),
+        "downloads_mid": count(is_download & (stage == "mid")),
+        "downloads_bottom": count(is_download & (stage == "bottom")),
+        "email_opens_30d": count((etype == "email_open") & within_30),
+        "email_clicks_30d": count((etype == "email_click") & within_30),
+        "demo_requests": count(etype == "demo_request"),
+        "consultation_requests": count(etype == "consultation_request"),
+    }
+    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(last, pos_safe[usable], ev_t[usable])
+    has_any = last != np.iinfo(np.int64).min
+    days_since = np.full(n, np.nan)
+    days_since[has_any] = np.round((anchor_t[has_any] - last[has_any]) / _MS_PER_DAY, 3)
+    out["days_since_last_activity"] = days_since
+    return pd.DataFrame(out, index=anchors.index)
+
+
+class _CodedColumn:
+    """A string column as category codes, so comparisons with a value stay cheap on 10M+ rows."""
+
+    def __init__(self, series: pd.Series) -> None:
+        cat = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
+        self._codes = cat.cat.codes.to_numpy()
+        self._lookup = {str(v): i for i, v in enumerate(cat.cat.categories)}
+
+    def __eq__(self, value: object) -> np.ndarray:  # type: ignore[override]
+        code = self._lookup.get(str(value))
+        if code is None:
+            return np.zeros(self._codes.shape, dtype=bool)
+        return self._codes == code
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# --- scalar value functions: the single source of truth for batch and single-lead encoding ---
+
+_DMY = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+_MDY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def clean_text(value: Any) -> str | None:
+    """A value as text with whitespace collapsed; None when missing."""
+    if is_missing(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return " ".join(str(value).split())
+
+
+def parse_date(value: Any) -> float:
+    """A date or timestamp (ISO, dd-mm-yyyy, mm/dd/yyyy) as epoch milliseconds; NaN if not one."""
+    if is_missing(value):
+        return math.nan
+    if isinstance(value, (pd.Timestamp, datetime)):
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        return float(stamp.value // 1_000_000)
+    if isinstance(value, np.datetime64):
+        return float(value.astype("datetime64[ms]").astype(np.int64))
+    if not isinstance(value, str):
+        return math.nan
+    text = value.strip()
+    parsed: datetime | None = None
+    for pattern, order in ((_DMY, "dmy"), (_MDY, "mdy")):
+        match = pattern.match(text)
+        if match:
+            a, b, year = int(match[1]), int(match[2]), int(match[3])
+            day, month = (a, b) if order == "dmy" else (b, a)
+            hh, mm, ss = (int(match[i]) if match[i] else 0 for i in (4, 5, 6))
+            try:
+                parsed = datetime(year, month, day, hh, mm, ss)
+            except ValueError:
+                return math.nan
+            break
+    if parsed is None:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return math.nan
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return float(int((parsed - datetime(1970, 1, 1)).total_seconds() * 1000))
+
+
+def parse_dates(values: Any) -> np.ndarray:
+    """Vectorised ``parse_date``: datetime64[ms] with NaT where a value is not a date."""
+    series = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return series.to_numpy(dtype="datetime64[ms]")
+    ms = map_unique(series, parse_date)
+    out = np.full(len(ms), np.datetime64("NaT"), dtype="datetime64[ms]")
+    ok = ~np.isnan(ms)
+    out[ok] = ms[ok].astype(np.int64).astype("datetime64[ms]")
+    return out
+
+
+def to_number(value: Any, placeholders: frozenset[str] = frozenset()) -> float:
+    """A number from a CRM value ("1,200", " 7 ", True); NaN for placeholders and junk."""
+    if is_missing(value):
+        return math.nan
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+        return number if math.isfinite(number) else math.nan
+    text = str(value).strip()
+    if text.casefold() in placeholders:
+        return math.nan
+    try:
+        number = float(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def canonical_category(
+    value: Any, placeholders: frozenset[str] = frozenset(), aliases: Mapping[str, str] | None = None
+) -> str | None:
+    """The canonical spelling of a category: case, spaces and known aliases folded; None if missing."""
+    text = clean_text(value)
+    if text is None:
+        return None
+    key = text.casefold()
+    if key in placeholders:
+        return None
+    if aliases:
+        key = aliases.get(key, key)
+    return key
+
+
+def map_unique(series: pd.Series, func: Any) -> np.ndarray:
+    """Apply a scalar function once per distinct value and broadcast it (float result)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.array([func(v) for v in uniques], dtype=np.float64)
+    out = np.full(len(series), func(None), dtype=np.float64)
+    present = codes >= 0
+    out[present] = mapped[codes[present]]
+    return out
+
+
+def guess_group(column: str) -> str:
+    """Fit or engagement, guessed from a column's name when no spec says."""
+    lowered = column.casefold()
+    return "engagement" if any(h in lowered for h in _ENGAGEMENT_HINTS) else "fit"
+
+
+# --- the encoder -----------------------------------------------------------------------------
+
+
+@dataclass
+class FieldInfo:
+    """How one CRM field becomes model features."""
+
+    name: str
+    kind: str  # numeric | categorical | date
+    group: str  # fit | engagement
+    categories: list[str] = field(default_factory=list)
+    display: dict[str, str] = field(default_factory=dict)
+    low: float | None = None
+    high: float | None = None
+    median: float | None = None
+
+
+@dataclass
+class FeatureEncoder:
+    """Turns leads (DataFrame rows or dicts) into a float matrix for the booster."""
+
+    fields: list[FieldInfo]
+    placeholders: list[str]
+    aliases: dict[str, dict[str, str]]
+    time_col: str | None = None
+
+    def __post_init__(self) -> None:
+        self._ph = frozenset(p.strip().casefold() for p in self.placeholders)
+        self._codes = {f.name: {c: i for i, c in enumerate(f.categories)} for f in self.fields}
+        names: list[str] = []
+        sources: list[str] = []
+        for f in self.fields:
+            parts = _date_parts(f.name, self.time_col) if f.kind == "date" else [f.name]
+            names.extend(parts)
+            sources.extend([f.name] * len(parts))
+        self.feature_names = names
+        self.feature_fields = sources
+        self.categorical_indices = [
+            i for i, src in enumerate(sources) if self.field(src).kind == "categorical"
+        ]
+
+    def field(self, name: str) -> FieldInfo:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    # fitting
+
+    @classmethod
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        columns: Sequence[str],
+        *,
+        kinds: Mapping[str, str] | None = None,
+        groups: Mapping[str, str] | None = None,
+        placeholders: Iterable[str] = (),
+        aliases: Mapping[str, Mapping[str, str]] | None = None,
+        ranges: Mapping[str, tuple[float | None, float | None]] | None = None,
+        time_col: str | None = None,
+        max_categories: int = 40,
+        min_count: int | None = None,
+    ) -> FeatureEncoder:
+        kinds = dict(kinds or {})
+        groups = dict(groups or {})
+        ranges = dict(ranges or {})
+        alias_maps = {
+            col: {k.strip().casefold(): v.strip().casefold() for k, v in m.items()}
+            for col, m in (aliases or {}).items()
+        }
+        ph = frozenset(p.strip().casefold() for p in placeholders)
+        floor = min_count if min_count is not None else max(5, int(0.002 * len(frame)))
+        fields: list[FieldInfo] = []
+        for col in columns:
+            kind = kinds.get(col) or infer_kind(frame[col], ph)
+            info = FieldInfo(name=col, kind=kind, group=groups.get(col, guess_group(col)))
+            if kind == "categorical":
+                canon = _canonical_series(frame[col], ph, alias_maps.get(col))
+                counts = canon.value_counts()
+                keep = counts[counts >= floor].head(max_categories)
+                info.categories = sorted(str(c) for c in keep.index)
+                info.display = _display_names(frame[col], canon, set(info.categories))
+            elif kind == "numeric":
+                low, high = ranges.get(col, (None, None))
+                info.low, info.high = low, high
+                values = map_unique(frame[col], lambda v: to_number(v, ph))
+                values = _apply_range(values, low, high)
+                finite = values[~np.isnan(values)]
+                info.median = float(np.median(finite)) if finite.size else None
+            fields.append(info)
+        return cls(
+            fields=fields,
+            placeholders=sorted(ph),
+            aliases={k: dict(v) for k, v in alias_maps.items()},
+            time_col=time_col,
+        )
+
+    # encoding
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Encode a DataFrame of leads; missing columns become missing values."""
+        n = len(frame)
+        out = np.full((n, len(self.feature_names)), np.nan, dtype=np.float64)
+        ref = self._reference_ms_frame(frame)
+        col = 0
+        for f in self.fields:
+            width = len(_date_parts(f.name, self.time_col)) if f.kind == "date" else 1
+            if f.name in frame.columns:
+                series = frame[f.name]
+                if f.kind == "numeric":
+                    values = map_unique(series, lambda v: to_number(v, self._ph))
+                    out[:, col] = _apply_range(values, f.low, f.high)
+                elif f.kind == "categorical":
+                    encode = functools.partial(
+                        self._cat_code, codes=self._codes[f.name], alias=self.aliases.get(f.name)
+                    )
+                    out[:, col] = map_unique(series, encode)
+                else:
+                    ms = map_unique(series, parse_date)
+                    out[:, col : col + width] = _date_features(ms, ref, width)
+            col += width
+        return out
+
+    def encode_record(self, record: Mapping[str, Any]) -> np.ndarray:
+        """Encode one lead given as a mapping of field name to value (the service path)."""
+        row = np.full(len(self.feature_names), np.nan, dtype=np.float64)
+        ref = self._reference_ms_record(record)
+        col = 0
+        for f in self.fields:
+            width = len(_date_parts(f.name, self.time_col)) if f.kind == "date" else 1
+            if f.name in record:
+                value = record[f.name]
+                if f.kind == "numeric":
+                    number = to_number(value, self._ph)
+                    row[col] = _apply_range(np.array([number]), f.low, f.high)[0]
+                elif f.kind == "categorical":
+                    row[col] = self._cat_code(value, self._codes[f.name], self.aliases.get(f.name))
+                else:
+                    ms = np.array([parse_date(value)])
+                    row[col : col + width] = _date_features(ms, np.array([ref]), width)[0]
+            col += width
+        return row
+
+    def _cat_code(self, value: Any, codes: Mapping[str, int], alias: Mapping[str, str] | None) -> float:
+        canon = canonical_category(value, self._ph, alias)
+        if canon is None:
+            return math.nan
+        return float(codes.get(canon, len(codes)))
+
+    def _reference_ms_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.time_col and self.time_col in frame.columns:
+            ref = map_unique(frame[self.time_col], parse_date)
+        else:
+            ref = np.full(len(frame), math.nan)
+        return np.where(np.isnan(ref), _now_ms(), ref)
+
+    def _reference_ms_record(self, record: Mapping[str, Any]) -> float:
+        ref = parse_date(record.get(self.time_col)) if self.time_col else math.nan
+        return _now_ms() if math.isnan(ref) else ref
+
+    def describe_value(self, field_name: str, value: Any) -> str | None:
+        """The value as a person would read it (the most common original spelling)."""
+        f = self.field(field_name)
+        if f.kind == "categorical":
+            canon = canonical_category(value, self._ph, self.aliases.get(f.name))
+            if canon is None:
+                return None
+            return f.display.get(canon, clean_text(value))
+        if f.kind == "numeric":
+            number = to_number(value, self._ph)
+            if math.isnan(number):
+                return None
+            return f"{number:g}"
+        ms = parse_date(value)
+        return None if math.isnan(ms) else str(np.datetime64(int(ms), "ms").astype("datetime64[D]"))
+
+    # persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fields": [asdict(f) for f in self.fields],
+            "placeholders": self.placeholders,
+            "aliases": self.aliases,
+            "time_col": self.time_col,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureEncoder:
+        return cls(
+            fields=[FieldInfo(**f) for f in data["fields"]],
+            placeholders=list(data["placeholders"]),
+            aliases={k: dict(v) for k, v in data["aliases"].items()},
+            time_col=data.get("time_col"),
+        )
+
+
+def _now_ms() -> float:
+    return float(int(datetime.now(UTC).timestamp() * 1000))
+
+
+def _date_parts(name: str, time_col: str | None) -> list[str]:
+    parts = [f"{name}__month", f"{name}__weekday", f"{name}__hour", f"{name}__age_days"]
+    return parts
+
+
+def _date_features(ms: np.ndarray, ref: np.ndarray, width: int) -> np.ndarray:
+    out = np.full((len(ms), width), np.nan)
+    ok = ~np.isnan(ms)
+    if not ok.any():
+        return out
+    stamps = pd.to_datetime(ms[ok].astype(np.int64), unit="ms")
+    out[ok, 0] = stamps.month.to_numpy()
+    out[ok, 1] = stamps.day_of_week.to_numpy()
+    out[ok, 2] = stamps.hour.to_numpy()
+    out[ok, 3] = np.round((ref[ok] - ms[ok]) / _MS_PER_DAY, 3)
+    return out
+
+
+def _apply_range(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+    if low is None and high is None:
+        return values
+    out = values.copy()
+    if low is not None:
+        out[out < low] = np.nan
+    if high is not None:
+        out[out > high] = np.nan
+    return out
+
+
+def _canonical_series(series: pd.Series, ph: frozenset[str], alias: Mapping[str, str] | None) -> pd.Series:
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.array([canonical_category(v, ph, alias) for v in uniques] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=series.index, dtype=object).dropna()
+
+
+def _display_names(raw: pd.Series, canon: pd.Series, keep: set[str]) -> dict[str, str]:
+    pairs = pd.DataFrame({"canon": canon, "raw": raw.loc[canon.index].map(clean_text)})
+    pairs = pairs[pairs["canon"].isin(keep)]
+    top = pairs.groupby(["canon", "raw"]).size().reset_index(name="n")
+    top = top.sort_values(["canon", "n", "raw"], ascending=[True, False, True])
+    return {str(r.canon): str(r.raw) for r in top.drop_duplicates("canon").itertuples()}
+
+
+def infer_kind(series: pd.Series, placeholders: frozenset[str] = frozenset()) -> str:
+    """numeric, date or categorical, from a column's values."""
+    if pd.api.types.is_bool_dtype(series):
+        return "numeric"
+    if pd.api.types.is_numeric_dtype(series):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "date"
+    sample = series.dropna()
+    sample = sample[~sample.astype(str).str.strip().str.casefold().isin(placeholders)]
+    if sample.empty:
+        return "categorical"
+    sample = sample.sample(min(len(sample), 2000), random_state=0) if len(sample) > 2000 else sample
+    numbers = np.array([to_number(v) for v in sample])
+    if np.mean(~np.isnan(numbers)) >= 0.95:
+        return "numeric"
+    dates = np.array([parse_date(v) for v in sample])
+    if np.mean(~np.isnan(dates)) >= 0.8:
+        return "date"
+    return "categorical"
