@@ -40,3 +40,50 @@ def xeducation_path() -> Path:
     if not XEDUCATION.is_file():
         pytest.fail(f"real data missing: {XEDUCATION} (tests on real data read ../shared/data)")
     return XEDUCATION
+
+
+@pytest.fixture()
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private MLflow store, artifact root and models folder for one test."""
+    from leadscore.config import get_settings
+
+    monkeypatch.setenv("LEADSCORE_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    monkeypatch.setenv("LEADSCORE_ARTIFACT_ROOT", str(tmp_path / "mlruns" / "artifacts"))
+    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> dict[str, object]:
+    """One real training run on synthetic data, logged to a private MLflow store (session-wide)."""
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+    from leadscore.config import get_settings
+
+    root = tmp_path_factory.mktemp("trained")
+    env = {
+        "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlruns/mlflow.db",
+        "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
+        "LEADSCORE_MODELS_DIR": str(root / "models"),
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["train", str(synthetic_dir), "--spec", "synthetic", "--json"])
+        assert result.exit_code == 0, result.output
+        payload = json.loads(result.stdout)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        get_settings.cache_clear()
+    return {"root": root, "env": env, "payload": payload, "model_path": Path(payload["model_path"])}

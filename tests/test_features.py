@@ -148,7 +148,9 @@ def test_encoder_survives_a_round_trip_and_handles_unknowns() -> None:
     assert row[names.index("industry")] == len(industry.categories)  # unseen -> "other"
     assert row[names.index("country")] == enc.field("country").categories.index("united states")
     assert math.isnan(row[names.index("employee_count")])  # impossible value -> missing
-    assert math.isnan(row[names.index("seniority")])  # absent -> missing
+    assert (
+        row[names.index("seniority")] == len(enc.field("seniority").categories) + 1
+    )  # absent -> missing code
     assert enc.describe_value("country", "usa") == "United States"
 
 

@@ -13,7 +13,7 @@ from leadscore.rules import load_rules
 
 
 def _step(title: str) -> None:
-    info(f"\\n==> {title}")
+    info(f"\n==> {title}")
 
 
 def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
@@ -42,6 +42,46 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     rate = float(frame.loc[mql, spec.label.column].mean()) if mql.any() else 0.0
     info(f"    {mql.mean():.1%} of leads are MQL; their MQL->SQL rate is {rate:.1%}")
 
-    info("\\nWhere to look:")
-    info(f"    data:             {train_dir}")
-    info(f"    points per lead:  {points_path}")
+    _step("train: LightGBM + baselines, calibration, leakage guard, agreed cutoff -> MLflow")
+    from leadscore.config import get_settings
+    from leadscore.modeling.cutoff import load_contract
+    from leadscore.modeling.train import TrainOptions, train
+    from leadscore.registry import log_training, spec_to_yaml
+
+    contract, contract_path = load_contract("default")
+    result = train(
+        train_dir, spec, TrainOptions(contract=contract, seed=seed, num_threads=get_settings().num_threads)
+    )
+    logged = log_training(result, train_dir, spec_to_yaml(spec.model_dump(mode="json")), contract_path)
+    m, cut = result.metrics, result.cutoff
+    info(
+        f"    test ROC AUC {m['roc_auc']:.3f} (points model {result.baselines['points_model']['roc_auc']:.3f}, "
+        f"logistic regression {result.baselines['logistic_regression']['roc_auc']:.3f}), ECE {m['ece']:.4f}"
+    )
+    info(
+        f"    cutoff p >= {cut['threshold']:.3f}: {cut['expected_mql_share']:.1%} MQL, MQL->SQL {cut['expected_sql_rate']:.1%} "
+        f"(points model at the same volume: {cut['points_model_sql_rate_at_same_volume']:.1%})"
+    )
+    info(
+        f"    registered {logged['model_uri']} ({', '.join(logged['aliases'])}); exported to {logged['model_path']}"
+    )
+
+    new_dir = out / "new_leads"
+    _step(f"batch-score a fresh export of new leads -> {out / 'scored.csv'}")
+    write_dataset(generate(GeneratorConfig(leads=max(1000, leads // 10), seed=seed + 1)), new_dir)
+    from leadscore.scoring import score_file
+
+    summary = score_file(new_dir, logged["model_path"], out / "scored.csv", explain=3, progress=False)
+    info(f"    {summary['rows']:,} leads scored, {summary['mql_share']:.1%} MQL")
+
+    info("\nWhere to look:")
+    info(f"    data:              {train_dir}")
+    info(f"    points per lead:   {points_path}")
+    info(f"    scores + reasons:  {out / 'scored.csv'}")
+    info(
+        f"    model bundle:      {logged['model_path']}  (serve: .venv/bin/mlflow models serve -m {logged['model_path']} --env-manager local)"
+    )
+    info(
+        f"    MLflow:            .venv/bin/mlflow ui --backend-store-uri {get_settings().tracking_uri}  -> http://127.0.0.1:5000"
+    )
+    _ = port

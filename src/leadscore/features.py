@@ -392,19 +392,19 @@ class FeatureEncoder:
         col = 0
         for f in self.fields:
             width = len(_date_parts(f.name, self.time_col)) if f.kind == "date" else 1
-            if f.name in frame.columns:
-                series = frame[f.name]
-                if f.kind == "numeric":
-                    values = map_unique(series, lambda v: to_number(v, self._ph))
-                    out[:, col] = _apply_range(values, f.low, f.high)
-                elif f.kind == "categorical":
-                    encode = functools.partial(
-                        self._cat_code, codes=self._codes[f.name], alias=self.aliases.get(f.name)
-                    )
-                    out[:, col] = map_unique(series, encode)
-                else:
-                    ms = map_unique(series, parse_date)
-                    out[:, col : col + width] = _date_features(ms, ref, width)
+            # An absent column is a column of missing values: the same code as an empty field.
+            series = frame[f.name] if f.name in frame.columns else pd.Series([None] * n, dtype=object)
+            if f.kind == "numeric":
+                values = map_unique(series, lambda v: to_number(v, self._ph))
+                out[:, col] = _apply_range(values, f.low, f.high)
+            elif f.kind == "categorical":
+                encode = functools.partial(
+                    self._cat_code, codes=self._codes[f.name], alias=self.aliases.get(f.name)
+                )
+                out[:, col] = map_unique(series, encode)
+            else:
+                ms = map_unique(series, parse_date)
+                out[:, col : col + width] = _date_features(ms, ref, width)
             col += width
         return out
 
@@ -415,23 +415,24 @@ class FeatureEncoder:
         col = 0
         for f in self.fields:
             width = len(_date_parts(f.name, self.time_col)) if f.kind == "date" else 1
-            if f.name in record:
-                value = record[f.name]
-                if f.kind == "numeric":
-                    number = to_number(value, self._ph)
-                    row[col] = _apply_range(np.array([number]), f.low, f.high)[0]
-                elif f.kind == "categorical":
-                    row[col] = self._cat_code(value, self._codes[f.name], self.aliases.get(f.name))
-                else:
-                    ms = np.array([parse_date(value)])
-                    row[col : col + width] = _date_features(ms, np.array([ref]), width)[0]
+            value = record.get(f.name)
+            if f.kind == "numeric":
+                number = to_number(value, self._ph)
+                row[col] = _apply_range(np.array([number]), f.low, f.high)[0]
+            elif f.kind == "categorical":
+                row[col] = self._cat_code(value, self._codes[f.name], self.aliases.get(f.name))
+            else:
+                ms = np.array([parse_date(value)])
+                row[col : col + width] = _date_features(ms, np.array([ref]), width)[0]
             col += width
         return row
 
     def _cat_code(self, value: Any, codes: Mapping[str, int], alias: Mapping[str, str] | None) -> float:
+        # Codes: known categories 0..k-1, then "other" (rare or unseen) k, then "missing" k+1.
+        # A placeholder is never learned as a value, but that the field was left empty can be.
         canon = canonical_category(value, self._ph, alias)
         if canon is None:
-            return math.nan
+            return float(len(codes) + 1)
         return float(codes.get(canon, len(codes)))
 
     def _reference_ms_frame(self, frame: pd.DataFrame) -> np.ndarray:

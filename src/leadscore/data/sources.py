@@ -93,12 +93,13 @@ def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.DataFr
     kind = _check_format(path)
     try:
         if kind == "parquet":
-            reader = pq.ParquetFile(path)
-            for batch in reader.iter_batches(batch_size=chunk_rows):
-                yield _clean_columns(batch.to_pandas())
+            with pq.ParquetFile(path) as reader:
+                for batch in reader.iter_batches(batch_size=chunk_rows):
+                    yield _clean_columns(batch.to_pandas())
         else:
-            for chunk in pd.read_csv(path, chunksize=chunk_rows):
-                yield _clean_columns(chunk)
+            with pd.read_csv(path, chunksize=chunk_rows) as chunks:
+                for chunk in chunks:
+                    yield _clean_columns(chunk)
     except (pa.ArrowInvalid, OSError) as exc:
         raise UserError(f"{path}: not a readable {kind} file ({str(exc).splitlines()[0]})") from exc
     except pd.errors.EmptyDataError as exc:

@@ -1,0 +1,1 @@
+"""Training: LightGBM with baselines, calibration, cutoff from the contract, leakage guard."""

@@ -1,0 +1,142 @@
+"""Leakage guard: find columns that reveal the answer (filled in after sales contact) untold.
+
+Two kinds of evidence: a column that on its own separates SQL from non-SQL almost perfectly
+(out-of-fold single-column ROC AUC), and a model that leans on one column for most of what it
+knows. Post-contact vocabulary in a column's name (call duration, tags, rep's quality, status)
+lowers the bar for the first, since such columns are leaks far more often than signals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+STRONG_AUC = 0.90
+HINTED_AUC = 0.65
+LEAN_SHARE = 0.50
+LEAN_AUC = 0.75
+POST_CONTACT_HINTS = (
+    "duration",
+    "call length",
+    "talk time",
+    "tag",
+    "quality",
+    "profile",
+    "notable",
+    "status",
+    "stage",
+    "outcome",
+    "result",
+    "disposition",
+    "converted",
+    "conversion",
+    "won",
+    "lost",
+    "closed",
+    "sales rep",
+    "owner",
+    "opportunit",
+    "deal",
+    "asymmetrique",
+    "rating",
+    "qualified",
+    "reason",
+)
+
+
+@dataclass
+class LeakageFinding:
+    """One column's evidence."""
+
+    column: str
+    single_auc: float
+    name_hint: str | None
+    model_share: float | None = None
+    suspect: bool = False
+    why: str = ""
+
+
+def name_hint(column: str) -> str | None:
+    lowered = column.casefold().replace("_", " ")
+    for hint in POST_CONTACT_HINTS:
+        if hint in lowered:
+            return hint
+    return None
+
+
+def _oof_auc(values: np.ndarray, y: np.ndarray, categorical: bool, seed: int, folds: int = 5) -> float:
+    """AUC of an out-of-fold target encoding of one column (bins for numbers, levels for categories)."""
+    values = np.asarray(values, dtype=float)
+    missing = np.isnan(values)
+    if categorical:
+        keys = np.where(missing, -1.0, values)
+    else:
+        finite = values[~missing]
+        if finite.size == 0:
+            return 0.5
+        edges = np.unique(np.quantile(finite, np.linspace(0, 1, 21)[1:-1]))
+        keys = np.where(missing, -1.0, np.searchsorted(edges, values, side="right").astype(float))
+    _, codes = np.unique(keys, return_inverse=True)
+    encoded = np.zeros(len(y), dtype=float)
+    prior = y.mean()
+    n_folds = min(folds, int(np.bincount(y, minlength=2).min()))
+    if n_folds < 2:
+        return 0.5
+    for fit_idx, eval_idx in StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(codes, y):
+        sums = np.bincount(codes[fit_idx], weights=y[fit_idx], minlength=codes.max() + 1)
+        counts = np.bincount(codes[fit_idx], minlength=codes.max() + 1)
+        rate = (sums + 10 * prior) / (counts + 10)  # smoothed towards the prior
+        encoded[eval_idx] = rate[codes[eval_idx]]
+    if np.all(encoded == encoded[0]):
+        return 0.5
+    return float(roc_auc_score(y, encoded))
+
+
+def single_column_scan(
+    X: np.ndarray,
+    y: np.ndarray,
+    fields: list[str],
+    feature_fields: list[str],
+    categorical: set[int],
+    seed: int = 0,
+    max_rows: int = 200_000,
+) -> list[LeakageFinding]:
+    """Out-of-fold single-column AUC per CRM field (its best feature), with the name hint."""
+    y = np.asarray(y, dtype=int)
+    if len(y) > max_rows:
+        idx = np.random.default_rng(seed).choice(len(y), max_rows, replace=False)
+        X, y = X[idx], y[idx]
+    findings = []
+    for name in fields:
+        cols = [j for j, src in enumerate(feature_fields) if src == name]
+        auc = max(_oof_auc(X[:, j], y, j in categorical, seed) for j in cols)
+        hint = name_hint(name)
+        finding = LeakageFinding(column=name, single_auc=round(auc, 4), name_hint=hint)
+        if auc >= STRONG_AUC:
+            finding.suspect, finding.why = True, f"on its own it predicts the outcome (AUC {auc:.3f})"
+        elif hint and auc >= HINTED_AUC:
+            finding.suspect, finding.why = (
+                True,
+                f"name suggests it is filled after sales contact ('{hint}') and it predicts the outcome (AUC {auc:.3f})",
+            )
+        findings.append(finding)
+    return findings
+
+
+def lean_check(findings: list[LeakageFinding], shares: dict[str, float]) -> list[LeakageFinding]:
+    """Flag a column the model leans on for most of its decisions when it is also strong alone."""
+    newly = []
+    for f in findings:
+        f.model_share = round(shares.get(f.column, 0.0), 4)
+        if not f.suspect and f.model_share >= LEAN_SHARE and f.single_auc >= LEAN_AUC:
+            f.suspect = True
+            f.why = f"the model leans on it for {f.model_share:.0%} of its attributions (alone: AUC {f.single_auc:.3f})"
+            newly.append(f)
+    return newly
+
+
+def report(findings: list[LeakageFinding]) -> list[dict[str, object]]:
+    return [asdict(f) for f in sorted(findings, key=lambda f: -f.single_auc)]

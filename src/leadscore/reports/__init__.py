@@ -1,0 +1,1 @@
+"""Reports: plots for MLflow and HTML for people."""

@@ -1,0 +1,80 @@
+"""The leakage guard finds post-contact columns without being told."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leadscore.config import spec_from_flags
+from leadscore.modeling.cutoff import load_contract
+from leadscore.modeling.leakage import name_hint, single_column_scan
+from leadscore.modeling.train import TrainOptions, train
+from tests.conftest import make_leads
+
+
+def test_name_hints() -> None:
+    assert name_hint("call_duration_sec") == "duration"
+    assert name_hint("Lead Quality") == "quality"
+    assert name_hint("Tags") == "tag"
+    assert name_hint("pricing_page_views_total") is None
+
+
+def test_scan_flags_a_perfect_column_and_spares_honest_ones() -> None:
+    rng = np.random.default_rng(0)
+    n = 4000
+    y = (rng.random(n) < 0.2).astype(int)
+    honest = y * 0.8 + rng.normal(0, 1, n)  # useful, not decisive
+    leak = np.where(y == 1, rng.normal(600, 100, n), rng.choice([0.0, 50.0], n))
+    X = np.column_stack([honest, leak])
+    findings = single_column_scan(
+        X, y, ["engagement_score", "after_call_minutes"], ["engagement_score", "after_call_minutes"], set()
+    )
+    by = {f.column: f for f in findings}
+    assert by["after_call_minutes"].suspect and by["after_call_minutes"].single_auc > 0.95
+    assert not by["engagement_score"].suspect
+
+
+@pytest.mark.slow
+def test_training_without_a_spec_excludes_the_synthetic_call_duration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    leads = make_leads(6000, 3)
+    path = tmp_path / "export.csv"
+    leads.drop(columns=["true_p_sql"]).to_csv(path, index=False)
+    spec = spec_from_flags("export", "sql_within_90d", ["1"], "lead_id")
+    result = train(path, spec, TrainOptions(contract=load_contract()[0]))
+    assert "call_duration_sec" in result.leakage_suspects
+    assert "call_duration_sec" not in result.bundle.fields
+    assert result.excluded_columns["call_duration_sec"].startswith("suspected leak")
+    assert result.metrics["roc_auc"] < 0.95  # honest, not the leak's 0.99
+    assert "email" in result.excluded_columns and "lead_id" not in result.bundle.fields
+
+
+@pytest.mark.slow
+def test_a_telemarketing_call_duration_is_flagged_even_when_it_is_not_decisive(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Like a bank telemarketing export: call length is known only after the call, and is strong
+    # but far from perfect on its own.
+    rng = np.random.default_rng(5)
+    n = 5000
+    age = rng.integers(18, 90, n)
+    balance = rng.normal(1500, 3000, n)
+    job = rng.choice(["admin.", "technician", "services", "management", "retired", "student"], n)
+    latent = 0.02 * (age - 40) + 0.0001 * balance + np.where(np.isin(job, ["retired", "student"]), 0.8, 0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(latent - 2)))).astype(int)
+    duration = np.round(rng.gamma(2, 120, n) * np.where(y == 1, 2.2, 1.0))
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "age": age,
+            "balance": balance,
+            "job": job,
+            "duration": duration,
+            "y": np.where(y == 1, "yes", "no"),
+        }
+    )
+    path = tmp_path / "bank.csv"
+    frame.to_csv(path, index=False)
+    spec = spec_from_flags("bank", "y", ["yes"], "id")
+    result = train(path, spec, TrainOptions(contract=load_contract()[0]))
+    assert result.leakage_suspects == ["duration"]
+    kept = train(path, spec, TrainOptions(contract=load_contract()[0], keep=["duration"]))
+    assert "duration" in kept.bundle.fields and any("kept 'duration'" in n for n in kept.notes)

@@ -1,0 +1,124 @@
+"""The training pipeline: splits, baselines, small data, quality on synthetic and real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from leadscore.config import UserError, load_spec, spec_from_flags
+from leadscore.data.synthetic import write_dataset
+from leadscore.modeling.cutoff import load_contract
+from leadscore.modeling.train import TrainOptions, split_indices, train
+from tests.conftest import make_leads, make_tables
+
+
+def _options(**kw: object) -> TrainOptions:
+    return TrainOptions(contract=load_contract()[0], **kw)  # type: ignore[arg-type]
+
+
+def test_time_split_tests_on_the_most_recent_fifth() -> None:
+    leads = make_leads(2000, 1)
+    spec = load_spec("synthetic")
+    y = leads["sql_within_90d"].to_numpy()
+    fit, valid, test, kind = split_indices(leads, y, spec, 0)
+    assert kind == "time"
+    assert len(test) == 0.2 * len(leads)
+    assert leads["scored_at"].iloc[test].min() >= leads["scored_at"].iloc[valid].max()
+    assert leads["scored_at"].iloc[valid].min() >= leads["scored_at"].iloc[fit].max()
+    assert len(set(fit) | set(valid) | set(test)) == len(leads)
+
+
+def test_without_a_time_column_the_split_is_stratified_and_seeded() -> None:
+    leads = make_leads(2000, 1)
+    spec = spec_from_flags("x", "sql_within_90d")
+    y = leads["sql_within_90d"].to_numpy()
+    a = split_indices(leads, y, spec, 3)
+    b = split_indices(leads, y, spec, 3)
+    assert a[3] == "stratified" and all(np.array_equal(u, v) for u, v in zip(a[:3], b[:3], strict=True))
+    assert y[a[2]].mean() == pytest.approx(y.mean(), abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def synthetic_result(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("train")
+    write_dataset(make_tables(20000, 31), out)
+    return train(out, load_spec("synthetic"), _options())
+
+
+def test_model_beats_both_baselines_and_is_calibrated(synthetic_result) -> None:  # type: ignore[no-untyped-def]
+    r = synthetic_result
+    truth = roc_auc_score(r.test_y, r.test_frame["true_p_sql"])
+    assert r.metrics["roc_auc"] > r.baselines["points_model"]["roc_auc"] + 0.02
+    assert r.metrics["roc_auc"] >= r.baselines["logistic_regression"]["roc_auc"]
+    assert r.metrics["roc_auc"] > truth - 0.025
+    assert r.metrics["ece"] < 0.02
+    assert r.metrics["brier"] < r.baselines["points_model"]["brier"]
+
+
+def test_cutoff_keeps_the_contracts_promise_and_beats_the_points_model(synthetic_result) -> None:  # type: ignore[no-untyped-def]
+    cut = synthetic_result.cutoff
+    assert cut["expected_sql_rate"] >= 0.27  # contract: 30% (measured on unseen leads)
+    assert 0.05 < cut["expected_mql_share"] < 0.4
+    assert cut["expected_sql_rate"] > cut["points_model_sql_rate_at_same_volume"]
+    assert cut["expected_mql_per_week"] > 0
+
+
+def test_excluded_and_leaking_columns_are_not_features(synthetic_result) -> None:  # type: ignore[no-untyped-def]
+    fields = set(synthetic_result.bundle.fields)
+    assert not fields & {"true_p_sql", "call_duration_sec", "email", "sql_within_90d", "lead_id"}
+    assert synthetic_result.notes and "duplicate" in synthetic_result.notes[0]
+
+
+def test_same_seed_same_model(tmp_path: Path) -> None:
+    write_dataset(make_tables(4000, 2), tmp_path)
+    a = train(tmp_path, load_spec("synthetic"), _options(seed=5))
+    b = train(tmp_path, load_spec("synthetic"), _options(seed=5))
+    assert a.bundle.booster_text == b.bundle.booster_text
+    assert a.bundle.version == b.bundle.version
+
+
+def test_too_few_examples_refuses_and_offers_the_points_model(tmp_path: Path) -> None:
+    leads = make_leads(3000, 4)
+    pos = leads[leads["sql_within_90d"] == 1].head(30)
+    small = pd.concat([pos, leads[leads["sql_within_90d"] == 0].head(500)])
+    path = tmp_path / "small.csv"
+    small.to_csv(path, index=False)
+    with pytest.raises(UserError, match=r"only 30 SQL .* leadscore points"):
+        train(path, load_spec("synthetic"), _options())
+
+
+@pytest.mark.slow
+def test_small_data_trains_and_reports_an_interval(tmp_path: Path) -> None:
+    leads = make_leads(3000, 4, fault_rate=0.0)
+    pos = leads[leads["sql_within_90d"] == 1].head(120)
+    small = pd.concat([pos, leads[leads["sql_within_90d"] == 0].head(900)])
+    path = tmp_path / "small.csv"
+    small.to_csv(path, index=False)
+    r = train(path, load_spec("synthetic"), _options())
+    assert r.uncertainty is not None and r.uncertainty["folds"] == 5
+    assert r.uncertainty["roc_auc_low"] < r.uncertainty["roc_auc_mean"] < r.uncertainty["roc_auc_high"]
+    assert any("small data" in n for n in r.notes)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_xeducation_with_its_spec_is_honest_and_good(xeducation_path: Path) -> None:
+    r = train(xeducation_path, load_spec("xeducation"), _options())
+    assert r.metrics["roc_auc"] >= 0.89
+    assert r.metrics["roc_auc"] > r.baselines["logistic_regression"]["roc_auc"]
+    assert r.metrics["roc_auc"] > r.baselines["points_model"]["roc_auc"]
+    assert {"Tags", "Lead Quality", "Asymmetrique Activity Score"} <= set(r.excluded_columns)
+    assert not {"Tags", "Lead Quality"} & set(r.bundle.fields)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_xeducation_without_a_spec_flags_tags(xeducation_path: Path) -> None:
+    r = train(xeducation_path, spec_from_flags("leads", "Converted", ["1"], "Prospect ID"), _options())
+    assert "Tags" in r.leakage_suspects
+    assert "Tags" not in r.bundle.fields
+    assert "Lead Number" in r.excluded_columns  # identifier-like

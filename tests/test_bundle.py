@@ -1,0 +1,87 @@
+"""The scoring core: fidelity of reasons and grades, batch = single lead, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leadscore.bundle import ModelBundle
+from leadscore.config import UserError
+from tests.conftest import make_leads
+
+
+@pytest.fixture(scope="module")
+def bundle(trained: dict[str, object]) -> ModelBundle:
+    return ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+
+
+def test_base_plus_contributions_is_the_raw_score_for_every_lead(bundle: ModelBundle) -> None:
+    leads = make_leads(1500, 77)
+    X = bundle.encode(leads)
+    full = np.asarray(bundle.booster.predict(X, pred_contrib=True)).reshape(len(X), -1)
+    raw = bundle.booster.predict(X, raw_score=True)
+    np.testing.assert_allclose(full.sum(axis=1), raw, atol=1e-9)
+    grouped, base = bundle.field_contributions(X)
+    assert grouped.shape == (len(X), len(bundle.fields))  # one field, one reason
+    np.testing.assert_allclose(grouped.sum(axis=1) + base, raw, atol=1e-9)
+    scored = bundle.score_matrix(X)
+    np.testing.assert_allclose(scored.raw, raw, atol=1e-9)
+
+
+def test_fit_and_engagement_parts_are_the_group_sums_of_the_contributions(bundle: ModelBundle) -> None:
+    leads = make_leads(800, 78)
+    X = bundle.encode(leads)
+    scored = bundle.score_matrix(X)
+    grouped, _ = bundle.field_contributions(X)
+    fit = grouped[:, bundle.field_groups == "fit"].sum(axis=1)
+    eng = grouped[:, bundle.field_groups == "engagement"].sum(axis=1)
+    np.testing.assert_allclose(scored.fit_part, fit, atol=1e-8)
+    np.testing.assert_allclose(scored.engagement_part, eng, atol=1e-8)
+    assert set(np.unique(scored.grade)) <= {f"{a}{b}" for a in "ABCD" for b in "1234"}
+
+
+def test_single_lead_and_batch_give_identical_scores(bundle: ModelBundle) -> None:
+    leads = make_leads(300, 79)
+    scored = bundle.score_frame(leads, explain=3)
+    for i in range(0, 300, 37):
+        one = bundle.score_record(leads.iloc[i].to_dict(), explain=3)
+        assert one["p_sql"] == round(float(scored.p_sql[i]), 6)
+        assert one["grade"] == scored.grade[i] and one["mql"] == bool(scored.mql[i])
+        texts = [r["text"] for r in one["reasons"]["positive"] + one["reasons"]["negative"]]
+        assert sorted(texts) == sorted(r.text for r in scored.reasons[i])  # type: ignore[index]
+
+
+def test_reasons_name_the_leads_own_values(bundle: ModelBundle) -> None:
+    lead = make_leads(3000, 80).sort_values("pricing_page_views_7d").iloc[-1].to_dict()
+    out = bundle.score_record(lead, explain=5)
+    texts = " | ".join(r["text"] for r in out["reasons"]["positive"] + out["reasons"]["negative"])
+    assert len(out["reasons"]["positive"]) <= 5 and len(out["reasons"]["negative"]) <= 5
+    weights = [r["weight"] for r in out["reasons"]["positive"]]
+    assert weights == sorted(weights, reverse=True) and all(w > 0 for w in weights)
+    assert (
+        f"{int(lead['pricing_page_views_7d'])} times in the last 7 days" in texts
+        or "pricing" in texts.lower()
+    )
+
+
+def test_respond_within_follows_the_service_levels(bundle: ModelBundle) -> None:
+    assert bundle.respond_within({"demo_requests": 1}) == "1h"
+    assert bundle.respond_within({"pricing_page_views_7d": 2}) == "1h"
+    assert bundle.respond_within({"demo_requests": 0, "pricing_page_views_7d": 0}) == "24h"
+    assert bundle.respond_within({}) == "24h"
+
+
+def test_a_bundle_round_trips_and_a_broken_one_is_a_clear_error(bundle: ModelBundle, tmp_path: Path) -> None:
+    copy = ModelBundle.load(bundle.save(tmp_path / "b"))
+    X = bundle.encode(make_leads(50, 81))
+    np.testing.assert_array_equal(copy.score_matrix(X).p_sql, bundle.score_matrix(X).p_sql)
+    (tmp_path / "b" / "booster.txt").write_text("not a booster")
+    with pytest.raises(UserError, match="corrupt"):
+        ModelBundle.load(tmp_path / "b")
+    with pytest.raises(UserError, match="not found"):
+        ModelBundle.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="not a leadscore model"):
+        ModelBundle.load(tmp_path / "empty")

@@ -1,0 +1,83 @@
+"""Batch scoring from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.bundle import ModelBundle
+from leadscore.cli import app
+from tests.conftest import make_leads
+
+runner = CliRunner()
+
+
+def test_score_writes_id_score_flag_grade_and_reasons(trained: dict[str, object], tmp_path: Path) -> None:
+    leads = make_leads(1200, 91).assign(crm_note="ignored")
+    src = tmp_path / "export.csv"
+    leads.to_csv(src, index=False)
+    out = tmp_path / "scored.csv"
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(src),
+            "--model",
+            str(trained["model_path"]),
+            "--out",
+            str(out),
+            "--explain",
+            "3",
+            "--chunk-rows",
+            "250",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["lead_id", "p_sql", "mql", "grade", "reason_1", "reason_2", "reason_3"]
+    assert len(frame) == len(leads) and frame["lead_id"].tolist() == leads["lead_id"].tolist()
+    bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    direct = bundle.score_frame(leads).p_sql.round(6)
+    assert (frame["p_sql"].to_numpy() == direct).all()  # chunking changes nothing
+    assert frame["reason_1"].str.contains(r"\(\+|\(-", regex=True).all()
+
+
+def test_missing_model_columns_are_reported_once(trained: dict[str, object], tmp_path: Path) -> None:
+    leads = make_leads(600, 92).drop(columns=["industry", "tech_stack"])
+    src = tmp_path / "export.parquet"
+    leads.to_parquet(src)
+    out = tmp_path / "scored.parquet"
+    result = runner.invoke(
+        app,
+        ["score", str(src), "--model", str(trained["model_path"]), "--out", str(out), "--chunk-rows", "100"],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("model columns missing") == 1 and "industry, tech_stack" in result.output
+    assert len(pd.read_parquet(out)) == len(leads)
+
+
+@pytest.mark.parametrize(
+    ("setup", "needle"),
+    [
+        ("missing_id", "id column 'lead_id' is missing"),
+        ("bad_model", "model not found"),
+        ("bad_suffix", "must end in .csv or .parquet"),
+    ],
+)
+def test_scoring_mistakes_are_one_line_and_write_nothing(
+    trained: dict[str, object], tmp_path: Path, setup: str, needle: str
+) -> None:
+    leads = make_leads(300, 93)
+    if setup == "missing_id":
+        leads = leads.drop(columns=["lead_id"])
+    src = tmp_path / "export.csv"
+    leads.to_csv(src, index=False)
+    model = str(trained["model_path"]) if setup != "bad_model" else str(tmp_path / "nope")
+    out = tmp_path / ("scored.xlsx" if setup == "bad_suffix" else "scored.csv")
+    result = runner.invoke(app, ["score", str(src), "--model", model, "--out", str(out)])
+    assert result.exit_code == 2
+    assert needle in result.output and "Traceback" not in result.output
+    assert not out.exists() and not list(tmp_path.glob(".scored*"))
