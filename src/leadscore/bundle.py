@@ -187,15 +187,20 @@ class ModelBundle:
     def probability(self, raw: np.ndarray) -> np.ndarray:
         return np.clip(self.calibrator.apply(raw), 0.0, 1.0)
 
-    def field_contributions(self, X: np.ndarray) -> tuple[np.ndarray, float]:
+    def field_contributions(self, X: np.ndarray, num_threads: int | None = None) -> tuple[np.ndarray, float]:
         """Exact TreeSHAP contributions (log-odds) summed per CRM field, and the base value."""
-        contrib = self.booster.predict(X, pred_contrib=True, num_threads=self.num_threads)
+        contrib = self.booster.predict(X, pred_contrib=True, num_threads=num_threads or self.num_threads)
         contrib = np.asarray(contrib).reshape(X.shape[0], -1)
         base = float(contrib[0, -1]) if len(contrib) else 0.0
         return contrib @ self._group, base
 
     def score_matrix(
-        self, X: np.ndarray, *, explain: int = 0, records: Sequence[Mapping[str, Any]] | None = None
+        self,
+        X: np.ndarray,
+        *,
+        explain: int = 0,
+        records: Sequence[Mapping[str, Any]] | None = None,
+        num_threads: int | None = None,
     ) -> Scored:
         """Probability, MQL flag and grade for each row; reasons (exact TreeSHAP) when ``explain`` > 0.
 
@@ -203,11 +208,12 @@ class ModelBundle:
         fit and engagement parts are exact additive pieces of the raw score, read off the leaves.
         """
         contrib: np.ndarray | None = None
+        threads = num_threads or self.num_threads
         if self.group_pure:
-            leaves = np.asarray(self.booster.predict(X, pred_leaf=True, num_threads=self.num_threads))
+            leaves = np.asarray(self.booster.predict(X, pred_leaf=True, num_threads=threads))
             raw, fit_part, eng_part = self._trees.parts(leaves)
         else:
-            contrib, base = self.field_contributions(X)
+            contrib, base = self.field_contributions(X, threads)
             raw = contrib.sum(axis=1) + base
             fit_part = contrib[:, self._fit_mask].sum(axis=1)
             eng_part = contrib[:, ~self._fit_mask].sum(axis=1)
@@ -231,7 +237,7 @@ class ModelBundle:
             if records is None:
                 raise ValueError("records are needed to phrase reasons")
             if contrib is None:
-                contrib, _ = self.field_contributions(X)
+                contrib, _ = self.field_contributions(X, threads)
             scored.contributions = contrib
             scored.reasons = [
                 self._reasons(records[i], contrib[i], raw[i], explain) for i in range(X.shape[0])

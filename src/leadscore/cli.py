@@ -315,6 +315,60 @@ def score(
 
 @app.command()
 @user_errors
+def serve(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Model folder or MLflow URI (default: LEADSCORE_MODEL or models/synthetic)."
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes (one per core).")] = 1,
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="Serve without API keys (local development only).")
+    ] = False,
+) -> None:
+    """Serve the scoring API for the CRM (FastAPI + uvicorn)."""
+    import os
+
+    import uvicorn
+
+    from leadscore.config import get_settings
+    from leadscore.service.app import create_app
+
+    settings = get_settings()
+    app_obj = create_app(model, insecure=insecure_dev or settings.insecure_dev)  # fails fast, one line
+    if insecure_dev:
+        info("warning: --insecure-dev: the API accepts requests without a key; never expose this server")
+    source = model or settings.model
+    info(f"serving {source} on http://{host}:{port} (docs at /docs)")
+    common = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+        "log_level": "warning",
+    }
+    if workers == 1:
+        uvicorn.run(app_obj, **common)  # type: ignore[arg-type]
+        return
+    os.environ["LEADSCORE_MODEL"] = source
+    if insecure_dev:
+        os.environ["LEADSCORE_INSECURE_DEV"] = "true"
+    uvicorn.run("leadscore.service.app:create_app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+
+
+@app.command("hash-key")
+def hash_key_cmd(key: Annotated[str, typer.Argument(help="An API key to store in a key file.")]) -> None:
+    """Print the SHA-256 line to put in LEADSCORE_API_KEY_FILE for a key."""
+    from leadscore.service.auth import hash_key
+
+    typer.echo(f"sha256:{hash_key(key)}")
+
+
+@app.command()
+@user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo data and outputs.")] = Path(
         "data/demo"

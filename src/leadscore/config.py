@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     seed: int = 42
     api_keys: str = ""
     api_key_file: str = ""
+    model: str = "models/synthetic"
+    insecure_dev: bool = False
     max_batch: int = 1000
     max_body_bytes: int = 2_000_000
     num_threads: int = 2

@@ -1,0 +1,192 @@
+"""The API's routes: score one lead, score a batch, describe the model, health and metrics."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import ORJSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from leadscore.service.deps import Loaded, ModelDep, StateDep
+from leadscore.service.leads import CheckedLead, LeadError
+from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ScoreOut
+
+router = APIRouter()
+LEAD_BODY = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LeadIn"}}},
+    "required": True,
+}
+BATCH_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["leads"],
+                "properties": {"leads": {"type": "array", "items": {"$ref": "#/components/schemas/LeadIn"}}},
+            }
+        }
+    },
+    "required": True,
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "missing or invalid API key"},
+    413: {"model": ErrorOut, "description": "request body too large"},
+    422: {"model": ErrorOut, "description": "a field has a wrong type or an impossible value"},
+}
+Explain = Query(5, ge=0, le=10, description="Top positive and top negative reasons to return (each).")
+
+
+async def _json(request: Request) -> Any:
+    body = await request.body()
+    if not body:
+        raise HTTPException(status_code=422, detail="empty body: send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(
+            status_code=422, detail=f"body is not valid JSON ({exc.msg} at position {exc.pos})"
+        ) from None
+
+
+def score_checked(
+    model: Loaded, leads: list[CheckedLead], explain: int, threads: int, state: Any
+) -> list[dict[str, Any]]:
+    """Score checked leads together and shape each answer."""
+    bundle = model.bundle
+    X = np.vstack([bundle.encoder.encode_record(c.record) for c in leads])
+    scored = bundle.score_matrix(X, explain=explain, records=[c.record for c in leads], num_threads=threads)
+    overdue = _overdue_warning(bundle.meta)
+    out = []
+    for i, lead in enumerate(leads):
+        body = bundle.result_dict(scored, i)
+        out.append(
+            {
+                "lead_id": lead.lead_id,
+                **body,
+                "respond_within": bundle.respond_within(lead.record),
+                "model_version": model.model_version,
+                "cutoff_version": bundle.cutoff_version,
+                "warnings": [*lead.warnings, *overdue],
+            }
+        )
+    metrics = state.metrics
+    metrics.leads.inc(len(leads))
+    metrics.mql.inc(int(scored.mql.sum()))
+    for p in scored.p_sql:
+        metrics.scores.observe(float(p))
+    return out
+
+
+def _overdue_warning(meta: dict[str, Any]) -> list[str]:
+    contract = meta.get("cutoff", {}).get("contract", {})
+    review_by = contract.get("review_by")
+    if review_by and date.fromisoformat(review_by) < date.today():
+        return [f"cutoff contract {contract.get('version')} was due for review on {review_by}"]
+    return []
+
+
+@router.post("/v1/score", response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
+async def score_one(request: Request, model: ModelDep, state: StateDep, explain: int = Explain) -> Response:
+    """Score one lead: calibrated P(SQL), MQL flag, grade, reasons and the response time to aim for."""
+    body = await _json(request)
+    try:
+        checked = model.checker.check(body)
+    except LeadError as exc:
+        state.metrics.errors.labels(kind="invalid_lead").inc()
+        return ORJSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
+    return ORJSONResponse(score_checked(model, [checked], explain, 1, state)[0])
+
+
+@router.post(
+    "/v1/score/batch",
+    response_model=BatchScoreOut,
+    responses=ERRORS,
+    openapi_extra={"requestBody": BATCH_BODY},
+)
+async def score_batch(request: Request, model: ModelDep, state: StateDep, explain: int = Explain) -> Response:
+    """Score up to the configured number of leads; a bad lead is reported by its index, the rest are scored."""
+    body = await _json(request)
+    leads = body.get("leads") if isinstance(body, dict) else None
+    if not isinstance(leads, list):
+        raise HTTPException(status_code=422, detail="field 'leads': expected a JSON array of leads")
+    if len(leads) > state.max_batch:
+        raise HTTPException(
+            status_code=422,
+            detail=f"field 'leads': {len(leads)} leads is over the limit of {state.max_batch} per batch",
+        )
+    results: list[dict[str, Any] | None] = [None] * len(leads)
+    good: list[tuple[int, CheckedLead]] = []
+    for i, lead in enumerate(leads):
+        try:
+            good.append((i, model.checker.check(lead)))
+        except LeadError as exc:
+            state.metrics.errors.labels(kind="invalid_lead").inc()
+            results[i] = {"index": i, "error": {"detail": str(exc), "field": exc.field}}
+    if good:
+        scored = await run_in_threadpool(score_checked, model, [c for _, c in good], explain, 2, state)
+        for (i, _), answer in zip(good, scored, strict=True):
+            results[i] = answer
+    return ORJSONResponse({"results": results})
+
+
+@router.get("/v1/model", response_model=ModelOut, responses={401: ERRORS[401]})
+async def describe_model(model: ModelDep) -> Response:
+    """The model answering requests: version, test metrics, cutoff contract and the fields it expects."""
+    bundle = model.bundle
+    fields = []
+    for f in bundle.encoder.fields:
+        entry: dict[str, Any] = {
+            "name": f.name,
+            "type": {"numeric": "number", "categorical": "category"}.get(f.kind, f.kind),
+            "group": f.group,
+        }
+        if f.kind == "categorical":
+            entry["categories"] = [f.display.get(c, c) for c in f.categories]
+        if f.low is not None or f.high is not None:
+            entry["range"] = [f.low, f.high]
+        fields.append(entry)
+    meta = bundle.meta
+    overdue = _overdue_warning(meta)
+    return ORJSONResponse(
+        {
+            "name": bundle.name,
+            "model_version": model.model_version,
+            "bundle_version": bundle.version,
+            "registered": meta.get("registered"),
+            "metrics": meta.get("metrics", {}),
+            "baselines": meta.get("baselines", {}),
+            "cutoff": meta.get("cutoff", {}),
+            "cutoff_overdue": bool(overdue),
+            "threshold": bundle.threshold,
+            "id_field": bundle.spec.id,
+            "time_field": bundle.encoder.time_col,
+            "fields": fields,
+            "excluded_columns": meta.get("excluded_columns", {}),
+            "warnings": overdue,
+        }
+    )
+
+
+@router.get("/healthz", include_in_schema=True)
+async def healthz() -> dict[str, str]:
+    """Alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"model": ErrorOut}})
+async def readyz(state: StateDep) -> Response:
+    """Ready when a model is loaded."""
+    if state.loaded is None:
+        return ORJSONResponse({"status": "loading"}, status_code=503)
+    return ORJSONResponse({"status": "ready", "model_version": state.loaded.model_version})
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(state: StateDep) -> Response:
+    """Prometheus metrics: requests, latency, score and MQL-rate distribution, errors by kind."""
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

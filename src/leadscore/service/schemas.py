@@ -1,0 +1,88 @@
+"""Request and response models of the API, named by role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ReasonOut(BaseModel):
+    """One field's push on the score, in plain language, with its weight in percentage points."""
+
+    field: str
+    text: str
+    weight: float = Field(description="Percentage points of P(SQL) this field adds (+) or removes (-).")
+    group: str = Field(description="fit or engagement")
+
+
+class ReasonsOut(BaseModel):
+    positive: list[ReasonOut]
+    negative: list[ReasonOut]
+
+
+class PartOut(BaseModel):
+    band: str = Field(description="Fit band A-D or engagement band 1-4 (A and 1 are best).")
+    log_odds: float = Field(
+        description="The part's contribution to the score, in log-odds around the average lead."
+    )
+
+
+class ScoreOut(BaseModel):
+    """A scored lead."""
+
+    lead_id: Any = Field(description="The lead's id as sent (null when the lead had none).")
+    p_sql: float = Field(
+        description="Calibrated probability that the lead reaches SQL within the label window."
+    )
+    mql: bool = Field(description="Whether the agreed cutoff makes this lead an MQL.")
+    grade: str = Field(description="Fit band and engagement band, e.g. B2.")
+    fit: PartOut
+    engagement: PartOut
+    reasons: ReasonsOut
+    respond_within: str = Field(description="Service level: 1h for demo or pricing requests, else 24h.")
+    model_version: str
+    cutoff_version: str
+    warnings: list[str]
+
+
+class LeadErrorOut(BaseModel):
+    """A lead in a batch that could not be scored."""
+
+    index: int
+    error: dict[str, Any]
+
+
+class BatchScoreOut(BaseModel):
+    results: list[ScoreOut | LeadErrorOut]
+
+
+class FieldOut(BaseModel):
+    name: str
+    type: str = Field(description="number, category or date")
+    group: str
+    categories: list[str] | None = None
+    range: list[float | None] | None = None
+
+
+class ModelOut(BaseModel):
+    """The model answering requests, its evidence and its contract."""
+
+    name: str
+    model_version: str
+    bundle_version: str
+    registered: dict[str, Any] | None
+    metrics: dict[str, Any]
+    baselines: dict[str, Any]
+    cutoff: dict[str, Any]
+    cutoff_overdue: bool
+    threshold: float
+    id_field: str | None
+    time_field: str | None
+    fields: list[FieldOut]
+    excluded_columns: dict[str, str]
+    warnings: list[str]
+
+
+class ErrorOut(BaseModel):
+    detail: str

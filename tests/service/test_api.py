@@ -1,0 +1,261 @@
+"""End to end against a real uvicorn server over HTTP."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from leadscore.bundle import ModelBundle
+from tests.conftest import make_leads
+from tests.service.conftest import API_KEY, GRACEFUL, free_port, start_server, stop
+
+pytestmark = pytest.mark.e2e
+
+
+def _lead(i: int = 0, seed: int = 95, fault_rate: float = 0.02) -> dict[str, object]:
+    row = make_leads(400, seed, fault_rate=fault_rate).iloc[i]
+    return json.loads(pd.Series(row).to_json(date_format="iso"))
+
+
+def test_one_lead_gets_score_flag_grade_reasons_and_versions(client: httpx.Client) -> None:
+    r = client.post("/v1/score", json=_lead(3))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {
+        "lead_id",
+        "p_sql",
+        "mql",
+        "grade",
+        "fit",
+        "engagement",
+        "reasons",
+        "respond_within",
+        "model_version",
+        "cutoff_version",
+        "warnings",
+    }
+    assert 0 <= body["p_sql"] <= 1 and isinstance(body["mql"], bool)
+    assert body["grade"][0] in "ABCD" and body["grade"][1] in "1234"
+    assert body["respond_within"] in {"1h", "24h"}
+    assert body["model_version"].startswith("leadscore-synthetic/")
+    assert body["cutoff_version"] == "2026-11-v1"
+    reasons = body["reasons"]["positive"] + body["reasons"]["negative"]
+    assert reasons and all({"field", "text", "weight", "group"} <= set(x) for x in reasons)
+    assert any(
+        "ignored unknown fields" in w for w in body["warnings"]
+    )  # true_p_sql, email, ... are not model fields
+    assert r.headers["x-request-id"]
+
+
+def test_service_and_batch_scoring_agree(client: httpx.Client, server: dict[str, object]) -> None:
+    leads = make_leads(400, 95)
+    bundle = ModelBundle.load(server["model_path"])  # type: ignore[arg-type]
+    batch = bundle.score_frame(leads)
+    for i in (0, 17, 123, 399):
+        r = client.post("/v1/score", json=_lead(i))
+        assert r.json()["p_sql"] == round(float(batch.p_sql[i]), 6)
+        assert r.json()["grade"] == batch.grade[i]
+
+
+def test_batch_keeps_order_and_reports_bad_leads_by_index(client: httpx.Client) -> None:
+    leads = [_lead(i) for i in range(6)]
+    leads[2] = {**leads[2], "employee_count": "many"}
+    leads[4] = ["not", "an", "object"]  # type: ignore[assignment]
+    r = client.post("/v1/score/batch", json={"leads": leads})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert len(results) == 6
+    assert results[2] == {
+        "index": 2,
+        "error": {
+            "detail": "field 'employee_count': expected a number, got 'many'",
+            "field": "employee_count",
+        },
+    }
+    assert results[4]["index"] == 4 and "JSON object" in results[4]["error"]["detail"]
+    for i in (0, 1, 3, 5):
+        assert results[i]["lead_id"] == leads[i]["lead_id"]
+        single = client.post("/v1/score", json=leads[i]).json()
+        assert single["p_sql"] == results[i]["p_sql"]
+
+
+def test_batch_over_the_limit_is_refused(client: httpx.Client) -> None:
+    r = client.post("/v1/score/batch", json={"leads": [{}] * 51})
+    assert r.status_code == 422 and "limit of 50" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"employee_count": "lots"}, "employee_count"),
+        ({"employee_count": -4}, "employee_count"),
+        ({"scored_at": "yesterday-ish"}, "scored_at"),
+        ({"industry": {"nested": 1}}, "industry"),
+        ({"web_visits_30d": [1, 2]}, "web_visits_30d"),
+    ],
+)
+def test_wrong_types_and_impossible_values_are_422_naming_the_field(
+    client: httpx.Client, body: dict[str, object], field: str
+) -> None:
+    r = client.post("/v1/score", json=body)
+    assert r.status_code == 422
+    assert r.json()["field"] == field and f"'{field}'" in r.json()["detail"]
+
+
+def test_crm_quirks_are_forgiven(client: httpx.Client) -> None:
+    r = client.post(
+        "/v1/score",
+        json={
+            "lead_id": "L-1",
+            "employee_count": " 1,200 ",
+            "industry": "Select",
+            "country": "usa",
+            "demo_requests": "1",
+            "unknown_thing": 5,
+        },
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["lead_id"] == "L-1" and body["respond_within"] == "1h"
+    assert any("unknown_thing" in w for w in body["warnings"])
+    assert any("missing fields" in w and "industry" in w for w in body["warnings"])
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]", b"42"])
+def test_malformed_bodies_are_4xx_not_5xx(client: httpx.Client, content: bytes) -> None:
+    r = client.post("/v1/score", content=content, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_oversized_body_is_413(client: httpx.Client) -> None:
+    r = client.post("/v1/score", content=b'{"x": "' + b"a" * 250_000 + b'"}')
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize("path", ["/v1/score", "/v1/model", "/metrics", "/openapi.json"])
+def test_no_key_or_a_wrong_key_is_401(server: dict[str, object], path: str) -> None:
+    url = f"{server['url']}{path}"
+    method = httpx.post if path == "/v1/score" else httpx.get
+    assert method(url).status_code == 401  # type: ignore[operator]
+    assert method(url, headers={"X-API-Key": "wrong"}).status_code == 401  # type: ignore[operator]
+    ok = method(
+        url, headers={"Authorization": f"Bearer {API_KEY}"}, **({"json": {}} if path == "/v1/score" else {})
+    )  # type: ignore[operator]
+    assert ok.status_code == 200
+
+
+def test_health_needs_no_key_and_readiness_names_the_model(server: dict[str, object]) -> None:
+    assert httpx.get(f"{server['url']}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{server['url']}/readyz").json()
+    assert ready["status"] == "ready" and ready["model_version"].startswith("leadscore-synthetic/")
+
+
+def test_model_endpoint_describes_fields_metrics_and_contract(client: httpx.Client) -> None:
+    body = client.get("/v1/model").json()
+    assert body["cutoff"]["contract"]["review_by"] == "2027-02-23" and body["cutoff_overdue"] is False
+    assert 0 < body["threshold"] < 1 and body["metrics"]["roc_auc"] > 0.7
+    names = {f["name"]: f for f in body["fields"]}
+    assert names["employee_count"]["type"] == "number" and names["employee_count"]["range"] == [1, 3000000]
+    assert names["industry"]["type"] == "category" and "Software" in names["industry"]["categories"]
+    assert "call_duration_sec" in body["excluded_columns"]
+
+
+def test_metrics_count_requests_scores_and_errors(client: httpx.Client) -> None:
+    client.post("/v1/score", json=_lead(5))
+    client.post("/v1/score", json={"employee_count": "x"})
+    text = client.get("/metrics").text
+    for name in (
+        "leadscore_requests_total",
+        "leadscore_request_latency_seconds_bucket",
+        "leadscore_p_sql_bucket",
+        "leadscore_leads_scored_total",
+        "leadscore_leads_mql_total",
+        'leadscore_errors_total{kind="invalid_lead"}',
+    ):
+        assert name in text, name
+
+
+def test_logs_are_json_without_lead_data(server: dict[str, object], client: httpx.Client) -> None:
+    client.post(
+        "/v1/score", json={"lead_id": "secret-lead-42", "email": "someone@example.com", "employee_count": 10}
+    )
+    text = Path(str(server["log"])).read_text()
+    lines = [json.loads(x) for x in text.splitlines() if x.startswith("{")]
+    assert lines and all(
+        {"request_id", "latency_ms", "status", "model_version"} <= set(x)
+        for x in lines
+        if x["msg"] == "request"
+    )
+    assert "secret-lead-42" not in text and "someone@example.com" not in text
+
+
+def test_bounded_load_has_no_failed_request(server: dict[str, object]) -> None:
+    leads = [_lead(i, fault_rate=0.0) for i in range(50)]
+
+    def worker(k: int) -> int:
+        failed = 0
+        with httpx.Client(base_url=str(server["url"]), headers={"X-API-Key": API_KEY}, timeout=10) as c:
+            for j in range(60):
+                r = c.post("/v1/score", json=leads[(k * 7 + j) % len(leads)])
+                failed += r.status_code != 200
+        return failed
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        assert sum(pool.map(worker, range(10))) == 0
+
+
+def test_refuses_to_start_without_keys_or_with_a_broken_model(
+    trained: dict[str, object], tmp_path: Path
+) -> None:
+    env = {**trained["env"], "LEADSCORE_API_KEYS": "", "LEADSCORE_API_KEY_FILE": ""}  # type: ignore[dict-item]
+    for model, extra, needle in [
+        (trained["model_path"], (), "no API key configured"),
+        (tmp_path / "missing", ("--insecure-dev",), "model not found"),
+    ]:
+        proc = start_server(model, env, free_port(), *extra)  # type: ignore[arg-type]
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2
+        assert needle in err.decode() and "Traceback" not in err.decode()
+    broken = tmp_path / "broken"
+    ModelBundle.load(trained["model_path"]).save(broken)  # type: ignore[arg-type]
+    (broken / "bundle.json").write_text("{ half written")
+    proc = start_server(broken, {**env, "LEADSCORE_API_KEYS": "k"}, free_port())
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "corrupt" in err.decode()
+
+
+def test_key_file_holds_hashes(trained: dict[str, object], tmp_path: Path) -> None:
+    line = subprocess.run(
+        [sys.executable, "-m", "leadscore", "hash-key", "s3cret"], capture_output=True, text=True, check=True
+    ).stdout
+    keyfile = tmp_path / "keys.txt"
+    keyfile.write_text(f"# CRM key\n{line}")
+    assert "s3cret" not in keyfile.read_text()
+    port = free_port()
+    from tests.service.conftest import wait_ready
+
+    proc = start_server(
+        trained["model_path"],
+        {**trained["env"], "LEADSCORE_API_KEY_FILE": str(keyfile), "LEADSCORE_API_KEYS": ""},
+        port,
+        log=tmp_path / "log",
+    )  # type: ignore[dict-item, arg-type]
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/v1/model", headers={"X-API-Key": "s3cret"}).status_code == 200
+        )
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/v1/model", headers={"X-API-Key": "s3cret2"}).status_code
+            == 401
+        )
+    finally:
+        code = stop(proc)
+    assert code in GRACEFUL

@@ -1,0 +1,44 @@
+"""Property-based calls generated from the service's own OpenAPI schema: never a 5xx.
+
+Schemathesis builds the requests (Hypothesis strategies per operation); its pytest plugin is not
+used because it does not run under pytest 9, so each operation is driven with ``@given`` here.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.service.conftest import API_KEY
+
+pytestmark = pytest.mark.e2e
+DOCUMENTED = {200, 401, 413, 422}
+
+
+def test_no_generated_request_makes_a_server_error(server: dict[str, object]) -> None:
+    schema = schemathesis.openapi.from_url(f"{server['url']}/openapi.json", headers={"X-API-Key": API_KEY})
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
+        "POST /v1/score",
+        "POST /v1/score/batch",
+        "GET /v1/model",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+    }
+    calls: dict[str, set[int]] = {}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def call(case: schemathesis.Case) -> None:
+            response = case.call(base_url=str(server["url"]), headers={"X-API-Key": API_KEY}, timeout=30)
+            assert response.status_code < 500, (
+                f"{case.method} {case.path} -> {response.status_code}: {response.text[:300]}"
+            )
+            assert response.status_code in DOCUMENTED, response.status_code
+            calls.setdefault(f"{case.method} {case.path}", set()).add(response.status_code)
+
+        call()
+    assert 200 in calls["POST /v1/score"] and 422 in calls["POST /v1/score"]
