@@ -274,6 +274,15 @@ def map_unique(series: pd.Series, func: Any) -> np.ndarray:
     return out
 
 
+def map_values(series: pd.Series, func: Any) -> pd.Series:
+    """``series.map(func)``, calling ``func`` once per distinct value (missing values get ``func(None)``)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[:-1] = [func(v) for v in uniques]
+    mapped[-1] = func(None)
+    return pd.Series(mapped[codes], index=series.index, dtype=object)
+
+
 def guess_group(column: str) -> str:
     """Fit or engagement, guessed from a column's name when no spec says."""
     lowered = column.casefold()
@@ -522,7 +531,7 @@ def _canonical_series(series: pd.Series, ph: frozenset[str], alias: Mapping[str,
 
 
 def _display_names(raw: pd.Series, canon: pd.Series, keep: set[str]) -> dict[str, str]:
-    pairs = pd.DataFrame({"canon": canon, "raw": raw.loc[canon.index].map(clean_text)})
+    pairs = pd.DataFrame({"canon": canon, "raw": map_values(raw.loc[canon.index], clean_text)})
     pairs = pairs[pairs["canon"].isin(keep)]
     top = pairs.groupby(["canon", "raw"]).size().reset_index(name="n")
     top = top.sort_values(["canon", "n", "raw"], ascending=[True, False, True])

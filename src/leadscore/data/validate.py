@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import DatasetSpec, _norm_label
-from leadscore.features import canonical_category, clean_text, infer_kind, map_unique, parse_date, to_number
+from leadscore.features import (
+    canonical_category,
+    clean_text,
+    infer_kind,
+    map_unique,
+    map_values,
+    parse_date,
+    to_number,
+)
 
 MIN_CLASS_EXAMPLES = 40
 
@@ -76,7 +84,7 @@ class ValidationReport:
 def label_values(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
     """The label as 0/1 and a mask of rows whose label is known and allowed."""
     series = frame[spec.label.column]
-    norm = series.map(lambda v: None if clean_text(v) is None else _norm_label(v))
+    norm = map_values(series, lambda v: None if clean_text(v) is None else _norm_label(v))
     positives = {_norm_label(v) for v in spec.label.positive}
     negatives = {_norm_label(v) for v in spec.label.negative} if spec.label.negative else None
     known = norm.notna().to_numpy().copy()
@@ -138,14 +146,15 @@ def _check_label(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationRepor
         report.add("error", "missing_label", col, 0, "label column is missing")
         return
     raw = frame[col]
-    missing = int(raw.map(lambda v: clean_text(v) is None).sum())
+    present_label = map_values(raw, lambda v: clean_text(v) is not None).to_numpy(dtype=bool)
+    missing = int((~present_label).sum())
     if missing:
         report.add(
             "warning", "missing_label", col, missing, f"{missing} rows without a label (left out of training)"
         )
     y, known = label_values(frame, spec)
     if spec.label.negative is not None:
-        unknown_mask = ~known & raw.map(lambda v: clean_text(v) is not None).to_numpy()
+        unknown_mask = ~known & present_label
         unknown = int(unknown_mask.sum())
         if unknown:
             examples = ", ".join(sorted({str(v) for v in raw[unknown_mask].head(50)})[:3])
@@ -159,7 +168,7 @@ def _check_label(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationRepor
     else:
         # Without a list of negatives every non-positive value is negative; say so if none matched.
         allowed = {_norm_label(v) for v in spec.label.positive}
-        seen = set(raw.dropna().map(_norm_label).unique())
+        seen = {_norm_label(v) for v in raw.dropna().unique()}
         if seen and not seen & allowed:
             shown = ", ".join(str(v) for v in spec.label.positive)
             report.add(
@@ -200,12 +209,12 @@ def _check_missing_columns(frame: pd.DataFrame, spec: DatasetSpec, report: Valid
 
 def _check_duplicates(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationReport) -> None:
     if spec.id and spec.id in frame.columns:
-        ids = frame[spec.id].map(clean_text)
+        ids = map_values(frame[spec.id], clean_text)
         dup = int(ids.dropna().duplicated().sum())
         if dup:
             report.add("warning", "duplicate_id", spec.id, dup, f"{dup} rows repeat an id already seen")
     if spec.email and spec.email in frame.columns:
-        emails = frame[spec.email].map(lambda v: canonical_category(v)).dropna()
+        emails = map_values(frame[spec.email], canonical_category).dropna()
         dup = int(emails.duplicated().sum())
         if dup:
             report.add(
@@ -244,9 +253,9 @@ def _check_dates(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationRepor
     for col in dict.fromkeys([c for c in [spec.time, *spec.dates] if c]):
         if col not in frame.columns or pd.api.types.is_datetime64_any_dtype(frame[col]):
             continue
-        present = frame[col].map(lambda v: clean_text(v) is not None)
+        present = map_values(frame[col], lambda v: clean_text(v) is not None)
         parsed = map_unique(frame[col], parse_date)
-        bad = int((present.to_numpy() & np.isnan(parsed)).sum())
+        bad = int((present.to_numpy(dtype=bool) & np.isnan(parsed)).sum())
         if bad:
             level = "error" if col == spec.time and bad == int(present.sum()) else "warning"
             report.add(level, "unparseable_date", col, bad, f"{bad} values are not dates in a known format")
@@ -280,10 +289,10 @@ def _check_numbers(
                     f"{bad} impossible values outside [{low}, {high}] (treated as missing)",
                 )
         if not pd.api.types.is_numeric_dtype(frame[col]):
-            present = frame[col].map(
-                lambda v: clean_text(v) is not None and str(v).strip().casefold() not in ph
+            present = map_values(
+                frame[col], lambda v: clean_text(v) is not None and str(v).strip().casefold() not in ph
             )
-            junk = int((present.to_numpy() & np.isnan(values)).sum())
+            junk = int((present.to_numpy(dtype=bool) & np.isnan(values)).sum())
             if junk:
                 report.add(
                     "warning",
