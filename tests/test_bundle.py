@@ -85,3 +85,23 @@ def test_a_bundle_round_trips_and_a_broken_one_is_a_clear_error(bundle: ModelBun
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="not a leadscore model"):
         ModelBundle.load(tmp_path / "empty")
+
+
+def test_reason_weights_add_up_to_the_distance_from_the_average_lead(bundle: ModelBundle) -> None:
+    leads = make_leads(400, 82)
+    X = bundle.encode(leads)
+    contrib, base = bundle.field_contributions(X)
+    raw = contrib.sum(axis=1) + base
+    p = bundle.probability(raw)
+    p0 = bundle.probability(np.array([base]))[0]
+    moved = 0
+    for i in range(len(X)):
+        weights = bundle.reason_weights(contrib[i], raw[i])
+        assert (
+            np.sign(weights[np.abs(contrib[i]) > 1e-12]).tolist()
+            == np.sign(contrib[i][np.abs(contrib[i]) > 1e-12]).tolist()
+        )
+        if abs(p[i] - p0) > 1e-9:
+            np.testing.assert_allclose(weights.sum(), 100 * (p[i] - p0), atol=1e-6)
+            moved += 1
+    assert moved > 300

@@ -181,3 +181,18 @@ def test_encoder_never_fails_on_odd_values(record: dict[str, object]) -> None:
 
 
 _ENC = _encoder(make_leads(500, 5))
+
+
+def test_many_records_encode_like_one_record_each() -> None:
+    leads = make_leads(500, 6)
+    records = [
+        {k: (None if v is pd.NaT or (isinstance(v, float) and math.isnan(v)) else v) for k, v in r.items()}
+        for r in leads.to_dict(orient="records")
+    ]
+    records[3] = {"industry": "Software"}  # sparse leads are normal in a batch
+    records[7] = {**records[7], "employee_count": "1,200", "country": "usa", "extra": [1, 2]}
+    many = _ENC.encode_records(records)
+    for i in range(0, len(records), 23):
+        np.testing.assert_array_equal(many[i], _ENC.encode_record(records[i]))
+    np.testing.assert_array_equal(many[3], _ENC.encode_record(records[3]))
+    np.testing.assert_array_equal(many[7], _ENC.encode_record(records[7]))

@@ -69,7 +69,7 @@ class Reason:
         return {
             "field": self.field,
             "text": self.text,
-            "weight": round(self.weight_pp, 2),
+            "weight": round(float(self.weight_pp), 2),
             "group": self.group,
         }
 
@@ -118,6 +118,7 @@ class ModelBundle:
         self._fit_mask = self.field_groups == "fit"
         self._templates: dict[str, dict[str, str]] = meta.get("reasons", {})
         self.labels: dict[str, str] = meta.get("labels", {})
+        self._phrases: dict[tuple[str, Any, bool], str] = {}
         # Group-pure trees (each uses fit or engagement fields only) let the grade be read off the
         # leaves; otherwise it comes from exact TreeSHAP contributions summed per group.
         self.group_pure = bool(meta.get("group_pure", False))
@@ -239,8 +240,10 @@ class ModelBundle:
             if contrib is None:
                 contrib, _ = self.field_contributions(X, threads)
             scored.contributions = contrib
+            weights = self.reason_weights(contrib, raw)
+            order = np.argsort(-np.abs(weights), axis=1, kind="stable")
             scored.reasons = [
-                self._reasons(records[i], contrib[i], raw[i], explain) for i in range(X.shape[0])
+                self._reasons(records[i], weights[i], order[i], explain) for i in range(X.shape[0])
             ]
         return scored
 
@@ -274,11 +277,31 @@ class ModelBundle:
 
     # reasons
 
-    def _reasons(self, record: Mapping[str, Any], contrib: np.ndarray, raw: float, k: int) -> list[Reason]:
-        p = float(self.probability(np.array([raw]))[0])
-        without = self.probability(raw - contrib)
-        weights = (p - without) * 100.0
-        order = np.argsort(-np.abs(weights), kind="stable")
+    def reason_weights(self, contrib: np.ndarray, raw: float | np.ndarray) -> np.ndarray:
+        """Each field's weight in percentage points of P(SQL); they add up to p - p(average lead).
+
+        The lead's distance from the average lead's score is shared out in proportion to the exact
+        log-odds contributions: the calibrator's secant slope between the two scores turns log-odds
+        into probability. (Removing one field at a time would give 0 on the flat parts of an
+        isotonic calibrator, and weights that no longer add up.)
+        """
+        one = np.ndim(contrib) == 1
+        contrib = np.atleast_2d(contrib)
+        raw = np.atleast_1d(np.asarray(raw, dtype=np.float64))
+        span = contrib.sum(axis=1)
+        base = raw - span
+        p, p0 = self.probability(raw), self.probability(base)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(np.abs(span) > 1e-9, (p - p0) / span, 0.0)
+        # Where the calibrator is flat between the two scores, use its slope around the lead.
+        local = self.probability(raw + 0.5) - self.probability(raw - 0.5)
+        slope = np.where(slope > 0, slope, np.where(local > 0, local, p * (1 - p)))
+        weights = contrib * (slope * 100.0)[:, None]
+        return weights[0] if one else weights
+
+    def _reasons(
+        self, record: Mapping[str, Any], weights: np.ndarray, order: np.ndarray, k: int
+    ) -> list[Reason]:
         positive: list[Reason] = []
         negative: list[Reason] = []
         for j in order:
@@ -298,6 +321,18 @@ class ModelBundle:
 
     def phrase(self, name: str, value: Any, positive: bool) -> str:
         """A plain-language phrase naming the lead's own value, from the field's template."""
+        try:
+            key = (name, value, positive)
+            cached = self._phrases.get(key)
+        except TypeError:  # an unhashable value: phrase it without the cache
+            return self._phrase(name, value, positive)
+        if cached is None:
+            if len(self._phrases) > 200_000:
+                self._phrases.clear()
+            cached = self._phrases[key] = self._phrase(name, value, positive)
+        return cached
+
+    def _phrase(self, name: str, value: Any, positive: bool) -> str:
         label = self.labels.get(name) or name.replace("_", " ").strip().capitalize()
         shown = self.encoder.describe_value(name, value)
         templates = self._templates.get(name, {})

@@ -74,6 +74,12 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     summary = score_file(new_dir, logged["model_path"], out / "scored.csv", explain=3, progress=False)
     info(f"    {summary['rows']:,} leads scored, {summary['mql_share']:.1%} MQL")
 
+    _step(f"start the scoring service on port {port} (--insecure-dev: no API key, local only) and call it")
+    answer, command = _call_service(Path(logged["model_path"]), new_dir, port)
+    info(f"    $ {command}")
+    for line in answer.splitlines():
+        info(f"    {line}")
+
     info("\nWhere to look:")
     info(f"    data:              {train_dir}")
     info(f"    points per lead:   {points_path}")
@@ -84,4 +90,100 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     info(
         f"    MLflow:            .venv/bin/mlflow ui --backend-store-uri {get_settings().tracking_uri}  -> http://127.0.0.1:5000"
     )
-    _ = port
+    info(
+        f"    scoring API:       .venv/bin/leadscore serve --model {logged['model_path']} --insecure-dev --port {port}  (docs: /docs)"
+    )
+
+
+def _call_service(model: Path, data: Path, port: int) -> tuple[str, str]:
+    """Start the real service, make one real HTTP call with curl, stop it; return the answer."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    frame = read_table(data)
+    lead = json.loads(
+        frame.sort_values("pricing_page_views_7d").tail(1).to_json(orient="records", date_format="iso")
+    )[0]
+    keep = (
+        "lead_id",
+        "job_title",
+        "seniority",
+        "department",
+        "industry",
+        "employee_count",
+        "country",
+        "region",
+        "tech_stack",
+        "email_domain_type",
+        "lead_source",
+        "scored_at",
+        "web_visits_30d",
+        "return_visits_7d",
+        "pricing_page_views_7d",
+        "pricing_page_views_total",
+        "webinars_attended",
+        "downloads_mid",
+        "email_clicks_30d",
+        "demo_requests",
+        "days_since_last_activity",
+    )
+    body = json.dumps({k: lead[k] for k in keep if k in lead})
+    env = {**os.environ, "LEADSCORE_INSECURE_DEV": "true"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "leadscore",
+        "serve",
+        "--model",
+        str(model),
+        "--port",
+        str(port),
+        "--insecure-dev",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None:
+                    raise UserError(
+                        f"the service did not start (is port {port} free? use `make demo PORT=...`)"
+                    ) from None
+                time.sleep(0.2)
+        command = f"curl -s -X POST {url}/v1/score -H 'Content-Type: application/json' -d '{body}'"
+        if shutil.which("curl"):
+            raw = subprocess.run(
+                [
+                    "curl",
+                    "-s",
+                    "-X",
+                    "POST",
+                    f"{url}/v1/score",
+                    "-H",
+                    "Content-Type: application/json",
+                    "-d",
+                    body,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout
+        else:
+            req = urllib.request.Request(
+                f"{url}/v1/score", data=body.encode(), headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(req, timeout=30) as r:
+                raw = r.read().decode()
+        return json.dumps(json.loads(raw), indent=2), command
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

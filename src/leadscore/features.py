@@ -318,6 +318,7 @@ class FeatureEncoder:
     def __post_init__(self) -> None:
         self._ph = frozenset(p.strip().casefold() for p in self.placeholders)
         self._codes = {f.name: {c: i for i, c in enumerate(f.categories)} for f in self.fields}
+        self._by_name = {f.name: f for f in self.fields}
         names: list[str] = []
         sources: list[str] = []
         for f in self.fields:
@@ -331,10 +332,7 @@ class FeatureEncoder:
         ]
 
     def field(self, name: str) -> FieldInfo:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(name)
+        return self._by_name[name]
 
     @property
     def field_names(self) -> list[str]:
@@ -416,6 +414,14 @@ class FeatureEncoder:
                 out[:, col : col + width] = _date_features(ms, ref, width)
             col += width
         return out
+
+    def encode_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Encode many leads given as mappings: the vectorised path, same values as ``encode_record``."""
+        if len(records) == 1:
+            return self.encode_record(records[0])[None, :]
+        wanted = [f.name for f in self.fields] + ([self.time_col] if self.time_col else [])
+        columns = {name: [r.get(name) for r in records] for name in wanted}
+        return self.transform(pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()}))
 
     def encode_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """Encode one lead given as a mapping of field name to value (the service path)."""

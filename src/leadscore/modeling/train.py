@@ -54,17 +54,18 @@ class Capacity:
     group_pure: bool
 
 
-# Candidates, tried on the validation part; the best validation ROC AUC wins and ties go to the
-# earlier one. Group-pure shallow trees come first: their fit and engagement parts are exact and
-# cheap to read for every lead (grades at batch speed), and exact reasons stay cheap. Accuracy
-# comes first, though: on X Education unconstrained shallow trees win by about 0.002 AUC, on the
-# synthetic set by about 0.001. `leadscore train --capacity group-pure-d3` forces the fast shape.
+# Candidates, compared on held-out ROC AUC (validation rows, or out-of-fold when cross-fitted).
+# Group-pure shallow trees come first and are kept unless another shape is clearly better: their
+# fit and engagement parts are exact and cheap to read for every lead (grades at batch speed, see
+# benchmarks/bench_service.py), and exact reasons stay cheap. `--capacity` forces a shape.
 CAPACITIES = (
     Capacity("group-pure-d3", 7, 3, True),
     Capacity("shallow-d3", 7, 3, False),
     Capacity("deeper-d6", 31, 6, False),
 )
-CAPACITY_TOLERANCE = 0.0  # validation ROC AUC a later shape must gain to be chosen
+CAPACITY_TOLERANCE = 0.002  # held-out ROC AUC a later (slower to explain) shape must gain to be chosen...
+FAST_GRADES_ROWS = 100_000  # ...when there is this much data: grading speed matters at volume only
+CROSSFIT_MAX_ROWS = 100_000  # up to this many training rows without a time column: cross-fit
 SELECTION_ROWS = 200_000
 
 
@@ -204,7 +205,8 @@ def split_indices(
 
 
 def lgb_params(n_fit: int, options: TrainOptions, enc: FeatureEncoder, capacity: Capacity) -> dict[str, Any]:
-    lr = options.learning_rate or (0.03 if n_fit < 50_000 else 0.08)
+    # About 200-600 trees either way: exact reasons cost grows with trees (benchmarks/bench_service.py).
+    lr = options.learning_rate or (0.05 if n_fit < 50_000 else 0.08)
     params: dict[str, Any] = {
         "objective": "binary",
         "learning_rate": lr,
@@ -268,10 +270,104 @@ def choose_capacity(
         scores[cap.name] = float(
             roc_auc_score(y[valid_idx], booster.predict(X[valid_idx], num_threads=options.num_threads))
         )
-    best = max(scores.values())
-    chosen = next(c for c in options.capacities if scores[c.name] >= best - CAPACITY_TOLERANCE)
+    chosen = _prefer(options.capacities, scores, len(fit_idx) + len(valid_idx))
     log.info("model shape %s (validation ROC AUC %s)", chosen.name, scores)
     return chosen, scores
+
+
+@dataclass
+class _Fitted:
+    """A trained booster and the scores it (or its fold models) gave leads it never trained on."""
+
+    booster: lgb.Booster
+    capacity: Capacity
+    params: dict[str, Any]
+    scores: dict[str, float]
+    calib_rows: np.ndarray
+    calib_raw: np.ndarray
+    fold_aucs: list[float] | None = None
+
+
+def _prefer(capacities: tuple[Capacity, ...], scores: dict[str, float], n_rows: int) -> Capacity:
+    """The best held-out AUC; with much data, the earlier (faster) shape unless clearly worse."""
+    best = max(scores.values())
+    tolerance = CAPACITY_TOLERANCE if n_rows >= FAST_GRADES_ROWS else 0.0
+    return next(c for c in capacities if scores[c.name] >= best - tolerance)
+
+
+def _fit_holdout(
+    X: np.ndarray,
+    y: np.ndarray,
+    fit_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    enc: FeatureEncoder,
+    options: TrainOptions,
+    capacity: Capacity | None,
+) -> _Fitted:
+    """Fit on the older rows, stop early and calibrate on the validation rows."""
+    scores: dict[str, float] = {}
+    if capacity is None:
+        capacity, scores = choose_capacity(X, y, fit_idx, valid_idx, enc, options)
+    params = lgb_params(len(fit_idx), options, enc, capacity)
+    booster = fit_booster(
+        X[fit_idx],
+        y[fit_idx],
+        X[valid_idx],
+        y[valid_idx],
+        enc.categorical_indices,
+        enc.feature_names,
+        params,
+        options.max_rounds,
+    )
+    raw = np.asarray(booster.predict(X[valid_idx], raw_score=True, num_threads=options.num_threads))
+    return _Fitted(booster, capacity, params, scores, valid_idx, raw)
+
+
+def _fit_crossfit(
+    X: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray,
+    enc: FeatureEncoder,
+    options: TrainOptions,
+    capacity: Capacity | None,
+) -> _Fitted:
+    """Five fold models give every training row an out-of-fold score (shape choice, calibration,
+    cutoff); the final booster then learns from all rows, as CalibratedClassifierCV(ensemble=False)."""
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=options.seed).split(rows, y[rows]))
+    candidates = (capacity,) if capacity else options.capacities
+    runs: dict[str, tuple[dict[str, Any], np.ndarray, list[int], list[float]]] = {}
+    for cap in candidates:
+        params = lgb_params(int(0.8 * len(rows)), options, enc, cap)
+        oof = np.zeros(len(rows))
+        iters: list[int] = []
+        aucs: list[float] = []
+        for fit_pos, eval_pos in folds:
+            model = fit_booster(
+                X[rows[fit_pos]],
+                y[rows[fit_pos]],
+                X[rows[eval_pos]],
+                y[rows[eval_pos]],
+                enc.categorical_indices,
+                enc.feature_names,
+                params,
+                options.max_rounds,
+            )
+            oof[eval_pos] = model.predict(X[rows[eval_pos]], raw_score=True, num_threads=options.num_threads)
+            iters.append(model.best_iteration or model.current_iteration())
+            aucs.append(float(roc_auc_score(y[rows[eval_pos]], oof[eval_pos])))
+        runs[cap.name] = (params, oof, iters, aucs)
+    scores = {name: float(np.mean(run[3])) for name, run in runs.items()}
+    chosen = _prefer(candidates, scores, len(rows))
+    params, oof, iters, aucs = runs[chosen.name]
+    rounds = max(10, int(round(np.mean(iters) * 1.1)))  # a little longer: 25% more rows than each fold
+    data = lgb.Dataset(
+        X[rows],
+        y[rows],
+        categorical_feature=enc.categorical_indices,
+        feature_name=_safe_names(enc.feature_names),
+    )
+    booster = lgb.train(params, data, num_boost_round=rounds)
+    return _Fitted(booster, chosen, params, scores if len(candidates) > 1 else {}, rows, oof, aucs)
 
 
 def fit_booster(
@@ -423,25 +519,24 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
         raise UserError(f"--keep: no such column: {', '.join(sorted(unknown_keep))}")
     suspects = [f.column for f in findings if f.suspect]
 
+    # Small exports without a time column are cross-fitted: out-of-fold scores choose the model
+    # shape, calibrate and set the cutoff, and the final booster learns from every training row.
+    train_rows = np.sort(np.concatenate([fit_idx, valid_idx]))
+    crossfit = split_kind == "stratified" and len(train_rows) <= CROSSFIT_MAX_ROWS
     capacity: Capacity | None = None
-    capacity_scores: dict[str, float] = {}
     for _attempt in range(3):
         drop = [c for c in suspects if c not in keep]
         enc = _subset(encoder, drop)
         Xs = _columns(X, encoder, enc)
-        if capacity is None:
-            capacity, capacity_scores = choose_capacity(Xs, y, fit_idx, valid_idx, enc, options)
-        params = lgb_params(len(fit_idx), options, enc, capacity)
-        booster = fit_booster(
-            Xs[fit_idx],
-            y[fit_idx],
-            Xs[valid_idx],
-            y[valid_idx],
-            enc.categorical_indices,
-            enc.feature_names,
-            params,
-            options.max_rounds,
-        )
+        if crossfit:
+            fitted = _fit_crossfit(Xs, y, train_rows, enc, options, capacity)
+        else:
+            fitted = _fit_holdout(Xs, y, fit_idx, valid_idx, enc, options, capacity)
+        capacity, booster, params = (
+            fitted.capacity,
+            fitted.booster,
+            fitted.params,
+        )  # shape fixed after the first try
         draft = _bundle(
             spec,
             enc,
@@ -454,23 +549,17 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
         )
         # Leakage guard, part 2: a model leaning on one column for most of what it knows.
         newly = leakage.lean_check(
-            [f for f in findings if f.column in enc.field_names], field_shares(draft, Xs[valid_idx])
+            [f for f in findings if f.column in enc.field_names], field_shares(draft, Xs[fitted.calib_rows])
         )
         newly_dropped = [f.column for f in newly if f.column not in keep]
         suspects += [f.column for f in newly]
         if not newly_dropped:
             break
-    for col in suspects:
-        finding = next(f for f in findings if f.column == col)
-        if col in keep:
-            notes.append(f"kept '{col}' although it looks like a leak: {finding.why}")
-        else:
-            excluded[col] = f"suspected leak: {finding.why}"
-            log.warning("excluded '%s' as a suspected leak: %s", col, finding.why)
+    _record_suspects(suspects, findings, keep, excluded, notes)
 
-    raw_valid = np.asarray(booster.predict(Xs[valid_idx], raw_score=True, num_threads=options.num_threads))
-    calibrator, cal_scores = choose_calibrator(raw_valid, y[valid_idx], seed=options.seed)
-    assert capacity is not None
+    capacity = fitted.capacity
+    y_calib = y[fitted.calib_rows]
+    calibrator, cal_scores = choose_calibrator(fitted.calib_raw, y_calib, seed=options.seed)
     group_pure = capacity.group_pure and "interaction_constraints" in params
     draft = _bundle(
         spec,
@@ -482,10 +571,10 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
         edges=([0, 0, 0], [0, 0, 0]),
         group_pure=group_pure,
     )
-    p_valid = draft.probability(draft.raw_score(Xs[valid_idx]))
+    p_valid = draft.probability(fitted.calib_raw)
     # Grade bands are quartiles of the fit and engagement parts; a sample fixes them well and
     # keeps TreeSHAP (needed for the parts of mixed trees) off the whole validation set.
-    parts = draft.score_matrix(Xs[valid_idx][:GRADE_SAMPLE])
+    parts = draft.score_matrix(Xs[fitted.calib_rows][:GRADE_SAMPLE])
     edges = (grade_edges(parts.fit_part), grade_edges(parts.engagement_part))
     weekly = _weekly_volume(frame, spec)
     threshold, cut_notes = resolve_threshold(options.contract, p_valid, weekly)
@@ -533,17 +622,20 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
     }
     uncertainty = None
     if min(n_pos, n_neg) < SMALL_DATA:
-        uncertainty = _cv_interval(
-            Xs, y, enc, params, booster.best_iteration or booster.current_iteration(), options.seed
-        )
+        if fitted.fold_aucs:
+            uncertainty = _interval(fitted.fold_aucs)
+        else:
+            rounds = booster.best_iteration or booster.current_iteration()
+            uncertainty = _interval(_cv_aucs(Xs, y, enc, params, rounds, options.seed))
         notes.append(
             f"small data ({n_pos} SQL / {n_neg} non-SQL): cross-validated ROC AUC {uncertainty['roc_auc_mean']:.3f} "
             f"(95% interval {uncertainty['roc_auc_low']:.3f}-{uncertainty['roc_auc_high']:.3f}); treat the figures as rough"
         )
 
+    n_train = len(train_rows) if crossfit else len(fit_idx)
     bundle.meta["metrics"] = {
         **metrics,
-        "n_train": len(fit_idx),
+        "n_train": n_train,
         "n_valid": len(valid_idx),
         "n_test": len(test_idx),
     }
@@ -554,10 +646,11 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
     bundle.meta["version"] = _version(bundle)
     run_params = {
         **{f"lgb_{k}": v for k, v in params.items()},
-        "best_iteration": booster.best_iteration,
+        "trees": booster.num_trees(),
+        "fit_method": "crossfit" if crossfit else "holdout",
         "split": split_kind,
         "capacity": capacity.name,
-        **{f"capacity_valid_auc_{k}": v for k, v in capacity_scores.items()},
+        **{f"capacity_auc_{k}": v for k, v in fitted.scores.items()},
         "calibration": calibrator.kind,
         "calibration_brier_isotonic": cal_scores["isotonic"],
         "calibration_brier_sigmoid": cal_scores["sigmoid"],
@@ -578,8 +671,8 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
         validation=report,
         params=run_params,
         data_hash=file_hash(path),
-        n_train=len(fit_idx),
-        n_valid=len(valid_idx),
+        n_train=n_train,
+        n_valid=len(fitted.calib_rows) if not crossfit else 0,
         n_test=len(test_idx),
         test_frame=frame.iloc[test_idx].reset_index(drop=True),
         test_y=y_test,
@@ -589,6 +682,23 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
         notes=notes,
         uncertainty=uncertainty,
     )
+
+
+def _record_suspects(
+    suspects: list[str],
+    findings: list[leakage.LeakageFinding],
+    keep: set[str],
+    excluded: dict[str, str],
+    notes: list[str],
+) -> None:
+    """Suspected leaks are excluded with the evidence, or noted when the user kept them."""
+    for col in suspects:
+        finding = next(f for f in findings if f.column == col)
+        if col in keep:
+            notes.append(f"kept '{col}' although it looks like a leak: {finding.why}")
+        else:
+            excluded[col] = f"suspected leak: {finding.why}"
+            log.warning("excluded '%s' as a suspected leak: %s", col, finding.why)
 
 
 def _points_baseline(
@@ -628,9 +738,9 @@ def _weekly_volume(frame: pd.DataFrame, spec: DatasetSpec) -> float | None:
     return float(when.size / weeks) if weeks > 0 else None
 
 
-def _cv_interval(
+def _cv_aucs(
     X: np.ndarray, y: np.ndarray, enc: FeatureEncoder, params: dict[str, Any], rounds: int, seed: int
-) -> dict[str, Any]:
+) -> list[float]:
     aucs = []
     for fit_idx, eval_idx in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
         data = lgb.Dataset(
@@ -641,8 +751,13 @@ def _cv_interval(
         )
         model = lgb.train(params, data, num_boost_round=max(rounds, 10))
         aucs.append(float(roc_auc_score(y[eval_idx], model.predict(X[eval_idx]))))
+    return aucs
+
+
+def _interval(aucs: list[float]) -> dict[str, Any]:
+    """Mean fold ROC AUC with a 95% t interval (4 degrees of freedom for 5 folds)."""
     mean, sd = float(np.mean(aucs)), float(np.std(aucs, ddof=1))
-    half = 2.776 * sd / np.sqrt(len(aucs))  # t(0.975, 4 df)
+    half = 2.776 * sd / np.sqrt(len(aucs))
     return {
         "folds": len(aucs),
         "roc_auc_folds": aucs,

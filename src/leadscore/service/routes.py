@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -58,7 +57,7 @@ def score_checked(
 ) -> list[dict[str, Any]]:
     """Score checked leads together and shape each answer."""
     bundle = model.bundle
-    X = np.vstack([bundle.encoder.encode_record(c.record) for c in leads])
+    X = bundle.encoder.encode_records([c.record for c in leads])
     scored = bundle.score_matrix(X, explain=explain, records=[c.record for c in leads], num_threads=threads)
     overdue = _overdue_warning(bundle.meta)
     out = []
