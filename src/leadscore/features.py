@@ -216,6 +216,18 @@ def parse_date(value: Any) -> float:
     return float(int((parsed - datetime(1970, 1, 1)).total_seconds() * 1000))
 
 
+def dates_ms(series: pd.Series) -> np.ndarray:
+    """``parse_date`` over a column as float epoch ms (NaN where not a date); datetime columns vectorised."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        stamps = series.to_numpy(dtype="datetime64[ms]")
+        out = stamps.astype(np.int64).astype(np.float64)
+        out[np.isnat(stamps)] = math.nan
+        return out
+    return map_unique(series, parse_date)
+
+
 def parse_dates(values: Any) -> np.ndarray:
     """Vectorised ``parse_date``: datetime64[ms] with NaT where a value is not a date."""
     series = pd.Series(values)
@@ -410,8 +422,7 @@ class FeatureEncoder:
                 )
                 out[:, col] = map_unique(series, encode)
             else:
-                ms = map_unique(series, parse_date)
-                out[:, col : col + width] = _date_features(ms, ref, width)
+                out[:, col : col + width] = _date_features(dates_ms(series), ref, width)
             col += width
         return out
 
@@ -452,7 +463,7 @@ class FeatureEncoder:
 
     def _reference_ms_frame(self, frame: pd.DataFrame) -> np.ndarray:
         if self.time_col and self.time_col in frame.columns:
-            ref = map_unique(frame[self.time_col], parse_date)
+            ref = dates_ms(frame[self.time_col])
         else:
             ref = np.full(len(frame), math.nan)
         return np.where(np.isnan(ref), _now_ms(), ref)
