@@ -105,3 +105,27 @@ def test_reason_weights_add_up_to_the_distance_from_the_average_lead(bundle: Mod
             np.testing.assert_allclose(weights.sum(), 100 * (p[i] - p0), atol=1e-6)
             moved += 1
     assert moved > 300
+
+
+def test_group_pure_trees_read_the_same_parts_from_leaves_as_treeshap(tmp_path: Path) -> None:
+    from leadscore.config import load_spec
+    from leadscore.data.synthetic import write_dataset
+    from leadscore.modeling.cutoff import load_contract
+    from leadscore.modeling.train import CAPACITIES, TrainOptions, train
+    from tests.conftest import make_tables
+
+    write_dataset(make_tables(5000, 83), tmp_path)
+    pure = next(c for c in CAPACITIES if c.group_pure)
+    result = train(
+        tmp_path, load_spec("synthetic"), TrainOptions(contract=load_contract()[0], capacities=(pure,))
+    )
+    bundle = result.bundle
+    assert bundle.group_pure
+    leads = make_leads(600, 84)
+    X = bundle.encode(leads)
+    from_leaves = bundle.score_matrix(X)  # pred_leaf path
+    with_reasons = bundle.score_matrix(X, explain=2, records=leads.to_dict(orient="records"))  # TreeSHAP path
+    np.testing.assert_allclose(from_leaves.fit_part, with_reasons.fit_part, atol=1e-8)
+    np.testing.assert_allclose(from_leaves.engagement_part, with_reasons.engagement_part, atol=1e-8)
+    np.testing.assert_allclose(from_leaves.raw, bundle.raw_score(X), atol=1e-9)
+    assert (from_leaves.grade == with_reasons.grade).all()

@@ -210,7 +210,7 @@ class ModelBundle:
         """
         contrib: np.ndarray | None = None
         threads = num_threads or self.num_threads
-        if self.group_pure:
+        if self.group_pure and explain <= 0:
             leaves = np.asarray(self.booster.predict(X, pred_leaf=True, num_threads=threads))
             raw, fit_part, eng_part = self._trees.parts(leaves)
         else:

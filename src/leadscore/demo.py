@@ -85,7 +85,7 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     info(f"    points per lead:   {points_path}")
     info(f"    scores + reasons:  {out / 'scored.csv'}")
     info(
-        f"    model bundle:      {logged['model_path']}  (serve: .venv/bin/mlflow models serve -m {logged['model_path']} --env-manager local)"
+        f"    model bundle:      {logged['model_path']}  (plain MLflow: PATH=.venv/bin:$PATH mlflow models serve -m {logged['model_path']} --env-manager local)"
     )
     info(
         f"    MLflow:            .venv/bin/mlflow ui --backend-store-uri {get_settings().tracking_uri}  -> http://127.0.0.1:5000"
@@ -109,29 +109,7 @@ def _call_service(model: Path, data: Path, port: int) -> tuple[str, str]:
     lead = json.loads(
         frame.sort_values("pricing_page_views_7d").tail(1).to_json(orient="records", date_format="iso")
     )[0]
-    keep = (
-        "lead_id",
-        "job_title",
-        "seniority",
-        "department",
-        "industry",
-        "employee_count",
-        "country",
-        "region",
-        "tech_stack",
-        "email_domain_type",
-        "lead_source",
-        "scored_at",
-        "web_visits_30d",
-        "return_visits_7d",
-        "pricing_page_views_7d",
-        "pricing_page_views_total",
-        "webinars_attended",
-        "downloads_mid",
-        "email_clicks_30d",
-        "demo_requests",
-        "days_since_last_activity",
-    )
+    keep = ("lead_id", "scored_at", *load_spec("synthetic").features)  # what a CRM sends, no ground truth
     body = json.dumps({k: lead[k] for k in keep if k in lead})
     env = {**os.environ, "LEADSCORE_INSECURE_DEV": "true"}
     cmd = [
