@@ -19,7 +19,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -223,7 +222,7 @@ def main() -> None:
             wait(ours_port, "/healthz")
             wait(mlflow_port, "/ping")
             body = json.dumps(lead_cols).encode()
-            mlflow_cols = ModelInputColumns(model)
+            mlflow_cols = model_input_columns(model)
             mlflow_body = json.dumps(
                 {"dataframe_records": [{k: lead_cols.get(k) for k in mlflow_cols}]}
             ).encode()
@@ -276,10 +275,10 @@ def main() -> None:
         "batch_without_reasons_leads_per_s_at_least": 50_000,
     }
     print(json.dumps(report, indent=2))
-    _ = statistics
 
 
-def ModelInputColumns(model: Path) -> list[str]:  # noqa: N802 - reads the signature MLflow serves
+def model_input_columns(model: Path) -> list[str]:
+    """The input columns of the signature `mlflow models serve` enforces."""
     import mlflow
 
     return list(mlflow.models.get_model_info(str(model)).signature.inputs.input_names())

@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from leadscore.bundle import ModelBundle
@@ -72,7 +71,6 @@ def main() -> None:
         and report["mql_sql_rate"] > report["points_model_sql_rate_at_same_volume"]
     )
     print(json.dumps(report, indent=2))
-    _ = np
 
 
 if __name__ == "__main__":

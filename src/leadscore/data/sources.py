@@ -59,18 +59,11 @@ def _clean_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read one CSV or Parquet file; a user's mistake becomes a one-line ``UserError``."""
-    path = resolve_leads_path(path)
-    if path.stat().st_size == 0:
-        raise UserError(f"{path}: file is empty")
-    kind = _check_format(path)
+@contextlib.contextmanager
+def _read_errors(path: Path, kind: str) -> Iterator[None]:
+    """Turn a reader's exception about the user's file into a one-line ``UserError``."""
     try:
-        if kind == "parquet":
-            frame = pd.read_parquet(path, columns=columns)
-        else:
-            sep = "\t" if path.suffix.lower() == ".tsv" else None
-            frame = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", usecols=columns)
+        yield
     except (pa.ArrowInvalid, OSError) as exc:
         raise UserError(f"{path}: not a readable {kind} file ({str(exc).splitlines()[0]})") from exc
     except pd.errors.EmptyDataError as exc:
@@ -79,6 +72,20 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
         raise UserError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
     except ValueError as exc:
         raise UserError(f"{path}: {str(exc).splitlines()[0]}") from exc
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read one CSV or Parquet file; a user's mistake becomes a one-line ``UserError``."""
+    path = resolve_leads_path(path)
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: file is empty")
+    kind = _check_format(path)
+    with _read_errors(path, kind):
+        if kind == "parquet":
+            frame = pd.read_parquet(path, columns=columns)
+        else:
+            sep = "\t" if path.suffix.lower() == ".tsv" else None
+            frame = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", usecols=columns)
     frame = _clean_columns(frame)
     if frame.empty:
         raise UserError(f"{path}: file has a header but no rows")
@@ -91,7 +98,7 @@ def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.DataFr
     if path.stat().st_size == 0:
         raise UserError(f"{path}: file is empty")
     kind = _check_format(path)
-    try:
+    with _read_errors(path, kind):
         if kind == "parquet":
             with pq.ParquetFile(path) as reader:
                 for batch in reader.iter_batches(batch_size=chunk_rows):
@@ -100,12 +107,6 @@ def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.DataFr
             with pd.read_csv(path, chunksize=chunk_rows) as chunks:
                 for chunk in chunks:
                     yield _clean_columns(chunk)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"{path}: not a readable {kind} file ({str(exc).splitlines()[0]})") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise UserError(f"{path}: file is empty") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
 
 
 def count_rows(path: str | Path) -> int | None:

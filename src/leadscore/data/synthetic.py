@@ -527,9 +527,9 @@ def generate(cfg: GeneratorConfig) -> dict[str, pa.Table]:
     # The stage history is built from the draw; the label is what the stages say.
     assert np.array_equal(label.astype(bool), positive), "stage history disagrees with the draw"
 
-    contacted = label.astype(bool) | (
-        np.isin(np.arange(n), stages["lead"][stages["stage"] == 1]) & (rng.random(n) < 0.6)
-    )
+    mql_code = list(stages["stage_names"]).index("MQL")
+    reached_mql = np.isin(np.arange(n), stages["lead"][stages["stage"] == mql_code])
+    contacted = label.astype(bool) | (reached_mql & (rng.random(n) < 0.6))
     call = np.where(
         label == 1,
         np.exp(rng.normal(6.4, 0.5, n)),
@@ -644,7 +644,6 @@ def _inject_faults(
     n = len(cols["lead_id"])
     k = int(round(rate * n))
     if k == 0:
-        cols["created_at"] = cols["created_at"]
         return cols
     for name in ("job_title", "industry", "department", "tech_stack", "country", "email"):
         cols[name] = cols[name].copy()

@@ -257,16 +257,7 @@ def choose_capacity(
     scores: dict[str, float] = {}
     for cap in options.capacities:
         params = lgb_params(len(fit_idx), options, enc, cap)
-        booster = fit_booster(
-            X[fit_rows],
-            y[fit_rows],
-            X[valid_idx],
-            y[valid_idx],
-            enc.categorical_indices,
-            enc.feature_names,
-            params,
-            options.max_rounds,
-        )
+        booster = fit_booster(X, y, fit_rows, valid_idx, enc, params, options.max_rounds)
         scores[cap.name] = float(
             roc_auc_score(y[valid_idx], booster.predict(X[valid_idx], num_threads=options.num_threads))
         )
@@ -309,16 +300,7 @@ def _fit_holdout(
     if capacity is None:
         capacity, scores = choose_capacity(X, y, fit_idx, valid_idx, enc, options)
     params = lgb_params(len(fit_idx), options, enc, capacity)
-    booster = fit_booster(
-        X[fit_idx],
-        y[fit_idx],
-        X[valid_idx],
-        y[valid_idx],
-        enc.categorical_indices,
-        enc.feature_names,
-        params,
-        options.max_rounds,
-    )
+    booster = fit_booster(X, y, fit_idx, valid_idx, enc, params, options.max_rounds)
     raw = np.asarray(booster.predict(X[valid_idx], raw_score=True, num_threads=options.num_threads))
     return _Fitted(booster, capacity, params, scores, valid_idx, raw)
 
@@ -342,16 +324,7 @@ def _fit_crossfit(
         iters: list[int] = []
         aucs: list[float] = []
         for fit_pos, eval_pos in folds:
-            model = fit_booster(
-                X[rows[fit_pos]],
-                y[rows[fit_pos]],
-                X[rows[eval_pos]],
-                y[rows[eval_pos]],
-                enc.categorical_indices,
-                enc.feature_names,
-                params,
-                options.max_rounds,
-            )
+            model = fit_booster(X, y, rows[fit_pos], rows[eval_pos], enc, params, options.max_rounds)
             oof[eval_pos] = model.predict(X[rows[eval_pos]], raw_score=True, num_threads=options.num_threads)
             iters.append(model.best_iteration or model.current_iteration())
             aucs.append(float(roc_auc_score(y[rows[eval_pos]], oof[eval_pos])))
@@ -371,19 +344,23 @@ def _fit_crossfit(
 
 
 def fit_booster(
-    X_fit: np.ndarray,
-    y_fit: np.ndarray,
-    X_valid: np.ndarray,
-    y_valid: np.ndarray,
-    categorical: list[int],
-    names: list[str],
+    X: np.ndarray,
+    y: np.ndarray,
+    fit_rows: np.ndarray,
+    stop_rows: np.ndarray,
+    enc: FeatureEncoder,
     params: dict[str, Any],
     max_rounds: int,
 ) -> lgb.Booster:
+    """Train on ``fit_rows``, stopping early on ``stop_rows``."""
     train_set = lgb.Dataset(
-        X_fit, y_fit, categorical_feature=categorical, feature_name=_safe_names(names), free_raw_data=False
+        X[fit_rows],
+        y[fit_rows],
+        categorical_feature=enc.categorical_indices,
+        feature_name=_safe_names(enc.feature_names),
+        free_raw_data=False,
     )
-    valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set)
+    valid_set = lgb.Dataset(X[stop_rows], y[stop_rows], reference=train_set)
     return lgb.train(
         params,
         train_set,
