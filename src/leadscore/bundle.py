@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import DatasetSpec, UserError
-from leadscore.features import FeatureEncoder
+from leadscore.features import FeatureEncoder, to_number
 
 BUNDLE_FILE = "bundle.json"
 BOOSTER_FILE = "booster.txt"
@@ -122,7 +122,11 @@ class ModelBundle:
         # Group-pure trees (each uses fit or engagement fields only) let the grade be read off the
         # leaves; otherwise it comes from exact TreeSHAP contributions summed per group.
         self.group_pure = bool(meta.get("group_pure", False))
-        self._trees = _TreeTables(self.booster, self.encoder.feature_fields, self.field_groups, fields)
+        self._trees = (
+            _TreeTables(self.booster, self.encoder.feature_fields, self.field_groups, fields)
+            if self.group_pure
+            else None  # mixed trees never read their leaves: skip parsing the whole model at load
+        )
 
     # identity
 
@@ -205,12 +209,13 @@ class ModelBundle:
     ) -> Scored:
         """Probability, MQL flag and grade for each row; reasons (exact TreeSHAP) when ``explain`` > 0.
 
-        Trees are trained group-pure (each uses fit fields only or engagement fields only), so the
-        fit and engagement parts are exact additive pieces of the raw score, read off the leaves.
+        For group-pure trees (each uses fit fields only or engagement fields only) the fit and
+        engagement parts are exact additive pieces of the raw score, read off the leaves; otherwise,
+        and whenever reasons are asked for, they are the TreeSHAP contributions summed per group.
         """
         contrib: np.ndarray | None = None
         threads = num_threads or self.num_threads
-        if self.group_pure and explain <= 0:
+        if self._trees is not None and explain <= 0:
             leaves = np.asarray(self.booster.predict(X, pred_leaf=True, num_threads=threads))
             raw, fit_part, eng_part = self._trees.parts(leaves)
         else:
@@ -342,7 +347,7 @@ class ModelBundle:
         else:
             key = "positive" if positive else "negative"
             template = templates.get(key) or templates.get("any") or _generic(label, positive)
-        number = _as_number(value)
+        number = to_number(value)
         try:
             return template.format(
                 value=shown, n=_fmt_count(number), s="" if number == 1 else "s", label=label
@@ -353,7 +358,7 @@ class ModelBundle:
     def respond_within(self, record: Mapping[str, Any]) -> str:
         """The service level for this lead: 1 hour for demo or pricing requests, else 24 hours."""
         for name in self.spec.respond_fast_when:
-            number = _as_number(record.get(name))
+            number = to_number(record.get(name))
             if not math.isnan(number) and number > 0:
                 return "1h"
         return "24h"
@@ -381,9 +386,7 @@ class _TreeTables:
             for leaf in leaves:
                 self.values[t, leaf.get("leaf_index", 0)] = leaf["leaf_value"]
                 expected[t] += leaf["leaf_value"] * max(leaf.get("leaf_count", 0), 0) / total
-        self.is_fit = is_fit
         self._fit_weights = is_fit.astype(np.float64)
-        self.base = float(expected.sum())
         self.fit_expected = float(expected[is_fit].sum())
         self.eng_expected = float(expected[~is_fit].sum())
         self._rows = np.arange(len(trees))
@@ -407,12 +410,6 @@ def _leaves(node: dict[str, Any]) -> Any:
 
 def _generic(label: str, positive: bool) -> str:
     return f"{label}: {{value}} ({'raises' if positive else 'lowers'} the chance of SQL)"
-
-
-def _as_number(value: Any) -> float:
-    from leadscore.features import to_number
-
-    return to_number(value)
 
 
 def _fmt_count(number: float) -> str:
