@@ -276,23 +276,23 @@ def canonical_category(
     return key
 
 
+def _per_distinct(series: pd.Series, func: Any, dtype: Any) -> np.ndarray:
+    """``func`` called once per distinct value and broadcast; missing values get ``func(None)``."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=dtype)
+    mapped[:-1] = [func(v) for v in uniques]
+    mapped[-1] = func(None)  # factorize's missing sentinel is -1: the last slot
+    return mapped[codes]
+
+
 def map_unique(series: pd.Series, func: Any) -> np.ndarray:
     """Apply a scalar function once per distinct value and broadcast it (float result)."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    mapped = np.array([func(v) for v in uniques], dtype=np.float64)
-    out = np.full(len(series), func(None), dtype=np.float64)
-    present = codes >= 0
-    out[present] = mapped[codes[present]]
-    return out
+    return _per_distinct(series, func, np.float64)
 
 
 def map_values(series: pd.Series, func: Any) -> pd.Series:
     """``series.map(func)``, calling ``func`` once per distinct value (missing values get ``func(None)``)."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    mapped = np.empty(len(uniques) + 1, dtype=object)
-    mapped[:-1] = [func(v) for v in uniques]
-    mapped[-1] = func(None)
-    return pd.Series(mapped[codes], index=series.index, dtype=object)
+    return pd.Series(_per_distinct(series, func, object), index=series.index, dtype=object)
 
 
 def guess_group(column: str) -> str:
@@ -542,9 +542,7 @@ def _apply_range(values: np.ndarray, low: float | None, high: float | None) -> n
 
 
 def _canonical_series(series: pd.Series, ph: frozenset[str], alias: Mapping[str, str] | None) -> pd.Series:
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    mapped = np.array([canonical_category(v, ph, alias) for v in uniques] + [None], dtype=object)
-    return pd.Series(mapped[codes], index=series.index, dtype=object).dropna()
+    return map_values(series, lambda v: canonical_category(v, ph, alias)).dropna()
 
 
 def _display_names(raw: pd.Series, canon: pd.Series, keep: set[str]) -> dict[str, str]:
