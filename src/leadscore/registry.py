@@ -128,20 +128,24 @@ def _input_example(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     return example
 
 
-def save_pyfunc(bundle: ModelBundle, example: pd.DataFrame, path: Path) -> None:
-    """Write a complete MLflow model directory (servable with ``mlflow models serve``)."""
+@contextlib.contextmanager
+def _pyfunc_args(bundle: ModelBundle, example: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """What MLflow needs to write the bundle as a pyfunc model (logged or saved alike)."""
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = bundle.save(Path(tmp) / "bundle")
-        signature = infer_signature(example, score_output(bundle, example), params={"explain": 0})
-        with _quiet():
-            mlflow.pyfunc.save_model(
-                path=str(path),
-                python_model=LeadScorePyfunc(),
-                artifacts={"bundle": str(bundle_dir)},
-                signature=signature,
-                input_example=example,
-                pip_requirements=PIP_REQUIREMENTS,
-            )
+        yield {
+            "python_model": LeadScorePyfunc(),
+            "artifacts": {"bundle": str(bundle_dir)},
+            "signature": infer_signature(example, score_output(bundle, example), params={"explain": 0}),
+            "input_example": example,
+            "pip_requirements": PIP_REQUIREMENTS,
+        }
+
+
+def save_pyfunc(bundle: ModelBundle, example: pd.DataFrame, path: Path) -> None:
+    """Write a complete MLflow model directory (servable with ``mlflow models serve``)."""
+    with _pyfunc_args(bundle, example) as args, _quiet():
+        mlflow.pyfunc.save_model(path=str(path), **args)
 
 
 def export(bundle: ModelBundle, example: pd.DataFrame, models_dir: str | Path | None = None) -> Path:
@@ -230,17 +234,9 @@ def log_training(
         if result.uncertainty:
             mlflow.log_dict(result.uncertainty, "uncertainty.json")
 
-        with tempfile.TemporaryDirectory() as bdir:
-            bundle_dir = bundle.save(Path(bdir) / "bundle")
-            signature = infer_signature(example, score_output(bundle, example), params={"explain": 0})
+        with _pyfunc_args(bundle, example) as args:
             info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=LeadScorePyfunc(),
-                artifacts={"bundle": str(bundle_dir)},
-                signature=signature,
-                input_example=example,
-                pip_requirements=PIP_REQUIREMENTS,
-                registered_model_name=registered_name(bundle.name),
+                name="model", registered_model_name=registered_name(bundle.name), **args
             )
         run_id = run.info.run_id
     client = MlflowClient()
