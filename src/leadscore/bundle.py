@@ -116,6 +116,7 @@ class ModelBundle:
         self._group = group
         self.field_groups = np.array([self.encoder.field(f).group for f in fields], dtype=object)
         self._fit_mask = self.field_groups == "fit"
+        self._group_names = [str(g) for g in self.field_groups]
         self._templates: dict[str, dict[str, str]] = meta.get("reasons", {})
         self.labels: dict[str, str] = meta.get("labels", {})
         self._phrases: dict[tuple[str, Any, bool], str] = {}
@@ -245,11 +246,7 @@ class ModelBundle:
             if contrib is None:
                 contrib, _ = self.field_contributions(X, threads)
             scored.contributions = contrib
-            weights = self.reason_weights(contrib, raw)
-            order = np.argsort(-np.abs(weights), axis=1, kind="stable")
-            scored.reasons = [
-                self._reasons(records[i], weights[i], order[i], explain) for i in range(X.shape[0])
-            ]
+            scored.reasons = self._reasons(records, self.reason_weights(contrib, raw), explain)
         return scored
 
     def score_frame(self, frame: pd.DataFrame, *, explain: int = 0) -> Scored:
@@ -305,24 +302,33 @@ class ModelBundle:
         return weights[0] if one else weights
 
     def _reasons(
-        self, record: Mapping[str, Any], weights: np.ndarray, order: np.ndarray, k: int
-    ) -> list[Reason]:
-        positive: list[Reason] = []
-        negative: list[Reason] = []
-        for j in order:
-            w = float(weights[j])
-            if abs(w) < 0.05:
-                break
-            bucket = positive if w > 0 else negative
-            if len(bucket) >= k:
-                continue
-            name = self.fields[j]
-            bucket.append(
-                Reason(name, self.phrase(name, record.get(name), w > 0), w, str(self.field_groups[j]))
-            )
-            if len(positive) >= k and len(negative) >= k:
-                break
-        return positive + negative
+        self, records: Sequence[Mapping[str, Any]], weights: np.ndarray, k: int
+    ) -> list[list[Reason]]:
+        """Up to ``k`` positive and ``k`` negative reasons per lead, strongest first.
+
+        The selection is done on the whole weight matrix at once; only the chosen reasons are
+        phrased. Weights under 0.05 percentage points are not worth a rep's attention.
+        """
+        k = min(k, weights.shape[1])
+        strong = np.abs(weights) >= 0.05
+        # Positive weights ranked high to low, then negative ones low to high (stable on ties).
+        pos = np.argsort(np.where(strong & (weights > 0), -weights, np.inf), axis=1, kind="stable")[:, :k]
+        neg = np.argsort(np.where(strong & (weights < 0), weights, np.inf), axis=1, kind="stable")[:, :k]
+        chosen = np.concatenate([pos, neg], axis=1)
+        picked = np.take_along_axis(weights, chosen, axis=1)
+        valid = np.take_along_axis(strong, chosen, axis=1)
+        valid[:, :k] &= picked[:, :k] > 0
+        valid[:, k:] &= picked[:, k:] < 0
+        fields, groups, phrase = self.fields, self._group_names, self.phrase
+        out: list[list[Reason]] = []
+        for i, record in enumerate(records):
+            row = []
+            for j, w, ok in zip(chosen[i].tolist(), picked[i].tolist(), valid[i].tolist(), strict=True):
+                if ok:
+                    name = fields[j]
+                    row.append(Reason(name, phrase(name, record.get(name), w > 0), w, groups[j]))
+            out.append(row)
+        return out
 
     def phrase(self, name: str, value: Any, positive: bool) -> str:
         """A plain-language phrase naming the lead's own value, from the field's template."""

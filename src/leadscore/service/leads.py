@@ -10,6 +10,8 @@ from leadscore.bundle import ModelBundle
 from leadscore.features import canonical_category, parse_date, to_number
 
 MAX_TEXT = 1000
+MEMO_SIZE = 100_000
+_UNSEEN = object()
 
 
 class LeadError(ValueError):
@@ -17,6 +19,7 @@ class LeadError(ValueError):
 
     def __init__(self, field_name: str | None, message: str) -> None:
         self.field = field_name
+        self.detail = message
         super().__init__(f"field '{field_name}': {message}" if field_name else message)
 
 
@@ -40,6 +43,9 @@ class LeadChecker:
         self.time_field = enc.time_col
         self.known = set(self.kinds) | {c for c in (self.id_field, self.time_field) if c}
         self.extra_warning: list[str] = []
+        self._memo: dict[tuple[str, type, Any], Any] = {}
+        # Ids and timestamps are unique per lead: remembering them would only fill the memo.
+        self._memoised = frozenset(n for n, kind in self.kinds.items() if kind != "date") - {self.id_field}
 
     def check(self, lead: Any) -> CheckedLead:
         if not isinstance(lead, dict):
@@ -63,6 +69,24 @@ class LeadChecker:
     def _value(self, name: str, value: Any) -> Any:
         if value is None:
             return None
+        if name in self._memoised and isinstance(value, (str, int, float)):
+            # CRMs send the same few values over and over: check each (field, value) once.
+            key = (name, type(value), value)
+            known = self._memo.get(key, _UNSEEN)
+            if known is _UNSEEN:
+                try:
+                    known = self._check_value(name, value)
+                except LeadError as exc:
+                    known = exc
+                if len(self._memo) >= MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[key] = known
+            if isinstance(known, LeadError):
+                raise LeadError(known.field, known.detail)
+            return known
+        return self._check_value(name, value)
+
+    def _check_value(self, name: str, value: Any) -> Any:
         if isinstance(value, (dict, list)):
             raise LeadError(
                 name,
