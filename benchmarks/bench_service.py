@@ -249,7 +249,7 @@ def main() -> None:
             batch = json.loads(test.head(1000).to_json(orient="records", date_format="iso"))
             batch_body = json.dumps({"leads": [{k: b.get(k) for k in lead_cols} for b in batch]}).encode()
             since = len(log.read_text().splitlines())
-            batch_run = load(ours_port, "/v1/score/batch?explain=5", batch_body, headers, 1, 20)
+            batch_run = load(ours_port, "/v1/score/batch?explain=5", batch_body, headers, 1, 40)
             report["batch_1000_with_reasons"] = {
                 **server_side(log, "/v1/score/batch", since),
                 "failed": batch_run["failed"],

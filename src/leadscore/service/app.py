@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 import uuid
@@ -50,7 +51,12 @@ def load_model(source: str) -> Loaded:
     """Load a bundle for serving (single-threaded scoring per request; one worker per core)."""
     bundle = ModelBundle.load(source)
     bundle.num_threads = 1
-    return Loaded(bundle=bundle, checker=LeadChecker(bundle), source=source)
+    loaded = Loaded(bundle=bundle, checker=LeadChecker(bundle), source=source)
+    # The model lives as long as the process: keep its objects out of the garbage collector's
+    # full passes, which otherwise walk them all in the middle of a request.
+    gc.collect()
+    gc.freeze()
+    return loaded
 
 
 class Gate:
