@@ -31,10 +31,10 @@ browser: ## Install headless Chromium from Debian (for the HTML report tests)
 demo: $(STAMP) ## Run the whole main job on synthetic data (local MLflow under mlruns/)
 	$(BIN)/leadscore demo --out $(DEMO) --port $(PORT)
 
-test: $(STAMP) ## Run the test suite (what CI runs)
+test: $(STAMP) browser ## Run the test suite (what CI runs; installs headless Chromium first)
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP) ## Run the tests without the slow and end-to-end ones
+test-fast: $(STAMP) browser ## Run the tests without the slow and end-to-end ones
 	$(BIN)/python -m pytest -m "not slow and not e2e"
 
 lint: $(STAMP) ## Ruff lint and format check

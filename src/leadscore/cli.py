@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from leadscore._cli_reports import report_app
 from leadscore._cli_util import echo_json, info, user_errors
 from leadscore.config import DatasetSpec, UserError, load_spec, spec_from_flags
 
@@ -381,6 +382,9 @@ def demo(
     from leadscore.demo import run_demo
 
     run_demo(out=out, leads=leads, seed=seed, port=port)
+
+
+app.add_typer(report_app, name="report")
 
 
 def main() -> None:

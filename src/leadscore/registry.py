@@ -230,6 +230,9 @@ def log_training(
         beeswarm, bar = plots.shap_plots(contrib, shown, bundle.fields)
         plots.save(beeswarm, tmp / "shap_summary.png")
         plots.save(bar, tmp / "shap_bar.png")
+        from leadscore.reports.html import model_card
+
+        (tmp / "model_card.html").write_text(model_card(bundle), encoding="utf-8")
         mlflow.log_artifacts(str(tmp))
         if result.uncertainty:
             mlflow.log_dict(result.uncertainty, "uncertainty.json")

@@ -33,7 +33,13 @@ from leadscore.features import (
 from leadscore.modeling import leakage
 from leadscore.modeling.calibrate import choose_calibrator
 from leadscore.modeling.cutoff import CutoffContract, contract_dict, resolve_threshold
-from leadscore.modeling.evaluate import binary_metrics, cutoff_outcome, rate_at_volume
+from leadscore.modeling.evaluate import (
+    binary_metrics,
+    cutoff_outcome,
+    gains_curve,
+    rate_at_volume,
+    reliability_table,
+)
 from leadscore.rules import PointsModel, load_rules
 
 log = logging.getLogger(__name__)
@@ -620,6 +626,9 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
     bundle.meta["cutoff"] = {"contract": contract_dict(options.contract), **cutoff}
     bundle.meta["leakage_suspects"] = suspects
     bundle.meta["excluded_columns"] = excluded
+    bundle.meta["card"] = _card_facts(
+        bundle, report, findings, y_test, p_test, points_test, X_test, dropped, split_kind, crossfit, notes
+    )
     bundle.meta["version"] = _version(bundle)
     run_params = {
         **{f"lgb_{k}": v for k, v in params.items()},
@@ -659,6 +668,47 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
         notes=notes,
         uncertainty=uncertainty,
     )
+
+
+def _card_facts(
+    bundle: ModelBundle,
+    report: ValidationReport,
+    findings: list[leakage.LeakageFinding],
+    y_test: np.ndarray,
+    p_test: np.ndarray,
+    points_test: np.ndarray | None,
+    X_test: np.ndarray,
+    dropped: int,
+    split_kind: str,
+    crossfit: bool,
+    notes: list[str],
+) -> dict[str, Any]:
+    """What the model card shows, kept in the bundle so a card can be written from any exported model."""
+    xs, model_gain = gains_curve(y_test, p_test, points=20)
+    gains = {"share_contacted": xs.tolist(), "model": model_gain.tolist()}
+    if points_test is not None:
+        gains["points_model"] = gains_curve(y_test, points_test, points=20)[1].tolist()
+    data = report.to_dict()
+    return {
+        "data": {
+            "source": Path(data["source"]).name,
+            "rows": data["rows"],
+            "columns": data["columns"],
+            "positives": data.get("positives"),
+            "negatives": data.get("negatives"),
+            "duplicates_left_out": dropped,
+            "problems": data.get("problems", [])[:30],
+            "split": split_kind,
+            "fit_method": "crossfit" if crossfit else "holdout",
+            "test_sql_rate": float(np.mean(y_test)) if len(y_test) else None,
+        },
+        "reliability": reliability_table(y_test, p_test),
+        "gains": gains,
+        "importance": field_shares(bundle, X_test),
+        "leakage": leakage.report(findings)[:20],
+        "trees": bundle.booster.num_trees(),
+        "notes": list(notes),
+    }
 
 
 def _record_suspects(

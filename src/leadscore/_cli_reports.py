@@ -1,0 +1,93 @@
+"""``leadscore report lead|queue|model``: self-contained HTML for sales reps and the quarterly review."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadscore._cli_util import echo_json, info, user_errors
+from leadscore.config import UserError
+
+report_app = typer.Typer(
+    help="Write HTML reports: one lead, today's MQL queue, or the model card.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model", help="Model folder (models/<dataset>) or MLflow URI (models:/leadscore-x@champion)."
+    ),
+]
+DataOpt = Annotated[Path, typer.Option("--data", help="Leads file (CSV or Parquet) or a generator folder.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output .html file, written atomically.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _done(kind: str, out: Path, json_out: bool, **extra: object) -> None:
+    if json_out:
+        echo_json({"report": kind, "out": str(out), **extra})
+    else:
+        info(f"{kind} report -> {out}")
+
+
+@report_app.command("lead")
+@user_errors
+def lead(
+    model: ModelOpt,
+    data: DataOpt,
+    lead_id: Annotated[str, typer.Option("--lead-id", help="The lead's id in the data.")],
+    out: OutOpt,
+    json_out: JsonOpt = False,
+) -> None:
+    """One lead for a sales rep: score, MQL flag, grade, reasons, recent activity, talking points."""
+    from leadscore.bundle import ModelBundle
+    from leadscore.reports.html import lead_report, write_html
+
+    bundle = ModelBundle.load(model)
+    write_html(lead_report(bundle, data, lead_id), out)
+    _done("lead", out, json_out, lead_id=lead_id)
+
+
+@report_app.command("queue")
+@user_errors
+def queue(
+    model: ModelOpt,
+    data: DataOpt,
+    out: OutOpt,
+    day: Annotated[
+        str | None,
+        typer.Option("--day", help="Day to list (YYYY-MM-DD; default: the latest day in the data)."),
+    ] = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days to cover, ending on --day.")] = 1,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Most MQLs to list.")] = 200,
+    json_out: JsonOpt = False,
+) -> None:
+    """Today's MQLs, highest P(SQL) first, with their top reasons and how fast to respond."""
+    from leadscore.bundle import ModelBundle
+    from leadscore.reports.html import queue_context, render, write_html
+
+    try:
+        chosen = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise UserError(f"--day: '{day}' is not a date (use YYYY-MM-DD)") from None
+    bundle = ModelBundle.load(model)
+    context = queue_context(bundle, data, day=chosen, window=days, limit=limit)
+    write_html(render("queue.html", **context), out)
+    _done("queue", out, json_out, mql=context["n_mql"], leads=context["n_leads"], scope=context["scope"])
+
+
+@report_app.command("model")
+@user_errors
+def model_card_cmd(model: ModelOpt, out: OutOpt, json_out: JsonOpt = False) -> None:
+    """The model card: data and validation, metrics against baselines, calibration, cutoff, SHAP, leaks."""
+    from leadscore.bundle import ModelBundle
+    from leadscore.reports.html import model_card, write_html
+
+    bundle = ModelBundle.load(model)
+    write_html(model_card(bundle), out)
+    _done("model", out, json_out, model_version=bundle.version)

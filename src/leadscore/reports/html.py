@@ -1,0 +1,393 @@
+"""Self-contained HTML reports: one lead for a sales rep, today's MQL queue, and the model card.
+
+Every page is a single file (inline CSS and SVG, no scripts, no outside resources) that reads
+well on screen and on paper. Pages are rendered from jinja2 templates with autoescaping, so CRM
+text can never become markup.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from leadscore.bundle import ModelBundle
+from leadscore.config import UserError
+from leadscore.data.sources import atomic_path, read_folder_table, read_table, resolve_leads_path
+from leadscore.features import to_epoch_ms
+from leadscore.reports import svg
+
+EVENT_PHRASES = {
+    "web_visit": "Visited the website",
+    "pricing_page_view": "Viewed the pricing page",
+    "webinar_registration": "Registered for a webinar",
+    "webinar_attendance": "Attended a webinar",
+    "content_download": "Downloaded {title}",
+    "email_open": "Opened a marketing email",
+    "email_click": "Clicked a link in a marketing email",
+    "demo_request": "Requested a demo",
+    "consultation_request": "Requested a consultation",
+}
+# How the activity summary counts events: (event type, singular, plural).
+SUMMARY = (
+    ("demo_request", "requested a demo", "requested a demo {n} times"),
+    ("consultation_request", "requested a consultation", "requested a consultation {n} times"),
+    ("pricing_page_view", "visited pricing once", "visited pricing {n} times"),
+    ("webinar_attendance", "attended a webinar", "attended {n} webinars"),
+    ("web_visit", "visited the site once", "visited the site {n} times"),
+    ("email_click", "clicked one email", "clicked {n} emails"),
+)
+TIMELINE_ROWS = 25
+SUMMARY_DAYS = 30
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("leadscore.reports", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda v, d=1: "n/a" if v is None or _nan(v) else f"{float(v):.{d}%}"
+    env.filters["num"] = lambda v, d=3: "n/a" if v is None or _nan(v) else f"{float(v):,.{d}f}"
+    return env
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def render(template: str, **context: Any) -> str:
+    return _env().get_template(template).render(**context)
+
+
+def write_html(html: str, out: str | Path) -> Path:
+    """Write a report atomically (a reader never sees half a page)."""
+    out = Path(out)
+    if out.suffix.lower() not in {".html", ".htm"}:
+        raise UserError(f"{out}: a report must end in .html")
+    with atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return out
+
+
+# --- one lead ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Activity:
+    when: str
+    text: str
+    stage: str
+
+
+def load_leads(data: str | Path, bundle: ModelBundle) -> pd.DataFrame:
+    frame = read_table(resolve_leads_path(data))
+    if bundle.id_column and bundle.id_column not in frame.columns:
+        raise UserError(f"{data}: id column '{bundle.id_column}' is missing")
+    return frame
+
+
+def find_lead(frame: pd.DataFrame, bundle: ModelBundle, lead_id: str, data: str | Path) -> pd.DataFrame:
+    if not bundle.id_column:
+        raise UserError(f"model '{bundle.name}' has no id column: leads cannot be looked up by id")
+    ids = frame[bundle.id_column].astype("string").str.strip()
+    row = frame[(ids == str(lead_id).strip()).fillna(False).to_numpy(dtype=bool)]
+    if row.empty:
+        raise UserError(f"{data}: no lead with {bundle.id_column} = {lead_id}")
+    return row.head(1).reset_index(drop=True)
+
+
+def lead_events(data: str | Path, lead_id: Any, until_ms: float | None) -> pd.DataFrame | None:
+    """The lead's events up to its scoring time, newest first (``None`` when the data has none)."""
+    events = read_folder_table(data, "events")
+    if events is None:
+        return None
+    mine = events[events["lead_id"].astype("string") == str(lead_id)].copy()
+    mine["t_ms"] = to_epoch_ms(mine["occurred_at"])
+    if until_ms is not None and not math.isnan(until_ms):
+        mine = mine[mine["t_ms"] <= until_ms]
+    return mine.sort_values("t_ms", ascending=False, kind="stable")
+
+
+def _event_text(row: Any) -> str:
+    template = EVENT_PHRASES.get(str(row.event_type), str(row.event_type).replace("_", " ").capitalize())
+    title = getattr(row, "content_title", None)
+    if "{title}" in template:
+        named = title.strip() if isinstance(title, str) else ""
+        return template.format(title=f"the {named}" if named else "a content asset")
+    return template
+
+
+def activity(events: pd.DataFrame) -> list[Activity]:
+    rows = []
+    for row in events.head(TIMELINE_ROWS).itertuples(index=False):
+        when = np.datetime64(int(row.t_ms), "ms").astype(datetime).strftime("%Y-%m-%d %H:%M")
+        stage = row.funnel_stage if isinstance(row.funnel_stage, str) else ""
+        rows.append(Activity(when, _event_text(row), stage))
+    return rows
+
+
+def activity_summary(events: pd.DataFrame, until_ms: float | None) -> str:
+    """One sentence of what the lead did lately: "visited pricing twice, downloaded the ROI Calculator"."""
+    if events.empty:
+        return "No recorded activity."
+    end = until_ms if until_ms is not None and not math.isnan(until_ms) else float(events["t_ms"].max())
+    recent = events[events["t_ms"] >= end - SUMMARY_DAYS * 86_400_000]
+    if recent.empty:
+        last = np.datetime64(int(events["t_ms"].max()), "ms").astype("datetime64[D]")
+        return f"No activity in the last {SUMMARY_DAYS} days (last on {last})."
+    counts = Counter(recent["event_type"].astype(str))
+    bits = []
+    for kind, one, many in SUMMARY:
+        n = counts.get(kind, 0)
+        if n:
+            bits.append(one if n == 1 else many.format(n=n))
+    titles = [
+        t
+        for t in recent.loc[recent["event_type"] == "content_download", "content_title"]
+        if isinstance(t, str)
+    ]
+    if titles:
+        bits.append("downloaded " + ", ".join(f"the {t}" for t in dict.fromkeys(titles)))
+    text = ", ".join(bits) if bits else "opened emails only"
+    return f"In the last {SUMMARY_DAYS} days: {text}."
+
+
+def talking_points(result: dict[str, Any], events: pd.DataFrame | None, respond: str) -> list[str]:
+    """What a rep can open with, built from what the lead did and the model's reasons."""
+    points: list[str] = []
+    if respond == "1h":
+        points.append("They asked for a demo or looked at pricing: call within the hour while it is fresh.")
+    if events is not None and not events.empty:
+        downloads = [
+            t
+            for t in events.loc[events["event_type"] == "content_download", "content_title"]
+            if isinstance(t, str)
+        ]
+        if downloads:
+            points.append(f"Ask what they took from the {downloads[0]} and what they are evaluating.")
+        if (events["event_type"] == "webinar_attendance").any():
+            points.append("Follow up on the webinar they attended: which part mattered to them?")
+        if (events["event_type"] == "pricing_page_view").any():
+            points.append("They have seen pricing: be ready to talk plans, budget and timing.")
+    positive = result["reasons"]["positive"]
+    negative = result["reasons"]["negative"]
+    fit_reason = next((r for r in positive if r["group"] == "fit"), None)
+    if fit_reason:
+        points.append(f"Open with why we fit: {fit_reason['text'].rstrip('.')}.")
+    if negative:
+        points.append(f"Qualify early: {negative[0]['text'].rstrip('.')}.")
+    return points[:5]
+
+
+def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[str, Any]:
+    frame = find_lead(load_leads(data, bundle), bundle, lead_id, data)
+    scored = bundle.score_frame(frame, explain=5)
+    result = bundle.result_dict(scored, 0)
+    record = frame.iloc[0].to_dict()
+    respond = bundle.respond_within(record)
+    time_col = bundle.encoder.time_col
+    until = float(to_epoch_ms(frame[time_col])[0]) if time_col and time_col in frame.columns else None
+    events = lead_events(data, record.get(bundle.id_column or "", lead_id), until)
+    fields = []
+    for f in bundle.encoder.fields:
+        shown = bundle.encoder.describe_value(f.name, record.get(f.name))
+        fields.append({"label": bundle.labels.get(f.name) or f.name, "value": shown, "group": f.group})
+    reasons = result["reasons"]["positive"] + result["reasons"]["negative"]
+    chart = svg.hbars(
+        [(r["text"], r["weight"]) for r in reasons], unit=" pp", title="Reasons, in points of P(SQL)"
+    )
+    return {
+        "title": f"Lead {lead_id}",
+        "lead_id": lead_id,
+        "result": result,
+        "gauge": svg.score_gauge(result["p_sql"], bundle.threshold),
+        "reasons_chart": chart,
+        "respond": respond,
+        "respond_text": "within 1 hour (demo or pricing request)" if respond == "1h" else "within 24 hours",
+        "summary": activity_summary(events, until) if events is not None else None,
+        "timeline": activity(events) if events is not None else [],
+        "has_events": events is not None,
+        "talking_points": talking_points(result, events, respond),
+        "fit_fields": [f for f in fields if f["group"] == "fit"],
+        "engagement_fields": [f for f in fields if f["group"] != "fit"],
+        **_model_ids(bundle),
+    }
+
+
+def lead_report(bundle: ModelBundle, data: str | Path, lead_id: str) -> str:
+    return render("lead.html", **lead_context(bundle, data, lead_id))
+
+
+# --- the MQL queue -----------------------------------------------------------------------------
+
+
+def queue_context(
+    bundle: ModelBundle, data: str | Path, *, day: date | None = None, window: int = 1, limit: int = 200
+) -> dict[str, Any]:
+    """MQLs among the leads scored on ``day`` (default: the latest day in the data) and the
+    ``window - 1`` days before it, best first; all leads when the model has no time column."""
+    frame = load_leads(data, bundle)
+    time_col = bundle.encoder.time_col
+    scope = "all leads in the file"
+    if time_col and time_col in frame.columns:
+        days = pd.Series(to_epoch_ms(frame[time_col])).floordiv(86_400_000)
+        if days.notna().any():
+            epoch = date(1970, 1, 1).toordinal()
+            last = day.toordinal() - epoch if day is not None else int(days.max())
+            inside = ((days > last - window) & (days <= last)).fillna(False).to_numpy(dtype=bool)
+            frame = frame[inside].reset_index(drop=True)
+            end = date.fromordinal(last + epoch)
+            first = date.fromordinal(last - window + 1 + epoch)
+            scope = f"leads scored on {end}" if window == 1 else f"leads scored {first} to {end}"
+    elif day is not None:
+        raise UserError(f"{data}: --day needs a time column, and model '{bundle.name}' has none")
+    scored = bundle.score_frame(frame)
+    mql_rows = np.flatnonzero(scored.mql)
+    order = mql_rows[np.argsort(-scored.p_sql[mql_rows], kind="stable")][:limit]
+    top = frame.iloc[order].reset_index(drop=True)
+    explained = bundle.score_frame(top, explain=3) if len(top) else None
+    rows = []
+    for i in range(len(top)):
+        assert explained is not None
+        result = bundle.result_dict(explained, i)
+        record = top.iloc[i].to_dict()
+        rows.append(
+            {
+                "rank": i + 1,
+                "lead_id": record.get(bundle.id_column) if bundle.id_column else i + 1,
+                "result": result,
+                "respond": bundle.respond_within(record),
+            }
+        )
+    return {
+        "title": "MQL queue",
+        "scope": scope,
+        "n_leads": len(frame),
+        "n_mql": len(mql_rows),
+        "expected_sql": float(scored.p_sql[mql_rows].sum()),
+        "shown": len(rows),
+        "rows": rows,
+        "fast": sum(r["respond"] == "1h" for r in rows),
+        **_model_ids(bundle),
+    }
+
+
+def queue_report(
+    bundle: ModelBundle, data: str | Path, *, day: date | None = None, window: int = 1, limit: int = 200
+) -> str:
+    return render("queue.html", **queue_context(bundle, data, day=day, window=window, limit=limit))
+
+
+# --- the model card ----------------------------------------------------------------------------
+
+
+def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, Any]:
+    meta = bundle.meta
+    card = meta.get("card", {})
+    cutoff = meta.get("cutoff", {})
+    contract = cutoff.get("contract", {})
+    review_by = contract.get("review_by")
+    today = today or date.today()
+    overdue = bool(review_by) and date.fromisoformat(review_by) < today
+    reliability = card.get("reliability", [])
+    rel_chart = (
+        svg.line_chart(
+            [
+                (
+                    "model",
+                    [r["predicted"] for r in reliability],
+                    [r["observed"] for r in reliability],
+                    svg.NEUTRAL,
+                )
+            ],
+            x_label="predicted P(SQL)",
+            y_label="observed SQL rate",
+            diagonal=True,
+            x_max=_axis_max(reliability),
+            y_max=_axis_max(reliability),
+            title="Reliability on test leads",
+        )
+        if reliability
+        else ""
+    )
+    gains = card.get("gains", {})
+    gain_series = [("model", gains.get("share_contacted", []), gains.get("model", []), svg.NEUTRAL)]
+    if gains.get("points_model"):
+        gain_series.append(("points model", gains["share_contacted"], gains["points_model"], "#b54708"))
+    gains_chart = (
+        svg.line_chart(
+            gain_series,
+            x_label="share of leads contacted, best first",
+            y_label="share of SQLs found",
+            diagonal=True,
+            title="Gains on test leads",
+        )
+        if gains
+        else ""
+    )
+    importance = sorted(card.get("importance", {}).items(), key=lambda kv: -kv[1])
+    shap_chart = svg.hbars(
+        [(bundle.labels.get(k) or k, v * 100) for k, v in importance],
+        unit="%",
+        title="Share of mean |SHAP| per field",
+    )
+    metrics = meta.get("metrics", {})
+    models = [("LightGBM (this model)", metrics)] + [
+        (name.replace("_", " "), m) for name, m in meta.get("baselines", {}).items()
+    ]
+    return {
+        "title": f"Model card: {bundle.name}",
+        "card": card,
+        "data": card.get("data", {}),
+        "metrics": metrics,
+        "models": models,
+        "cutoff": cutoff,
+        "contract": contract,
+        "review_by": review_by,
+        "overdue": overdue,
+        "rel_chart": rel_chart,
+        "gains_chart": gains_chart,
+        "shap_chart": shap_chart,
+        "excluded": meta.get("excluded_columns", {}),
+        "suspects": meta.get("leakage_suspects", []),
+        "leakage": card.get("leakage", []),
+        "fields": [
+            {"name": f.name, "kind": f.kind, "group": f.group, "label": bundle.labels.get(f.name) or f.name}
+            for f in bundle.encoder.fields
+        ],
+        "shape": "group-pure (fit and engagement trees apart)" if bundle.group_pure else "mixed trees",
+        **_model_ids(bundle),
+    }
+
+
+def _axis_max(rows: list[dict[str, float]]) -> float:
+    top = max([r["predicted"] for r in rows] + [r["observed"] for r in rows] + [0.05])
+    return float(min(1.0, math.ceil(top * 10 + 0.5) / 10))
+
+
+def model_card(bundle: ModelBundle, today: date | None = None) -> str:
+    return render("model.html", **card_context(bundle, today))
+
+
+def _model_ids(bundle: ModelBundle) -> dict[str, Any]:
+    registered = bundle.meta.get("registered") or {}
+    version = (
+        f"{registered['name']} v{registered['version']}" if registered.get("version") else bundle.version
+    )
+    return {
+        "model_name": bundle.name,
+        "model_version": version,
+        "bundle_version": bundle.version,
+        "cutoff_version": bundle.cutoff_version,
+        "threshold": bundle.threshold,
+    }

@@ -1,0 +1,75 @@
+"""A real headless Chromium (Debian's, installed by `make browser`) to check the HTML people read."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+
+
+def chromium_path() -> str:
+    for name in CHROMIUM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("headless Chromium not found: run `make browser` (installs Debian's chromium)")
+
+
+@dataclass
+class Page:
+    """What a page did when it was opened: its text, a screenshot and anything that went wrong."""
+
+    text: str
+    screenshot: Path
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    outside_requests: list[str] = field(default_factory=list)
+    svg_count: int = 0
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=chromium_path(),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def open_page(browser: Any, tmp_path: Path) -> Any:
+    def _open(html: Path) -> Page:
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        result = Page(text="", screenshot=tmp_path / f"{html.stem}.png")
+        page.on("console", lambda m: result.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: result.console_errors.append(str(e)))
+        page.on("requestfailed", lambda r: result.failed_requests.append(r.url))
+
+        def _request(request: Any) -> None:
+            if not request.url.startswith(("file://", "data:", "about:")):
+                result.outside_requests.append(request.url)
+
+        page.on("request", _request)
+        page.goto(html.resolve().as_uri(), wait_until="load")
+        result.text = page.inner_text("body")
+        result.svg_count = page.locator("svg").count()
+        page.screenshot(path=str(result.screenshot), full_page=True)
+        page.close()
+        return result
+
+    return _open

@@ -1,0 +1,190 @@
+"""The HTML reports, rendered in headless Chromium: no errors, nothing fetched, the expected texts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.bundle import ModelBundle
+from leadscore.cli import app
+
+pytestmark = pytest.mark.e2e
+
+
+def run(*args: str) -> dict[str, object]:
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def assert_clean(page: object) -> None:
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    assert page.failed_requests == []  # type: ignore[attr-defined]
+    assert page.outside_requests == []  # type: ignore[attr-defined]
+    shot = page.screenshot  # type: ignore[attr-defined]
+    assert shot.stat().st_size > 20_000  # a real rendering, not a blank page
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def an_mql(trained: dict[str, object], synthetic_dir: Path) -> tuple[str, dict[str, object]]:
+    """The id and the scored answer of the highest-scored lead of the last week (an MQL)."""
+    bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    leads = pd.read_parquet(synthetic_dir / "leads.parquet")
+    scored = bundle.score_frame(leads)
+    best = int(scored.p_sql.argmax())
+    assert scored.mql[best]
+    return str(leads["lead_id"].iloc[best]), bundle.score_record(leads.iloc[best].to_dict(), explain=5)
+
+
+def test_lead_report_shows_score_reasons_activity_and_response_time(
+    trained: dict[str, object], synthetic_dir: Path, tmp_path: Path, open_page: object
+) -> None:
+    lead_id, answer = an_mql(trained, synthetic_dir)
+    out = tmp_path / "lead.html"
+    run(
+        "report",
+        "lead",
+        "--model",
+        str(trained["model_path"]),
+        "--data",
+        str(synthetic_dir),
+        "--lead-id",
+        lead_id,
+        "--out",
+        str(out),
+    )
+    page = open_page(out)  # type: ignore[operator]
+    assert_clean(page)
+    text = page.text
+    assert f"Lead {lead_id}" in text and "MQL" in text
+    assert f"{answer['p_sql']:.1%}" in text  # the same score as the service gives
+    assert answer["grade"] in text
+    for reason in answer["reasons"]["positive"] + answer["reasons"]["negative"]:  # type: ignore[index,operator]
+        assert reason["text"] in text
+    assert "Suggested talking points" in text and "Recent activity" in text
+    assert "In the last 30 days" in text or "No activity in the last" in text
+    assert "within 1 hour" in text or "within 24 hours" in text
+    assert page.svg_count >= 2  # the score gauge and the reasons chart
+    html = out.read_text()
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+
+
+def test_lead_report_escapes_crm_text(
+    trained: dict[str, object], synthetic_dir: Path, tmp_path: Path, open_page: object
+) -> None:
+    leads = pd.read_parquet(synthetic_dir / "leads.parquet").head(50)
+    leads["job_title"] = leads["job_title"].astype("object")
+    leads.loc[0, "job_title"] = "<script>alert('x')</script><img src=http://example.com/x.png>"
+    data = tmp_path / "leads.csv"
+    leads.to_csv(data, index=False)
+    out = tmp_path / "lead.html"
+    run(
+        "report",
+        "lead",
+        "--model",
+        str(trained["model_path"]),
+        "--data",
+        str(data),
+        "--lead-id",
+        str(leads["lead_id"].iloc[0]),
+        "--out",
+        str(out),
+    )
+    page = open_page(out)  # type: ignore[operator]
+    assert_clean(page)  # the markup stayed text: no script ran, nothing was fetched
+    assert "<script>alert('x')</script>" in page.text
+    assert "The data has no event history" in page.text
+
+
+def test_queue_lists_mqls_best_first_with_reasons(
+    trained: dict[str, object], synthetic_dir: Path, tmp_path: Path, open_page: object
+) -> None:
+    out = tmp_path / "queue.html"
+    summary = run(
+        "report",
+        "queue",
+        "--model",
+        str(trained["model_path"]),
+        "--data",
+        str(synthetic_dir),
+        "--days",
+        "14",
+        "--out",
+        str(out),
+    )
+    assert int(summary["mql"]) > 0  # type: ignore[call-overload]
+    page = open_page(out)  # type: ignore[operator]
+    assert_clean(page)
+    assert "Today's MQL queue" in page.text and "leads scored" in page.text
+    rows = [line for line in page.text.splitlines() if "%" in line and "\t" in line]
+    scores = [float(cell[:-1]) for line in rows for cell in line.split("\t") if cell.endswith("%")]
+    assert len(scores) == summary["mql"]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_model_card_covers_the_quarterly_review(
+    trained: dict[str, object], tmp_path: Path, open_page: object
+) -> None:
+    out = tmp_path / "model.html"
+    run("report", "model", "--model", str(trained["model_path"]), "--out", str(out))
+    page = open_page(out)  # type: ignore[operator]
+    assert_clean(page)
+    text = page.text
+    for heading in (
+        "Data and its validation",
+        "Metrics against the baselines",
+        "Calibration",
+        "The cutoff contract",
+        "What drives the score (global SHAP)",
+        "Columns kept out",
+    ):
+        assert heading in text
+    assert "points model" in text and "logistic regression" in text
+    assert "call_duration_sec" in text and "leaks the outcome" in text
+    payload = trained["payload"]
+    assert payload["cutoff"]["review_by"] in text  # type: ignore[index]
+    assert f"{payload['metrics']['roc_auc']:.3f}" in text  # type: ignore[index]
+    assert page.svg_count >= 3  # calibration, gains, SHAP
+
+
+def test_model_card_is_logged_to_the_mlflow_run(trained: dict[str, object], tmp_path: Path) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(trained["env"]["LEADSCORE_TRACKING_URI"])  # type: ignore[index]
+    local = mlflow.artifacts.download_artifacts(
+        run_id=trained["payload"]["run_id"],
+        artifact_path="model_card.html",
+        dst_path=str(tmp_path),  # type: ignore[index]
+    )
+    html = Path(local).read_text()
+    assert "Model card: synthetic" in html and "The cutoff contract" in html
+
+
+def test_report_errors_are_one_line(trained: dict[str, object], synthetic_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lead.html"
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "lead",
+            "--model",
+            str(trained["model_path"]),
+            "--data",
+            str(synthetic_dir),
+            "--lead-id",
+            "no-such-lead",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {synthetic_dir}: no lead with lead_id = no-such-lead"
+    assert not out.exists()
+    result = CliRunner().invoke(
+        app, ["report", "model", "--model", str(trained["model_path"]), "--out", str(tmp_path / "card.txt")]
+    )
+    assert result.exit_code == 2 and "must end in .html" in result.output
