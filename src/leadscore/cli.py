@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from leadscore import _cli_ops
 from leadscore._cli_reports import report_app
 from leadscore._cli_util import echo_json, info, user_errors
 from leadscore.config import DatasetSpec, UserError, load_spec, spec_from_flags
@@ -385,6 +386,7 @@ def demo(
 
 
 app.add_typer(report_app, name="report")
+app.command("promote")(_cli_ops.promote)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import io
 import json
 import logging
@@ -11,6 +12,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import yaml
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
@@ -27,6 +30,7 @@ from leadscore.config import get_settings
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+HISTORY_TAG = "champion_history"  # the line of champions, for rollback
 PIP_REQUIREMENTS = [
     "lightgbm>=4.3",
     "numpy>=2.0",
@@ -155,14 +159,43 @@ def export(bundle: ModelBundle, example: pd.DataFrame, models_dir: str | Path | 
     staging = Path(tempfile.mkdtemp(prefix=f".{bundle.name}.", dir=target.parent))
     try:
         save_pyfunc(bundle, example, staging / "model")
-        old = target.parent / f".{bundle.name}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        if target.exists():
-            os.replace(target, old)
-        os.replace(staging / "model", target)
-        if old.exists():
-            shutil.rmtree(old)
+        swap_in(staging / "model", target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def swap_in(ready: Path, target: Path) -> None:
+    """Replace ``target`` by the complete folder ``ready`` (two renames; the old one is kept until then)."""
+    old = target.parent / f".{target.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(ready, target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def export_version(name: str, version: str, aliases: list[str]) -> Path:
+    """Export a registered version to ``models/<dataset>/`` as logged, marked with its registry identity."""
+    dataset = name.removeprefix("leadscore-")
+    target = Path(get_settings().models_dir) / dataset
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dataset}.", dir=target.parent))
+    try:
+        with _quiet():
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{name}/{version}", dst_path=str(staging / "model")
+                )
+            )
+        meta_path = local / "artifacts" / "bundle" / "bundle.json"
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        run_id = MlflowClient().get_model_version(name, version).run_id
+        meta["registered"] = {"name": name, "version": version, "run_id": run_id, "aliases": sorted(aliases)}
+        meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
+        swap_in(local, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -265,18 +298,57 @@ def set_aliases(
     """``challenger`` always; ``champion`` for the first model or when asked."""
     client.set_registered_model_alias(name, CHALLENGER, version)
     aliases = [CHALLENGER]
-    try:
-        client.get_model_version_by_alias(name, CHAMPION)
-        has_champion = True
-    except mlflow.exceptions.MlflowException:
-        has_champion = False
+    has_champion = champion_version(client, name) is not None
     if promote or not has_champion:
-        client.set_registered_model_alias(name, CHAMPION, version)
-        client.set_model_version_tag(
-            name, version, "promoted_because", reason or ("first model" if not has_champion else "--promote")
-        )
+        because = reason or ("first model" if not has_champion else "--promote")
+        record_champion(client, name, version, by=who(), because=because)
         aliases.append(CHAMPION)
     return aliases
+
+
+def who(by: str | None = None) -> str:
+    if by:
+        return by
+    try:
+        return os.environ.get("LEADSCORE_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def champion_version(client: MlflowClient, name: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def history(client: MlflowClient, name: str) -> list[str]:
+    tags = client.get_registered_model(name).tags
+    try:
+        return [str(v) for v in json.loads(tags.get(HISTORY_TAG, "[]"))]
+    except ValueError:
+        return []
+
+
+def record_champion(client: MlflowClient, name: str, version: str, *, by: str, because: str) -> None:
+    """Point ``champion`` at ``version`` and write who, when and why (also used by training)."""
+    previous = champion_version(client, name)
+    line = history(client, name) or ([previous] if previous else [])
+    if not line or line[-1] != version:
+        line.append(version)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(line[-50:]))
+    for key, value in {
+        "promoted_by": by,
+        "promoted_at": now_utc(),
+        "promoted_because": because,
+        "previous_champion": previous or "",
+    }.items():
+        client.set_model_version_tag(name, version, key, value)
 
 
 def _field_values(bundle: ModelBundle, X: np.ndarray) -> np.ndarray:
