@@ -161,7 +161,12 @@ class ModelBundle:
         """Load from a bundle folder, an exported MLflow model folder, or a ``models:/`` / ``runs:/`` URI."""
         text = str(location)
         if "://" in text or text.startswith(("models:/", "runs:/")):
-            return cls.load(_download_mlflow(text))
+            registered = _registry_identity(text)  # pin an alias to its version before downloading
+            pinned = f"models:/{registered['name']}/{registered['version']}" if registered else text
+            bundle = cls.load(_download_mlflow(pinned))
+            if registered:
+                bundle.meta["registered"] = registered  # which version answers, for /v1/model
+            return bundle
         folder = Path(location)
         for candidate in (folder, folder / "artifacts" / "bundle"):
             if (candidate / BUNDLE_FILE).is_file():
@@ -436,3 +441,28 @@ def _download_mlflow(uri: str) -> Path:
     except MlflowException as exc:
         raise UserError(f"{uri}: cannot load from MLflow ({str(exc).splitlines()[0]})") from exc
     return Path(local)
+
+
+def _registry_identity(uri: str) -> dict[str, Any] | None:
+    """Name, version, run and aliases of a ``models:/name/N`` or ``models:/name@alias`` URI."""
+    if not uri.startswith("models:/"):
+        return None
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    ref = uri.removeprefix("models:/").rstrip("/")
+    from leadscore.config import get_settings
+
+    client = MlflowClient(tracking_uri=get_settings().tracking_uri, registry_uri=get_settings().tracking_uri)
+    try:
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, version = ref.rpartition("/")
+            if not version.isdigit():
+                return None
+            mv = client.get_model_version(name, version)
+    except MlflowException:
+        return None
+    return {"name": name, "version": str(mv.version), "run_id": mv.run_id, "aliases": sorted(mv.aliases)}

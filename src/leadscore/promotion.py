@@ -22,6 +22,7 @@ from leadscore.bundle import ModelBundle
 from leadscore.config import UserError
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.data.validate import label_values
+from leadscore.modeling.evaluate import rate_at_volume
 from leadscore.registry import (
     CHALLENGER,
     CHAMPION,
@@ -59,21 +60,32 @@ def labelled_leads(data: str | Path, bundle: ModelBundle) -> tuple[pd.DataFrame,
     return frame, y
 
 
-def evaluate(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
-    """ROC AUC, Brier and the MQL->SQL rate at the bundle's own contract threshold."""
+def evaluate(
+    bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, volume: int | None = None
+) -> dict[str, float]:
+    """ROC AUC, Brier and the MQL->SQL rate at the bundle's own contract threshold; with ``volume``,
+    also the SQL rate of its ``volume`` best leads (to compare two models at the same MQL volume)."""
     scored = bundle.score_frame(frame)
     mql = scored.mql
-    return {
+    out = {
         "roc_auc": float(roc_auc_score(y, scored.p_sql)),
         "brier": float(brier_score_loss(y, scored.p_sql)),
         "mql_sql_rate": float(y[mql].mean()) if mql.any() else 0.0,
         "mql_share": float(mql.mean()),
+        "mql_count": int(mql.sum()),
         "leads": len(y),
     }
+    if volume is not None:
+        out["sql_rate_at_champion_volume"] = rate_at_volume(y, scored.p_sql, volume)
+    return out
 
 
 def decide(champion: dict[str, float], challenger: dict[str, float], tol: Tolerance) -> list[str]:
-    """Why the challenger is worse beyond tolerance (empty: it may be promoted)."""
+    """Why the challenger is worse beyond tolerance (empty: it may be promoted).
+
+    The MQL->SQL rate is compared at the champion's MQL volume on these leads: each model's own
+    threshold gives a different volume, and a rate at a smaller volume is higher by construction.
+    """
     worse = []
     if challenger["roc_auc"] < champion["roc_auc"] - tol.roc_auc:
         worse.append(
@@ -84,9 +96,10 @@ def decide(champion: dict[str, float], challenger: dict[str, float], tol: Tolera
         worse.append(
             f"Brier {challenger['brier']:.4f} is above the champion's {champion['brier']:.4f} by more than {tol.brier}"
         )
-    if challenger["mql_sql_rate"] < champion["mql_sql_rate"] - tol.mql_sql_rate:
+    rate = challenger.get("sql_rate_at_champion_volume", challenger["mql_sql_rate"])
+    if rate < champion["mql_sql_rate"] - tol.mql_sql_rate:
         worse.append(
-            f"MQL->SQL rate {challenger['mql_sql_rate']:.1%} is below the champion's "
+            f"MQL->SQL rate {rate:.1%} at the champion's MQL volume is below the champion's "
             f"{champion['mql_sql_rate']:.1%} by more than {tol.mql_sql_rate:.0%}"
         )
     return worse
@@ -152,7 +165,9 @@ def promote(
             chall_bundle = ModelBundle.load(f"models:/{name}/{new}")
             frame, y = labelled_leads(data, champ_bundle)
             result["champion"] = evaluate(champ_bundle, frame, y)
-            result["challenger_metrics"] = evaluate(chall_bundle, frame, y)
+            result["challenger_metrics"] = evaluate(
+                chall_bundle, frame, y, volume=int(result["champion"]["mql_count"])
+            )
             result["worse"] = decide(result["champion"], result["challenger_metrics"], tol)
     worse = result.get("worse", [])
     if worse and not force:

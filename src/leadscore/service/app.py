@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import re
+import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
@@ -196,7 +199,25 @@ def create_app(
     )
     state.loaded = load_model(source)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # SIGHUP reloads the model source (e.g. after `leadscore promote`), like the reload endpoint.
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[Any]] = set()
+
+        def on_hup() -> None:
+            task = loop.create_task(_reload_logged(state))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        try:
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no SIGHUP
+            pass
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="leadscore",
         version=__version__,
         summary="Calibrated P(SQL), MQL flag, grade and reasons for B2B leads.",
@@ -231,6 +252,17 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(Gate, state=state)
     return app
+
+
+async def _reload_logged(state: ServiceState) -> None:
+    from leadscore.service.routes import reload_state
+
+    log = access_logger()
+    try:
+        before, after = await reload_state(state)
+        log.info("model reloaded", extra={"fields": {"model_version": after, "previous_version": before}})
+    except UserError as exc:
+        log.error("model reload failed", extra={"fields": {"error": str(exc)}})
 
 
 def create_app_from_env() -> FastAPI:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -40,6 +41,7 @@ class ServiceState:
     metrics: Metrics = field(default_factory=Metrics)
     loaded: Loaded | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def get_state(request: Request) -> ServiceState:

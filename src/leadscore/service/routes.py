@@ -11,9 +11,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from leadscore.config import UserError
 from leadscore.service.deps import Loaded, ModelDep, StateDep
 from leadscore.service.leads import CheckedLead, LeadError
-from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ScoreOut
+from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadOut, ScoreOut
 
 router = APIRouter()
 LEAD_BODY = {
@@ -169,6 +170,34 @@ async def describe_model(model: ModelDep) -> Response:
             "warnings": overdue,
         }
     )
+
+
+@router.post(
+    "/v1/admin/reload",
+    response_model=ReloadOut,
+    responses={401: ERRORS[401], 409: {"model": ErrorOut, "description": "the new model failed to load"}},
+)
+async def reload_model(state: StateDep) -> Response:
+    """Load the model source again (a new champion) and swap it in; requests in flight finish on the old one."""
+    try:
+        before, after = await reload_state(state)
+    except UserError as exc:
+        state.metrics.errors.labels(kind="reload_failed").inc()
+        current = state.loaded.model_version if state.loaded else None
+        return ORJSONResponse({"detail": f"reload failed, still serving {current}: {exc}"}, status_code=409)
+    return ORJSONResponse({"status": "reloaded", "model_version": after, "previous_version": before})
+
+
+async def reload_state(state: Any) -> tuple[str | None, str]:
+    """Load off the event loop, then swap in one assignment (readers see the old or the new model)."""
+    from leadscore.service.app import load_model
+
+    async with state.reload_lock:
+        fresh = await run_in_threadpool(load_model, state.model_source)
+        before = state.loaded.model_version if state.loaded else None
+        state.loaded = fresh
+        state.metrics.reloads.inc()
+    return before, fresh.model_version
 
 
 @router.get("/healthz", include_in_schema=True)

@@ -86,3 +86,9 @@ class ModelOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class ReloadOut(BaseModel):
+    status: str
+    model_version: str
+    previous_version: str | None

@@ -41,6 +41,9 @@ class Metrics:
             registry=self.registry,
         )
         self.errors = Counter("leadscore_errors", "Errors by kind", ["kind"], registry=self.registry)
+        self.reloads = Counter(
+            "leadscore_model_reloads", "Models swapped in by reload", registry=self.registry
+        )
 
 
 class JsonFormatter(logging.Formatter):

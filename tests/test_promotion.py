@@ -1,0 +1,169 @@
+"""Champion/challenger promotion, rollback and a service reload under load, on a real MLflow registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from leadscore.bundle import ModelBundle
+from leadscore.cli import app
+from leadscore.config import get_settings
+from leadscore.data.synthetic import write_dataset
+from tests.conftest import make_tables
+from tests.service.conftest import API_KEY, free_port, start_server, stop, wait_ready
+
+pytestmark = pytest.mark.slow
+NAME = "leadscore-synthetic"
+# A challenger that cannot see who the lead is or what they looked at: clearly worse.
+BLINDFOLD = ["job_title", "seniority", "pricing_page_views_7d", "pricing_page_views_total", "demo_requests"]
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> Iterator[dict[str, object]]:
+    """A private store with three versions: 1 champion, 2 a worse challenger, 3 as good as 1."""
+    root = tmp_path_factory.mktemp("registry")
+    env = {
+        "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlruns/mlflow.db",
+        "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
+        "LEADSCORE_MODELS_DIR": str(root / "models"),
+        "LEADSCORE_USER": "test-reviewer",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    recent = root / "recent"
+    write_dataset(make_tables(4000, 11), recent)
+    try:
+        for extra in ([], [a for col in BLINDFOLD for a in ("--exclude", col)], ["--seed", "7"]):
+            code, out = cli("train", str(synthetic_dir), "--spec", "synthetic", "--json", *extra)
+            assert code == 0, out
+        yield {"root": root, "env": env, "recent": recent}
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        get_settings.cache_clear()
+
+
+def champion() -> str:
+    return str(MlflowClient().get_model_version_by_alias(NAME, "champion").version)
+
+
+def exported_version(registry: dict[str, object]) -> str:
+    bundle = ModelBundle.load(Path(str(registry["root"])) / "models" / "synthetic")
+    return str(bundle.meta["registered"]["version"])
+
+
+def test_promotion_refused_accepted_forced_and_rolled_back(registry: dict[str, object]) -> None:
+    recent = str(registry["recent"])
+    assert champion() == "1"
+
+    code, out = cli("promote", "--challenger", "2", "--data", recent)
+    assert code == 1, out
+    assert "not promoted" in out and "ROC AUC" in out
+    assert champion() == "1"
+
+    code, out = cli("promote", "--challenger", "2", "--force", "  ")
+    assert code == 2 and "--force needs a reason" in out
+
+    code, out = cli("promote", "--challenger", "3", "--data", recent, "--json")
+    assert code == 0, out
+    result = json.loads(out)
+    assert result["promoted"] and result["champion_before"] == "1" and result["champion_after"] == "3"
+    assert result["challenger_metrics"]["roc_auc"] >= result["champion"]["roc_auc"] - 0.005
+    assert result["worse"] == []
+    assert champion() == "3" and exported_version(registry) == "3"
+    tags = MlflowClient().get_model_version(NAME, "3").tags
+    assert tags["promoted_by"] == "test-reviewer"
+    assert tags["promoted_because"] == "not worse than the champion within tolerance"
+    assert tags["previous_champion"] == "1" and tags["promoted_at"].endswith("+00:00")
+
+    code, out = cli(
+        "promote", "--challenger", "2", "--force", "sales asked for the blind model", "--by", "ana"
+    )
+    assert code == 0, out
+    tags = MlflowClient().get_model_version(NAME, "2").tags
+    assert champion() == "2" and tags["promoted_by"] == "ana"
+    assert tags["promoted_because"] == "forced: sales asked for the blind model"
+
+    code, out = cli("promote", "--rollback", "--reason", "MQL->SQL rate fell", "--json")
+    assert code == 0, out
+    assert json.loads(out)["champion_after"] == "3" and champion() == "3"
+    assert MlflowClient().get_model_version(NAME, "2").tags["rolled_back_because"] == "MQL->SQL rate fell"
+    assert exported_version(registry) == "3"
+
+    code, out = cli("promote", "--rollback")
+    assert code == 0 and champion() == "1"
+    code, out = cli("promote", "--rollback")
+    assert code == 2 and "no earlier champion" in out and champion() == "1"
+
+
+def test_running_service_picks_up_a_new_champion_without_dropping_requests(
+    registry: dict[str, object], tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {**registry["env"], "LEADSCORE_API_KEYS": API_KEY}  # type: ignore[dict-item]
+    proc = start_server(f"models:/{NAME}@champion", env, port, log=tmp_path / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    lead = make_tables(4000, 11)["leads"].slice(0, 1).to_pylist()[0]
+    lead = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in lead.items()}
+    statuses: list[int] = []
+    versions: set[str] = set()
+    stop_flag = threading.Event()
+
+    def stream() -> None:
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+            while not stop_flag.is_set():
+                r = c.post("/v1/score", json=lead)
+                statuses.append(r.status_code)
+                if r.status_code == 200:
+                    versions.add(r.json()["model_version"])
+
+    try:
+        wait_ready(url, proc)
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+            before = c.get("/v1/model").json()["model_version"]
+            workers = [threading.Thread(target=stream) for _ in range(3)]
+            for w in workers:
+                w.start()
+            time.sleep(0.5)
+            code, out = cli("promote", "--challenger", "3", "--data", str(registry["recent"]))
+            assert code == 0, out
+            assert c.post("/v1/admin/reload").status_code == 200
+            middle = c.get("/v1/model").json()["model_version"]
+            time.sleep(0.5)
+            code, out = cli("promote", "--rollback", "--reason", "back to the first")
+            assert code == 0, out
+            proc.send_signal(signal.SIGHUP)  # the same reload, by signal
+            deadline = time.monotonic() + 30
+            while c.get("/v1/model").json()["model_version"] == middle and time.monotonic() < deadline:
+                time.sleep(0.1)
+            after = c.get("/v1/model").json()["model_version"]
+            time.sleep(0.3)
+            stop_flag.set()
+            for w in workers:
+                w.join()
+            assert c.post("/v1/admin/reload", headers={"X-API-Key": "wrong"}).status_code == 401
+    finally:
+        stop_flag.set()
+        stop(proc)
+    assert (before, middle, after) == (f"{NAME}/1", f"{NAME}/3", f"{NAME}/1")
+    assert len(statuses) > 50 and set(statuses) == {200}
+    assert {f"{NAME}/1", f"{NAME}/3"} <= versions
