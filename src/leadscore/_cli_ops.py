@@ -77,3 +77,140 @@ def promote(
             info(f"not promoted: {why}")
     if not result["promoted"] and result.get("worse"):
         raise typer.Exit(1)
+
+
+@user_errors
+def monitor(
+    model: Annotated[
+        str, typer.Option("--model", help="Model folder or MLflow URI (the one in production).")
+    ],
+    reference: Annotated[
+        Path, typer.Option("--reference", help="The training data (file or generator folder).")
+    ],
+    current: Annotated[Path, typer.Option("--current", help="Recent leads (outcomes used where known).")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="HTML report (default: monitor.html beside the current data)."),
+    ] = None,
+    feedback_store: Annotated[
+        Path | None, typer.Option("--feedback", help="Feedback store (default: LEADSCORE_FEEDBACK_STORE).")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Lead source column (default: the dataset spec's).")
+    ] = None,
+    log: Annotated[bool, typer.Option("--log/--no-log", help="Log the run to MLflow.")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Drift, calibration and the contract on recent leads: verdict ok, watch or retrain (exit code 3)."""
+    from leadscore.bundle import ModelBundle
+    from leadscore.config import get_settings
+    from leadscore.feedback import load_store
+    from leadscore.monitor import monitor as run_monitor
+    from leadscore.reports.html import monitor_report, write_html
+
+    bundle = ModelBundle.load(model)
+    store = Path(feedback_store or get_settings().feedback_store)
+    if feedback_store is not None and not store.exists():
+        raise UserError(f"{store}: feedback store not found (run leadscore feedback import first)")
+    fb = load_store(store) if store.exists() else None
+    result = run_monitor(bundle, reference, current, feedback=fb, source=source)
+    html = monitor_report(bundle, result)
+    target = out or ((current if current.is_dir() else current.parent) / "monitor.html")
+    write_html(html, target)
+    result["report"] = str(target)
+    if log:
+        from leadscore.registry import log_monitoring
+
+        result["mlflow_run_id"] = log_monitoring(bundle.name, result, html)
+    if json_out:
+        echo_json(result)
+    else:
+        info(f"verdict: {result['verdict']}")
+        for reason in result["reasons"]:
+            info(f"  {reason}")
+        info(f"report -> {target}")
+    if result["verdict"] == "retrain":
+        raise typer.Exit(3)
+
+
+feedback_app = typer.Typer(
+    help="Sales feedback: import accept/reject decisions, and the service-level report.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="Feedback store (default: LEADSCORE_FEEDBACK_STORE).")
+]
+
+
+def _store(store: Path | None) -> Path:
+    from leadscore.config import get_settings
+
+    return Path(store or get_settings().feedback_store)
+
+
+@feedback_app.command("import")
+@user_errors
+def feedback_import(
+    file: Annotated[
+        Path, typer.Argument(help="CRM export: lead_id, decision, reason, decided_at [, mql_at, rep].")
+    ],
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Add accept/reject decisions to the store; importing the same file again changes nothing."""
+    from leadscore.data.sources import resolve_leads_path
+    from leadscore.feedback import import_feedback
+
+    path = file
+    if file.is_dir():  # a generator folder: its feedback table
+        from leadscore.data.sources import find_table
+
+        found = find_table(file, "feedback")
+        if found is None:
+            raise UserError(f"{file}: folder has no feedback.parquet or feedback.csv")
+        path = found
+    else:
+        path = resolve_leads_path(file)
+    summary = import_feedback(path, _store(store))
+    if json_out:
+        echo_json(summary)
+    else:
+        info(
+            f"{summary['new']:,} new decisions, {summary['already_known']:,} already known; "
+            f"{summary['total']:,} in {summary['store']}"
+        )
+
+
+@feedback_app.command("sla")
+@user_errors
+def feedback_sla(
+    store: StoreOpt = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Leads, to tell demo/pricing requests (1 hour) from others.")
+    ] = None,
+    spec: Annotated[
+        str, typer.Option("--spec", help="Dataset spec (which fields mean a fast lane).")
+    ] = "synthetic",
+    json_out: JsonOpt = False,
+) -> None:
+    """Time from MQL to accept or reject, against 1 hour for demo or pricing requests and 24 hours otherwise."""
+    from leadscore.config import load_spec
+    from leadscore.data.sources import read_table, resolve_leads_path
+    from leadscore.feedback import load_store, sla_report
+
+    path = _store(store)
+    if not path.exists():
+        raise UserError(f"{path}: feedback store not found (run leadscore feedback import first)")
+    leads = read_table(resolve_leads_path(data)) if data else None
+    report = sla_report(load_store(path), leads, load_spec(spec))
+    if json_out:
+        echo_json(report)
+        return
+    info(f"{report['share_within_target']:.1%} of {report['decisions']:,} MQLs answered within target")
+    for lane in report["lanes"]:
+        if lane["decisions"]:
+            info(
+                f"  {lane['lane']:<24} target {lane['target_hours']:g} h: {lane['share_within_target']:.1%} within, "
+                f"median {lane['median_hours']:.1f} h, p90 {lane['p90_hours']:.1f} h ({lane['decisions']:,} MQLs)"
+            )

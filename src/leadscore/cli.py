@@ -195,6 +195,10 @@ def train(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
+    feedback: Annotated[
+        Path | None,
+        typer.Option("--feedback", help="Feedback store: sales' accept/reject decisions become the labels."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a calibrated P(SQL) model with baselines, leakage guard and the agreed cutoff; log it to MLflow."""
@@ -220,6 +224,7 @@ def train(
         seed=seed,
         num_threads=get_settings().num_threads,
         capacities=(shapes[capacity],) if capacity else CAPACITIES,
+        feedback=str(feedback) if feedback else None,
     )
     info(f"training on {data} (dataset '{ds.name}') ...")
     result = run_training(data, ds, options)
@@ -387,6 +392,8 @@ def demo(
 
 app.add_typer(report_app, name="report")
 app.command("promote")(_cli_ops.promote)
+app.command("monitor")(_cli_ops.monitor)
+app.add_typer(_cli_ops.feedback_app, name="feedback")
 
 
 def main() -> None:

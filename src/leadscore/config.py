@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     max_batch: int = 1000
     max_body_bytes: int = 2_000_000
     num_threads: int = 2
+    feedback_store: str = "data/feedback.parquet"  # sales' accept/reject decisions (feedback import)
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,6 +90,7 @@ class DatasetSpec(BaseModel):
     rules: str | None = None
     reasons: dict[str, dict[str, str]] = Field(default_factory=dict)
     respond_fast_when: list[str] = Field(default_factory=list)
+    source: str | None = None  # lead source or channel: the monitor ranks it by SQL share
     events: bool = False
 
     @field_validator("name")

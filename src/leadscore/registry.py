@@ -292,6 +292,32 @@ def log_training(
     }
 
 
+def log_monitoring(dataset: str, result: dict[str, Any], html: str) -> str:
+    """Log one monitoring run (verdict, drift and outcome figures, the report) beside the model's runs."""
+    configure()
+    exp = experiment_id(f"{registered_name(dataset)}-monitoring")
+    outcomes = result.get("outcomes") or {}
+    metrics = {
+        "score_psi": result["score_psi"],
+        "max_field_psi": max((f["psi"] for f in result["fields"]), default=0.0),
+        "mql_share": result["volume"]["mql_share"],
+        **{k: outcomes[k] for k in ("ece", "roc_auc", "mql_sql_rate", "calibration_z") if k in outcomes},
+    }
+    with _quiet(), mlflow.start_run(experiment_id=exp) as run:
+        mlflow.set_tags(
+            {
+                "verdict": result["verdict"],
+                "model_version": result["model_version"],
+                "current": result["current"]["source"],
+                "reference": result["reference"]["source"],
+            }
+        )
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+        mlflow.log_dict(result, "monitor.json")
+        mlflow.log_text(html, "monitor.html")
+        return str(run.info.run_id)
+
+
 def set_aliases(
     client: MlflowClient, name: str, version: str, *, promote: bool, reason: str = ""
 ) -> list[str]:

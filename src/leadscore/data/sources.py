@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 
 from leadscore.config import UserError
 
-TABLES = ("leads", "events", "stage_history", "accounts")
+TABLES = ("leads", "events", "stage_history", "accounts", "feedback")
 
 
-def _find_table(folder: Path, name: str) -> Path | None:
+def find_table(folder: Path, name: str) -> Path | None:
     for suffix in (".parquet", ".csv"):
         path = folder / f"{name}{suffix}"
         if path.is_file():
@@ -29,7 +29,7 @@ def resolve_leads_path(path: str | Path) -> Path:
     """The leads file itself, also when ``path`` is a generator output folder."""
     path = Path(path)
     if path.is_dir():
-        found = _find_table(path, "leads")
+        found = find_table(path, "leads")
         if found is None:
             raise UserError(f"{path}: folder has no leads.parquet or leads.csv")
         return found
@@ -122,7 +122,7 @@ def read_folder_table(folder: str | Path, name: str) -> pd.DataFrame | None:
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    path = _find_table(folder, name)
+    path = find_table(folder, name)
     return None if path is None else read_table(path)
 
 

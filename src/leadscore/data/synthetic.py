@@ -598,7 +598,39 @@ def generate(cfg: GeneratorConfig) -> dict[str, pa.Table]:
         "events": events_table,
         "stage_history": stage_table,
         "accounts": accounts_table,
+        "feedback": feedback_from_stages(stage_table),
     }
+
+
+REPS = ("Ana Ruiz", "Ben Okafor", "Chloe Martin", "Dev Patel", "Eva Novak", "Farid Haddad")
+
+
+def feedback_from_stages(stage_table: pa.Table) -> pa.Table:
+    """What the CRM would export as sales feedback: each MQL accepted (SAL) or rejected with a reason.
+
+    Derived from the stage history without new random draws, so adding it changed no other table.
+    """
+    st = stage_table.to_pandas()
+    st["stage"] = st["stage"].astype(str)
+    first_mql = st[st["stage"] == "MQL"].groupby("lead_id", sort=True)["entered_at"].min()
+    decided = st[st["stage"].isin(["SAL", "Disqualified"])].merge(
+        first_mql.rename("mql_at"), left_on="lead_id", right_index=True
+    )
+    decided = decided[decided["entered_at"] >= decided["mql_at"]]
+    decided = decided.sort_values(["lead_id", "entered_at"], kind="stable").drop_duplicates("lead_id")
+    accepted = (decided["stage"] == "SAL").to_numpy()
+    reason = decided["reason"].astype(object).where(~accepted, None)
+    ids = decided["lead_id"].to_numpy()
+    return pa.table(
+        {
+            "lead_id": pa.array(ids),
+            "decision": pa.array(np.where(accepted, "accepted", "rejected").astype(object), type=pa.string()),
+            "reason": pa.array(reason.to_numpy(dtype=object), type=pa.string()),
+            "mql_at": _ts_array(decided["mql_at"].to_numpy(dtype="datetime64[ms]").astype(np.int64)),
+            "decided_at": _ts_array(decided["entered_at"].to_numpy(dtype="datetime64[ms]").astype(np.int64)),
+            "rep": pa.array(np.array(REPS, dtype=object)[ids % len(REPS)], type=pa.string()),
+        }
+    )
 
 
 def _dict_array_nullable(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:

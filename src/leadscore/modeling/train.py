@@ -82,6 +82,7 @@ class TrainOptions:
     contract: CutoffContract
     keep: list[str] = field(default_factory=list)
     seed: int = 42
+    feedback: str | None = None  # feedback store: sales' decisions override the data's label
     num_threads: int = 2
     max_rounds: int = 3000
     learning_rate: float | None = None
@@ -446,6 +447,8 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
     """The whole training run, without side effects beyond reading ``path``."""
     notes: list[str] = []
     raw = load_training_frame(path, spec)
+    if options.feedback:
+        raw = _with_feedback(raw, spec, options.feedback, notes)
     report = validate_frame(raw, spec, source=str(path))
     blocking = [p for p in report.problems if p.level == "error" and p.check != "too_few_examples"]
     if blocking:
@@ -668,6 +671,17 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
         notes=notes,
         uncertainty=uncertainty,
     )
+
+
+def _with_feedback(raw: pd.DataFrame, spec: DatasetSpec, store: str, notes: list[str]) -> pd.DataFrame:
+    """Sales' accept/reject decisions as labels (they override what the export says)."""
+    from leadscore.feedback import apply_labels, load_store
+
+    if not Path(store).exists():
+        raise UserError(f"{store}: feedback store not found (run leadscore feedback import first)")
+    frame, changed = apply_labels(raw, spec, load_store(store))
+    notes.append(f"sales feedback from {store} set the label of {changed} leads")
+    return frame
 
 
 def _card_facts(

@@ -391,3 +391,21 @@ def _model_ids(bundle: ModelBundle) -> dict[str, Any]:
         "cutoff_version": bundle.cutoff_version,
         "threshold": bundle.threshold,
     }
+
+
+# --- the monitor -------------------------------------------------------------------------------
+
+
+def monitor_report(bundle: ModelBundle, result: dict[str, Any]) -> str:
+    from leadscore.feedback import STANDARD_REASONS
+
+    top = result["fields"][:15]
+    chart = svg.hbars([(f["field"], f["psi"]) for f in top], title="PSI per field (largest first)")
+    return render(
+        "monitor.html",
+        title=f"Model monitor: {bundle.name}",
+        r=result,
+        psi_chart=chart,
+        reasons=STANDARD_REASONS,
+        **_model_ids(bundle),
+    )

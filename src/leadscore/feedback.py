@@ -1,0 +1,265 @@
+"""Sales feedback: accept/reject decisions from the CRM, stored without loss, turned into labels.
+
+A decision is one row: ``lead_id``, ``decision`` (accepted or rejected), ``reason`` (one of the
+standard rejection reasons), ``decided_at`` and, when the CRM has it, ``mql_at`` and ``rep``. The
+store is one Parquet file; a decision is identified by (lead, decision, time), so importing the same
+export twice changes nothing, not even the file's bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore.config import DatasetSpec, UserError
+from leadscore.data.sources import read_table, write_frame
+from leadscore.features import clean_text, to_epoch_ms
+
+STANDARD_REASONS = ("not ICP", "duplicate", "bad data", "student/research", "competitor")
+_REASON_SPELLINGS = {
+    "not icp": "not ICP",
+    "not_icp": "not ICP",
+    "not-icp": "not ICP",
+    "no icp": "not ICP",
+    "not a fit": "not ICP",
+    "duplicate": "duplicate",
+    "dup": "duplicate",
+    "duplicated": "duplicate",
+    "bad data": "bad data",
+    "bad_data": "bad data",
+    "invalid data": "bad data",
+    "student/research": "student/research",
+    "student": "student/research",
+    "research": "student/research",
+    "student / research": "student/research",
+    "competitor": "competitor",
+}
+_DECISIONS = {
+    "accepted": "accepted",
+    "accept": "accepted",
+    "sal": "accepted",
+    "sql": "accepted",
+    "rejected": "rejected",
+    "reject": "rejected",
+    "disqualified": "rejected",
+}
+COLUMNS = ("lead_id", "decision", "reason", "decided_at", "mql_at", "rep")
+KEY = ["lead_id", "decision", "decided_at"]
+FAST_SLA_HOURS = 1.0
+SLA_HOURS = 24.0
+
+
+def _bad(path: str | Path, column: str, row: int, message: str) -> UserError:
+    return UserError(f"{path}: column '{column}', row {row + 2}: {message}")  # +2: header, 1-based
+
+
+def _standard_reason(value: Any) -> str | None:
+    text = clean_text(value)
+    return None if text is None else _REASON_SPELLINGS.get(text.casefold(), "?")
+
+
+def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """Check a CRM feedback export and return it in the store's shape (one-line errors name row and column)."""
+    raw = raw.rename(columns={c: str(c).strip().lower().replace(" ", "_") for c in raw.columns})
+    for col in ("lead_id", "decision", "decided_at"):
+        if col not in raw.columns:
+            raise UserError(f"{path}: column '{col}' is missing (need lead_id, decision, reason, decided_at)")
+    out = pd.DataFrame(index=raw.index)
+    ids = raw["lead_id"].map(clean_text)
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        raise _bad(path, "lead_id", int(np.flatnonzero(missing)[0]), "empty lead id")
+    out["lead_id"] = ids.map(lambda v: str(v)[:-2] if str(v).endswith(".0") else str(v)).astype("string")
+    decision = raw["decision"].map(lambda v: _DECISIONS.get((clean_text(v) or "").casefold()))
+    unknown = decision.isna().to_numpy()
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise _bad(path, "decision", i, f"'{raw['decision'].iloc[i]}' is not accepted or rejected")
+    out["decision"] = decision.astype("string")
+    reasons = raw["reason"] if "reason" in raw.columns else pd.Series([None] * len(raw), index=raw.index)
+    reason = reasons.map(_standard_reason)
+    rejected = (out["decision"] == "rejected").to_numpy()
+    for at in np.flatnonzero(rejected & (reason.isna() | (reason == "?")).to_numpy()):
+        row = int(at)
+        shown = reasons.iloc[row]
+        why = (
+            "a rejection needs a reason"
+            if reason.iloc[row] is None
+            else f"'{shown}' is not a standard reason"
+        )
+        raise _bad(path, "reason", row, f"{why} ({', '.join(STANDARD_REASONS)})")
+    out["reason"] = reason.where(pd.Series(rejected, index=raw.index), None).astype("string")
+    for col in ("decided_at", "mql_at"):
+        if col not in raw.columns:
+            out[col] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ms]")
+            continue
+        ms = to_epoch_ms(raw[col])
+        bad = np.isnan(ms) & raw[col].map(clean_text).notna().to_numpy()
+        if bad.any() or (col == "decided_at" and np.isnan(ms).any()):
+            i = int(np.flatnonzero(bad | (np.isnan(ms) if col == "decided_at" else bad))[0])
+            raise _bad(path, col, i, f"'{raw[col].iloc[i]}' is not a date and time")
+        out[col] = pd.to_datetime(pd.Series(ms, index=raw.index), unit="ms").astype("datetime64[ms]")
+    early = (out["mql_at"] > out["decided_at"]).fillna(False).to_numpy(dtype=bool)
+    if early.any():
+        raise _bad(path, "decided_at", int(np.flatnonzero(early)[0]), "decided before the lead became an MQL")
+    out["rep"] = raw["rep"].map(clean_text).astype("string") if "rep" in raw.columns else pd.NA
+    out["rep"] = out["rep"].astype("string")
+    return out.reset_index(drop=True)
+
+
+def load_store(store: str | Path) -> pd.DataFrame:
+    path = Path(store)
+    if not path.exists():
+        return _empty()
+    frame = read_table(path)
+    return frame.astype({"lead_id": "string", "decision": "string", "reason": "string", "rep": "string"})
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "lead_id": pd.Series(dtype="string"),
+            "decision": pd.Series(dtype="string"),
+            "reason": pd.Series(dtype="string"),
+            "decided_at": pd.Series(dtype="datetime64[ms]"),
+            "mql_at": pd.Series(dtype="datetime64[ms]"),
+            "rep": pd.Series(dtype="string"),
+        }
+    )
+
+
+def import_feedback(path: str | Path, store: str | Path) -> dict[str, Any]:
+    """Add a CRM export's decisions to the store; decisions already there are left as they are."""
+    incoming = normalise(read_table(path), path)
+    known = load_store(store)
+    before = len(known)
+    incoming = incoming.drop_duplicates(KEY, keep="first")
+    keys = known[KEY].astype(str).agg("|".join, axis=1) if before else pd.Series(dtype=str)
+    new_mask = ~incoming[KEY].astype(str).agg("|".join, axis=1).isin(set(keys))
+    new = incoming[new_mask.to_numpy()]
+    if len(new):
+        merged = pd.concat([known, new], ignore_index=True) if before else new
+        merged = merged.sort_values(["decided_at", "lead_id", "decision"], kind="stable").reset_index(
+            drop=True
+        )
+        write_frame(merged[list(COLUMNS)], store)
+    return {
+        "file": str(path),
+        "store": str(store),
+        "rows_in_file": int(len(incoming)),
+        "new": int(len(new)),
+        "already_known": int(len(incoming) - len(new)),
+        "total": int(before + len(new)),
+    }
+
+
+def latest_decisions(store: pd.DataFrame) -> pd.DataFrame:
+    """Each lead's latest decision (leads move backward: a later rejection overrides an acceptance)."""
+    ordered = store.sort_values(["lead_id", "decided_at"], kind="stable")
+    return ordered.drop_duplicates("lead_id", keep="last").set_index("lead_id")
+
+
+def apply_labels(frame: pd.DataFrame, spec: DatasetSpec, store: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Set the label from sales' decisions (accepted -> SQL, rejected -> not SQL) where there is one."""
+    if not spec.id or spec.id not in frame.columns:
+        raise UserError(f"feedback labels need the id column '{spec.id}' in the training data")
+    if store.empty:
+        return frame, 0
+    decisions = latest_decisions(store)["decision"]
+    ids = frame[spec.id].astype("string")
+    found = ids.map(decisions)
+    has = found.notna().to_numpy()
+    label = frame[spec.label.column].astype(object).copy() if spec.label.column in frame.columns else None
+    if label is None:
+        label = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    positive, negative = spec.label.positive[0], (spec.label.negative or [None])[0]
+    if negative is None:
+        raise UserError(f"dataset '{spec.name}': feedback labels need a negative label value in the spec")
+    new = np.where(found.to_numpy(dtype=object) == "accepted", positive, negative)
+    changed = int((label[has].astype(str).to_numpy() != pd.Series(new[has]).astype(str).to_numpy()).sum())
+    label[has] = new[has]
+    out = frame.copy()
+    out[spec.label.column] = label
+    return out, changed
+
+
+def reasons_by_source(
+    store: pd.DataFrame, leads: pd.DataFrame, id_col: str, source_col: str
+) -> list[dict[str, Any]]:
+    """Rejection reasons counted per lead source (the monitor shows where bad data comes from)."""
+    rejected = store[store["decision"] == "rejected"]
+    if rejected.empty or source_col not in leads.columns:
+        return []
+    sources = pd.Series(leads[source_col].astype("string").to_numpy(), index=leads[id_col].astype("string"))
+    sources = sources[~sources.index.duplicated()]
+    src = rejected["lead_id"].map(sources).fillna("(not in data)")
+    table = pd.crosstab(src, rejected["reason"].fillna("?"))
+    rows = []
+    for source, counts in table.iterrows():
+        row = {"source": str(source), "rejected": int(counts.sum())}
+        row.update({reason: int(counts.get(reason, 0)) for reason in STANDARD_REASONS})
+        rows.append(row)
+    return sorted(rows, key=lambda r: (-(r["duplicate"] + r["bad data"]), -r["rejected"], r["source"]))
+
+
+def sla_report(
+    store: pd.DataFrame, leads: pd.DataFrame | None = None, spec: DatasetSpec | None = None
+) -> dict[str, Any]:
+    """Time from MQL to accept or reject, against 1 hour for demo or pricing requests, else 24 hours."""
+    timed = store.dropna(subset=["mql_at"])
+    if timed.empty:
+        raise UserError(
+            "no decision has an mql_at time: the CRM export needs it for the service-level report"
+        )
+    first = timed.sort_values("decided_at", kind="stable").drop_duplicates("lead_id", keep="first")
+    hours = (first["decided_at"] - first["mql_at"]).dt.total_seconds().to_numpy() / 3600
+    fast = np.zeros(len(first), dtype=bool)
+    if leads is not None and spec is not None and spec.id and spec.respond_fast_when:
+        by_id = leads.drop_duplicates(spec.id).set_index(
+            leads.drop_duplicates(spec.id)[spec.id].astype("string")
+        )
+        for col in spec.respond_fast_when:
+            if col in by_id.columns:
+                values = pd.to_numeric(first["lead_id"].map(by_id[col]), errors="coerce").to_numpy(
+                    dtype=float
+                )
+                fast |= np.nan_to_num(values) > 0
+    target = np.where(fast, FAST_SLA_HOURS, SLA_HOURS)
+    met = hours <= target
+    lanes = []
+    for name, mask, limit in (("demo or pricing request", fast, FAST_SLA_HOURS), ("other", ~fast, SLA_HOURS)):
+        h = hours[mask]
+        lanes.append(
+            {
+                "lane": name,
+                "target_hours": limit,
+                "decisions": int(mask.sum()),
+                "within_target": int(met[mask].sum()),
+                "share_within_target": float(met[mask].mean()) if mask.any() else None,
+                "median_hours": float(np.median(h)) if h.size else None,
+                "p90_hours": float(np.quantile(h, 0.9)) if h.size else None,
+            }
+        )
+    by_rep = []
+    if first["rep"].notna().any():
+        frame = pd.DataFrame({"rep": first["rep"].fillna("(none)").to_numpy(), "met": met, "hours": hours})
+        for rep, grp in frame.groupby("rep", sort=True):
+            by_rep.append(
+                {
+                    "rep": str(rep),
+                    "decisions": len(grp),
+                    "share_within_target": float(grp["met"].mean()),
+                    "median_hours": float(grp["hours"].median()),
+                }
+            )
+    return {
+        "decisions": int(len(first)),
+        "within_target": int(met.sum()),
+        "share_within_target": float(met.mean()),
+        "lanes": lanes,
+        "by_rep": by_rep,
+        "fast_lane_known": bool(leads is not None and spec is not None and spec.respond_fast_when),
+    }
