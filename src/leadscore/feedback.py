@@ -16,7 +16,7 @@ import pandas as pd
 
 from leadscore.config import DatasetSpec, UserError
 from leadscore.data.sources import read_table, write_frame
-from leadscore.features import clean_text, to_epoch_ms
+from leadscore.features import clean_text, dates_ms
 
 STANDARD_REASONS = ("not ICP", "duplicate", "bad data", "student/research", "competitor")
 _REASON_SPELLINGS = {
@@ -47,7 +47,6 @@ _DECISIONS = {
     "disqualified": "rejected",
 }
 COLUMNS = ("lead_id", "decision", "reason", "decided_at", "mql_at", "rep")
-KEY = ["lead_id", "decision", "decided_at"]
 FAST_SLA_HOURS = 1.0
 SLA_HOURS = 24.0
 
@@ -96,7 +95,7 @@ def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
         if col not in raw.columns:
             out[col] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ms]")
             continue
-        ms = to_epoch_ms(raw[col])
+        ms = dates_ms(raw[col])
         bad = np.isnan(ms) & raw[col].map(clean_text).notna().to_numpy()
         if bad.any() or (col == "decided_at" and np.isnan(ms).any()):
             i = int(np.flatnonzero(bad | (np.isnan(ms) if col == "decided_at" else bad))[0])
@@ -136,9 +135,8 @@ def import_feedback(path: str | Path, store: str | Path) -> dict[str, Any]:
     incoming = normalise(read_table(path), path)
     known = load_store(store)
     before = len(known)
-    incoming = incoming.drop_duplicates(KEY, keep="first")
-    keys = known[KEY].astype(str).agg("|".join, axis=1) if before else pd.Series(dtype=str)
-    new_mask = ~incoming[KEY].astype(str).agg("|".join, axis=1).isin(set(keys))
+    incoming = incoming[~_keys(incoming).duplicated().to_numpy()]
+    new_mask = ~_keys(incoming).isin(set(_keys(known)) if before else set())
     new = incoming[new_mask.to_numpy()]
     if len(new):
         merged = pd.concat([known, new], ignore_index=True) if before else new
@@ -154,6 +152,18 @@ def import_feedback(path: str | Path, store: str | Path) -> dict[str, Any]:
         "already_known": int(len(incoming) - len(new)),
         "total": int(before + len(new)),
     }
+
+
+def _keys(frame: pd.DataFrame) -> pd.Series:
+    """One text key per decision: lead, decision and the decision time in milliseconds."""
+    ms = frame["decided_at"].to_numpy(dtype="datetime64[ms]").astype(np.int64).astype(str)
+    return (
+        frame["lead_id"].astype(str)
+        + "|"
+        + frame["decision"].astype(str)
+        + "|"
+        + pd.Series(ms, index=frame.index)
+    )
 
 
 def latest_decisions(store: pd.DataFrame) -> pd.DataFrame:
@@ -178,7 +188,7 @@ def apply_labels(frame: pd.DataFrame, spec: DatasetSpec, store: pd.DataFrame) ->
     positive, negative = spec.label.positive[0], (spec.label.negative or [None])[0]
     if negative is None:
         raise UserError(f"dataset '{spec.name}': feedback labels need a negative label value in the spec")
-    new = np.where(found.to_numpy(dtype=object) == "accepted", positive, negative)
+    new = np.where((found == "accepted").fillna(False).to_numpy(dtype=bool), positive, negative)
     changed = int((label[has].astype(str).to_numpy() != pd.Series(new[has]).astype(str).to_numpy()).sum())
     label[has] = new[has]
     out = frame.copy()

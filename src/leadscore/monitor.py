@@ -219,9 +219,9 @@ def source_table(
 def _weekly(frame: pd.DataFrame, time_col: str | None) -> float | None:
     if not time_col or time_col not in frame.columns:
         return None
-    from leadscore.features import to_epoch_ms
+    from leadscore.features import dates_ms
 
-    t = to_epoch_ms(frame[time_col])
+    t = dates_ms(frame[time_col])
     t = t[~np.isnan(t)]
     if t.size < 2:
         return None

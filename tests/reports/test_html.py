@@ -188,3 +188,22 @@ def test_report_errors_are_one_line(trained: dict[str, object], synthetic_dir: P
         app, ["report", "model", "--model", str(trained["model_path"]), "--out", str(tmp_path / "card.txt")]
     )
     assert result.exit_code == 2 and "must end in .html" in result.output
+
+
+def test_monitor_report_shows_the_verdict_and_drift(
+    trained: dict[str, object], synthetic_dir: Path, tmp_path: Path, open_page: object
+) -> None:
+    from leadscore.data.synthetic import write_dataset
+    from leadscore.monitor import monitor
+    from leadscore.reports.html import monitor_report, write_html
+    from tests.conftest import make_tables
+
+    write_dataset(make_tables(3000, 12, drift=True), tmp_path / "drifted")
+    bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    result = monitor(bundle, synthetic_dir, tmp_path / "drifted")
+    out = write_html(monitor_report(bundle, result), tmp_path / "monitor.html")
+    page = open_page(out)  # type: ignore[operator]
+    assert_clean(page)
+    assert "Verdict: retrain" in page.text
+    assert "AI Assistant" in page.text and "Sources by SQL share" in page.text
+    assert page.svg_count >= 1

@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from leadscore.bundle import ModelBundle
 from leadscore.config import UserError
 from leadscore.data.sources import atomic_path, read_folder_table, read_table, resolve_leads_path
-from leadscore.features import to_epoch_ms
+from leadscore.features import dates_ms
 from leadscore.reports import svg
 
 EVENT_PHRASES = {
@@ -112,7 +112,7 @@ def lead_events(data: str | Path, lead_id: Any, until_ms: float | None) -> pd.Da
     if events is None:
         return None
     mine = events[events["lead_id"].astype("string") == str(lead_id)].copy()
-    mine["t_ms"] = to_epoch_ms(mine["occurred_at"])
+    mine["t_ms"] = dates_ms(mine["occurred_at"])
     if until_ms is not None and not math.isnan(until_ms):
         mine = mine[mine["t_ms"] <= until_ms]
     return mine.sort_values("t_ms", ascending=False, kind="stable")
@@ -196,7 +196,7 @@ def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[st
     record = frame.iloc[0].to_dict()
     respond = bundle.respond_within(record)
     time_col = bundle.encoder.time_col
-    until = float(to_epoch_ms(frame[time_col])[0]) if time_col and time_col in frame.columns else None
+    until = float(dates_ms(frame[time_col])[0]) if time_col and time_col in frame.columns else None
     events = lead_events(data, record.get(bundle.id_column or "", lead_id), until)
     fields = []
     for f in bundle.encoder.fields:
@@ -240,7 +240,7 @@ def queue_context(
     time_col = bundle.encoder.time_col
     scope = "all leads in the file"
     if time_col and time_col in frame.columns:
-        days = pd.Series(to_epoch_ms(frame[time_col])).floordiv(86_400_000)
+        days = pd.Series(dates_ms(frame[time_col])).floordiv(86_400_000)
         if days.notna().any():
             epoch = date(1970, 1, 1).toordinal()
             last = day.toordinal() - epoch if day is not None else int(days.max())

@@ -1,0 +1,132 @@
+"""Monitoring: the generator's drifted period is caught, an undrifted one is not, and it is all logged."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from leadscore.bundle import ModelBundle
+from leadscore.cli import app
+from leadscore.data.synthetic import DRIFT_SOURCE, write_dataset
+from leadscore.monitor import code_psi, monitor, numeric_psi
+from tests.conftest import make_tables
+
+
+@pytest.fixture(scope="module")
+def periods(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("periods")
+    write_dataset(make_tables(5000, 12), root / "quiet")
+    write_dataset(make_tables(5000, 12, drift=True), root / "drifted")
+    return {"quiet": root / "quiet", "drifted": root / "drifted"}
+
+
+def run_monitor(trained: dict[str, object], reference: Path, current: Path, out: Path) -> tuple[int, dict]:
+    result = CliRunner().invoke(
+        app,
+        [
+            "monitor",
+            "--model",
+            str(trained["model_path"]),
+            "--reference",
+            str(reference),
+            "--current",
+            str(current),
+            "--out",
+            str(out),
+            "--json",
+        ],
+        env=trained["env"],  # type: ignore[arg-type]
+    )
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_psi_is_zero_for_the_same_sample_and_large_for_a_shift() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=20_000)
+    assert numeric_psi(a, a) == pytest.approx(0.0, abs=1e-12)
+    assert numeric_psi(a, rng.normal(size=20_000)) < 0.01  # sampling noise stays far below the bands
+    assert numeric_psi(a, rng.normal(loc=1.0, size=20_000)) > 0.25
+    codes = rng.integers(0, 5, 10_000)
+    assert code_psi(codes, codes) == pytest.approx(0.0, abs=1e-12)
+    assert code_psi(codes, np.where(codes == 0, 4, codes)) > 0.25
+
+
+def test_an_undrifted_period_is_not_flagged(
+    trained: dict[str, object], synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
+) -> None:
+    code, result = run_monitor(trained, synthetic_dir, periods["quiet"], tmp_path / "quiet.html")
+    assert code == 0, result["reasons"]
+    assert result["verdict"] == "ok"
+    assert result["score_band"] == "stable"
+    assert all(f["band"] == "stable" for f in result["fields"])
+    assert result["outcomes"]["leads_with_outcome"] > 4000
+    assert abs(result["outcomes"]["calibration_z"]) < 3
+    assert [s["sql_share"] for s in result["sources"]] == sorted(
+        (s["sql_share"] for s in result["sources"]), reverse=True
+    )  # ranked by SQL share, not MQL count
+    assert (tmp_path / "quiet.html").is_file()
+
+
+def test_the_drifted_period_is_caught_and_exits_3(
+    trained: dict[str, object], synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
+) -> None:
+    code, result = run_monitor(trained, synthetic_dir, periods["drifted"], tmp_path / "drift.html")
+    assert code == 3
+    assert result["verdict"] == "retrain"
+    by_field = {f["field"]: f for f in result["fields"]}
+    assert by_field["lead_source"]["band"] == "act"
+    assert [c["value"] for c in by_field["lead_source"]["new"]] == [DRIFT_SOURCE]
+    assert any("lead_source" in r for r in result["reasons"])
+    assert by_field["pricing_page_views_total"]["psi"] > 0.1  # the changed pricing-page behaviour
+    assert set(result) >= {"verdict", "reasons", "score_psi", "fields", "outcomes", "sources", "contract"}
+    # Logged to MLflow, with the verdict as a tag and the report as an artifact.
+    client = MlflowClient(tracking_uri=trained["env"]["LEADSCORE_TRACKING_URI"])  # type: ignore[index]
+    run = client.get_run(result["mlflow_run_id"])
+    assert run.data.tags["verdict"] == "retrain"
+    assert run.data.metrics["score_psi"] == pytest.approx(result["score_psi"])
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"monitor.json", "monitor.html"}
+
+
+def test_overdue_contract_and_rejections_by_source(
+    trained: dict[str, object], synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
+) -> None:
+    from leadscore.feedback import import_feedback, load_store
+
+    bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    store = tmp_path / "fb.parquet"
+    import_feedback(periods["quiet"] / "feedback.parquet", store)
+    result = monitor(
+        bundle, synthetic_dir, periods["quiet"], feedback=load_store(store), today=date(2027, 3, 1)
+    )
+    assert result["verdict"] == "watch"
+    assert result["contract"]["overdue"] is True
+    assert any("was due for review on 2027-02-23" in r for r in result["reasons"])
+    rows = result["rejections_by_source"]
+    assert rows and sum(r["duplicate"] + r["bad data"] for r in rows) > 0
+    assert {"source", "rejected", "duplicate", "bad data", "not ICP"} <= set(rows[0])
+
+
+def test_monitor_errors_name_the_file(
+    trained: dict[str, object], synthetic_dir: Path, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "monitor",
+            "--model",
+            str(trained["model_path"]),
+            "--reference",
+            str(synthetic_dir),
+            "--current",
+            str(tmp_path / "nope.csv"),
+        ],
+        env=trained["env"],  # type: ignore[arg-type]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {tmp_path / 'nope.csv'}: file not found"
