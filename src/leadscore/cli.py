@@ -202,73 +202,13 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Train a calibrated P(SQL) model with baselines, leakage guard and the agreed cutoff; log it to MLflow."""
-    import logging
+    from leadscore.workflow import train_and_log
 
-    from leadscore.modeling.cutoff import load_contract
-    from leadscore.modeling.train import TrainOptions
-    from leadscore.modeling.train import train as run_training
-    from leadscore.registry import log_training, spec_to_yaml
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     ds = resolve_spec(data, spec, label, positive, id_col, time_col, exclude)
-    contract, contract_path = load_contract(cutoff)
-    from leadscore.config import get_settings
-    from leadscore.modeling.train import CAPACITIES
-
-    shapes = {c.name: c for c in CAPACITIES}
-    if capacity is not None and capacity not in shapes:
-        raise UserError(f"--capacity: unknown shape '{capacity}' (use {', '.join(shapes)})")
-    options = TrainOptions(
-        contract=contract,
-        keep=list(keep or []),
-        seed=seed,
-        num_threads=get_settings().num_threads,
-        capacities=(shapes[capacity],) if capacity else CAPACITIES,
-        feedback=str(feedback) if feedback else None,
+    result, payload = train_and_log(
+        data, ds, cutoff=cutoff, keep=keep, promote=promote, capacity=capacity, seed=seed, feedback=feedback
     )
-    info(f"training on {data} (dataset '{ds.name}') ...")
-    result = run_training(data, ds, options)
-    for col in result.leakage_suspects:
-        status = "kept (--keep)" if col in options.keep else "excluded"
-        info(f"warning: '{col}' looks like a leak and is {status}: {result.excluded_columns.get(col, '')}")
-    for note in result.notes:
-        info(f"note: {note}")
-    logged = log_training(
-        result, data, spec_to_yaml(ds.model_dump(mode="json")), contract_path, promote=promote
-    )
-    keys = ("roc_auc", "pr_auc", "brier", "log_loss", "ece")
     cut = result.cutoff
-    payload = {
-        "run_id": logged["run_id"],
-        "model_uri": logged["model_uri"],
-        "model_path": logged["model_path"],
-        "model_version": result.bundle.version,
-        "aliases": logged["aliases"],
-        "metrics": {k: _finite(result.metrics[k]) for k in (*keys, "lift_top_decile")},
-        "baselines": {
-            name: {k: _finite(m[k]) for k in (*keys, "lift_top_decile")}
-            for name, m in result.baselines.items()
-        },
-        "leakage_suspects": result.leakage_suspects,
-        "excluded_columns": result.excluded_columns,
-        "cutoff": {
-            k: cut[k]
-            for k in (
-                "threshold",
-                "expected_mql_share",
-                "expected_sql_rate",
-                "expected_recall",
-                "points_model_sql_rate_at_same_volume",
-                "expected_mql_per_week",
-                "contract_version",
-                "review_by",
-            )
-        },
-        "n_train": result.n_train,
-        "n_test": result.n_test,
-        "uncertainty": result.uncertainty,
-        "notes": result.notes,
-    }
     if json_out:
         echo_json(payload)
         return
@@ -281,18 +221,14 @@ def train(
         info(f"  {name:<20} ROC AUC {b['roc_auc']:.3f}  PR AUC {b['pr_auc']:.3f}  Brier {b['brier']:.4f}")
     points_rate = cut["points_model_sql_rate_at_same_volume"]
     info(
-        f"  cutoff p >= {cut['threshold']:.3f} ({contract.describe()}): {cut['expected_mql_share']:.1%} MQL, "
+        f"  cutoff p >= {cut['threshold']:.3f} ({cut['policy']}): {cut['expected_mql_share']:.1%} MQL, "
         f"MQL->SQL {cut['expected_sql_rate']:.1%}, recall {cut['expected_recall']:.1%}"
         + (f"; points model at the same volume: {points_rate:.1%}" if points_rate is not None else "")
     )
-    info(f"  MLflow run {logged['run_id']} ({logged['model_uri']}, aliases: {', '.join(logged['aliases'])})")
-    info(f"  exported to {logged['model_path']}")
-
-
-def _finite(value: float) -> float | None:
-    import math
-
-    return None if value is None or not math.isfinite(value) else float(value)
+    info(
+        f"  MLflow run {payload['run_id']} ({payload['model_uri']}, aliases: {', '.join(payload['aliases'])})"
+    )
+    info(f"  exported to {payload['model_path']}")
 
 
 @app.command()

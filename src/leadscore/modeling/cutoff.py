@@ -111,3 +111,49 @@ def resolve_threshold(
 
 def contract_dict(contract: CutoffContract) -> dict[str, Any]:
     return contract.model_dump(mode="json")
+
+
+def tradeoff(
+    y: np.ndarray, p: np.ndarray, points: np.ndarray | None = None, steps: int = 20
+) -> list[dict[str, float | None]]:
+    """For thresholds from strict to loose: MQL share, MQL->SQL rate, recall and the points model's
+    rate at the same volume (what marketing and sales weigh when they choose the cutoff)."""
+    from leadscore.modeling.evaluate import rate_at_volume
+
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    total = max(y.sum(), 1.0)
+    rows: list[dict[str, float | None]] = []
+    for share in np.linspace(1 / steps, 1.0, steps):
+        threshold = float(np.quantile(p, 1.0 - share, method="higher"))
+        mql = p >= threshold
+        count = int(mql.sum())
+        rows.append(
+            {
+                "threshold": threshold,
+                "mql_share": float(mql.mean()),
+                "mql_sql_rate": float(y[mql].mean()) if count else 0.0,
+                "expected_sql_rate": float(p[mql].mean()) if count else 0.0,
+                "recall": float(y[mql].sum() / total),
+                "points_model_sql_rate": rate_at_volume(y, points, count) if points is not None else None,
+            }
+        )
+    return rows
+
+
+def write_contract(path: str | Path, **fields: Any) -> CutoffContract:
+    """Check a contract's fields and write it as YAML (atomically), ready for ``train --cutoff PATH``."""
+    import yaml
+
+    from leadscore.data.sources import atomic_path
+
+    try:
+        contract = CutoffContract.model_validate(fields)
+    except ValidationError as exc:
+        raise UserError(_validation_message(Path(path), exc)) from exc
+    with atomic_path(path) as tmp:
+        tmp.write_text(
+            yaml.safe_dump(contract.model_dump(mode="json", exclude_none=True), sort_keys=False),
+            encoding="utf-8",
+        )
+    return contract
