@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from leadscore._cli_util import info
 from leadscore.config import UserError, load_spec
@@ -44,15 +45,9 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
 
     _step("train: LightGBM + baselines, calibration, leakage guard, agreed cutoff -> MLflow")
     from leadscore.config import get_settings
-    from leadscore.modeling.cutoff import load_contract
-    from leadscore.modeling.train import TrainOptions, train
-    from leadscore.registry import log_training, spec_to_yaml
+    from leadscore.workflow import train_and_log
 
-    contract, contract_path = load_contract("default")
-    result = train(
-        train_dir, spec, TrainOptions(contract=contract, seed=seed, num_threads=get_settings().num_threads)
-    )
-    logged = log_training(result, train_dir, spec_to_yaml(spec.model_dump(mode="json")), contract_path)
+    result, logged = train_and_log(train_dir, spec, seed=seed)
     m, cut = result.metrics, result.cutoff
     info(
         f"    test ROC AUC {m['roc_auc']:.3f} (points model {result.baselines['points_model']['roc_auc']:.3f}, "
@@ -74,6 +69,21 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     summary = score_file(new_dir, logged["model_path"], out / "scored.csv", explain=3, progress=False)
     info(f"    {summary['rows']:,} leads scored, {summary['mql_share']:.1%} MQL")
 
+    _step(f"write the reports for sales and for the quarterly review -> {out / 'reports'}")
+    reports = _write_reports(Path(logged["model_path"]), new_dir, out / "reports")
+    for kind, path in reports.items():
+        info(f"    {kind:<6} {path}")
+
+    _step("sales feedback and monitoring: a later period with a new channel and changed behaviour")
+    drift_dir = out / "later_period"
+    write_dataset(
+        generate(GeneratorConfig(leads=max(2000, leads // 5), seed=seed + 2, drift=True)), drift_dir
+    )
+    verdict = _monitor(Path(logged["model_path"]), train_dir, drift_dir, out)
+    info(f"    verdict: {verdict['verdict']} (report: {verdict['report']})")
+    for reason in verdict["reasons"][:4]:
+        info(f"      {reason}")
+
     _step(f"start the scoring service on port {port} (--insecure-dev: no API key, local only) and call it")
     answer, command = _call_service(Path(logged["model_path"]), new_dir, port)
     info(f"    $ {command}")
@@ -84,6 +94,9 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     info(f"    data:              {train_dir}")
     info(f"    points per lead:   {points_path}")
     info(f"    scores + reasons:  {out / 'scored.csv'}")
+    for kind, path in reports.items():
+        info(f"    {kind + ' report:':<18} {path}")
+    info(f"    monitor report:    {verdict['report']}")
     info(
         f"    model bundle:      {logged['model_path']}  (plain MLflow: PATH=.venv/bin:$PATH mlflow models serve -m {logged['model_path']} --env-manager local)"
     )
@@ -93,6 +106,40 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     info(
         f"    scoring API:       .venv/bin/leadscore serve --model {logged['model_path']} --insecure-dev --port {port}  (docs: /docs)"
     )
+
+
+def _write_reports(model: Path, data: Path, folder: Path) -> dict[str, Path]:
+    """The lead report of the best-scored new lead, the week's MQL queue and the model card."""
+    from leadscore.bundle import ModelBundle
+    from leadscore.reports.html import lead_report, model_card, queue_report, write_html
+
+    bundle = ModelBundle.load(model)
+    frame = read_table(data)
+    best = str(frame["lead_id"].iloc[int(bundle.score_frame(frame).p_sql.argmax())])
+    return {
+        "lead": write_html(lead_report(bundle, data, best), folder / f"lead-{best}.html"),
+        "queue": write_html(queue_report(bundle, data, window=7), folder / "queue.html"),
+        "model": write_html(model_card(bundle), folder / "model-card.html"),
+    }
+
+
+def _monitor(model: Path, reference: Path, current: Path, out: Path) -> dict[str, Any]:
+    from leadscore.bundle import ModelBundle
+    from leadscore.config import get_settings
+    from leadscore.feedback import import_feedback, load_store
+    from leadscore.monitor import monitor
+    from leadscore.registry import log_monitoring
+    from leadscore.reports.html import monitor_report, write_html
+
+    store = Path(get_settings().feedback_store)
+    summary = import_feedback(current / "feedback.parquet", store)
+    info(f"    feedback import: {summary['new']:,} new sales decisions ({summary['total']:,} in {store})")
+    bundle = ModelBundle.load(model)
+    result = monitor(bundle, reference, current, feedback=load_store(store))
+    html = monitor_report(bundle, result)
+    result["report"] = str(write_html(html, out / "reports" / "monitor.html"))
+    log_monitoring(bundle.name, result, html)
+    return result
 
 
 def _call_service(model: Path, data: Path, port: int) -> tuple[str, str]:
