@@ -24,6 +24,7 @@ def store(trained: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> Mlflow
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
     mlflow.set_tracking_uri(trained["env"]["LEADSCORE_TRACKING_URI"])  # type: ignore[index]
+    mlflow.set_registry_uri(trained["env"]["LEADSCORE_TRACKING_URI"])  # type: ignore[index]
     yield MlflowClient()
     get_settings.cache_clear()
 

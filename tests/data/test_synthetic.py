@@ -36,7 +36,7 @@ def test_same_seed_gives_identical_bytes(tmp_path: Path, fmt: str) -> None:
         write_dataset(generate(GeneratorConfig(leads=1500, seed=11)), tmp_path / name, fmt)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert {p.name for p in (tmp_path / "a").iterdir()} == {
-        f"{t}.{fmt}" for t in ("leads", "events", "stage_history", "accounts")
+        f"{t}.{fmt}" for t in ("leads", "events", "stage_history", "accounts", "feedback")
     }
 
 
@@ -221,6 +221,12 @@ def test_invariants_hold_for_any_size_seed_and_rate(n: int, seed: int, rate: flo
     assert (events["occurred_at"] >= created).all()
     counts = leads[[c for c in ENGAGEMENT_COLUMNS if c != "days_since_last_activity"]]
     assert (counts >= 0).all().all()
+    feedback = tables["feedback"].to_pandas()
+    assert feedback["lead_id"].is_unique and feedback["lead_id"].isin(leads["lead_id"]).all()
+    assert (feedback["decided_at"] >= feedback["mql_at"]).all()
+    rejected = feedback["decision"] == "rejected"
+    assert set(feedback["decision"]) <= {"accepted", "rejected"}
+    assert feedback.loc[rejected, "reason"].notna().all() and feedback.loc[~rejected, "reason"].isna().all()
 
 
 def test_generate_rejects_bad_arguments() -> None:

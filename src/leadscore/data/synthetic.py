@@ -612,10 +612,10 @@ def feedback_from_stages(stage_table: pa.Table) -> pa.Table:
     """
     st = stage_table.to_pandas()
     st["stage"] = st["stage"].astype(str)
-    first_mql = st[st["stage"] == "MQL"].groupby("lead_id", sort=True)["entered_at"].min()
-    decided = st[st["stage"].isin(["SAL", "Disqualified"])].merge(
-        first_mql.rename("mql_at"), left_on="lead_id", right_index=True
-    )
+    first_mql = (
+        st[st["stage"] == "MQL"].groupby("lead_id", sort=True, as_index=False)["entered_at"].min()
+    ).rename(columns={"entered_at": "mql_at"})
+    decided = st[st["stage"].isin(["SAL", "Disqualified"])].merge(first_mql, on="lead_id")
     decided = decided[decided["entered_at"] >= decided["mql_at"]]
     decided = decided.sort_values(["lead_id", "entered_at"], kind="stable").drop_duplicates("lead_id")
     accepted = (decided["stage"] == "SAL").to_numpy()

@@ -184,7 +184,7 @@ def talking_points(result: dict[str, Any], events: pd.DataFrame | None, respond:
     fit_reason = next((r for r in positive if r["group"] == "fit"), None)
     if fit_reason:
         points.append(f"Open with why we fit: {fit_reason['text'].rstrip('.')}.")
-    if negative:
+    if negative and negative[0]["weight"] <= -1.0:  # only a doubt worth raising (a point or more)
         points.append(f"Qualify early: {negative[0]['text'].rstrip('.')}.")
     return points[:5]
 
