@@ -167,3 +167,48 @@ def test_running_service_picks_up_a_new_champion_without_dropping_requests(
     assert (before, middle, after) == (f"{NAME}/1", f"{NAME}/3", f"{NAME}/1")
     assert len(statuses) > 50 and set(statuses) == {200}
     assert {f"{NAME}/1", f"{NAME}/3"} <= versions
+
+
+def test_several_workers_are_replaced_on_reload_without_dropping_requests(
+    registry: dict[str, object], tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {**registry["env"], "LEADSCORE_API_KEYS": API_KEY}  # type: ignore[dict-item]
+    proc = start_server(f"models:/{NAME}@champion", env, port, "--workers", "2", log=tmp_path / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    lead = {"lead_id": 1, "job_title": "CTO", "employee_count": 300, "demo_requests": 1}
+    statuses: list[int] = []
+    seen: list[str] = []
+    stop_flag = threading.Event()
+
+    def stream() -> None:
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+            while not stop_flag.is_set():
+                r = c.post("/v1/score", json=lead)
+                statuses.append(r.status_code)
+                if r.status_code == 200:
+                    seen.append(r.json()["model_version"])
+
+    try:
+        wait_ready(url, proc)
+        assert champion() == "1"
+        workers = [threading.Thread(target=stream) for _ in range(2)]
+        for w in workers:
+            w.start()
+        code, out = cli("promote", "--challenger", "3", "--data", str(registry["recent"]))
+        assert code == 0, out
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+            answer = c.post("/v1/admin/reload")
+            assert answer.status_code == 202 and answer.json()["status"] == "restarting workers"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (len(seen) < 40 or set(seen[-40:]) != {f"{NAME}/3"}):
+            time.sleep(0.2)
+        stop_flag.set()
+        for w in workers:
+            w.join()
+    finally:
+        stop_flag.set()
+        stop(proc)
+    assert set(seen[-40:]) == {f"{NAME}/3"}  # every worker now answers with the new champion
+    assert f"{NAME}/1" in seen
+    assert len(statuses) > 50 and set(statuses) == {200}

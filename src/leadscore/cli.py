@@ -297,6 +297,7 @@ def serve(
         uvicorn.run(app_obj, **common)  # type: ignore[arg-type]
         return
     os.environ["LEADSCORE_MODEL"] = source
+    os.environ["LEADSCORE_WORKERS"] = str(workers)
     if insecure_dev:
         os.environ["LEADSCORE_INSECURE_DEV"] = "true"
     uvicorn.run("leadscore.service.app:create_app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     max_batch: int = 1000
     max_body_bytes: int = 2_000_000
     num_threads: int = 2
+    workers: int = 1  # set by `leadscore serve --workers`: a reload then restarts every worker
     feedback_store: str = "data/feedback.parquet"  # sales' accept/reject decisions (feedback import)
 
 

@@ -196,6 +196,7 @@ def create_app(
         max_batch=settings.max_batch,
         max_body_bytes=settings.max_body_bytes,
         model_source=source,
+        workers=settings.workers,
     )
     state.loaded = load_model(source)
 

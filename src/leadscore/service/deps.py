@@ -38,6 +38,7 @@ class ServiceState:
     max_batch: int
     max_body_bytes: int
     model_source: str
+    workers: int = 1
     metrics: Metrics = field(default_factory=Metrics)
     loaded: Loaded | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import date
 from typing import Any
 
@@ -175,10 +177,26 @@ async def describe_model(model: ModelDep) -> Response:
 @router.post(
     "/v1/admin/reload",
     response_model=ReloadOut,
-    responses={401: ERRORS[401], 409: {"model": ErrorOut, "description": "the new model failed to load"}},
+    responses={
+        202: {
+            "model": ReloadOut,
+            "description": "several workers: each is being replaced by one with the new model",
+        },
+        401: ERRORS[401],
+        409: {"model": ErrorOut, "description": "the new model failed to load"},
+    },
 )
 async def reload_model(state: StateDep) -> Response:
     """Load the model source again (a new champion) and swap it in; requests in flight finish on the old one."""
+    if state.workers > 1:
+        # Several worker processes: uvicorn's supervisor replaces each one on SIGHUP, bringing the
+        # replacement (which loads the new champion) into service before retiring the old worker.
+        os.kill(os.getppid(), signal.SIGHUP)
+        current = state.loaded.model_version if state.loaded else None
+        return ORJSONResponse(
+            {"status": "restarting workers", "model_version": current, "previous_version": current},
+            status_code=202,
+        )
     try:
         before, after = await reload_state(state)
     except UserError as exc:
