@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +179,14 @@ def spec_from_flags(
         time=time_col,
         exclude={c: "excluded on the command line" for c in exclude or []},
     )
+
+
+def overdue_review(contract: Mapping[str, Any], today: date | None = None) -> str | None:
+    """The warning for a cutoff contract past its review date (a contract as stored in a model), or None.
+
+    Service, monitor and reports all say it in these words, so one function decides it.
+    """
+    review_by = contract.get("review_by")
+    if review_by and date.fromisoformat(str(review_by)) < (today or date.today()):
+        return f"cutoff contract {contract.get('version')} was due for review on {review_by}"
+    return None

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from leadscore.bundle import ModelBundle
-from leadscore.config import UserError
+from leadscore.config import UserError, overdue_review
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.data.validate import label_values
 from leadscore.features import canonical_category
@@ -286,11 +286,9 @@ def monitor(
     _judge_volume(volume, len(cur), verdict)
     contract = cut.get("contract", {})
     review_by = contract.get("review_by")
-    overdue = bool(review_by) and date.fromisoformat(review_by) < (today or date.today())
+    overdue = overdue_review(contract, today)
     if overdue:
-        verdict.raise_to(
-            "watch", f"cutoff contract {contract.get('version')} was due for review on {review_by}"
-        )
+        verdict.raise_to("watch", overdue)
     rejections: list[dict[str, Any]] = []
     if feedback is not None and source and bundle.spec.id and not feedback.empty:
         from leadscore.feedback import reasons_by_source
@@ -310,7 +308,7 @@ def monitor(
         "volume": volume,
         "sources": source_table(bundle, cur, s_cur.mql, source),
         "rejections_by_source": rejections,
-        "contract": {"version": contract.get("version"), "review_by": review_by, "overdue": overdue},
+        "contract": {"version": contract.get("version"), "review_by": review_by, "overdue": bool(overdue)},
         "bands": {"stable_below": PSI_WATCH, "act_above": PSI_ACT},
     }
 

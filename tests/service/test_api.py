@@ -259,3 +259,27 @@ def test_key_file_holds_hashes(trained: dict[str, object], tmp_path: Path) -> No
     finally:
         code = stop(proc)
     assert code in GRACEFUL
+
+
+def test_an_overdue_contract_is_reported_by_the_service(trained: dict[str, object], tmp_path: Path) -> None:
+    from tests.service.conftest import wait_ready
+
+    overdue = tmp_path / "overdue"
+    bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    bundle.meta["cutoff"]["contract"]["review_by"] = "2025-06-30"  # the quarterly review was missed
+    bundle.save(overdue)
+    port = free_port()
+    proc = start_server(
+        overdue, {**trained["env"], "LEADSCORE_API_KEYS": API_KEY}, port, log=tmp_path / "log"
+    )  # type: ignore[dict-item]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+            model = c.get("/v1/model").json()
+            scored = c.post("/v1/score", json=_lead(3)).json()
+    finally:
+        stop(proc)
+    message = "cutoff contract 2026-11-v1 was due for review on 2025-06-30"
+    assert model["cutoff_overdue"] is True and message in model["warnings"]
+    assert message in scored["warnings"]

@@ -19,7 +19,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from leadscore.bundle import ModelBundle
-from leadscore.config import UserError
+from leadscore.config import UserError, overdue_review
 from leadscore.data.sources import atomic_path, read_folder_table, read_table, resolve_leads_path
 from leadscore.features import dates_ms
 from leadscore.reports import svg
@@ -297,8 +297,7 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
     cutoff = meta.get("cutoff", {})
     contract = cutoff.get("contract", {})
     review_by = contract.get("review_by")
-    today = today or date.today()
-    overdue = bool(review_by) and date.fromisoformat(review_by) < today
+    overdue = overdue_review(contract, today) is not None
     reliability = card.get("reliability", [])
     rel_chart = (
         svg.line_chart(

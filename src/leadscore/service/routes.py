@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import date
 from typing import Any
 
 import orjson
@@ -13,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from leadscore.config import UserError
+from leadscore.config import UserError, overdue_review
 from leadscore.service.deps import Loaded, ModelDep, StateDep
 from leadscore.service.leads import CheckedLead, LeadError
 from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadOut, ScoreOut
@@ -85,11 +84,8 @@ def score_checked(
 
 
 def _overdue_warning(meta: dict[str, Any]) -> list[str]:
-    contract = meta.get("cutoff", {}).get("contract", {})
-    review_by = contract.get("review_by")
-    if review_by and date.fromisoformat(review_by) < date.today():
-        return [f"cutoff contract {contract.get('version')} was due for review on {review_by}"]
-    return []
+    warning = overdue_review(meta.get("cutoff", {}).get("contract", {}))
+    return [warning] if warning else []
 
 
 @router.post("/v1/score", response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
