@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -55,30 +57,18 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> dict[str, object]:
-    """One real training run on synthetic data, logged to a private MLflow store (session-wide)."""
-    import json
+@contextlib.contextmanager
+def private_env(env: dict[str, str]) -> Iterator[None]:
+    """Set LEADSCORE_* variables (a private MLflow store ...) for a block, then restore them."""
     import os
 
-    from typer.testing import CliRunner
-
-    from leadscore.cli import app
     from leadscore.config import get_settings
 
-    root = tmp_path_factory.mktemp("trained")
-    env = {
-        "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlruns/mlflow.db",
-        "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
-        "LEADSCORE_MODELS_DIR": str(root / "models"),
-    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["train", str(synthetic_dir), "--spec", "synthetic", "--json"])
-        assert result.exit_code == 0, result.output
-        payload = json.loads(result.stdout)
+        yield
     finally:
         for k, v in old.items():
             if v is None:
@@ -86,4 +76,25 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> di
             else:
                 os.environ[k] = v
         get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> dict[str, object]:
+    """One real training run on synthetic data, logged to a private MLflow store (session-wide)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    root = tmp_path_factory.mktemp("trained")
+    env = {
+        "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlruns/mlflow.db",
+        "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
+        "LEADSCORE_MODELS_DIR": str(root / "models"),
+    }
+    with private_env(env):
+        result = CliRunner().invoke(app, ["train", str(synthetic_dir), "--spec", "synthetic", "--json"])
+        assert result.exit_code == 0, result.output
+        payload = json.loads(result.stdout)
     return {"root": root, "env": env, "payload": payload, "model_path": Path(payload["model_path"])}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -17,9 +16,8 @@ from typer.testing import CliRunner
 
 from leadscore.bundle import ModelBundle
 from leadscore.cli import app
-from leadscore.config import get_settings
 from leadscore.data.synthetic import write_dataset
-from tests.conftest import make_tables
+from tests.conftest import make_tables, private_env
 from tests.service.conftest import API_KEY, free_port, start_server, stop, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -43,23 +41,39 @@ def registry(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> I
         "LEADSCORE_MODELS_DIR": str(root / "models"),
         "LEADSCORE_USER": "test-reviewer",
     }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
     recent = root / "recent"
     write_dataset(make_tables(4000, 11), recent)
-    try:
+    with private_env(env):
         for extra in ([], [a for col in BLINDFOLD for a in ("--exclude", col)], ["--seed", "7"]):
             code, out = cli("train", str(synthetic_dir), "--spec", "synthetic", "--json", *extra)
             assert code == 0, out
         yield {"root": root, "env": env, "recent": recent}
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
+
+
+class Stream:
+    """Clients posting one lead over and over until stopped, recording every status and version."""
+
+    def __init__(self, url: str, lead: dict[str, object], clients: int) -> None:
+        self.url, self.lead = url, lead
+        self.statuses: list[int] = []
+        self.versions: list[str] = []
+        self.stop_flag = threading.Event()
+        self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+            while not self.stop_flag.is_set():
+                r = c.post("/v1/score", json=self.lead)
+                self.statuses.append(r.status_code)
+                if r.status_code == 200:
+                    self.versions.append(r.json()["model_version"])
+
+    def stop(self) -> None:
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join()
 
 
 def champion() -> str:
@@ -124,25 +138,12 @@ def test_running_service_picks_up_a_new_champion_without_dropping_requests(
     url = f"http://127.0.0.1:{port}"
     lead = make_tables(4000, 11)["leads"].slice(0, 1).to_pylist()[0]
     lead = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in lead.items()}
-    statuses: list[int] = []
-    versions: set[str] = set()
-    stop_flag = threading.Event()
-
-    def stream() -> None:
-        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
-            while not stop_flag.is_set():
-                r = c.post("/v1/score", json=lead)
-                statuses.append(r.status_code)
-                if r.status_code == 200:
-                    versions.add(r.json()["model_version"])
-
+    stream: Stream | None = None
     try:
         wait_ready(url, proc)
         with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
             before = c.get("/v1/model").json()["model_version"]
-            workers = [threading.Thread(target=stream) for _ in range(3)]
-            for w in workers:
-                w.start()
+            stream = Stream(url, lead, clients=3)
             time.sleep(0.5)
             code, out = cli("promote", "--challenger", "3", "--data", str(registry["recent"]))
             assert code == 0, out
@@ -157,16 +158,15 @@ def test_running_service_picks_up_a_new_champion_without_dropping_requests(
                 time.sleep(0.1)
             after = c.get("/v1/model").json()["model_version"]
             time.sleep(0.3)
-            stop_flag.set()
-            for w in workers:
-                w.join()
+            stream.stop()
             assert c.post("/v1/admin/reload", headers={"X-API-Key": "wrong"}).status_code == 401
     finally:
-        stop_flag.set()
+        if stream is not None:
+            stream.stop()
         stop(proc)
     assert (before, middle, after) == (f"{NAME}/1", f"{NAME}/3", f"{NAME}/1")
-    assert len(statuses) > 50 and set(statuses) == {200}
-    assert {f"{NAME}/1", f"{NAME}/3"} <= versions
+    assert len(stream.statuses) > 50 and set(stream.statuses) == {200}
+    assert {f"{NAME}/1", f"{NAME}/3"} <= set(stream.versions)
 
 
 def test_several_workers_are_replaced_on_reload_without_dropping_requests(
@@ -177,38 +177,25 @@ def test_several_workers_are_replaced_on_reload_without_dropping_requests(
     proc = start_server(f"models:/{NAME}@champion", env, port, "--workers", "2", log=tmp_path / "server.log")
     url = f"http://127.0.0.1:{port}"
     lead = {"lead_id": 1, "job_title": "CTO", "employee_count": 300, "demo_requests": 1}
-    statuses: list[int] = []
-    seen: list[str] = []
-    stop_flag = threading.Event()
-
-    def stream() -> None:
-        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
-            while not stop_flag.is_set():
-                r = c.post("/v1/score", json=lead)
-                statuses.append(r.status_code)
-                if r.status_code == 200:
-                    seen.append(r.json()["model_version"])
-
+    stream: Stream | None = None
     try:
         wait_ready(url, proc)
         assert champion() == "1"
-        workers = [threading.Thread(target=stream) for _ in range(2)]
-        for w in workers:
-            w.start()
+        stream = Stream(url, lead, clients=2)
         code, out = cli("promote", "--challenger", "3", "--data", str(registry["recent"]))
         assert code == 0, out
         with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
             answer = c.post("/v1/admin/reload")
             assert answer.status_code == 202 and answer.json()["status"] == "restarting workers"
+        seen = stream.versions
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and (len(seen) < 40 or set(seen[-40:]) != {f"{NAME}/3"}):
             time.sleep(0.2)
-        stop_flag.set()
-        for w in workers:
-            w.join()
+        stream.stop()
     finally:
-        stop_flag.set()
+        if stream is not None:
+            stream.stop()
         stop(proc)
     assert set(seen[-40:]) == {f"{NAME}/3"}  # every worker now answers with the new champion
     assert f"{NAME}/1" in seen
-    assert len(statuses) > 50 and set(statuses) == {200}
+    assert len(stream.statuses) > 50 and set(stream.statuses) == {200}
