@@ -97,7 +97,7 @@ def test_promotion_refused_accepted_forced_and_rolled_back(registry: dict[str, o
     code, out = cli("promote", "--challenger", "2", "--force", "  ")
     assert code == 2 and "--force needs a reason" in out
 
-    code, out = cli("promote", "--challenger", "3", "--data", recent, "--json")
+    code, out = cli("promote", "--challenger", f"models:/{NAME}@challenger", "--data", recent, "--json")
     assert code == 0, out
     result = json.loads(out)
     assert result["promoted"] and result["champion_before"] == "1" and result["champion_after"] == "3"

@@ -450,10 +450,11 @@ def _registry_identity(uri: str) -> dict[str, Any] | None:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    ref = uri.removeprefix("models:/").rstrip("/")
     from leadscore.config import get_settings
 
-    client = MlflowClient(tracking_uri=get_settings().tracking_uri, registry_uri=get_settings().tracking_uri)
+    uri_of_store = get_settings().tracking_uri
+    client = MlflowClient(tracking_uri=uri_of_store, registry_uri=uri_of_store)
+    ref = uri.removeprefix("models:/").rstrip("/")
     try:
         if "@" in ref:
             name, alias = ref.split("@", 1)

@@ -111,10 +111,10 @@ def _client() -> MlflowClient:
 
 
 def _version_of(client: MlflowClient, name: str, ref: str) -> str:
-    """A version number from "7", "challenger", "@challenger" or "models:/name/7"."""
+    """A version number from "7", "challenger", "@challenger", "models:/name/7" or "models:/name@alias"."""
     ref = ref.strip()
     if ref.startswith("models:/"):
-        ref = ref.rsplit("/", 1)[-1]
+        ref = ref.rsplit("@", 1)[-1] if "@" in ref else ref.rsplit("/", 1)[-1]
     ref = ref.lstrip("@")
     try:
         if ref.isdigit():
@@ -122,11 +122,6 @@ def _version_of(client: MlflowClient, name: str, ref: str) -> str:
         return str(client.get_model_version_by_alias(name, ref).version)
     except MlflowException:
         raise UserError(f"model '{name}' has no version or alias '{ref}'") from None
-
-
-def _export(client: MlflowClient, name: str, version: str) -> Path:
-    aliases = list(client.get_model_version(name, version).aliases)
-    return export_version(name, version, aliases)
 
 
 def promote(
@@ -184,7 +179,7 @@ def promote(
     record_champion(client, name, new, by=who(by), because=because)
     client.set_registered_model_alias(name, CHALLENGER, new)
     result.update(promoted=True, champion_after=new, because=because)
-    result["model_path"] = str(_export(client, name, new))
+    result["model_path"] = str(export_version(name, new))
     return result
 
 
@@ -212,7 +207,7 @@ def rollback(dataset: str, *, reason: str | None = None, by: str | None = None) 
         client.set_model_version_tag(name, current, key, value)
     for key, value in {"restored_by": person, "restored_at": when, "restored_because": why}.items():
         client.set_model_version_tag(name, previous, key, value)
-    path = _export(client, name, previous)
+    path = export_version(name, previous)
     return {
         "registered_model": name,
         "champion_before": current,

@@ -177,7 +177,7 @@ def swap_in(ready: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
-def export_version(name: str, version: str, aliases: list[str]) -> Path:
+def export_version(name: str, version: str) -> Path:
     """Export a registered version to ``models/<dataset>/`` as logged, marked with its registry identity."""
     dataset = name.removeprefix("leadscore-")
     target = Path(get_settings().models_dir) / dataset
@@ -192,8 +192,13 @@ def export_version(name: str, version: str, aliases: list[str]) -> Path:
             )
         meta_path = local / "artifacts" / "bundle" / "bundle.json"
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        run_id = MlflowClient().get_model_version(name, version).run_id
-        meta["registered"] = {"name": name, "version": version, "run_id": run_id, "aliases": sorted(aliases)}
+        mv = MlflowClient().get_model_version(name, version)
+        meta["registered"] = {
+            "name": name,
+            "version": version,
+            "run_id": mv.run_id,
+            "aliases": sorted(mv.aliases),
+        }
         meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
         swap_in(local, target)
     finally:

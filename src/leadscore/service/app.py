@@ -55,8 +55,10 @@ def load_model(source: str) -> Loaded:
     bundle = ModelBundle.load(source)
     bundle.num_threads = 1
     loaded = Loaded(bundle=bundle, checker=LeadChecker(bundle), source=source)
-    # The model lives as long as the process: keep its objects out of the garbage collector's
-    # full passes, which otherwise walk them all in the middle of a request.
+    # The model lives until the next reload: keep its objects out of the garbage collector's full
+    # passes, which otherwise walk them all in the middle of a request. Unfreezing first lets a
+    # model replaced by an earlier reload be collected.
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
     return loaded
