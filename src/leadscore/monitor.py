@@ -86,10 +86,11 @@ def load(data: str | Path) -> pd.DataFrame:
     return read_table(resolve_leads_path(data))
 
 
-def field_drift(bundle: ModelBundle, ref: pd.DataFrame, cur: pd.DataFrame) -> list[dict[str, Any]]:
-    """PSI per model field, with new and gone categories for categorical fields."""
+def field_drift(
+    bundle: ModelBundle, ref: pd.DataFrame, cur: pd.DataFrame, X_ref: np.ndarray, X_cur: np.ndarray
+) -> list[dict[str, Any]]:
+    """PSI per model field (on the encoded rows ``X_ref`` and ``X_cur``), with new and gone categories."""
     enc = bundle.encoder
-    X_ref, X_cur = bundle.encode(ref), bundle.encode(cur)
     first: dict[str, int] = {}
     for j, name in enumerate(enc.feature_fields):
         first.setdefault(name, j)
@@ -248,8 +249,9 @@ def monitor(
     if len(ref) > MAX_REFERENCE_ROWS:
         ref = ref.sample(MAX_REFERENCE_ROWS, random_state=SEED).reset_index(drop=True)
     verdict = Verdict()
-    fields = field_drift(bundle, ref, cur)
-    s_ref, s_cur = bundle.score_frame(ref), bundle.score_frame(cur)
+    X_ref, X_cur = bundle.encode(ref), bundle.encode(cur)  # once, for drift and scores alike
+    fields = field_drift(bundle, ref, cur, X_ref, X_cur)
+    s_ref, s_cur = bundle.score_matrix(X_ref), bundle.score_matrix(X_cur)
     score_psi = numeric_psi(s_ref.p_sql, s_cur.p_sql)
     if score_psi > PSI_ACT:
         verdict.raise_to("retrain", f"score PSI {score_psi:.3f} is above {PSI_ACT}")
