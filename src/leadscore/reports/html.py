@@ -136,6 +136,12 @@ def activity(events: pd.DataFrame) -> list[Activity]:
     return rows
 
 
+def _downloaded(events: pd.DataFrame) -> list[str]:
+    """Titles of the content the lead downloaded, newest first, each once."""
+    titles = events.loc[events["event_type"] == "content_download", "content_title"]
+    return list(dict.fromkeys(t for t in titles if isinstance(t, str)))
+
+
 def activity_summary(events: pd.DataFrame, until_ms: float | None) -> str:
     """One sentence of what the lead did lately: "visited pricing twice, downloaded the ROI Calculator"."""
     if events.empty:
@@ -151,13 +157,9 @@ def activity_summary(events: pd.DataFrame, until_ms: float | None) -> str:
         n = counts.get(kind, 0)
         if n:
             bits.append(one if n == 1 else many.format(n=n))
-    titles = [
-        t
-        for t in recent.loc[recent["event_type"] == "content_download", "content_title"]
-        if isinstance(t, str)
-    ]
+    titles = _downloaded(recent)
     if titles:
-        bits.append("downloaded " + ", ".join(f"the {t}" for t in dict.fromkeys(titles)))
+        bits.append("downloaded " + ", ".join(f"the {t}" for t in titles))
     text = ", ".join(bits) if bits else "opened emails only"
     return f"In the last {SUMMARY_DAYS} days: {text}."
 
@@ -168,11 +170,7 @@ def talking_points(result: dict[str, Any], events: pd.DataFrame | None, respond:
     if respond == "1h":
         points.append("They asked for a demo or looked at pricing: call within the hour while it is fresh.")
     if events is not None and not events.empty:
-        downloads = [
-            t
-            for t in events.loc[events["event_type"] == "content_download", "content_title"]
-            if isinstance(t, str)
-        ]
+        downloads = _downloaded(events)
         if downloads:
             points.append(f"Ask what they took from the {downloads[0]} and what they are evaluating.")
         if (events["event_type"] == "webinar_attendance").any():
