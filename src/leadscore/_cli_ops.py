@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from leadscore._cli_util import echo_json, info, user_errors
+from leadscore._cli_util import JsonOpt, echo_json, info, user_errors
 from leadscore.config import UserError
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 DatasetOpt = Annotated[
     str, typer.Option("--dataset", help="Dataset name: the registered model is leadscore-<dataset>.")
 ]
@@ -102,26 +101,12 @@ def monitor(
     json_out: JsonOpt = False,
 ) -> None:
     """Drift, calibration and the contract on recent leads: verdict ok, watch or retrain (exit code 3)."""
-    from leadscore.bundle import ModelBundle
-    from leadscore.config import get_settings
-    from leadscore.feedback import load_store
-    from leadscore.monitor import monitor as run_monitor
-    from leadscore.reports.html import monitor_report, write_html
+    from leadscore.feedback import existing_store
+    from leadscore.workflow import monitor_and_report
 
-    bundle = ModelBundle.load(model)
-    store = Path(feedback_store or get_settings().feedback_store)
-    if feedback_store is not None and not store.exists():
-        raise UserError(f"{store}: feedback store not found (run leadscore feedback import first)")
-    fb = load_store(store) if store.exists() else None
-    result = run_monitor(bundle, reference, current, feedback=fb, source=source)
-    html = monitor_report(bundle, result)
+    store = existing_store(feedback_store) if feedback_store is not None else _store(None)
     target = out or ((current if current.is_dir() else current.parent) / "monitor.html")
-    write_html(html, target)
-    result["report"] = str(target)
-    if log:
-        from leadscore.registry import log_monitoring
-
-        result["mlflow_run_id"] = log_monitoring(bundle.name, result, html)
+    result = monitor_and_report(model, reference, current, target, feedback=store, source=source, log=log)
     if json_out:
         echo_json(result)
     else:
@@ -197,11 +182,9 @@ def feedback_sla(
     """Time from MQL to accept or reject, against 1 hour for demo or pricing requests and 24 hours otherwise."""
     from leadscore.config import load_spec
     from leadscore.data.sources import read_table, resolve_leads_path
-    from leadscore.feedback import load_store, sla_report
+    from leadscore.feedback import existing_store, load_store, sla_report
 
-    path = _store(store)
-    if not path.exists():
-        raise UserError(f"{path}: feedback store not found (run leadscore feedback import first)")
+    path = existing_store(_store(store))
     leads = read_table(resolve_leads_path(data)) if data else None
     report = sla_report(load_store(path), leads, load_spec(spec))
     if json_out:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from leadscore._cli_util import echo_json, info, user_errors
+from leadscore._cli_util import JsonOpt, echo_json, info, user_errors
 from leadscore.config import UserError
 
 report_app = typer.Typer(
@@ -25,7 +25,6 @@ ModelOpt = Annotated[
 ]
 DataOpt = Annotated[Path, typer.Option("--data", help="Leads file (CSV or Parquet) or a generator folder.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output .html file, written atomically.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 def _done(kind: str, out: Path, json_out: bool, **extra: object) -> None:

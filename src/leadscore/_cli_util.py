@@ -6,13 +6,16 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from leadscore.config import UserError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 def user_errors(func: F) -> F:

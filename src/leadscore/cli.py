@@ -9,7 +9,7 @@ import typer
 
 from leadscore import _cli_ops
 from leadscore._cli_reports import report_app
-from leadscore._cli_util import echo_json, info, user_errors
+from leadscore._cli_util import JsonOpt, echo_json, info, user_errors
 from leadscore.config import DatasetSpec, UserError, load_spec, spec_from_flags
 
 app = typer.Typer(
@@ -30,7 +30,6 @@ PositiveOpt = Annotated[
 IdOpt = Annotated[str | None, typer.Option("--id", help="Id column.")]
 TimeOpt = Annotated[str | None, typer.Option("--time", help="Timestamp column (time-based split).")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Column to leave out (repeatable).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 def resolve_spec(

@@ -124,22 +124,14 @@ def _write_reports(model: Path, data: Path, folder: Path) -> dict[str, Path]:
 
 
 def _monitor(model: Path, reference: Path, current: Path, out: Path) -> dict[str, Any]:
-    from leadscore.bundle import ModelBundle
     from leadscore.config import get_settings
-    from leadscore.feedback import import_feedback, load_store
-    from leadscore.monitor import monitor
-    from leadscore.registry import log_monitoring
-    from leadscore.reports.html import monitor_report, write_html
+    from leadscore.feedback import import_feedback
+    from leadscore.workflow import monitor_and_report
 
     store = Path(get_settings().feedback_store)
     summary = import_feedback(current / "feedback.parquet", store)
     info(f"    feedback import: {summary['new']:,} new sales decisions ({summary['total']:,} in {store})")
-    bundle = ModelBundle.load(model)
-    result = monitor(bundle, reference, current, feedback=load_store(store))
-    html = monitor_report(bundle, result)
-    result["report"] = str(write_html(html, out / "reports" / "monitor.html"))
-    log_monitoring(bundle.name, result, html)
-    return result
+    return monitor_and_report(model, reference, current, out / "reports" / "monitor.html", feedback=store)
 
 
 def _call_service(model: Path, data: Path, port: int) -> tuple[str, str]:

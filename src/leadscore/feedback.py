@@ -109,6 +109,14 @@ def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def existing_store(store: str | Path) -> Path:
+    """The store's path, or a one-line error saying how to create it."""
+    path = Path(store)
+    if not path.exists():
+        raise UserError(f"{path}: feedback store not found (run leadscore feedback import first)")
+    return path
+
+
 def load_store(store: str | Path) -> pd.DataFrame:
     path = Path(store)
     if not path.exists():

@@ -86,3 +86,31 @@ def train_and_log(
         "notes": result.notes,
     }
     return result, summary
+
+
+def monitor_and_report(
+    model: str | Path,
+    reference: str | Path,
+    current: str | Path,
+    out: str | Path,
+    *,
+    feedback: str | Path | None = None,
+    source: str | None = None,
+    log: bool = True,
+) -> dict[str, Any]:
+    """Run the monitor, write its HTML report atomically and log the run to MLflow (``leadscore monitor``)."""
+    from leadscore.bundle import ModelBundle
+    from leadscore.feedback import load_store
+    from leadscore.monitor import monitor
+    from leadscore.reports.html import monitor_report, write_html
+
+    bundle = ModelBundle.load(model)
+    store = load_store(feedback) if feedback is not None and Path(feedback).exists() else None
+    result = monitor(bundle, reference, current, feedback=store, source=source)
+    html = monitor_report(bundle, result)
+    result["report"] = str(write_html(html, out))
+    if log:
+        from leadscore.registry import log_monitoring
+
+        result["mlflow_run_id"] = log_monitoring(bundle.name, result, html)
+    return result

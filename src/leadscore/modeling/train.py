@@ -675,11 +675,9 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
 
 def _with_feedback(raw: pd.DataFrame, spec: DatasetSpec, store: str, notes: list[str]) -> pd.DataFrame:
     """Sales' accept/reject decisions as labels (they override what the export says)."""
-    from leadscore.feedback import apply_labels, load_store
+    from leadscore.feedback import apply_labels, existing_store, load_store
 
-    if not Path(store).exists():
-        raise UserError(f"{store}: feedback store not found (run leadscore feedback import first)")
-    frame, changed = apply_labels(raw, spec, load_store(store))
+    frame, changed = apply_labels(raw, spec, load_store(existing_store(store)))
     notes.append(f"sales feedback from {store} set the label of {changed} leads")
     return frame
 
