@@ -41,8 +41,8 @@ lint: $(STAMP) ## Ruff lint and format check
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-typecheck: $(STAMP) ## mypy (strict) on src/
-	$(BIN)/mypy src
+typecheck: $(STAMP) ## mypy (strict) on src/ and tests/
+	$(BIN)/mypy src tests
 
 bench: $(STAMP) ## Run the benchmarks (prints figures; not part of the tests)
 	$(BIN)/python benchmarks/bench_generate.py

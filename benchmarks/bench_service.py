@@ -178,7 +178,7 @@ def main() -> None:
             check=True,
         )
         model = Path(json.loads(out.stdout)["model_path"])
-        from leadscore.bundle import ModelBundle
+        from leadscore.scoring.bundle import ModelBundle
 
         bundle = ModelBundle.load(model)
         report["model"] = {

@@ -16,13 +16,15 @@ from pathlib import Path
 
 from sklearn.metrics import roc_auc_score
 
-from leadscore.bundle import ModelBundle
 from leadscore.config import load_spec
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
-from leadscore.modeling.cutoff import load_contract
+from leadscore.modeling.dataset import deduplicate
 from leadscore.modeling.evaluate import cutoff_outcome, expected_calibration_error, rate_at_volume
-from leadscore.modeling.train import TrainOptions, deduplicate, train
-from leadscore.rules import load_rules
+from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.train import train
+from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.contract import load_contract
+from leadscore.scoring.points import load_rules
 
 
 def main() -> None:
@@ -35,7 +37,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         train_dir = Path(tmp) / "train"
         write_dataset(generate(GeneratorConfig(leads=args.train, seed=1)), train_dir)
-        from leadscore.modeling.train import CAPACITIES
+        from leadscore.modeling.options import CAPACITIES
 
         caps = tuple(c for c in CAPACITIES if c.name == args.capacity) if args.capacity else CAPACITIES
         t = time.perf_counter()

@@ -1,32 +1,14 @@
-"""Shared fixtures: seeded factories for synthetic leads and the real X Education file."""
+"""Shared fixtures: a generated folder, the real X Education file, private settings, one trained model."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
 import pytest
 
-from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-XEDUCATION = SHARED_DATA / "xeducation" / "Leads.csv"
-
-
-@functools.lru_cache(maxsize=8)
-def make_tables(n: int, seed: int, fault_rate: float = 0.02, drift: bool = False) -> dict[str, pa.Table]:
-    """Seeded synthetic tables (cached: generation is deterministic)."""
-    return generate(GeneratorConfig(leads=n, seed=seed, fault_rate=fault_rate, drift=drift))
-
-
-def make_leads(n: int, seed: int, fault_rate: float = 0.02, drift: bool = False) -> pd.DataFrame:
-    """A fresh copy of the seeded leads table."""
-    return make_tables(n, seed, fault_rate, drift)["leads"].to_pandas()
+from leadscore.data.synthetic import write_dataset
+from tests.helpers import XEDUCATION, Trained, make_tables, private_env
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +27,7 @@ def xeducation_path() -> Path:
 
 
 @pytest.fixture()
-def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private MLflow store, artifact root and models folder for one test."""
     from leadscore.config import get_settings
 
@@ -57,29 +39,8 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
 
 
-@contextlib.contextmanager
-def private_env(env: dict[str, str]) -> Iterator[None]:
-    """Set LEADSCORE_* variables (a private MLflow store ...) for a block, then restore them."""
-    import os
-
-    from leadscore.config import get_settings
-
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
-
-
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> dict[str, object]:
+def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> Trained:
     """One real training run on synthetic data, logged to a private MLflow store (session-wide)."""
     import json
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from leadscore.bundle import ModelBundle
-from leadscore.config import UserError
-from tests.conftest import make_leads
+from leadscore.errors import UserError
+from leadscore.scoring.bundle import ModelBundle
+from tests.helpers import Trained, make_leads
 
 
 @pytest.fixture(scope="module")
-def bundle(trained: dict[str, object]) -> ModelBundle:
+def bundle(trained: Trained) -> ModelBundle:
     return ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
 
 
@@ -110,9 +110,10 @@ def test_reason_weights_add_up_to_the_distance_from_the_average_lead(bundle: Mod
 def test_group_pure_trees_read_the_same_parts_from_leaves_as_treeshap(tmp_path: Path) -> None:
     from leadscore.config import load_spec
     from leadscore.data.synthetic import write_dataset
-    from leadscore.modeling.cutoff import load_contract
-    from leadscore.modeling.train import CAPACITIES, TrainOptions, train
-    from tests.conftest import make_tables
+    from leadscore.modeling.options import CAPACITIES, TrainOptions
+    from leadscore.modeling.train import train
+    from leadscore.scoring.contract import load_contract
+    from tests.helpers import make_tables
 
     write_dataset(make_tables(5000, 83), tmp_path)
     pure = next(c for c in CAPACITIES if c.group_pure)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import free_port
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ from leadscore.features import (
     parse_dates,
     to_number,
 )
-from tests.conftest import make_leads, make_tables
+from tests.helpers import make_leads, make_tables
 
 
 def _anchors_and_events(n: int = 2000, seed: int = 21) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from leadscore.cli import app
 from leadscore.config import load_spec
-from leadscore.feedback import apply_labels, load_store, sla_report
+from leadscore.data.labels import apply_labels
+from leadscore.monitoring.feedback import load_store, sla_report
 
 
 def cli(*args: str) -> tuple[int, str]:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from leadscore.bundle import ModelBundle
 from leadscore.cli import app
 from leadscore.data.synthetic import DRIFT_SOURCE, write_dataset
-from leadscore.monitor import code_psi, monitor, numeric_psi
-from tests.conftest import make_tables
+from leadscore.monitoring.drift import code_psi, numeric_psi
+from leadscore.monitoring.monitor import monitor
+from leadscore.scoring.bundle import ModelBundle
+from tests.helpers import Trained, make_tables
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def periods(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"quiet": root / "quiet", "drifted": root / "drifted"}
 
 
-def run_monitor(trained: dict[str, object], reference: Path, current: Path, out: Path) -> tuple[int, dict]:
+def run_monitor(trained: Trained, reference: Path, current: Path, out: Path) -> tuple[int, dict[str, Any]]:
     result = CliRunner().invoke(
         app,
         [
@@ -58,7 +60,7 @@ def test_psi_is_zero_for_the_same_sample_and_large_for_a_shift() -> None:
 
 
 def test_an_undrifted_period_is_not_flagged(
-    trained: dict[str, object], synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
+    trained: Trained, synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
 ) -> None:
     code, result = run_monitor(trained, synthetic_dir, periods["quiet"], tmp_path / "quiet.html")
     assert code == 0, result["reasons"]
@@ -74,7 +76,7 @@ def test_an_undrifted_period_is_not_flagged(
 
 
 def test_the_drifted_period_is_caught_and_exits_3(
-    trained: dict[str, object], synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
+    trained: Trained, synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
 ) -> None:
     code, result = run_monitor(trained, synthetic_dir, periods["drifted"], tmp_path / "drift.html")
     assert code == 3
@@ -94,9 +96,9 @@ def test_the_drifted_period_is_caught_and_exits_3(
 
 
 def test_overdue_contract_and_rejections_by_source(
-    trained: dict[str, object], synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
+    trained: Trained, synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
 ) -> None:
-    from leadscore.feedback import import_feedback, load_store
+    from leadscore.monitoring.feedback import import_feedback, load_store
 
     bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
     store = tmp_path / "fb.parquet"
@@ -112,9 +114,7 @@ def test_overdue_contract_and_rejections_by_source(
     assert {"source", "rejected", "duplicate", "bad data", "not ICP"} <= set(rows[0])
 
 
-def test_monitor_errors_name_the_file(
-    trained: dict[str, object], synthetic_dir: Path, tmp_path: Path
-) -> None:
+def test_monitor_errors_name_the_file(trained: Trained, synthetic_dir: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
         [

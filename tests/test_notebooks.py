@@ -11,6 +11,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+import leadscore
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 pytestmark = pytest.mark.slow
 
@@ -26,7 +28,10 @@ def test_the_three_notebooks_are_there_and_stored_without_outputs() -> None:
                     cell["source"].splitlines() if isinstance(cell["source"], str) else cell["source"]
                 ):
                     if line.startswith(("import ", "from ")):
-                        assert line.split()[1].split(".")[0] == "leadscore", f"{path.name}: {line}"
+                        # Only the public API: `from leadscore import ...` of names in leadscore.__all__.
+                        assert line.split()[1] == "leadscore", f"{path.name}: {line}"
+                        names = line.partition(" import ")[2].replace(",", " ").split()
+                        assert set(names) <= set(leadscore.__all__), f"{path.name}: {line}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -40,7 +45,7 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     get_settings.cache_clear()
-    book = nbformat.read(path, as_version=4)
+    book = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     start = time.perf_counter()
     NotebookClient(
         book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}

@@ -8,17 +8,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from leadscore.bundle import ModelBundle
 from leadscore.cli import app
 from leadscore.data.synthetic import write_dataset
-from tests.conftest import make_tables, private_env
-from tests.service.conftest import API_KEY, free_port, start_server, stop, wait_ready
+from leadscore.scoring.bundle import ModelBundle
+from tests.helpers import API_KEY, free_port, make_tables, private_env, start_server, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 NAME = "leadscore-synthetic"
@@ -32,7 +32,7 @@ def cli(*args: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> Iterator[dict[str, object]]:
+def registry(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> Iterator[dict[str, Any]]:
     """A private store with three versions: 1 champion, 2 a worse challenger, 3 as good as 1."""
     root = tmp_path_factory.mktemp("registry")
     env = {
@@ -82,7 +82,8 @@ def champion() -> str:
 
 def exported_version(registry: dict[str, object]) -> str:
     bundle = ModelBundle.load(Path(str(registry["root"])) / "models" / "synthetic")
-    return str(bundle.meta["registered"]["version"])
+    assert bundle.meta.registered is not None
+    return bundle.meta.registered.version
 
 
 def test_promotion_refused_accepted_forced_and_rolled_back(registry: dict[str, object]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -10,14 +11,15 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from leadscore.bundle import ModelBundle
-from tests.conftest import make_leads
+from leadscore.scoring.bundle import ModelBundle
+from leadscore.tracking.loading import load_bundle
+from tests.helpers import Trained, make_leads
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
-def store(trained: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
+def store(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
     from leadscore.config import get_settings
 
     for k, v in trained["env"].items():  # type: ignore[attr-defined]
@@ -29,7 +31,7 @@ def store(trained: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> Mlflow
     get_settings.cache_clear()
 
 
-def test_run_has_metrics_params_and_evidence(trained: dict[str, object], store: MlflowClient) -> None:
+def test_run_has_metrics_params_and_evidence(trained: Trained, store: MlflowClient) -> None:
     payload = trained["payload"]
     run = store.get_run(payload["run_id"])  # type: ignore[index]
     m = run.data.metrics
@@ -65,7 +67,7 @@ def test_run_has_metrics_params_and_evidence(trained: dict[str, object], store: 
     assert local.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and local.stat().st_size > 10_000
 
 
-def test_model_is_registered_with_aliases(trained: dict[str, object], store: MlflowClient) -> None:
+def test_model_is_registered_with_aliases(trained: Trained, store: MlflowClient) -> None:
     champion = store.get_model_version_by_alias("leadscore-synthetic", "champion")
     challenger = store.get_model_version_by_alias("leadscore-synthetic", "challenger")
     assert (
@@ -74,12 +76,10 @@ def test_model_is_registered_with_aliases(trained: dict[str, object], store: Mlf
     assert champion.run_id == trained["payload"]["run_id"]  # type: ignore[index]
 
 
-def test_registry_uri_exported_folder_and_pyfunc_score_alike(
-    trained: dict[str, object], store: MlflowClient
-) -> None:
+def test_registry_uri_exported_folder_and_pyfunc_score_alike(trained: Trained, store: MlflowClient) -> None:
     leads = make_leads(200, 90)
     exported = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
-    registered = ModelBundle.load("models:/leadscore-synthetic@champion")
+    registered = load_bundle("models:/leadscore-synthetic@champion")
     a = exported.score_frame(leads).p_sql
     b = registered.score_frame(leads).p_sql
     assert (a == b).all()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leadscore.config import UserError
-from leadscore.rules import load_rules
+from leadscore.errors import UserError
+from leadscore.scoring.points import load_rules
 
 FULL_FIT = {
     "seniority": "VP",

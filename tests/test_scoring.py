@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from leadscore.bundle import ModelBundle
 from leadscore.cli import app
-from tests.conftest import make_leads
+from leadscore.scoring.bundle import ModelBundle
+from tests.helpers import Trained, make_leads
 
 runner = CliRunner()
 
 
-def test_score_writes_id_score_flag_grade_and_reasons(trained: dict[str, object], tmp_path: Path) -> None:
+def test_score_writes_id_score_flag_grade_and_reasons(trained: Trained, tmp_path: Path) -> None:
     leads = make_leads(1200, 91).assign(crm_note="ignored")
     src = tmp_path / "export.csv"
     leads.to_csv(src, index=False)
@@ -45,7 +45,7 @@ def test_score_writes_id_score_flag_grade_and_reasons(trained: dict[str, object]
     assert frame["reason_1"].str.contains(r"\(\+|\(-", regex=True).all()
 
 
-def test_missing_model_columns_are_reported_once(trained: dict[str, object], tmp_path: Path) -> None:
+def test_missing_model_columns_are_reported_once(trained: Trained, tmp_path: Path) -> None:
     leads = make_leads(600, 92).drop(columns=["industry", "tech_stack"])
     src = tmp_path / "export.parquet"
     leads.to_parquet(src)
@@ -68,7 +68,7 @@ def test_missing_model_columns_are_reported_once(trained: dict[str, object], tmp
     ],
 )
 def test_scoring_mistakes_are_one_line_and_write_nothing(
-    trained: dict[str, object], tmp_path: Path, setup: str, needle: str
+    trained: Trained, tmp_path: Path, setup: str, needle: str
 ) -> None:
     leads = make_leads(300, 93)
     if setup == "missing_id":

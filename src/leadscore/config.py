@@ -1,12 +1,10 @@
-"""Typed settings (env prefix LEADSCORE_) and dataset specs loaded from YAML."""
+"""Typed settings (env prefix LEADSCORE_), dataset specs loaded from YAML, and where named configs live."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +12,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadscore.errors import UserError
+
 DEFAULT_PLACEHOLDERS = ("Select", "N/A", "NA", "n/a", "null", "NULL", "None", "-", "")
-
-
-class UserError(Exception):
-    """A mistake in the user's input: reported as one line, never as a traceback."""
 
 
 class Settings(BaseSettings):
@@ -59,10 +55,10 @@ class LabelRule(BaseModel):
     description: str = ""
 
     def is_positive(self, value: Any) -> bool:
-        return _norm_label(value) in {_norm_label(v) for v in self.positive}
+        return norm_label(value) in {norm_label(v) for v in self.positive}
 
 
-def _norm_label(value: Any) -> str:
+def norm_label(value: Any) -> str:
     text = str(value).strip().casefold()
     try:
         number = float(text)
@@ -113,18 +109,24 @@ class DatasetSpec(BaseModel):
         return hashlib.sha256(payload).hexdigest()[:16]
 
 
-def project_root() -> Path:
-    """The repository root when running from a checkout (editable install)."""
-    return Path(__file__).resolve().parents[2]
+SHIPPED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def config_dirs() -> list[Path]:
+    """Where named configs are looked up: the project's own ``configs/`` first, then the shipped ones."""
+    return [Path(get_settings().configs_dir), SHIPPED_CONFIGS]
 
 
 def find_config(kind: str, name_or_path: str) -> Path:
-    """Resolve a config given as a path, or as a bare name under ``configs/<kind>/``."""
+    """Resolve a config given as a path, or as a bare name under ``configs/<kind>/``.
+
+    A project's own ``configs/`` (``LEADSCORE_CONFIGS_DIR``) overrides the configs shipped in the package.
+    """
     candidate = Path(name_or_path)
     if candidate.is_file():
         return candidate
     stem = candidate.name if candidate.suffix in {".yaml", ".yml"} else f"{candidate.name}.yaml"
-    for base in (Path(get_settings().configs_dir), project_root() / "configs"):
+    for base in config_dirs():
         path = base / kind / stem
         if path.is_file():
             return path
@@ -145,7 +147,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _validation_message(path: Path | str, exc: ValidationError) -> str:
+def validation_message(path: Path | str, exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     return f"{path}: field '{where}': {first['msg']}"
@@ -157,7 +159,7 @@ def load_spec(name_or_path: str) -> DatasetSpec:
     try:
         spec = DatasetSpec.model_validate(read_yaml(path))
     except ValidationError as exc:
-        raise UserError(_validation_message(path, exc)) from exc
+        raise UserError(validation_message(path, exc)) from exc
     if spec.rules and not Path(spec.rules).is_absolute():
         spec.rules = str((path.parent / spec.rules).resolve())
     return spec
@@ -179,14 +181,3 @@ def spec_from_flags(
         time=time_col,
         exclude={c: "excluded on the command line" for c in exclude or []},
     )
-
-
-def overdue_review(contract: Mapping[str, Any], today: date | None = None) -> str | None:
-    """The warning for a cutoff contract past its review date (a contract as stored in a model), or None.
-
-    Service, monitor and reports all say it in these words, so one function decides it.
-    """
-    review_by = contract.get("review_by")
-    if review_by and date.fromisoformat(str(review_by)) < (today or date.today()):
-        return f"cutoff contract {contract.get('version')} was due for review on {review_by}"
-    return None

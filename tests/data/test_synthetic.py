@@ -22,8 +22,8 @@ from leadscore.data.synthetic import (
     write_dataset,
 )
 from leadscore.features import ENGAGEMENT_COLUMNS, engagement_rollups
-from leadscore.rules import load_rules
-from tests.conftest import make_leads, make_tables
+from leadscore.scoring.points import load_rules
+from tests.helpers import make_leads, make_tables
 
 
 def _digest(folder: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from leadscore.cli import app
 from leadscore.config import load_spec, spec_from_flags
 from leadscore.data.validate import validate_frame
-from tests.conftest import make_leads
+from tests.helpers import make_leads
 
 runner = CliRunner()
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from leadscore.config import UserError
-from leadscore.modeling.cutoff import CutoffContract, load_contract, resolve_threshold
+from leadscore.errors import UserError
+from leadscore.modeling.cutoff import resolve_threshold
+from leadscore.scoring.contract import CutoffContract, load_contract
 
 
 def _contract(**kw: object) -> CutoffContract:

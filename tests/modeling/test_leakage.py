@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from leadscore.config import spec_from_flags
-from leadscore.modeling.cutoff import load_contract
 from leadscore.modeling.leakage import name_hint, single_column_scan
-from leadscore.modeling.train import TrainOptions, train
-from tests.conftest import make_leads
+from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.train import train
+from leadscore.scoring.contract import load_contract
+from tests.helpers import make_leads
 
 
 def test_name_hints() -> None:

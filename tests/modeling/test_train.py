@@ -9,11 +9,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from leadscore.config import UserError, load_spec, spec_from_flags
+from leadscore.config import load_spec, spec_from_flags
 from leadscore.data.synthetic import write_dataset
-from leadscore.modeling.cutoff import load_contract
-from leadscore.modeling.train import TrainOptions, split_indices, train
-from tests.conftest import make_leads, make_tables
+from leadscore.errors import UserError
+from leadscore.modeling.dataset import split_indices
+from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.train import train
+from leadscore.scoring.contract import load_contract
+from tests.helpers import make_leads, make_tables
 
 
 def _options(**kw: object) -> TrainOptions:
@@ -24,7 +27,8 @@ def test_time_split_tests_on_the_most_recent_fifth() -> None:
     leads = make_leads(2000, 1)
     spec = load_spec("synthetic")
     y = leads["sql_within_90d"].to_numpy()
-    fit, valid, test, kind = split_indices(leads, y, spec, 0)
+    split = split_indices(leads, y, spec, 0)
+    fit, valid, test, kind = split.fit, split.valid, split.test, split.kind
     assert kind == "time"
     assert len(test) == 0.2 * len(leads)
     assert leads["scored_at"].iloc[test].min() >= leads["scored_at"].iloc[valid].max()
@@ -38,8 +42,9 @@ def test_without_a_time_column_the_split_is_stratified_and_seeded() -> None:
     y = leads["sql_within_90d"].to_numpy()
     a = split_indices(leads, y, spec, 3)
     b = split_indices(leads, y, spec, 3)
-    assert a[3] == "stratified" and all(np.array_equal(u, v) for u, v in zip(a[:3], b[:3], strict=True))
-    assert y[a[2]].mean() == pytest.approx(y.mean(), abs=0.01)
+    assert a.kind == "stratified"
+    assert all(np.array_equal(getattr(a, part), getattr(b, part)) for part in ("fit", "valid", "test"))
+    assert y[a.test].mean() == pytest.approx(y.mean(), abs=0.01)
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +66,10 @@ def test_model_beats_both_baselines_and_is_calibrated(synthetic_result) -> None:
 
 def test_cutoff_keeps_the_contracts_promise_and_beats_the_points_model(synthetic_result) -> None:  # type: ignore[no-untyped-def]
     cut = synthetic_result.cutoff
-    assert cut["expected_sql_rate"] >= 0.27  # contract: 30% (measured on unseen leads)
-    assert 0.05 < cut["expected_mql_share"] < 0.4
-    assert cut["expected_sql_rate"] > cut["points_model_sql_rate_at_same_volume"]
-    assert cut["expected_mql_per_week"] > 0
+    assert cut.expected_sql_rate >= 0.27  # contract: 30% (measured on unseen leads)
+    assert 0.05 < cut.expected_mql_share < 0.4
+    assert cut.expected_sql_rate > cut.points_model_sql_rate_at_same_volume
+    assert cut.expected_mql_per_week > 0
 
 
 def test_excluded_and_leaking_columns_are_not_features(synthetic_result) -> None:  # type: ignore[no-untyped-def]

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from leadscore.bundle import ModelBundle
 from leadscore.cli import app
+from leadscore.scoring.bundle import ModelBundle
+from tests.helpers import Trained
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,7 @@ def assert_clean(page: object) -> None:
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def an_mql(trained: dict[str, object], synthetic_dir: Path) -> tuple[str, dict[str, object]]:
+def an_mql(trained: Trained, synthetic_dir: Path) -> tuple[str, dict[str, object]]:
     """The id and the scored answer of the highest-scored lead of the last week (an MQL)."""
     bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
     leads = pd.read_parquet(synthetic_dir / "leads.parquet")
@@ -41,7 +42,7 @@ def an_mql(trained: dict[str, object], synthetic_dir: Path) -> tuple[str, dict[s
 
 
 def test_lead_report_shows_score_reasons_activity_and_response_time(
-    trained: dict[str, object], synthetic_dir: Path, tmp_path: Path, open_page: object
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: object
 ) -> None:
     lead_id, answer = an_mql(trained, synthetic_dir)
     out = tmp_path / "lead.html"
@@ -74,7 +75,7 @@ def test_lead_report_shows_score_reasons_activity_and_response_time(
 
 
 def test_lead_report_escapes_crm_text(
-    trained: dict[str, object], synthetic_dir: Path, tmp_path: Path, open_page: object
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: object
 ) -> None:
     leads = pd.read_parquet(synthetic_dir / "leads.parquet").head(50)
     leads["job_title"] = leads["job_title"].astype("object")
@@ -101,7 +102,7 @@ def test_lead_report_escapes_crm_text(
 
 
 def test_queue_lists_mqls_best_first_with_reasons(
-    trained: dict[str, object], synthetic_dir: Path, tmp_path: Path, open_page: object
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: object
 ) -> None:
     out = tmp_path / "queue.html"
     summary = run(
@@ -126,9 +127,7 @@ def test_queue_lists_mqls_best_first_with_reasons(
     assert scores == sorted(scores, reverse=True)
 
 
-def test_model_card_covers_the_quarterly_review(
-    trained: dict[str, object], tmp_path: Path, open_page: object
-) -> None:
+def test_model_card_covers_the_quarterly_review(trained: Trained, tmp_path: Path, open_page: object) -> None:
     out = tmp_path / "model.html"
     run("report", "model", "--model", str(trained["model_path"]), "--out", str(out))
     page = open_page(out)  # type: ignore[operator]
@@ -151,7 +150,7 @@ def test_model_card_covers_the_quarterly_review(
     assert page.svg_count >= 3  # calibration, gains, SHAP
 
 
-def test_model_card_is_logged_to_the_mlflow_run(trained: dict[str, object], tmp_path: Path) -> None:
+def test_model_card_is_logged_to_the_mlflow_run(trained: Trained, tmp_path: Path) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(trained["env"]["LEADSCORE_TRACKING_URI"])  # type: ignore[index]
@@ -164,7 +163,7 @@ def test_model_card_is_logged_to_the_mlflow_run(trained: dict[str, object], tmp_
     assert "Model card: synthetic" in html and "The cutoff contract" in html
 
 
-def test_report_errors_are_one_line(trained: dict[str, object], synthetic_dir: Path, tmp_path: Path) -> None:
+def test_report_errors_are_one_line(trained: Trained, synthetic_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "lead.html"
     result = CliRunner().invoke(
         app,
@@ -191,12 +190,12 @@ def test_report_errors_are_one_line(trained: dict[str, object], synthetic_dir: P
 
 
 def test_monitor_report_shows_the_verdict_and_drift(
-    trained: dict[str, object], synthetic_dir: Path, tmp_path: Path, open_page: object
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: object
 ) -> None:
     from leadscore.data.synthetic import write_dataset
-    from leadscore.monitor import monitor
+    from leadscore.monitoring.monitor import monitor
     from leadscore.reports.html import monitor_report, write_html
-    from tests.conftest import make_tables
+    from tests.helpers import make_tables
 
     write_dataset(make_tables(3000, 12, drift=True), tmp_path / "drifted")
     bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]

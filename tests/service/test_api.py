@@ -6,15 +6,15 @@ import concurrent.futures
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
-from leadscore.bundle import ModelBundle
-from tests.conftest import make_leads
-from tests.service.conftest import API_KEY, GRACEFUL, free_port, start_server, stop
+from leadscore.scoring.bundle import ModelBundle
+from tests.helpers import API_KEY, GRACEFUL, Server, Trained, free_port, make_leads, start_server, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,26 @@ def test_one_lead_gets_score_flag_grade_reasons_and_versions(client: httpx.Clien
     assert r.headers["x-request-id"]
 
 
-def test_service_and_batch_scoring_agree(client: httpx.Client, server: dict[str, object]) -> None:
+def test_real_answers_match_the_declared_response_models(client: httpx.Client) -> None:
+    """What the service sends is what its OpenAPI document promises: every answer validates against its
+    declared model and dumps back to the very same JSON (no field missing, none undeclared)."""
+    from leadscore.service.schemas import BatchScoreOut, LeadErrorOut, ModelOut, ScoreOut
+
+    answers = {
+        ScoreOut: client.post("/v1/score", json=_lead(5)).json(),
+        BatchScoreOut: client.post(
+            "/v1/score/batch", json={"leads": [_lead(1), {"employee_count": "x"}]}
+        ).json(),
+        ModelOut: client.get("/v1/model").json(),
+    }
+    for model, body in answers.items():
+        assert model.model_validate(body).model_dump(mode="json", exclude_unset=True) == body, model.__name__
+    assert isinstance(BatchScoreOut.model_validate(answers[BatchScoreOut]).results[1], LeadErrorOut)
+    extra = {**answers[ScoreOut], "undeclared": 1}
+    assert ScoreOut.model_validate(extra).model_dump(mode="json", exclude_unset=True) != extra  # the check can fail
+
+
+def test_service_and_batch_scoring_agree(client: httpx.Client, server: Server) -> None:
     leads = make_leads(400, 95)
     bundle = ModelBundle.load(server["model_path"])  # type: ignore[arg-type]
     batch = bundle.score_frame(leads)
@@ -67,7 +86,7 @@ def test_service_and_batch_scoring_agree(client: httpx.Client, server: dict[str,
 def test_batch_keeps_order_and_reports_bad_leads_by_index(client: httpx.Client) -> None:
     leads = [_lead(i) for i in range(6)]
     leads[2] = {**leads[2], "employee_count": "many"}
-    leads[4] = ["not", "an", "object"]  # type: ignore[assignment]
+    leads[4] = ["not", "an", "object"]  # type: ignore[call-overload]
     r = client.post("/v1/score/batch", json={"leads": leads})
     assert r.status_code == 200
     results = r.json()["results"]
@@ -140,18 +159,17 @@ def test_oversized_body_is_413(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("path", ["/v1/score", "/v1/model", "/metrics", "/openapi.json"])
-def test_no_key_or_a_wrong_key_is_401(server: dict[str, object], path: str) -> None:
+def test_no_key_or_a_wrong_key_is_401(server: Server, path: str) -> None:
     url = f"{server['url']}{path}"
     method = httpx.post if path == "/v1/score" else httpx.get
     assert method(url).status_code == 401  # type: ignore[operator]
     assert method(url, headers={"X-API-Key": "wrong"}).status_code == 401  # type: ignore[operator]
-    ok = method(
-        url, headers={"Authorization": f"Bearer {API_KEY}"}, **({"json": {}} if path == "/v1/score" else {})
-    )  # type: ignore[operator]
+    bearer = {"Authorization": f"Bearer {API_KEY}"}
+    ok = httpx.post(url, headers=bearer, json={}) if path == "/v1/score" else httpx.get(url, headers=bearer)
     assert ok.status_code == 200
 
 
-def test_health_needs_no_key_and_readiness_names_the_model(server: dict[str, object]) -> None:
+def test_health_needs_no_key_and_readiness_names_the_model(server: Server) -> None:
     assert httpx.get(f"{server['url']}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{server['url']}/readyz").json()
     assert ready["status"] == "ready" and ready["model_version"].startswith("leadscore-synthetic/")
@@ -182,7 +200,7 @@ def test_metrics_count_requests_scores_and_errors(client: httpx.Client) -> None:
         assert name in text, name
 
 
-def test_logs_are_json_without_lead_data(server: dict[str, object], client: httpx.Client) -> None:
+def test_logs_are_json_without_lead_data(server: Server, client: httpx.Client) -> None:
     client.post(
         "/v1/score", json={"lead_id": "secret-lead-42", "email": "someone@example.com", "employee_count": 10}
     )
@@ -196,7 +214,7 @@ def test_logs_are_json_without_lead_data(server: dict[str, object], client: http
     assert "secret-lead-42" not in text and "someone@example.com" not in text
 
 
-def test_bounded_load_has_no_failed_request(server: dict[str, object]) -> None:
+def test_bounded_load_has_no_failed_request(server: Server) -> None:
     leads = [_lead(i, fault_rate=0.0) for i in range(50)]
 
     def worker(k: int) -> int:
@@ -211,9 +229,7 @@ def test_bounded_load_has_no_failed_request(server: dict[str, object]) -> None:
         assert sum(pool.map(worker, range(10))) == 0
 
 
-def test_refuses_to_start_without_keys_or_with_a_broken_model(
-    trained: dict[str, object], tmp_path: Path
-) -> None:
+def test_refuses_to_start_without_keys_or_with_a_broken_model(trained: Trained, tmp_path: Path) -> None:
     env = {**trained["env"], "LEADSCORE_API_KEYS": "", "LEADSCORE_API_KEY_FILE": ""}  # type: ignore[dict-item]
     for model, extra, needle in [
         (trained["model_path"], (), "no API key configured"),
@@ -231,7 +247,7 @@ def test_refuses_to_start_without_keys_or_with_a_broken_model(
     assert proc.returncode == 2 and "corrupt" in err.decode()
 
 
-def test_key_file_holds_hashes(trained: dict[str, object], tmp_path: Path) -> None:
+def test_key_file_holds_hashes(trained: Trained, tmp_path: Path) -> None:
     line = subprocess.run(
         [sys.executable, "-m", "leadscore", "hash-key", "s3cret"], capture_output=True, text=True, check=True
     ).stdout
@@ -239,7 +255,7 @@ def test_key_file_holds_hashes(trained: dict[str, object], tmp_path: Path) -> No
     keyfile.write_text(f"# CRM key\n{line}")
     assert "s3cret" not in keyfile.read_text()
     port = free_port()
-    from tests.service.conftest import wait_ready
+    from tests.helpers import wait_ready
 
     proc = start_server(
         trained["model_path"],
@@ -261,12 +277,13 @@ def test_key_file_holds_hashes(trained: dict[str, object], tmp_path: Path) -> No
     assert code in GRACEFUL
 
 
-def test_an_overdue_contract_is_reported_by_the_service(trained: dict[str, object], tmp_path: Path) -> None:
-    from tests.service.conftest import wait_ready
+def test_an_overdue_contract_is_reported_by_the_service(trained: Trained, tmp_path: Path) -> None:
+    from tests.helpers import wait_ready
 
     overdue = tmp_path / "overdue"
     bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
-    bundle.meta["cutoff"]["contract"]["review_by"] = "2025-06-30"  # the quarterly review was missed
+    contract = bundle.meta.cutoff.contract
+    contract.agreed_on, contract.review_by = date(2025, 3, 1), date(2025, 6, 30)  # the review was missed
     bundle.save(overdue)
     port = free_port()
     proc = start_server(

@@ -6,19 +6,21 @@ used because it does not run under pytest 9, so each operation is driven with ``
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.service.conftest import API_KEY
+from tests.helpers import API_KEY, Server
 
 pytestmark = pytest.mark.e2e
 DOCUMENTED = {200, 401, 413, 422}
 
 
-def test_no_generated_request_makes_a_server_error(server: dict[str, object]) -> None:
+def test_no_generated_request_makes_a_server_error(server: Server) -> None:
     schema = schemathesis.openapi.from_url(f"{server['url']}/openapi.json", headers={"X-API-Key": API_KEY})
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
         "POST /v1/score",
         "POST /v1/score/batch",
@@ -32,7 +34,7 @@ def test_no_generated_request_makes_a_server_error(server: dict[str, object]) ->
 
         @given(case=operation.as_strategy())
         @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def call(case: schemathesis.Case) -> None:
+        def call(case: schemathesis.Case[Any]) -> None:
             response = case.call(base_url=str(server["url"]), headers={"X-API-Key": API_KEY}, timeout=30)
             assert response.status_code < 500, (
                 f"{case.method} {case.path} -> {response.status_code}: {response.text[:300]}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leadscore.config import UserError
+from leadscore.errors import UserError
 
 TABLES = ("leads", "events", "stage_history", "accounts", "feedback")
 
@@ -77,15 +79,29 @@ def _read_errors(path: Path, kind: str) -> Iterator[None]:
 def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read one CSV or Parquet file; a user's mistake becomes a one-line ``UserError``."""
     path = resolve_leads_path(path)
+    return _parse(path, path, columns)
+
+
+def read_table_hashed(path: str | Path) -> tuple[pd.DataFrame, str]:
+    """Read one file and its SHA-256 from a single read of its bytes (the data a run was trained on)."""
+    path = resolve_leads_path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from exc
+    return _parse(path, io.BytesIO(raw), None), hashlib.sha256(raw).hexdigest()
+
+
+def _parse(path: Path, source: Path | io.BytesIO, columns: list[str] | None) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise UserError(f"{path}: file is empty")
     kind = _check_format(path)
     with _read_errors(path, kind):
         if kind == "parquet":
-            frame = pd.read_parquet(path, columns=columns)
+            frame = pd.read_parquet(source, columns=columns)
         else:
             sep = "\t" if path.suffix.lower() == ".tsv" else None
-            frame = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", usecols=columns)
+            frame = pd.read_csv(source, sep=sep, engine="python" if sep is None else "c", usecols=columns)
     frame = _clean_columns(frame)
     if frame.empty:
         raise UserError(f"{path}: file has a header but no rows")

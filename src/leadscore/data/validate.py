@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import DatasetSpec, _norm_label
+from leadscore.config import DatasetSpec, norm_label
 from leadscore.features import (
     canonical_category,
     clean_text,
@@ -84,9 +84,9 @@ class ValidationReport:
 def label_values(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
     """The label as 0/1 and a mask of rows whose label is known and allowed."""
     series = frame[spec.label.column]
-    norm = map_values(series, lambda v: None if clean_text(v) is None else _norm_label(v))
-    positives = {_norm_label(v) for v in spec.label.positive}
-    negatives = {_norm_label(v) for v in spec.label.negative} if spec.label.negative else None
+    norm = map_values(series, lambda v: None if clean_text(v) is None else norm_label(v))
+    positives = {norm_label(v) for v in spec.label.positive}
+    negatives = {norm_label(v) for v in spec.label.negative} if spec.label.negative else None
     known = norm.notna().to_numpy().copy()
     if negatives is not None:
         known = known & norm.isin(positives | negatives).to_numpy()
@@ -167,8 +167,8 @@ def _check_label(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationRepor
             )
     else:
         # Without a list of negatives every non-positive value is negative; say so if none matched.
-        allowed = {_norm_label(v) for v in spec.label.positive}
-        seen = {_norm_label(v) for v in raw.dropna().unique()}
+        allowed = {norm_label(v) for v in spec.label.positive}
+        seen = {norm_label(v) for v in raw.dropna().unique()}
         if seen and not seen & allowed:
             shown = ", ".join(str(v) for v in spec.label.positive)
             report.add(

@@ -1,1 +1,1 @@
-"""Training: LightGBM with baselines, calibration, cutoff from the contract, leakage guard."""
+"""Modeling: training as a short list of named steps, and the pieces each step uses."""

@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import StratifiedKFold
 
-from leadscore.bundle import Calibrator
+from leadscore.scoring.calibrator import Calibrator
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

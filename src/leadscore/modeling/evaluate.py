@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from leadscore.scoring.meta import CutoffFacts
+
 ECE_BINS = 15
+
+
+@dataclass
+class Evaluation:
+    """The model and its baselines on the same test rows, and what the cutoff means there."""
+
+    metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    cutoff: CutoffFacts
+    y: np.ndarray
+    p: np.ndarray
+    points: np.ndarray | None
+    X: np.ndarray
+    uncertainty: dict[str, Any] | None
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from leadscore.bundle import ModelBundle
-from leadscore.config import UserError, overdue_review
 from leadscore.data.sources import atomic_path, read_folder_table, read_table, resolve_leads_path
+from leadscore.errors import UserError
 from leadscore.features import dates_ms
+from leadscore.monitoring.feedback import STANDARD_REASONS
 from leadscore.reports import svg
+from leadscore.scoring.bundle import ModelBundle
 
 EVENT_PHRASES = {
     "web_visit": "Visited the website",
@@ -189,10 +190,9 @@ def talking_points(result: dict[str, Any], events: pd.DataFrame | None, respond:
 
 def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[str, Any]:
     frame = find_lead(load_leads(data, bundle), bundle, lead_id, data)
-    scored = bundle.score_frame(frame, explain=5)
-    result = bundle.result_dict(scored, 0)
     record = frame.iloc[0].to_dict()
-    respond = bundle.respond_within(record)
+    result = bundle.score_record(record, explain=5)
+    respond = result["respond_within"]
     time_col = bundle.encoder.time_col
     until = float(dates_ms(frame[time_col])[0]) if time_col and time_col in frame.columns else None
     events = lead_events(data, record.get(bundle.id_column or "", lead_id), until)
@@ -291,12 +291,12 @@ def queue_report(
 
 def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, Any]:
     meta = bundle.meta
-    card = meta.get("card", {})
-    cutoff = meta.get("cutoff", {})
-    contract = cutoff.get("contract", {})
-    review_by = contract.get("review_by")
-    overdue = overdue_review(contract, today) is not None
-    reliability = card.get("reliability", [])
+    card = meta.card
+    cutoff = meta.cutoff
+    contract = cutoff.contract
+    review_by = contract.review_by.isoformat()
+    overdue = cutoff.review_warning(today) is not None
+    reliability = card.reliability
     rel_chart = (
         svg.line_chart(
             [
@@ -317,7 +317,7 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
         if reliability
         else ""
     )
-    gains = card.get("gains", {})
+    gains = card.gains
     gain_series = [("model", gains.get("share_contacted", []), gains.get("model", []), svg.NEUTRAL)]
     if gains.get("points_model"):
         gain_series.append(("points model", gains["share_contacted"], gains["points_model"], "#b54708"))
@@ -332,20 +332,20 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
         if gains
         else ""
     )
-    importance = sorted(card.get("importance", {}).items(), key=lambda kv: -kv[1])
+    importance = sorted(card.importance.items(), key=lambda kv: -kv[1])
     shap_chart = svg.hbars(
         [(bundle.labels.get(k) or k, v * 100) for k, v in importance],
         unit="%",
         title="Share of mean |SHAP| per field",
     )
-    metrics = meta.get("metrics", {})
+    metrics = meta.metrics
     models = [("LightGBM (this model)", metrics)] + [
-        (name.replace("_", " "), m) for name, m in meta.get("baselines", {}).items()
+        (name.replace("_", " "), m) for name, m in meta.baselines.items()
     ]
     return {
         "title": f"Model card: {bundle.name}",
         "card": card,
-        "data": card.get("data", {}),
+        "data": card.data,
         "metrics": metrics,
         "models": models,
         "cutoff": cutoff,
@@ -355,9 +355,9 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
         "rel_chart": rel_chart,
         "gains_chart": gains_chart,
         "shap_chart": shap_chart,
-        "excluded": meta.get("excluded_columns", {}),
-        "suspects": meta.get("leakage_suspects", []),
-        "leakage": card.get("leakage", []),
+        "excluded": meta.excluded_columns,
+        "suspects": meta.leakage_suspects,
+        "leakage": card.leakage,
         "fields": [
             {"name": f.name, "kind": f.kind, "group": f.group, "label": bundle.labels.get(f.name) or f.name}
             for f in bundle.encoder.fields
@@ -377,10 +377,8 @@ def model_card(bundle: ModelBundle, today: date | None = None) -> str:
 
 
 def _model_ids(bundle: ModelBundle) -> dict[str, Any]:
-    registered = bundle.meta.get("registered") or {}
-    version = (
-        f"{registered['name']} v{registered['version']}" if registered.get("version") else bundle.version
-    )
+    registered = bundle.meta.registered
+    version = f"{registered.name} v{registered.version}" if registered is not None else bundle.version
     return {
         "model_name": bundle.name,
         "model_version": version,
@@ -394,8 +392,6 @@ def _model_ids(bundle: ModelBundle) -> dict[str, Any]:
 
 
 def monitor_report(bundle: ModelBundle, result: dict[str, Any]) -> str:
-    from leadscore.feedback import STANDARD_REASONS
-
     top = result["fields"][:15]
     chart = svg.hbars([(f["field"], f["psi"]) for f in top], title="PSI per field (largest first)")
     return render(

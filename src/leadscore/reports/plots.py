@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -69,7 +70,12 @@ def shap_plots(
     contrib: np.ndarray, values: np.ndarray, names: list[str], max_display: int = 15
 ) -> tuple[Figure, Figure]:
     """SHAP beeswarm and mean-|SHAP| bar plots from exact per-field contributions."""
-    import shap
+    with warnings.catch_warnings():
+        # shap builds its colour map at import with a matplotlib method matplotlib plans to deprecate.
+        warnings.filterwarnings(
+            "ignore", message="The set_(bad|over|under) function", category=PendingDeprecationWarning
+        )
+        import shap
 
     explanation = shap.Explanation(values=contrib, data=values, feature_names=names)
     shap.plots.beeswarm(explanation, max_display=max_display, show=False)

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from leadscore.config import UserError
+from leadscore.errors import UserError
 
 
 def hash_key(key: str) -> str:

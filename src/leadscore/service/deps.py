@@ -1,48 +1,12 @@
-"""Shared state of a running service and the dependencies routes use."""
+"""The dependencies routes use, as ``Annotated`` aliases."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from leadscore.bundle import ModelBundle
-from leadscore.service.auth import KeyRing
-from leadscore.service.leads import LeadChecker
-from leadscore.service.telemetry import Metrics
-
-
-@dataclass
-class Loaded:
-    """A model ready to answer: the bundle and its lead checker, swapped as one on reload."""
-
-    bundle: ModelBundle
-    checker: LeadChecker
-    source: str
-
-    @property
-    def model_version(self) -> str:
-        reg = self.bundle.meta.get("registered")
-        if reg:
-            return f"{reg['name']}/{reg['version']}"
-        return self.bundle.version
-
-
-@dataclass
-class ServiceState:
-    keys: KeyRing
-    insecure: bool
-    max_batch: int
-    max_body_bytes: int
-    model_source: str
-    workers: int = 1
-    metrics: Metrics = field(default_factory=Metrics)
-    loaded: Loaded | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+from leadscore.service.state import Loaded, ServiceState
 
 
 def get_state(request: Request) -> ServiceState:

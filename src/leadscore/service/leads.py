@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadscore.bundle import ModelBundle
 from leadscore.features import canonical_category, parse_date, to_number
+from leadscore.scoring.bundle import ModelBundle
 
 MAX_TEXT = 1000
 MEMO_SIZE = 100_000

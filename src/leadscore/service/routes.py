@@ -12,10 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from leadscore.config import UserError, overdue_review
-from leadscore.service.deps import Loaded, ModelDep, StateDep
+from leadscore.errors import UserError
+from leadscore.service.deps import ModelDep, StateDep
 from leadscore.service.leads import CheckedLead, LeadError
 from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadOut, ScoreOut
+from leadscore.service.state import Loaded, ServiceState, reload_state
 
 router = APIRouter()
 LEAD_BODY = {
@@ -55,37 +56,21 @@ async def _json(request: Request) -> Any:
 
 
 def score_checked(
-    model: Loaded, leads: list[CheckedLead], explain: int, threads: int, state: Any
+    model: Loaded, leads: list[CheckedLead], explain: int, threads: int, state: ServiceState
 ) -> list[dict[str, Any]]:
-    """Score checked leads together and shape each answer."""
-    bundle = model.bundle
-    X = bundle.encoder.encode_records([c.record for c in leads])
-    scored = bundle.score_matrix(X, explain=explain, records=[c.record for c in leads], num_threads=threads)
-    overdue = _overdue_warning(bundle.meta)
-    out = []
-    for i, lead in enumerate(leads):
-        body = bundle.result_dict(scored, i)
-        out.append(
-            {
-                "lead_id": lead.lead_id,
-                **body,
-                "respond_within": bundle.respond_within(lead.record),
-                "model_version": model.model_version,
-                "cutoff_version": bundle.cutoff_version,
-                "warnings": [*lead.warnings, *overdue],
-            }
-        )
+    """Score checked leads together: the bundle gives each whole answer; count them in the metrics."""
+    answers, scored = model.bundle.answers(
+        [c.record for c in leads],
+        explain=explain,
+        warnings=[c.warnings for c in leads],
+        num_threads=threads,
+    )
     metrics = state.metrics
     metrics.leads.inc(len(leads))
     metrics.mql.inc(int(scored.mql.sum()))
     for p in scored.p_sql:
         metrics.scores.observe(float(p))
-    return out
-
-
-def _overdue_warning(meta: dict[str, Any]) -> list[str]:
-    warning = overdue_review(meta.get("cutoff", {}).get("contract", {}))
-    return [warning] if warning else []
+    return answers
 
 
 @router.post("/v1/score", response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
@@ -149,23 +134,23 @@ async def describe_model(model: ModelDep) -> Response:
             entry["range"] = [f.low, f.high]
         fields.append(entry)
     meta = bundle.meta
-    overdue = _overdue_warning(meta)
+    overdue = meta.cutoff.review_warning()
     return ORJSONResponse(
         {
             "name": bundle.name,
             "model_version": model.model_version,
             "bundle_version": bundle.version,
-            "registered": meta.get("registered"),
-            "metrics": meta.get("metrics", {}),
-            "baselines": meta.get("baselines", {}),
-            "cutoff": meta.get("cutoff", {}),
+            "registered": meta.registered.model_dump(mode="json") if meta.registered else None,
+            "metrics": meta.metrics,
+            "baselines": meta.baselines,
+            "cutoff": meta.cutoff.model_dump(mode="json"),
             "cutoff_overdue": bool(overdue),
             "threshold": bundle.threshold,
             "id_field": bundle.spec.id,
             "time_field": bundle.encoder.time_col,
             "fields": fields,
-            "excluded_columns": meta.get("excluded_columns", {}),
-            "warnings": overdue,
+            "excluded_columns": meta.excluded_columns,
+            "warnings": [overdue] if overdue else [],
         }
     )
 
@@ -200,18 +185,6 @@ async def reload_model(state: StateDep) -> Response:
         current = state.loaded.model_version if state.loaded else None
         return ORJSONResponse({"detail": f"reload failed, still serving {current}: {exc}"}, status_code=409)
     return ORJSONResponse({"status": "reloaded", "model_version": after, "previous_version": before})
-
-
-async def reload_state(state: Any) -> tuple[str | None, str]:
-    """Load off the event loop, then swap in one assignment (readers see the old or the new model)."""
-    from leadscore.service.app import load_model
-
-    async with state.reload_lock:
-        fresh = await run_in_threadpool(load_model, state.model_source)
-        before = state.loaded.model_version if state.loaded else None
-        state.loaded = fresh
-        state.metrics.reloads.inc()
-    return before, fresh.model_version
 
 
 @router.get("/healthz", include_in_schema=True)

@@ -1,21 +1,43 @@
-"""Batch scoring of a CSV or Parquet export, streamed in chunks, written atomically."""
+"""Batch scoring: the scored table of a frame, and a CSV or Parquet export scored in chunks, written atomically."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from leadscore._cli_util import info
-from leadscore.bundle import ModelBundle
-from leadscore.config import UserError
 from leadscore.data.sources import atomic_path, count_rows, iter_table
-from leadscore.registry import score_output
+from leadscore.errors import UserError
+from leadscore.scoring.bundle import ModelBundle
+
+log = logging.getLogger(__name__)
+
+
+def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> pd.DataFrame:
+    """The batch-scoring table: id, p_sql, mql, grade and, when asked, the top reasons."""
+    scored = bundle.score_frame(frame, explain=explain)
+    out: dict[str, Any] = {}
+    id_col = bundle.id_column
+    if id_col and id_col in frame.columns:
+        out[id_col] = frame[id_col].to_numpy()
+    out["p_sql"] = np.round(scored.p_sql, 6)
+    out["mql"] = scored.mql
+    out["grade"] = scored.grade.astype(str)
+    if explain and scored.reasons is not None:
+        ranked = [sorted(r, key=lambda x: -abs(x.weight_pp)) for r in scored.reasons]
+        for k in range(explain):
+            out[f"reason_{k + 1}"] = [
+                f"{r[k].text} ({r[k].weight_pp:+.1f} pp)" if k < len(r) else "" for r in ranked
+            ]
+    return pd.DataFrame(out)
 
 
 def _closing(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -26,7 +48,7 @@ def _closing(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 def score_file(
     data: str | Path,
-    model: str | Path,
+    bundle: ModelBundle,
     out: str | Path,
     *,
     explain: int = 0,
@@ -34,7 +56,6 @@ def score_file(
     progress: bool = True,
 ) -> dict[str, object]:
     """Score every lead in ``data`` and write id, p_sql, mql, grade (and reasons) to ``out``."""
-    bundle = ModelBundle.load(model)
     out = Path(out)
     fmt = "csv" if out.suffix.lower() == ".csv" else "parquet"
     if out.suffix.lower() not in {".csv", ".parquet", ".pq"}:
@@ -59,8 +80,11 @@ def score_file(
                         raise UserError(f"{data}: id column '{bundle.id_column}' is missing")
                     missing = [c for c in bundle.fields if c not in chunk.columns]
                     if missing:
-                        info(
-                            f"warning: {len(missing)} model columns missing from {data}, scored as missing values: {', '.join(missing)}"
+                        log.warning(
+                            "%d model columns missing from %s, scored as missing values: %s",
+                            len(missing),
+                            data,
+                            ", ".join(missing),
                         )
                 frame = score_output(bundle, chunk, explain=explain)
                 table = pa.Table.from_pandas(frame, preserve_index=False)

@@ -18,24 +18,25 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from leadscore.bundle import ModelBundle
-from leadscore.config import UserError
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.data.validate import label_values
+from leadscore.errors import UserError
 from leadscore.modeling.evaluate import rate_at_volume
-from leadscore.registry import (
+from leadscore.scoring.bundle import ModelBundle
+from leadscore.tracking.champions import (
     CHALLENGER,
     CHAMPION,
     HISTORY_TAG,
     champion_version,
-    configure,
-    export_version,
     history,
     now_utc,
     record_champion,
-    registered_name,
     who,
 )
+from leadscore.tracking.export import export_version
+from leadscore.tracking.loading import load_bundle
+from leadscore.tracking.store import client as registry_client
+from leadscore.tracking.store import registered_name
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,7 @@ def decide(champion: dict[str, float], challenger: dict[str, float], tol: Tolera
 
 
 def _client() -> MlflowClient:
-    configure()
-    return MlflowClient()
+    return registry_client()
 
 
 def _version_of(client: MlflowClient, name: str, ref: str) -> str:
@@ -156,8 +156,8 @@ def promote(
         if data is None and not force:
             raise UserError("--data: give recent labelled leads to compare the challenger with the champion")
         if data is not None:
-            champ_bundle = ModelBundle.load(f"models:/{name}/{current}")
-            chall_bundle = ModelBundle.load(f"models:/{name}/{new}")
+            champ_bundle = load_bundle(f"models:/{name}/{current}")
+            chall_bundle = load_bundle(f"models:/{name}/{new}")
             frame, y = labelled_leads(data, champ_bundle)
             result["champion"] = evaluate(champ_bundle, frame, y)
             result["challenger_metrics"] = evaluate(

@@ -12,29 +12,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.bundle import ModelBundle
 from leadscore.config import load_spec
+from leadscore.data.sources import read_table, resolve_leads_path
+from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
+from leadscore.data.validate import label_values, validate_frame
+from leadscore.jobs.workflow import train_and_log
+from leadscore.modeling.cutoff import tradeoff
+from leadscore.reports import plots
+from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.points import load_rules
 
 
 def make_demo_data(folder: str | Path, *, leads: int = 3000, seed: int = 1, drift: bool = False) -> Path:
     """Write a small synthetic generator folder (leads, events, stage history, feedback)."""
-    from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
-
     folder = Path(folder)
     write_dataset(generate(GeneratorConfig(leads=leads, seed=seed, drift=drift)), folder)
     return folder
 
 
 def read_leads(data: str | Path) -> pd.DataFrame:
-    from leadscore.data.sources import read_table, resolve_leads_path
-
     return read_table(resolve_leads_path(data))
 
 
 def validate(data: str | Path, spec: str = "synthetic") -> pd.DataFrame:
     """What validation finds in the data, one row per problem (an empty frame: nothing found)."""
-    from leadscore.data.validate import validate_frame
-
     report = validate_frame(read_leads(data), load_spec(spec), source=str(data))
     columns = ["level", "check", "column", "count", "message"]
     return pd.DataFrame(report.to_dict()["problems"], columns=columns)
@@ -42,8 +43,6 @@ def validate(data: str | Path, spec: str = "synthetic") -> pd.DataFrame:
 
 def train(data: str | Path, *, spec: str = "synthetic", **options: Any) -> dict[str, Any]:
     """Train, log to MLflow, register and export, exactly as ``leadscore train`` does."""
-    from leadscore.workflow import train_and_log
-
     return train_and_log(data, load_spec(spec), **options)[1]
 
 
@@ -70,12 +69,9 @@ def global_importance(bundle: ModelBundle, leads: pd.DataFrame) -> pd.DataFrame:
 
 def shap_figures(bundle: ModelBundle, leads: pd.DataFrame) -> tuple[Any, Any]:
     """The global SHAP beeswarm and bar figures (matplotlib) for these leads."""
-    from leadscore.registry import _field_values
-    from leadscore.reports import plots
-
     X = bundle.encode(leads)
     contrib, _ = bundle.field_contributions(X)
-    return plots.shap_plots(contrib, _field_values(bundle, X), bundle.fields)
+    return plots.shap_plots(contrib, bundle.field_values(X), bundle.fields)
 
 
 def explain_leads(bundle: ModelBundle, leads: pd.DataFrame, k: int = 3) -> pd.DataFrame:
@@ -102,10 +98,6 @@ def explain_leads(bundle: ModelBundle, leads: pd.DataFrame, k: int = 3) -> pd.Da
 
 def cutoff_tradeoff(bundle: ModelBundle, leads: pd.DataFrame, steps: int = 20) -> pd.DataFrame:
     """MQL volume against MQL->SQL rate and recall on labelled leads, with the points model beside it."""
-    from leadscore.data.validate import label_values
-    from leadscore.modeling.cutoff import tradeoff
-    from leadscore.rules import load_rules
-
     y, known = label_values(leads, bundle.spec)
     leads = leads[known].reset_index(drop=True)
     y = y[known]
@@ -115,14 +107,7 @@ def cutoff_tradeoff(bundle: ModelBundle, leads: pd.DataFrame, steps: int = 20) -
     if rules.available(leads.columns):
         points = rules.score(leads)["points"].to_numpy(dtype=float)
     frame = pd.DataFrame(tradeoff(y, p, points, steps))
-    weekly = bundle.meta.get("cutoff", {}).get("weekly_lead_volume")
+    weekly = bundle.meta.cutoff.weekly_lead_volume
     if weekly:
         frame.insert(2, "mql_per_week", frame["mql_share"] * weekly)
     return frame
-
-
-def write_contract(path: str | Path, **fields: Any) -> dict[str, Any]:
-    """Write the agreed cutoff contract (validated) for ``train(..., cutoff=path)``."""
-    from leadscore.modeling.cutoff import write_contract as write
-
-    return write(path, **fields).model_dump(mode="json")

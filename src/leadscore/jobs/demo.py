@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
-from leadscore._cli_util import info
-from leadscore.config import UserError, load_spec
+from leadscore.config import get_settings, load_spec
 from leadscore.data.sources import read_table, write_frame
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.data.validate import validate_frame
-from leadscore.rules import load_rules
+from leadscore.errors import UserError
+from leadscore.jobs.workflow import monitor_and_report, train_and_log
+from leadscore.monitoring.feedback import import_feedback
+from leadscore.reports.html import lead_report, model_card, queue_report, write_html
+from leadscore.scoring.batch import score_file
+from leadscore.scoring.points import load_rules
+from leadscore.tracking.loading import load_bundle
+
+log = logging.getLogger(__name__)
+
+
+def info(message: str) -> None:
+    log.info(message)
 
 
 def _step(title: str) -> None:
@@ -25,7 +44,7 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     write_dataset(tables, train_dir)
     info(f"    {tables['leads'].num_rows:,} leads, {tables['events'].num_rows:,} events")
 
-    _step("validate the export against configs/datasets/synthetic.yaml")
+    _step("validate the export against the shipped dataset spec 'synthetic'")
     spec = load_spec("synthetic")
     frame = read_table(train_dir)
     report = validate_frame(frame, spec, source=str(train_dir))
@@ -44,9 +63,6 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     info(f"    {mql.mean():.1%} of leads are MQL; their MQL->SQL rate is {rate:.1%}")
 
     _step("train: LightGBM + baselines, calibration, leakage guard, agreed cutoff -> MLflow")
-    from leadscore.config import get_settings
-    from leadscore.workflow import train_and_log
-
     result, logged = train_and_log(train_dir, spec, seed=seed)
     m, cut = result.metrics, result.cutoff
     info(
@@ -54,8 +70,8 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
         f"logistic regression {result.baselines['logistic_regression']['roc_auc']:.3f}), ECE {m['ece']:.4f}"
     )
     info(
-        f"    cutoff p >= {cut['threshold']:.3f}: {cut['expected_mql_share']:.1%} MQL, MQL->SQL {cut['expected_sql_rate']:.1%} "
-        f"(points model at the same volume: {cut['points_model_sql_rate_at_same_volume']:.1%})"
+        f"    cutoff p >= {cut.threshold:.3f}: {cut.expected_mql_share:.1%} MQL, MQL->SQL {cut.expected_sql_rate:.1%} "
+        f"(points model at the same volume: {cut.points_model_sql_rate_at_same_volume or 0.0:.1%})"
     )
     info(
         f"    registered {logged['model_uri']} ({', '.join(logged['aliases'])}); exported to {logged['model_path']}"
@@ -64,9 +80,9 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     new_dir = out / "new_leads"
     _step(f"batch-score a fresh export of new leads -> {out / 'scored.csv'}")
     write_dataset(generate(GeneratorConfig(leads=max(1000, leads // 10), seed=seed + 1)), new_dir)
-    from leadscore.scoring import score_file
-
-    summary = score_file(new_dir, logged["model_path"], out / "scored.csv", explain=3, progress=False)
+    summary = score_file(
+        new_dir, load_bundle(logged["model_path"]), out / "scored.csv", explain=3, progress=False
+    )
     info(f"    {summary['rows']:,} leads scored, {summary['mql_share']:.1%} MQL")
 
     _step(f"write the reports for sales and for the quarterly review -> {out / 'reports'}")
@@ -110,10 +126,7 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
 
 def _write_reports(model: Path, data: Path, folder: Path) -> dict[str, Path]:
     """The lead report of the best-scored new lead, the week's MQL queue and the model card."""
-    from leadscore.bundle import ModelBundle
-    from leadscore.reports.html import lead_report, model_card, queue_report, write_html
-
-    bundle = ModelBundle.load(model)
+    bundle = load_bundle(model)
     frame = read_table(data)
     best = str(frame["lead_id"].iloc[int(bundle.score_frame(frame).p_sql.argmax())])
     return {
@@ -124,10 +137,6 @@ def _write_reports(model: Path, data: Path, folder: Path) -> dict[str, Path]:
 
 
 def _monitor(model: Path, reference: Path, current: Path, out: Path) -> dict[str, Any]:
-    from leadscore.config import get_settings
-    from leadscore.feedback import import_feedback
-    from leadscore.workflow import monitor_and_report
-
     store = Path(get_settings().feedback_store)
     summary = import_feedback(current / "feedback.parquet", store)
     info(f"    feedback import: {summary['new']:,} new sales decisions ({summary['total']:,} in {store})")
@@ -136,14 +145,6 @@ def _monitor(model: Path, reference: Path, current: Path, out: Path) -> dict[str
 
 def _call_service(model: Path, data: Path, port: int) -> tuple[str, str]:
     """Start the real service, make one real HTTP call with curl, stop it; return the answer."""
-    import json
-    import os
-    import shutil
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
     frame = read_table(data)
     lead = json.loads(
         frame.sort_values("pricing_page_views_7d").tail(1).to_json(orient="records", date_format="iso")

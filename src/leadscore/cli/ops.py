@@ -1,4 +1,4 @@
-"""Keeping the model right: ``promote`` (champion/challenger, rollback), ``monitor`` and ``feedback``."""
+"""Keeping the model right: ``leadscore monitor`` and ``leadscore feedback import|sla``."""
 
 from __future__ import annotations
 
@@ -7,77 +7,13 @@ from typing import Annotated
 
 import typer
 
-from leadscore._cli_util import JsonOpt, echo_json, info, user_errors
-from leadscore.config import UserError
+from leadscore.cli._util import JsonOpt, echo_json, info, user_errors
+from leadscore.errors import UserError
 
-DatasetOpt = Annotated[
-    str, typer.Option("--dataset", help="Dataset name: the registered model is leadscore-<dataset>.")
-]
+app = typer.Typer()
 
 
-@user_errors
-def promote(
-    challenger: Annotated[
-        str | None,
-        typer.Option("--challenger", help="Version to promote: a number, an alias or models:/name/N."),
-    ] = None,
-    data: Annotated[
-        Path | None, typer.Option("--data", help="Recent labelled leads both models are compared on.")
-    ] = None,
-    dataset: DatasetOpt = "synthetic",
-    force: Annotated[
-        str | None, typer.Option("--force", help="Promote even if worse; the reason is recorded.")
-    ] = None,
-    rollback: Annotated[bool, typer.Option("--rollback", help="Restore the previous champion.")] = False,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded with a rollback).")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who decides (default: the OS user).")] = None,
-    tol_auc: Annotated[float, typer.Option("--tolerance-auc", min=0.0, help="Allowed ROC AUC loss.")] = 0.005,
-    tol_brier: Annotated[
-        float, typer.Option("--tolerance-brier", min=0.0, help="Allowed Brier rise.")
-    ] = 0.002,
-    tol_rate: Annotated[
-        float, typer.Option("--tolerance-sql-rate", min=0.0, help="Allowed MQL->SQL rate loss.")
-    ] = 0.02,
-    json_out: JsonOpt = False,
-) -> None:
-    """Move the champion alias to a challenger that is not worse on recent leads, or roll back."""
-    from leadscore import promotion
-
-    if rollback:
-        if challenger or force:
-            raise UserError("--rollback takes no --challenger or --force")
-        result = promotion.rollback(dataset, reason=reason, by=by)
-        if json_out:
-            echo_json(result)
-        else:
-            info(
-                f"rolled back {result['registered_model']}: champion {result['champion_before']} -> "
-                f"{result['champion_after']} ({result['because']}); exported to {result['model_path']}"
-            )
-        return
-    if not challenger:
-        raise UserError("--challenger: name the version to promote (or use --rollback)")
-    tol = promotion.Tolerance(roc_auc=tol_auc, brier=tol_brier, mql_sql_rate=tol_rate)
-    result = promotion.promote(dataset, challenger, data, tolerance=tol, force=force, by=by)
-    if json_out:
-        echo_json(result)
-    else:
-        for side, key in (("champion", "champion"), ("challenger", "challenger_metrics")):
-            m = result.get(key)
-            if m:
-                info(
-                    f"  {side:<10} ROC AUC {m['roc_auc']:.4f}  Brier {m['brier']:.4f}  "
-                    f"MQL->SQL {m['mql_sql_rate']:.1%} on {m['leads']:,} recent leads"
-                )
-        if result["promoted"]:
-            info(f"promoted version {result['challenger']} to champion ({result['because']})")
-        else:
-            why = "; ".join(result.get("worse", [])) or result.get("note", "")
-            info(f"not promoted: {why}")
-    if not result["promoted"] and result.get("worse"):
-        raise typer.Exit(1)
-
-
+@app.command()
 @user_errors
 def monitor(
     model: Annotated[
@@ -101,12 +37,12 @@ def monitor(
     json_out: JsonOpt = False,
 ) -> None:
     """Drift, calibration and the contract on recent leads: verdict ok, watch or retrain (exit code 3)."""
-    from leadscore.feedback import existing_store
-    from leadscore.workflow import monitor_and_report
+    from leadscore.jobs.workflow import monitor_and_report
+    from leadscore.monitoring.feedback import existing_store
 
     store = existing_store(feedback_store) if feedback_store is not None else _store(None)
     target = out or ((current if current.is_dir() else current.parent) / "monitor.html")
-    result = monitor_and_report(model, reference, current, target, feedback=store, source=source, log=log)
+    result = monitor_and_report(model, reference, current, target, feedback=store, source=source, log_run=log)
     if json_out:
         echo_json(result)
     else:
@@ -118,7 +54,7 @@ def monitor(
         raise typer.Exit(3)
 
 
-feedback_app = typer.Typer(
+feedback_group = typer.Typer(
     help="Sales feedback: import accept/reject decisions, and the service-level report.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -134,7 +70,7 @@ def _store(store: Path | None) -> Path:
     return Path(store or get_settings().feedback_store)
 
 
-@feedback_app.command("import")
+@feedback_group.command("import")
 @user_errors
 def feedback_import(
     file: Annotated[
@@ -145,7 +81,7 @@ def feedback_import(
 ) -> None:
     """Add accept/reject decisions to the store; importing the same file again changes nothing."""
     from leadscore.data.sources import resolve_leads_path
-    from leadscore.feedback import import_feedback
+    from leadscore.monitoring.feedback import import_feedback
 
     path = file
     if file.is_dir():  # a generator folder: its feedback table
@@ -167,7 +103,7 @@ def feedback_import(
         )
 
 
-@feedback_app.command("sla")
+@feedback_group.command("sla")
 @user_errors
 def feedback_sla(
     store: StoreOpt = None,
@@ -182,7 +118,7 @@ def feedback_sla(
     """Time from MQL to accept or reject, against 1 hour for demo or pricing requests and 24 hours otherwise."""
     from leadscore.config import load_spec
     from leadscore.data.sources import read_table, resolve_leads_path
-    from leadscore.feedback import existing_store, load_store, sla_report
+    from leadscore.monitoring.feedback import existing_store, load_store, sla_report
 
     path = existing_store(_store(store))
     leads = read_table(resolve_leads_path(data)) if data else None
@@ -197,3 +133,6 @@ def feedback_sla(
                 f"  {lane['lane']:<24} target {lane['target_hours']:g} h: {lane['share_within_target']:.1%} within, "
                 f"median {lane['median_hours']:.1f} h, p90 {lane['p90_hours']:.1f} h ({lane['decisions']:,} MQLs)"
             )
+
+
+app.add_typer(feedback_group, name="feedback")

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from leadscore.config import UserError, _validation_message, find_config, read_yaml
+from leadscore.config import find_config, read_yaml, validation_message
+from leadscore.errors import UserError
 from leadscore.features import canonical_category, map_unique, to_number
 
 Op = Literal["in", "not_in", ">=", ">", "<=", "<", "==", "between"]
@@ -137,4 +138,4 @@ def load_rules(name_or_path: str | Path = "b2b-default") -> PointsModel:
     try:
         return PointsModel.model_validate(read_yaml(path))
     except ValidationError as exc:
-        raise UserError(_validation_message(path, exc)) from exc
+        raise UserError(validation_message(path, exc)) from exc

@@ -1,16 +1,13 @@
-"""Point-in-time features shared by training, batch scoring and the service.
+"""The feature encoder: a lead, as a CRM sends it, into one numeric model row.
 
-Two parts: ``engagement_rollups`` turns raw timestamped events into per-lead engagement
-counts as of each lead's scoring time (no event after it is ever used), and
-``FeatureEncoder`` turns a lead, as a CRM sends it, into one numeric model row. Batch and
-single-lead encoding call the same scalar value functions, so they cannot disagree.
+Batch (``transform``) and single-lead (``encode_record``) encoding call the same scalar value
+functions (``leadscore.features.values``), so they cannot disagree.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -19,37 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-EVENT_TYPES = (
-    "web_visit",
-    "pricing_page_view",
-    "webinar_registration",
-    "webinar_attendance",
-    "content_download",
-    "email_open",
-    "email_click",
-    "demo_request",
-    "consultation_request",
-)
-FUNNEL_STAGES = ("top", "mid", "bottom")
-
-ENGAGEMENT_COLUMNS = (
-    "web_visits_30d",
-    "return_visits_7d",
-    "pricing_page_views_7d",
-    "pricing_page_views_total",
-    "webinars_registered",
-    "webinars_attended",
-    "downloads_top",
-    "downloads_mid",
-    "downloads_bottom",
-    "email_opens_30d",
-    "email_clicks_30d",
-    "demo_requests",
-    "consultation_requests",
-    "days_since_last_activity",
+from leadscore.features.values import (
+    MS_PER_DAY,
+    canonical_category,
+    clean_text,
+    dates_ms,
+    map_unique,
+    map_values,
+    parse_date,
+    to_number,
 )
 
-_MS_PER_DAY = 86_400_000
+_MS_PER_DAY = MS_PER_DAY
 OTHER = "__other__"
 _ENGAGEMENT_HINTS = (
     "visit",
@@ -71,237 +49,10 @@ _ENGAGEMENT_HINTS = (
 )
 
 
-def to_epoch_ms(values: Any) -> np.ndarray:
-    """Timestamps (datetime64, pandas, strings) as int64 milliseconds since the epoch (UTC)."""
-    series = pd.Series(values)
-    if not pd.api.types.is_datetime64_any_dtype(series):
-        series = pd.Series(parse_dates(series))
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    as_ms = series.to_numpy(dtype="datetime64[ms]")
-    return as_ms.astype(np.int64)
-
-
-def engagement_rollups(
-    events: pd.DataFrame,
-    anchors: pd.DataFrame,
-    *,
-    id_col: str = "lead_id",
-    time_col: str = "scored_at",
-) -> pd.DataFrame:
-    """Engagement counts per lead using only events at or before that lead's scoring time.
-
-    ``events`` has ``lead_id``, ``occurred_at``, ``event_type`` and ``funnel_stage``;
-    ``anchors`` has one row per lead with its id and scoring time. The result is aligned
-    with ``anchors`` row for row and has the columns in ``ENGAGEMENT_COLUMNS``.
-    """
-    anchor_ids = pd.Index(anchors[id_col].to_numpy())
-    if not anchor_ids.is_unique:
-        raise ValueError(f"anchors: column '{id_col}' has duplicate ids")
-    n = len(anchors)
-    anchor_t = to_epoch_ms(anchors[time_col])
-    pos = anchor_ids.get_indexer(events[id_col].to_numpy())
-    ev_t = to_epoch_ms(events["occurred_at"])
-    known = pos >= 0
-    pos_safe = np.where(known, pos, 0)
-    age_days = (anchor_t[pos_safe] - ev_t) / _MS_PER_DAY
-    usable = known & (age_days >= 0)
-
-    etype = _CodedColumn(events["event_type"])
-    stage = _CodedColumn(events["funnel_stage"])
-
-    def count(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(pos_safe[usable & mask], minlength=n).astype(np.int32)
-
-    is_visit = etype == "web_visit"
-    is_pricing = etype == "pricing_page_view"
-    is_download = etype == "content_download"
-    within_7 = age_days <= 7
-    within_30 = age_days <= 30
-    out = {
-        "web_visits_30d": count(is_visit & within_30),
-        "return_visits_7d": np.maximum(count(is_visit & within_7) - 1, 0).astype(np.int32),
-        "pricing_page_views_7d": count(is_pricing & within_7),
-        "pricing_page_views_total": count(is_pricing),
-        "webinars_registered": count(etype == "webinar_registration"),
-        "webinars_attended": count(etype == "webinar_attendance"),
-        "downloads_top": count(is_download & (stage == "top")),
-        "downloads_mid": count(is_download & (stage == "mid")),
-        "downloads_bottom": count(is_download & (stage == "bottom")),
-        "email_opens_30d": count((etype == "email_open") & within_30),
-        "email_clicks_30d": count((etype == "email_click") & within_30),
-        "demo_requests": count(etype == "demo_request"),
-        "consultation_requests": count(etype == "consultation_request"),
-    }
-    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(last, pos_safe[usable], ev_t[usable])
-    has_any = last != np.iinfo(np.int64).min
-    days_since = np.full(n, np.nan)
-    days_since[has_any] = np.round((anchor_t[has_any] - last[has_any]) / _MS_PER_DAY, 3)
-    out["days_since_last_activity"] = days_since
-    return pd.DataFrame(out, index=anchors.index)
-
-
-class _CodedColumn:
-    """A string column as category codes, so comparisons with a value stay cheap on 10M+ rows."""
-
-    def __init__(self, series: pd.Series) -> None:
-        cat = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
-        self._codes = cat.cat.codes.to_numpy()
-        self._lookup = {str(v): i for i, v in enumerate(cat.cat.categories)}
-
-    def __eq__(self, value: object) -> np.ndarray:  # type: ignore[override]
-        code = self._lookup.get(str(value))
-        if code is None:
-            return np.zeros(self._codes.shape, dtype=bool)
-        return self._codes == code
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-# --- scalar value functions: the single source of truth for batch and single-lead encoding ---
-
-_DMY = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
-_MDY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
-
-
-def is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def clean_text(value: Any) -> str | None:
-    """A value as text with whitespace collapsed; None when missing."""
-    if is_missing(value):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return " ".join(str(value).split())
-
-
-def parse_date(value: Any) -> float:
-    """A date or timestamp (ISO, dd-mm-yyyy, mm/dd/yyyy) as epoch milliseconds; NaN if not one."""
-    if is_missing(value):
-        return math.nan
-    if isinstance(value, (pd.Timestamp, datetime)):
-        stamp = pd.Timestamp(value)
-        if stamp.tzinfo is not None:
-            stamp = stamp.tz_convert("UTC").tz_localize(None)
-        return float(stamp.value // 1_000_000)
-    if isinstance(value, np.datetime64):
-        return float(value.astype("datetime64[ms]").astype(np.int64))
-    if not isinstance(value, str):
-        return math.nan
-    text = value.strip()
-    parsed: datetime | None = None
-    for pattern, order in ((_DMY, "dmy"), (_MDY, "mdy")):
-        match = pattern.match(text)
-        if match:
-            a, b, year = int(match[1]), int(match[2]), int(match[3])
-            day, month = (a, b) if order == "dmy" else (b, a)
-            hh, mm, ss = (int(match[i]) if match[i] else 0 for i in (4, 5, 6))
-            try:
-                parsed = datetime(year, month, day, hh, mm, ss)
-            except ValueError:
-                return math.nan
-            break
-    if parsed is None:
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return math.nan
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return float(int((parsed - datetime(1970, 1, 1)).total_seconds() * 1000))
-
-
-def dates_ms(series: pd.Series) -> np.ndarray:
-    """``parse_date`` over a column as float epoch ms (NaN where not a date); datetime columns vectorised."""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        if isinstance(series.dtype, pd.DatetimeTZDtype):
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        stamps = series.to_numpy(dtype="datetime64[ms]")
-        out = stamps.astype(np.int64).astype(np.float64)
-        out[np.isnat(stamps)] = math.nan
-        return out
-    return map_unique(series, parse_date)
-
-
-def parse_dates(values: Any) -> np.ndarray:
-    """Vectorised ``parse_date``: datetime64[ms] with NaT where a value is not a date."""
-    series = pd.Series(values)
-    if pd.api.types.is_datetime64_any_dtype(series):
-        if isinstance(series.dtype, pd.DatetimeTZDtype):
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        return series.to_numpy(dtype="datetime64[ms]")
-    ms = map_unique(series, parse_date)
-    out = np.full(len(ms), np.datetime64("NaT"), dtype="datetime64[ms]")
-    ok = ~np.isnan(ms)
-    out[ok] = ms[ok].astype(np.int64).astype("datetime64[ms]")
-    return out
-
-
-def to_number(value: Any, placeholders: frozenset[str] = frozenset()) -> float:
-    """A number from a CRM value ("1,200", " 7 ", True); NaN for placeholders and junk."""
-    if is_missing(value):
-        return math.nan
-    if isinstance(value, (bool, np.bool_)):
-        return float(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
-        return number if math.isfinite(number) else math.nan
-    text = str(value).strip()
-    if text.casefold() in placeholders:
-        return math.nan
-    try:
-        number = float(text.replace(",", "").replace("_", ""))
-    except ValueError:
-        return math.nan
-    return number if math.isfinite(number) else math.nan
-
-
-def canonical_category(
-    value: Any, placeholders: frozenset[str] = frozenset(), aliases: Mapping[str, str] | None = None
-) -> str | None:
-    """The canonical spelling of a category: case, spaces and known aliases folded; None if missing."""
-    text = clean_text(value)
-    if text is None:
-        return None
-    key = text.casefold()
-    if key in placeholders:
-        return None
-    if aliases:
-        key = aliases.get(key, key)
-    return key
-
-
-def _per_distinct(series: pd.Series, func: Any, dtype: Any) -> np.ndarray:
-    """``func`` called once per distinct value and broadcast; missing values get ``func(None)``."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    mapped = np.empty(len(uniques) + 1, dtype=dtype)
-    mapped[:-1] = [func(v) for v in uniques]
-    mapped[-1] = func(None)  # factorize's missing sentinel is -1: the last slot
-    return mapped[codes]
-
-
-def map_unique(series: pd.Series, func: Any) -> np.ndarray:
-    """Apply a scalar function once per distinct value and broadcast it (float result)."""
-    return _per_distinct(series, func, np.float64)
-
-
-def map_values(series: pd.Series, func: Any) -> pd.Series:
-    """``series.map(func)``, calling ``func`` once per distinct value (missing values get ``func(None)``)."""
-    return pd.Series(_per_distinct(series, func, object), index=series.index, dtype=object)
-
-
 def guess_group(column: str) -> str:
     """Fit or engagement, guessed from a column's name when no spec says."""
     lowered = column.casefold()
     return "engagement" if any(h in lowered for h in _ENGAGEMENT_HINTS) else "fit"
-
-
-# --- the encoder -----------------------------------------------------------------------------
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The training run as one call (for the CLI and notebooks alike): train, log to MLflow, register, export."""
+"""The training and monitoring runs as one call each (for the CLI, the demo and notebooks alike)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,20 @@ import math
 from pathlib import Path
 from typing import Any
 
-from leadscore._cli_util import info
-from leadscore.config import DatasetSpec, UserError, get_settings
+from leadscore.config import DatasetSpec, get_settings
+from leadscore.errors import UserError
+from leadscore.modeling.options import CAPACITIES, TrainOptions
+from leadscore.modeling.train import TrainResult
+from leadscore.modeling.train import train as run_training
+from leadscore.monitoring.feedback import existing_store, load_store
+from leadscore.monitoring.monitor import monitor
+from leadscore.reports.artifacts import training_artifacts
+from leadscore.reports.html import monitor_report, write_html
+from leadscore.scoring.contract import load_contract
+from leadscore.tracking.loading import load_bundle
+from leadscore.tracking.runs import log_monitoring, log_training, spec_to_yaml
+
+log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top_decile")
 CUTOFF_KEYS = (
@@ -27,6 +39,32 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+def train_options(
+    cutoff: str | Path = "default",
+    *,
+    keep: list[str] | None = None,
+    capacity: str | None = None,
+    seed: int = 42,
+    feedback: str | Path | None = None,
+) -> tuple[TrainOptions, Path]:
+    """Training options from what a user names: contract, kept columns, shape, seed, feedback store."""
+    contract, contract_path = load_contract(cutoff)
+    shapes = {c.name: c for c in CAPACITIES}
+    if capacity is not None and capacity not in shapes:
+        raise UserError(f"--capacity: unknown shape '{capacity}' (use {', '.join(shapes)})")
+    decisions = load_store(existing_store(feedback)) if feedback else None
+    options = TrainOptions(
+        contract=contract,
+        keep=list(keep or []),
+        seed=seed,
+        num_threads=get_settings().num_threads,
+        capacities=(shapes[capacity],) if capacity else CAPACITIES,
+        feedback=decisions,
+        feedback_source=str(feedback or ""),
+    )
+    return options, contract_path
+
+
 def train_and_log(
     data: str | Path,
     spec: DatasetSpec,
@@ -37,37 +75,30 @@ def train_and_log(
     capacity: str | None = None,
     seed: int = 42,
     feedback: str | Path | None = None,
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[TrainResult, dict[str, Any]]:
     """Train on ``data``, log and register the run, export the model; return the result and a summary."""
-    from leadscore.modeling.cutoff import load_contract
-    from leadscore.modeling.train import CAPACITIES, TrainOptions
-    from leadscore.modeling.train import train as run_training
-    from leadscore.registry import log_training, spec_to_yaml
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    contract, contract_path = load_contract(cutoff)
-    shapes = {c.name: c for c in CAPACITIES}
-    if capacity is not None and capacity not in shapes:
-        raise UserError(f"--capacity: unknown shape '{capacity}' (use {', '.join(shapes)})")
-    options = TrainOptions(
-        contract=contract,
-        keep=list(keep or []),
-        seed=seed,
-        num_threads=get_settings().num_threads,
-        capacities=(shapes[capacity],) if capacity else CAPACITIES,
-        feedback=str(feedback) if feedback else None,
-    )
-    info(f"training on {data} (dataset '{spec.name}') ...")
+    options, contract_path = train_options(cutoff, keep=keep, capacity=capacity, seed=seed, feedback=feedback)
+    log.info("training on %s (dataset '%s') ...", data, spec.name)
     result = run_training(data, spec, options)
     for col in result.leakage_suspects:
         status = "kept (--keep)" if col in options.keep else "excluded"
-        info(f"warning: '{col}' looks like a leak and is {status}: {result.excluded_columns.get(col, '')}")
+        log.warning("'%s' looks like a leak and is %s: %s", col, status, result.excluded_columns.get(col, ""))
     for note in result.notes:
-        info(f"note: {note}")
+        log.info("note: %s", note)
     logged = log_training(
-        result, data, spec_to_yaml(spec.model_dump(mode="json")), contract_path, promote=promote
+        result,
+        data,
+        spec_to_yaml(spec.model_dump(mode="json")),
+        contract_path,
+        artifacts=training_artifacts(result),
+        promote=promote,
     )
-    summary = {
+    return result, summarise(result, logged)
+
+
+def summarise(result: TrainResult, logged: dict[str, Any]) -> dict[str, Any]:
+    """The ``train --json`` object: where the run and model are, metrics against baselines, the cutoff."""
+    return {
         "run_id": logged["run_id"],
         "model_uri": logged["model_uri"],
         "model_path": logged["model_path"],
@@ -79,13 +110,12 @@ def train_and_log(
         "baselines": {name: {k: _finite(m[k]) for k in METRIC_KEYS} for name, m in result.baselines.items()},
         "leakage_suspects": result.leakage_suspects,
         "excluded_columns": result.excluded_columns,
-        "cutoff": {k: result.cutoff[k] for k in CUTOFF_KEYS},
+        "cutoff": {k: getattr(result.cutoff, k) for k in CUTOFF_KEYS},
         "n_train": result.n_train,
         "n_test": result.n_test,
         "uncertainty": result.uncertainty,
         "notes": result.notes,
     }
-    return result, summary
 
 
 def monitor_and_report(
@@ -96,21 +126,14 @@ def monitor_and_report(
     *,
     feedback: str | Path | None = None,
     source: str | None = None,
-    log: bool = True,
+    log_run: bool = True,
 ) -> dict[str, Any]:
     """Run the monitor, write its HTML report atomically and log the run to MLflow (``leadscore monitor``)."""
-    from leadscore.bundle import ModelBundle
-    from leadscore.feedback import load_store
-    from leadscore.monitor import monitor
-    from leadscore.reports.html import monitor_report, write_html
-
-    bundle = ModelBundle.load(model)
+    bundle = load_bundle(model)
     store = load_store(feedback) if feedback is not None and Path(feedback).exists() else None
     result = monitor(bundle, reference, current, feedback=store, source=source)
     html = monitor_report(bundle, result)
     result["report"] = str(write_html(html, out))
-    if log:
-        from leadscore.registry import log_monitoring
-
+    if log_run:
         result["mlflow_run_id"] = log_monitoring(bundle.name, result, html)
     return result

@@ -8,21 +8,15 @@ from typing import Annotated
 
 import typer
 
-from leadscore._cli_util import JsonOpt, echo_json, info, user_errors
-from leadscore.config import UserError
+from leadscore.cli._util import JsonOpt, ModelOpt, echo_json, info, user_errors
+from leadscore.errors import UserError
 
-report_app = typer.Typer(
+report_group = typer.Typer(
     help="Write HTML reports: one lead, today's MQL queue, or the model card.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 
-ModelOpt = Annotated[
-    str,
-    typer.Option(
-        "--model", help="Model folder (models/<dataset>) or MLflow URI (models:/leadscore-x@champion)."
-    ),
-]
 DataOpt = Annotated[Path, typer.Option("--data", help="Leads file (CSV or Parquet) or a generator folder.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output .html file, written atomically.")]
 
@@ -34,7 +28,7 @@ def _done(kind: str, out: Path, json_out: bool, **extra: object) -> None:
         info(f"{kind} report -> {out}")
 
 
-@report_app.command("lead")
+@report_group.command("lead")
 @user_errors
 def lead(
     model: ModelOpt,
@@ -44,15 +38,15 @@ def lead(
     json_out: JsonOpt = False,
 ) -> None:
     """One lead for a sales rep: score, MQL flag, grade, reasons, recent activity, talking points."""
-    from leadscore.bundle import ModelBundle
     from leadscore.reports.html import lead_report, write_html
+    from leadscore.tracking.loading import load_bundle
 
-    bundle = ModelBundle.load(model)
+    bundle = load_bundle(model)
     write_html(lead_report(bundle, data, lead_id), out)
     _done("lead", out, json_out, lead_id=lead_id)
 
 
-@report_app.command("queue")
+@report_group.command("queue")
 @user_errors
 def queue(
     model: ModelOpt,
@@ -67,26 +61,30 @@ def queue(
     json_out: JsonOpt = False,
 ) -> None:
     """Today's MQLs, highest P(SQL) first, with their top reasons and how fast to respond."""
-    from leadscore.bundle import ModelBundle
     from leadscore.reports.html import queue_context, render, write_html
+    from leadscore.tracking.loading import load_bundle
 
     try:
         chosen = date.fromisoformat(day) if day else None
     except ValueError:
         raise UserError(f"--day: '{day}' is not a date (use YYYY-MM-DD)") from None
-    bundle = ModelBundle.load(model)
+    bundle = load_bundle(model)
     context = queue_context(bundle, data, day=chosen, window=days, limit=limit)
     write_html(render("queue.html", **context), out)
     _done("queue", out, json_out, mql=context["n_mql"], leads=context["n_leads"], scope=context["scope"])
 
 
-@report_app.command("model")
+@report_group.command("model")
 @user_errors
 def model_card_cmd(model: ModelOpt, out: OutOpt, json_out: JsonOpt = False) -> None:
     """The model card: data and validation, metrics against baselines, calibration, cutoff, SHAP, leaks."""
-    from leadscore.bundle import ModelBundle
     from leadscore.reports.html import model_card, write_html
+    from leadscore.tracking.loading import load_bundle
 
-    bundle = ModelBundle.load(model)
+    bundle = load_bundle(model)
     write_html(model_card(bundle), out)
     _done("model", out, json_out, model_version=bundle.version)
+
+
+app = typer.Typer()
+app.add_typer(report_group, name="report")

@@ -1,0 +1,118 @@
+"""Helpers for the command line: shared options, one-line errors, JSON output, how logs are shown."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from leadscore.config import DatasetSpec, load_spec, spec_from_flags
+from leadscore.errors import UserError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model", help="Model folder (models/<dataset>) or MLflow URI (models:/leadscore-x@champion)."
+    ),
+]
+SpecOpt = Annotated[
+    str | None, typer.Option("--spec", help="Dataset spec: a YAML path or a name in configs/datasets/.")
+]
+LabelOpt = Annotated[str | None, typer.Option("--label", help="Label column (when there is no spec).")]
+PositiveOpt = Annotated[
+    list[str] | None, typer.Option("--positive", help="Label value that means SQL (repeatable).")
+]
+IdOpt = Annotated[str | None, typer.Option("--id", help="Id column.")]
+TimeOpt = Annotated[str | None, typer.Option("--time", help="Timestamp column (time-based split).")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Column to leave out (repeatable).")]
+
+
+def resolve_spec(
+    data: Path,
+    spec: str | None,
+    label: str | None,
+    positive: list[str] | None,
+    id_col: str | None,
+    time_col: str | None,
+    exclude: list[str] | None = None,
+) -> DatasetSpec:
+    """The dataset spec from ``--spec``, or one described by flags alone."""
+    if spec and label:
+        raise UserError("give either --spec or --label, not both")
+    if spec:
+        loaded = load_spec(spec)
+        for col in exclude or []:
+            loaded.exclude.setdefault(col, "excluded on the command line")
+        return loaded
+    if not label:
+        raise UserError("name the label column with --label COL, or give a dataset spec with --spec")
+    name = data.stem if data.is_file() else data.name
+    return spec_from_flags(name or "data", label, positive, id_col, time_col, exclude)
+
+
+def user_errors(func: F) -> F:
+    """Turn a ``UserError`` into one line on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_json(payload: Any) -> None:
+    """Print one JSON object on stdout (for scripts)."""
+    sys.stdout.write(json.dumps(payload, default=_json_default, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def info(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+class _EchoHandler(logging.Handler):
+    """Library log records as the CLI shows them: plain lines on (the current) stderr, warnings marked."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            message = f"{record.levelname.lower()}: {message}"
+        typer.echo(message, err=True)
+
+
+def show_logs(level: int = logging.INFO) -> None:
+    """Show the package's log records (progress, notes, warnings) on stderr; stdout stays for --json."""
+    logger = logging.getLogger("leadscore")
+    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
+        logger.addHandler(_EchoHandler())
+    logger.setLevel(level)
+    logger.propagate = False

@@ -1,0 +1,176 @@
+"""``leadscore train``, ``score`` and ``promote``: models made, used and moved to champion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadscore.cli._util import (
+    ExcludeOpt,
+    IdOpt,
+    JsonOpt,
+    LabelOpt,
+    ModelOpt,
+    PositiveOpt,
+    SpecOpt,
+    TimeOpt,
+    echo_json,
+    info,
+    resolve_spec,
+    user_errors,
+)
+from leadscore.errors import UserError
+
+app = typer.Typer()
+DatasetOpt = Annotated[
+    str, typer.Option("--dataset", help="Dataset name: the registered model is leadscore-<dataset>.")
+]
+
+
+@app.command()
+@user_errors
+def train(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet export, or a generator folder.")],
+    spec: SpecOpt = None,
+    label: LabelOpt = None,
+    positive: PositiveOpt = None,
+    id_col: IdOpt = None,
+    time_col: TimeOpt = None,
+    exclude: ExcludeOpt = None,
+    cutoff: Annotated[
+        str, typer.Option("--cutoff", help="Cutoff contract: YAML path or a shipped name (configs/cutoffs/).")
+    ] = "default",
+    keep: Annotated[
+        list[str] | None,
+        typer.Option("--keep", help="Keep a column the leakage guard would exclude (repeatable)."),
+    ] = None,
+    promote: Annotated[bool, typer.Option("--promote", help="Make this model the champion.")] = False,
+    capacity: Annotated[
+        str | None,
+        typer.Option(
+            "--capacity", help="Force a model shape: group-pure-d3 (fastest grades), shallow-d3 or deeper-d6."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    feedback: Annotated[
+        Path | None,
+        typer.Option("--feedback", help="Feedback store: sales' accept/reject decisions become the labels."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train a calibrated P(SQL) model with baselines, leakage guard and the agreed cutoff; log it to MLflow."""
+    from leadscore.jobs.workflow import train_and_log
+
+    ds = resolve_spec(data, spec, label, positive, id_col, time_col, exclude)
+    result, payload = train_and_log(
+        data, ds, cutoff=cutoff, keep=keep, promote=promote, capacity=capacity, seed=seed, feedback=feedback
+    )
+    cut = result.cutoff
+    if json_out:
+        echo_json(payload)
+        return
+    m = result.metrics
+    info(f"\nmodel {result.bundle.version} on {result.n_test:,} held-out leads:")
+    info(
+        f"  ROC AUC {m['roc_auc']:.3f}  PR AUC {m['pr_auc']:.3f}  Brier {m['brier']:.4f}  ECE {m['ece']:.4f}"
+    )
+    for name, b in result.baselines.items():
+        info(f"  {name:<20} ROC AUC {b['roc_auc']:.3f}  PR AUC {b['pr_auc']:.3f}  Brier {b['brier']:.4f}")
+    points_rate = cut.points_model_sql_rate_at_same_volume
+    info(
+        f"  cutoff p >= {cut.threshold or 0.0:.3f} ({cut.policy}): {cut.expected_mql_share or 0.0:.1%} MQL, "
+        f"MQL->SQL {cut.expected_sql_rate or 0.0:.1%}, recall {cut.expected_recall or 0.0:.1%}"
+        + (f"; points model at the same volume: {points_rate:.1%}" if points_rate is not None else "")
+    )
+    info(
+        f"  MLflow run {payload['run_id']} ({payload['model_uri']}, aliases: {', '.join(payload['aliases'])})"
+    )
+    info(f"  exported to {payload['model_path']}")
+
+
+@app.command()
+@user_errors
+def score(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet export to score.")],
+    model: ModelOpt,
+    out: Annotated[Path, typer.Option("--out", help="Output file (.csv or .parquet), written atomically.")],
+    explain: Annotated[int, typer.Option("--explain", min=0, max=20, help="Top K reasons per lead.")] = 0,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=100, help="Rows per chunk.")] = 50_000,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score a CSV or Parquet export in chunks: id, p_sql, mql, grade and top reasons."""
+    from leadscore.scoring.batch import score_file
+    from leadscore.tracking.loading import load_bundle
+
+    bundle = load_bundle(model)
+    summary = score_file(data, bundle, out, explain=explain, chunk_rows=chunk_rows, progress=not json_out)
+    if json_out:
+        echo_json(summary)
+    else:
+        info(f"scored {summary['rows']:,} leads ({summary['mql_share']:.1%} MQL) -> {summary['out']}")
+
+
+@app.command()
+@user_errors
+def promote(
+    challenger: Annotated[
+        str | None,
+        typer.Option("--challenger", help="Version to promote: a number, an alias or models:/name/N."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Recent labelled leads both models are compared on.")
+    ] = None,
+    dataset: DatasetOpt = "synthetic",
+    force: Annotated[
+        str | None, typer.Option("--force", help="Promote even if worse; the reason is recorded.")
+    ] = None,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Restore the previous champion.")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded with a rollback).")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who decides (default: the OS user).")] = None,
+    tol_auc: Annotated[float, typer.Option("--tolerance-auc", min=0.0, help="Allowed ROC AUC loss.")] = 0.005,
+    tol_brier: Annotated[
+        float, typer.Option("--tolerance-brier", min=0.0, help="Allowed Brier rise.")
+    ] = 0.002,
+    tol_rate: Annotated[
+        float, typer.Option("--tolerance-sql-rate", min=0.0, help="Allowed MQL->SQL rate loss.")
+    ] = 0.02,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move the champion alias to a challenger that is not worse on recent leads, or roll back."""
+    from leadscore.tracking import promotion
+
+    if rollback:
+        if challenger or force:
+            raise UserError("--rollback takes no --challenger or --force")
+        result = promotion.rollback(dataset, reason=reason, by=by)
+        if json_out:
+            echo_json(result)
+        else:
+            info(
+                f"rolled back {result['registered_model']}: champion {result['champion_before']} -> "
+                f"{result['champion_after']} ({result['because']}); exported to {result['model_path']}"
+            )
+        return
+    if not challenger:
+        raise UserError("--challenger: name the version to promote (or use --rollback)")
+    tol = promotion.Tolerance(roc_auc=tol_auc, brier=tol_brier, mql_sql_rate=tol_rate)
+    result = promotion.promote(dataset, challenger, data, tolerance=tol, force=force, by=by)
+    if json_out:
+        echo_json(result)
+    else:
+        for side, key in (("champion", "champion"), ("challenger", "challenger_metrics")):
+            m = result.get(key)
+            if m:
+                info(
+                    f"  {side:<10} ROC AUC {m['roc_auc']:.4f}  Brier {m['brier']:.4f}  "
+                    f"MQL->SQL {m['mql_sql_rate']:.1%} on {m['leads']:,} recent leads"
+                )
+        if result["promoted"]:
+            info(f"promoted version {result['challenger']} to champion ({result['because']})")
+        else:
+            why = "; ".join(result.get("worse", [])) or result.get("note", "")
+            info(f"not promoted: {why}")
+    if not result["promoted"] and result.get("worse"):
+        raise typer.Exit(1)

@@ -1,0 +1,39 @@
+"""Sales' decisions as labels: accepted means SQL, rejected means not SQL; the latest decision wins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from leadscore.config import DatasetSpec
+from leadscore.errors import UserError
+
+
+def latest_decisions(store: pd.DataFrame) -> pd.DataFrame:
+    """Each lead's latest decision (leads move backward: a later rejection overrides an acceptance)."""
+    ordered = store.sort_values(["lead_id", "decided_at"], kind="stable")
+    return ordered.drop_duplicates("lead_id", keep="last").set_index("lead_id")
+
+
+def apply_labels(frame: pd.DataFrame, spec: DatasetSpec, store: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Set the label from sales' decisions (accepted -> SQL, rejected -> not SQL) where there is one."""
+    if not spec.id or spec.id not in frame.columns:
+        raise UserError(f"feedback labels need the id column '{spec.id}' in the training data")
+    if store.empty:
+        return frame, 0
+    decisions = latest_decisions(store)["decision"]
+    ids = frame[spec.id].astype("string")
+    found = ids.map(decisions)
+    has = found.notna().to_numpy()
+    label = frame[spec.label.column].astype(object).copy() if spec.label.column in frame.columns else None
+    if label is None:
+        label = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    positive, negative = spec.label.positive[0], (spec.label.negative or [None])[0]
+    if negative is None:
+        raise UserError(f"dataset '{spec.name}': feedback labels need a negative label value in the spec")
+    new = np.where((found == "accepted").fillna(False).to_numpy(dtype=bool), positive, negative)
+    changed = int((label[has].astype(str).to_numpy() != pd.Series(new[has]).astype(str).to_numpy()).sum())
+    label[has] = new[has]
+    out = frame.copy()
+    out[spec.label.column] = label
+    return out, changed

@@ -1,0 +1,163 @@
+"""Scalar value functions: how one CRM value becomes a number, a category or a time.
+
+Batch and single-lead encoding, validation, the points model and the reports all call these, so a
+value means the same thing everywhere. The frame helpers call a scalar function once per distinct value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MS_PER_DAY = 86_400_000
+
+
+def to_epoch_ms(values: Any) -> np.ndarray:
+    """Timestamps (datetime64, pandas, strings) as int64 milliseconds since the epoch (UTC)."""
+    series = pd.Series(values)
+    if not pd.api.types.is_datetime64_any_dtype(series):
+        series = pd.Series(parse_dates(series))
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    as_ms = series.to_numpy(dtype="datetime64[ms]")
+    return as_ms.astype(np.int64)
+
+
+_DMY = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+_MDY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def clean_text(value: Any) -> str | None:
+    """A value as text with whitespace collapsed; None when missing."""
+    if is_missing(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return " ".join(str(value).split())
+
+
+def parse_date(value: Any) -> float:
+    """A date or timestamp (ISO, dd-mm-yyyy, mm/dd/yyyy) as epoch milliseconds; NaN if not one."""
+    if is_missing(value):
+        return math.nan
+    if isinstance(value, (pd.Timestamp, datetime)):
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        return float(stamp.value // 1_000_000)
+    if isinstance(value, np.datetime64):
+        return float(value.astype("datetime64[ms]").astype(np.int64))
+    if not isinstance(value, str):
+        return math.nan
+    text = value.strip()
+    parsed: datetime | None = None
+    for pattern, order in ((_DMY, "dmy"), (_MDY, "mdy")):
+        match = pattern.match(text)
+        if match:
+            a, b, year = int(match[1]), int(match[2]), int(match[3])
+            day, month = (a, b) if order == "dmy" else (b, a)
+            hh, mm, ss = (int(match[i]) if match[i] else 0 for i in (4, 5, 6))
+            try:
+                parsed = datetime(year, month, day, hh, mm, ss)
+            except ValueError:
+                return math.nan
+            break
+    if parsed is None:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return math.nan
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return float(int((parsed - datetime(1970, 1, 1)).total_seconds() * 1000))
+
+
+def dates_ms(series: pd.Series) -> np.ndarray:
+    """``parse_date`` over a column as float epoch ms (NaN where not a date); datetime columns vectorised."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        stamps = series.to_numpy(dtype="datetime64[ms]")
+        out = stamps.astype(np.int64).astype(np.float64)
+        out[np.isnat(stamps)] = math.nan
+        return out
+    return map_unique(series, parse_date)
+
+
+def parse_dates(values: Any) -> np.ndarray:
+    """Vectorised ``parse_date``: datetime64[ms] with NaT where a value is not a date."""
+    series = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return series.to_numpy(dtype="datetime64[ms]")
+    ms = map_unique(series, parse_date)
+    out = np.full(len(ms), np.datetime64("NaT"), dtype="datetime64[ms]")
+    ok = ~np.isnan(ms)
+    out[ok] = ms[ok].astype(np.int64).astype("datetime64[ms]")
+    return out
+
+
+def to_number(value: Any, placeholders: frozenset[str] = frozenset()) -> float:
+    """A number from a CRM value ("1,200", " 7 ", True); NaN for placeholders and junk."""
+    if is_missing(value):
+        return math.nan
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+        return number if math.isfinite(number) else math.nan
+    text = str(value).strip()
+    if text.casefold() in placeholders:
+        return math.nan
+    try:
+        number = float(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def canonical_category(
+    value: Any, placeholders: frozenset[str] = frozenset(), aliases: Mapping[str, str] | None = None
+) -> str | None:
+    """The canonical spelling of a category: case, spaces and known aliases folded; None if missing."""
+    text = clean_text(value)
+    if text is None:
+        return None
+    key = text.casefold()
+    if key in placeholders:
+        return None
+    if aliases:
+        key = aliases.get(key, key)
+    return key
+
+
+def _per_distinct(series: pd.Series, func: Any, dtype: Any) -> np.ndarray:
+    """``func`` called once per distinct value and broadcast; missing values get ``func(None)``."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=dtype)
+    mapped[:-1] = [func(v) for v in uniques]
+    mapped[-1] = func(None)  # factorize's missing sentinel is -1: the last slot
+    return mapped[codes]
+
+
+def map_unique(series: pd.Series, func: Any) -> np.ndarray:
+    """Apply a scalar function once per distinct value and broadcast it (float result)."""
+    return _per_distinct(series, func, np.float64)
+
+
+def map_values(series: pd.Series, func: Any) -> pd.Series:
+    """``series.map(func)``, calling ``func`` once per distinct value (missing values get ``func(None)``)."""
+    return pd.Series(_per_distinct(series, func, object), index=series.index, dtype=object)

@@ -1,0 +1,81 @@
+"""Baselines on the same test rows: logistic regression and the written points model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from leadscore.config import DatasetSpec
+from leadscore.errors import UserError
+from leadscore.modeling.evaluate import binary_metrics
+from leadscore.scoring.points import PointsModel, load_rules
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, categorical: list[int], seed: int) -> Pipeline:
+    """The logistic-regression baseline: one-hot categories, scaled numbers with missing flags."""
+    numeric = [j for j in range(X.shape[1]) if j not in set(categorical)]
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                Pipeline(
+                    [
+                        (
+                            "impute",
+                            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                        ),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                numeric,
+            ),
+            (
+                "cat",
+                Pipeline(
+                    [
+                        (
+                            "impute",
+                            SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True),
+                        ),
+                        ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=5)),
+                    ]
+                ),
+                categorical,
+            ),
+        ]
+    )
+    model = Pipeline([("pre", pre), ("lr", LogisticRegression(C=0.5, max_iter=2000))])
+    if len(y) > 200_000:
+        keep = np.random.default_rng(seed).choice(len(y), 200_000, replace=False)
+        X, y = X[keep], y[keep]
+    model.fit(X, y)
+    return model
+
+
+def points_baseline(
+    spec: DatasetSpec,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    fit_idx: np.ndarray,
+    test_idx: np.ndarray,
+    baselines: dict[str, dict[str, float]],
+) -> np.ndarray | None:
+    """The written points model on the same test rows (where its fields exist), calibrated on fit rows."""
+    try:
+        rules: PointsModel = load_rules(spec.rules or "b2b-default")
+    except UserError:
+        return None
+    if not rules.available(frame.columns):
+        return None
+    points = rules.score(frame)["points"].to_numpy()
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(points[fit_idx], y[fit_idx])
+    baselines["points_model"] = binary_metrics(y[test_idx], iso.predict(points[test_idx]))
+    baselines["points_model"]["roc_auc"] = float(roc_auc_score(y[test_idx], points[test_idx]))
+    return points[test_idx]

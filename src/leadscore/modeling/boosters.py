@@ -1,0 +1,227 @@
+"""Boosters: LightGBM parameters for a shape, early stopping, the shape choice, holdout and cross-fitting."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from leadscore.features import FeatureEncoder
+from leadscore.modeling.options import (
+    CAPACITY_TOLERANCE,
+    FAST_GRADES_ROWS,
+    SELECTION_ROWS,
+    Capacity,
+    TrainOptions,
+)
+
+log = logging.getLogger(__name__)
+
+
+def lgb_params(n_fit: int, options: TrainOptions, enc: FeatureEncoder, capacity: Capacity) -> dict[str, Any]:
+    # About 200-600 trees either way: exact reasons cost grows with trees (benchmarks/bench_service.py).
+    lr = options.learning_rate or (0.05 if n_fit < 50_000 else 0.08)
+    params: dict[str, Any] = {
+        "objective": "binary",
+        "learning_rate": lr,
+        "num_leaves": capacity.num_leaves,
+        "max_depth": capacity.max_depth,
+        "min_data_in_leaf": max(20, min(200, n_fit // 1000)),
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "cat_smooth": 10.0,
+        "cat_l2": 10.0,
+        "min_data_per_group": 50,
+        "max_cat_to_onehot": 4,
+        "num_threads": options.num_threads,
+        "seed": options.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbose": -1,
+    }
+    if capacity.group_pure:
+        # Each tree uses fit fields only or engagement fields only: the fit and engagement parts
+        # of a score are then exact, and cheap to read for every lead's grade.
+        fit = [j for j, src in enumerate(enc.feature_fields) if enc.field(src).group == "fit"]
+        eng = [j for j, src in enumerate(enc.feature_fields) if enc.field(src).group != "fit"]
+        if fit and eng:
+            params["interaction_constraints"] = [fit, eng]
+    return params
+
+
+def choose_capacity(
+    X: np.ndarray,
+    y: np.ndarray,
+    fit_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    enc: FeatureEncoder,
+    options: TrainOptions,
+) -> tuple[Capacity, dict[str, float]]:
+    """The simplest candidate shape within ``CAPACITY_TOLERANCE`` of the best on validation leads."""
+    if len(options.capacities) == 1:
+        return options.capacities[0], {}
+    rng = np.random.default_rng(options.seed)
+    fit_rows = (
+        np.sort(rng.choice(fit_idx, SELECTION_ROWS, replace=False))
+        if len(fit_idx) > SELECTION_ROWS
+        else fit_idx
+    )
+    scores: dict[str, float] = {}
+    for cap in options.capacities:
+        params = lgb_params(len(fit_idx), options, enc, cap)
+        booster = fit_booster(X, y, fit_rows, valid_idx, enc, params, options.max_rounds)
+        scores[cap.name] = float(
+            roc_auc_score(y[valid_idx], booster.predict(X[valid_idx], num_threads=options.num_threads))
+        )
+    chosen = _prefer(options.capacities, scores, len(fit_idx) + len(valid_idx))
+    log.debug("model shape %s (validation ROC AUC %s)", chosen.name, scores)
+    return chosen, scores
+
+
+@dataclass
+class Fitted:
+    """A trained booster and the scores it (or its fold models) gave leads it never trained on."""
+
+    booster: lgb.Booster
+    capacity: Capacity
+    params: dict[str, Any]
+    scores: dict[str, float]
+    calib_rows: np.ndarray
+    calib_raw: np.ndarray
+    fold_aucs: list[float] | None = None
+
+
+def _prefer(capacities: tuple[Capacity, ...], scores: dict[str, float], n_rows: int) -> Capacity:
+    """The best held-out AUC; with much data, the earlier (faster) shape unless clearly worse."""
+    best = max(scores.values())
+    tolerance = CAPACITY_TOLERANCE if n_rows >= FAST_GRADES_ROWS else 0.0
+    return next(c for c in capacities if scores[c.name] >= best - tolerance)
+
+
+def fit_holdout(
+    X: np.ndarray,
+    y: np.ndarray,
+    fit_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    enc: FeatureEncoder,
+    options: TrainOptions,
+    capacity: Capacity | None,
+) -> Fitted:
+    """Fit on the older rows, stop early and calibrate on the validation rows."""
+    scores: dict[str, float] = {}
+    if capacity is None:
+        capacity, scores = choose_capacity(X, y, fit_idx, valid_idx, enc, options)
+    params = lgb_params(len(fit_idx), options, enc, capacity)
+    booster = fit_booster(X, y, fit_idx, valid_idx, enc, params, options.max_rounds)
+    raw = np.asarray(booster.predict(X[valid_idx], raw_score=True, num_threads=options.num_threads))
+    return Fitted(booster, capacity, params, scores, valid_idx, raw)
+
+
+def fit_crossfit(
+    X: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray,
+    enc: FeatureEncoder,
+    options: TrainOptions,
+    capacity: Capacity | None,
+) -> Fitted:
+    """Five fold models give every training row an out-of-fold score (shape choice, calibration,
+    cutoff); the final booster then learns from all rows, as CalibratedClassifierCV(ensemble=False)."""
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=options.seed).split(rows, y[rows]))
+    candidates = (capacity,) if capacity else options.capacities
+    runs: dict[str, tuple[dict[str, Any], np.ndarray, list[int], list[float]]] = {}
+    for cap in candidates:
+        params = lgb_params(int(0.8 * len(rows)), options, enc, cap)
+        oof = np.zeros(len(rows))
+        iters: list[int] = []
+        aucs: list[float] = []
+        for fit_pos, eval_pos in folds:
+            model = fit_booster(X, y, rows[fit_pos], rows[eval_pos], enc, params, options.max_rounds)
+            oof[eval_pos] = model.predict(X[rows[eval_pos]], raw_score=True, num_threads=options.num_threads)
+            iters.append(model.best_iteration or model.current_iteration())
+            aucs.append(float(roc_auc_score(y[rows[eval_pos]], oof[eval_pos])))
+        runs[cap.name] = (params, oof, iters, aucs)
+    scores = {name: float(np.mean(run[3])) for name, run in runs.items()}
+    chosen = _prefer(candidates, scores, len(rows))
+    params, oof, iters, aucs = runs[chosen.name]
+    rounds = max(10, int(round(np.mean(iters) * 1.1)))  # a little longer: 25% more rows than each fold
+    data = lgb.Dataset(
+        X[rows],
+        y[rows],
+        categorical_feature=enc.categorical_indices,
+        feature_name=safe_names(enc.feature_names),
+    )
+    booster = lgb.train(params, data, num_boost_round=rounds)
+    return Fitted(booster, chosen, params, scores if len(candidates) > 1 else {}, rows, oof, aucs)
+
+
+def fit_booster(
+    X: np.ndarray,
+    y: np.ndarray,
+    fit_rows: np.ndarray,
+    stop_rows: np.ndarray,
+    enc: FeatureEncoder,
+    params: dict[str, Any],
+    max_rounds: int,
+) -> lgb.Booster:
+    """Train on ``fit_rows``, stopping early on ``stop_rows``."""
+    train_set = lgb.Dataset(
+        X[fit_rows],
+        y[fit_rows],
+        categorical_feature=enc.categorical_indices,
+        feature_name=safe_names(enc.feature_names),
+        free_raw_data=False,
+    )
+    valid_set = lgb.Dataset(X[stop_rows], y[stop_rows], reference=train_set)
+    return lgb.train(
+        params,
+        train_set,
+        num_boost_round=max_rounds,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(100, verbose=False)],
+    )
+
+
+def safe_names(names: list[str]) -> list[str]:
+    # LightGBM rejects some characters in feature names; keep them readable and unique.
+    out = []
+    for i, name in enumerate(names):
+        cleaned = "".join(c if c.isalnum() or c in "_" else "_" for c in name)
+        out.append(f"f{i}_{cleaned}"[:60])
+    return out
+
+
+def cv_aucs(
+    X: np.ndarray, y: np.ndarray, enc: FeatureEncoder, params: dict[str, Any], rounds: int, seed: int
+) -> list[float]:
+    aucs = []
+    for fit_idx, eval_idx in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
+        data = lgb.Dataset(
+            X[fit_idx],
+            y[fit_idx],
+            categorical_feature=enc.categorical_indices,
+            feature_name=safe_names(enc.feature_names),
+        )
+        model = lgb.train(params, data, num_boost_round=max(rounds, 10))
+        aucs.append(float(roc_auc_score(y[eval_idx], model.predict(X[eval_idx]))))
+    return aucs
+
+
+def auc_interval(aucs: list[float]) -> dict[str, Any]:
+    """Mean fold ROC AUC with a 95% t interval (4 degrees of freedom for 5 folds)."""
+    mean, sd = float(np.mean(aucs)), float(np.std(aucs, ddof=1))
+    half = 2.776 * sd / np.sqrt(len(aucs))
+    return {
+        "folds": len(aucs),
+        "roc_auc_folds": aucs,
+        "roc_auc_mean": mean,
+        "roc_auc_low": mean - half,
+        "roc_auc_high": mean + half,
+    }

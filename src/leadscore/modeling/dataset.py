@@ -1,0 +1,192 @@
+"""The training data: read once (and hashed while read), labelled, checked, deduplicated and split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from leadscore.config import DatasetSpec
+from leadscore.data.labels import apply_labels
+from leadscore.data.sources import read_folder_table, read_table_hashed
+from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
+from leadscore.errors import UserError
+from leadscore.features import (
+    ENGAGEMENT_COLUMNS,
+    canonical_category,
+    engagement_rollups,
+    map_values,
+    parse_dates,
+)
+
+TEST_SHARE = 0.2
+VALID_SHARE = 0.2
+
+
+@dataclass
+class TrainingData:
+    """Labelled, deduplicated leads ready to encode, with what was found on the way."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    report: ValidationReport
+    data_hash: str
+    dropped: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_pos(self) -> int:
+        return int(self.y.sum())
+
+    @property
+    def n_neg(self) -> int:
+        return int(len(self.y) - self.y.sum())
+
+
+@dataclass
+class Split:
+    """Row indices: fit (the booster learns), valid (early stopping, calibration), test (every metric)."""
+
+    fit: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    kind: str  # "time" or "stratified"
+
+    @property
+    def train(self) -> np.ndarray:
+        return np.sort(np.concatenate([self.fit, self.valid]))
+
+
+def load_training_frame(path: str | Path, spec: DatasetSpec) -> tuple[pd.DataFrame, str]:
+    """The leads table and its SHA-256; for a generator folder, engagement is rebuilt from raw events
+    as of each lead's scoring time."""
+    frame, digest = read_table_hashed(path)
+    if spec.events and Path(path).is_dir():
+        events = read_folder_table(path, "events")
+        if events is not None and spec.id and spec.time and spec.time in frame.columns:
+            anchors = frame[[spec.id, spec.time]].drop_duplicates(spec.id)
+            rollups = engagement_rollups(events, anchors, id_col=spec.id, time_col=spec.time)
+            rollups.insert(0, spec.id, anchors[spec.id].to_numpy())
+            frame = frame.drop(columns=[c for c in ENGAGEMENT_COLUMNS if c in frame.columns])
+            frame = frame.merge(rollups, on=spec.id, how="left")
+    return frame, digest
+
+
+def read_training_data(
+    path: str | Path, spec: DatasetSpec, feedback: pd.DataFrame | None, feedback_source: str = "feedback"
+) -> TrainingData:
+    """Read, apply sales' decisions as labels, validate, deduplicate and keep the labelled leads."""
+    notes: list[str] = []
+    raw, digest = load_training_frame(path, spec)
+    if feedback is not None:
+        raw, changed = apply_labels(raw, spec, feedback)
+        notes.append(f"sales feedback from {feedback_source} set the label of {changed} leads")
+    report = validate_frame(raw, spec, source=str(path))
+    blocking = [p for p in report.problems if p.level == "error" and p.check != "too_few_examples"]
+    if blocking:
+        raise UserError(blocking[0].line().removeprefix("error: "))
+    frame, dropped = deduplicate(raw, spec)
+    if dropped:
+        notes.append(f"left out {dropped} duplicate leads (same id or same contact)")
+    y_all, known = label_values(frame, spec)
+    data = TrainingData(
+        frame=frame.loc[known].reset_index(drop=True),
+        y=y_all[known].astype(int),
+        report=report,
+        data_hash=digest,
+        dropped=dropped,
+        notes=notes,
+    )
+    _require_both_classes(data, spec, path)
+    return data
+
+
+def _require_both_classes(data: TrainingData, spec: DatasetSpec, path: str | Path) -> None:
+    if min(data.n_pos, data.n_neg) < MIN_CLASS_EXAMPLES:
+        cmd = f"leadscore points {path}" + (f" --rules {spec.rules}" if spec.rules else "")
+        raise UserError(
+            f"column '{spec.label.column}': only {data.n_pos} SQL and {data.n_neg} non-SQL examples; at "
+            f"least {MIN_CLASS_EXAMPLES} of each are needed to train a model. Use the written points model "
+            f"until there is more data: {cmd}"
+        )
+
+
+def deduplicate(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, int]:
+    """Drop repeated ids and repeated contacts (email, ignoring case and spaces): keep the first."""
+    keep = np.ones(len(frame), dtype=bool)
+    if spec.id and spec.id in frame.columns:
+        keep &= ~frame[spec.id].duplicated().to_numpy()
+    if spec.email and spec.email in frame.columns:
+        emails = map_values(frame[spec.email], canonical_category)
+        keep &= ~(emails.duplicated() & emails.notna()).to_numpy()
+    return frame.loc[keep].reset_index(drop=True), int((~keep).sum())
+
+
+def candidate_fields(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[list[str], dict[str, str]]:
+    """The fields a model may learn from, and the excluded ones with the reason."""
+    reserved = {spec.label.column, spec.id, spec.time} - {None}
+    excluded = {col: why for col, why in spec.exclude.items() if col in frame.columns}
+    if spec.features:
+        wanted = [c for c in dict.fromkeys([*spec.features, *spec.dates]) if c in frame.columns]
+        return [c for c in wanted if c not in excluded and c not in reserved], excluded
+    fields = []
+    for col in frame.columns:
+        if col in reserved or col in excluded:
+            continue
+        why = _unusable(frame[col], len(frame))
+        if why:
+            excluded[col] = why
+        else:
+            fields.append(col)
+    return fields, excluded
+
+
+def _unusable(series: pd.Series, n: int) -> str | None:
+    """Why a column without a spec cannot be learned from (constant, an identifier, an email), or None."""
+    distinct = series.nunique(dropna=True)
+    if distinct <= 1:
+        return "constant (carries no information)"
+    textual = not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_datetime64_any_dtype(series)
+    integral = pd.api.types.is_integer_dtype(series)
+    if (textual or integral) and distinct >= 0.98 * series.notna().sum() and n >= 50:
+        return "identifier-like (a different value for almost every lead)"
+    if textual and series.astype(str).str.contains("@", regex=False).mean() > 0.5:
+        return "email address (personal data)"
+    return None
+
+
+def split_indices(frame: pd.DataFrame, y: np.ndarray, spec: DatasetSpec, seed: int) -> Split:
+    """Fit / validation / test rows: by time when there is a time column, else stratified and seeded."""
+    n = len(frame)
+    idx = np.arange(n)
+    if spec.time and spec.time in frame.columns:
+        when = parse_dates(frame[spec.time]).astype("datetime64[ms]").astype(np.int64)
+        order = np.lexsort((idx, when))
+        n_test = int(round(TEST_SHARE * n))
+        rest, test = order[: n - n_test], order[n - n_test :]
+        n_valid = int(round(VALID_SHARE * len(rest)))
+        fit, valid = rest[: len(rest) - n_valid], rest[len(rest) - n_valid :]
+        split = Split(np.sort(fit), np.sort(valid), np.sort(test), "time")
+    else:
+        rest, test = train_test_split(idx, test_size=TEST_SHARE, stratify=y, random_state=seed)
+        fit, valid = train_test_split(rest, test_size=VALID_SHARE, stratify=y[rest], random_state=seed + 1)
+        split = Split(np.sort(fit), np.sort(valid), np.sort(test), "stratified")
+    for part, rows in (("validation", split.valid), ("test", split.test)):
+        if len(np.unique(y[rows])) < 2:
+            raise UserError(f"the {part} part has only one class; more data or more SQLs are needed")
+    return split
+
+
+def weekly_volume(frame: pd.DataFrame, spec: DatasetSpec) -> float | None:
+    """Leads per week over the data's time span (for capacity contracts), or None without a time column."""
+    if not spec.time or spec.time not in frame.columns:
+        return None
+    when = parse_dates(frame[spec.time])
+    when = when[~np.isnat(when)]
+    if when.size < 2:
+        return None
+    weeks = (when.max() - when.min()) / np.timedelta64(7, "D")
+    return float(when.size / weeks) if weeks > 0 else None

@@ -1,0 +1,49 @@
+"""How to train: the model shapes to try, the contract, the columns to keep, the seed and threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from leadscore.scoring.contract import CutoffContract
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """A model shape: tree size and whether each tree keeps to fit or to engagement fields."""
+
+    name: str
+    num_leaves: int
+    max_depth: int
+    group_pure: bool
+
+
+# Candidates, compared on held-out ROC AUC (validation rows, or out-of-fold when cross-fitted).
+# Group-pure shallow trees come first and are kept unless another shape is clearly better: their
+# fit and engagement parts are exact and cheap to read for every lead (grades at batch speed, see
+# benchmarks/bench_service.py), and exact reasons stay cheap. `--capacity` forces a shape.
+CAPACITIES = (
+    Capacity("group-pure-d3", 7, 3, True),
+    Capacity("shallow-d3", 7, 3, False),
+    Capacity("deeper-d6", 31, 6, False),
+)
+CAPACITY_TOLERANCE = 0.002  # held-out ROC AUC a later (slower to explain) shape must gain to be chosen...
+FAST_GRADES_ROWS = 100_000  # ...when there is this much data: grading speed matters at volume only
+CROSSFIT_MAX_ROWS = 100_000  # up to this many training rows without a time column: cross-fit
+SELECTION_ROWS = 200_000
+
+
+@dataclass
+class TrainOptions:
+    """How to train: the contract, columns to keep despite the leakage guard, seed, threads."""
+
+    contract: CutoffContract
+    keep: list[str] = field(default_factory=list)
+    seed: int = 42
+    feedback: pd.DataFrame | None = None  # sales' decisions (lead_id, decision, decided_at) as labels
+    feedback_source: str = "the feedback store"  # where they came from, for the run's notes
+    num_threads: int = 2
+    max_rounds: int = 3000
+    learning_rate: float | None = None
+    capacities: tuple[Capacity, ...] = CAPACITIES

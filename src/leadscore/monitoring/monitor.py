@@ -1,0 +1,177 @@
+"""Is the model still right? Drift (PSI) per field and for the score, calibration and the contract
+on recent outcomes, sources by SQL share, sales' rejection reasons, and a verdict a scheduler can act on.
+
+Bands follow common practice for the population stability index: below 0.1 stable, 0.1-0.25 watch,
+above 0.25 act. Checks on outcomes use the uncertainty of the recent sample, so a quiet period with
+a few hundred leads is not flagged for noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore.data.sources import read_table, resolve_leads_path
+from leadscore.errors import UserError
+from leadscore.features import dates_ms
+from leadscore.monitoring.drift import PSI_ACT, PSI_WATCH, band, field_drift, numeric_psi
+from leadscore.monitoring.feedback import reasons_by_source
+from leadscore.monitoring.outcomes import outcome_checks, source_table
+from leadscore.scoring.bundle import ModelBundle
+
+KEY_FIELD_SHARE = 0.02  # fields carrying at least this share of the model's attribution
+Z_FLAG = 3.0
+MAX_REFERENCE_ROWS = 200_000
+SEED = 0
+
+
+@dataclass
+class Verdict:
+    level: str = "ok"
+    reasons: list[str] = field(default_factory=list)
+
+    def raise_to(self, level: str, reason: str) -> None:
+        order = {"ok": 0, "watch": 1, "retrain": 2}
+        if order[level] > order[self.level]:
+            self.level = level
+        self.reasons.append(f"{level}: {reason}")
+
+
+def load(data: str | Path) -> pd.DataFrame:
+    return read_table(resolve_leads_path(data))
+
+
+def _weekly(frame: pd.DataFrame, time_col: str | None) -> float | None:
+    if not time_col or time_col not in frame.columns:
+        return None
+    t = dates_ms(frame[time_col])
+    t = t[~np.isnan(t)]
+    if t.size < 2:
+        return None
+    weeks = (t.max() - t.min()) / (7 * 86_400_000)
+    return float(t.size / weeks) if weeks >= 1 else None
+
+
+def monitor(
+    bundle: ModelBundle,
+    reference: str | Path,
+    current: str | Path,
+    *,
+    feedback: pd.DataFrame | None = None,
+    source: str | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """Compare a recent period with the training reference; return figures, verdict and reasons."""
+    source = source or bundle.spec.source
+    ref, cur = load(reference), load(current)
+    if source and source not in cur.columns:
+        raise UserError(f"{current}: source column '{source}' is missing")
+    if cur.empty:
+        raise UserError(f"{current}: no leads to monitor")
+    if len(ref) > MAX_REFERENCE_ROWS:
+        ref = ref.sample(MAX_REFERENCE_ROWS, random_state=SEED).reset_index(drop=True)
+    verdict = Verdict()
+    X_ref, X_cur = bundle.encode(ref), bundle.encode(cur)  # once, for drift and scores alike
+    fields = field_drift(bundle, ref, cur, X_ref, X_cur)
+    s_ref, s_cur = bundle.score_matrix(X_ref), bundle.score_matrix(X_cur)
+    score_psi = numeric_psi(s_ref.p_sql, s_cur.p_sql)
+    if score_psi > PSI_ACT:
+        verdict.raise_to("retrain", f"score PSI {score_psi:.3f} is above {PSI_ACT}")
+    elif score_psi >= PSI_WATCH:
+        verdict.raise_to("watch", f"score PSI {score_psi:.3f} is in the watch band")
+    for f in fields:
+        key = (f["share"] or 0.0) >= KEY_FIELD_SHARE
+        if f["band"] == "act":
+            verdict.raise_to(
+                "retrain" if key else "watch",
+                f"field '{f['field']}' PSI {f['psi']:.3f}"
+                + (f" ({f['share']:.0%} of the model's attribution)" if f["share"] else ""),
+            )
+        elif f["band"] == "watch" and key:
+            verdict.raise_to("watch", f"field '{f['field']}' PSI {f['psi']:.3f} is in the watch band")
+        for new in f.get("new", []):
+            verdict.raise_to(
+                "watch",
+                f"new category '{new['value']}' in '{f['field']}' ({new['share']:.1%} of recent leads)",
+            )
+    outcomes = outcome_checks(bundle, cur, s_cur.p_sql, s_cur.mql)
+    if outcomes:
+        _judge_outcomes(outcomes, verdict)
+    cut = bundle.meta.cutoff
+    mql_share = float(s_cur.mql.mean())
+    volume: dict[str, float | None] = {
+        "mql_share": mql_share,
+        "expected_mql_share": cut.expected_mql_share,
+        "mql_per_week": None,
+        "expected_mql_per_week": cut.expected_mql_per_week,
+    }
+    weekly = _weekly(cur, bundle.encoder.time_col)
+    if weekly is not None:
+        volume["mql_per_week"] = weekly * mql_share
+    _judge_volume(volume, len(cur), verdict)
+    contract = cut.contract
+    overdue = cut.review_warning(today)
+    if overdue:
+        verdict.raise_to("watch", overdue)
+    rejections: list[dict[str, Any]] = []
+    if feedback is not None and source and bundle.spec.id and not feedback.empty:
+        rejections = reasons_by_source(feedback, cur, bundle.spec.id, source)
+    return {
+        "verdict": verdict.level,
+        "reasons": verdict.reasons or ["no drift beyond the watch band and outcomes as promised"],
+        "model_version": bundle.version,
+        "registered": bundle.meta.registered.model_dump() if bundle.meta.registered else None,
+        "reference": {"source": str(reference), "leads": len(ref)},
+        "current": {"source": str(current), "leads": len(cur)},
+        "score_psi": score_psi,
+        "score_band": band(score_psi),
+        "fields": fields,
+        "outcomes": outcomes,
+        "volume": volume,
+        "sources": source_table(bundle, cur, s_cur.mql, source),
+        "rejections_by_source": rejections,
+        "contract": {
+            "version": contract.version,
+            "review_by": contract.review_by.isoformat(),
+            "overdue": bool(overdue),
+        },
+        "bands": {"stable_below": PSI_WATCH, "act_above": PSI_ACT},
+    }
+
+
+def _judge_outcomes(o: dict[str, Any], verdict: Verdict) -> None:
+    z, ratio = o["calibration_z"], o["observed_over_expected"]
+    if abs(z) > Z_FLAG and abs(ratio - 1) > 0.2:
+        verdict.raise_to(
+            "retrain",
+            f"calibration: {o['observed_sql']:.0f} SQLs observed against {o['expected_sql']:.0f} expected (z {z:+.1f})",
+        )
+    elif abs(z) > Z_FLAG:
+        verdict.raise_to("watch", f"calibration drifting: observed/expected {ratio:.2f} (z {z:+.1f})")
+    train_auc = o.get("training_roc_auc")
+    if train_auc and o["roc_auc"] < train_auc - 0.05:
+        verdict.raise_to("retrain", f"ROC AUC {o['roc_auc']:.3f} against {train_auc:.3f} at training")
+    rate, se, promise = o["mql_sql_rate"], o["mql_sql_rate_se"], o["contract_sql_rate"]
+    if not math.isnan(rate) and promise:
+        if rate + 2 * se < 0.20:
+            verdict.raise_to("retrain", f"MQL->SQL rate {rate:.1%} is below 20%: the bar is too loose")
+        elif rate + Z_FLAG * se < promise:
+            verdict.raise_to("watch", f"MQL->SQL rate {rate:.1%} is below the contract's {promise:.0%}")
+
+
+def _judge_volume(volume: dict[str, Any], n: int, verdict: Verdict) -> None:
+    expected = volume.get("expected_mql_share")
+    if not expected:
+        return
+    share = volume["mql_share"]
+    se = math.sqrt(expected * (1 - expected) / max(n, 1))
+    if abs(share - expected) > max(Z_FLAG * se, 0.25 * expected):
+        verdict.raise_to(
+            "watch", f"MQL volume {share:.1%} of leads against {expected:.1%} expected by the contract"
+        )

@@ -1,0 +1,96 @@
+"""The cutoff contract: the MQL policy marketing and sales signed, with its quarterly review date."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from leadscore.config import find_config, read_yaml, validation_message
+from leadscore.data.sources import atomic_path
+from leadscore.errors import UserError
+
+DEFAULT_CONTRACT = "default"
+
+
+class CutoffContract(BaseModel):
+    """A versioned, human-signed MQL policy with its quarterly review date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    policy: Literal["min_sql_rate", "mql_capacity", "probability"]
+    min_sql_rate: float | None = None
+    mql_capacity: float | None = None  # leads per week sales can take
+    weekly_leads: float | None = None  # needed for mql_capacity when the data has no time column
+    probability: float | None = None
+    agreed_by: list[str]
+    agreed_on: date
+    review_by: date
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _policy_has_its_value(self) -> CutoffContract:
+        needed = {
+            "min_sql_rate": self.min_sql_rate,
+            "mql_capacity": self.mql_capacity,
+            "probability": self.probability,
+        }
+        value = needed[self.policy]
+        if value is None:
+            raise ValueError(f"policy '{self.policy}' needs the field '{self.policy}'")
+        if self.policy in {"min_sql_rate", "probability"} and not 0 < value < 1:
+            raise ValueError(f"'{self.policy}' must be between 0 and 1")
+        if self.policy == "mql_capacity" and value <= 0:
+            raise ValueError("'mql_capacity' must be positive")
+        if self.review_by < self.agreed_on:
+            raise ValueError("'review_by' is before 'agreed_on'")
+        return self
+
+    def overdue(self, today: date | None = None) -> bool:
+        return (today or date.today()) > self.review_by
+
+    def review_warning(self, today: date | None = None) -> str | None:
+        """The warning for a contract past its review date, or None.
+
+        Service, monitor and reports all say it in these words, so one method decides it.
+        """
+        if self.overdue(today):
+            return f"cutoff contract {self.version} was due for review on {self.review_by.isoformat()}"
+        return None
+
+    def describe(self) -> str:
+        if self.policy == "min_sql_rate":
+            return f"lowest threshold with an expected MQL->SQL rate of at least {self.min_sql_rate:.0%}"
+        if self.policy == "mql_capacity":
+            return f"at most {self.mql_capacity:g} MQLs per week"
+        return f"fixed probability {self.probability:g}"
+
+
+def load_contract(name_or_path: str | Path = DEFAULT_CONTRACT) -> tuple[CutoffContract, Path]:
+    path = find_config("cutoffs", str(name_or_path))
+    try:
+        return CutoffContract.model_validate(read_yaml(path)), path
+    except ValidationError as exc:
+        raise UserError(validation_message(path, exc)) from exc
+
+
+def contract_dict(contract: CutoffContract) -> dict[str, Any]:
+    return contract.model_dump(mode="json")
+
+
+def write_contract(path: str | Path, **fields: Any) -> CutoffContract:
+    """Check a contract's fields and write it as YAML (atomically), ready for ``train --cutoff PATH``."""
+    try:
+        contract = CutoffContract.model_validate(fields)
+    except ValidationError as exc:
+        raise UserError(validation_message(Path(path), exc)) from exc
+    with atomic_path(path) as tmp:
+        tmp.write_text(
+            yaml.safe_dump(contract.model_dump(mode="json", exclude_none=True), sort_keys=False),
+            encoding="utf-8",
+        )
+    return contract

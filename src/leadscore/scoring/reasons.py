@@ -1,0 +1,155 @@
+"""Reasons: exact TreeSHAP contributions as percentage points of P(SQL), picked and phrased for a rep."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from leadscore.features import FeatureEncoder, to_number
+
+MIN_WEIGHT_PP = 0.05  # weights under this many percentage points are not worth a rep's attention
+PHRASE_CACHE = 200_000
+
+
+@dataclass
+class Reason:
+    """One field's push on a lead's score, phrased for a sales rep."""
+
+    field: str
+    text: str
+    weight_pp: float
+    group: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "text": self.text,
+            "weight": round(float(self.weight_pp), 2),
+            "group": self.group,
+        }
+
+
+def reason_weights(
+    contrib: np.ndarray, raw: float | np.ndarray, probability: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Each field's weight in percentage points of P(SQL); they add up to p - p(average lead).
+
+    The lead's distance from the average lead's score is shared out in proportion to the exact
+    log-odds contributions: the calibrator's secant slope between the two scores turns log-odds
+    into probability. (Removing one field at a time would give 0 on the flat parts of an
+    isotonic calibrator, and weights that no longer add up.)
+    """
+    one = np.ndim(contrib) == 1
+    contrib = np.atleast_2d(contrib)
+    raw = np.atleast_1d(np.asarray(raw, dtype=np.float64))
+    span = contrib.sum(axis=1)
+    base = raw - span
+    p, p0 = probability(raw), probability(base)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(np.abs(span) > 1e-9, (p - p0) / span, 0.0)
+    # Where the calibrator is flat between the two scores, use its slope around the lead.
+    local = probability(raw + 0.5) - probability(raw - 0.5)
+    slope = np.where(slope > 0, slope, np.where(local > 0, local, p * (1 - p)))
+    weights = contrib * (slope * 100.0)[:, None]
+    return weights[0] if one else weights
+
+
+class Phraser:
+    """Plain-language phrases naming the lead's own value, from the templates in the dataset spec."""
+
+    def __init__(
+        self, encoder: FeatureEncoder, templates: Mapping[str, Mapping[str, str]], labels: Mapping[str, str]
+    ) -> None:
+        self.encoder = encoder
+        self.templates = {k: dict(v) for k, v in templates.items()}
+        self.labels = dict(labels)
+        self._cache: dict[tuple[str, Any, bool], str] = {}
+
+    def label(self, name: str) -> str:
+        return self.labels.get(name) or name.replace("_", " ").strip().capitalize()
+
+    def phrase(self, name: str, value: Any, positive: bool) -> str:
+        try:
+            key = (name, value, positive)
+            cached = self._cache.get(key)
+        except TypeError:  # an unhashable value: phrase it without the cache
+            return self._phrase(name, value, positive)
+        if cached is None:
+            if len(self._cache) > PHRASE_CACHE:
+                self._cache.clear()
+            cached = self._cache[key] = self._phrase(name, value, positive)
+        return cached
+
+    def _phrase(self, name: str, value: Any, positive: bool) -> str:
+        label = self.label(name)
+        shown = self.encoder.describe_value(name, value)
+        templates = self.templates.get(name, {})
+        if shown is None:
+            template = templates.get("missing") or f"No {label.lower()} on record"
+        else:
+            key = "positive" if positive else "negative"
+            template = templates.get(key) or templates.get("any") or _generic(label, positive)
+        number = to_number(value)
+        try:
+            return template.format(
+                value=shown, n=fmt_count(number), s="" if number == 1 else "s", label=label
+            )
+        except (KeyError, IndexError, ValueError):
+            return _generic(label, positive).format(value=shown, label=label)
+
+
+def select_reasons(
+    records: Sequence[Mapping[str, Any]],
+    weights: np.ndarray,
+    k: int,
+    fields: Sequence[str],
+    groups: Sequence[str],
+    phraser: Phraser,
+) -> list[list[Reason]]:
+    """Up to ``k`` positive and ``k`` negative reasons per lead, strongest first.
+
+    The selection is done on the whole weight matrix at once; only the chosen reasons are phrased.
+    """
+    k = min(k, weights.shape[1])
+    strong = np.abs(weights) >= MIN_WEIGHT_PP
+    # Positive weights ranked high to low, then negative ones low to high (stable on ties).
+    pos = np.argsort(np.where(strong & (weights > 0), -weights, np.inf), axis=1, kind="stable")[:, :k]
+    neg = np.argsort(np.where(strong & (weights < 0), weights, np.inf), axis=1, kind="stable")[:, :k]
+    chosen = np.concatenate([pos, neg], axis=1)
+    picked = np.take_along_axis(weights, chosen, axis=1)
+    valid = np.take_along_axis(strong, chosen, axis=1)
+    valid[:, :k] &= picked[:, :k] > 0
+    valid[:, k:] &= picked[:, k:] < 0
+    phrase = phraser.phrase
+    out: list[list[Reason]] = []
+    for i, record in enumerate(records):
+        row = []
+        for j, w, ok in zip(chosen[i].tolist(), picked[i].tolist(), valid[i].tolist(), strict=True):
+            if ok:
+                name = fields[j]
+                row.append(Reason(name, phrase(name, record.get(name), w > 0), w, groups[j]))
+        out.append(row)
+    return out
+
+
+def reasons_dict(reasons: Sequence[Reason]) -> dict[str, list[dict[str, Any]]]:
+    """The API's ``reasons`` object: positive and negative reasons, strongest first."""
+    return {
+        "positive": [r.to_dict() for r in reasons if r.weight_pp > 0],
+        "negative": [r.to_dict() for r in reasons if r.weight_pp < 0],
+    }
+
+
+def _generic(label: str, positive: bool) -> str:
+    return f"{label}: {{value}} ({'raises' if positive else 'lowers'} the chance of SQL)"
+
+
+def fmt_count(number: float) -> str:
+    """A count as a person reads it: 1,200 or 2.5; "?" when unknown."""
+    if math.isnan(number):
+        return "?"
+    return f"{number:,.0f}" if float(number).is_integer() or abs(number) >= 10 else f"{number:.1f}"

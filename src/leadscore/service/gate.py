@@ -1,0 +1,152 @@
+"""The request gate: a pure ASGI layer for request ids, the body limit, API keys, metrics and one log line."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from leadscore.service.auth import key_from_headers
+from leadscore.service.state import ServiceState
+from leadscore.service.telemetry import access_logger
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+KNOWN_PATHS = frozenset(
+    {
+        "/v1/score",
+        "/v1/score/batch",
+        "/v1/model",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+        "/v1/admin/reload",
+    }
+)
+_RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class Gate:
+    """Request id, body limit (413), API key (401), latency metrics and one JSON log line per request."""
+
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+        self.app = app
+        self.state = state
+        self.log = access_logger()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        path = scope["path"]
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _RID.match(given) else uuid.uuid4().hex
+        status = [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            if (
+                path not in OPEN_PATHS
+                and not self.state.insecure
+                and not self.state.keys.accepts(key_from_headers(headers))
+            ):
+                self.state.metrics.errors.labels(kind="unauthorized").inc()
+                await _reply(
+                    send_with_id,
+                    401,
+                    {"detail": "missing or invalid API key (send X-API-Key or Authorization: Bearer)"},
+                    [(b"www-authenticate", b"Bearer")],
+                )
+                return
+            body = await self._read_body(receive, headers)
+            if body is None:
+                self.state.metrics.errors.labels(kind="too_large").inc()
+                await _reply(
+                    send_with_id, 413, {"detail": f"request body over {self.state.max_body_bytes} bytes"}
+                )
+                return
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send_with_id)
+        except Exception:
+            self.state.metrics.errors.labels(kind="internal").inc()
+            self.log.exception("internal error", extra={"fields": {"request_id": rid, "path": path}})
+            raise
+        finally:
+            elapsed = time.perf_counter() - start
+            label = path if path in KNOWN_PATHS else "other"
+            metrics = self.state.metrics
+            metrics.requests.labels(path=label, status=str(status[0])).inc()
+            metrics.latency.labels(path=label).observe(elapsed)
+            loaded = self.state.loaded
+            self.log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "request_id": rid,
+                        "method": scope.get("method"),
+                        "path": label,
+                        "status": status[0],
+                        "latency_ms": round(elapsed * 1000, 3),
+                        "model_version": loaded.model_version if loaded else None,
+                    }
+                },
+            )
+
+    async def _read_body(self, receive: Receive, headers: dict[bytes, bytes]) -> bytes | None:
+        limit = self.state.max_body_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+async def _reply(
+    send: Send, status: int, payload: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = orjson.dumps(payload)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
