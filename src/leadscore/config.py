@@ -165,6 +165,14 @@ def load_spec(name_or_path: str) -> DatasetSpec:
     return spec
 
 
+def rename(spec: DatasetSpec, name: str) -> DatasetSpec:
+    """The same spec under another dataset name (``train --name``), checked like a spec's own name."""
+    try:
+        return DatasetSpec.model_validate({**spec.model_dump(), "name": name})
+    except ValidationError as exc:
+        raise UserError(f"--name: {exc.errors()[0]['msg']}") from exc
+
+
 def spec_from_flags(
     name: str,
     label: str,

@@ -70,7 +70,9 @@ def test_real_answers_match_the_declared_response_models(client: httpx.Client) -
         assert model.model_validate(body).model_dump(mode="json", exclude_unset=True) == body, model.__name__
     assert isinstance(BatchScoreOut.model_validate(answers[BatchScoreOut]).results[1], LeadErrorOut)
     extra = {**answers[ScoreOut], "undeclared": 1}
-    assert ScoreOut.model_validate(extra).model_dump(mode="json", exclude_unset=True) != extra  # the check can fail
+    assert (
+        ScoreOut.model_validate(extra).model_dump(mode="json", exclude_unset=True) != extra
+    )  # the check can fail
 
 
 def test_service_and_batch_scoring_agree(client: httpx.Client, server: Server) -> None:

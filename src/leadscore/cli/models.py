@@ -21,6 +21,7 @@ from leadscore.cli._util import (
     resolve_spec,
     user_errors,
 )
+from leadscore.config import rename
 from leadscore.errors import UserError
 
 app = typer.Typer()
@@ -54,6 +55,12 @@ def train(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="Dataset name (default: the spec's, or the file's): the model is leadscore-<name>."
+        ),
+    ] = None,
     feedback: Annotated[
         Path | None,
         typer.Option("--feedback", help="Feedback store: sales' accept/reject decisions become the labels."),
@@ -64,6 +71,8 @@ def train(
     from leadscore.jobs.workflow import train_and_log
 
     ds = resolve_spec(data, spec, label, positive, id_col, time_col, exclude)
+    if name is not None:
+        ds = rename(ds, name)
     result, payload = train_and_log(
         data, ds, cutoff=cutoff, keep=keep, promote=promote, capacity=capacity, seed=seed, feedback=feedback
     )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import fcntl
+import glob
 import hashlib
 import io
 import os
@@ -10,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -76,6 +80,11 @@ def _read_errors(path: Path, kind: str) -> Iterator[None]:
         raise UserError(f"{path}: {str(exc).splitlines()[0]}") from exc
 
 
+MAX_CELL_CHARS = 100_000  # a longer cell is a broken export (or an attack), in every reader alike
+SEPARATORS = (",", ";", "\t", "|")
+HEAD_BYTES = 1 << 20
+
+
 def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read one CSV or Parquet file; a user's mistake becomes a one-line ``UserError``."""
     path = resolve_leads_path(path)
@@ -93,36 +102,91 @@ def read_table_hashed(path: str | Path) -> tuple[pd.DataFrame, str]:
 
 
 def _parse(path: Path, source: Path | io.BytesIO, columns: list[str] | None) -> pd.DataFrame:
-    if path.stat().st_size == 0:
-        raise UserError(f"{path}: file is empty")
-    kind = _check_format(path)
+    kind = _opened(path)
     with _read_errors(path, kind):
         if kind == "parquet":
             frame = pd.read_parquet(source, columns=columns)
         else:
-            sep = "\t" if path.suffix.lower() == ".tsv" else None
-            frame = pd.read_csv(source, sep=sep, engine="python" if sep is None else "c", usecols=columns)
-    frame = _clean_columns(frame)
+            frame = pd.read_csv(source, sep=csv_separator(path), usecols=columns)
+    frame = _checked(path, frame)
     if frame.empty:
         raise UserError(f"{path}: file has a header but no rows")
     return frame
 
 
 def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
-    """Stream a CSV or Parquet file in chunks of about ``chunk_rows`` rows."""
+    """Stream a CSV or Parquet file in chunks of about ``chunk_rows`` rows (the same reader and limits
+    as ``read_table``). A file with a header but no rows yields one empty frame with its columns."""
     path = resolve_leads_path(path)
-    if path.stat().st_size == 0:
-        raise UserError(f"{path}: file is empty")
-    kind = _check_format(path)
+    kind = _opened(path)
     with _read_errors(path, kind):
         if kind == "parquet":
             with pq.ParquetFile(path) as reader:
+                if reader.metadata.num_rows == 0:
+                    yield _checked(path, reader.schema_arrow.empty_table().to_pandas())
                 for batch in reader.iter_batches(batch_size=chunk_rows):
-                    yield _clean_columns(batch.to_pandas())
+                    yield _checked(path, batch.to_pandas())
         else:
-            with pd.read_csv(path, chunksize=chunk_rows) as chunks:
+            seen = 0
+            with pd.read_csv(path, sep=csv_separator(path), chunksize=chunk_rows) as chunks:
                 for chunk in chunks:
-                    yield _clean_columns(chunk)
+                    yield _checked(path, chunk, offset=seen)
+                    seen += len(chunk)
+            if seen == 0:
+                yield _checked(path, pd.read_csv(path, sep=csv_separator(path), nrows=0))
+
+
+def _opened(path: Path) -> str:
+    """The file's format, after the checks every reader makes first (empty file, duplicated columns)."""
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: file is empty")
+    kind = _check_format(path)
+    names = _header(path, kind)
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise UserError(f"{path}: duplicated column names: {', '.join(repr(n) for n in duplicated)}")
+    return kind
+
+
+def _header(path: Path, kind: str) -> list[str]:
+    if kind == "parquet":
+        with _read_errors(path, kind):
+            return [str(n).strip() for n in pq.read_schema(path).names]
+    first = _first_line(path)
+    return [c.strip() for c in next(csv.reader([first], delimiter=csv_separator(path)), [])]
+
+
+def _first_line(path: Path) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    text = head.decode("utf-8-sig", errors="replace")
+    return text.splitlines()[0] if text.strip() else ""
+
+
+def csv_separator(path: Path) -> str:
+    """The CSV's separator, from its header line: the most common of , ; tab and | (a comma when none)."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    first = _first_line(path)
+    counts = {sep: first.count(sep) for sep in SEPARATORS}
+    best = max(SEPARATORS, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
+def _checked(path: Path, frame: pd.DataFrame, offset: int = 0) -> pd.DataFrame:
+    """Header cleaned, and no cell longer than ``MAX_CELL_CHARS`` (named by column and row)."""
+    frame = _clean_columns(frame)
+    for col in frame.columns:
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+            continue
+        lengths = series.astype("string").str.len()
+        if len(lengths) and (lengths.max(skipna=True) or 0) > MAX_CELL_CHARS:
+            row = int(np.flatnonzero((lengths > MAX_CELL_CHARS).fillna(False).to_numpy())[0]) + offset
+            raise UserError(
+                f"{path}: column '{col}', row {row + 2}: a cell of more than {MAX_CELL_CHARS:,} characters"
+            )
+    return frame
 
 
 def count_rows(path: str | Path) -> int | None:
@@ -144,10 +208,15 @@ def read_folder_table(folder: str | Path, name: str) -> pd.DataFrame | None:
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; it replaces ``target`` only on success."""
+    """Yield a temporary path beside ``target``; it replaces ``target`` only on success.
+
+    Temporary files are named after the writing process, so ones left by a killed process are
+    removed the next time the same target is written.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temporaries(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -160,6 +229,42 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Delete ``.<name>.<pid>.*.tmp`` files beside ``target`` whose writing process is gone."""
+    removed = []
+    prefix = f".{target.name}."
+    for path in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = path.name.removeprefix(prefix).split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def file_lock(target: str | Path) -> Iterator[None]:
+    """An exclusive lock on ``target`` between processes (a ``.lock`` file beside it), for read-modify-write."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def write_arrow(table: pa.Table, target: str | Path, fmt: str = "parquet") -> Path:

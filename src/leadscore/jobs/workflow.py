@@ -17,6 +17,7 @@ from leadscore.monitoring.monitor import monitor
 from leadscore.reports.artifacts import training_artifacts
 from leadscore.reports.html import monitor_report, write_html
 from leadscore.scoring.contract import load_contract
+from leadscore.tracking.lineage import check_spec_lineage
 from leadscore.tracking.loading import load_bundle
 from leadscore.tracking.runs import log_monitoring, log_training, spec_to_yaml
 
@@ -78,6 +79,7 @@ def train_and_log(
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train on ``data``, log and register the run, export the model; return the result and a summary."""
     options, contract_path = train_options(cutoff, keep=keep, capacity=capacity, seed=seed, feedback=feedback)
+    check_spec_lineage(spec)  # before training: a model of other data under this name is refused anyway
     log.info("training on %s (dataset '%s') ...", data, spec.name)
     result = run_training(data, spec, options)
     for col in result.leakage_suspects:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import DatasetSpec
-from leadscore.data.sources import read_table, write_frame
+from leadscore.data.sources import file_lock, read_table, write_frame
 from leadscore.errors import UserError
 from leadscore.features import clean_text, dates_ms
 
@@ -142,6 +142,11 @@ def _empty() -> pd.DataFrame:
 def import_feedback(path: str | Path, store: str | Path) -> dict[str, Any]:
     """Add a CRM export's decisions to the store; decisions already there are left as they are."""
     incoming = normalise(read_table(path), path)
+    with file_lock(store):  # two imports at once: the second reads what the first wrote
+        return _merge(incoming, path, store)
+
+
+def _merge(incoming: pd.DataFrame, path: str | Path, store: str | Path) -> dict[str, Any]:
     known = load_store(store)
     before = len(known)
     incoming = incoming[~_keys(incoming).duplicated().to_numpy()]

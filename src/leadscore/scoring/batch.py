@@ -14,20 +14,28 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from leadscore.data.sources import atomic_path, count_rows, iter_table
+from leadscore.data.sources import atomic_path, count_rows, iter_table, resolve_leads_path
 from leadscore.errors import UserError
 from leadscore.scoring.bundle import ModelBundle
 
 log = logging.getLogger(__name__)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> pd.DataFrame:
     """The batch-scoring table: id, p_sql, mql, grade and, when asked, the top reasons."""
-    scored = bundle.score_frame(frame, explain=explain)
     out: dict[str, Any] = {}
     id_col = bundle.id_column
     if id_col and id_col in frame.columns:
         out[id_col] = frame[id_col].to_numpy()
+    if frame.empty:  # an export with a header only: the same columns, no rows
+        empty = {"p_sql": np.array([], dtype=np.float64), "mql": np.array([], dtype=bool)}
+        out.update({**empty, "grade": np.array([], dtype=object)})
+        out.update({f"reason_{k + 1}": np.array([], dtype=object) for k in range(explain)})
+        return pd.DataFrame(out)
+    scored = bundle.score_frame(frame, explain=explain)
     out["p_sql"] = np.round(scored.p_sql, 6)
     out["mql"] = scored.mql
     out["grade"] = scored.grade.astype(str)
@@ -38,6 +46,28 @@ def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> 
                 f"{r[k].text} ({r[k].weight_pp:+.1f} pp)" if k < len(r) else "" for r in ranked
             ]
     return pd.DataFrame(out)
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage
+    return) get a leading apostrophe, as OWASP recommends for CSV files people open in Excel."""
+    out = frame.copy()
+    for col in out.columns:
+        series = out[col]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        text = series.astype("string")
+        risky = text.str.startswith(FORMULA_START).fillna(False).to_numpy(dtype=bool)
+        if risky.any():
+            values = series.astype(object).to_numpy().copy()
+            values[risky] = ["'" + str(v) for v in values[risky]]
+            out[col] = values
+    return out
+
+
+def _same_file(data: str | Path, out: Path) -> bool:
+    source = resolve_leads_path(data).resolve()
+    return out.resolve() == source or (out.exists() and out.samefile(source))
 
 
 def _closing(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -60,6 +90,8 @@ def score_file(
     fmt = "csv" if out.suffix.lower() == ".csv" else "parquet"
     if out.suffix.lower() not in {".csv", ".parquet", ".pq"}:
         raise UserError(f"{out}: output must end in .csv or .parquet")
+    if _same_file(data, out):
+        raise UserError(f"{out}: is the input file; write the scores to another file")
     total = count_rows(data)
     rows = mql = 0
     warned = False
@@ -87,6 +119,8 @@ def score_file(
                             ", ".join(missing),
                         )
                 frame = score_output(bundle, chunk, explain=explain)
+                if fmt == "csv":
+                    frame = neutralise_formulas(frame)
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 if writer is None:
                     writer = (
@@ -101,8 +135,6 @@ def score_file(
         finally:
             if writer is not None:
                 writer.close()
-        if writer is None:
-            raise UserError(f"{data}: no rows to score")
     return {
         "out": str(out),
         "rows": rows,

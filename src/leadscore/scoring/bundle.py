@@ -9,6 +9,8 @@ cannot disagree.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,50 @@ from leadscore.scoring.reasons import Phraser, Reason, reason_weights, reasons_d
 
 BUNDLE_FILE = "bundle.json"
 BOOSTER_FILE = "booster.txt"
+CHECKSUM_FILE = "checksums.json"  # SHA-256 of the other two, checked before either is parsed
+
+
+def write_checksums(folder: Path) -> None:
+    """Record the SHA-256 of a bundle's files (after any change to them)."""
+    sums = {name: _sha256(folder / name) for name in (BUNDLE_FILE, BOOSTER_FILE)}
+    (folder / CHECKSUM_FILE).write_text(json.dumps(sums, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def verify_files(folder: Path, location: str | Path) -> None:
+    """Refuse a damaged or partial bundle before parsing anything (a truncated booster file makes
+    LightGBM abort the whole process, which no ``except`` can catch)."""
+    sums_path = folder / CHECKSUM_FILE
+    try:
+        expected = json.loads(sums_path.read_text(encoding="utf-8")) if sums_path.is_file() else None
+        if expected is None:  # a bundle written before checksums: at least the booster must be whole
+            _check_booster_text((folder / BOOSTER_FILE).read_text(encoding="utf-8"))
+            return
+        for name in (BUNDLE_FILE, BOOSTER_FILE):
+            if _sha256(folder / name) != expected.get(name):
+                raise UserError(f"{location}: model bundle is damaged ({name} does not match its checksum)")
+    except OSError as exc:
+        raise UserError(
+            f"{location}: model bundle is incomplete ({exc.strerror}: {Path(exc.filename or '').name})"
+        ) from exc
+    except ValueError as exc:
+        raise UserError(f"{location}: model bundle is damaged ({CHECKSUM_FILE} is not valid JSON)") from exc
+
+
+def _check_booster_text(text: str) -> None:
+    """A LightGBM model text is whole when it has as many trees as its header says and its end marker."""
+    declared = next((line for line in text.splitlines()[:40] if line.startswith("tree_sizes=")), None)
+    if declared is None or "end of trees" not in text:
+        raise UserError("model bundle is damaged (the booster file is cut short)")
+    if text.count("\nTree=") != len(declared.removeprefix("tree_sizes=").split()):
+        raise UserError("model bundle is damaged (the booster file has fewer trees than it declares)")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -114,6 +160,7 @@ class ModelBundle:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / BOOSTER_FILE).write_text(self.booster_text, encoding="utf-8")
         (folder / BUNDLE_FILE).write_text(self.meta.to_json(), encoding="utf-8")
+        write_checksums(folder)
         return folder
 
     @classmethod
@@ -134,6 +181,11 @@ class ModelBundle:
             if not folder.exists():
                 raise UserError(f"{location}: model not found")
             raise UserError(f"{location}: not a leadscore model (no {BUNDLE_FILE})")
+        try:
+            verify_files(folder, location)
+        except UserError as exc:
+            text = str(exc)
+            raise UserError(text if text.startswith(str(location)) else f"{location}: {text}") from None
         try:
             meta = BundleMeta.model_validate_json((folder / BUNDLE_FILE).read_text(encoding="utf-8"))
             booster_text = (folder / BOOSTER_FILE).read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from leadscore.config import get_settings
 from leadscore.scoring.batch import score_output
-from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.bundle import ModelBundle, write_checksums
 from leadscore.scoring.meta import BundleMeta, Registered
 from leadscore.tracking.store import quiet
 
@@ -79,9 +79,21 @@ def save_pyfunc(bundle: ModelBundle, example: pd.DataFrame, path: Path) -> None:
         mlflow.pyfunc.save_model(path=str(path), **args)
 
 
-def export(bundle: ModelBundle, example: pd.DataFrame, models_dir: str | Path | None = None) -> Path:
-    """Export to ``models/<dataset>/`` atomically: the old model stays until the new one is complete."""
-    target = Path(models_dir or get_settings().models_dir) / bundle.name
+def challenger_folder(dataset: str) -> str:
+    """Where a challenger is exported: beside the champion's folder, never in it."""
+    return f"{dataset}@challenger"
+
+
+def export(
+    bundle: ModelBundle,
+    example: pd.DataFrame,
+    models_dir: str | Path | None = None,
+    *,
+    folder: str | None = None,
+) -> Path:
+    """Export to ``models/<dataset>/`` (or ``folder``) atomically: the old model stays until the new one
+    is complete."""
+    target = Path(models_dir or get_settings().models_dir) / (folder or bundle.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{bundle.name}.", dir=target.parent))
     try:
@@ -122,6 +134,7 @@ def export_version(name: str, version: str) -> Path:
         mv = MlflowClient().get_model_version(name, version)
         meta.registered = Registered(name=name, version=version, run_id=mv.run_id, aliases=sorted(mv.aliases))
         meta_path.write_text(meta.to_json(), encoding="utf-8")
+        write_checksums(meta_path.parent)
         swap_in(local, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

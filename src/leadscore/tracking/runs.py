@@ -16,9 +16,18 @@ import yaml
 from leadscore.modeling.leakage import report as leakage_report
 from leadscore.modeling.train import TrainResult
 from leadscore.scoring.meta import Registered
-from leadscore.tracking.champions import set_aliases
-from leadscore.tracking.export import export, input_example, pyfunc_args
-from leadscore.tracking.store import client, configure, experiment_id, quiet, registered_name
+from leadscore.tracking.champions import CHAMPION, set_aliases
+from leadscore.tracking.export import challenger_folder, export, input_example, pyfunc_args
+from leadscore.tracking.lineage import check_lineage, record_lineage
+from leadscore.tracking.store import (
+    client,
+    configure,
+    experiment_id,
+    fail_abandoned_runs,
+    owner_tags,
+    quiet,
+    registered_name,
+)
 
 
 def training_metrics(result: TrainResult) -> dict[str, float]:
@@ -70,9 +79,16 @@ def log_training(
     configure()
     bundle = result.bundle
     name = registered_name(bundle.name)
+    registry = client()
+    check_lineage(registry, name, bundle)
     exp = experiment_id(name)
+    fail_abandoned_runs(registry, exp)
     example = input_example(bundle, result.test_frame)
-    with quiet(), mlflow.start_run(experiment_id=exp) as run, tempfile.TemporaryDirectory() as tmp_dir:
+    with (
+        quiet(),
+        mlflow.start_run(experiment_id=exp, tags=owner_tags()) as run,
+        tempfile.TemporaryDirectory() as tmp_dir,
+    ):
         tmp = Path(tmp_dir)
         mlflow.set_tags(
             {"dataset": bundle.name, "data_sha256": result.data_hash, "model_version": bundle.version}
@@ -94,9 +110,13 @@ def log_training(
             info = mlflow.pyfunc.log_model(name="model", registered_model_name=name, **args)
         run_id = run.info.run_id
     version = str(info.registered_model_version)
-    aliases = set_aliases(client(), name, version, promote=promote, reason="first model" if promote else "")
+    record_lineage(registry, name, version, bundle)
+    aliases = set_aliases(registry, name, version, promote=promote, reason="first model" if promote else "")
     bundle.meta.registered = Registered(name=name, version=version, run_id=run_id, aliases=aliases)
-    model_path = export(bundle, example)
+    # models/<dataset>/ is what services load: it only ever holds the champion.
+    model_path = export(
+        bundle, example, folder=None if CHAMPION in aliases else challenger_folder(bundle.name)
+    )
     return {
         "run_id": run_id,
         "model_uri": f"models:/{name}/{version}",
@@ -119,7 +139,8 @@ def log_monitoring(dataset: str, result: dict[str, Any], html: str) -> str:
         "mql_share": result["volume"]["mql_share"],
         **{k: outcomes[k] for k in ("ece", "roc_auc", "mql_sql_rate", "calibration_z") if k in outcomes},
     }
-    with quiet(), mlflow.start_run(experiment_id=exp) as run:
+    fail_abandoned_runs(client(), exp)
+    with quiet(), mlflow.start_run(experiment_id=exp, tags=owner_tags()) as run:
         mlflow.set_tags(
             {
                 "verdict": result["verdict"],

@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import os
+import socket
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,9 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from leadscore.config import get_settings
+
+OWNER_HOST = "leadscore.host"
+OWNER_PID = "leadscore.pid"
 
 
 def configure() -> str:
@@ -61,3 +65,34 @@ def quiet() -> Iterator[None]:
     ):
         warnings.simplefilter("ignore")
         yield
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process owns a run, so a run left RUNNING by a killed process can be told apart."""
+    return {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
+
+
+def fail_abandoned_runs(registry: MlflowClient, experiment: str) -> list[str]:
+    """End as FAILED the runs of this host whose process is gone (killed with -9 mid-run)."""
+    host = socket.gethostname()
+    ended = []
+    runs = registry.search_runs([experiment], filter_string="attributes.status = 'RUNNING'", max_results=200)
+    for run in runs:
+        tags = run.data.tags
+        if tags.get(OWNER_HOST) != host or not tags.get(OWNER_PID, "").isdigit():
+            continue
+        if not _alive(int(tags[OWNER_PID])):
+            registry.set_terminated(run.info.run_id, status="FAILED")
+            registry.set_tag(run.info.run_id, "leadscore.ended_because", "its process was gone (killed)")
+            ended.append(run.info.run_id)
+    return ended
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

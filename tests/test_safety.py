@@ -1,0 +1,286 @@
+"""Safe in production: bad files are one clear line, nothing is half-written or lost, the served champion
+is never overwritten, and a damaged model is refused before it is parsed (issue 13)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from leadscore.errors import UserError
+from leadscore.scoring.bundle import BOOSTER_FILE, CHECKSUM_FILE, ModelBundle
+from tests.helpers import Trained, make_leads, make_tables, private_env
+
+runner = CliRunner()
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def _bundle_dir(model: Path) -> Path:
+    return model / "artifacts" / "bundle"
+
+
+# --- files in ----------------------------------------------------------------------------------
+
+
+def test_a_header_only_csv_scores_to_an_empty_result_with_the_header(
+    trained: Trained, tmp_path: Path
+) -> None:
+    src = tmp_path / "empty.csv"
+    src.write_text("lead_id,job_title,employee_count\n")
+    out = tmp_path / "scored.csv"
+    code, output = _cli(
+        "score", str(src), "--model", str(trained["model_path"]), "--out", str(out), "--explain", "2"
+    )
+    assert code == 0, output
+    assert out.read_text().splitlines() == ['"lead_id","p_sql","mql","grade","reason_1","reason_2"']
+    assert "Traceback" not in output
+
+
+def test_a_one_column_csv_keeps_its_column(tmp_path: Path) -> None:
+    src = tmp_path / "onecol.csv"
+    src.write_text("x\n" + "\n".join(["1", "0"] * 30) + "\n")
+    code, output = _cli("validate", str(src), "--label", "x", "--json")
+    assert "label column" not in output and "is missing" not in output, output
+    assert json.loads(output)["rows"] == 60
+
+
+def test_duplicated_column_names_are_an_error_naming_them(trained: Trained, tmp_path: Path) -> None:
+    leads = make_leads(50, 3)[["lead_id", "employee_count", "job_title"]]
+    src = tmp_path / "dup.csv"
+    src.write_text(leads.to_csv(index=False).replace("job_title", "employee_count", 1))
+    code, output = _cli("validate", str(src), "--label", "lead_id")
+    assert code == 2 and "duplicated column names: 'employee_count'" in output
+    code, output = _cli(
+        "score", str(src), "--model", str(trained["model_path"]), "--out", str(tmp_path / "o.csv")
+    )
+    assert code == 2 and "duplicated column names: 'employee_count'" in output
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_validate_and_score_apply_the_same_cell_limit(trained: Trained, tmp_path: Path) -> None:
+    leads = make_leads(20, 4)
+    leads.loc[7, "job_title"] = "x" * 150_000
+    src = tmp_path / "huge.csv"
+    leads.to_csv(src, index=False)
+    expected = "column 'job_title', row 9: a cell of more than 100,000 characters"
+    code, output = _cli("validate", str(src), "--spec", "synthetic")
+    assert code == 2 and expected in output
+    code, output = _cli(
+        "score", str(src), "--model", str(trained["model_path"]), "--out", str(tmp_path / "o.csv")
+    )
+    assert code == 2 and expected in output and output.strip().count("\n") == 0
+
+
+def test_scores_never_overwrite_their_input(trained: Trained, tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    make_leads(30, 5).to_csv(src, index=False)
+    before = src.read_bytes()
+    code, output = _cli("score", str(src), "--model", str(trained["model_path"]), "--out", str(src))
+    assert code == 2 and "is the input file" in output
+    assert src.read_bytes() == before
+
+
+def test_csv_output_neutralises_formulas(trained: Trained, tmp_path: Path) -> None:
+    leads = make_leads(6, 6)
+    ids = ['=HYPERLINK("http://x","y")', "+1+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "\tTAB", "L-6"]
+    leads["lead_id"] = ids
+    src = tmp_path / "evil.parquet"
+    leads.to_parquet(src)
+    out = tmp_path / "scored.csv"
+    code, output = _cli("score", str(src), "--model", str(trained["model_path"]), "--out", str(out))
+    assert code == 0, output
+    cells = pd.read_csv(out, dtype=str, keep_default_na=False)["lead_id"].tolist()
+    assert cells == ["'" + v for v in ids[:5]] + ["L-6"]
+    parquet = tmp_path / "scored.parquet"
+    _cli("score", str(src), "--model", str(trained["model_path"]), "--out", str(parquet))
+    assert pd.read_parquet(parquet)["lead_id"].tolist() == ids  # Parquet keeps the values as they are
+
+
+def test_temporary_files_of_a_killed_process_are_cleaned_on_the_next_run(
+    trained: Trained, tmp_path: Path
+) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)
+    stale = tmp_path / f".scored.csv.{pid}.abc123.tmp"
+    stale.write_bytes(b"x" * 1000)
+    live = tmp_path / f".scored.csv.{os.getpid()}.def456.tmp"  # a writer still at work: left alone
+    live.write_bytes(b"y")
+    src = tmp_path / "in.parquet"
+    make_leads(40, 7).to_parquet(src)
+    code, output = _cli(
+        "score", str(src), "--model", str(trained["model_path"]), "--out", str(tmp_path / "scored.csv")
+    )
+    assert code == 0, output
+    assert not stale.exists() and live.exists()
+
+
+# --- the feedback store under concurrency --------------------------------------------------------
+
+
+def test_two_feedback_imports_at_once_lose_nothing(tmp_path: Path) -> None:
+    feedback = make_tables(40_000, 12)["feedback"].to_pandas()
+    halves = [feedback.iloc[: len(feedback) // 2], feedback.iloc[len(feedback) // 2 :]]
+    files = []
+    for i, half in enumerate(halves):
+        path = tmp_path / f"part{i}.csv"
+        half.to_csv(path, index=False)
+        files.append(path)
+    for trial in range(2):
+        store = tmp_path / f"store{trial}.parquet"
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "leadscore",
+                    "feedback",
+                    "import",
+                    str(f),
+                    "--store",
+                    str(store),
+                    "--json",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for f in files
+        ]
+        outputs = [p.communicate(timeout=300) for p in procs]
+        assert all(p.returncode == 0 for p in procs), outputs
+        assert len(pd.read_parquet(store)) == len(feedback), f"trial {trial}: decisions were lost"
+
+
+# --- models: the champion's folder, damaged bundles, lineages, abandoned runs ----------------------
+
+
+@pytest.fixture()
+def private_store(tmp_path: Path) -> dict[str, str]:
+    return {
+        "LEADSCORE_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db",
+        "LEADSCORE_ARTIFACT_ROOT": str(tmp_path / "mlruns" / "artifacts"),
+        "LEADSCORE_MODELS_DIR": str(tmp_path / "models"),
+    }
+
+
+@pytest.mark.slow
+def test_training_a_challenger_leaves_the_champions_folder_alone(
+    synthetic_dir: Path, tmp_path: Path, private_store: dict[str, str]
+) -> None:
+    with private_env(private_store):
+        first = json.loads(_train(str(synthetic_dir), "--spec", "synthetic", "--json"))
+        second = json.loads(_train(str(synthetic_dir), "--spec", "synthetic", "--seed", "7", "--json"))
+    models = tmp_path / "models"
+    assert first["model_path"] == str(models / "synthetic") and "champion" in first["aliases"]
+    assert second["aliases"] == ["challenger"]
+    assert second["model_path"] == str(models / "synthetic@challenger")
+    served = ModelBundle.load(models / "synthetic")
+    assert served.meta.registered is not None and served.meta.registered.version == "1"
+    waiting = ModelBundle.load(models / "synthetic@challenger")
+    assert waiting.meta.registered is not None and waiting.meta.registered.version == "2"
+
+
+@pytest.mark.slow
+def test_a_different_export_with_the_same_name_is_refused_until_named(
+    tmp_path: Path, private_store: dict[str, str]
+) -> None:
+    bank, school = tmp_path / "bank", tmp_path / "school"
+    bank.mkdir()
+    school.mkdir()
+    make_leads(3000, 21).drop(columns=["scored_at", "created_at"]).to_csv(bank / "train.csv", index=False)
+    renamed = make_leads(3000, 22).rename(columns={"sql_within_90d": "Converted", "lead_id": "Prospect ID"})
+    renamed.drop(columns=["scored_at", "created_at"]).to_csv(school / "train.csv", index=False)
+    with private_env(private_store):
+        _train(str(bank / "train.csv"), "--label", "sql_within_90d", "--id", "lead_id", "--json")
+        code, output = _cli("train", str(school / "train.csv"), "--label", "Converted", "--id", "Prospect ID")
+        assert code == 2 and output.strip().count("\n") == 0, output  # refused before training
+        assert "leadscore-train holds models of other data" in output and "--name" in output
+        named = json.loads(
+            _train(
+                str(school / "train.csv"),
+                "--label",
+                "Converted",
+                "--id",
+                "Prospect ID",
+                "--name",
+                "school",
+                "--json",
+            )
+        )
+    assert named["registered_model"] == "leadscore-school"
+    assert ModelBundle.load(tmp_path / "models" / "train").spec.label.column == "sql_within_90d"
+
+
+def _train(*args: str) -> str:
+    result = runner.invoke(app, ["train", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_a_damaged_or_partial_bundle_is_one_line_and_never_parsed(trained: Trained, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(trained["model_path"], model)
+    booster = _bundle_dir(model) / BOOSTER_FILE
+    text = booster.read_bytes()
+    booster.write_bytes(text[: len(text) // 4])  # truncated: LightGBM would abort the process
+    with pytest.raises(UserError, match="damaged"):
+        ModelBundle.load(model)
+    src = tmp_path / "leads.parquet"
+    make_leads(20, 8).to_parquet(src)
+    out = tmp_path / "o.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "leadscore", "score", str(src), "--model", str(model), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "model bundle is damaged" in done.stderr and done.stderr.count("\n") == 1
+    (_bundle_dir(model) / CHECKSUM_FILE).unlink()  # an older bundle without checksums: still refused
+    with pytest.raises(UserError, match="cut short|fewer trees"):
+        ModelBundle.load(model)
+    shutil.rmtree(model)
+    shutil.copytree(trained["model_path"], model)
+    (_bundle_dir(model) / BOOSTER_FILE).unlink()  # partial: a file is missing
+    with pytest.raises(UserError, match="incomplete"):
+        ModelBundle.load(model)
+
+
+@pytest.mark.slow
+def test_a_run_left_running_by_a_killed_process_ends_as_failed_at_the_next_start(
+    synthetic_dir: Path, private_store: dict[str, str]
+) -> None:
+    code = (
+        "import os, signal, mlflow\n"
+        "from leadscore.tracking.store import configure, experiment_id, owner_tags\n"
+        "configure()\n"
+        "run = mlflow.start_run(experiment_id=experiment_id('leadscore-synthetic'), tags=owner_tags())\n"
+        "print(run.info.run_id, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **private_store}, capture_output=True, text=True
+    )
+    assert killed.returncode == -9, killed.stderr
+    run_id = killed.stdout.strip()
+    with private_env(private_store):
+        from leadscore.tracking.store import client
+
+        assert client().get_run(run_id).info.status == "RUNNING"
+        _train(str(synthetic_dir), "--spec", "synthetic", "--json")  # the next start
+        run = client().get_run(run_id)
+        assert run.info.status == "FAILED" and run.data.tags["leadscore.ended_because"].startswith(
+            "its process"
+        )
