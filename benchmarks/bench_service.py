@@ -31,7 +31,7 @@ import pandas as pd
 
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 
-KEY = "bench-key"
+KEY = "bench-key-0123456789abcdef"
 
 
 def free_port() -> int:

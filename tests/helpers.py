@@ -28,7 +28,8 @@ from leadscore.data.synthetic import GeneratorConfig, generate
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 XEDUCATION = SHARED_DATA / "xeducation" / "Leads.csv"
-API_KEY = "test-key-7f3a9"
+API_KEY = "test-key-7f3a9-b2c4d6e8"
+ADMIN_KEY = "admin-key-5e1f0a-93c7d2b8"
 GRACEFUL = (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a graceful shutdown
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from leadscore.errors import UserError
-from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.bundle import ModelBundle, write_checksums
 from tests.helpers import Trained, make_leads
 
 
@@ -78,6 +78,9 @@ def test_a_bundle_round_trips_and_a_broken_one_is_a_clear_error(bundle: ModelBun
     X = bundle.encode(make_leads(50, 81))
     np.testing.assert_array_equal(copy.score_matrix(X).p_sql, bundle.score_matrix(X).p_sql)
     (tmp_path / "b" / "booster.txt").write_text("not a booster")
+    with pytest.raises(UserError, match="damaged"):  # refused by its checksum, before LightGBM reads it
+        ModelBundle.load(tmp_path / "b")
+    write_checksums(tmp_path / "b")  # even with matching checksums, a broken booster is a clear error
     with pytest.raises(UserError, match="corrupt"):
         ModelBundle.load(tmp_path / "b")
     with pytest.raises(UserError, match="not found"):

@@ -18,7 +18,16 @@ from typer.testing import CliRunner
 from leadscore.cli import app
 from leadscore.data.synthetic import write_dataset
 from leadscore.scoring.bundle import ModelBundle
-from tests.helpers import API_KEY, free_port, make_tables, private_env, start_server, stop, wait_ready
+from tests.helpers import (
+    ADMIN_KEY,
+    API_KEY,
+    free_port,
+    make_tables,
+    private_env,
+    start_server,
+    stop,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.slow
 NAME = "leadscore-synthetic"
@@ -134,7 +143,7 @@ def test_running_service_picks_up_a_new_champion_without_dropping_requests(
     registry: dict[str, object], tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {**registry["env"], "LEADSCORE_API_KEYS": API_KEY}  # type: ignore[dict-item]
+    env = {**registry["env"], "LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_ADMIN_KEYS": ADMIN_KEY}  # type: ignore[dict-item]
     proc = start_server(f"models:/{NAME}@champion", env, port, log=tmp_path / "server.log")
     url = f"http://127.0.0.1:{port}"
     lead = make_tables(4000, 11)["leads"].slice(0, 1).to_pylist()[0]
@@ -142,7 +151,7 @@ def test_running_service_picks_up_a_new_champion_without_dropping_requests(
     stream: Stream | None = None
     try:
         wait_ready(url, proc)
-        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+        with httpx.Client(base_url=url, headers={"X-API-Key": ADMIN_KEY}, timeout=30) as c:
             before = c.get("/v1/model").json()["model_version"]
             stream = Stream(url, lead, clients=3)
             time.sleep(0.5)
@@ -161,6 +170,9 @@ def test_running_service_picks_up_a_new_champion_without_dropping_requests(
             time.sleep(0.3)
             stream.stop()
             assert c.post("/v1/admin/reload", headers={"X-API-Key": "wrong"}).status_code == 401
+            assert (
+                c.post("/v1/admin/reload", headers={"X-API-Key": API_KEY}).status_code == 403
+            )  # scoring key
     finally:
         if stream is not None:
             stream.stop()
@@ -174,7 +186,7 @@ def test_several_workers_are_replaced_on_reload_without_dropping_requests(
     registry: dict[str, object], tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {**registry["env"], "LEADSCORE_API_KEYS": API_KEY}  # type: ignore[dict-item]
+    env = {**registry["env"], "LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_ADMIN_KEYS": ADMIN_KEY}  # type: ignore[dict-item]
     proc = start_server(f"models:/{NAME}@champion", env, port, "--workers", "2", log=tmp_path / "server.log")
     url = f"http://127.0.0.1:{port}"
     lead = {"lead_id": 1, "job_title": "CTO", "employee_count": 300, "demo_requests": 1}
@@ -185,9 +197,18 @@ def test_several_workers_are_replaced_on_reload_without_dropping_requests(
         stream = Stream(url, lead, clients=2)
         code, out = cli("promote", "--challenger", "3", "--data", str(registry["recent"]))
         assert code == 0, out
-        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+        with httpx.Client(base_url=url, headers={"X-API-Key": ADMIN_KEY}, timeout=30) as c:
             answer = c.post("/v1/admin/reload")
-            assert answer.status_code == 202 and answer.json()["status"] == "restarting workers"
+            assert answer.status_code == 202 and answer.json()["status"] == "reloading workers"
+            generation = answer.json()["generation"]
+            deadline = time.monotonic() + 60
+            status = c.get("/v1/admin/reload/status").json()
+            while not status["complete"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+                status = c.get("/v1/admin/reload/status").json()
+            assert status["complete"] and status["generation"] == generation and not status["failed"], status
+            assert len(status["workers"]) == 2
+            assert {w["model_version"] for w in status["workers"]} == {f"{NAME}/3"}
         seen = stream.versions
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and (len(seen) < 40 or set(seen[-40:]) != {f"{NAME}/3"}):

@@ -29,12 +29,16 @@ class Settings(BaseSettings):
     seed: int = 42
     api_keys: str = ""
     api_key_file: str = ""
+    admin_keys: str = ""  # keys that may also call /v1/admin/* (scoring keys get 403 there)
+    docs: str = "key"  # /docs and /openapi.json: "key" (with an API key, like the rest) or "off"
     model: str = "models/synthetic"
     insecure_dev: bool = False
     max_batch: int = 1000
     max_body_bytes: int = 2_000_000
     num_threads: int = 2
-    workers: int = 1  # set by `leadscore serve --workers`: a reload then restarts every worker
+    workers: int = 1  # set by `leadscore serve --workers`
+    reload_dir: str = ""  # set by `leadscore serve --workers`: where workers coordinate reloads
+    max_batches: int = 2  # batch scorings at once per worker; more are answered 503 with Retry-After
     feedback_store: str = "data/feedback.parquet"  # sales' accept/reject decisions (feedback import)
 
 

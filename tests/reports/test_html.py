@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from leadscore.cli import app
 from leadscore.scoring.bundle import ModelBundle
-from tests.helpers import Trained
+from tests.helpers import Trained, make_leads
 
 pytestmark = pytest.mark.e2e
 
@@ -206,3 +206,32 @@ def test_monitor_report_shows_the_verdict_and_drift(
     assert "Verdict: retrain" in page.text
     assert "AI Assistant" in page.text and "Sources by SQL share" in page.text
     assert page.svg_count >= 1
+
+
+def test_values_are_formatted_for_people() -> None:
+    from leadscore.reports.html import human_value
+
+    assert human_value("days_since_last_activity", "numeric", "0.004") == "within the hour"
+    assert human_value("days_since_last_activity", "numeric", "0.25") == "6 hours ago"
+    assert human_value("days_since_last_activity", "numeric", "12.4") == "12 days ago"
+    assert human_value("employee_count", "numeric", "12000") == "12,000"
+    assert human_value("web_visits_30d", "numeric", "3") == "3"
+    assert human_value("Page Views Per Visit", "numeric", "2.3333") == "2.33"
+    assert human_value("industry", "categorical", "Software") == "Software"
+
+
+def test_the_lead_report_shows_no_raw_model_values(trained: Trained, tmp_path: Path) -> None:
+    from leadscore.reports.html import lead_context
+
+    leads = make_leads(50, 77)
+    leads.loc[0, "days_since_last_activity"] = 0.004
+    src = tmp_path / "leads.parquet"
+    leads.to_parquet(src)
+    bundle = ModelBundle.load(trained["model_path"])
+    context = lead_context(bundle, src, str(leads["lead_id"].iloc[0]))
+    shown = {f["label"]: f["value"] for f in context["engagement_fields"]}
+    assert shown["Last activity"] == "within the hour"
+    texts = [
+        r["text"] for r in context["result"]["reasons"]["positive"] + context["result"]["reasons"]["negative"]
+    ]
+    assert not any("0.0" in t for t in texts), texts

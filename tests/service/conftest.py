@@ -16,7 +16,7 @@ def server(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {
         **trained["env"],
-        "LEADSCORE_API_KEYS": f"other-key, {API_KEY}",
+        "LEADSCORE_API_KEYS": f"another-crm-key-0123, {API_KEY}",
         "LEADSCORE_MAX_BATCH": "50",  # type: ignore[dict-item]
         "LEADSCORE_MAX_BODY_BYTES": "200000",
     }

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -57,9 +58,11 @@ def test_one_lead_gets_score_flag_grade_reasons_and_versions(client: httpx.Clien
 def test_real_answers_match_the_declared_response_models(client: httpx.Client) -> None:
     """What the service sends is what its OpenAPI document promises: every answer validates against its
     declared model and dumps back to the very same JSON (no field missing, none undeclared)."""
+    from pydantic import BaseModel
+
     from leadscore.service.schemas import BatchScoreOut, LeadErrorOut, ModelOut, ScoreOut
 
-    answers = {
+    answers: dict[type[BaseModel], Any] = {
         ScoreOut: client.post("/v1/score", json=_lead(5)).json(),
         BatchScoreOut: client.post(
             "/v1/score/batch", json={"leads": [_lead(1), {"employee_count": "x"}]}
@@ -116,13 +119,14 @@ def test_batch_over_the_limit_is_refused(client: httpx.Client) -> None:
     ("body", "field"),
     [
         ({"employee_count": "lots"}, "employee_count"),
-        ({"employee_count": -4}, "employee_count"),
+        ({"employee_count": True}, "employee_count"),
+        ({"employee_count": "Infinity"}, "employee_count"),
         ({"scored_at": "yesterday-ish"}, "scored_at"),
         ({"industry": {"nested": 1}}, "industry"),
         ({"web_visits_30d": [1, 2]}, "web_visits_30d"),
     ],
 )
-def test_wrong_types_and_impossible_values_are_422_naming_the_field(
+def test_wrong_types_are_422_naming_the_field(
     client: httpx.Client, body: dict[str, object], field: str
 ) -> None:
     r = client.post("/v1/score", json=body)
@@ -244,18 +248,21 @@ def test_refuses_to_start_without_keys_or_with_a_broken_model(trained: Trained, 
     broken = tmp_path / "broken"
     ModelBundle.load(trained["model_path"]).save(broken)  # type: ignore[arg-type]
     (broken / "bundle.json").write_text("{ half written")
-    proc = start_server(broken, {**env, "LEADSCORE_API_KEYS": "k"}, free_port())
+    proc = start_server(broken, {**env, "LEADSCORE_API_KEYS": API_KEY}, free_port())
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2 and "corrupt" in err.decode()
+    assert proc.returncode == 2 and "damaged" in err.decode()
 
 
 def test_key_file_holds_hashes(trained: Trained, tmp_path: Path) -> None:
     line = subprocess.run(
-        [sys.executable, "-m", "leadscore", "hash-key", "s3cret"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "leadscore", "hash-key", "s3cret-key-for-the-crm"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     keyfile = tmp_path / "keys.txt"
     keyfile.write_text(f"# CRM key\n{line}")
-    assert "s3cret" not in keyfile.read_text()
+    assert "s3cret-key-for-the-crm" not in keyfile.read_text()
     port = free_port()
     from tests.helpers import wait_ready
 
@@ -268,10 +275,15 @@ def test_key_file_holds_hashes(trained: Trained, tmp_path: Path) -> None:
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
         assert (
-            httpx.get(f"http://127.0.0.1:{port}/v1/model", headers={"X-API-Key": "s3cret"}).status_code == 200
+            httpx.get(
+                f"http://127.0.0.1:{port}/v1/model", headers={"X-API-Key": "s3cret-key-for-the-crm"}
+            ).status_code
+            == 200
         )
         assert (
-            httpx.get(f"http://127.0.0.1:{port}/v1/model", headers={"X-API-Key": "s3cret2"}).status_code
+            httpx.get(
+                f"http://127.0.0.1:{port}/v1/model", headers={"X-API-Key": "s3cret-key-for-the-crm-2"}
+            ).status_code
             == 401
         )
     finally:

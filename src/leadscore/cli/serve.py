@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from leadscore.cli._util import info, user_errors
+from leadscore.errors import UserError
 
 app = typer.Typer()
 WORKER_START_TIMEOUT = 120  # seconds a new worker may take to load the model
@@ -28,17 +29,33 @@ def serve(
     insecure_dev: Annotated[
         bool, typer.Option("--insecure-dev", help="Serve without API keys (local development only).")
     ] = False,
+    allow_exposed_insecure: Annotated[
+        bool,
+        typer.Option(
+            "--allow-exposed-insecure",
+            help="Confirm --insecure-dev on a host other than loopback (anyone who reaches it can use it).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the scoring API for the CRM (FastAPI + uvicorn)."""
     import os
+    import shutil
+    import tempfile
 
     import uvicorn
 
     from leadscore.config import get_settings
     from leadscore.service.app import create_app
+    from leadscore.service.telemetry import uvicorn_log_config
 
     settings = get_settings()
-    app_obj = create_app(model, insecure=insecure_dev or settings.insecure_dev)  # fails fast, one line
+    insecure = insecure_dev or settings.insecure_dev
+    if insecure and not _loopback(host) and not allow_exposed_insecure:
+        raise UserError(
+            f"--insecure-dev on --host {host} serves without keys to everyone who reaches it; "
+            "add --allow-exposed-insecure to confirm, or serve on 127.0.0.1"
+        )
+    app_obj = create_app(model, insecure=insecure)  # fails fast, one line
     if insecure_dev:
         info("warning: --insecure-dev: the API accepts requests without a key; never expose this server")
     source = model or settings.model
@@ -49,32 +66,57 @@ def serve(
         "access_log": False,
         "timeout_graceful_shutdown": 10,
         "log_level": "warning",
+        "log_config": uvicorn_log_config("warning"),
     }
     if workers == 1:
         uvicorn.run(app_obj, **common)  # type: ignore[arg-type]
         return
     os.environ["LEADSCORE_MODEL"] = source
     os.environ["LEADSCORE_WORKERS"] = str(workers)
-    if insecure_dev:
+    board = tempfile.mkdtemp(prefix="leadscore-reload-")  # where the workers coordinate reloads
+    os.environ["LEADSCORE_RELOAD_DIR"] = board
+    if insecure:
         os.environ["LEADSCORE_INSECURE_DEV"] = "true"
-    # A replacement worker loads the model (from the registry, for a models:/ URI) before it is ready;
-    # uvicorn's default of 5 s is too short on a busy machine and the reload would be silently aborted.
-    uvicorn.run(
-        "leadscore.service.app:create_app_from_env",
-        factory=True,
-        workers=workers,
-        timeout_worker_healthcheck=WORKER_START_TIMEOUT,
-        **common,  # type: ignore[arg-type]
-    )
+    try:
+        # A worker uvicorn restarts (after a crash) loads the model before it is ready; uvicorn's
+        # default of 5 s is too short for a models:/ champion on a busy machine.
+        uvicorn.run(
+            "leadscore.service.app:create_app_from_env",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=WORKER_START_TIMEOUT,
+            **common,  # type: ignore[arg-type]
+        )
+    finally:
+        shutil.rmtree(board, ignore_errors=True)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @app.command("hash-key")
 @user_errors
-def hash_key_cmd(key: Annotated[str, typer.Argument(help="An API key to store in a key file.")]) -> None:
+def hash_key_cmd(
+    key: Annotated[str, typer.Argument(help="An API key to store in a key file.")],
+    admin: Annotated[
+        bool, typer.Option("--admin", help="The key may also call /v1/admin/* (reload).")
+    ] = False,
+) -> None:
     """Print the SHA-256 line to put in LEADSCORE_API_KEY_FILE for a key."""
-    from leadscore.service.auth import hash_key
+    from leadscore.service.auth import MIN_KEY_CHARS, hash_key
 
-    typer.echo(f"sha256:{hash_key(key)}")
+    if len(key.strip()) < MIN_KEY_CHARS:
+        raise UserError(f"the key is shorter than {MIN_KEY_CHARS} characters; use a long random key")
+
+    typer.echo(f"sha256:{hash_key(key)}" + (" admin" if admin else ""))
 
 
 @app.command()

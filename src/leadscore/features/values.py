@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 MS_PER_DAY = 86_400_000
+MAX_MAGNITUDE = 1e15  # no CRM field holds a number this large: a unit or export error, read as missing
 
 
 def to_epoch_ms(values: Any) -> np.ndarray:
@@ -118,7 +119,7 @@ def to_number(value: Any, placeholders: frozenset[str] = frozenset()) -> float:
         return float(value)
     if isinstance(value, (int, float, np.integer, np.floating)):
         number = float(value)
-        return number if math.isfinite(number) else math.nan
+        return number if math.isfinite(number) and abs(number) <= MAX_MAGNITUDE else math.nan
     text = str(value).strip()
     if text.casefold() in placeholders:
         return math.nan
@@ -126,7 +127,7 @@ def to_number(value: Any, placeholders: frozenset[str] = frozenset()) -> float:
         number = float(text.replace(",", "").replace("_", ""))
     except ValueError:
         return math.nan
-    return number if math.isfinite(number) else math.nan
+    return number if math.isfinite(number) and abs(number) <= MAX_MAGNITUDE else math.nan
 
 
 def canonical_category(

@@ -188,6 +188,35 @@ def talking_points(result: dict[str, Any], events: pd.DataFrame | None, respond:
     return points[:5]
 
 
+def human_value(name: str, kind: str, shown: str | None) -> str | None:
+    """A model value as a person reads it: days and hours for durations, whole counts and sizes with
+    thousands separators, other numbers rounded (never ``0.004``)."""
+    if shown is None or kind != "numeric":
+        return shown
+    try:
+        number = float(shown)
+    except ValueError:
+        return shown
+    lowered = name.casefold()
+    if "days" in lowered or lowered.endswith(("_age", " age")):
+        return _duration(number)
+    if number.is_integer():
+        return f"{number:,.0f}"
+    return f"{number:,.2f}" if abs(number) < 100 else f"{number:,.0f}"
+
+
+def _duration(days: float) -> str:
+    if days < 0:
+        return f"{days:,.1f} days"
+    hours = days * 24
+    if hours < 1:
+        return "within the hour"
+    if hours < 24:
+        return f"{hours:.0f} hour{'s' if round(hours) != 1 else ''} ago"
+    whole = round(days)
+    return f"{whole:,} day{'s' if whole != 1 else ''} ago"
+
+
 def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[str, Any]:
     frame = find_lead(load_leads(data, bundle), bundle, lead_id, data)
     record = frame.iloc[0].to_dict()
@@ -198,7 +227,7 @@ def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[st
     events = lead_events(data, record.get(bundle.id_column or "", lead_id), until)
     fields = []
     for f in bundle.encoder.fields:
-        shown = bundle.encoder.describe_value(f.name, record.get(f.name))
+        shown = human_value(f.name, f.kind, bundle.encoder.describe_value(f.name, record.get(f.name)))
         fields.append({"label": bundle.labels.get(f.name) or f.name, "value": shown, "group": f.group})
     reasons = result["reasons"]["positive"] + result["reasons"]["negative"]
     chart = svg.hbars(

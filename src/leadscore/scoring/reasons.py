@@ -152,4 +152,6 @@ def fmt_count(number: float) -> str:
     """A count as a person reads it: 1,200 or 2.5; "?" when unknown."""
     if math.isnan(number):
         return "?"
+    if 0 < number < 1:
+        return "<1"
     return f"{number:,.0f}" if float(number).is_integer() or abs(number) >= 10 else f"{number:.1f}"

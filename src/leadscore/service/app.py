@@ -11,17 +11,20 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import HTMLResponse
 
 from leadscore._version import __version__
 from leadscore.config import Settings, get_settings
 from leadscore.errors import UserError
 from leadscore.service.auth import KeyRing
-from leadscore.service.gate import Gate
+from leadscore.service.docs import render_docs
+from leadscore.service.gate import OPEN_PATHS, Gate
 from leadscore.service.leads import request_schema
+from leadscore.service.responses import JSON
 from leadscore.service.routes import router
 from leadscore.service.state import ServiceState, load_model, reload_state
 from leadscore.service.telemetry import access_logger
+from leadscore.service.workers import POLL_SECONDS, ReloadBoard
 
 
 def create_app(
@@ -29,8 +32,12 @@ def create_app(
 ) -> FastAPI:
     """Build the service: refuse to start without API keys (unless insecure) or without a usable model."""
     settings = settings or get_settings()
-    keys = KeyRing.from_settings(settings.api_keys, settings.api_key_file)
     insecure = settings.insecure_dev if insecure is None else insecure
+    keys = KeyRing.from_settings(
+        settings.api_keys, settings.api_key_file, settings.admin_keys, insecure=insecure
+    )
+    if settings.docs not in {"key", "off"}:
+        raise UserError(f"LEADSCORE_DOCS: '{settings.docs}' is not 'key' or 'off'")
     if keys.empty and not insecure:
         raise UserError(
             "no API key configured: set LEADSCORE_API_KEYS (comma-separated) or LEADSCORE_API_KEY_FILE "
@@ -44,8 +51,14 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         model_source=source,
         workers=settings.workers,
+        docs=settings.docs != "off",
+        max_batches=max(1, settings.max_batches),
+        board=ReloadBoard(settings.reload_dir) if settings.workers > 1 and settings.reload_dir else None,
     )
+    state.generation = state.board.generation() if state.board else 0
     state.loaded = load_model(source)
+    if state.board is not None:
+        state.board.report(model_version=state.loaded.model_version, generation=state.generation)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -62,26 +75,29 @@ def create_app(
             loop.add_signal_handler(signal.SIGHUP, on_hup)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no SIGHUP
             pass
+        watcher = loop.create_task(_follow_reloads(state)) if state.board is not None else None
         yield
+        if watcher is not None:
+            watcher.cancel()
 
     app = FastAPI(
         lifespan=lifespan,
         title="leadscore",
         version=__version__,
         summary="Calibrated P(SQL), MQL flag, grade and reasons for B2B leads.",
-        default_response_class=ORJSONResponse,
+        default_response_class=JSON,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.leadscore = state
     app.include_router(router)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSON:
         first = exc.errors()[0] if exc.errors() else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", []) if p not in ("body", "query"))
         state.metrics.errors.labels(kind="invalid_request").inc()
-        return ORJSONResponse(
-            {"detail": f"field '{where}': {first.get('msg')}", "field": where}, status_code=422
-        )
+        return JSON({"detail": f"field '{where}': {first.get('msg')}", "field": where}, status_code=422)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -94,12 +110,38 @@ def create_app(
                 "Bearer": {"type": "http", "scheme": "bearer"},
             }
             schema["security"] = [{"ApiKey": []}, {"Bearer": []}]
+            for path in OPEN_PATHS:  # health and readiness need no key: say so per operation
+                for operation in schema.get("paths", {}).get(path, {}).values():
+                    operation["security"] = []
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(render_docs(openapi()))
+
     app.add_middleware(Gate, state=state)
     return app
+
+
+async def _follow_reloads(state: ServiceState) -> None:
+    """Several workers: reload when another worker has asked for it (a newer generation on the board)."""
+    board = state.board
+    assert board is not None
+    log = access_logger()
+    while True:
+        await asyncio.sleep(POLL_SECONDS)
+        wanted = board.generation()
+        if wanted <= state.generation:
+            continue
+        try:
+            before, after = await reload_state(state, wanted)
+            log.info("model reloaded", extra={"fields": {"model_version": after, "previous_version": before}})
+        except UserError as exc:
+            state.generation = wanted  # reported on the board; do not retry in a loop
+            log.error("model reload failed", extra={"fields": {"error": str(exc)}})
 
 
 async def _reload_logged(state: ServiceState) -> None:

@@ -1,12 +1,20 @@
-"""API keys: kept only as SHA-256 hashes, compared in constant time."""
+"""API keys: kept only as SHA-256 hashes, compared in constant time, each with a role (score or admin)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import stat
 from pathlib import Path
 
 from leadscore.errors import UserError
+
+MIN_KEY_CHARS = 16
+SCORE = "score"
+ADMIN = "admin"
+ROLES = (SCORE, ADMIN)
+log = logging.getLogger(__name__)
 
 
 def hash_key(key: str) -> str:
@@ -14,44 +22,82 @@ def hash_key(key: str) -> str:
 
 
 class KeyRing:
-    """The accepted keys' hashes. Keys come from the environment (plain) or a file (hashed)."""
+    """The accepted keys' hashes and roles. Keys come from the environment (plain) or a file (hashed).
 
-    def __init__(self, hashes: list[str]) -> None:
-        self._hashes = [h.encode() for h in hashes]
+    An admin key may also score; a scoring key gets 403 on ``/v1/admin/*``.
+    """
+
+    def __init__(self, hashes: list[str], admin_hashes: list[str] | None = None) -> None:
+        self._keys = [(h.encode(), SCORE) for h in hashes] + [(h.encode(), ADMIN) for h in admin_hashes or []]
 
     @property
     def empty(self) -> bool:
-        return not self._hashes
+        return not self._keys
+
+    def role(self, key: str | None) -> str | None:
+        """The key's role, or None for a missing or unknown key (no early exit: constant time)."""
+        if not key:
+            return None
+        candidate = hash_key(key).encode()
+        found: str | None = None
+        for stored, role in self._keys:
+            if hmac.compare_digest(candidate, stored) and found != ADMIN:
+                found = role
+        return found
 
     def accepts(self, key: str | None) -> bool:
-        if not key:
-            return False
-        candidate = hash_key(key).encode()
-        ok = False
-        for stored in self._hashes:  # no early exit: time does not depend on which key matched
-            ok |= hmac.compare_digest(candidate, stored)
-        return ok
+        return self.role(key) is not None
 
     @classmethod
-    def from_settings(cls, keys: str, key_file: str) -> KeyRing:
-        hashes = [hash_key(k) for k in keys.split(",") if k.strip()]
+    def from_settings(
+        cls, keys: str, key_file: str, admin_keys: str = "", *, insecure: bool = False
+    ) -> KeyRing:
+        plain = [k.strip() for k in keys.split(",") if k.strip()]
+        admin_plain = [k.strip() for k in admin_keys.split(",") if k.strip()]
+        short = [k for k in plain + admin_plain if len(k) < MIN_KEY_CHARS]
+        if short and not insecure:
+            raise UserError(
+                f"LEADSCORE_API_KEYS / LEADSCORE_ADMIN_KEYS: {len(short)} key(s) shorter than {MIN_KEY_CHARS} "
+                "characters; use long random keys (e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`)"
+            )
+        hashes = [hash_key(k) for k in plain]
+        admin = [hash_key(k) for k in admin_plain]
         if key_file:
-            path = Path(key_file)
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                raise UserError(f"{path}: cannot read the API key file ({exc.strerror})") from exc
-            for n, line in enumerate(lines, 1):
-                text = line.split("#", 1)[0].strip()
-                if not text:
-                    continue
-                digest = text.removeprefix("sha256:").lower()
-                if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                    raise UserError(
-                        f"{path}: line {n} is not a SHA-256 hash (make one with `leadscore hash-key`)"
-                    )
-                hashes.append(digest)
-        return cls(hashes)
+            file_hashes, file_admin = read_key_file(Path(key_file))
+            hashes += file_hashes
+            admin += file_admin
+        return cls(hashes, admin)
+
+
+def read_key_file(path: Path) -> tuple[list[str], list[str]]:
+    """Scoring and admin key hashes from a file of ``sha256:<hex> [score|admin]`` lines."""
+    try:
+        mode = path.stat().st_mode
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the API key file ({exc.strerror})") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning(
+            "%s: the API key file can be read or written by others (mode %s); run chmod 600 on it",
+            path,
+            oct(stat.S_IMODE(mode)),
+        )
+    scoring: list[str] = []
+    admin: list[str] = []
+    for n, line in enumerate(lines, 1):
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        digest = parts[0].removeprefix("sha256:").lower()
+        role = parts[1].lower() if len(parts) > 1 else SCORE
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise UserError(f"{path}: line {n} is not a SHA-256 hash (make one with `leadscore hash-key`)")
+        if role not in ROLES or len(parts) > 2:
+            raise UserError(
+                f"{path}: line {n}: the role must be 'score' or 'admin', not '{' '.join(parts[1:])}'"
+            )
+        (admin if role == ADMIN else scoring).append(digest)
+    return scoring, admin
 
 
 def key_from_headers(headers: dict[bytes, bytes]) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from leadscore.service.auth import key_from_headers
+from leadscore.service.auth import ADMIN, key_from_headers
 from leadscore.service.state import ServiceState
 from leadscore.service.telemetry import access_logger
 
@@ -21,6 +21,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+ADMIN_PREFIX = "/v1/admin/"
+DOC_PATHS = frozenset({"/docs", "/openapi.json"})
 KNOWN_PATHS = frozenset(
     {
         "/v1/score",
@@ -32,6 +34,7 @@ KNOWN_PATHS = frozenset(
         "/docs",
         "/openapi.json",
         "/v1/admin/reload",
+        "/v1/admin/reload/status",
     }
 )
 _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -63,18 +66,15 @@ class Gate:
             await send(message)
 
         try:
-            if (
-                path not in OPEN_PATHS
-                and not self.state.insecure
-                and not self.state.keys.accepts(key_from_headers(headers))
-            ):
-                self.state.metrics.errors.labels(kind="unauthorized").inc()
-                await _reply(
-                    send_with_id,
-                    401,
-                    {"detail": "missing or invalid API key (send X-API-Key or Authorization: Bearer)"},
-                    [(b"www-authenticate", b"Bearer")],
-                )
+            if path == "/healthz":  # answered here: never behind scoring work, a body or a key check
+                await _reply(send_with_id, 200, {"status": "ok"})
+                return
+            refusal = self._refusal(path, headers)
+            if refusal is not None:
+                code, kind, detail = refusal
+                self.state.metrics.errors.labels(kind=kind).inc()
+                extra = [(b"www-authenticate", b"Bearer")] if code == 401 else []
+                await _reply(send_with_id, code, {"detail": detail}, extra)
                 return
             body = await self._read_body(receive, headers)
             if body is None:
@@ -117,6 +117,19 @@ class Gate:
                     }
                 },
             )
+
+    def _refusal(self, path: str, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
+        """Why a request is refused before its body is read (status, error kind, detail), or None."""
+        if path in DOC_PATHS and not self.state.docs:
+            return 404, "not_found", "API documentation is disabled on this server (LEADSCORE_DOCS=off)"
+        if path in OPEN_PATHS or self.state.insecure:
+            return None
+        role = self.state.keys.role(key_from_headers(headers))
+        if role is None:
+            return 401, "unauthorized", "missing or invalid API key (send X-API-Key or Authorization: Bearer)"
+        if path.startswith(ADMIN_PREFIX) and role != ADMIN:
+            return 403, "forbidden", "this key may score but not administer (use an admin key)"
+        return None
 
     async def _read_body(self, receive: Receive, headers: dict[bytes, bytes]) -> bytes | None:
         limit = self.state.max_body_bytes

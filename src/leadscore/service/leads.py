@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadscore.features import canonical_category, parse_date, to_number
+from leadscore.features import canonical_category, parse_date
+from leadscore.features.values import MAX_MAGNITUDE
 from leadscore.scoring.bundle import ModelBundle
 
 MAX_TEXT = 1000
+NUMERIC_TEXT = re.compile(r"^\s*[-+]?(\d[\d,_]*)?\.?\d+([eE][-+]?\d+)?\s*$")
 MEMO_SIZE = 100_000
 _UNSEEN = object()
 
 
 class LeadError(ValueError):
-    """A lead the service cannot score; the message names the field."""
+    """A lead the service cannot score (a wrong type); the message names the field."""
 
     def __init__(self, field_name: str | None, message: str) -> None:
         self.field = field_name
         self.detail = message
         super().__init__(f"field '{field_name}': {message}" if field_name else message)
+
+
+class ImpossibleValue(LeadError):
+    """A value of the right type that cannot be true (negative count, out of range, not finite):
+    scored as a missing value with a warning, exactly as training and batch scoring treat it."""
 
 
 @dataclass
@@ -52,12 +60,16 @@ class LeadChecker:
             raise LeadError(None, "a lead must be a JSON object of field names to values")
         record: dict[str, Any] = {}
         unknown = []
+        warnings = list(self.extra_warning)
         for name, value in lead.items():
             if name not in self.known:
                 unknown.append(name)
                 continue
-            record[name] = self._value(name, value)
-        warnings = list(self.extra_warning)
+            try:
+                record[name] = self._value(name, value)
+            except ImpossibleValue as exc:
+                record[name] = None
+                warnings.append(f"{exc} treated as a missing value")
         if unknown:
             warnings.append(f"ignored unknown fields: {', '.join(sorted(unknown)[:20])}")
         missing = [n for n in self.kinds if record.get(n) is None]
@@ -82,7 +94,7 @@ class LeadChecker:
                     self._memo.clear()
                 self._memo[key] = known
             if isinstance(known, LeadError):
-                raise LeadError(known.field, known.detail)
+                raise type(known)(known.field, known.detail)
             return known
         return self._check_value(name, value)
 
@@ -110,14 +122,26 @@ class LeadChecker:
         return value
 
     def _number(self, name: str, value: Any) -> float | None:
-        if isinstance(value, str) and (not value.strip() or value.strip().casefold() in self.placeholders):
-            return None
-        number = to_number(value)
-        if math.isnan(number):
+        """A JSON number, or a string that is one as CRMs send them ("1,200"); null or a placeholder is a
+        missing value. Other text and booleans are wrong types (422); impossible values are missing."""
+        if isinstance(value, str):
+            text = value.strip()
+            if not text or text.casefold() in self.placeholders:
+                return None
+            if not NUMERIC_TEXT.match(text):
+                raise LeadError(name, f"expected a number, got {_show(value)}")
+            number = float(text.replace(",", "").replace("_", ""))
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
             raise LeadError(name, f"expected a number, got {_show(value)}")
+        else:
+            number = float(value)
         low, high = self.ranges.get(name, (None, None))
+        if not math.isfinite(number) or abs(number) > MAX_MAGNITUDE:
+            raise ImpossibleValue(name, f"impossible value {_show(value)}")
         if (low is not None and number < low) or (high is not None and number > high):
-            raise LeadError(name, f"impossible value {number:g} (allowed {_bound(low)} to {_bound(high)})")
+            raise ImpossibleValue(
+                name, f"impossible value {number:g} (allowed {_bound(low)} to {_bound(high)})"
+            )
         return number
 
 
@@ -143,11 +167,21 @@ def request_schema(bundle: ModelBundle) -> dict[str, Any]:
             "type": ["string", "null"],
             "description": "Scoring time (ISO 8601); now when absent.",
         }
+    placeholders = sorted({p for p in bundle.encoder.placeholders if p})
     for f in bundle.encoder.fields:
         if f.kind == "numeric":
-            schema: dict[str, Any] = {"type": ["number", "string", "null"]}
-            if f.low is not None:
-                schema["description"] = f"number from {_bound(f.low)} to {_bound(f.high)}"
+            schema: dict[str, Any] = {
+                "anyOf": [
+                    {"type": "number"},
+                    {"type": "null"},
+                    {"type": "string", "pattern": NUMERIC_TEXT.pattern},
+                    {"type": "string", "enum": ["", *placeholders]},
+                ]
+            }
+            about = 'a number (or one written as text, e.g. "1,200"); other text or true/false is refused (422), an impossible value is a missing value'
+            if f.low is not None or f.high is not None:
+                about += f" (allowed {_bound(f.low)} to {_bound(f.high)})"
+            schema["description"] = about
         elif f.kind == "date":
             schema = {"type": ["string", "null"], "description": "date (ISO 8601, dd-mm-yyyy or mm/dd/yyyy)"}
         else:

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import os
-import signal
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leadscore.errors import UserError
 from leadscore.service.deps import ModelDep, StateDep
 from leadscore.service.leads import CheckedLead, LeadError
-from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadOut, ScoreOut
+from leadscore.service.responses import JSON
+from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadOut, ReloadStatusOut, ScoreOut
 from leadscore.service.state import Loaded, ServiceState, reload_state
 
 router = APIRouter()
+BATCH_THREADS = 2  # TreeSHAP of a batch on two threads (one worker per core serves single leads)
 LEAD_BODY = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LeadIn"}}},
     "required": True,
@@ -38,13 +39,22 @@ BATCH_BODY = {
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "missing or invalid API key"},
     413: {"model": ErrorOut, "description": "request body too large"},
-    422: {"model": ErrorOut, "description": "a field has a wrong type or an impossible value"},
+    422: {
+        "model": ErrorOut,
+        "description": "a field has a wrong type (impossible values are missing values)",
+    },
+}
+BUSY: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "all batch slots busy: retry after the Retry-After seconds"}
+}
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: ERRORS[401],
+    403: {"model": ErrorOut, "description": "a scoring key: administration needs an admin key"},
 }
 Explain = Query(5, ge=0, le=10, description="Top positive and top negative reasons to return (each).")
 
 
-async def _json(request: Request) -> Any:
-    body = await request.body()
+def _parse(body: bytes) -> Any:
     if not body:
         raise HTTPException(status_code=422, detail="empty body: send a JSON object")
     try:
@@ -76,25 +86,43 @@ def score_checked(
 @router.post("/v1/score", response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
 async def score_one(request: Request, model: ModelDep, state: StateDep, explain: int = Explain) -> Response:
     """Score one lead: calibrated P(SQL), MQL flag, grade, reasons and the response time to aim for."""
-    body = await _json(request)
+    body = _parse(await request.body())
     try:
         checked = model.checker.check(body)
     except LeadError as exc:
         state.metrics.errors.labels(kind="invalid_lead").inc()
-        return ORJSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
-    return ORJSONResponse(score_checked(model, [checked], explain, 1, state)[0])
+        return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
+    return JSON(score_checked(model, [checked], explain, 1, state)[0])
 
 
 @router.post(
     "/v1/score/batch",
     response_model=BatchScoreOut,
-    responses=ERRORS,
+    responses={**ERRORS, **BUSY},
     openapi_extra={"requestBody": BATCH_BODY},
 )
 async def score_batch(request: Request, model: ModelDep, state: StateDep, explain: int = Explain) -> Response:
     """Score up to the configured number of leads; a bad lead is reported by its index, the rest are scored."""
-    body = await _json(request)
-    leads = body.get("leads") if isinstance(body, dict) else None
+    if not state.try_start_batch():  # saturated: say so at once instead of queueing without limit
+        state.metrics.errors.labels(kind="busy").inc()
+        return JSON(
+            {"detail": f"busy: {state.max_batches} batches are being scored; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+    try:
+        body = await request.body()
+        # Parsing, checking and scoring all run off the event loop, so health checks stay fast.
+        results = await run_in_threadpool(score_body, body, model, explain, state)
+    finally:
+        state.end_batch()
+    return JSON({"results": results})
+
+
+def score_body(body: bytes, model: Loaded, explain: int, state: ServiceState) -> list[dict[str, Any] | None]:
+    """A batch body parsed, each lead checked (a bad one reported by its index) and the rest scored."""
+    parsed = _parse(body)
+    leads = parsed.get("leads") if isinstance(parsed, dict) else None
     if not isinstance(leads, list):
         raise HTTPException(status_code=422, detail="field 'leads': expected a JSON array of leads")
     if len(leads) > state.max_batch:
@@ -111,10 +139,10 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
             state.metrics.errors.labels(kind="invalid_lead").inc()
             results[i] = {"index": i, "error": {"detail": str(exc), "field": exc.field}}
     if good:
-        scored = await run_in_threadpool(score_checked, model, [c for _, c in good], explain, 2, state)
+        scored = score_checked(model, [c for _, c in good], explain, BATCH_THREADS, state)
         for (i, _), answer in zip(good, scored, strict=True):
             results[i] = answer
-    return ORJSONResponse({"results": results})
+    return results
 
 
 @router.get("/v1/model", response_model=ModelOut, responses={401: ERRORS[401]})
@@ -135,7 +163,7 @@ async def describe_model(model: ModelDep) -> Response:
         fields.append(entry)
     meta = bundle.meta
     overdue = meta.cutoff.review_warning()
-    return ORJSONResponse(
+    return JSON(
         {
             "name": bundle.name,
             "model_version": model.model_version,
@@ -161,30 +189,36 @@ async def describe_model(model: ModelDep) -> Response:
     responses={
         202: {
             "model": ReloadOut,
-            "description": "several workers: each is being replaced by one with the new model",
+            "description": "several workers: this one reloaded, the others follow (see the status endpoint)",
         },
-        401: ERRORS[401],
-        409: {"model": ErrorOut, "description": "the new model failed to load"},
+        **ADMIN_ERRORS,
+        409: {"model": ErrorOut, "description": "the new model failed to load; the old one keeps serving"},
     },
 )
 async def reload_model(state: StateDep) -> Response:
     """Load the model source again (a new champion) and swap it in; requests in flight finish on the old one."""
-    if state.workers > 1:
-        # Several worker processes: uvicorn's supervisor replaces each one on SIGHUP, bringing the
-        # replacement (which loads the new champion) into service before retiring the old worker.
-        os.kill(os.getppid(), signal.SIGHUP)
-        current = state.loaded.model_version if state.loaded else None
-        return ORJSONResponse(
-            {"status": "restarting workers", "model_version": current, "previous_version": current},
-            status_code=202,
-        )
+    generation = state.board.bump() if state.board is not None else None
     try:
-        before, after = await reload_state(state)
+        before, after = await reload_state(state, generation)
     except UserError as exc:
         state.metrics.errors.labels(kind="reload_failed").inc()
         current = state.loaded.model_version if state.loaded else None
-        return ORJSONResponse({"detail": f"reload failed, still serving {current}: {exc}"}, status_code=409)
-    return ORJSONResponse({"status": "reloaded", "model_version": after, "previous_version": before})
+        return JSON({"detail": f"reload failed, still serving {current}: {exc}"}, status_code=409)
+    if state.board is None:
+        return JSON({"status": "reloaded", "model_version": after, "previous_version": before})
+    # Every other worker reloads itself within a second; GET /v1/admin/reload/status says when all have.
+    answer = {"status": "reloading workers", "model_version": after, "previous_version": before}
+    return JSON({**answer, "generation": generation}, status_code=202)
+
+
+@router.get("/v1/admin/reload/status", response_model=ReloadStatusOut, responses=ADMIN_ERRORS)
+async def reload_status(state: StateDep) -> Response:
+    """Which model each worker serves, and whether the last reload reached every worker."""
+    current = state.loaded.model_version if state.loaded else None
+    if state.board is None:
+        worker = {"pid": os.getpid(), "model_version": current, "generation": 0, "error": None}
+        return JSON({"generation": 0, "complete": True, "failed": False, "workers": [worker]})
+    return JSON(state.board.summary())
 
 
 @router.get("/healthz", include_in_schema=True)
@@ -197,8 +231,8 @@ async def healthz() -> dict[str, str]:
 async def readyz(state: StateDep) -> Response:
     """Ready when a model is loaded."""
     if state.loaded is None:
-        return ORJSONResponse({"status": "loading"}, status_code=503)
-    return ORJSONResponse({"status": "ready", "model_version": state.loaded.model_version})
+        return JSON({"status": "loading"}, status_code=503)
+    return JSON({"status": "ready", "model_version": state.loaded.model_version})
 
 
 @router.get("/metrics", response_class=Response)

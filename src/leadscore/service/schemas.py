@@ -92,3 +92,21 @@ class ReloadOut(BaseModel):
     status: str
     model_version: str
     previous_version: str | None
+    generation: int | None = Field(None, description="Several workers: the reload generation they follow.")
+
+
+class WorkerOut(BaseModel):
+    pid: int
+    model_version: str | None
+    generation: int
+    error: str | None
+    updated_at: float | None = None
+
+
+class ReloadStatusOut(BaseModel):
+    """Whether the last reload reached every worker, and what each one serves."""
+
+    generation: int
+    complete: bool = Field(description="Every worker serves the last reload's model.")
+    failed: bool = Field(description="At least one worker could not load it (and kept its old model).")
+    workers: list[WorkerOut]

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 
 from fastapi.concurrency import run_in_threadpool
 
+from leadscore.errors import UserError
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.service.auth import KeyRing
 from leadscore.service.leads import LeadChecker
 from leadscore.service.telemetry import Metrics
+from leadscore.service.workers import ReloadBoard
 from leadscore.tracking.loading import load_bundle
 
 
@@ -37,10 +39,25 @@ class ServiceState:
     max_body_bytes: int
     model_source: str
     workers: int = 1
+    docs: bool = True
+    max_batches: int = 2  # batch scorings at once; more are answered 503 with Retry-After
     metrics: Metrics = field(default_factory=Metrics)
     loaded: Loaded | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    batches_in_flight: int = 0
+    board: ReloadBoard | None = None  # several workers: the shared reload folder
+    generation: int = 0  # the reload generation this worker serves
+
+    def try_start_batch(self) -> bool:
+        """Take a batch slot if one is free (the event loop is single-threaded: no lock needed)."""
+        if self.batches_in_flight >= self.max_batches:
+            return False
+        self.batches_in_flight += 1
+        return True
+
+    def end_batch(self) -> None:
+        self.batches_in_flight -= 1
 
 
 def load_model(source: str) -> Loaded:
@@ -57,11 +74,23 @@ def load_model(source: str) -> Loaded:
     return loaded
 
 
-async def reload_state(state: ServiceState) -> tuple[str | None, str]:
-    """Load off the event loop, then swap in one assignment (readers see the old or the new model)."""
+async def reload_state(state: ServiceState, generation: int | None = None) -> tuple[str | None, str]:
+    """Load off the event loop, then swap in one assignment (readers see the old or the new model).
+
+    With several workers the outcome is reported on the shared board, failure included.
+    """
     async with state.reload_lock:
-        fresh = await run_in_threadpool(load_model, state.model_source)
         before = state.loaded.model_version if state.loaded else None
+        target = state.generation if generation is None else generation
+        try:
+            fresh = await run_in_threadpool(load_model, state.model_source)
+        except UserError as exc:
+            if state.board is not None:
+                state.board.report(model_version=before, generation=target, error=str(exc))
+            raise
         state.loaded = fresh
+        state.generation = target
         state.metrics.reloads.inc()
+        if state.board is not None:
+            state.board.report(model_version=fresh.model_version, generation=target)
     return before, fresh.model_version

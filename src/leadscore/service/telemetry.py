@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -59,7 +60,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def access_logger() -> logging.Logger:
-    """A logger writing one JSON object per line to stderr (set up on first use, not at import)."""
+    """A logger writing one JSON object per line to stderr (set up on first use, not at import).
+
+    Python warnings (a library's deprecation notice, say) go through it too, so a multi-line warning
+    is one JSON line like every other event.
+    """
     log = logging.getLogger("leadscore.access")
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -67,4 +72,24 @@ def access_logger() -> logging.Logger:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+        logging.captureWarnings(True)
+        warnings_log = logging.getLogger("py.warnings")
+        warnings_log.handlers = [handler]
+        warnings_log.propagate = False
     return log
+
+
+def uvicorn_log_config(level: str = "warning") -> dict[str, Any]:
+    """uvicorn's own messages (start-up, worker supervision) as JSON lines too."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "leadscore.service.telemetry.JsonFormatter"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+        },
+    }
