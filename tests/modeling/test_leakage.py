@@ -7,18 +7,40 @@ import pandas as pd
 import pytest
 
 from leadscore.config import spec_from_flags
-from leadscore.modeling.leakage import name_hint, single_column_scan
+from leadscore.modeling.leakage import family_check, name_hint, single_column_scan
 from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.train import train
 from leadscore.scoring.contract import load_contract
 from tests.helpers import make_leads
 
 
-def test_name_hints() -> None:
+def test_name_hints_are_words_any_crm_uses() -> None:
     assert name_hint("call_duration_sec") == "duration"
-    assert name_hint("Lead Quality") == "quality"
-    assert name_hint("Tags") == "tag"
-    assert name_hint("pricing_page_views_total") is None
+    assert name_hint("Lead Status") == "status" and name_hint("Deal Stage") == "stage"
+    assert name_hint("Lead Owner") == "owner" and name_hint("Rejection reason") == "reason"
+    # words of one visible dataset are not hints: its spec excludes them, evidence finds the rest
+    for column in ("Tags", "Lead Quality", "Asymmetrique Activity Index", "Last Notable Activity"):
+        assert name_hint(column) is None, column
+    assert name_hint("pricing_page_views_total") is None and name_hint("wonderful_visits") is None
+
+
+def test_columns_filled_together_with_a_leak_are_suspects_too() -> None:
+    rng = np.random.default_rng(4)
+    n = 5000
+    y = (rng.random(n) < 0.3).astype(int)
+    contacted = rng.random(n) < 0.6  # post-contact scores exist only for contacted leads
+    score = np.where(contacted, np.where(y == 1, rng.normal(18, 1, n), rng.normal(12, 1, n)), np.nan)
+    index = np.where(contacted, rng.normal(0, 1, n), np.nan)  # weak alone, filled at the same moment
+    honest = np.where(rng.random(n) < 0.3, np.nan, y * 0.5 + rng.normal(0, 1, n))
+    X = np.column_stack([score, index, honest])
+    names = ["Asym Activity Score", "Asym Activity Index", "Web visits"]
+    findings = single_column_scan(X, y, names, names, set())
+    by = {f.column: f for f in findings}
+    assert by["Asym Activity Score"].suspect and not by["Asym Activity Index"].suspect
+    newly = family_check(findings, {name: np.isnan(X[:, j]) for j, name in enumerate(names)})
+    assert [f.column for f in newly] == ["Asym Activity Index"]
+    assert "filled together with 'Asym Activity Score'" in by["Asym Activity Index"].why
+    assert not by["Web visits"].suspect
 
 
 def test_scan_flags_a_perfect_column_and_spares_honest_ones() -> None:

@@ -62,6 +62,10 @@ def test_model_beats_both_baselines_and_is_calibrated(synthetic_result) -> None:
     assert r.metrics["roc_auc"] > truth - 0.025
     assert r.metrics["ece"] < 0.02
     assert r.metrics["brier"] < r.baselines["points_model"]["brier"]
+    assert set(r.baselines) == {"logistic_regression", "plain_lightgbm", "points_model"}
+    lo, hi = r.cutoff.expected_sql_rate_interval
+    assert lo <= r.cutoff.expected_sql_rate + 0.05 and hi >= lo  # the promise, with how far it can move
+    assert r.bundle.meta.cutoff.expected_mql_share_interval == r.cutoff.expected_mql_share_interval
 
 
 def test_cutoff_keeps_the_contracts_promise_and_beats_the_points_model(synthetic_result) -> None:  # type: ignore[no-untyped-def]
@@ -116,6 +120,12 @@ def test_xeducation_with_its_spec_is_honest_and_good(xeducation_path: Path) -> N
     assert r.metrics["roc_auc"] >= 0.89
     assert r.metrics["roc_auc"] > r.baselines["logistic_regression"]["roc_auc"]
     assert r.metrics["roc_auc"] > r.baselines["points_model"]["roc_auc"]
+    # the bar of issue 14: a careful plain LightGBM on the same rows, fields and test leads
+    assert r.metrics["roc_auc"] >= r.baselines["plain_lightgbm"]["roc_auc"]
+    # calibration keeps the booster's order: no ties it did not have, the same AUC
+    raw = r.bundle.raw_score(r.test_X)
+    assert len(np.unique(r.test_p)) == len(np.unique(raw))
+    assert abs(roc_auc_score(r.test_y, r.test_p) - roc_auc_score(r.test_y, raw)) < 0.0005
     assert {"Tags", "Lead Quality", "Asymmetrique Activity Score"} <= set(r.excluded_columns)
     assert not {"Tags", "Lead Quality"} & set(r.bundle.fields)
 

@@ -1,4 +1,4 @@
-"""Calibration: isotonic or sigmoid, chosen by Brier score on leads the booster never trained on."""
+"""Calibration: centred isotonic (no ties) or sigmoid, chosen by Brier score on leads the booster never trained on."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import StratifiedKFold
 
 from leadscore.scoring.calibrator import Calibrator
+
+BLEND = 1e-3  # share of the booster's own sigmoid in the isotonic map: strictly increasing, no ties
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -22,15 +24,32 @@ def fit_calibrator(kind: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
         lr.fit(raw.reshape(-1, 1), y)
         return Calibrator(kind="sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
     if kind == "isotonic":
-        prob = _sigmoid(raw)
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        iso.fit(prob, y)
-        x = np.asarray(iso.X_thresholds_, dtype=float)
-        v = np.asarray(iso.y_thresholds_, dtype=float)
+        x, v = isotonic_centres(_sigmoid(raw), y)
         return Calibrator(
-            kind="isotonic", x=[round(float(a), 10) for a in x], y=[round(float(b), 10) for b in v]
+            kind="isotonic",
+            x=[round(float(a), 12) for a in x],
+            y=[round(float(b), 12) for b in v],
+            blend=BLEND,
         )
     raise ValueError(f"unknown calibration '{kind}'")
+
+
+def isotonic_centres(prob: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic regression as knots at the centre of each pooled block, to interpolate between.
+
+    Plain isotonic regression is a step function: thousands of leads share one probability and a
+    queue sorted by P(SQL) is full of ties. Pooled blocks have strictly increasing values, so linear
+    interpolation between their centres keeps the calibration and the booster's order.
+    """
+    order = np.argsort(prob, kind="stable")
+    p_sorted, y_sorted = prob[order], np.asarray(y, dtype=float)[order]
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit_transform(p_sorted, y_sorted)
+    starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
+    sizes = np.diff(np.r_[starts, len(fitted)])
+    centres = np.add.reduceat(p_sorted, starts) / sizes
+    values = fitted[starts]
+    keep = np.r_[True, np.diff(centres) > 0]  # centres of distinct blocks (ties in prob pooled already)
+    return centres[keep], values[keep]
 
 
 def choose_calibrator(raw: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[Calibrator, dict[str, float]]:

@@ -8,16 +8,30 @@ from leadscore.errors import UserError
 from leadscore.modeling.evaluate import rate_at_volume
 from leadscore.scoring.contract import CutoffContract
 
+BOOTSTRAP_SAMPLES = 200
+BOOTSTRAP_MAX_ROWS = 50_000
+MIN_MQL = 20  # a confident promise needs at least this many MQLs behind it
+
 
 def resolve_threshold(
-    contract: CutoffContract, p: np.ndarray, weekly_volume: float | None = None
+    contract: CutoffContract,
+    p: np.ndarray,
+    weekly_volume: float | None = None,
+    y: np.ndarray | None = None,
+    seed: int = 0,
 ) -> tuple[float, list[str]]:
-    """A threshold on calibrated probability from the contract, chosen on held-out leads."""
+    """A threshold on calibrated probability from the contract, chosen on held-out leads (``p``, and
+    their outcomes ``y`` when the contract asks for a confidence)."""
     p = np.asarray(p, dtype=float)
     notes: list[str] = []
     if contract.policy == "probability":
         assert contract.probability is not None
         return float(contract.probability), notes
+    if contract.policy == "min_sql_rate" and contract.confidence and y is not None:
+        assert contract.min_sql_rate is not None
+        return confident_threshold(
+            p, np.asarray(y, dtype=float), contract.min_sql_rate, contract.confidence, seed
+        )
     if contract.policy == "min_sql_rate":
         assert contract.min_sql_rate is not None
         values = np.unique(p)[::-1]  # distinct probabilities, highest first
@@ -49,6 +63,60 @@ def resolve_threshold(
         return 0.0, notes
     threshold = float(np.quantile(p, 1.0 - share, method="higher"))
     return threshold, notes
+
+
+def _bootstrap_weights(n: int, seed: int) -> np.ndarray:
+    """Poisson bootstrap weights (samples x leads): each lead counted 0, 1, 2 ... times per sample."""
+    return np.random.default_rng(seed).poisson(1.0, size=(BOOTSTRAP_SAMPLES, n)).astype(np.float32)
+
+
+def _sample(p: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if len(p) <= BOOTSTRAP_MAX_ROWS:
+        return p, y
+    keep = np.random.default_rng(seed).choice(len(p), BOOTSTRAP_MAX_ROWS, replace=False)
+    return p[keep], y[keep]
+
+
+def confident_threshold(
+    p: np.ndarray, y: np.ndarray, rate: float, confidence: float, seed: int = 0
+) -> tuple[float, list[str]]:
+    """The lowest threshold whose observed MQL->SQL rate on the calibration leads stays at least
+    ``rate`` in ``confidence`` of bootstrap resamples (the lower bound meets the promise)."""
+    p, y = _sample(p, y, seed)
+    order = np.argsort(-p, kind="stable")
+    ps, ys = p[order], y[order]
+    weights = _bootstrap_weights(len(ps), seed)
+    mqls = np.cumsum(weights, axis=1)
+    sqls = np.cumsum(weights * ys, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lower = np.nanquantile(sqls / mqls, 1.0 - confidence, axis=0)
+    last_of_value = np.r_[ps[1:] != ps[:-1], True]  # a threshold takes every lead with the same p
+    ok = np.flatnonzero((lower >= rate) & last_of_value & (np.arange(len(ps)) + 1 >= MIN_MQL))
+    if ok.size == 0:
+        note = (
+            f"no threshold keeps the MQL->SQL rate at {rate:.0%} with {confidence:.0%} confidence on "
+            f"{len(ps):,} calibration leads; only the single best-scored leads become MQL"
+        )
+        return float(ps[0]), [note]
+    return float(ps[ok[-1]]), []
+
+
+def promise_interval(
+    p: np.ndarray, y: np.ndarray, threshold: float, seed: int = 0, level: float = 0.9
+) -> dict[str, list[float]]:
+    """Bootstrap intervals (``level``) of the MQL share and the observed MQL->SQL rate at ``threshold``
+    on the calibration leads: how far the contract's promise can move on other leads like these."""
+    p, y = _sample(np.asarray(p, dtype=float), np.asarray(y, dtype=float), seed)
+    weights = _bootstrap_weights(len(p), seed)
+    mql = (p >= threshold).astype(np.float32)
+    total = weights.sum(axis=1)
+    chosen = weights @ mql
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = (weights @ (mql * y)) / chosen
+    tail = (1.0 - level) / 2
+    share = np.quantile(chosen / total, [tail, 1 - tail])
+    rate = np.nanquantile(rates, [tail, 1 - tail]) if np.isfinite(rates).any() else np.array([np.nan, np.nan])
+    return {"mql_share": [float(v) for v in share], "sql_rate": [float(v) for v in rate]}
 
 
 def tradeoff(

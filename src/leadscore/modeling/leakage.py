@@ -1,13 +1,15 @@
 """Leakage guard: find columns that reveal the answer (filled in after sales contact) untold.
 
-Two kinds of evidence: a column that on its own separates SQL from non-SQL almost perfectly
-(out-of-fold single-column ROC AUC), and a model that leans on one column for most of what it
-knows. Post-contact vocabulary in a column's name (call duration, tags, rep's quality, status)
-lowers the bar for the first, since such columns are leaks far more often than signals.
+Evidence: a column that on its own separates SQL from non-SQL almost perfectly (out-of-fold
+single-column ROC AUC), a model that leans on one column for most of what it knows, and columns
+filled together with a caught leak (missing for the same leads, sharing a name word).
+Post-contact vocabulary any CRM uses (duration, disposition, status, stage, owner, rating,
+reason ...) lowers the bar for the first, since such columns are leaks far more often than signals.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,19 +20,17 @@ STRONG_AUC = 0.90
 HINTED_AUC = 0.65
 LEAN_SHARE = 0.50
 LEAN_AUC = 0.75
+# Words that mean "filled in after sales contact" in any CRM's vocabulary. A dataset's own
+# post-contact columns belong in its spec's `exclude:`; the rest is found from evidence.
 POST_CONTACT_HINTS = (
     "duration",
     "call length",
     "talk time",
-    "tag",
-    "quality",
-    "profile",
-    "notable",
+    "disposition",
     "status",
     "stage",
     "outcome",
     "result",
-    "disposition",
     "converted",
     "conversion",
     "won",
@@ -40,11 +40,13 @@ POST_CONTACT_HINTS = (
     "owner",
     "opportunit",
     "deal",
-    "asymmetrique",
     "rating",
     "qualified",
+    "disqualif",
     "reason",
 )
+FAMILY_AGREEMENT = 0.99  # missing for the same leads: filled at the same moment
+FAMILY_MIN_MISSING = 0.05
 
 
 @dataclass
@@ -60,9 +62,11 @@ class LeakageFinding:
 
 
 def name_hint(column: str) -> str | None:
-    lowered = column.casefold().replace("_", " ")
+    """The post-contact word in a column's name (whole words, so 'won' is not found in 'wonder')."""
+    words = " " + " ".join(re.split(r"[^a-z0-9]+", column.casefold())) + " "
     for hint in POST_CONTACT_HINTS:
-        if hint in lowered:
+        pattern = rf" {re.escape(hint)}" + ("" if hint.endswith(("opportunit", "disqualif")) else " ")
+        if re.search(pattern, words):
             return hint
     return None
 
@@ -124,6 +128,35 @@ def single_column_scan(
             )
         findings.append(finding)
     return findings
+
+
+def family_check(findings: list[LeakageFinding], missing: dict[str, np.ndarray]) -> list[LeakageFinding]:
+    """Columns filled together with a suspected leak are suspects too: the same leads are missing
+    both (they were filled at the same moment) and the names share a word. One post-contact score
+    caught means its siblings are post-contact as well."""
+    newly = []
+    suspects = [f for f in findings if f.suspect and f.column in missing]
+    for f in findings:
+        if f.suspect or f.column not in missing:
+            continue
+        mask = missing[f.column]
+        if not FAMILY_MIN_MISSING <= mask.mean() <= 1 - FAMILY_MIN_MISSING:
+            continue
+        for leak in suspects:
+            same = float(np.mean(mask == missing[leak.column]))
+            if same >= FAMILY_AGREEMENT and _shared_word(f.column, leak.column):
+                f.suspect = True
+                f.why = f"filled together with '{leak.column}' (missing for the same {same:.0%} of leads)"
+                newly.append(f)
+                break
+    return newly
+
+
+def _shared_word(a: str, b: str) -> bool:
+    def words(text: str) -> set[str]:
+        return {w for w in re.split(r"[^a-z0-9]+", text.casefold()) if len(w) >= 4}
+
+    return bool(words(a) & words(b))
 
 
 def lean_check(findings: list[LeakageFinding], shares: dict[str, float]) -> list[LeakageFinding]:

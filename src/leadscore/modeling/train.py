@@ -21,11 +21,11 @@ from leadscore.data.validate import ValidationReport
 from leadscore.errors import UserError
 from leadscore.features import FeatureEncoder
 from leadscore.modeling import leakage
-from leadscore.modeling.baselines import fit_logistic, points_baseline
+from leadscore.modeling.baselines import fit_logistic, plain_lightgbm, points_baseline
 from leadscore.modeling.boosters import Fitted, auc_interval, cv_aucs, fit_crossfit, fit_holdout
 from leadscore.modeling.calibrate import choose_calibrator
 from leadscore.modeling.card import card_facts, field_shares
-from leadscore.modeling.cutoff import resolve_threshold
+from leadscore.modeling.cutoff import promise_interval, resolve_threshold
 from leadscore.modeling.dataset import (
     Split,
     TrainingData,
@@ -79,6 +79,7 @@ class Cut:
     threshold: float
     weekly: float | None
     notes: list[str]
+    interval: dict[str, list[float]]  # 90% bootstrap intervals of MQL share and MQL->SQL rate
 
 
 @dataclass
@@ -154,6 +155,8 @@ def fit_without_leaks(encoded: Encoded, data: TrainingData, split: Split, option
     unknown_keep = keep - set(enc.field_names) - set(encoded.excluded)
     if unknown_keep:
         raise UserError(f"--keep: no such column: {', '.join(sorted(unknown_keep))}")
+    missing = _missing_masks(enc, X[split.fit])
+    leakage.family_check(findings, missing)
     suspects = [f.column for f in findings if f.suspect]
     crossfit = split.kind == "stratified" and len(split.train) <= CROSSFIT_MAX_ROWS
     capacity: Capacity | None = None  # the shape is chosen on the first try, then kept
@@ -168,6 +171,7 @@ def fit_without_leaks(encoded: Encoded, data: TrainingData, split: Split, option
         draft = _draft(sub, fitted, options)
         relevant = [f for f in findings if f.column in sub.field_names]
         newly = leakage.lean_check(relevant, field_shares(draft, Xs[fitted.calib_rows]))
+        newly += leakage.family_check(findings, missing) if newly else []
         suspects += [f.column for f in newly]
         if not [f.column for f in newly if f.column not in keep]:
             break
@@ -186,9 +190,11 @@ def calibrate_and_cut(guarded: Guarded, data: TrainingData, spec: DatasetSpec, o
     parts = draft.score_matrix(guarded.X[fitted.calib_rows][:GRADE_SAMPLE])
     edges = (grade_edges(parts.fit_part), grade_edges(parts.engagement_part))
     weekly = weekly_volume(data.frame, spec)
-    threshold, notes = resolve_threshold(options.contract, p_valid, weekly)
+    y_calib = data.y[fitted.calib_rows]
+    threshold, notes = resolve_threshold(options.contract, p_valid, weekly, y=y_calib, seed=options.seed)
     data.notes.extend(notes)
-    return Cut(calibrator, brier, edges, threshold, weekly, notes)
+    interval = promise_interval(p_valid, y_calib, threshold, seed=options.seed)
+    return Cut(calibrator, brier, edges, threshold, weekly, notes, interval)
 
 
 def assemble(spec: DatasetSpec, guarded: Guarded, cut: Cut, options: TrainOptions) -> ModelBundle:
@@ -220,6 +226,15 @@ def evaluate(
         guarded.X[split.fit], data.y[split.fit], guarded.encoder.categorical_indices, options.seed
     )
     baselines = {"logistic_regression": binary_metrics(y_test, logit.predict_proba(X_test)[:, 1])}
+    plain = plain_lightgbm(
+        guarded.X[split.train],
+        data.y[split.train],
+        X_test,
+        guarded.encoder.categorical_indices,
+        options.seed,
+        options.num_threads,
+    )
+    baselines["plain_lightgbm"] = binary_metrics(y_test, plain)
     points_test = points_baseline(spec, data.frame, data.y, split.fit, split.test, baselines)
     cutoff = cutoff_facts(options, y_test, p_test, points_test, bundle.threshold, data.frame, spec)
     uncertainty = _uncertainty(guarded, data, options)
@@ -274,6 +289,9 @@ def describe(
     """Store the evidence in the bundle (for the card and ``GET /v1/model``) and gather the run's facts."""
     n_train = len(split.train) if guarded.crossfit else len(split.fit)
     ev.cutoff.notes = cut.notes
+    ev.cutoff.confidence = options.contract.confidence
+    ev.cutoff.expected_mql_share_interval = cut.interval["mql_share"]
+    ev.cutoff.expected_sql_rate_interval = cut.interval["sql_rate"]
     meta = bundle.meta
     meta.metrics = {**ev.metrics, "n_train": n_train, "n_valid": len(split.valid), "n_test": len(split.test)}
     meta.baselines = {name: dict(m) for name, m in ev.baselines.items()}
@@ -362,6 +380,20 @@ def _record_suspects(
         else:
             excluded[col] = f"suspected leak: {finding.why}"
             log.warning("excluded '%s' as a suspected leak: %s", col, finding.why)
+
+
+def _missing_masks(enc: FeatureEncoder, X: np.ndarray) -> dict[str, np.ndarray]:
+    """Which leads each field is missing for (its first feature: NaN, or the missing category's code)."""
+    masks: dict[str, np.ndarray] = {}
+    for j, name in enumerate(enc.feature_fields):
+        if name in masks:
+            continue
+        field_info = enc.field(name)
+        if field_info.kind == "categorical":
+            masks[name] = X[:, j] == len(field_info.categories) + 1
+        else:
+            masks[name] = np.isnan(X[:, j])
+    return masks
 
 
 def _subset(encoder: FeatureEncoder, drop: list[str]) -> FeatureEncoder:

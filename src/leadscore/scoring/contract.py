@@ -24,6 +24,7 @@ class CutoffContract(BaseModel):
     version: str
     policy: Literal["min_sql_rate", "mql_capacity", "probability"]
     min_sql_rate: float | None = None
+    confidence: float | None = None  # with min_sql_rate: the rate must hold at this confidence (e.g. 0.9)
     mql_capacity: float | None = None  # leads per week sales can take
     weekly_leads: float | None = None  # needed for mql_capacity when the data has no time column
     probability: float | None = None
@@ -46,6 +47,8 @@ class CutoffContract(BaseModel):
             raise ValueError(f"'{self.policy}' must be between 0 and 1")
         if self.policy == "mql_capacity" and value <= 0:
             raise ValueError("'mql_capacity' must be positive")
+        if self.confidence is not None and not (0.5 <= self.confidence < 1):
+            raise ValueError("'confidence' must be at least 0.5 and below 1")
         if self.review_by < self.agreed_on:
             raise ValueError("'review_by' is before 'agreed_on'")
         return self
@@ -64,7 +67,10 @@ class CutoffContract(BaseModel):
 
     def describe(self) -> str:
         if self.policy == "min_sql_rate":
-            return f"lowest threshold with an expected MQL->SQL rate of at least {self.min_sql_rate:.0%}"
+            sure = f" at {self.confidence:.0%} confidence" if self.confidence else ""
+            return (
+                f"lowest threshold with an expected MQL->SQL rate of at least {self.min_sql_rate:.0%}{sure}"
+            )
         if self.policy == "mql_capacity":
             return f"at most {self.mql_capacity:g} MQLs per week"
         return f"fixed probability {self.probability:g}"

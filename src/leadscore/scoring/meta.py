@@ -42,6 +42,10 @@ class CutoffFacts(BaseModel):
     points_model_sql_rate_at_same_volume: float | None = None
     weekly_lead_volume: float | None = None
     expected_mql_per_week: float | None = None
+    confidence: float | None = None
+    # 90% bootstrap intervals over the calibration leads: how far the promise can move
+    expected_mql_share_interval: list[float] | None = None
+    expected_sql_rate_interval: list[float] | None = None
     notes: list[str] = Field(default_factory=list)
 
     def review_warning(self, today: date | None = None) -> str | None:

@@ -23,6 +23,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 ADMIN_PREFIX = "/v1/admin/"
 DOC_PATHS = frozenset({"/docs", "/openapi.json"})
+BATCH_PATH = "/v1/score/batch"
 KNOWN_PATHS = frozenset(
     {
         "/v1/score",
@@ -74,6 +75,8 @@ class Gate:
                 code, kind, detail = refusal
                 self.state.metrics.errors.labels(kind=kind).inc()
                 extra = [(b"www-authenticate", b"Bearer")] if code == 401 else []
+                if code == 503:  # shed before the body is read, and close: nothing left to drain
+                    extra = [(b"retry-after", b"1"), (b"connection", b"close")]
                 await _reply(send_with_id, code, {"detail": detail}, extra)
                 return
             body = await self._read_body(receive, headers)
@@ -122,13 +125,20 @@ class Gate:
         """Why a request is refused before its body is read (status, error kind, detail), or None."""
         if path in DOC_PATHS and not self.state.docs:
             return 404, "not_found", "API documentation is disabled on this server (LEADSCORE_DOCS=off)"
-        if path in OPEN_PATHS or self.state.insecure:
+        if path in OPEN_PATHS:
             return None
+        if self.state.insecure:
+            return self._busy(path)
         role = self.state.keys.role(key_from_headers(headers))
         if role is None:
             return 401, "unauthorized", "missing or invalid API key (send X-API-Key or Authorization: Bearer)"
         if path.startswith(ADMIN_PREFIX) and role != ADMIN:
             return 403, "forbidden", "this key may score but not administer (use an admin key)"
+        return self._busy(path)
+
+    def _busy(self, path: str) -> tuple[int, str, str] | None:
+        if path == BATCH_PATH and self.state.batches_in_flight >= self.state.max_batches:
+            return 503, "busy", f"busy: {self.state.max_batches} batches are being scored; retry shortly"
         return None
 
     async def _read_body(self, receive: Receive, headers: dict[bytes, bytes]) -> bytes | None:

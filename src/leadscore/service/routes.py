@@ -108,7 +108,7 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
         return JSON(
             {"detail": f"busy: {state.max_batches} batches are being scored; retry shortly"},
             status_code=503,
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": "1", "Connection": "close"},
         )
     try:
         body = await request.body()
