@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,6 +55,35 @@ def storm(url: str, body: bytes, until: float, statuses: list[int], per_connecti
             statuses.append(c.post(f"{url}/v1/score/batch?explain=3", content=body).status_code)
 
 
+def wrk_storm(url: str, body: bytes, seconds: float, connections: int, folder: Path) -> str:
+    """The storm from wrk (C, two threads): the load generator costs the server's cores little."""
+    (folder / "body.json").write_bytes(body)
+    script = folder / "batch.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["X-API-Key"] = "{KEY}"\n'
+        f'local f = io.open("{folder / "body.json"}", "rb")\nwrk.body = f:read("*all")\nf:close()\n'
+    )
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            f"{url}/v1/score/batch?explain=3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
+    return done.stdout
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q) * 1000) if values else float("nan")
 
@@ -63,7 +93,9 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     args = parser.parse_args()
+    client = ("wrk" if shutil.which("wrk") else "python") if args.client == "auto" else args.client
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         env = {
@@ -107,13 +139,18 @@ def main() -> None:
             probe(url, time.monotonic() + 3, idle)
             health: list[float] = []
             statuses: list[int] = []
+            wrk_report = ""
             until = time.monotonic() + args.seconds
-            threads = [threading.Thread(target=probe, args=(url, until, health))] + [
-                threading.Thread(target=storm, args=(url, body, until, statuses, 400))
-                for _ in range(args.connections)
-            ]
+            threads = [threading.Thread(target=probe, args=(url, until, health))]
+            if client == "python":
+                threads += [
+                    threading.Thread(target=storm, args=(url, body, until, statuses, 400))
+                    for _ in range(args.connections)
+                ]
             for t in threads:
                 t.start()
+            if client == "wrk":
+                wrk_report = wrk_storm(url, body, args.seconds, args.connections, root)
             for t in threads:
                 t.join()
         finally:
@@ -130,8 +167,19 @@ def main() -> None:
         f"health storm: p50 {pct(health, 50):.1f} ms  p99 {pct(health, 99):.1f} ms  max {max(health) * 1000:.1f} ms"
         f"  ({len(health)} probes; goal p99 < 200 ms)"
     )
-    counts = {code: statuses.count(code) for code in sorted(set(statuses))}
-    print(f"batches: {counts} over {args.connections} connections in {args.seconds:.0f} s")
+    print(f"load generator: {client}")
+    if client == "wrk":
+        print(
+            "wrk: "
+            + " | ".join(
+                line.strip()
+                for line in wrk_report.splitlines()
+                if "requests" in line.lower() or "Non-2xx" in line or "Socket" in line
+            )
+        )
+    else:
+        counts = {code: statuses.count(code) for code in sorted(set(statuses))}
+        print(f"batches: {counts} over {args.connections} connections in {args.seconds:.0f} s")
     if served:
         print(
             f"scored batches, server-side: p50 {statistics.median(served):.0f} ms  p99 {np.percentile(served, 99):.0f} ms"

@@ -237,14 +237,15 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
     prefix = f".{target.name}."
     for path in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
         pid = path.name.removeprefix(prefix).split(".", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(OSError):
                 path.unlink()
                 removed.append(path)
     return removed
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine still runs (for files and runs named after their writer)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

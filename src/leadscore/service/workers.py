@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from leadscore.data.sources import atomic_path, file_lock
+from leadscore.data.sources import atomic_path, file_lock, process_alive
 
 GENERATION_FILE = "generation"
 POLL_SECONDS = 0.5
@@ -64,7 +64,8 @@ class ReloadBoard:
                 status = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            if _alive(int(status.get("pid", 0))):
+            pid = int(status.get("pid", 0))
+            if pid > 0 and process_alive(pid):
                 out.append(status)
             else:
                 with contextlib.suppress(OSError):
@@ -82,15 +83,3 @@ class ReloadBoard:
             "failed": bool(failed),
             "workers": workers,
         }
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -15,6 +15,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from leadscore.config import get_settings
+from leadscore.data.sources import process_alive
 
 OWNER_HOST = "leadscore.host"
 OWNER_PID = "leadscore.pid"
@@ -81,18 +82,8 @@ def fail_abandoned_runs(registry: MlflowClient, experiment: str) -> list[str]:
         tags = run.data.tags
         if tags.get(OWNER_HOST) != host or not tags.get(OWNER_PID, "").isdigit():
             continue
-        if not _alive(int(tags[OWNER_PID])):
+        if not process_alive(int(tags[OWNER_PID])):
             registry.set_terminated(run.info.run_id, status="FAILED")
             registry.set_tag(run.info.run_id, "leadscore.ended_because", "its process was gone (killed)")
             ended.append(run.info.run_id)
     return ended
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
