@@ -13,7 +13,7 @@ from leadscore.config import load_spec, spec_from_flags
 from leadscore.data.synthetic import write_dataset
 from leadscore.errors import UserError
 from leadscore.modeling.dataset import split_indices
-from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.options import CAPACITIES, TrainOptions
 from leadscore.modeling.train import train
 from leadscore.scoring.contract import load_contract
 from tests.helpers import make_leads, make_tables
@@ -137,3 +137,12 @@ def test_xeducation_without_a_spec_flags_tags(xeducation_path: Path) -> None:
     assert "Tags" in r.leakage_suspects
     assert "Tags" not in r.bundle.fields
     assert "Lead Number" in r.excluded_columns  # identifier-like
+
+
+def test_the_run_reports_each_shapes_auc_and_reason_cost(synthetic_result) -> None:  # type: ignore[no-untyped-def]
+    params = synthetic_result.params
+    shapes = [c.name for c in CAPACITIES]
+    for name in shapes:
+        assert 0.5 < params[f"capacity_auc_{name}"] <= 1.0
+        assert params[f"capacity_reason_ms_{name}"] > 0
+    assert params["capacity"] in shapes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,9 +81,21 @@ def choose_capacity(
         scores[cap.name] = float(
             roc_auc_score(y[valid_idx], booster.predict(X[valid_idx], num_threads=options.num_threads))
         )
+        scores[f"{cap.name}_reason_ms"] = reason_cost_ms(booster, X[valid_idx])
     chosen = _prefer(options.capacities, scores, len(fit_idx) + len(valid_idx))
-    log.debug("model shape %s (validation ROC AUC %s)", chosen.name, scores)
+    log.debug("model shape %s (validation ROC AUC and reason cost %s)", chosen.name, scores)
     return chosen, scores
+
+
+def reason_cost_ms(booster: lgb.Booster, X: np.ndarray, rows: int = 256) -> float:
+    """What exact reasons (TreeSHAP) cost per lead with this booster, measured on one thread."""
+    sample = X[:rows]
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        booster.predict(sample, pred_contrib=True, num_threads=1)
+        best = min(best, time.perf_counter() - start)
+    return round(1000 * best / max(len(sample), 1), 4)
 
 
 @dataclass
@@ -100,7 +113,7 @@ class Fitted:
 
 def _prefer(capacities: tuple[Capacity, ...], scores: dict[str, float], n_rows: int) -> Capacity:
     """The best held-out AUC; with much data, the earlier (faster) shape unless clearly worse."""
-    best = max(scores.values())
+    best = max(scores[c.name] for c in capacities)
     tolerance = CAPACITY_TOLERANCE if n_rows >= FAST_GRADES_ROWS else 0.0
     return next(c for c in capacities if scores[c.name] >= best - tolerance)
 
@@ -137,6 +150,7 @@ def fit_crossfit(
     folds = list(StratifiedKFold(5, shuffle=True, random_state=options.seed).split(rows, y[rows]))
     candidates = (capacity,) if capacity else options.capacities
     runs: dict[str, tuple[dict[str, Any], np.ndarray, list[int], list[float]]] = {}
+    costs: dict[str, float] = {}
     for cap in candidates:
         params = lgb_params(int(0.8 * len(rows)), options, enc, cap)
         oof = np.zeros(len(rows))
@@ -148,6 +162,7 @@ def fit_crossfit(
             iters.append(model.best_iteration or model.current_iteration())
             aucs.append(float(roc_auc_score(y[rows[eval_pos]], oof[eval_pos])))
         runs[cap.name] = (params, oof, iters, aucs)
+        costs[f"{cap.name}_reason_ms"] = reason_cost_ms(model, X[rows[eval_pos]])
     scores = {name: float(np.mean(run[3])) for name, run in runs.items()}
     chosen = _prefer(candidates, scores, len(rows))
     params, oof, iters, aucs = runs[chosen.name]
@@ -159,7 +174,8 @@ def fit_crossfit(
         feature_name=safe_names(enc.feature_names),
     )
     booster = lgb.train(params, data, num_boost_round=rounds)
-    return Fitted(booster, chosen, params, scores if len(candidates) > 1 else {}, rows, oof, aucs)
+    report = {**scores, **costs} if len(candidates) > 1 else {}
+    return Fitted(booster, chosen, params, report, rows, oof, aucs)
 
 
 def fit_booster(

@@ -44,6 +44,7 @@ from leadscore.scoring.meta import BundleMeta, CutoffFacts
 log = logging.getLogger(__name__)
 
 GRADE_SAMPLE = 20_000
+REASON_MS = "_reason_ms"
 SMALL_DATA = 300  # fewer examples than this in a class: report cross-validated intervals
 NO_EDGES: tuple[list[float], list[float]] = ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 
@@ -353,7 +354,13 @@ def _run_params(
         "fit_method": "crossfit" if guarded.crossfit else "holdout",
         "split": split_kind,
         "capacity": fitted.capacity.name,
-        **{f"capacity_auc_{k}": v for k, v in fitted.scores.items()},
+        # the trade-off behind the shape: held-out AUC and exact-reason cost per lead of each candidate
+        **{f"capacity_auc_{k}": v for k, v in fitted.scores.items() if not k.endswith(REASON_MS)},
+        **{
+            f"capacity_reason_ms_{k.removesuffix(REASON_MS)}": v
+            for k, v in fitted.scores.items()
+            if k.endswith(REASON_MS)
+        },
         "calibration": cut.calibrator.kind,
         "calibration_brier_isotonic": cut.brier["isotonic"],
         "calibration_brier_sigmoid": cut.brier["sigmoid"],
