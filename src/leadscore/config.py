@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.errors import UserError
@@ -71,6 +73,100 @@ def norm_label(value: Any) -> str:
     return str(int(number)) if number.is_integer() else str(number)
 
 
+AGGREGATIONS = (
+    "count",
+    "distinct_days",
+    "days_since_last",
+    "days_since_first",
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "unique",
+    "last",
+)
+ANY = "any"
+
+
+class Aggregation(BaseModel):
+    """One declared feature: exactly one aggregation key, and its options."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    count: str | list[str] | None = None
+    distinct_days: str | list[str] | None = None
+    days_since_last: str | list[str] | None = None
+    days_since_first: str | list[str] | None = None
+    sum: str | None = None
+    mean: str | None = None
+    min: str | None = None
+    max: str | None = None
+    unique: str | None = None
+    last: str | None = None
+    of: str | list[str] = ANY  # for attribute aggregations: which event types (default: any)
+    where: dict[str, str | list[str]] = Field(default_factory=dict)
+    days: float | None = None
+    half_life_days: float | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Aggregation:
+        given = [k for k in AGGREGATIONS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of {', '.join(AGGREGATIONS)} (got {', '.join(given) or 'none'})"
+            )
+        if self.days is not None and self.days <= 0:
+            raise ValueError("'days' must be above 0")
+        if self.half_life_days is not None:
+            if self.half_life_days <= 0:
+                raise ValueError("'half_life_days' must be above 0")
+            if given[0] not in ("count", "sum"):
+                raise ValueError("'half_life_days' goes with count or sum only")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in AGGREGATIONS if getattr(self, k) is not None)
+
+    @property
+    def types(self) -> list[str]:
+        """The event types it reads (``any`` for all)."""
+        value = (
+            getattr(self, self.kind)
+            if self.kind in ("count", "distinct_days", "days_since_last", "days_since_first")
+            else self.of
+        )
+        return [value] if isinstance(value, str) else list(value)
+
+    @property
+    def attribute(self) -> str | None:
+        """The attribute column it aggregates (sum, mean, min, max, unique, last)."""
+        return (
+            None
+            if self.kind in ("count", "distinct_days", "days_since_last", "days_since_first")
+            else getattr(self, self.kind)
+        )
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind != "last"
+
+
+def parse_definitions(raw: Mapping[str, Any]) -> dict[str, Aggregation]:
+    """Definitions from a spec's ``engagement:`` mapping (pydantic errors name the key)."""
+    return {str(name): Aggregation.model_validate(value) for name, value in raw.items()}
+
+
+class EventLog(BaseModel):
+    """The activity log's own column names (each CRM has its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    time: str
+    type: str
+
+
 class DatasetSpec(BaseModel):
     """What a CRM export looks like: id, label rule, time, fields, exclusions, placeholders."""
 
@@ -83,7 +179,7 @@ class DatasetSpec(BaseModel):
     label: LabelRule
     time: str | None = None
     fit: list[str] = Field(default_factory=list)
-    engagement: list[str] = Field(default_factory=list)
+    engagement: list[str] | dict[str, Aggregation] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
     dates: list[str] = Field(default_factory=list)
     exclude: dict[str, str] = Field(default_factory=dict)
@@ -94,7 +190,8 @@ class DatasetSpec(BaseModel):
     reasons: dict[str, dict[str, str]] = Field(default_factory=dict)
     respond_fast_when: list[str] = Field(default_factory=list)
     source: str | None = None  # lead source or channel: the monitor ranks it by SQL share
-    events: bool = False
+    events: bool | EventLog = False  # true: the generator's log; or the columns of a CRM's own log
+    tables: dict[str, str] = Field(default_factory=dict)  # a data folder: the file stem of each table
 
     @field_validator("name")
     @classmethod
@@ -107,6 +204,15 @@ class DatasetSpec(BaseModel):
     @property
     def features(self) -> list[str]:
         return [*self.fit, *[c for c in self.engagement if c not in self.fit]]
+
+    @property
+    def declared(self) -> dict[str, Aggregation]:
+        """Engagement features declared as aggregations over the activity log (empty for columns)."""
+        return dict(self.engagement) if isinstance(self.engagement, dict) else {}
+
+    def table(self, kind: str) -> str:
+        """The file stem of one of a data folder's tables (``leads``, ``events``, ``stages``)."""
+        return self.tables.get(kind, kind)
 
     def digest(self) -> str:
         payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
@@ -152,9 +258,17 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def validation_message(path: Path | str, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    """One line naming the spec key. Of a union's errors (a list of columns or named definitions),
+    the deepest is the one that says what is wrong."""
+    first = max(exc.errors(), key=lambda e: len(e["loc"]))
+    parts = [str(p) for p in first["loc"] if not _UNION_BRANCH.match(str(p))]
+    where = ".".join(parts) or "(top level)"
     return f"{path}: field '{where}': {first['msg']}"
+
+
+_UNION_BRANCH = re.compile(
+    r"^[a-z_-]+\[.*\]$"
+)  # pydantic's name of a union branch, e.g. dict[str,Aggregation]
 
 
 def load_spec(name_or_path: str) -> DatasetSpec:

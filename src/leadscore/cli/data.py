@@ -87,7 +87,12 @@ def validate(
     ds = resolve_spec(file, spec, label, positive, id_col, time_col)
     if email:
         ds.email = email
-    frame = read_table(file)
+    if file.is_dir() and ds.declared:  # a CRM's own tables: the leads with their declared engagement
+        from leadscore.data.declared import leads_path, with_declared_engagement
+
+        frame = with_declared_engagement(read_table(leads_path(file, ds)), file, ds)
+    else:
+        frame = read_table(file)
     report = validate_frame(frame, ds, source=str(file))
     if json_out:
         echo_json(report.to_dict())

@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from leadscore.config import DatasetSpec
+from leadscore.data.declared import leads_path, with_declared_engagement
 from leadscore.data.labels import apply_labels
 from leadscore.data.sources import read_folder_table, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
@@ -63,8 +64,12 @@ class Split:
 def load_training_frame(path: str | Path, spec: DatasetSpec) -> tuple[pd.DataFrame, str]:
     """The leads table and its SHA-256; for a generator folder, engagement is rebuilt from raw events
     as of each lead's scoring time."""
+    folder = Path(path)
+    if spec.declared and folder.is_dir():  # a CRM's own tables: features declared in the spec
+        frame, digest = read_table_hashed(leads_path(folder, spec))
+        return with_declared_engagement(frame, folder, spec), digest
     frame, digest = read_table_hashed(path)
-    if spec.events and Path(path).is_dir():
+    if spec.events is True and folder.is_dir():
         events = read_folder_table(path, "events")
         if events is not None and spec.id and spec.time and spec.time in frame.columns:
             anchors = frame[[spec.id, spec.time]].drop_duplicates(spec.id)

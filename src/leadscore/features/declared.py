@@ -1,0 +1,156 @@
+"""Declared engagement features: named aggregations over a CRM's own activity log, as of each lead's
+scoring time.
+
+A dataset spec may declare its engagement fields instead of listing columns::
+
+    engagement:
+      pricing_views_7d:   {count: Visit Webpage, where: {Page URL: "*pricing*"}, days: 7}
+      visit_days_7d:      {distinct_days: Visit Webpage, days: 7}
+      email_clicks_decay: {count: Click Email, half_life_days: 14}
+      days_since_active:  {days_since_last: any}
+      time_on_site:       {sum: Time On Page, of: Visit Webpage}
+
+One engine computes them, vectorised over every event at once: only events at or before each lead's
+scoring time are read (never a later one), `days` keeps the window before it, `half_life_days`
+weighs older events less, `where` matches attribute columns exactly or with `*` wildcards,
+case-insensitively, and may list several values.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore.config import ANY, Aggregation
+from leadscore.features.values import MS_PER_DAY, clean_text, map_values, to_epoch_ms, to_number
+
+
+def declared_rollups(
+    events: pd.DataFrame,
+    anchors: pd.DataFrame,
+    definitions: Mapping[str, Aggregation],
+    *,
+    id_col: str,
+    time_col: str,
+    event_id: str,
+    event_time: str,
+    event_type: str,
+) -> pd.DataFrame:
+    """Every declared feature per lead, from events at or before that lead's scoring time only.
+
+    ``anchors`` has one row per lead (``id_col`` and its scoring time ``time_col``); the result is
+    aligned with it row for row. Counts are 0 for a lead without events, times and attribute
+    aggregations are missing.
+    """
+    anchor_ids = pd.Index(anchors[id_col].to_numpy())
+    if not anchor_ids.is_unique:
+        raise ValueError(f"anchors: column '{id_col}' has duplicate ids")
+    n = len(anchors)
+    anchor_t = to_epoch_ms(anchors[time_col])
+    pos = anchor_ids.get_indexer(events[event_id].to_numpy())
+    ev_t = to_epoch_ms(events[event_time])
+    pos_safe = np.where(pos >= 0, pos, 0)
+    age = (anchor_t[pos_safe] - ev_t) / MS_PER_DAY
+    usable = (pos >= 0) & (age >= 0)  # the point in time: never an event after the scoring time
+    types = _folded(events[event_type])
+    out: dict[str, np.ndarray] = {}
+    for name, d in definitions.items():
+        mask = usable & _type_mask(types, d.types)
+        for column, wanted in d.where.items():
+            mask &= _where_mask(events[column], wanted)
+        if d.days is not None:
+            mask &= age <= d.days
+        out[name] = _aggregate(d, mask, pos_safe, age, ev_t, events, n)
+    return pd.DataFrame(out, index=anchors.index)
+
+
+def _folded(series: pd.Series) -> np.ndarray:
+    return map_values(series, lambda v: (clean_text(v) or "").casefold()).to_numpy(dtype=object)
+
+
+def _type_mask(types: np.ndarray, wanted: list[str]) -> np.ndarray:
+    folded = {w.strip().casefold() for w in wanted}
+    if ANY in folded:
+        return np.ones(len(types), dtype=bool)
+    return np.isin(types, list(folded))
+
+
+def _where_mask(series: pd.Series, wanted: str | list[str]) -> np.ndarray:
+    patterns = [w.casefold() for w in ([wanted] if isinstance(wanted, str) else wanted)]
+
+    def matches(value: Any) -> float:
+        text = (clean_text(value) or "").casefold()
+        return float(any(fnmatch.fnmatchcase(text, p) for p in patterns))
+
+    return map_values(series, matches).to_numpy(dtype=float) > 0  # once per distinct value
+
+
+def _aggregate(
+    d: Aggregation,
+    mask: np.ndarray,
+    pos: np.ndarray,
+    age: np.ndarray,
+    ev_t: np.ndarray,
+    events: pd.DataFrame,
+    n: int,
+) -> np.ndarray:
+    rows = pos[mask]
+    kind = d.kind
+    if kind == "count":
+        weights = 0.5 ** (age[mask] / d.half_life_days) if d.half_life_days else None
+        counts = np.bincount(rows, weights=weights, minlength=n)
+        return np.round(counts, 6) if weights is not None else counts.astype(np.int64)
+    if kind == "distinct_days":
+        day = np.floor(ev_t[mask] / MS_PER_DAY).astype(np.int64)
+        pairs = np.unique(np.stack([rows, day]), axis=1)
+        return np.bincount(pairs[0], minlength=n).astype(np.int64)
+    if kind in ("days_since_last", "days_since_first"):
+        pick = np.fmin if kind == "days_since_last" else np.fmax
+        best = np.full(n, np.nan)
+        pick.at(best, rows, age[mask])
+        return np.round(best, 3)
+    assert d.attribute is not None
+    if d.attribute not in events.columns:
+        raise ValueError(f"events: attribute column '{d.attribute}' is missing")
+    values = events[d.attribute].to_numpy(dtype=object)[mask]
+    if kind == "last":
+        return _last(rows, ev_t[mask], values, n)
+    if kind == "unique":
+        folded = pd.Series(values, dtype=object).map(_fold_or_none)
+        codes = pd.factorize(folded, use_na_sentinel=True)[0]
+        keep = codes >= 0
+        pairs = np.unique(np.stack([rows[keep], codes[keep]]), axis=1)
+        return np.bincount(pairs[0], minlength=n).astype(np.int64)
+    numbers = np.array([to_number(v) for v in values], dtype=np.float64)
+    ok = ~np.isnan(numbers)
+    rows, numbers = rows[ok], numbers[ok]
+    if kind == "sum":
+        weights = 0.5 ** (age[mask][ok] / d.half_life_days) if d.half_life_days else 1.0
+        return np.round(np.bincount(rows, weights=numbers * weights, minlength=n), 6)
+    if kind == "mean":
+        total = np.bincount(rows, weights=numbers, minlength=n)
+        count = np.bincount(rows, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / count, np.nan)
+    best = np.full(n, np.nan)
+    (np.fmin if kind == "min" else np.fmax).at(best, rows, numbers)
+    return best
+
+
+def _fold_or_none(value: Any) -> str | None:
+    text = clean_text(value)
+    return None if text is None else text.casefold()
+
+
+def _last(rows: np.ndarray, times: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Each lead's value at its latest event (ties: the later row)."""
+    out = np.full(n, None, dtype=object)
+    order = np.lexsort((np.arange(len(rows)), times, rows))
+    last_of_lead = np.r_[rows[order][1:] != rows[order][:-1], True]
+    chosen = order[last_of_lead]
+    out[rows[chosen]] = values[chosen]
+    return out

@@ -1,0 +1,324 @@
+"""Declared engagement features: one engine over any activity log, point in time (issue 12, first part)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from leadscore.config import parse_definitions
+from leadscore.features import ENGAGEMENT_COLUMNS, engagement_rollups
+from leadscore.features.declared import declared_rollups
+from tests.helpers import make_tables
+
+# The generator's hard-coded roll-ups, declared (return_visits_7d needs a difference: not declared).
+SYNTHETIC = {
+    "web_visits_30d": {"count": "web_visit", "days": 30},
+    "pricing_page_views_7d": {"count": "pricing_page_view", "days": 7},
+    "pricing_page_views_total": {"count": "pricing_page_view"},
+    "webinars_registered": {"count": "webinar_registration"},
+    "webinars_attended": {"count": "webinar_attendance"},
+    "downloads_top": {"count": "content_download", "where": {"funnel_stage": "top"}},
+    "downloads_mid": {"count": "content_download", "where": {"funnel_stage": "mid"}},
+    "downloads_bottom": {"count": "content_download", "where": {"funnel_stage": "bottom"}},
+    "email_opens_30d": {"count": "email_open", "days": 30},
+    "email_clicks_30d": {"count": "email_click", "days": 30},
+    "demo_requests": {"count": "demo_request"},
+    "consultation_requests": {"count": "consultation_request"},
+    "days_since_last_activity": {"days_since_last": "any"},
+}
+COLUMNS = {"event_id": "lead_id", "event_time": "occurred_at", "event_type": "event_type"}
+
+
+def _generated() -> tuple[pd.DataFrame, pd.DataFrame]:
+    tables = make_tables(3000, 17)
+    leads = tables["leads"].to_pandas()
+    return tables["events"].to_pandas(), leads[["lead_id", "scored_at"]]
+
+
+def _declared(events: pd.DataFrame, anchors: pd.DataFrame, definitions: dict[str, object]) -> pd.DataFrame:
+    return declared_rollups(
+        events, anchors, parse_definitions(definitions), id_col="lead_id", time_col="scored_at", **COLUMNS
+    )
+
+
+def test_declared_definitions_reproduce_the_built_in_rollups() -> None:
+    events, anchors = _generated()
+    built_in = engagement_rollups(events, anchors)
+    declared = _declared(events, anchors, SYNTHETIC)
+    for name in SYNTHETIC:
+        np.testing.assert_array_equal(declared[name].to_numpy(), built_in[name].to_numpy(), err_msg=name)
+    assert set(SYNTHETIC) | {"return_visits_7d"} == set(ENGAGEMENT_COLUMNS)
+
+
+def test_events_after_the_scoring_time_change_nothing() -> None:
+    events, anchors = _generated()
+    definitions = {
+        **SYNTHETIC,
+        "visit_days_7d": {"distinct_days": "web_visit", "days": 7},
+        "clicks_decay": {"count": "email_click", "half_life_days": 14},
+        "titles": {"unique": "content_title"},
+        "last_title": {"last": "content_title", "of": "content_download"},
+        "first_touch": {"days_since_first": ["web_visit", "email_open"]},
+    }
+    before = _declared(events, anchors, definitions)
+    later = events.sample(2000, random_state=0).copy()
+    by_lead = anchors.set_index("lead_id")["scored_at"]
+    later["occurred_at"] = later["lead_id"].map(by_lead) + pd.Timedelta(minutes=1)
+    later["funnel_stage"] = "bottom"
+    later["content_title"] = "Pricing Guide (read after the call)"
+    after = _declared(pd.concat([events, later], ignore_index=True), anchors, definitions)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_every_aggregation_on_a_small_log_by_hand() -> None:
+    anchors = pd.DataFrame({"lead_id": [1, 2, 3], "scored_at": pd.to_datetime(["2026-11-20"] * 3)})
+    events = pd.DataFrame(
+        {
+            "lead_id": [1, 1, 1, 1, 2, 2, 9],
+            "occurred_at": pd.to_datetime(
+                [
+                    "2026-11-19 10:00",
+                    "2026-11-19 12:00",
+                    "2026-11-06 00:00",
+                    "2026-11-25 00:00",
+                    "2026-11-13 00:00",
+                    "2026-10-01 00:00",
+                    "2026-11-19 00:00",
+                ]
+            ),
+            "event_type": [
+                "Visit Webpage",
+                "visit webpage",
+                "Visit Webpage",
+                "Visit Webpage",
+                "Fill Out Form",
+                "Click Email",
+                "Visit Webpage",
+            ],
+            "Page URL": ["/Pricing", "/blog", "/pricing/enterprise", "/pricing", None, None, "/pricing"],
+            "Time On Page": [30, "45", 15, 100, None, None, 5],
+            "Form Name": [None, None, None, None, "Request a Demo", None, None],
+        }
+    )
+    definitions = {
+        "pricing_views": {"count": "Visit Webpage", "where": {"Page URL": "*pricing*"}},
+        "pricing_views_7d": {"count": "Visit Webpage", "where": {"Page URL": "*PRICING*"}, "days": 7},
+        "visit_days": {"distinct_days": "Visit Webpage"},
+        "demo_forms": {"count": "Fill Out Form", "where": {"Form Name": ["*demo*", "*trial*"]}},
+        "time_on_site": {"sum": "Time On Page", "of": "Visit Webpage"},
+        "mean_time": {"mean": "Time On Page"},
+        "longest": {"max": "Time On Page"},
+        "pages": {"unique": "Page URL"},
+        "last_page": {"last": "Page URL", "of": ["Visit Webpage"]},
+        "since_last": {"days_since_last": "any"},
+        "decayed": {"count": "Visit Webpage", "half_life_days": 14},
+    }
+    out = _declared(events, anchors, definitions)
+    # Lead 1: visits on 19th (x2, one /blog) and 6th; the 25th is after scoring and never read.
+    assert out["pricing_views"].tolist() == [2, 0, 0]
+    assert out["pricing_views_7d"].tolist() == [1, 0, 0]
+    assert out["visit_days"].tolist() == [2, 0, 0]
+    assert out["demo_forms"].tolist() == [0, 1, 0]
+    assert out["time_on_site"].tolist() == [90.0, 0.0, 0.0]
+    assert out["mean_time"].iloc[0] == pytest.approx(30.0) and np.isnan(out["mean_time"].iloc[2])
+    assert out["longest"].iloc[0] == 45.0
+    assert out["pages"].tolist() == [3, 0, 0]
+    assert out["last_page"].iloc[0] == "/blog" and out["last_page"].iloc[1:].isna().all()
+    assert out["since_last"].iloc[0] == pytest.approx(0.5) and out["since_last"].iloc[1] == pytest.approx(7.0)
+    assert np.isnan(out["since_last"].iloc[2])
+    expected = 0.5 ** (0.5833333 / 14) + 0.5 ** (0.5 / 14) + 0.5 ** (14 / 14)
+    assert out["decayed"].iloc[0] == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [
+        ({"count": "x", "days": 0}, "'days' must be above 0"),
+        ({"count": "x", "sum": "y"}, "exactly one of"),
+        ({"days": 7}, "exactly one of"),
+        ({"mean": "y", "half_life_days": 7}, "goes with count or sum only"),
+        ({"count": "x", "window": 7}, "Extra inputs"),
+    ],
+)
+def test_a_bad_definition_is_refused_naming_the_problem(definition: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        parse_definitions({"feature": definition})
+
+
+# --- a CRM's own tables, in its own vocabulary ------------------------------------------------------
+
+FIT = ["job_title", "seniority", "industry", "employee_count", "country", "lead_source"]
+RENAME_LEADS = {
+    "lead_id": "Lead ID",
+    "scored_at": "MQL Date",
+    "sql_within_90d": "Reached SQL",
+    "job_title": "Job Title",
+    "seniority": "Seniority Level",
+    "industry": "Industry",
+    "employee_count": "Employees",
+    "country": "Country",
+    "lead_source": "Lead Source",
+}
+RENAME_EVENTS = {
+    "lead_id": "Lead ID",
+    "occurred_at": "Activity Date",
+    "event_type": "Activity Type",
+    "funnel_stage": "Asset Stage",
+}
+RENAME_TYPES = {
+    "web_visit": "Visit Webpage",
+    "pricing_page_view": "Visit Pricing Page",
+    "content_download": "Fill Out Form",
+    "email_click": "Click Email",
+    "demo_request": "Request Demo",
+}
+
+
+def _spec(native: bool) -> dict[str, object]:
+    def t(event_type: str) -> str:
+        return event_type if native else RENAME_TYPES[event_type]
+
+    def c(column: str) -> str:
+        return column if native else RENAME_LEADS[column]
+
+    stage = "funnel_stage" if native else "Asset Stage"
+    return {
+        "name": "native" if native else "marketo-export",
+        "id": c("lead_id"),
+        "time": c("scored_at"),
+        "label": {"column": c("sql_within_90d"), "positive": [1], "negative": [0]},
+        "tables": {} if native else {"leads": "contacts", "events": "activities"},
+        "events": (
+            {"id": "lead_id", "time": "occurred_at", "type": "event_type"}
+            if native
+            else {"id": "Lead ID", "time": "Activity Date", "type": "Activity Type"}
+        ),
+        "fit": [c(f) for f in FIT],
+        "categorical": [c(f) for f in FIT if f != "employee_count"],
+        "engagement": {
+            "visits_30d": {"count": t("web_visit"), "days": 30},
+            "visit_days_7d": {"distinct_days": t("web_visit"), "days": 7},
+            "pricing_7d": {"count": t("pricing_page_view"), "days": 7},
+            "pricing": {"count": t("pricing_page_view")},
+            "buying_downloads": {"count": t("content_download"), "where": {stage: "BOTTOM"}},
+            "clicks_decay": {"count": t("email_click"), "half_life_days": 14},
+            "demos": {"count": t("demo_request")},
+            "since_active": {"days_since_last": "any"},
+        },
+    }
+
+
+@pytest.mark.slow
+def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from leadscore.config import load_spec
+    from leadscore.data.synthetic import write_dataset
+    from leadscore.modeling.options import CAPACITIES, TrainOptions
+    from leadscore.modeling.train import train
+    from leadscore.scoring.contract import load_contract
+
+    tables = make_tables(5000, 23)
+    native = tmp_path / "native"
+    write_dataset(tables, native)
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    leads = tables["leads"].to_pandas()[list(RENAME_LEADS)].rename(columns=RENAME_LEADS)
+    leads.to_csv(renamed / "contacts.csv", index=False)
+    events = tables["events"].to_pandas()
+    events = events[list(RENAME_EVENTS)]
+    events["event_type"] = events["event_type"].map(
+        lambda t: RENAME_TYPES.get(t, t.replace("_", " ").title())
+    )
+    events.rename(columns=RENAME_EVENTS).to_parquet(renamed / "activities.parquet")
+    results = []
+    for folder, is_native in ((native, True), (renamed, False)):
+        spec_path = tmp_path / f"{folder.name}.yaml"
+        spec_path.write_text(yaml.safe_dump(_spec(is_native)))
+        options = TrainOptions(contract=load_contract()[0], capacities=(CAPACITIES[1],))
+        results.append(train(folder, load_spec(str(spec_path)), options))
+    a, b = results
+    assert a.bundle.fields[: len(FIT)] == FIT and b.bundle.fields[: len(FIT)] == [
+        RENAME_LEADS[f] for f in FIT
+    ]
+    assert abs(a.metrics["roc_auc"] - b.metrics["roc_auc"]) <= 0.002
+    assert a.metrics["roc_auc"] > 0.75
+    np.testing.assert_allclose(a.test_p, b.test_p, atol=1e-9)  # the same model, in another vocabulary
+
+
+def test_a_bad_declared_export_is_one_line_naming_the_spec_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from leadscore.config import load_spec
+    from leadscore.data.declared import with_declared_engagement
+    from leadscore.data.synthetic import write_dataset
+    from leadscore.errors import UserError
+
+    write_dataset(make_tables(300, 24), tmp_path / "d")
+    leads = pd.read_parquet(tmp_path / "d" / "leads.parquet")
+
+    def attempt(change: dict[str, object], expected: str) -> None:
+        spec = {**_spec(True), **change}
+        path = tmp_path / "spec.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        with pytest.raises(UserError, match=expected):
+            with_declared_engagement(leads, tmp_path / "d", load_spec(str(path)))
+
+    attempt(
+        {"engagement": {"x": {"count": "web_visit", "where": {"Page URL": "*pricing*"}}}},
+        r"'engagement\.x\.where': column 'Page URL'",
+    )
+    attempt(
+        {"engagement": {"x": {"count": "Visit Webpage"}}},
+        r"'engagement\.x': event type 'Visit Webpage' never occurs",
+    )
+    attempt({"engagement": {"x": {"sum": "Time On Page"}}}, r"'engagement\.x\.sum': column 'Time On Page'")
+    attempt({"tables": {"events": "activities"}}, r"no 'activities' table .* 'tables\.events'")
+    attempt(
+        {"events": {"id": "lead_id", "time": "when", "type": "event_type"}}, r"'events\.time': column 'when'"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**_spec(True), "engagement": {"x": {"count": "web_visit", "days": -1}}}))
+    with pytest.raises(
+        UserError, match=r"field 'engagement\.dict\[str,Aggregation\]\.x\.days'|engagement.*days"
+    ):
+        load_spec(str(bad))
+
+
+def test_validate_reads_a_declared_folder_in_its_own_vocabulary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    tables = make_tables(600, 25)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    tables["leads"].to_pandas()[list(RENAME_LEADS)].rename(columns=RENAME_LEADS).to_csv(
+        folder / "contacts.csv", index=False
+    )
+    events = tables["events"].to_pandas()[list(RENAME_EVENTS)]
+    events["event_type"] = events["event_type"].map(lambda t: RENAME_TYPES.get(t, t))
+    events.rename(columns=RENAME_EVENTS).to_csv(folder / "activities.csv", index=False)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(_spec(False)))
+    result = CliRunner().invoke(app, ["validate", str(folder), "--spec", str(spec), "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0, result.output  # usable
+    assert report["rows"] == len(tables["leads"])  # duplicated contacts included (generator faults)
+    assert not any(p["check"].startswith("missing") for p in report["problems"]), report["problems"]
+
+
+def test_the_shipped_example_of_a_crms_own_tables_loads() -> None:
+    from leadscore.config import EventLog, load_spec
+
+    spec = load_spec("marketo-example")
+    assert spec.table("leads") == "contacts" and spec.table("events") == "activities"
+    assert isinstance(spec.events, EventLog) and spec.events.type == "Activity Type"
+    assert spec.declared["pricing_views_7d"].days == 7
+    assert spec.declared["email_clicks_decay"].half_life_days == 14
+    assert "pricing_views_7d" in spec.features
