@@ -247,6 +247,16 @@ def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) ->
     assert a.metrics["roc_auc"] > 0.75
     np.testing.assert_allclose(a.test_p, b.test_p, atol=1e-9)  # the same model, in another vocabulary
 
+    # Batch scoring reads the same folder the same way: the test leads get the scores training saw.
+    from leadscore.scoring.batch import score_file
+
+    out = tmp_path / "scored.parquet"
+    summary = score_file(renamed, b.bundle, out, progress=False)
+    scored = pd.read_parquet(out).drop_duplicates("Lead ID").set_index("Lead ID")["p_sql"]
+    test_ids = b.test_frame["Lead ID"].to_numpy()
+    assert summary["rows"] == len(leads)
+    np.testing.assert_allclose(scored.loc[test_ids].to_numpy(), np.round(b.test_p, 6), atol=1e-6)
+
 
 def test_a_bad_declared_export_is_one_line_naming_the_spec_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import yaml

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from leadscore.data.sources import atomic_path, count_rows, iter_table, resolve_leads_path
+from leadscore.data.declared import leads_path, with_declared_engagement
+from leadscore.data.sources import atomic_path, count_rows, iter_table, read_table, resolve_leads_path
 from leadscore.errors import UserError
 from leadscore.scoring.bundle import ModelBundle
 
@@ -65,9 +66,28 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _same_file(data: str | Path, out: Path) -> bool:
-    source = resolve_leads_path(data).resolve()
+def _declared_folder(data: str | Path, bundle: ModelBundle) -> bool:
+    return Path(data).is_dir() and bool(bundle.spec.declared)
+
+
+def _same_file(data: str | Path, bundle: ModelBundle, out: Path) -> bool:
+    source = (
+        leads_path(Path(data), bundle.spec) if _declared_folder(data, bundle) else resolve_leads_path(data)
+    ).resolve()
     return out.resolve() == source or (out.exists() and out.samefile(source))
+
+
+def _chunks(
+    data: str | Path, bundle: ModelBundle, chunk_rows: int
+) -> tuple[Iterator[pd.DataFrame], int | None]:
+    """The leads in chunks, and how many when that is cheap to know. A folder of a CRM's own tables
+    gets its declared engagement first, from the activity log as of each lead's scoring time."""
+    if not _declared_folder(data, bundle):
+        return _closing(iter_table(data, chunk_rows)), count_rows(data)
+    folder = Path(data)
+    frame = with_declared_engagement(read_table(leads_path(folder, bundle.spec)), folder, bundle.spec)
+    starts = range(0, max(len(frame), 1), chunk_rows)
+    return (frame.iloc[i : i + chunk_rows] for i in starts), len(frame)
 
 
 def _closing(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -90,9 +110,9 @@ def score_file(
     fmt = "csv" if out.suffix.lower() == ".csv" else "parquet"
     if out.suffix.lower() not in {".csv", ".parquet", ".pq"}:
         raise UserError(f"{out}: output must end in .csv or .parquet")
-    if _same_file(data, out):
+    if _same_file(data, bundle, out):
         raise UserError(f"{out}: is the input file; write the scores to another file")
-    total = count_rows(data)
+    chunks, total = _chunks(data, bundle, chunk_rows)
     rows = mql = 0
     warned = False
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -105,7 +125,7 @@ def score_file(
         task = bar.add_task("score", total=total)
         writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
         try:
-            for chunk in _closing(iter_table(data, chunk_rows)):
+            for chunk in chunks:
                 if not warned:
                     warned = True
                     if bundle.id_column and bundle.id_column not in chunk.columns:
