@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from leadscore.config import parse_definitions
+from leadscore.config import DatasetSpec, parse_definitions
 from leadscore.features import ENGAGEMENT_COLUMNS, engagement_rollups
 from leadscore.features.declared import declared_rollups
 from tests.helpers import make_tables
@@ -332,3 +332,117 @@ def test_the_shipped_example_of_a_crms_own_tables_loads() -> None:
     assert spec.declared["pricing_views_7d"].days == 7
     assert spec.declared["email_clicks_decay"].half_life_days == 14
     assert "pricing_views_7d" in spec.features
+
+
+# --- labels from a status history --------------------------------------------------------------------
+
+
+def _stage_spec(**label: object) -> DatasetSpec:
+    return DatasetSpec.model_validate(
+        {
+            "name": "with-history",
+            "id": "lead_id",
+            "time": "scored_at",
+            "label": {"stages": ["SQL"], "within_days": 90, **label},
+            "stages": {"id": "lead_id", "time": "entered_at", "stage": "stage"},
+            "tables": {"stages": "stage_history"},
+        }
+    )
+
+
+def test_labels_from_the_status_history_match_the_generators_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from leadscore.data.declared import with_stage_labels
+    from leadscore.data.synthetic import write_dataset
+
+    tables = make_tables(4000, 26)
+    write_dataset(tables, tmp_path / "d")
+    leads = tables["leads"].to_pandas()
+    labelled, past = with_stage_labels(leads, tmp_path / "d", _stage_spec())
+    known = labelled["reached_sql"].notna().to_numpy().copy()
+    assert known.sum() + past == len(leads)
+    # Duplicated contacts (a generator fault) carry their original's label but have no history.
+    known &= leads["lead_id"].isin(tables["stage_history"].to_pandas()["lead_id"]).to_numpy()
+    np.testing.assert_array_equal(
+        labelled.loc[known, "reached_sql"].astype(int).to_numpy(),
+        leads.loc[known, "sql_within_90d"].to_numpy(),
+    )
+
+
+def test_backward_moves_count_as_the_history_says(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from leadscore.data.declared import with_stage_labels
+
+    t0 = pd.Timestamp("2026-06-01")
+    days = pd.Timedelta(days=1)
+    leads = pd.DataFrame({"lead_id": ["A", "B", "C", "D", "E"], "scored_at": [t0] * 5})
+    history = pd.DataFrame(
+        {
+            "lead_id": ["A", "A", "A", "A", "B", "B", "C", "E"],
+            "stage": ["MQL", "SQL", "Recycled", "sql ", "MQL", "SQL", "SQL", "Disqualified"],
+            "entered_at": [
+                t0 - 10 * days,
+                t0 - 5 * days,
+                t0 - 2 * days,
+                t0 + 3 * days,
+                t0 - 9 * days,
+                t0 - days,
+                t0 + 100 * days,
+                t0 + days,
+            ],
+        }
+    )
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    history.to_csv(folder / "stage_history.csv", index=False)
+    labelled, past = with_stage_labels(leads, folder, _stage_spec())
+    got = dict(zip(labelled["lead_id"], labelled["reached_sql"].tolist(), strict=True))
+    # A: recycled before its scoring time, qualified again after it; B: already an SQL (left out);
+    # C: qualified, but after the 90-day window; D: no history; E: disqualified.
+    assert got["A"] == 1 and pd.isna(got["B"]) and got["C"] == 0 and got["D"] == 0 and got["E"] == 0
+    assert past == 1
+
+
+def test_a_stage_list_that_never_occurs_is_one_line_naming_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from leadscore.data.declared import with_stage_labels
+    from leadscore.data.synthetic import write_dataset
+    from leadscore.errors import UserError
+
+    tables = make_tables(300, 27)
+    write_dataset(tables, tmp_path / "d")
+    with pytest.raises(
+        UserError, match=r"spec key 'label\.stages': none of Sales Qualified occurs in stage_history"
+    ):
+        with_stage_labels(
+            tables["leads"].to_pandas(), tmp_path / "d", _stage_spec(stages=["Sales Qualified"])
+        )  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_training_takes_its_labels_from_the_status_history(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from leadscore.config import load_spec
+    from leadscore.data.synthetic import write_dataset
+    from leadscore.modeling.options import CAPACITIES, TrainOptions
+    from leadscore.modeling.train import train
+    from leadscore.scoring.contract import load_contract
+
+    write_dataset(make_tables(5000, 28), tmp_path / "d")
+    spec = {
+        **_spec(True),
+        "label": {"stages": ["SQL", "Opportunity", "Customer"], "within_days": 90},
+        "stages": {"id": "lead_id", "time": "entered_at", "stage": "stage"},
+        "tables": {"stages": "stage_history"},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = train(
+        tmp_path / "d",
+        load_spec(str(path)),
+        TrainOptions(contract=load_contract()[0], capacities=(CAPACITIES[1],)),
+    )
+    assert result.metrics["roc_auc"] > 0.75
+    assert "reached_sql" not in result.bundle.fields and result.bundle.spec.label.stages == [
+        "SQL",
+        "Opportunity",
+        "Customer",
+    ]

@@ -51,14 +51,28 @@ def get_settings() -> Settings:
 
 
 class LabelRule(BaseModel):
-    """Which column holds the outcome and which of its values count as SQL."""
+    """Which column holds the outcome and which of its values count as SQL, or, for a folder with a
+    status history, which stages count as SQL when reached within ``within_days`` of the scoring time."""
 
     model_config = ConfigDict(extra="forbid")
 
-    column: str
+    column: str = "reached_sql"
     positive: list[Any] = Field(default_factory=lambda: [1])
     negative: list[Any] | None = None
     description: str = ""
+    stages: list[str] | None = None  # reaching any of these after the scoring time counts as SQL
+    within_days: float = 90
+
+    @model_validator(mode="after")
+    def _stages_give_a_two_class_label(self) -> LabelRule:
+        if self.stages is not None:
+            if not self.stages:
+                raise ValueError("'stages' must name at least one stage")
+            if self.within_days <= 0:
+                raise ValueError("'within_days' must be above 0")
+            if self.negative is None:
+                self.negative = [0]
+        return self
 
     def is_positive(self, value: Any) -> bool:
         return norm_label(value) in {norm_label(v) for v in self.positive}
@@ -157,6 +171,16 @@ def parse_definitions(raw: Mapping[str, Any]) -> dict[str, Aggregation]:
     return {str(name): Aggregation.model_validate(value) for name, value in raw.items()}
 
 
+class StageLog(BaseModel):
+    """The lifecycle / status history's own column names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    time: str
+    stage: str
+
+
 class EventLog(BaseModel):
     """The activity log's own column names (each CRM has its own)."""
 
@@ -192,6 +216,7 @@ class DatasetSpec(BaseModel):
     source: str | None = None  # lead source or channel: the monitor ranks it by SQL share
     events: bool | EventLog = False  # true: the generator's log; or the columns of a CRM's own log
     tables: dict[str, str] = Field(default_factory=dict)  # a data folder: the file stem of each table
+    stages: StageLog | None = None  # the status history, for labels from stages
 
     @field_validator("name")
     @classmethod

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from leadscore.config import ANY, DatasetSpec, EventLog
 from leadscore.data.sources import find_table, read_table
 from leadscore.errors import UserError
 from leadscore.features.declared import declared_rollups
+from leadscore.features.values import MS_PER_DAY, to_epoch_ms
 
 
 def leads_path(folder: Path, spec: DatasetSpec) -> Path:
@@ -85,3 +87,66 @@ def _check_definitions(events: pd.DataFrame, source: str, spec: DatasetSpec) -> 
                 raise UserError(
                     f"spec key 'engagement.{name}': event type '{kind_type}' never occurs in {source}"
                 )
+
+
+def with_stage_labels(frame: pd.DataFrame, folder: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, int]:
+    """``frame`` with the label from the folder's status history: SQL when the lead enters one of
+    ``label.stages`` after its scoring time and within ``label.within_days``. A lead whose last stage
+    at its scoring time was already one of them is left without a label (out of training); how many
+    is returned. Backward moves count as the history says: a lead recycled before its scoring time
+    and qualified again after it is an SQL."""
+    log, rule = spec.stages, spec.label
+    assert rule.stages is not None
+    if log is None:
+        raise UserError(
+            "spec key 'stages': labels from stages need the status history's columns (stages: {id, time, stage})"
+        )
+    if not spec.id or not spec.time:
+        raise UserError(
+            "spec keys 'id' and 'time': needed to read the status history as of each lead's scoring time"
+        )
+    stem = spec.table("stages")
+    path = find_table(folder, stem)
+    if path is None:
+        raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key 'tables.stages'")
+    history = read_table(path)
+    for key in ("id", "time", "stage"):
+        if getattr(log, key) not in history.columns:
+            raise UserError(f"spec key 'stages.{key}': column '{getattr(log, key)}' is not in {path.name}")
+    wanted = {s.strip().casefold() for s in rule.stages}
+    stage = history[log.stage].astype("string").str.strip().str.casefold().fillna("").to_numpy(dtype=object)
+    if not np.isin(stage, list(wanted)).any():
+        raise UserError(f"spec key 'label.stages': none of {', '.join(rule.stages)} occurs in {path.name}")
+    label, past = _stage_label(frame, history, stage, wanted, spec)
+    out = frame.copy()
+    out[rule.column] = pd.Series(label, index=frame.index, dtype="Int64")
+    return out, past
+
+
+def _stage_label(
+    frame: pd.DataFrame, history: pd.DataFrame, stage: np.ndarray, wanted: set[str], spec: DatasetSpec
+) -> tuple[np.ndarray, int]:
+    assert spec.stages is not None and spec.id and spec.time
+    ids = pd.Index(frame[spec.id].to_numpy())
+    pos = ids.get_indexer(history[spec.stages.id].to_numpy())
+    anchor = to_epoch_ms(frame[spec.time])
+    entered = to_epoch_ms(history[spec.stages.time])
+    known = pos >= 0
+    pos_safe = np.where(known, pos, 0)
+    delta = entered - anchor[pos_safe]
+    is_sql = np.isin(stage, list(wanted))
+    window = spec.label.within_days * MS_PER_DAY
+    hit = known & is_sql & (delta >= 0) & (delta <= window)
+    n = len(frame)
+    label = np.zeros(n, dtype=np.int64)
+    label[pos_safe[hit]] = 1
+    # The state at the scoring time: the latest change strictly before it.
+    before = known & (delta < 0)
+    order = np.lexsort((entered[before], pos_safe[before]))
+    rows, sql_then = pos_safe[before][order], is_sql[before][order]
+    last = np.r_[rows[1:] != rows[:-1], True] if len(rows) else np.array([], dtype=bool)
+    already = np.zeros(n, dtype=bool)
+    already[rows[last]] = sql_then[last]
+    out = label.astype(object)
+    out[already] = None
+    return out, int(already.sum())

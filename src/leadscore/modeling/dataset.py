@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from leadscore.config import DatasetSpec
-from leadscore.data.declared import leads_path, with_declared_engagement
+from leadscore.data.declared import leads_path, with_declared_engagement, with_stage_labels
 from leadscore.data.labels import apply_labels
 from leadscore.data.sources import read_folder_table, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
@@ -61,13 +61,23 @@ class Split:
         return np.sort(np.concatenate([self.fit, self.valid]))
 
 
-def load_training_frame(path: str | Path, spec: DatasetSpec) -> tuple[pd.DataFrame, str]:
+def load_training_frame(
+    path: str | Path, spec: DatasetSpec, notes: list[str] | None = None
+) -> tuple[pd.DataFrame, str]:
     """The leads table and its SHA-256; for a generator folder, engagement is rebuilt from raw events
-    as of each lead's scoring time."""
+    as of each lead's scoring time; a CRM's own tables get their declared features and labels."""
     folder = Path(path)
-    if spec.declared and folder.is_dir():  # a CRM's own tables: features declared in the spec
+    if folder.is_dir() and (spec.declared or spec.label.stages):  # a CRM's own tables, declared in the spec
         frame, digest = read_table_hashed(leads_path(folder, spec))
-        return with_declared_engagement(frame, folder, spec), digest
+        if spec.declared:
+            frame = with_declared_engagement(frame, folder, spec)
+        if spec.label.stages:
+            frame, past = with_stage_labels(frame, folder, spec)
+            if notes is not None and past:
+                notes.append(
+                    f"left out {past} leads already at {' / '.join(spec.label.stages)} when they were scored"
+                )
+        return frame, digest
     frame, digest = read_table_hashed(path)
     if spec.events is True and folder.is_dir():
         events = read_folder_table(path, "events")
@@ -85,7 +95,7 @@ def read_training_data(
 ) -> TrainingData:
     """Read, apply sales' decisions as labels, validate, deduplicate and keep the labelled leads."""
     notes: list[str] = []
-    raw, digest = load_training_frame(path, spec)
+    raw, digest = load_training_frame(path, spec, notes)
     if feedback is not None:
         raw, changed = apply_labels(raw, spec, feedback)
         notes.append(f"sales feedback from {feedback_source} set the label of {changed} leads")
