@@ -58,16 +58,22 @@ def with_declared_engagement(frame: pd.DataFrame, folder: Path, spec: DatasetSpe
 
 
 def _events(folder: Path, spec: DatasetSpec, log: EventLog) -> tuple[pd.DataFrame, str]:
-    stem = spec.table("events")
+    return _declared_table(folder, spec, "events", {k: getattr(log, k) for k in ("id", "time", "type")})
+
+
+def _declared_table(
+    folder: Path, spec: DatasetSpec, kind: str, columns: dict[str, str]
+) -> tuple[pd.DataFrame, str]:
+    """One of a folder's declared tables (``events``, ``stages``), with the columns its spec key names."""
+    stem = spec.table(kind)
     path = find_table(folder, stem)
     if path is None:
-        raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key 'tables.events'")
-    events = read_table(path)
-    for key in ("id", "time", "type"):
-        column = getattr(log, key)
-        if column not in events.columns:
-            raise UserError(f"spec key 'events.{key}': column '{column}' is not in {path.name}")
-    return events, path.name
+        raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key 'tables.{kind}'")
+    table = read_table(path)
+    for key, column in columns.items():
+        if column not in table.columns:
+            raise UserError(f"spec key '{kind}.{key}': column '{column}' is not in {path.name}")
+    return table, path.name
 
 
 def _check_definitions(events: pd.DataFrame, source: str, spec: DatasetSpec) -> None:
@@ -105,18 +111,13 @@ def with_stage_labels(frame: pd.DataFrame, folder: Path, spec: DatasetSpec) -> t
         raise UserError(
             "spec keys 'id' and 'time': needed to read the status history as of each lead's scoring time"
         )
-    stem = spec.table("stages")
-    path = find_table(folder, stem)
-    if path is None:
-        raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key 'tables.stages'")
-    history = read_table(path)
-    for key in ("id", "time", "stage"):
-        if getattr(log, key) not in history.columns:
-            raise UserError(f"spec key 'stages.{key}': column '{getattr(log, key)}' is not in {path.name}")
+    history, source = _declared_table(
+        folder, spec, "stages", {k: getattr(log, k) for k in ("id", "time", "stage")}
+    )
     wanted = {s.strip().casefold() for s in rule.stages}
     stage = history[log.stage].astype("string").str.strip().str.casefold().fillna("").to_numpy(dtype=object)
     if not np.isin(stage, list(wanted)).any():
-        raise UserError(f"spec key 'label.stages': none of {', '.join(rule.stages)} occurs in {path.name}")
+        raise UserError(f"spec key 'label.stages': none of {', '.join(rule.stages)} occurs in {source}")
     label, past = _stage_label(frame, history, stage, wanted, spec)
     out = frame.copy()
     out[rule.column] = pd.Series(label, index=frame.index, dtype="Int64")
