@@ -446,3 +446,70 @@ def test_training_takes_its_labels_from_the_status_history(tmp_path) -> None:  #
         "Opportunity",
         "Customer",
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import httpx
+    import yaml
+
+    from leadscore.config import load_spec
+    from leadscore.data.synthetic import write_dataset
+    from leadscore.modeling.options import CAPACITIES, TrainOptions
+    from leadscore.modeling.train import train
+    from leadscore.scoring.batch import score_file
+    from leadscore.scoring.contract import load_contract
+    from tests.helpers import API_KEY, free_port, start_server, stop, wait_ready
+
+    tables = make_tables(4000, 29)
+    folder = tmp_path / "d"
+    write_dataset(tables, folder)
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(_spec(True)))
+    result = train(
+        folder,
+        load_spec(str(spec_path)),
+        TrainOptions(contract=load_contract()[0], capacities=(CAPACITIES[1],)),
+    )
+    model = result.bundle.save(tmp_path / "bundle")
+    score_file(folder, result.bundle, tmp_path / "scored.parquet", progress=False)
+    batch = (
+        pd.read_parquet(tmp_path / "scored.parquet").drop_duplicates("lead_id").set_index("lead_id")["p_sql"]
+    )
+    leads = tables["leads"].to_pandas().drop_duplicates("lead_id").set_index("lead_id")
+    events = tables["events"].to_pandas()
+    busy = events["lead_id"].value_counts().index[:5].tolist()
+    port = free_port()
+    proc = start_server(model, {"LEADSCORE_API_KEYS": API_KEY}, port, log=tmp_path / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as c:
+            vocabulary = c.get("/v1/model").json()["events"]
+            assert "web_visit" in vocabulary["types"] and vocabulary["attributes"] == ["funnel_stage"]
+            for lead_id in busy:
+                row = leads.loc[lead_id]
+                own = events[events["lead_id"] == lead_id]
+                body = {
+                    "lead_id": int(lead_id),
+                    "scored_at": pd.Timestamp(row["scored_at"]).isoformat(),
+                    **{f: (None if pd.isna(row[f]) else row[f]) for f in FIT},
+                    "events": [
+                        {
+                            "type": e.event_type,
+                            "time": pd.Timestamp(e.occurred_at).isoformat() + "Z",
+                            "funnel_stage": None if pd.isna(e.funnel_stage) else e.funnel_stage,
+                        }
+                        for e in own.itertuples()
+                    ],
+                }
+                answer = c.post("/v1/score", content=json.dumps(body, default=str))
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["p_sql"] == pytest.approx(batch.loc[lead_id], abs=1e-6), lead_id
+            bad = c.post("/v1/score", json={"lead_id": 1, "events": [{"type": "web_visit"}]})
+            assert bad.status_code == 422 and bad.json()["field"] == "events[0]"
+    finally:
+        stop(proc)

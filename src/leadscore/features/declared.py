@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import ANY, Aggregation
+from leadscore.config import ANY, Aggregation, EventLog
 from leadscore.features.values import MS_PER_DAY, clean_text, map_values, to_epoch_ms, to_number
 
 
@@ -154,3 +154,48 @@ def _last(rows: np.ndarray, times: np.ndarray, values: np.ndarray, n: int) -> np
     chosen = order[last_of_lead]
     out[rows[chosen]] = values[chosen]
     return out
+
+
+def rollups_for_lead(
+    events: list[dict[str, Any]], scored_at_ms: float, definitions: Mapping[str, Aggregation], log: EventLog
+) -> dict[str, Any]:
+    """The declared features of one lead from its own recent activity (the service's path): each
+    event is ``{"type": ..., "time": ..., <attribute>: ...}``; the same engine as for a folder."""
+    rows = [
+        {
+            **{k: v for k, v in e.items() if k not in ("type", "time")},
+            log.type: e.get("type"),
+            log.time: e.get("time"),
+        }
+        for e in events
+    ]
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame({log.type: [], log.time: []})
+    frame[log.time] = (
+        pd.to_datetime(frame[log.time], utc=True, format="ISO8601").dt.tz_localize(None)
+        if len(frame)
+        else pd.Series(dtype="datetime64[ms]")
+    )
+    frame[log.id] = 0
+    for d in definitions.values():
+        for column in [*d.where, *([d.attribute] if d.attribute else [])]:
+            if column not in frame.columns:
+                frame[column] = None
+    anchors = pd.DataFrame({"id": [0], "t": pd.to_datetime([int(scored_at_ms)], unit="ms")})
+    out = declared_rollups(
+        frame,
+        anchors,
+        definitions,
+        id_col="id",
+        time_col="t",
+        event_id=log.id,
+        event_time=log.time,
+        event_type=log.type,
+    )
+    return {
+        name: (None if _missing(v) else (v.item() if hasattr(v, "item") else v))
+        for name, v in out.iloc[0].items()
+    }
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from leadscore.config import EventLog
 from leadscore.features import canonical_category, parse_date
+from leadscore.features.declared import rollups_for_lead
 from leadscore.features.values import MAX_MAGNITUDE
 from leadscore.scoring.bundle import ModelBundle
 
 MAX_TEXT = 1000
+EVENTS_KEY = "events"
+MAX_EVENTS = 10_000
 NUMERIC_TEXT = re.compile(r"^\s*[-+]?(\d[\d,_]*)?\.?\d+([eE][-+]?\d+)?\s*$")
 MEMO_SIZE = 100_000
 _UNSEEN = object()
@@ -50,6 +55,12 @@ class LeadChecker:
         self.id_field = bundle.spec.id
         self.time_field = enc.time_col
         self.known = set(self.kinds) | {c for c in (self.id_field, self.time_field) if c}
+        # A model with declared engagement also takes a lead with its recent activity ("events").
+        spec = bundle.spec
+        self.declared = spec.declared
+        self.event_log = spec.events if isinstance(spec.events, EventLog) else None
+        if self.declared and self.event_log is not None:
+            self.known.add(EVENTS_KEY)
         self.extra_warning: list[str] = []
         self._memo: dict[tuple[str, type, Any], Any] = {}
         # Ids and timestamps are unique per lead: remembering them would only fill the memo.
@@ -65,11 +76,15 @@ class LeadChecker:
             if name not in self.known:
                 unknown.append(name)
                 continue
+            if name == EVENTS_KEY:
+                continue
             try:
                 record[name] = self._value(name, value)
             except ImpossibleValue as exc:
                 record[name] = None
                 warnings.append(f"{exc} treated as a missing value")
+        if EVENTS_KEY in lead and EVENTS_KEY in self.known:
+            record.update(self._from_events(lead[EVENTS_KEY], record))
         if unknown:
             warnings.append(f"ignored unknown fields: {', '.join(sorted(unknown)[:20])}")
         missing = [n for n in self.kinds if record.get(n) is None]
@@ -77,6 +92,24 @@ class LeadChecker:
             warnings.append(f"missing fields treated as missing values: {', '.join(missing)}")
         lead_id = record.get(self.id_field) if self.id_field else None
         return CheckedLead(record=record, lead_id=lead_id, warnings=warnings)
+
+    def _from_events(self, events: Any, record: dict[str, Any]) -> dict[str, Any]:
+        """The declared engagement of a lead sent with its activity, as of its scoring time (now when
+        absent): computed by the same engine as training and batch scoring."""
+        assert self.event_log is not None
+        if not isinstance(events, list) or len(events) > MAX_EVENTS:
+            raise LeadError(EVENTS_KEY, f"expected a JSON array of at most {MAX_EVENTS:,} events")
+        for i, event in enumerate(events):
+            if not isinstance(event, dict) or "type" not in event or "time" not in event:
+                raise LeadError(f"{EVENTS_KEY}[{i}]", "each event needs a 'type' and a 'time'")
+            if not isinstance(event["time"], str) or math.isnan(parse_date(event["time"])):
+                raise LeadError(f"{EVENTS_KEY}[{i}].time", "not a date and time (use ISO 8601)")
+        when = parse_date(record.get(self.time_field)) if self.time_field else math.nan
+        scored_at = time.time() * 1000 if math.isnan(when) else when
+        try:
+            return rollups_for_lead(events, scored_at, self.declared, self.event_log)
+        except (ValueError, TypeError) as exc:
+            raise LeadError(EVENTS_KEY, f"events could not be read ({exc})") from None
 
     def _value(self, name: str, value: Any) -> Any:
         if value is None:
@@ -189,4 +222,15 @@ def request_schema(bundle: ModelBundle) -> dict[str, Any]:
             if f.categories:
                 schema["examples"] = [f.display.get(c, c) for c in f.categories[:5]]
         props[f.name] = schema
+    if bundle.spec.declared and isinstance(bundle.spec.events, EventLog):
+        props[EVENTS_KEY] = {
+            "type": "array",
+            "description": "The lead's recent activity, rolled up as of its scoring time by the spec's definitions.",
+            "items": {
+                "type": "object",
+                "required": ["type", "time"],
+                "properties": {"type": {"type": "string"}, "time": {"type": "string", "format": "date-time"}},
+                "additionalProperties": True,
+            },
+        }
     return {"type": "object", "properties": props, "additionalProperties": True}

@@ -178,9 +178,22 @@ async def describe_model(model: ModelDep) -> Response:
             "time_field": bundle.encoder.time_col,
             "fields": fields,
             "excluded_columns": meta.excluded_columns,
+            "events": _event_vocabulary(bundle),
             "warnings": [overdue] if overdue else [],
         }
     )
+
+
+def _event_vocabulary(bundle: Any) -> dict[str, list[str]] | None:
+    """For a model with declared engagement: the event types and attributes it reads from a lead's activity."""
+    declared = bundle.spec.declared
+    if not declared:
+        return None
+    types = sorted({t for d in declared.values() for t in d.types if t.strip().casefold() != "any"})
+    attributes = sorted(
+        {c for d in declared.values() for c in [*d.where, *([d.attribute] if d.attribute else [])]}
+    )
+    return {"types": types, "attributes": attributes}
 
 
 @router.post(

@@ -82,6 +82,9 @@ class ModelOut(BaseModel):
     fields: list[FieldOut]
     excluded_columns: dict[str, str]
     warnings: list[str]
+    events: dict[str, list[str]] | None = Field(
+        None, description="Declared engagement: the event types and attributes read from a lead's 'events'."
+    )
 
 
 class ErrorOut(BaseModel):
