@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import ANY, Aggregation, EventLog
-from leadscore.features.values import MS_PER_DAY, clean_text, map_values, to_epoch_ms, to_number
+from leadscore.features.rollups import align_events
+from leadscore.features.values import MS_PER_DAY, canonical_category, map_values, to_number
 
 
 def declared_rollups(
@@ -46,16 +47,9 @@ def declared_rollups(
     aligned with it row for row. Counts are 0 for a lead without events, times and attribute
     aggregations are missing.
     """
-    anchor_ids = pd.Index(anchors[id_col].to_numpy())
-    if not anchor_ids.is_unique:
-        raise ValueError(f"anchors: column '{id_col}' has duplicate ids")
-    n = len(anchors)
-    anchor_t = to_epoch_ms(anchors[time_col])
-    pos = anchor_ids.get_indexer(events[event_id].to_numpy())
-    ev_t = to_epoch_ms(events[event_time])
-    pos_safe = np.where(pos >= 0, pos, 0)
-    age = (anchor_t[pos_safe] - ev_t) / MS_PER_DAY
-    usable = (pos >= 0) & (age >= 0)  # the point in time: never an event after the scoring time
+    n, pos_safe, age, ev_t, usable = align_events(
+        events, anchors, id_col=id_col, time_col=time_col, event_id=event_id, event_time=event_time
+    )
     types = _folded(events[event_type])
     out: dict[str, np.ndarray] = {}
     for name, d in definitions.items():
@@ -69,7 +63,7 @@ def declared_rollups(
 
 
 def _folded(series: pd.Series) -> np.ndarray:
-    return map_values(series, lambda v: (clean_text(v) or "").casefold()).to_numpy(dtype=object)
+    return map_values(series, lambda v: canonical_category(v) or "").to_numpy(dtype=object)
 
 
 def _type_mask(types: np.ndarray, wanted: list[str]) -> np.ndarray:
@@ -83,7 +77,7 @@ def _where_mask(series: pd.Series, wanted: str | list[str]) -> np.ndarray:
     patterns = [w.casefold() for w in ([wanted] if isinstance(wanted, str) else wanted)]
 
     def matches(value: Any) -> float:
-        text = (clean_text(value) or "").casefold()
+        text = canonical_category(value) or ""
         return float(any(fnmatch.fnmatchcase(text, p) for p in patterns))
 
     return map_values(series, matches).to_numpy(dtype=float) > 0  # once per distinct value
@@ -120,7 +114,7 @@ def _aggregate(
     if kind == "last":
         return _last(rows, ev_t[mask], values, n)
     if kind == "unique":
-        folded = pd.Series(values, dtype=object).map(_fold_or_none)
+        folded = pd.Series(values, dtype=object).map(canonical_category)
         codes = pd.factorize(folded, use_na_sentinel=True)[0]
         keep = codes >= 0
         pairs = np.unique(np.stack([rows[keep], codes[keep]]), axis=1)
@@ -139,11 +133,6 @@ def _aggregate(
     best = np.full(n, np.nan)
     (np.fmin if kind == "min" else np.fmax).at(best, rows, numbers)
     return best
-
-
-def _fold_or_none(value: Any) -> str | None:
-    text = clean_text(value)
-    return None if text is None else text.casefold()
 
 
 def _last(rows: np.ndarray, times: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -42,6 +42,30 @@ ENGAGEMENT_COLUMNS = (
 )
 
 
+def align_events(
+    events: pd.DataFrame,
+    anchors: pd.DataFrame,
+    *,
+    id_col: str,
+    time_col: str,
+    event_id: str,
+    event_time: str,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each event against its lead's scoring time: the number of leads, each event's lead row, its age
+    in days, its time (epoch ms), and whether it may be read (a known lead, at or before the scoring
+    time: the point in time, never a later event)."""
+    anchor_ids = pd.Index(anchors[id_col].to_numpy())
+    if not anchor_ids.is_unique:
+        raise ValueError(f"anchors: column '{id_col}' has duplicate ids")
+    anchor_t = to_epoch_ms(anchors[time_col])
+    pos = anchor_ids.get_indexer(events[event_id].to_numpy())
+    ev_t = to_epoch_ms(events[event_time])
+    pos_safe = np.where(pos >= 0, pos, 0)
+    age_days = (anchor_t[pos_safe] - ev_t) / _MS_PER_DAY
+    usable = (pos >= 0) & (age_days >= 0)
+    return len(anchors), pos_safe, age_days, ev_t, usable
+
+
 def engagement_rollups(
     events: pd.DataFrame,
     anchors: pd.DataFrame,
@@ -55,17 +79,9 @@ def engagement_rollups(
     ``anchors`` has one row per lead with its id and scoring time. The result is aligned
     with ``anchors`` row for row and has the columns in ``ENGAGEMENT_COLUMNS``.
     """
-    anchor_ids = pd.Index(anchors[id_col].to_numpy())
-    if not anchor_ids.is_unique:
-        raise ValueError(f"anchors: column '{id_col}' has duplicate ids")
-    n = len(anchors)
-    anchor_t = to_epoch_ms(anchors[time_col])
-    pos = anchor_ids.get_indexer(events[id_col].to_numpy())
-    ev_t = to_epoch_ms(events["occurred_at"])
-    known = pos >= 0
-    pos_safe = np.where(known, pos, 0)
-    age_days = (anchor_t[pos_safe] - ev_t) / _MS_PER_DAY
-    usable = known & (age_days >= 0)
+    n, pos_safe, age_days, _, usable = align_events(
+        events, anchors, id_col=id_col, time_col=time_col, event_id=id_col, event_time="occurred_at"
+    )
 
     etype = _CodedColumn(events["event_type"])
     stage = _CodedColumn(events["funnel_stage"])
@@ -93,12 +109,9 @@ def engagement_rollups(
         "demo_requests": count(etype == "demo_request"),
         "consultation_requests": count(etype == "consultation_request"),
     }
-    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(last, pos_safe[usable], ev_t[usable])
-    has_any = last != np.iinfo(np.int64).min
     days_since = np.full(n, np.nan)
-    days_since[has_any] = np.round((anchor_t[has_any] - last[has_any]) / _MS_PER_DAY, 3)
-    out["days_since_last_activity"] = days_since
+    np.fmin.at(days_since, pos_safe[usable], age_days[usable])  # the latest event is the youngest
+    out["days_since_last_activity"] = np.round(days_since, 3)
     return pd.DataFrame(out, index=anchors.index)
 
 
