@@ -87,10 +87,10 @@ def validate(
     ds = resolve_spec(file, spec, label, positive, id_col, time_col)
     if email:
         ds.email = email
-    if file.is_dir() and ds.declared:  # a CRM's own tables: the leads with their declared engagement
-        from leadscore.data.declared import leads_path, with_declared_engagement
+    from leadscore.data.declared import is_declared_folder, leads_path, with_declared_tables
 
-        frame = with_declared_engagement(read_table(leads_path(file, ds)), file, ds)
+    if is_declared_folder(file, ds):  # a CRM's own tables, read as training reads them
+        frame, _ = with_declared_tables(read_table(leads_path(file, ds)), file, ds)
     else:
         frame = read_table(file)
     report = validate_frame(frame, ds, source=str(file))

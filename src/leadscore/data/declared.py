@@ -15,6 +15,21 @@ from leadscore.features.declared import declared_rollups
 from leadscore.features.values import MS_PER_DAY, to_epoch_ms
 
 
+def is_declared_folder(path: str | Path, spec: DatasetSpec) -> bool:
+    """A folder of a CRM's own tables, read through the spec (declared engagement or stage labels)."""
+    return Path(path).is_dir() and bool(spec.declared or spec.label.stages)
+
+
+def with_declared_tables(frame: pd.DataFrame, folder: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, int]:
+    """The leads with what the spec declares over the folder's other tables: engagement from the
+    activity log, the label from the status history (and how many leads that left out)."""
+    if spec.declared:
+        frame = with_declared_engagement(frame, folder, spec)
+    if spec.label.stages:
+        return with_stage_labels(frame, folder, spec)
+    return frame, 0
+
+
 def leads_path(folder: Path, spec: DatasetSpec) -> Path:
     """The leads table of a folder (``tables: {leads: ...}`` names its file stem)."""
     stem = spec.table("leads")

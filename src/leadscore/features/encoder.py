@@ -204,6 +204,18 @@ class FeatureEncoder:
             col += width
         return row
 
+    def missing_masks(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Which rows of an encoded matrix each field is missing for (its first feature: NaN, or the
+        missing category's code)."""
+        masks: dict[str, np.ndarray] = {}
+        for j, name in enumerate(self.feature_fields):
+            if name not in masks:
+                f = self.field(name)
+                masks[name] = (
+                    X[:, j] == len(f.categories) + 1 if f.kind == "categorical" else np.isnan(X[:, j])
+                )
+        return masks
+
     def _cat_code(self, value: Any, codes: Mapping[str, int], alias: Mapping[str, str] | None) -> float:
         # Codes: known categories 0..k-1, then "other" (rare or unseen) k, then "missing" k+1.
         # A placeholder is never learned as a value, but that the field was left empty can be.

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from leadscore.config import DatasetSpec
-from leadscore.data.declared import leads_path, with_declared_engagement, with_stage_labels
+from leadscore.data.declared import is_declared_folder, leads_path, with_declared_tables
 from leadscore.data.labels import apply_labels
 from leadscore.data.sources import read_folder_table, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
@@ -67,16 +67,12 @@ def load_training_frame(
     """The leads table and its SHA-256; for a generator folder, engagement is rebuilt from raw events
     as of each lead's scoring time; a CRM's own tables get their declared features and labels."""
     folder = Path(path)
-    if folder.is_dir() and (spec.declared or spec.label.stages):  # a CRM's own tables, declared in the spec
+    if is_declared_folder(folder, spec):  # a CRM's own tables, declared in the spec
         frame, digest = read_table_hashed(leads_path(folder, spec))
-        if spec.declared:
-            frame = with_declared_engagement(frame, folder, spec)
-        if spec.label.stages:
-            frame, past = with_stage_labels(frame, folder, spec)
-            if notes is not None and past:
-                notes.append(
-                    f"left out {past} leads already at {' / '.join(spec.label.stages)} when they were scored"
-                )
+        frame, past = with_declared_tables(frame, folder, spec)
+        if notes is not None and past:
+            stages = " / ".join(spec.label.stages or [])
+            notes.append(f"left out {past} leads already at {stages} when they were scored")
         return frame, digest
     frame, digest = read_table_hashed(path)
     if spec.events is True and folder.is_dir():

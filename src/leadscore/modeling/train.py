@@ -117,7 +117,7 @@ def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainRe
     guarded = fit_without_leaks(encoded, data, split, options)
     cut = calibrate_and_cut(guarded, data, spec, options)
     bundle = assemble(spec, guarded, cut, options)
-    evaluation = evaluate(bundle, guarded, data, split, spec, options)
+    evaluation = evaluate(bundle, guarded, data, split, spec, options, cut.weekly)
     return describe(bundle, data, split, encoded, guarded, cut, evaluation, options)
 
 
@@ -156,7 +156,7 @@ def fit_without_leaks(encoded: Encoded, data: TrainingData, split: Split, option
     unknown_keep = keep - set(enc.field_names) - set(encoded.excluded)
     if unknown_keep:
         raise UserError(f"--keep: no such column: {', '.join(sorted(unknown_keep))}")
-    missing = _missing_masks(enc, X[split.fit])
+    missing = enc.missing_masks(X[split.fit])
     leakage.family_check(findings, missing)
     suspects = [f.column for f in findings if f.suspect]
     crossfit = split.kind == "stratified" and len(split.train) <= CROSSFIT_MAX_ROWS
@@ -219,6 +219,7 @@ def evaluate(
     split: Split,
     spec: DatasetSpec,
     options: TrainOptions,
+    weekly: float | None,
 ) -> Evaluation:
     """The model, logistic regression and the points model on the same test rows."""
     X_test, y_test = guarded.X[split.test], data.y[split.test]
@@ -237,7 +238,7 @@ def evaluate(
     )
     baselines["plain_lightgbm"] = binary_metrics(y_test, plain)
     points_test = points_baseline(spec, data.frame, data.y, split.fit, split.test, baselines)
-    cutoff = cutoff_facts(options, y_test, p_test, points_test, bundle.threshold, data.frame, spec)
+    cutoff = cutoff_facts(options, y_test, p_test, points_test, bundle.threshold, weekly)
     uncertainty = _uncertainty(guarded, data, options)
     return Evaluation(
         binary_metrics(y_test, p_test), baselines, cutoff, y_test, p_test, points_test, X_test, uncertainty
@@ -250,13 +251,12 @@ def cutoff_facts(
     p: np.ndarray,
     points: np.ndarray | None,
     threshold: float,
-    frame: pd.DataFrame,
-    spec: DatasetSpec,
+    weekly: float | None,
 ) -> CutoffFacts:
-    """What the contract's threshold means on the test rows: MQL volume, MQL->SQL rate, recall."""
+    """What the contract's threshold means on the test rows: MQL volume, MQL->SQL rate, recall
+    (``weekly``: leads per week in the data, measured once for the cutoff)."""
     contract = options.contract
     outcome = cutoff_outcome(y, p, threshold)
-    weekly = weekly_volume(frame, spec)
     at_volume = (
         rate_at_volume(y, points, int(outcome["mql_count"]), options.seed) if points is not None else None
     )
@@ -387,20 +387,6 @@ def _record_suspects(
         else:
             excluded[col] = f"suspected leak: {finding.why}"
             log.warning("excluded '%s' as a suspected leak: %s", col, finding.why)
-
-
-def _missing_masks(enc: FeatureEncoder, X: np.ndarray) -> dict[str, np.ndarray]:
-    """Which leads each field is missing for (its first feature: NaN, or the missing category's code)."""
-    masks: dict[str, np.ndarray] = {}
-    for j, name in enumerate(enc.feature_fields):
-        if name in masks:
-            continue
-        field_info = enc.field(name)
-        if field_info.kind == "categorical":
-            masks[name] = X[:, j] == len(field_info.categories) + 1
-        else:
-            masks[name] = np.isnan(X[:, j])
-    return masks
 
 
 def _subset(encoder: FeatureEncoder, drop: list[str]) -> FeatureEncoder:

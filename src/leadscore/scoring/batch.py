@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from leadscore.data.declared import leads_path, with_declared_engagement
+from leadscore.data.declared import is_declared_folder, leads_path, with_declared_engagement
 from leadscore.data.sources import atomic_path, count_rows, iter_table, read_table, resolve_leads_path
 from leadscore.errors import UserError
 from leadscore.scoring.bundle import ModelBundle
@@ -66,13 +66,11 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _declared_folder(data: str | Path, bundle: ModelBundle) -> bool:
-    return Path(data).is_dir() and bool(bundle.spec.declared)
-
-
 def _same_file(data: str | Path, bundle: ModelBundle, out: Path) -> bool:
     source = (
-        leads_path(Path(data), bundle.spec) if _declared_folder(data, bundle) else resolve_leads_path(data)
+        leads_path(Path(data), bundle.spec)
+        if is_declared_folder(data, bundle.spec)
+        else resolve_leads_path(data)
     ).resolve()
     return out.resolve() == source or (out.exists() and out.samefile(source))
 
@@ -82,10 +80,12 @@ def _chunks(
 ) -> tuple[Iterator[pd.DataFrame], int | None]:
     """The leads in chunks, and how many when that is cheap to know. A folder of a CRM's own tables
     gets its declared engagement first, from the activity log as of each lead's scoring time."""
-    if not _declared_folder(data, bundle):
+    if not is_declared_folder(data, bundle.spec):
         return _closing(iter_table(data, chunk_rows)), count_rows(data)
     folder = Path(data)
-    frame = with_declared_engagement(read_table(leads_path(folder, bundle.spec)), folder, bundle.spec)
+    frame = read_table(leads_path(folder, bundle.spec))
+    if bundle.spec.declared:  # scoring needs the features, not the labels
+        frame = with_declared_engagement(frame, folder, bundle.spec)
     starts = range(0, max(len(frame), 1), chunk_rows)
     return (frame.iloc[i : i + chunk_rows] for i in starts), len(frame)
 
