@@ -7,27 +7,12 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from leadscore.config import DatasetSpec, parse_definitions
-from leadscore.features import ENGAGEMENT_COLUMNS, engagement_rollups
+from leadscore.config import DatasetSpec, load_spec, parse_definitions
 from leadscore.features.declared import declared_rollups
 from tests.helpers import make_tables
 
-# The generator's hard-coded roll-ups, declared (return_visits_7d needs a difference: not declared).
-SYNTHETIC = {
-    "web_visits_30d": {"count": "web_visit", "days": 30},
-    "pricing_page_views_7d": {"count": "pricing_page_view", "days": 7},
-    "pricing_page_views_total": {"count": "pricing_page_view"},
-    "webinars_registered": {"count": "webinar_registration"},
-    "webinars_attended": {"count": "webinar_attendance"},
-    "downloads_top": {"count": "content_download", "where": {"funnel_stage": "top"}},
-    "downloads_mid": {"count": "content_download", "where": {"funnel_stage": "mid"}},
-    "downloads_bottom": {"count": "content_download", "where": {"funnel_stage": "bottom"}},
-    "email_opens_30d": {"count": "email_open", "days": 30},
-    "email_clicks_30d": {"count": "email_click", "days": 30},
-    "demo_requests": {"count": "demo_request"},
-    "consultation_requests": {"count": "consultation_request"},
-    "days_since_last_activity": {"days_since_last": "any"},
-}
+# The generator's roll-ups, as its shipped spec declares them.
+SYNTHETIC = {name: d.model_dump(exclude_defaults=True) for name, d in load_spec("synthetic").declared.items()}
 COLUMNS = {"event_id": "lead_id", "event_time": "occurred_at", "event_type": "event_type"}
 
 
@@ -43,13 +28,13 @@ def _declared(events: pd.DataFrame, anchors: pd.DataFrame, definitions: dict[str
     )
 
 
-def test_declared_definitions_reproduce_the_built_in_rollups() -> None:
-    events, anchors = _generated()
-    built_in = engagement_rollups(events, anchors)
-    declared = _declared(events, anchors, SYNTHETIC)
+def test_the_generators_leads_table_is_the_declared_engine_over_its_activity_log() -> None:
+    tables = make_tables(3000, 17, fault_rate=0.0)
+    leads = tables["leads"].to_pandas()
+    declared = _declared(tables["events"].to_pandas(), leads[["lead_id", "scored_at"]], SYNTHETIC)
     for name in SYNTHETIC:
-        np.testing.assert_array_equal(declared[name].to_numpy(), built_in[name].to_numpy(), err_msg=name)
-    assert set(SYNTHETIC) | {"return_visits_7d"} == set(ENGAGEMENT_COLUMNS)
+        np.testing.assert_array_equal(declared[name].to_numpy(), leads[name].to_numpy(), err_msg=name)
+    assert {"return_visits_7d", "days_since_last_activity"} <= set(SYNTHETIC)
 
 
 def test_events_after_the_scoring_time_change_nothing() -> None:
@@ -257,6 +242,61 @@ def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) ->
     assert summary["rows"] == len(leads)
     np.testing.assert_allclose(scored.loc[test_ids].to_numpy(), np.round(b.test_p, 6), atol=1e-6)
 
+    # No template in the spec: the reasons read from the definitions, in the export's own words.
+    answers, _ = b.bundle.answers(b.test_frame.head(300).to_dict("records"), explain=3)
+    texts = {r["field"]: r["text"] for a in answers for side in a["reasons"].values() for r in side}
+    assert texts["pricing_7d"].startswith(
+        ("Visit Pricing Page: ", "No Visit Pricing Page in the last 7 days")
+    )
+    assert texts["pricing_7d"].endswith("in the last 7 days")
+    assert "Fill Out Form with Asset Stage BOTTOM" in texts.get(
+        "buying_downloads", "Fill Out Form with Asset Stage BOTTOM"
+    )
+
+
+@pytest.mark.parametrize(
+    ("definition", "value", "text"),
+    [
+        (
+            {"count": "Visit Webpage", "where": {"Page URL": "*pricing*"}, "days": 7},
+            3,
+            "Visit Webpage with Page URL matching *pricing*: 3 times in the last 7 days",
+        ),
+        ({"count": "Visit Webpage", "days": 30}, 0, "No Visit Webpage in the last 30 days"),
+        (
+            {"returns": "Visit Webpage", "days": 7},
+            1,
+            "Visit Webpage again 1 time after the first in the last 7 days",
+        ),
+        (
+            {"distinct_days": "Visit Webpage", "days": 7},
+            4,
+            "Visit Webpage on 4 different days in the last 7 days",
+        ),
+        ({"count": ["Fill Out Form", "Request Demo"]}, 2, "Fill Out Form or Request Demo: 2 times"),
+        (
+            {"count": "Click Email", "half_life_days": 14},
+            2.5,
+            "Click Email: 2.5 (recency-weighted, half-life 14 days)",
+        ),
+        ({"days_since_last": "any"}, 12, "Last activity 12 days ago"),
+        ({"days_since_last": "any"}, None, "No activity on record"),
+        (
+            {"sum": "Time On Page", "of": "Visit Webpage", "days": 30},
+            1200,
+            "Total Time On Page in Visit Webpage in the last 30 days: 1,200",
+        ),
+        ({"unique": "Page URL"}, 5, "5 different Page URL values across activity"),
+        ({"last": "Form Name", "of": "Fill Out Form"}, "Contact Sales", "Last Form Name: Contact Sales"),
+    ],
+)
+def test_a_declared_feature_without_a_template_is_phrased_from_its_definition(
+    definition: dict[str, object], value: object, text: str
+) -> None:
+    from leadscore.scoring.reasons import definition_phrase
+
+    assert definition_phrase(parse_definitions({"f": definition})["f"], value) == text
+
 
 def test_a_bad_declared_export_is_one_line_naming_the_spec_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import yaml
@@ -313,7 +353,13 @@ def test_validate_reads_a_declared_folder_in_its_own_vocabulary(tmp_path) -> Non
     )
     events = tables["events"].to_pandas()[list(RENAME_EVENTS)]
     events["event_type"] = events["event_type"].map(lambda t: RENAME_TYPES.get(t, t))
-    events.rename(columns=RENAME_EVENTS).to_csv(folder / "activities.csv", index=False)
+    events = events.rename(columns=RENAME_EVENTS).astype({"Activity Date": "string"})
+    # What a real export carries: rows of unknown leads, unreadable and future times.
+    bad = events.head(7).copy()
+    bad.loc[bad.index[:3], "Lead ID"] = 99_999_999
+    bad.loc[bad.index[3:5], "Activity Date"] = "not a date"
+    bad.loc[bad.index[5:], "Activity Date"] = "2999-01-01 10:00:00"
+    pd.concat([events, bad]).to_csv(folder / "activities.csv", index=False)
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(_spec(False)))
     result = CliRunner().invoke(app, ["validate", str(folder), "--spec", str(spec), "--json"])
@@ -321,6 +367,44 @@ def test_validate_reads_a_declared_folder_in_its_own_vocabulary(tmp_path) -> Non
     assert result.exit_code == 0, result.output  # usable
     assert report["rows"] == len(tables["leads"])  # duplicated contacts included (generator faults)
     assert not any(p["check"].startswith("missing") for p in report["problems"]), report["problems"]
+    found = {(p["table"], p["check"], p["column"]): p["count"] for p in report["problems"] if p["table"]}
+    assert found == {
+        ("activities.csv", "unknown_lead", "Lead ID"): 3,
+        ("activities.csv", "bad_time", "Activity Date"): 2,
+        ("activities.csv", "future_time", "Activity Date"): 2,
+    }
+    facts = report["tables"]["events"]
+    assert facts["rows"] == len(events) + 7 and facts["types"]["Visit Webpage"] > 0
+    assert facts["read_for_features"] + facts["after_scoring"] + 5 == facts["rows"]  # bad rows: neither
+    assert facts["leads_with_rows"] <= facts["leads"] and facts["per_lead"]["max"] >= facts["per_lead"]["p90"]
+    text = CliRunner().invoke(app, ["validate", str(folder), "--spec", str(spec)]).output
+    assert "warning: table 'activities.csv', column 'Lead ID': 3 rows (0.0%) name a lead" in text
+    assert "dated after their lead's scoring time (not read)" in text
+
+
+def test_events_of_unknown_leads_or_with_unreadable_times_are_never_used() -> None:
+    events, anchors = _generated()
+    before = _declared(events, anchors, SYNTHETIC)
+    junk = events.head(50).copy()
+    junk["occurred_at"] = pd.NaT  # an unreadable time is neither before nor after the scoring time
+    stranger = events.head(50).copy()
+    stranger["lead_id"] = -1
+    after = _declared(pd.concat([events, junk, stranger], ignore_index=True), anchors, SYNTHETIC)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_validate_gives_label_counts_by_stage_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from leadscore.data.declared import validate_folder
+    from leadscore.data.synthetic import write_dataset
+
+    write_dataset(make_tables(1500, 8, fault_rate=0.0), tmp_path)
+    report = validate_folder(tmp_path, load_spec("synthetic"))
+    paths = {p["path"]: p for p in report.tables["stages"]["paths"]}
+    qualified = paths["Inquiry > MQL > SAL > SQL"]
+    assert qualified["leads"] > 0 and qualified["sql"] == qualified["labelled"] == qualified["leads"]
+    assert paths["Inquiry"]["sql"] == 0
+    assert sum(p["leads"] for p in paths.values()) <= report.rows
+    assert report.tables["events"]["unknown_lead"] == 0 and report.usable
 
 
 def test_the_shipped_example_of_a_crms_own_tables_loads() -> None:

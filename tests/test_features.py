@@ -12,15 +12,22 @@ from hypothesis import strategies as st
 
 from leadscore.config import load_spec
 from leadscore.features import (
-    ENGAGEMENT_COLUMNS,
     FeatureEncoder,
     canonical_category,
-    engagement_rollups,
     parse_date,
     parse_dates,
     to_number,
 )
+from leadscore.features.declared import rollups_for_spec
 from tests.helpers import make_leads, make_tables
+
+SPEC = load_spec("synthetic")
+ENGAGEMENT_COLUMNS = list(SPEC.declared)
+
+
+def engagement_rollups(events: pd.DataFrame, anchors: pd.DataFrame) -> pd.DataFrame:
+    """The synthetic spec's declared roll-ups (the generator's own columns)."""
+    return rollups_for_spec(events, anchors, SPEC)
 
 
 def _anchors_and_events(n: int = 2000, seed: int = 21) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -89,6 +89,7 @@ def norm_label(value: Any) -> str:
 
 AGGREGATIONS = (
     "count",
+    "returns",
     "distinct_days",
     "days_since_last",
     "days_since_first",
@@ -100,6 +101,8 @@ AGGREGATIONS = (
     "last",
 )
 ANY = "any"
+# Aggregations over event types (the rest aggregate an attribute column of the events).
+EVENT_KINDS = ("count", "returns", "distinct_days", "days_since_last", "days_since_first")
 
 
 class Aggregation(BaseModel):
@@ -108,6 +111,7 @@ class Aggregation(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     count: str | list[str] | None = None
+    returns: str | list[str] | None = None  # events after the first in the window (return visits)
     distinct_days: str | list[str] | None = None
     days_since_last: str | list[str] | None = None
     days_since_first: str | list[str] | None = None
@@ -145,21 +149,13 @@ class Aggregation(BaseModel):
     @property
     def types(self) -> list[str]:
         """The event types it reads (``any`` for all)."""
-        value = (
-            getattr(self, self.kind)
-            if self.kind in ("count", "distinct_days", "days_since_last", "days_since_first")
-            else self.of
-        )
+        value = getattr(self, self.kind) if self.kind in EVENT_KINDS else self.of
         return [value] if isinstance(value, str) else list(value)
 
     @property
     def attribute(self) -> str | None:
         """The attribute column it aggregates (sum, mean, min, max, unique, last)."""
-        return (
-            None
-            if self.kind in ("count", "distinct_days", "days_since_last", "days_since_first")
-            else getattr(self, self.kind)
-        )
+        return None if self.kind in EVENT_KINDS else getattr(self, self.kind)
 
     @property
     def numeric(self) -> bool:
@@ -234,6 +230,19 @@ class DatasetSpec(BaseModel):
     def declared(self) -> dict[str, Aggregation]:
         """Engagement features declared as aggregations over the activity log (empty for columns)."""
         return dict(self.engagement) if isinstance(self.engagement, dict) else {}
+
+    @model_validator(mode="after")
+    def _generator_log(self) -> DatasetSpec:
+        """``events: true`` (older specs) names the generator's activity log: its columns, and the
+        roll-ups its shipped spec declares for the engagement fields listed here."""
+        if self.events is not True:
+            return self
+        shipped = read_yaml(SHIPPED_CONFIGS / "datasets" / "synthetic.yaml")
+        self.events = EventLog.model_validate(shipped["events"])
+        definitions = parse_definitions(shipped["engagement"])
+        if isinstance(self.engagement, list) and self.engagement and set(self.engagement) <= set(definitions):
+            self.engagement = {name: definitions[name] for name in self.engagement}
+        return self
 
     def table(self, kind: str) -> str:
         """The file stem of one of a data folder's tables (``leads``, ``events``, ``stages``)."""

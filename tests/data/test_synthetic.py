@@ -21,9 +21,11 @@ from leadscore.data.synthetic import (
     label_from_stages,
     write_dataset,
 )
-from leadscore.features import ENGAGEMENT_COLUMNS, engagement_rollups
+from leadscore.features import rollups_for_spec
 from leadscore.scoring.points import load_rules
 from tests.helpers import make_leads, make_tables
+
+ENGAGEMENT_COLUMNS = list(load_spec("synthetic").declared)
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -102,7 +104,7 @@ def test_engagement_rollups_are_the_feature_codes_answer_as_of_scoring_time() ->
     tables = make_tables(3000, 4, fault_rate=0.0)
     leads = tables["leads"].to_pandas()
     events = tables["events"].to_pandas()
-    again = engagement_rollups(events, leads[["lead_id", "scored_at"]])
+    again = rollups_for_spec(events, leads[["lead_id", "scored_at"]], load_spec("synthetic"))
     pd.testing.assert_frame_equal(
         again.reset_index(drop=True),
         leads[list(ENGAGEMENT_COLUMNS)].reset_index(drop=True),

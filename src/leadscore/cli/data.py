@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -87,17 +87,18 @@ def validate(
     ds = resolve_spec(file, spec, label, positive, id_col, time_col)
     if email:
         ds.email = email
-    from leadscore.data.declared import is_declared_folder, leads_path, with_declared_tables
+    from leadscore.data.declared import is_declared_folder, validate_folder
 
-    if is_declared_folder(file, ds):  # a CRM's own tables, read as training reads them
-        frame, _ = with_declared_tables(read_table(leads_path(file, ds)), file, ds)
+    if is_declared_folder(file, ds):  # a CRM's own tables, read as training reads them, and each table
+        report = validate_folder(file, ds)
     else:
-        frame = read_table(file)
-    report = validate_frame(frame, ds, source=str(file))
+        report = validate_frame(read_table(file), ds, source=str(file))
     if json_out:
         echo_json(report.to_dict())
     else:
         for line in report.lines():
+            typer.echo(line)
+        for line in table_lines(report.tables):
             typer.echo(line)
         verdict = "usable" if report.usable else "NOT usable"
         typer.echo(
@@ -141,3 +142,22 @@ def points(
         echo_json(summary)
     else:
         info(f"{summary['leads']:,} leads scored with '{model.name}': {summary['mql_share']:.1%} are MQL")
+
+
+def table_lines(tables: dict[str, dict[str, Any]]) -> list[str]:
+    """A data folder's tables in a few lines: rows, leads covered, rows per lead, stage paths."""
+    lines = []
+    for kind, f in tables.items():
+        per = f["per_lead"]
+        line = (
+            f"table '{f['file']}' ({kind}): {f['rows']:,} rows; {f['leads_with_rows']:,} of {f['leads']:,} "
+            f"leads have some (per lead: median {per['median']:g}, p90 {per['p90']:g}, max {per['max']:,})"
+        )
+        if "after_scoring" in f:
+            line += f"; {f['read_for_features']:,} read for features, {f['after_scoring']:,} dated after their lead's scoring time (not read)"
+        lines.append(line)
+        for p in f.get("paths", []):
+            lines.append(
+                f"  stage path {p['path']}: {p['leads']:,} leads, {p['sql']:,} SQL of {p['labelled']:,} labelled"
+            )
+    return lines

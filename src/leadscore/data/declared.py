@@ -3,15 +3,18 @@ scoring time, by the one engine in ``leadscore.features.declared``."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from leadscore.config import ANY, DatasetSpec, EventLog
 from leadscore.data.sources import find_table, read_table
+from leadscore.data.validate import ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
-from leadscore.features.declared import declared_rollups
+from leadscore.features.declared import NAT_MS, align_events, rollups_for_spec
 from leadscore.features.values import MS_PER_DAY, to_epoch_ms
 
 
@@ -57,16 +60,7 @@ def with_declared_engagement(frame: pd.DataFrame, folder: Path, spec: DatasetSpe
     events, source = _events(folder, spec, log)
     _check_definitions(events, source, spec)
     anchors = frame[[spec.id, spec.time]].drop_duplicates(spec.id)
-    rollups = declared_rollups(
-        events,
-        anchors,
-        spec.declared,
-        id_col=spec.id,
-        time_col=spec.time,
-        event_id=log.id,
-        event_time=log.time,
-        event_type=log.type,
-    )
+    rollups = rollups_for_spec(events, anchors, spec)
     rollups.insert(0, spec.id, anchors[spec.id].to_numpy())
     frame = frame.drop(columns=[c for c in spec.declared if c in frame.columns])
     return frame.merge(rollups, on=spec.id, how="left")
@@ -166,3 +160,160 @@ def _stage_label(
     out = label.astype(object)
     out[already] = None
     return out, int(already.sum())
+
+
+TOP_PATHS = 10
+TOP_TYPES = 20
+
+
+def validate_folder(folder: Path, spec: DatasetSpec, now_ms: float | None = None) -> ValidationReport:
+    """A data folder checked as training reads it: the leads (with the declared features and labels)
+    as ``validate_frame`` does, and each declared table on its own: rows whose id joins no lead,
+    unreadable or future times, rows per lead, and the label counts by stage path."""
+    leads = read_table(leads_path(folder, spec))
+    frame, past = with_declared_tables(leads, folder, spec)
+    report = validate_frame(frame, spec, source=str(folder))
+    if not spec.id or spec.id not in leads.columns:
+        return report
+    now = float(now_ms if now_ms is not None else time.time() * 1000)
+    lead_ids = pd.Index(leads[spec.id].dropna().unique())
+    if isinstance(spec.events, EventLog) and find_table(folder, spec.table("events")) is not None:
+        events, name = _events(folder, spec, spec.events)
+        facts = _log_facts(events, name, spec.events.id, spec.events.time, lead_ids, now, report, "events")
+        facts["types"] = {
+            str(k): int(v) for k, v in events[spec.events.type].value_counts().head(TOP_TYPES).items()
+        }
+        facts.update(_after_scoring(events, spec.events.id, spec.events.time, leads, spec))
+        report.tables["events"] = facts
+    if spec.stages is not None and find_table(folder, spec.table("stages")) is not None:
+        log = spec.stages
+        history, name = _declared_table(
+            folder, spec, "stages", {"id": log.id, "time": log.time, "stage": log.stage}
+        )
+        facts = _log_facts(history, name, log.id, log.time, lead_ids, now, report, "stages")
+        facts["paths"] = _stage_paths(history, frame, spec)
+        if past:
+            facts["already_past"] = past
+            report.add(
+                "warning",
+                "already_past",
+                log.stage,
+                past,
+                f"{past:,} leads were already at {' / '.join(spec.label.stages or [])} when they were "
+                "scored: left out of training",
+                "stages",
+            )
+        report.tables["stages"] = facts
+    return report
+
+
+def _log_facts(
+    table: pd.DataFrame,
+    name: str,
+    id_col: str,
+    time_col: str,
+    lead_ids: pd.Index,
+    now: float,
+    report: ValidationReport,
+    kind: str,
+) -> dict[str, Any]:
+    """Rows of one declared table that cannot be used, reported (never silently dropped), and how
+    many rows each lead has."""
+    t = to_epoch_ms(table[time_col])
+    bad_time = t == NAT_MS
+    pos = lead_ids.get_indexer(table[id_col].to_numpy())
+    unknown = pos < 0
+    future = ~bad_time & (t > now)
+    rows = len(table)
+    if rows and unknown.all():
+        report.add(
+            "error",
+            "ids_dont_join",
+            id_col,
+            rows,
+            f"no row's id matches a lead's id in the leads table: check spec key '{kind}.id'",
+            name,
+        )
+    elif unknown.any():
+        report.add(
+            "warning",
+            "unknown_lead",
+            id_col,
+            int(unknown.sum()),
+            f"{int(unknown.sum()):,} rows ({unknown.mean():.1%}) name a lead that is not in the leads "
+            "table: they are not used",
+            name,
+        )
+    if bad_time.any():
+        report.add(
+            "warning",
+            "bad_time",
+            time_col,
+            int(bad_time.sum()),
+            f"{int(bad_time.sum()):,} rows have no readable time: they are not used",
+            name,
+        )
+    if future.any():
+        day = np.datetime64(int(now), "ms").astype("datetime64[D]")
+        report.add(
+            "warning",
+            "future_time",
+            time_col,
+            int(future.sum()),
+            f"{int(future.sum()):,} rows are dated after today ({day}): check the export's time zone",
+            name,
+        )
+    per_lead = np.bincount(pos[~unknown], minlength=len(lead_ids)) if len(lead_ids) else np.zeros(0)
+    return {
+        "file": name,
+        "rows": rows,
+        "unknown_lead": int(unknown.sum()),
+        "bad_time": int(bad_time.sum()),
+        "future": int(future.sum()),
+        "leads_with_rows": int((per_lead > 0).sum()),
+        "leads": len(lead_ids),
+        "per_lead": {
+            "median": float(np.median(per_lead)) if len(per_lead) else 0.0,
+            "p90": float(np.quantile(per_lead, 0.9)) if len(per_lead) else 0.0,
+            "max": int(per_lead.max()) if len(per_lead) else 0,
+        },
+    }
+
+
+def _after_scoring(
+    events: pd.DataFrame, id_col: str, time_col: str, leads: pd.DataFrame, spec: DatasetSpec
+) -> dict[str, int]:
+    """Events dated after their lead's scoring time: expected in an export, never read for features."""
+    if not spec.time or spec.time not in leads.columns:
+        return {}
+    anchors = leads[[spec.id, spec.time]].drop_duplicates(spec.id)
+    n, pos, age, ev_t, usable = align_events(
+        events, anchors, id_col=str(spec.id), time_col=spec.time, event_id=id_col, event_time=time_col
+    )
+    known = pd.Index(anchors[spec.id].to_numpy()).get_indexer(events[id_col].to_numpy()) >= 0
+    later = int((known & (age < 0) & (ev_t != NAT_MS)).sum())
+    return {"read_for_features": int(usable.sum()), "after_scoring": later}
+
+
+def _stage_paths(history: pd.DataFrame, frame: pd.DataFrame, spec: DatasetSpec) -> list[dict[str, Any]]:
+    """The most common stage paths (each lead's stages in time order) with their label counts."""
+    assert spec.stages is not None and spec.id
+    log = spec.stages
+    ordered = history[[log.id, log.time, log.stage]].copy()
+    ordered["_t"] = to_epoch_ms(ordered[log.time])
+    ordered = ordered.sort_values([log.id, "_t"], kind="stable")
+    paths = ordered.groupby(log.id, sort=False)[log.stage].agg(lambda s: " > ".join(map(str, s)))
+    lead_path = frame[spec.id].map(paths).fillna("(no stage history)")
+    if spec.label.column in frame.columns:
+        y, known = label_values(frame, spec)
+    else:
+        y, known = np.zeros(len(frame), dtype=np.int8), np.zeros(len(frame), dtype=bool)
+    table = pd.DataFrame({"path": lead_path.to_numpy(), "sql": y * known, "known": known})
+    grouped = table.groupby("path", sort=False).agg(
+        leads=("sql", "size"), sql=("sql", "sum"), labelled=("known", "sum")
+    )
+    top = grouped.sort_values(["leads", "sql"], ascending=False, kind="stable").head(TOP_PATHS)
+    return [
+        {"path": str(p), "leads": int(r.leads), "labelled": int(r.labelled), "sql": int(r.sql)}
+        for p, r in top.iterrows()
+    ]

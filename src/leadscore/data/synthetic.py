@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from leadscore.config import SHIPPED_CONFIGS, DatasetSpec, load_spec
 from leadscore.data.sources import write_arrow
-from leadscore.features import ENGAGEMENT_COLUMNS, engagement_rollups
+from leadscore.features import rollups_for_spec
 
 INDUSTRIES = (
     "Software",
@@ -451,6 +452,12 @@ def _ts_array(ms: np.ndarray) -> pa.Array:
     return pa.array(ms.astype("datetime64[ms]"), type=pa.timestamp("ms"))
 
 
+def synthetic_spec() -> DatasetSpec:
+    """The shipped spec of the generator's data: its engagement roll-ups are declared there, so the
+    generator's leads table carries what training computes from its activity log."""
+    return load_spec(str(SHIPPED_CONFIGS / "datasets" / "synthetic.yaml"))
+
+
 def generate(cfg: GeneratorConfig) -> dict[str, pa.Table]:
     """Draw the four tables (leads, events, stage_history, accounts) for one configuration."""
     if cfg.leads < 1:
@@ -497,7 +504,7 @@ def generate(cfg: GeneratorConfig) -> dict[str, pa.Table]:
     lead_ids = np.arange(n, dtype=np.int64) + (10_000_000 if cfg.drift else 1)
     anchors = pd.DataFrame({"lead_id": lead_ids, "scored_at": scored.astype("datetime64[ms]")})
     pre_frame = _events_frame(pre, lead_ids)
-    eng = engagement_rollups(pre_frame, anchors)
+    eng = rollups_for_spec(pre_frame, anchors, synthetic_spec())
 
     logit = _true_logit(lead, eng)
     true_p = 1.0 / (1.0 + np.exp(-logit))
@@ -561,7 +568,7 @@ def generate(cfg: GeneratorConfig) -> dict[str, pa.Table]:
         "scored_at": scored,
     }
     leads_cols = dict(table)
-    for col in ENGAGEMENT_COLUMNS:
+    for col in eng.columns:
         leads_cols[col] = eng[col].to_numpy()
     leads_cols["call_duration_sec"] = call
     leads_cols["true_p_sql"] = np.round(true_p, 6)

@@ -31,9 +31,12 @@ class Problem:
     column: str | None
     count: int
     message: str
+    table: str | None = None  # a data folder's table (events, stages); None: the leads
 
     def line(self) -> str:
         where = f"column '{self.column}'" if self.column else "file"
+        if self.table:
+            where = f"table '{self.table}'" + (f", {where}" if self.column else "")
         return f"{self.level}: {where}: {self.message}"
 
 
@@ -47,6 +50,7 @@ class ValidationReport:
     positives: int = 0
     negatives: int = 0
     problems: list[Problem] = field(default_factory=list)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # a data folder: facts per table
 
     @property
     def usable(self) -> bool:
@@ -56,8 +60,10 @@ class ValidationReport:
     def exit_code(self) -> int:
         return 0 if self.usable else 2
 
-    def add(self, level: str, check: str, column: str | None, count: int, message: str) -> None:
-        self.problems.append(Problem(level, check, column, int(count), message))
+    def add(
+        self, level: str, check: str, column: str | None, count: int, message: str, table: str | None = None
+    ) -> None:
+        self.problems.append(Problem(level, check, column, int(count), message, table))
 
     def count(self, check: str, column: str | None = None) -> int:
         return sum(
@@ -75,6 +81,7 @@ class ValidationReport:
             "errors": sum(p.level == "error" for p in self.problems),
             "warnings": sum(p.level == "warning" for p in self.problems),
             "problems": [asdict(p) for p in self.problems],
+            "tables": self.tables,
         }
 
     def lines(self) -> list[str]:

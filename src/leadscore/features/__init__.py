@@ -1,7 +1,7 @@
-"""Features: values parsed the same way everywhere, point-in-time engagement roll-ups, the model-row encoder."""
+"""Features: values parsed the same way everywhere, engagement declared over an activity log and rolled up point in time, the model-row encoder."""
 
+from leadscore.features.declared import declared_rollups, rollups_for_spec
 from leadscore.features.encoder import FeatureEncoder, FieldInfo, guess_group, infer_kind
-from leadscore.features.rollups import ENGAGEMENT_COLUMNS, EVENT_TYPES, FUNNEL_STAGES, engagement_rollups
 from leadscore.features.values import (
     canonical_category,
     clean_text,
@@ -16,15 +16,12 @@ from leadscore.features.values import (
 )
 
 __all__ = [
-    "ENGAGEMENT_COLUMNS",
-    "EVENT_TYPES",
-    "FUNNEL_STAGES",
     "FeatureEncoder",
     "FieldInfo",
     "canonical_category",
     "clean_text",
     "dates_ms",
-    "engagement_rollups",
+    "declared_rollups",
     "guess_group",
     "infer_kind",
     "is_missing",
@@ -32,6 +29,7 @@ __all__ = [
     "map_values",
     "parse_date",
     "parse_dates",
+    "rollups_for_spec",
     "to_epoch_ms",
     "to_number",
 ]

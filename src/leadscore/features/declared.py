@@ -25,9 +25,53 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import ANY, Aggregation, EventLog
-from leadscore.features.rollups import align_events
-from leadscore.features.values import MS_PER_DAY, canonical_category, map_values, to_number
+from leadscore.config import ANY, Aggregation, DatasetSpec, EventLog
+from leadscore.features.values import MS_PER_DAY, canonical_category, map_values, to_epoch_ms, to_number
+
+NAT_MS = np.iinfo(np.int64).min  # what ``to_epoch_ms`` gives for a missing or unreadable time
+
+
+def align_events(
+    events: pd.DataFrame,
+    anchors: pd.DataFrame,
+    *,
+    id_col: str,
+    time_col: str,
+    event_id: str,
+    event_time: str,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each event against its lead's scoring time: the number of leads, each event's lead row, its age
+    in days, its time (epoch ms), and whether it may be read (a known lead, at or before the scoring
+    time: the point in time, never a later event)."""
+    anchor_ids = pd.Index(anchors[id_col].to_numpy())
+    if not anchor_ids.is_unique:
+        raise ValueError(f"anchors: column '{id_col}' has duplicate ids")
+    anchor_t = to_epoch_ms(anchors[time_col])
+    pos = anchor_ids.get_indexer(events[event_id].to_numpy())
+    ev_t = to_epoch_ms(events[event_time])
+    pos_safe = np.where(pos >= 0, pos, 0)
+    age_days = (anchor_t[pos_safe] - ev_t) / MS_PER_DAY
+    # A time that cannot be read (NaT) is never used: it is neither before nor after the scoring time.
+    usable = (pos >= 0) & (age_days >= 0) & (ev_t != NAT_MS) & (anchor_t[pos_safe] != NAT_MS)
+    return len(anchors), pos_safe, age_days, ev_t, usable
+
+
+def rollups_for_spec(events: pd.DataFrame, anchors: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The spec's declared engagement features per lead (``anchors``: its id and scoring time columns),
+    from its activity log as of each lead's scoring time."""
+    log = spec.events
+    if not isinstance(log, EventLog) or not spec.id or not spec.time:
+        raise ValueError(f"spec '{spec.name}' declares no activity log (events, id, time)")
+    return declared_rollups(
+        events,
+        anchors,
+        spec.declared,
+        id_col=spec.id,
+        time_col=spec.time,
+        event_id=log.id,
+        event_time=log.time,
+        event_type=log.type,
+    )
 
 
 def declared_rollups(
@@ -98,10 +142,11 @@ def _aggregate(
         weights = 0.5 ** (age[mask] / d.half_life_days) if d.half_life_days else None
         counts = np.bincount(rows, weights=weights, minlength=n)
         return np.round(counts, 6) if weights is not None else counts.astype(np.int64)
+    if kind == "returns":  # every event after the first one in the window: return visits
+        return np.maximum(np.bincount(rows, minlength=n) - 1, 0).astype(np.int64)
     if kind == "distinct_days":
         day = np.floor(ev_t[mask] / MS_PER_DAY).astype(np.int64)
-        pairs = np.unique(np.stack([rows, day]), axis=1)
-        return np.bincount(pairs[0], minlength=n).astype(np.int64)
+        return _distinct_per_row(rows, day, n)
     if kind in ("days_since_last", "days_since_first"):
         pick = np.fmin if kind == "days_since_last" else np.fmax
         best = np.full(n, np.nan)
@@ -117,8 +162,7 @@ def _aggregate(
         folded = pd.Series(values, dtype=object).map(canonical_category)
         codes = pd.factorize(folded, use_na_sentinel=True)[0]
         keep = codes >= 0
-        pairs = np.unique(np.stack([rows[keep], codes[keep]]), axis=1)
-        return np.bincount(pairs[0], minlength=n).astype(np.int64)
+        return _distinct_per_row(rows[keep], codes[keep].astype(np.int64), n)
     numbers = np.array([to_number(v) for v in values], dtype=np.float64)
     ok = ~np.isnan(numbers)
     rows, numbers = rows[ok], numbers[ok]
@@ -133,6 +177,16 @@ def _aggregate(
     best = np.full(n, np.nan)
     (np.fmin if kind == "min" else np.fmax).at(best, rows, numbers)
     return best
+
+
+def _distinct_per_row(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """How many distinct ``values`` each lead row has (one sort of a combined int64 key)."""
+    if not len(rows):
+        return np.zeros(n, dtype=np.int64)
+    low = values.min()
+    span = int(values.max() - low) + 1
+    keys = np.unique(rows.astype(np.int64) * span + (values - low))
+    return np.bincount(keys // span, minlength=n).astype(np.int64)
 
 
 def _last(rows: np.ndarray, times: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

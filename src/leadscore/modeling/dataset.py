@@ -12,16 +12,10 @@ from sklearn.model_selection import train_test_split
 from leadscore.config import DatasetSpec
 from leadscore.data.declared import is_declared_folder, leads_path, with_declared_tables
 from leadscore.data.labels import apply_labels
-from leadscore.data.sources import read_folder_table, read_table_hashed
+from leadscore.data.sources import read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
-from leadscore.features import (
-    ENGAGEMENT_COLUMNS,
-    canonical_category,
-    engagement_rollups,
-    map_values,
-    parse_dates,
-)
+from leadscore.features import canonical_category, map_values, parse_dates
 
 TEST_SHARE = 0.2
 VALID_SHARE = 0.2
@@ -64,8 +58,8 @@ class Split:
 def load_training_frame(
     path: str | Path, spec: DatasetSpec, notes: list[str] | None = None
 ) -> tuple[pd.DataFrame, str]:
-    """The leads table and its SHA-256; for a generator folder, engagement is rebuilt from raw events
-    as of each lead's scoring time; a CRM's own tables get their declared features and labels."""
+    """The leads table and its SHA-256; a data folder's tables get the spec's declared features (the
+    activity log rolled up as of each lead's scoring time) and its labels from stages."""
     folder = Path(path)
     if is_declared_folder(folder, spec):  # a CRM's own tables, declared in the spec
         frame, digest = read_table_hashed(leads_path(folder, spec))
@@ -74,16 +68,7 @@ def load_training_frame(
             stages = " / ".join(spec.label.stages or [])
             notes.append(f"left out {past} leads already at {stages} when they were scored")
         return frame, digest
-    frame, digest = read_table_hashed(path)
-    if spec.events is True and folder.is_dir():
-        events = read_folder_table(path, "events")
-        if events is not None and spec.id and spec.time and spec.time in frame.columns:
-            anchors = frame[[spec.id, spec.time]].drop_duplicates(spec.id)
-            rollups = engagement_rollups(events, anchors, id_col=spec.id, time_col=spec.time)
-            rollups.insert(0, spec.id, anchors[spec.id].to_numpy())
-            frame = frame.drop(columns=[c for c in ENGAGEMENT_COLUMNS if c in frame.columns])
-            frame = frame.merge(rollups, on=spec.id, how="left")
-    return frame, digest
+    return read_table_hashed(path)
 
 
 def read_training_data(

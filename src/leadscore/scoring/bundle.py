@@ -119,7 +119,7 @@ class ModelBundle:
         self.field_groups = np.array([self.encoder.field(f).group for f in fields], dtype=object)
         self._fit_mask = self.field_groups == "fit"
         self._group_names = [str(g) for g in self.field_groups]
-        self.phraser = Phraser(self.encoder, self.meta.reasons, self.meta.labels)
+        self.phraser = Phraser(self.encoder, self.meta.reasons, self.meta.labels, self.spec.declared)
         self.labels = self.phraser.labels
         # Group-pure trees (each uses fit or engagement fields only) let the grade be read off the
         # leaves; otherwise it comes from exact TreeSHAP contributions summed per group.

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from leadscore.config import ANY, Aggregation
 from leadscore.features import FeatureEncoder, to_number
 
 MIN_WEIGHT_PP = 0.05  # weights under this many percentage points are not worth a rep's attention
@@ -62,11 +63,16 @@ class Phraser:
     """Plain-language phrases naming the lead's own value, from the templates in the dataset spec."""
 
     def __init__(
-        self, encoder: FeatureEncoder, templates: Mapping[str, Mapping[str, str]], labels: Mapping[str, str]
+        self,
+        encoder: FeatureEncoder,
+        templates: Mapping[str, Mapping[str, str]],
+        labels: Mapping[str, str],
+        definitions: Mapping[str, Aggregation] | None = None,
     ) -> None:
         self.encoder = encoder
         self.templates = {k: dict(v) for k, v in templates.items()}
         self.labels = dict(labels)
+        self.definitions = dict(definitions or {})
         self._cache: dict[tuple[str, Any, bool], str] = {}
 
     def label(self, name: str) -> str:
@@ -88,6 +94,9 @@ class Phraser:
         label = self.label(name)
         shown = self.encoder.describe_value(name, value)
         templates = self.templates.get(name, {})
+        definition = self.definitions.get(name)
+        if definition is not None and not templates:  # the spec's own words win over the definition's
+            return definition_phrase(definition, value)
         if shown is None:
             template = templates.get("missing") or f"No {label.lower()} on record"
         else:
@@ -155,3 +164,51 @@ def fmt_count(number: float) -> str:
     if 0 < number < 1:
         return "<1"
     return f"{number:,.0f}" if float(number).is_integer() or abs(number) >= 10 else f"{number:.1f}"
+
+
+_SUMMARY = {"sum": "Total", "mean": "Average", "min": "Lowest", "max": "Highest"}
+
+
+def definition_phrase(d: Aggregation, value: Any) -> str:
+    """A declared feature's value in words read from its definition, in the CRM's own vocabulary:
+    "Visit Webpage with Page URL matching *pricing*: 3 times in the last 7 days"."""
+    text = _definition_phrase(d, value)
+    return text[:1].upper() + text[1:]
+
+
+def _definition_phrase(d: Aggregation, value: Any) -> str:
+    types = [t for t in d.types if t.strip().casefold() != ANY]
+    what = " or ".join(types) if types and len(types) == len(d.types) else "activity"
+    where = "".join(
+        f" with {column} {'matching ' if any('*' in p for p in _listed(wanted)) else ''}"
+        + " or ".join(_listed(wanted))
+        for column, wanted in d.where.items()
+    )
+    window = f" in the last {fmt_count(d.days)} days" if d.days is not None else ""
+    number = to_number(value)
+    n, s = fmt_count(number), "" if number == 1 else "s"
+    kind = d.kind
+    if kind == "last":
+        shown = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+        return f"Last {d.attribute}: {shown}" if shown else f"No {d.attribute} on record"
+    if math.isnan(number):
+        return f"No {what}{where} on record{window}"
+    if kind in ("days_since_last", "days_since_first"):
+        return f"{'Last' if kind == 'days_since_last' else 'First'} {what}{where} {n} day{s} ago"
+    if number == 0 and kind in ("count", "returns", "distinct_days", "unique"):
+        return f"No {'repeat ' if kind == 'returns' else ''}{what}{where}{window}"
+    if kind == "count" and d.half_life_days:
+        return f"{what}{where}: {n} (recency-weighted, half-life {fmt_count(d.half_life_days)} days){window}"
+    if kind == "count":
+        return f"{what}{where}: {n} time{s}{window}"
+    if kind == "returns":
+        return f"{what}{where} again {n} time{s} after the first{window}"
+    if kind == "distinct_days":
+        return f"{what}{where} on {n} different day{s}{window}"
+    if kind == "unique":
+        return f"{n} different {d.attribute} value{s} across {what}{where}{window}"
+    return f"{_SUMMARY[kind]} {d.attribute} in {what}{where}{window}: {n}"
+
+
+def _listed(wanted: str | list[str]) -> list[str]:
+    return [wanted] if isinstance(wanted, str) else list(wanted)
