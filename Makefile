@@ -9,7 +9,7 @@ DEMO   := data/demo
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint typecheck bench clean browser serve
+.PHONY: help venv demo test test-fast lint typecheck bench clean browser postgres serve
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,13 +28,18 @@ browser: ## Install headless Chromium from Debian (for the HTML report tests)
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
+postgres: ## Install PostgreSQL from Debian (the store's tests start their own server with it)
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi; }
+
 demo: $(STAMP) ## Run the whole main job on synthetic data (local MLflow under mlruns/)
 	$(BIN)/leadscore demo --out $(DEMO) --port $(PORT)
 
-test: $(STAMP) browser ## Run the test suite (what CI runs; installs headless Chromium first)
+test: $(STAMP) browser postgres ## Run the test suite (what CI runs; installs Chromium and PostgreSQL first)
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP) browser ## Run the tests without the slow and end-to-end ones
+test-fast: $(STAMP) browser postgres ## Run the tests without the slow and end-to-end ones
 	$(BIN)/python -m pytest -m "not slow and not e2e"
 
 lint: $(STAMP) ## Ruff lint and format check

@@ -8,7 +8,38 @@ from pathlib import Path
 import pytest
 
 from leadscore.data.synthetic import write_dataset
-from tests.helpers import XEDUCATION, Trained, make_tables, private_env
+from tests.helpers import XEDUCATION, PostgresServer, Trained, make_tables, private_env
+
+
+@pytest.fixture(autouse=True)
+def _private_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own SQLite store (nothing is written to the checkout's data/)."""
+    from leadscore.config import get_settings
+
+    monkeypatch.setenv("LEADSCORE_DATABASE_URL", f"sqlite:///{tmp_path}/store/leadscore.db")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (Debian's package; `make test` installs it)."""
+    try:
+        server = PostgresServer()
+    except Exception as exc:  # not skipped: the store's tests must run against PostgreSQL too
+        pytest.fail(f"cannot start PostgreSQL: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store on each database the project supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/db/leadscore.db"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
 
 
 @pytest.fixture(scope="session")

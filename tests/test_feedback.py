@@ -63,22 +63,21 @@ ROWS = [
 
 
 def test_import_is_idempotent_and_keeps_every_decision(tmp_path: Path) -> None:
-    store = tmp_path / "store.parquet"
+    store = tmp_path / "store.db"
     first = export(tmp_path, ROWS)
     code, out = cli("feedback", "import", str(first), "--store", str(store), "--json")
     assert code == 0, out
     assert json.loads(out) == {
         "file": str(first),
-        "store": str(store),
+        "store": f"sqlite:///{store}",
         "rows_in_file": 4,
         "new": 4,
         "already_known": 0,
         "total": 4,
     }
-    before = store.read_bytes()
     code, out = cli("feedback", "import", str(first), "--store", str(store), "--json")
     assert code == 0 and json.loads(out)["new"] == 0 and json.loads(out)["already_known"] == 4
-    assert store.read_bytes() == before  # nothing rewritten
+    assert len(load_store(store)) == 4  # nothing added twice
 
     # A later export repeats two decisions and adds a backward move: lead 1 rejected after acceptance.
     later = export(
@@ -126,7 +125,7 @@ def test_import_is_idempotent_and_keeps_every_decision(tmp_path: Path) -> None:
 def test_bad_feedback_is_refused_with_one_line_and_nothing_written(
     tmp_path: Path, row: dict[str, object], message: str
 ) -> None:
-    store = tmp_path / "store.parquet"
+    store = tmp_path / "store.db"
     path = export(tmp_path, [{**ROWS[0], **row}])
     code, out = cli("feedback", "import", str(path), "--store", str(store))
     assert code == 2
@@ -137,12 +136,12 @@ def test_bad_feedback_is_refused_with_one_line_and_nothing_written(
 
 def test_missing_column_is_named(tmp_path: Path) -> None:
     path = export(tmp_path, [{k: v for k, v in ROWS[0].items() if k != "decided_at"}])
-    code, out = cli("feedback", "import", str(path), "--store", str(tmp_path / "s.parquet"))
+    code, out = cli("feedback", "import", str(path), "--store", str(tmp_path / "s.db"))
     assert code == 2 and "column 'decided_at' is missing" in out
 
 
 def test_decisions_become_labels_latest_decision_wins(tmp_path: Path) -> None:
-    store = tmp_path / "store.parquet"
+    store = tmp_path / "store.db"
     cli("feedback", "import", str(export(tmp_path, ROWS)), "--store", str(store))
     later = [
         {
@@ -162,7 +161,7 @@ def test_decisions_become_labels_latest_decision_wins(tmp_path: Path) -> None:
 
 
 def test_service_levels_against_one_hour_and_a_day(tmp_path: Path) -> None:
-    store = tmp_path / "store.parquet"
+    store = tmp_path / "store.db"
     cli("feedback", "import", str(export(tmp_path, ROWS)), "--store", str(store))
     leads = pd.DataFrame(
         {"lead_id": [1, 2, 3, 4], "demo_requests": [1, 0, 0, 0], "pricing_page_views_7d": [0, 0, 2, 0]}
@@ -183,7 +182,7 @@ def test_service_levels_against_one_hour_and_a_day(tmp_path: Path) -> None:
 def test_generated_feedback_imports_and_trains_as_labels(
     synthetic_dir: Path, tmp_path: Path, isolated_settings: Path
 ) -> None:
-    store = tmp_path / "store.parquet"
+    store = tmp_path / "store.db"
     code, out = cli("feedback", "import", str(synthetic_dir), "--store", str(store), "--json")
     assert code == 0, out
     summary = json.loads(out)
@@ -196,3 +195,16 @@ def test_generated_feedback_imports_and_trains_as_labels(
     assert trained.exit_code == 0, trained.output
     notes = json.loads(trained.stdout)["notes"]
     assert any(n.startswith(f"sales feedback from {store} set the label of ") for n in notes)
+
+
+def test_the_old_parquet_store_is_refused_and_migrated_once(tmp_path: Path) -> None:
+    old = tmp_path / "feedback.parquet"
+    frame = pd.read_csv(export(tmp_path, ROWS))
+    frame.to_parquet(old)
+    code, out = cli("feedback", "import", str(export(tmp_path, ROWS)), "--store", str(old))
+    assert code == 2 and f"leadscore store migrate-feedback {old}" in out and "\n" not in out.strip()
+    db = tmp_path / "leadscore.db"
+    code, out = cli("store", "migrate-feedback", str(old), "--store", str(db), "--json")
+    assert code == 0 and json.loads(out)["new"] == 4, out
+    code, out = cli("store", "migrate-feedback", str(old), "--store", str(db), "--json")
+    assert code == 0 and json.loads(out)["new"] == 0 and json.loads(out)["total"] == 4

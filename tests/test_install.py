@@ -93,6 +93,8 @@ def test_the_installed_package_runs_the_main_commands_from_an_empty_folder(
         empty,
         env,
     )
+    _run([leadscore, "feedback", "import", "d"], empty, env)  # the store's migrations are in the wheel
+    assert (empty / "data" / "leadscore.db").is_file()
     header = (empty / "scored.csv").read_text().splitlines()[0]
     assert header.startswith('"lead_id","p_sql","mql","grade","reason_1"')
     points = _run([leadscore, "points", "d", "--json"], empty, env)

@@ -15,7 +15,8 @@ SRC = Path(leadscore.__file__).resolve().parent
 
 # Highest first: a package may import only packages in later layers (and its own modules).
 # `service` sits above `tracking` because it loads models:/ URIs through `tracking.loading`;
-# `tracking` sits above `modeling` because it logs a typed `TrainResult`; see docs/design.md.
+# `tracking` sits above `modeling` because it logs a typed `TrainResult`; `store` (the database)
+# sits below `scoring`, which logs batch scores to it; see docs/design.md.
 LAYERS: list[set[str]] = [
     {"cli"},
     {"jobs"},
@@ -24,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"tracking"},
     {"modeling"},
     {"scoring"},
+    {"store"},
     {"data"},
     {"features"},
     {"config"},

@@ -41,7 +41,12 @@ class Settings(BaseSettings):
     workers: int = 1  # set by `leadscore serve --workers`
     reload_dir: str = ""  # set by `leadscore serve --workers`: where workers coordinate reloads
     max_batches: int = 2  # batch scorings at once per worker; more are answered 503 with Retry-After
-    feedback_store: str = "data/feedback.parquet"  # sales' accept/reject decisions (feedback import)
+    feedback_store: str = "data/feedback.parquet"  # replaced by the database: store migrate-feedback
+    # The store (decisions, the score log): a SQLite file by default, postgresql+psycopg://... for teams.
+    database_url: str = "sqlite:///data/leadscore.db"
+    log_scores: bool = True  # the service logs every answer to the store (buffered, off the event loop)
+    trend_threshold: float = 0.05  # a change in P(SQL) of at least this is improving or declining
+    score_log_buffer: int = 50_000  # answers waiting to be written; more are dropped and counted
 
 
 @functools.lru_cache(maxsize=1)

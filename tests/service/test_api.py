@@ -41,6 +41,9 @@ def test_one_lead_gets_score_flag_grade_reasons_and_versions(client: httpx.Clien
         "model_version",
         "cutoff_version",
         "warnings",
+        "previous",
+        "trend",
+        "crossed_cutoff",
     }
     assert 0 <= body["p_sql"] <= 1 and isinstance(body["mql"], bool)
     assert body["grade"][0] in "ABCD" and body["grade"][1] in "1234"

@@ -62,8 +62,11 @@ def train(
         ),
     ] = None,
     feedback: Annotated[
-        Path | None,
-        typer.Option("--feedback", help="Feedback store: sales' accept/reject decisions become the labels."),
+        str | None,
+        typer.Option(
+            "--feedback",
+            help="The store (database URL or SQLite file) whose sales decisions become the labels.",
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -107,6 +110,14 @@ def score(
     out: Annotated[Path, typer.Option("--out", help="Output file (.csv or .parquet), written atomically.")],
     explain: Annotated[int, typer.Option("--explain", min=0, max=20, help="Top K reasons per lead.")] = 0,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=100, help="Rows per chunk.")] = 50_000,
+    log_scores: Annotated[
+        bool,
+        typer.Option(
+            "--log",
+            help="Log every score to the store's score log (LEADSCORE_DATABASE_URL) and add each lead's "
+            "previous score and trend to the output.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Score a CSV or Parquet export in chunks: id, p_sql, mql, grade and top reasons."""
@@ -114,7 +125,22 @@ def score(
     from leadscore.tracking.loading import load_bundle
 
     bundle = load_bundle(model)
-    summary = score_file(data, bundle, out, explain=explain, chunk_rows=chunk_rows, progress=not json_out)
+    from leadscore.config import get_settings
+    from leadscore.store.db import open_store
+
+    store = open_store() if log_scores else None
+    summary = score_file(
+        data,
+        bundle,
+        out,
+        explain=explain,
+        chunk_rows=chunk_rows,
+        progress=not json_out,
+        log_to=store,
+        trend_threshold=get_settings().trend_threshold,
+    )
+    if store is not None:
+        summary["logged_to"] = store.shown
     if json_out:
         echo_json(summary)
     else:

@@ -1,7 +1,9 @@
-"""Keeping the model right: ``leadscore monitor`` and ``leadscore feedback import|sla``."""
+"""Keeping the model right: ``leadscore monitor``, ``leadscore feedback import|sla`` and
+``leadscore store migrate-feedback|purge|upgrade``."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +13,18 @@ from leadscore.cli._util import JsonOpt, echo_json, info, user_errors
 from leadscore.errors import UserError
 
 app = typer.Typer()
+
+
+def cli_time(option: str, value: str) -> datetime:
+    """A date or timestamp given on the command line (naive UTC), or one line naming the option."""
+    import math
+
+    from leadscore.features import parse_date
+
+    ms = parse_date(value)
+    if math.isnan(ms):
+        raise UserError(f"option '{option}': '{value}' is not a date (YYYY-MM-DD or an ISO timestamp)")
+    return datetime(1970, 1, 1) + timedelta(milliseconds=ms)
 
 
 @app.command()
@@ -28,7 +42,11 @@ def monitor(
         typer.Option("--out", help="HTML report (default: monitor.html beside the current data)."),
     ] = None,
     feedback_store: Annotated[
-        Path | None, typer.Option("--feedback", help="Feedback store (default: LEADSCORE_FEEDBACK_STORE).")
+        str | None,
+        typer.Option(
+            "--feedback",
+            help="Store with sales decisions: URL or SQLite file (default: LEADSCORE_DATABASE_URL).",
+        ),
     ] = None,
     source: Annotated[
         str | None, typer.Option("--source", help="Lead source column (default: the dataset spec's).")
@@ -40,7 +58,7 @@ def monitor(
     from leadscore.jobs.workflow import monitor_and_report
     from leadscore.monitoring.feedback import existing_store
 
-    store = existing_store(feedback_store) if feedback_store is not None else _store(None)
+    store = existing_store(feedback_store) if feedback_store is not None else None
     target = out or ((current if current.is_dir() else current.parent) / "monitor.html")
     result = monitor_and_report(model, reference, current, target, feedback=store, source=source, log_run=log)
     if json_out:
@@ -60,14 +78,11 @@ feedback_group = typer.Typer(
     pretty_exceptions_enable=False,
 )
 StoreOpt = Annotated[
-    Path | None, typer.Option("--store", help="Feedback store (default: LEADSCORE_FEEDBACK_STORE).")
+    str | None,
+    typer.Option(
+        "--store", help="The store: a database URL or a SQLite file (default: LEADSCORE_DATABASE_URL)."
+    ),
 ]
-
-
-def _store(store: Path | None) -> Path:
-    from leadscore.config import get_settings
-
-    return Path(store or get_settings().feedback_store)
 
 
 @feedback_group.command("import")
@@ -93,7 +108,7 @@ def feedback_import(
         path = found
     else:
         path = resolve_leads_path(file)
-    summary = import_feedback(path, _store(store))
+    summary = import_feedback(path, store)
     if json_out:
         echo_json(summary)
     else:
@@ -120,9 +135,9 @@ def feedback_sla(
     from leadscore.data.sources import read_table, resolve_leads_path
     from leadscore.monitoring.feedback import existing_store, load_store, sla_report
 
-    path = existing_store(_store(store))
+    url = existing_store(store)
     leads = read_table(resolve_leads_path(data)) if data else None
-    report = sla_report(load_store(path), leads, load_spec(spec))
+    report = sla_report(load_store(url), leads, load_spec(spec))
     if json_out:
         echo_json(report)
         return
@@ -136,3 +151,79 @@ def feedback_sla(
 
 
 app.add_typer(feedback_group, name="feedback")
+
+store_group = typer.Typer(
+    help="The store (sales decisions, the score log): migrate, retention and deletion requests.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@store_group.command("migrate-feedback")
+@user_errors
+def store_migrate_feedback(
+    file: Annotated[Path, typer.Argument(help="The Parquet feedback store of earlier versions.")],
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import the old Parquet feedback store into the database once (running it again adds nothing)."""
+    from leadscore.data.sources import resolve_leads_path
+    from leadscore.monitoring.feedback import migrate_feedback
+
+    summary = migrate_feedback(resolve_leads_path(file), store)
+    if json_out:
+        echo_json(summary)
+    else:
+        info(
+            f"{summary['new']:,} decisions moved from {file} ({summary['already_known']:,} already there); "
+            f"{summary['total']:,} in {summary['store']}. The Parquet file is no longer read."
+        )
+
+
+@store_group.command("purge")
+@user_errors
+def store_purge(
+    before: Annotated[
+        str | None, typer.Option("--before", help="Delete logged scores older than this date (retention).")
+    ] = None,
+    lead: Annotated[
+        str | None,
+        typer.Option(
+            "--lead", help="Delete every row of this lead: its scores and decisions (a deletion request)."
+        ),
+    ] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Retention and deletion requests: old score-log rows, or everything about one lead."""
+    from leadscore.store.db import open_store
+    from leadscore.store.scores import purge
+
+    if before is None and lead is None:
+        raise UserError("give --before DATE (retention) or --lead ID (a deletion request)")
+    cutoff = None
+    if before is not None:
+        cutoff = cli_time("--before", before)
+    opened = open_store(store)
+    counts = purge(opened, before=cutoff, lead=lead)
+    result = {"store": opened.shown, "before": before, "lead": lead, "deleted": counts}
+    if json_out:
+        echo_json(result)
+    else:
+        info(
+            f"deleted {counts['scores']:,} logged scores, {counts['latest_scores']:,} latest scores and "
+            f"{counts['decisions']:,} decisions from {opened.shown}"
+        )
+
+
+@store_group.command("upgrade")
+@user_errors
+def store_upgrade(store: StoreOpt = None) -> None:
+    """Create the store or bring its schema to this version (every command does this when it opens it)."""
+    from leadscore.store.db import migrate, open_store
+
+    opened = open_store(store)
+    info(f"{opened.shown}: schema at revision {migrate(opened)}")
+
+
+app.add_typer(store_group, name="store")

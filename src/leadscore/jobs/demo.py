@@ -137,10 +137,11 @@ def _write_reports(model: Path, data: Path, folder: Path) -> dict[str, Path]:
 
 
 def _monitor(model: Path, reference: Path, current: Path, out: Path) -> dict[str, Any]:
-    store = Path(get_settings().feedback_store)
-    summary = import_feedback(current / "feedback.parquet", store)
-    info(f"    feedback import: {summary['new']:,} new sales decisions ({summary['total']:,} in {store})")
-    return monitor_and_report(model, reference, current, out / "reports" / "monitor.html", feedback=store)
+    summary = import_feedback(current / "feedback.parquet")  # into the store (LEADSCORE_DATABASE_URL)
+    info(
+        f"    feedback import: {summary['new']:,} new sales decisions ({summary['total']:,} in {summary['store']})"
+    )
+    return monitor_and_report(model, reference, current, out / "reports" / "monitor.html")
 
 
 def _call_service(model: Path, data: Path, port: int) -> tuple[str, str]:

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from leadscore.config import DatasetSpec, get_settings
 from leadscore.errors import UserError
 from leadscore.modeling.options import CAPACITIES, TrainOptions
@@ -132,10 +134,16 @@ def monitor_and_report(
 ) -> dict[str, Any]:
     """Run the monitor, write its HTML report atomically and log the run to MLflow (``leadscore monitor``)."""
     bundle = load_bundle(model)
-    store = load_store(feedback) if feedback is not None and Path(feedback).exists() else None
+    store = _decisions_or_none(feedback)
     result = monitor(bundle, reference, current, feedback=store, source=source)
     html = monitor_report(bundle, result)
     result["report"] = str(write_html(html, out))
     if log_run:
         result["mlflow_run_id"] = log_monitoring(bundle.name, result, html)
     return result
+
+
+def _decisions_or_none(feedback: str | Path | None) -> pd.DataFrame | None:
+    """The store's decisions for the monitor: the given store's, else the default store's if it has any."""
+    decisions = load_store(feedback)
+    return decisions if len(decisions) else None

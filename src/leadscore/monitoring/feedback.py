@@ -1,9 +1,11 @@
 """Sales feedback: accept/reject decisions from the CRM, stored without loss, turned into labels.
 
 A decision is one row: ``lead_id``, ``decision`` (accepted or rejected), ``reason`` (one of the
-standard rejection reasons), ``decided_at`` and, when the CRM has it, ``mql_at`` and ``rep``. The
-store is one Parquet file; a decision is identified by (lead, decision, time), so importing the same
-export twice changes nothing, not even the file's bytes.
+standard rejection reasons), ``decided_at`` and, when the CRM has it, ``mql_at`` and ``rep``. They
+live in the store's ``decisions`` table (``leadscore.store``), written in one transaction; a
+decision is identified by (lead, decision, time), so importing the same export twice changes
+nothing and two imports at once lose nothing. The Parquet file of earlier versions is imported
+once by ``leadscore store migrate-feedback``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import DatasetSpec
-from leadscore.data.sources import file_lock, read_table, write_frame
+from leadscore.data.sources import read_table
 from leadscore.errors import UserError
 from leadscore.features import clean_text, dates_ms
+from leadscore.store.db import open_store
+from leadscore.store.decisions import add_decisions, count_decisions, load_decisions
 
 STANDARD_REASONS = ("not ICP", "duplicate", "bad data", "student/research", "competitor")
 _REASON_SPELLINGS = {
@@ -47,7 +51,6 @@ _DECISIONS = {
     "reject": "rejected",
     "disqualified": "rejected",
 }
-COLUMNS = ("lead_id", "decision", "reason", "decided_at", "mql_at", "rep")
 FAST_SLA_HOURS = 1.0
 SLA_HOURS = 24.0
 
@@ -110,62 +113,42 @@ def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def existing_store(store: str | Path) -> Path:
-    """The store's path, or a one-line error saying how to create it."""
-    path = Path(store)
-    if not path.exists():
-        raise UserError(f"{path}: feedback store not found (run leadscore feedback import first)")
-    return path
-
-
-def load_store(store: str | Path) -> pd.DataFrame:
-    path = Path(store)
-    if not path.exists():
-        return _empty()
-    frame = read_table(path)
-    return frame.astype({"lead_id": "string", "decision": "string", "reason": "string", "rep": "string"})
-
-
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "lead_id": pd.Series(dtype="string"),
-            "decision": pd.Series(dtype="string"),
-            "reason": pd.Series(dtype="string"),
-            "decided_at": pd.Series(dtype="datetime64[ms]"),
-            "mql_at": pd.Series(dtype="datetime64[ms]"),
-            "rep": pd.Series(dtype="string"),
-        }
-    )
-
-
-def import_feedback(path: str | Path, store: str | Path) -> dict[str, Any]:
-    """Add a CRM export's decisions to the store; decisions already there are left as they are."""
-    incoming = normalise(read_table(path), path)
-    with file_lock(store):  # two imports at once: the second reads what the first wrote
-        return _merge(incoming, path, store)
-
-
-def _merge(incoming: pd.DataFrame, path: str | Path, store: str | Path) -> dict[str, Any]:
-    known = load_store(store)
-    before = len(known)
-    incoming = incoming[~_keys(incoming).duplicated().to_numpy()]
-    new_mask = ~_keys(incoming).isin(set(_keys(known)) if before else set())
-    new = incoming[new_mask.to_numpy()]
-    if len(new):
-        merged = pd.concat([known, new], ignore_index=True) if before else new
-        merged = merged.sort_values(["decided_at", "lead_id", "decision"], kind="stable").reset_index(
-            drop=True
+def existing_store(store: str | Path | None = None) -> str:
+    """The store's URL when it holds decisions, or a one-line error saying how to add them."""
+    opened = open_store(store)
+    if not count_decisions(opened):
+        raise UserError(
+            f"{opened.shown}: no sales decisions in the store (run leadscore feedback import first)"
         )
-        write_frame(merged[list(COLUMNS)], store)
+    return opened.url
+
+
+def load_store(store: str | Path | None = None) -> pd.DataFrame:
+    """Every decision in the store (``COLUMNS``), oldest first."""
+    return load_decisions(open_store(store))
+
+
+def import_feedback(path: str | Path, store: str | Path | None = None) -> dict[str, Any]:
+    """Add a CRM export's decisions to the store in one transaction; decisions already there are left
+    as they are."""
+    incoming = normalise(read_table(path), path)
+    opened = open_store(store)
+    new = add_decisions(opened, incoming)
+    unique = int((~_keys(incoming).duplicated()).sum())
     return {
         "file": str(path),
-        "store": str(store),
-        "rows_in_file": int(len(incoming)),
-        "new": int(len(new)),
-        "already_known": int(len(incoming) - len(new)),
-        "total": int(before + len(new)),
+        "store": opened.shown,
+        "rows_in_file": unique,
+        "new": new,
+        "already_known": unique - new,
+        "total": count_decisions(opened),
     }
+
+
+def migrate_feedback(parquet: str | Path, store: str | Path | None = None) -> dict[str, Any]:
+    """The Parquet feedback store of earlier versions, imported once into the database (running it
+    again adds nothing)."""
+    return import_feedback(parquet, store)
 
 
 def _keys(frame: pd.DataFrame) -> pd.Series:

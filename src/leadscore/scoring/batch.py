@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 from leadscore.data.declared import is_declared_folder, leads_path, with_declared_engagement
 from leadscore.data.sources import atomic_path, count_rows, iter_table, read_table, resolve_leads_path
 from leadscore.errors import UserError
-from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.bundle import ModelBundle, Scored
+from leadscore.store.db import Store
+from leadscore.store.scores import latest, lead_key, now_utc, plain_value, trend_fields, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,12 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> pd.DataFrame:
     """The batch-scoring table: id, p_sql, mql, grade and, when asked, the top reasons."""
+    return _score_output(bundle, frame, explain)[0]
+
+
+def _score_output(
+    bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0
+) -> tuple[pd.DataFrame, Scored | None]:
     out: dict[str, Any] = {}
     id_col = bundle.id_column
     if id_col and id_col in frame.columns:
@@ -35,7 +43,7 @@ def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> 
         empty = {"p_sql": np.array([], dtype=np.float64), "mql": np.array([], dtype=bool)}
         out.update({**empty, "grade": np.array([], dtype=object)})
         out.update({f"reason_{k + 1}": np.array([], dtype=object) for k in range(explain)})
-        return pd.DataFrame(out)
+        return pd.DataFrame(out), None
     scored = bundle.score_frame(frame, explain=explain)
     out["p_sql"] = np.round(scored.p_sql, 6)
     out["mql"] = scored.mql
@@ -46,7 +54,72 @@ def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> 
             out[f"reason_{k + 1}"] = [
                 f"{r[k].text} ({r[k].weight_pp:+.1f} pp)" if k < len(r) else "" for r in ranked
             ]
-    return pd.DataFrame(out)
+    return pd.DataFrame(out), scored
+
+
+def log_chunk(
+    store: Store,
+    bundle: ModelBundle,
+    chunk: pd.DataFrame,
+    frame: pd.DataFrame,
+    scored: Scored | None,
+    threshold: float,
+) -> pd.DataFrame:
+    """Log a scored chunk to the store's score log (ids, scores and the model's fields) and add each
+    lead's previous logged score and trend to the output."""
+    if scored is None or frame.empty:
+        return frame
+    id_col = bundle.id_column
+    ids = [
+        lead_key(v)
+        for v in (chunk[id_col].tolist() if id_col and id_col in chunk.columns else [None] * len(chunk))
+    ]
+    previous = latest(store, ids)
+    when = now_utc()
+    fields = [f for f in bundle.fields if f in chunk.columns]
+    inputs = chunk[fields].astype(object).where(chunk[fields].notna(), None).to_dict("records")
+    reasons = scored.reasons or [[] for _ in ids]
+    rows = []
+    trends: dict[str, list[Any]] = {
+        "previous_p_sql": [],
+        "previous_scored_at": [],
+        "trend": [],
+        "crossed_cutoff": [],
+    }
+    p_sql, mql, grade = frame["p_sql"].tolist(), frame["mql"].tolist(), frame["grade"].tolist()
+    for i, key in enumerate(ids):
+        answer = {"p_sql": p_sql[i], "mql": bool(mql[i])}
+        extra = trend_fields(answer, previous.get(key), threshold)
+        before = extra["previous"]
+        trends["previous_p_sql"].append(before["p_sql"] if before else None)
+        trends["previous_scored_at"].append(before["scored_at"] if before else None)
+        trends["trend"].append(extra["trend"])
+        trends["crossed_cutoff"].append(extra["crossed_cutoff"])
+        rows.append(
+            {
+                "lead_id": key,
+                "scored_at": when,
+                "model_name": bundle.name,
+                "model_version": bundle.model_version,
+                "cutoff_version": bundle.cutoff_version,
+                "p_sql": float(p_sql[i]),
+                "mql": bool(mql[i]),
+                "grade": str(grade[i]),
+                "fit": round(float(scored.fit_part[i]), 4),
+                "engagement": round(float(scored.engagement_part[i]), 4),
+                "reasons": [r.field for r in reasons[i]],
+                "inputs": {k: plain_value(v) for k, v in inputs[i].items()},
+                "request_id": None,
+                "source": "batch",
+            }
+        )
+    write_scores(store, rows)
+    out = frame.copy()
+    for name, values in trends.items():
+        out[name] = pd.Series(
+            values, index=out.index, dtype="object" if name != "previous_p_sql" else "Float64"
+        )
+    return out
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -104,8 +177,11 @@ def score_file(
     explain: int = 0,
     chunk_rows: int = 50_000,
     progress: bool = True,
+    log_to: Store | None = None,
+    trend_threshold: float = 0.05,
 ) -> dict[str, object]:
-    """Score every lead in ``data`` and write id, p_sql, mql, grade (and reasons) to ``out``."""
+    """Score every lead in ``data`` and write id, p_sql, mql, grade (and reasons) to ``out``; with
+    ``log_to``, log every score to the store (chunk by chunk) and add each lead's previous score and trend."""
     out = Path(out)
     fmt = "csv" if out.suffix.lower() == ".csv" else "parquet"
     if out.suffix.lower() not in {".csv", ".parquet", ".pq"}:
@@ -138,7 +214,9 @@ def score_file(
                             data,
                             ", ".join(missing),
                         )
-                frame = score_output(bundle, chunk, explain=explain)
+                frame, scored = _score_output(bundle, chunk, explain=explain)
+                if log_to is not None:
+                    frame = log_chunk(log_to, bundle, chunk, frame, scored, trend_threshold)
                 if fmt == "csv":
                     frame = neutralise_formulas(frame)
                 table = pa.Table.from_pandas(frame, preserve_index=False)

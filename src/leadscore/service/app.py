@@ -26,16 +26,13 @@ from leadscore.service.routes import router
 from leadscore.service.state import ServiceState, load_model, reload_state
 from leadscore.service.telemetry import access_logger
 from leadscore.service.workers import POLL_SECONDS, ReloadBoard
+from leadscore.store.writer import ScoreWriter
 
 SWITCH_INTERVAL = 0.001  # seconds (Python's default is 0.005)
 
 
-def create_app(
-    model_source: str | None = None, *, insecure: bool | None = None, settings: Settings | None = None
-) -> FastAPI:
-    """Build the service: refuse to start without API keys (unless insecure) or without a usable model."""
-    settings = settings or get_settings()
-    insecure = settings.insecure_dev if insecure is None else insecure
+def _keys(settings: Settings, insecure: bool) -> KeyRing:
+    """The API keys, refusing to start without one (unless insecure) or with unknown docs settings."""
     keys = KeyRing.from_settings(
         settings.api_keys, settings.api_key_file, settings.admin_keys, insecure=insecure
     )
@@ -46,8 +43,13 @@ def create_app(
             "no API key configured: set LEADSCORE_API_KEYS (comma-separated) or LEADSCORE_API_KEY_FILE "
             "(SHA-256 hashes), or start with --insecure-dev for local development only"
         )
-    source = model_source or settings.model
-    state = ServiceState(
+    return keys
+
+
+def _new_state(settings: Settings, keys: KeyRing, insecure: bool, source: str) -> ServiceState:
+    """The service's state from its settings (the model is loaded by the caller)."""
+    log = ScoreWriter(settings.database_url, settings.score_log_buffer) if settings.log_scores else None
+    return ServiceState(
         keys=keys,
         insecure=insecure,
         max_batch=settings.max_batch,
@@ -57,7 +59,19 @@ def create_app(
         docs=settings.docs != "off",
         max_batches=max(1, settings.max_batches),
         board=ReloadBoard(settings.reload_dir) if settings.workers > 1 and settings.reload_dir else None,
+        score_log=log,
+        trend_threshold=settings.trend_threshold,
     )
+
+
+def create_app(
+    model_source: str | None = None, *, insecure: bool | None = None, settings: Settings | None = None
+) -> FastAPI:
+    """Build the service: refuse to start without API keys (unless insecure) or without a usable model."""
+    settings = settings or get_settings()
+    insecure = settings.insecure_dev if insecure is None else insecure
+    source = model_source or settings.model
+    state = _new_state(settings, _keys(settings, insecure), insecure, source)
     state.generation = state.board.generation() if state.board else 0
     # Batch scoring runs in threads; a shorter GIL switch interval lets the event loop (health checks,
     # single leads, shedding) in more often while a batch holds the interpreter.
@@ -85,6 +99,8 @@ def create_app(
         yield
         if watcher is not None:
             watcher.cancel()
+        if state.score_log is not None:  # write what is queued before the process goes
+            await asyncio.to_thread(state.score_log.close, 10.0)
 
     app = FastAPI(
         lifespan=lifespan,

@@ -95,6 +95,7 @@ class Gate:
                     return {"type": "http.request", "body": body, "more_body": False}
                 return await receive()
 
+            scope.setdefault("state", {})["request_id"] = rid  # the score log records it
             await self.app(scope, replay, send_with_id)
         except Exception:
             self.state.metrics.errors.labels(kind="internal").inc()

@@ -17,6 +17,7 @@ from leadscore.service.leads import CheckedLead, LeadError
 from leadscore.service.responses import JSON
 from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadOut, ReloadStatusOut, ScoreOut
 from leadscore.service.state import Loaded, ServiceState, reload_state
+from leadscore.store.scores import score_rows, trend_fields
 
 router = APIRouter()
 BATCH_THREADS = 2  # TreeSHAP of a batch on two threads (one worker per core serves single leads)
@@ -66,21 +67,46 @@ def _parse(body: bytes) -> Any:
 
 
 def score_checked(
-    model: Loaded, leads: list[CheckedLead], explain: int, threads: int, state: ServiceState
+    model: Loaded,
+    leads: list[CheckedLead],
+    explain: int,
+    threads: int,
+    state: ServiceState,
+    request_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Score checked leads together: the bundle gives each whole answer; count them in the metrics."""
-    answers, scored = model.bundle.answers(
-        [c.record for c in leads],
-        explain=explain,
-        warnings=[c.warnings for c in leads],
-        num_threads=threads,
+    """Score checked leads together: the bundle gives each whole answer; each gains the lead's
+    previous logged answer and trend, and is queued for the score log; count them in the metrics."""
+    records = [c.record for c in leads]
+    bundle = model.bundle
+    answers, scored = bundle.answers(
+        records, explain=explain, warnings=[c.warnings for c in leads], num_threads=threads
     )
+    log = state.score_log
+    if log is not None:
+        rows = score_rows(
+            answers,
+            records,
+            model_name=bundle.name,
+            fields=bundle.fields,
+            source="api",
+            request_id=request_id,
+        )
+        previous = log.previous(row["lead_id"] for row in rows)
+        for answer, row in zip(answers, rows, strict=True):
+            answer.update(trend_fields(answer, previous.get(row["lead_id"]), state.trend_threshold))
+        log.submit(rows)
+    else:
+        for answer in answers:
+            answer.update(NO_TREND)
     metrics = state.metrics
     metrics.leads.inc(len(leads))
     metrics.mql.inc(int(scored.mql.sum()))
     for p in scored.p_sql:
         metrics.scores.observe(float(p))
     return answers
+
+
+NO_TREND = {"previous": None, "trend": None, "crossed_cutoff": None}
 
 
 @router.post("/v1/score", response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
@@ -92,7 +118,7 @@ async def score_one(request: Request, model: ModelDep, state: StateDep, explain:
     except LeadError as exc:
         state.metrics.errors.labels(kind="invalid_lead").inc()
         return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
-    return JSON(score_checked(model, [checked], explain, 1, state)[0])
+    return JSON(score_checked(model, [checked], explain, 1, state, _request_id(request))[0])
 
 
 @router.post(
@@ -113,13 +139,19 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
     try:
         body = await request.body()
         # Parsing, checking and scoring all run off the event loop, so health checks stay fast.
-        results = await run_in_threadpool(score_body, body, model, explain, state)
+        results = await run_in_threadpool(score_body, body, model, explain, state, _request_id(request))
     finally:
         state.end_batch()
     return JSON({"results": results})
 
 
-def score_body(body: bytes, model: Loaded, explain: int, state: ServiceState) -> list[dict[str, Any] | None]:
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def score_body(
+    body: bytes, model: Loaded, explain: int, state: ServiceState, request_id: str | None = None
+) -> list[dict[str, Any] | None]:
     """A batch body parsed, each lead checked (a bad one reported by its index) and the rest scored."""
     parsed = _parse(body)
     leads = parsed.get("leads") if isinstance(parsed, dict) else None
@@ -139,7 +171,7 @@ def score_body(body: bytes, model: Loaded, explain: int, state: ServiceState) ->
             state.metrics.errors.labels(kind="invalid_lead").inc()
             results[i] = {"index": i, "error": {"detail": str(exc), "field": exc.field}}
     if good:
-        scored = score_checked(model, [c for _, c in good], explain, BATCH_THREADS, state)
+        scored = score_checked(model, [c for _, c in good], explain, BATCH_THREADS, state, request_id)
         for (i, _), answer in zip(good, scored, strict=True):
             results[i] = answer
     return results
@@ -251,4 +283,7 @@ async def readyz(state: StateDep) -> Response:
 @router.get("/metrics", response_class=Response)
 async def metrics(state: StateDep) -> Response:
     """Prometheus metrics: requests, latency, score and MQL-rate distribution, errors by kind."""
+    if state.score_log is not None:
+        state.metrics.log_written.set(state.score_log.written)
+        state.metrics.log_dropped.set(state.score_log.dropped)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,15 @@ class PartOut(BaseModel):
     )
 
 
+class PreviousOut(BaseModel):
+    """The lead's last logged answer (from the store's score log)."""
+
+    p_sql: float
+    grade: str
+    mql: bool
+    scored_at: str = Field(description="When it was logged (UTC, ISO 8601).")
+
+
 class ScoreOut(BaseModel):
     """A scored lead."""
 
@@ -44,6 +53,17 @@ class ScoreOut(BaseModel):
     model_version: str
     cutoff_version: str
     warnings: list[str]
+    previous: PreviousOut | None = Field(
+        None, description="The lead's last logged answer; null for a lead never scored before (or no log)."
+    )
+    trend: Literal["improving", "steady", "declining"] | None = Field(
+        None,
+        description="P(SQL) against the previous answer: a change of at least LEADSCORE_TREND_THRESHOLD "
+        "is improving or declining, else steady; null without a previous answer.",
+    )
+    crossed_cutoff: bool | None = Field(
+        None, description="Whether the MQL flag changed since the previous answer."
+    )
 
 
 class LeadErrorOut(BaseModel):

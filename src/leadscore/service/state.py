@@ -15,6 +15,7 @@ from leadscore.service.auth import KeyRing
 from leadscore.service.leads import LeadChecker
 from leadscore.service.telemetry import Metrics
 from leadscore.service.workers import ReloadBoard
+from leadscore.store.writer import ScoreWriter
 from leadscore.tracking.loading import load_bundle
 
 
@@ -48,6 +49,8 @@ class ServiceState:
     batches_in_flight: int = 0
     board: ReloadBoard | None = None  # several workers: the shared reload folder
     generation: int = 0  # the reload generation this worker serves
+    score_log: ScoreWriter | None = None  # every answer logged to the store (None: logging off)
+    trend_threshold: float = 0.05  # a change in P(SQL) of at least this is a trend
 
     def try_start_batch(self) -> bool:
         """Take a batch slot if one is free (the event loop is single-threaded: no lock needed)."""

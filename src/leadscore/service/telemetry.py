@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SCORE_BUCKETS = tuple(round(x / 20, 2) for x in range(1, 21))
@@ -44,6 +44,14 @@ class Metrics:
         self.errors = Counter("leadscore_errors", "Errors by kind", ["kind"], registry=self.registry)
         self.reloads = Counter(
             "leadscore_model_reloads", "Models swapped in by reload", registry=self.registry
+        )
+        self.log_written = Gauge(
+            "leadscore_score_log_written", "Answers written to the score log", registry=self.registry
+        )
+        self.log_dropped = Gauge(
+            "leadscore_score_log_dropped",
+            "Answers not logged (the database was down or the queue full); scoring went on",
+            registry=self.registry,
         )
 
 

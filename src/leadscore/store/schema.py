@@ -1,0 +1,73 @@
+"""The store's tables (SQLAlchemy Core). Changing them needs a migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Sales' accept/reject decisions. A decision is identified by (lead, decision, time): importing the
+# same export twice, or two exports at once, adds each decision exactly once.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("lead_id", String(200), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reason", String(32)),
+    Column("decided_at", DateTime(), nullable=False),
+    Column("mql_at", DateTime()),
+    Column("rep", String(200)),
+    Column("imported_at", DateTime(), nullable=False),
+    UniqueConstraint("lead_id", "decision", "decided_at", name="uq_decisions_key"),
+)
+Index("ix_decisions_decided_at", decisions.c.decided_at)
+
+# Every answer handed out: ids and scores, never names or emails. ``inputs`` keeps the model's own
+# fields (the spec's fit and engagement fields, excluded columns left out) for drift on served traffic.
+scores = Table(
+    "scores",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("lead_id", String(200), nullable=False),
+    Column("scored_at", DateTime(), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("cutoff_version", String(64)),
+    Column("p_sql", Float, nullable=False),
+    Column("mql", Boolean, nullable=False),
+    Column("grade", String(4), nullable=False),
+    Column("fit", Float),
+    Column("engagement", Float),
+    Column("reasons", JSON),
+    Column("inputs", JSON),
+    Column("request_id", String(64)),
+    Column("source", String(8), nullable=False),  # api or batch
+)
+Index("ix_scores_lead_time", scores.c.lead_id, scores.c.scored_at)
+Index("ix_scores_scored_at", scores.c.scored_at)
+
+# Each lead's last logged answer: one row per lead, so ``previous`` is one key lookup.
+latest_scores = Table(
+    "latest_scores",
+    metadata,
+    Column("lead_id", String(200), primary_key=True),
+    Column("scored_at", DateTime(), nullable=False),
+    Column("p_sql", Float, nullable=False),
+    Column("mql", Boolean, nullable=False),
+    Column("grade", String(4), nullable=False),
+    Column("model_version", String(64), nullable=False),
+)

@@ -1,0 +1,194 @@
+"""The score log: every answer handed out (ids and scores, no names or emails), each lead's latest
+answer for ``previous`` and ``trend``, the served traffic for monitoring, and retention."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from leadscore.store.db import Store
+from leadscore.store.schema import latest_scores, scores
+
+TRENDS = ("improving", "steady", "declining")
+CHUNK = 2_000
+
+
+@dataclass(frozen=True)
+class Previous:
+    """A lead's last logged answer."""
+
+    p_sql: float
+    grade: str
+    mql: bool
+    scored_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "p_sql": self.p_sql,
+            "grade": self.grade,
+            "mql": self.mql,
+            "scored_at": self.scored_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
+        }
+
+
+def now_utc() -> datetime:
+    """The time an answer is logged: naive UTC (the store keeps UTC everywhere)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def trend_fields(answer: Mapping[str, Any], previous: Previous | None, threshold: float) -> dict[str, Any]:
+    """``previous``, ``trend`` and ``crossed_cutoff`` for one answer (all null for a lead never logged)."""
+    if previous is None:
+        return {"previous": None, "trend": None, "crossed_cutoff": None}
+    change = float(answer["p_sql"]) - previous.p_sql
+    trend = "improving" if change >= threshold else "declining" if change <= -threshold else "steady"
+    return {
+        "previous": previous.to_dict(),
+        "trend": trend,
+        "crossed_cutoff": bool(answer["mql"]) != previous.mql,
+    }
+
+
+def score_rows(
+    answers: Sequence[Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
+    *,
+    model_name: str,
+    fields: Sequence[str],
+    source: str,
+    request_id: str | None = None,
+    scored_at: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Log rows for answers (same order as the leads' records): ids, scores and the model's own
+    fields, never anything else the CRM sent."""
+    when = scored_at or now_utc()
+    out = []
+    for answer, record in zip(answers, records, strict=True):
+        reasons = answer.get("reasons") or {}
+        out.append(
+            {
+                "lead_id": lead_key(answer.get("lead_id")),
+                "scored_at": when,
+                "model_name": model_name,
+                "model_version": str(answer.get("model_version") or ""),
+                "cutoff_version": answer.get("cutoff_version"),
+                "p_sql": float(answer["p_sql"]),
+                "mql": bool(answer["mql"]),
+                "grade": str(answer["grade"]),
+                "fit": (answer.get("fit") or {}).get("log_odds"),
+                "engagement": (answer.get("engagement") or {}).get("log_odds"),
+                "reasons": [r["field"] for side in ("positive", "negative") for r in reasons.get(side, [])],
+                "inputs": {f: plain_value(record.get(f)) for f in fields},
+                "request_id": request_id,
+                "source": source,
+            }
+        )
+    return out
+
+
+def lead_key(value: Any) -> str:
+    """A lead id as the log keys it (ids arrive as numbers or text): '' for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def plain_value(value: Any) -> Any:
+    """A value as JSON keeps it (numbers, text, booleans; anything else as text; NaN as null)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    return str(value)
+
+
+def write_scores(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Log rows in one transaction: every row into ``scores``, each lead's newest into ``latest_scores``."""
+    newest: dict[str, Mapping[str, Any]] = {}
+    for row in rows:
+        key = row["lead_id"]
+        if key and (key not in newest or row["scored_at"] >= newest[key]["scored_at"]):
+            newest[key] = row
+    insert = (postgresql.insert if store.dialect == "postgresql" else sqlite.insert)(latest_scores)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["lead_id"],
+        set_={c: insert.excluded[c] for c in ("scored_at", "p_sql", "mql", "grade", "model_version")},
+        where=latest_scores.c.scored_at <= insert.excluded.scored_at,
+    )
+    latest_rows = [
+        {k: r[k] for k in ("lead_id", "scored_at", "p_sql", "mql", "grade", "model_version")}
+        for r in newest.values()
+    ]
+    with store.write() as conn:
+        for start in range(0, len(rows), CHUNK):
+            conn.execute(scores.insert(), list(rows[start : start + CHUNK]))
+        for start in range(0, len(latest_rows), CHUNK):
+            conn.execute(upsert, latest_rows[start : start + CHUNK])
+
+
+_LATEST = select(
+    latest_scores.c.lead_id,
+    latest_scores.c.p_sql,
+    latest_scores.c.grade,
+    latest_scores.c.mql,
+    latest_scores.c.scored_at,
+).where(latest_scores.c.lead_id.in_(bindparam("ids", expanding=True)))
+
+
+def latest(store: Store, lead_ids: Iterable[str]) -> dict[str, Previous]:
+    """Each lead's last logged answer (leads never logged are absent)."""
+    wanted = sorted({i for i in lead_ids if i})
+    out: dict[str, Previous] = {}
+    if not wanted:
+        return out
+    with store.read() as conn:
+        for start in range(0, len(wanted), CHUNK):
+            for row in conn.execute(_LATEST, {"ids": wanted[start : start + CHUNK]}):
+                out[row.lead_id] = Previous(float(row.p_sql), str(row.grade), bool(row.mql), row.scored_at)
+    return out
+
+
+def served_scores(store: Store, since: datetime, until: datetime | None = None) -> pd.DataFrame:
+    """The answers logged from ``since`` (up to ``until``), oldest first, with their inputs."""
+    query = select(scores).where(scores.c.scored_at >= since).order_by(scores.c.scored_at, scores.c.id)
+    if until is not None:
+        query = query.where(scores.c.scored_at < until)
+    with store.read() as conn:
+        rows = conn.execute(query).mappings().all()
+    return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in scores.columns])
+
+
+def purge(store: Store, *, before: datetime | None = None, lead: str | None = None) -> dict[str, int]:
+    """Delete logged answers older than ``before`` (retention) or every row of one lead (a deletion
+    request: its log, its latest answer and its sales decisions)."""
+    from leadscore.store.schema import decisions
+
+    counts = {"scores": 0, "latest_scores": 0, "decisions": 0}
+    with store.write() as conn:
+        if before is not None:
+            counts["scores"] += conn.execute(delete(scores).where(scores.c.scored_at < before)).rowcount
+            counts["latest_scores"] += conn.execute(
+                delete(latest_scores).where(latest_scores.c.scored_at < before)
+            ).rowcount
+        if lead is not None:
+            key = lead_key(lead)
+            counts["scores"] += conn.execute(delete(scores).where(scores.c.lead_id == key)).rowcount
+            counts["latest_scores"] += conn.execute(
+                delete(latest_scores).where(latest_scores.c.lead_id == key)
+            ).rowcount
+            counts["decisions"] += conn.execute(delete(decisions).where(decisions.c.lead_id == key)).rowcount
+    return counts
+
+
+def count_scores(store: Store) -> int:
+    with store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(scores)).scalar_one())

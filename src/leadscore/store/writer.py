@@ -1,0 +1,180 @@
+"""The score log's writer: answers are queued in memory and written by one background thread in
+batches, so logging never waits for the database on the request path.
+
+The queue is bounded: when it is full (the database is slow or down) new rows are dropped and
+counted, and the service keeps scoring. Rows not yet written still answer ``previous``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from leadscore.store.db import Store, open_store
+from leadscore.store.scores import Previous, latest, write_scores
+
+log = logging.getLogger(__name__)
+
+FLUSH_ROWS = 2_000  # rows per write transaction
+FLUSH_SECONDS = 0.25  # the longest a row waits before it is written
+RETRY_SECONDS = 5.0  # after a failed write or open, the database is tried again this much later
+WARN_EVERY_SECONDS = 60.0
+
+
+class ScoreWriter:
+    """A bounded queue of log rows and the thread that writes them to the store."""
+
+    def __init__(self, url: str | None = None, capacity: int = 50_000) -> None:
+        self.url = url
+        self.capacity = capacity
+        self.written = 0
+        self.dropped = 0
+        self._rows: deque[Mapping[str, Any]] = deque()
+        self._pending: dict[str, Previous] = {}  # queued, not yet written: still the latest answer
+        self._queued: dict[str, int] = {}  # how many of a lead's rows are queued or being written
+        self._hurry = False  # flush() asks for the queue to be written now
+        self._cond = threading.Condition()
+        self._store: Store | None = None
+        self._down_until = 0.0
+        self._warned_at = 0.0
+        self._closing = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    # -- the request path ------------------------------------------------------------------
+    def submit(self, rows: Sequence[Mapping[str, Any]]) -> bool:
+        """Queue rows to be written; False (rows dropped and counted) when the queue is full."""
+        if not rows:
+            return True
+        with self._cond:
+            self._ensure_thread()
+            if len(self._rows) + len(rows) > self.capacity:
+                self.dropped += len(rows)
+                self._warn(f"score log queue full ({self.capacity:,} rows): dropped {len(rows):,} rows")
+                return False
+            self._rows.extend(rows)
+            for row in rows:
+                key = row["lead_id"]
+                if key:
+                    self._pending[key] = Previous(row["p_sql"], row["grade"], row["mql"], row["scored_at"])
+                    self._queued[key] = self._queued.get(key, 0) + 1
+            if len(self._rows) >= FLUSH_ROWS:
+                self._cond.notify()
+        return True
+
+    def previous(self, lead_ids: Iterable[str]) -> dict[str, Previous]:
+        """Each lead's last logged answer: queued rows first, then the store (empty when it is down)."""
+        ids = [i for i in lead_ids if i]
+        with self._cond:
+            found = {i: self._pending[i] for i in ids if i in self._pending}
+        rest = [i for i in ids if i not in found]
+        store = self._open()
+        if rest and store is not None:
+            try:
+                found.update(latest(store, rest))
+            except Exception as exc:  # the database is down: answer without previous, keep scoring
+                self._mark_down(exc)
+        return found
+
+    # -- the writer thread -----------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None or self._pid != os.getpid():  # a forked worker starts its own
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="leadscore-score-log", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if len(self._rows) < FLUSH_ROWS and not self._closing and not self._hurry:
+                    self._cond.wait(FLUSH_SECONDS)  # gather rows: one transaction per batch, not per answer
+                if not self._rows:
+                    self._hurry = False
+                    if self._closing:
+                        return
+                    continue
+                batch = [self._rows.popleft() for _ in range(min(FLUSH_ROWS, len(self._rows)))]
+                self._busy = bool(batch)
+            if batch:
+                self._write(batch)
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def _write(self, batch: list[Mapping[str, Any]]) -> None:
+        store = self._open()
+        ok = False
+        if store is not None:
+            try:
+                write_scores(store, batch)
+                ok = True
+            except Exception as exc:
+                self._mark_down(exc)
+        with self._cond:
+            if ok:
+                self.written += len(batch)
+            else:
+                self.dropped += len(batch)
+                self._warn(f"score log: {len(batch):,} rows dropped, the database cannot be written")
+            for row in batch:  # written (or given up): the store answers for them from now on
+                key = row["lead_id"]
+                if key:
+                    left = self._queued.get(key, 1) - 1
+                    if left > 0:
+                        self._queued[key] = left
+                    else:
+                        self._queued.pop(key, None)
+                        self._pending.pop(key, None)
+
+    def _open(self) -> Store | None:
+        if self._store is not None:
+            return self._store
+        if time.monotonic() < self._down_until:
+            return None
+        try:
+            self._store = open_store(self.url)
+        except Exception as exc:
+            self._mark_down(exc)
+        return self._store
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + RETRY_SECONDS
+        text = str(exc).strip()
+        self._warn(
+            f"score log: database unavailable ({text.splitlines()[0] if text else type(exc).__name__})"
+        )
+
+    def _warn(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning("%s (%s dropped so far)", message, f"{self.dropped:,}")
+
+    # -- shutdown and tests ----------------------------------------------------------------
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued row is written (or dropped); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._hurry = True
+            self._cond.notify_all()
+            while self._rows or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, FLUSH_SECONDS))
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued and stop the thread."""
+        self.flush(timeout)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout)
