@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import httpx
 import pandas as pd
@@ -49,6 +49,7 @@ class Server(TypedDict):
     proc: subprocess.Popen[bytes]
     model_path: Path
     log: Path
+    database: NotRequired[str]  # the server's store (its score log)
 
 
 @functools.lru_cache(maxsize=8)

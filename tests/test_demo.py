@@ -20,7 +20,7 @@ def test_demo_runs_the_whole_path_and_says_where_to_look(tmp_path: Path) -> None
         "LEADSCORE_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db",
         "LEADSCORE_ARTIFACT_ROOT": str(tmp_path / "mlruns" / "artifacts"),
         "LEADSCORE_MODELS_DIR": str(tmp_path / "models"),
-        "LEADSCORE_FEEDBACK_STORE": str(tmp_path / "feedback.parquet"),
+        "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path}/data/leadscore.db",
     }
     out = tmp_path / "demo"
     port = free_port()
@@ -47,6 +47,11 @@ def test_demo_runs_the_whole_path_and_says_where_to_look(tmp_path: Path) -> None
     assert f"curl -s -X POST http://127.0.0.1:{port}/v1/score" in log
     assert '"p_sql"' in log and '"reasons"' in log and '"model_version": "leadscore-synthetic/1"' in log
     assert "verdict: retrain" in log  # the later, drifted period is caught
+    # The scores were logged: the service's answer shows the batch score before it, and the served
+    # traffic of the later period is monitored from the store, joined with sales' decisions.
+    assert '"trend": "steady"' in log and '"previous": {' in log
+    assert "monitor --served: " in log and "with a sales decision" in log
+    assert (tmp_path / "data" / "leadscore.db").is_file()
     reports = sorted(p.name for p in (out / "reports").iterdir())
     assert "queue.html" in reports and "model-card.html" in reports and "monitor.html" in reports
     assert any(name.startswith("lead-") for name in reports)

@@ -36,7 +36,13 @@ def monitor(
     reference: Annotated[
         Path, typer.Option("--reference", help="The training data (file or generator folder).")
     ],
-    current: Annotated[Path, typer.Option("--current", help="Recent leads (outcomes used where known).")],
+    current: Annotated[
+        Path | None,
+        typer.Option(
+            "--current",
+            help="Recent leads (outcomes used where known); with --served, later outcomes joined by id.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="HTML report (default: monitor.html beside the current data)."),
@@ -51,6 +57,13 @@ def monitor(
     source: Annotated[
         str | None, typer.Option("--source", help="Lead source column (default: the dataset spec's).")
     ] = None,
+    served: Annotated[
+        str | None,
+        typer.Option(
+            "--served",
+            help="Monitor what the service really served since this date, from the store's score log.",
+        ),
+    ] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log the run to MLflow.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
@@ -59,11 +72,29 @@ def monitor(
     from leadscore.monitoring.feedback import existing_store
 
     store = existing_store(feedback_store) if feedback_store is not None else None
-    target = out or ((current if current.is_dir() else current.parent) / "monitor.html")
-    result = monitor_and_report(model, reference, current, target, feedback=store, source=source, log_run=log)
+    since = cli_time("--served", served) if served is not None else None
+    if current is None and since is None:
+        raise UserError(
+            "give --current FILE (recent leads) or --served SINCE (the scores the service logged)"
+        )
+    here = (
+        Path("monitor.html")
+        if current is None
+        else (current if current.is_dir() else current.parent) / "monitor.html"
+    )
+    target = out or here
+    result = monitor_and_report(
+        model, reference, current, target, feedback=store, source=source, log_run=log, served_since=since
+    )
     if json_out:
         echo_json(result)
     else:
+        if "served" in result:
+            sent = result["served"]
+            info(
+                f"served: {sent['answers']:,} answers to {sent['leads']:,} leads since {sent['since']}, "
+                f"{sent['mql_share_sent']:.1%} sent as MQL, {sent['leads_with_outcome']:,} with an outcome"
+            )
         info(f"verdict: {result['verdict']}")
         for reason in result["reasons"]:
             info(f"  {reason}")
@@ -133,11 +164,16 @@ def feedback_sla(
     """Time from MQL to accept or reject, against 1 hour for demo or pricing requests and 24 hours otherwise."""
     from leadscore.config import load_spec
     from leadscore.data.sources import read_table, resolve_leads_path
-    from leadscore.monitoring.feedback import existing_store, load_store, sla_report
+    from leadscore.monitoring.feedback import existing_store, load_store, sla_report, with_logged_mql_times
+    from leadscore.store.db import open_store
+    from leadscore.store.scores import first_mql_answers
 
     url = existing_store(store)
-    leads = read_table(resolve_leads_path(data)) if data else None
-    report = sla_report(load_store(url), leads, load_spec(spec))
+    ds = load_spec(spec)
+    # Decisions without an mql_at take the time the service first sent the lead as an MQL.
+    decisions, logged_leads = with_logged_mql_times(load_store(url), first_mql_answers(open_store(url)), ds)
+    leads = read_table(resolve_leads_path(data)) if data else logged_leads
+    report = sla_report(decisions, leads, ds)
     if json_out:
         echo_json(report)
         return

@@ -23,6 +23,8 @@ from leadscore.monitoring.feedback import import_feedback
 from leadscore.reports.html import lead_report, model_card, queue_report, write_html
 from leadscore.scoring.batch import score_file
 from leadscore.scoring.points import load_rules
+from leadscore.store.db import Store, open_store
+from leadscore.store.scores import now_utc
 from leadscore.tracking.loading import load_bundle
 
 log = logging.getLogger(__name__)
@@ -80,10 +82,18 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     new_dir = out / "new_leads"
     _step(f"batch-score a fresh export of new leads -> {out / 'scored.csv'}")
     write_dataset(generate(GeneratorConfig(leads=max(1000, leads // 10), seed=seed + 1)), new_dir)
+    store = open_store()  # the SQLite default (LEADSCORE_DATABASE_URL): decisions and the score log
     summary = score_file(
-        new_dir, load_bundle(logged["model_path"]), out / "scored.csv", explain=3, progress=False
+        new_dir,
+        load_bundle(logged["model_path"]),
+        out / "scored.csv",
+        explain=3,
+        progress=False,
+        log_to=store,
     )
-    info(f"    {summary['rows']:,} leads scored, {summary['mql_share']:.1%} MQL")
+    info(
+        f"    {summary['rows']:,} leads scored, {summary['mql_share']:.1%} MQL; every score logged to {store.shown}"
+    )
 
     _step(f"write the reports for sales and for the quarterly review -> {out / 'reports'}")
     reports = _write_reports(Path(logged["model_path"]), new_dir, out / "reports")
@@ -99,6 +109,12 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     info(f"    verdict: {verdict['verdict']} (report: {verdict['report']})")
     for reason in verdict["reasons"][:4]:
         info(f"      {reason}")
+    served = _monitor_served(Path(logged["model_path"]), train_dir, drift_dir, out, store)
+    sent = served["served"]
+    info(
+        f"    monitor --served: {sent['answers']:,} logged answers, {sent['mql_share_sent']:.1%} sent to sales as MQL, "
+        f"{sent['leads_with_outcome']:,} with a sales decision; verdict: {served['verdict']} (report: {served['report']})"
+    )
 
     _step(f"start the scoring service on port {port} (--insecure-dev: no API key, local only) and call it")
     answer, command = _call_service(Path(logged["model_path"]), new_dir, port)
@@ -113,6 +129,8 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     for kind, path in reports.items():
         info(f"    {kind + ' report:':<18} {path}")
     info(f"    monitor report:    {verdict['report']}")
+    info(f"    served monitor:    {served['report']}")
+    info(f"    store:             {store.shown}  (decisions, the score log; LEADSCORE_DATABASE_URL)")
     info(
         f"    model bundle:      {logged['model_path']}  (plain MLflow: PATH=.venv/bin:$PATH mlflow models serve -m {logged['model_path']} --env-manager local)"
     )
@@ -142,6 +160,21 @@ def _monitor(model: Path, reference: Path, current: Path, out: Path) -> dict[str
         f"    feedback import: {summary['new']:,} new sales decisions ({summary['total']:,} in {summary['store']})"
     )
     return monitor_and_report(model, reference, current, out / "reports" / "monitor.html")
+
+
+def _monitor_served(model: Path, reference: Path, later: Path, out: Path, store: Store) -> dict[str, Any]:
+    """The later period scored with logging on (as the CRM's traffic would be), then monitored from the
+    score log: what was really sent, joined with sales' decisions."""
+    since = now_utc()
+    score_file(later, load_bundle(model), out / "later_scored.csv", progress=False, log_to=store)
+    return monitor_and_report(
+        model,
+        reference,
+        None,
+        out / "reports" / "monitor-served.html",
+        feedback=store.url,
+        served_since=since,
+    )
 
 
 def _call_service(model: Path, data: Path, port: int) -> tuple[str, str]:

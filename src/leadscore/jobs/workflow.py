@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from leadscore.modeling.train import TrainResult
 from leadscore.modeling.train import train as run_training
 from leadscore.monitoring.feedback import existing_store, load_store
 from leadscore.monitoring.monitor import monitor
+from leadscore.monitoring.served import served_frame
 from leadscore.reports.artifacts import training_artifacts
 from leadscore.reports.html import monitor_report, write_html
 from leadscore.scoring.contract import load_contract
@@ -125,17 +127,31 @@ def summarise(result: TrainResult, logged: dict[str, Any]) -> dict[str, Any]:
 def monitor_and_report(
     model: str | Path,
     reference: str | Path,
-    current: str | Path,
+    current: str | Path | None,
     out: str | Path,
     *,
     feedback: str | Path | None = None,
     source: str | None = None,
     log_run: bool = True,
+    served_since: datetime | None = None,
 ) -> dict[str, Any]:
-    """Run the monitor, write its HTML report atomically and log the run to MLflow (``leadscore monitor``)."""
+    """Run the monitor, write its HTML report atomically and log the run to MLflow (``leadscore monitor``).
+
+    With ``served_since`` the recent period is what the store's score log says was served since then
+    (``current``, if given, adds outcomes from later stages); otherwise ``current`` is a file."""
     bundle = load_bundle(model)
     store = _decisions_or_none(feedback)
-    result = monitor(bundle, reference, current, feedback=store, source=source)
+    if served_since is not None:
+        frame, served = served_frame(bundle.spec, served_since, feedback, outcomes=current)
+        name = f"served since {served_since:%Y-%m-%d %H:%M}"
+        result = monitor(bundle, reference, frame, feedback=store, source=source, current_name=name)
+        result["served"] = served
+    elif current is None:
+        raise UserError(
+            "give --current FILE (recent leads) or --served SINCE (the scores the service logged)"
+        )
+    else:
+        result = monitor(bundle, reference, current, feedback=store, source=source)
     html = monitor_report(bundle, result)
     result["report"] = str(write_html(html, out))
     if log_run:

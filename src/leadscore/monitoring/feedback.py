@@ -182,11 +182,30 @@ def reasons_by_source(
     return sorted(rows, key=lambda r: (-(r["duplicate"] + r["bad data"]), -r["rejected"], r["source"]))
 
 
+def with_logged_mql_times(
+    store: pd.DataFrame, served: pd.DataFrame, spec: DatasetSpec | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Decisions whose CRM export has no ``mql_at`` take the time the score log first sent the lead as
+    an MQL; the fields it was sent with tell the fast lane (as a leads table keyed by the spec's id)."""
+    if served.empty:
+        return store, None
+    first = served.set_index(served["lead_id"].astype(str))
+    logged = store["lead_id"].astype(str).map(first["mql_at"])
+    out = store.copy()
+    out["mql_at"] = out["mql_at"].fillna(pd.to_datetime(logged).astype("datetime64[ms]"))
+    leads = None
+    if spec is not None and spec.id:
+        leads = pd.DataFrame(list(served["inputs"].map(lambda v: v or {})))
+        leads[spec.id] = served["lead_id"].astype(str).to_numpy()
+    return out, leads
+
+
 def sla_report(
     store: pd.DataFrame, leads: pd.DataFrame | None = None, spec: DatasetSpec | None = None
 ) -> dict[str, Any]:
     """Time from MQL to accept or reject, against 1 hour for demo or pricing requests, else 24 hours."""
     timed = store.dropna(subset=["mql_at"])
+    timed = timed[(timed["decided_at"] >= timed["mql_at"]).to_numpy(dtype=bool)]  # decided after it was sent
     if timed.empty:
         raise UserError(
             "no decision has an mql_at time: the CRM export needs it for the service-level report"

@@ -23,6 +23,7 @@ from leadscore.features import dates_ms
 from leadscore.monitoring.drift import PSI_ACT, PSI_WATCH, band, field_drift, numeric_psi
 from leadscore.monitoring.feedback import reasons_by_source
 from leadscore.monitoring.outcomes import outcome_checks, source_table
+from leadscore.monitoring.served import SERVED_MQL, SERVED_P
 from leadscore.scoring.bundle import ModelBundle
 
 KEY_FIELD_SHARE = 0.02  # fields carrying at least this share of the model's attribution
@@ -61,15 +62,22 @@ def _weekly(frame: pd.DataFrame, time_col: str | None) -> float | None:
 def monitor(
     bundle: ModelBundle,
     reference: str | Path,
-    current: str | Path,
+    current: str | Path | pd.DataFrame,
     *,
     feedback: pd.DataFrame | None = None,
     source: str | None = None,
     today: date | None = None,
+    current_name: str | None = None,
 ) -> dict[str, Any]:
-    """Compare a recent period with the training reference; return figures, verdict and reasons."""
+    """Compare a recent period (a file, or the served leads as a frame) with the training reference;
+    return figures, verdict and reasons."""
     source = source or bundle.spec.source
-    ref, cur = load(reference), load(current)
+    ref = load(reference)
+    served = isinstance(current, pd.DataFrame)
+    cur = current if isinstance(current, pd.DataFrame) else load(current)
+    current = current_name or ("served leads" if served else current)
+    if served and source and source not in cur.columns:
+        source = None  # the score log keeps the model's own fields only
     if source and source not in cur.columns:
         raise UserError(f"{current}: source column '{source}' is missing")
     if cur.empty:
@@ -80,31 +88,16 @@ def monitor(
     X_ref, X_cur = bundle.encode(ref), bundle.encode(cur)  # once, for drift and scores alike
     fields = field_drift(bundle, ref, cur, X_ref, X_cur)
     s_ref, s_cur = bundle.score_matrix(X_ref), bundle.score_matrix(X_cur)
-    score_psi = numeric_psi(s_ref.p_sql, s_cur.p_sql)
-    if score_psi > PSI_ACT:
-        verdict.raise_to("retrain", f"score PSI {score_psi:.3f} is above {PSI_ACT}")
-    elif score_psi >= PSI_WATCH:
-        verdict.raise_to("watch", f"score PSI {score_psi:.3f} is in the watch band")
-    for f in fields:
-        key = (f["share"] or 0.0) >= KEY_FIELD_SHARE
-        if f["band"] == "act":
-            verdict.raise_to(
-                "retrain" if key else "watch",
-                f"field '{f['field']}' PSI {f['psi']:.3f}"
-                + (f" ({f['share']:.0%} of the model's attribution)" if f["share"] else ""),
-            )
-        elif f["band"] == "watch" and key:
-            verdict.raise_to("watch", f"field '{f['field']}' PSI {f['psi']:.3f} is in the watch band")
-        for new in f.get("new", []):
-            verdict.raise_to(
-                "watch",
-                f"new category '{new['value']}' in '{f['field']}' ({new['share']:.1%} of recent leads)",
-            )
-    outcomes = outcome_checks(bundle, cur, s_cur.p_sql, s_cur.mql)
+    # Served leads: the scores and MQL flags the CRM really received (whichever version sent them).
+    p_cur = cur[SERVED_P].to_numpy(dtype=float) if SERVED_P in cur.columns else s_cur.p_sql
+    mql_cur = cur[SERVED_MQL].to_numpy(dtype=bool) if SERVED_MQL in cur.columns else s_cur.mql
+    score_psi = numeric_psi(s_ref.p_sql, p_cur)
+    _judge_drift(score_psi, fields, verdict)
+    outcomes = outcome_checks(bundle, cur, p_cur, mql_cur)
     if outcomes:
         _judge_outcomes(outcomes, verdict)
     cut = bundle.meta.cutoff
-    mql_share = float(s_cur.mql.mean())
+    mql_share = float(mql_cur.mean())
     volume: dict[str, float | None] = {
         "mql_share": mql_share,
         "expected_mql_share": cut.expected_mql_share,
@@ -134,7 +127,7 @@ def monitor(
         "fields": fields,
         "outcomes": outcomes,
         "volume": volume,
-        "sources": source_table(bundle, cur, s_cur.mql, source),
+        "sources": source_table(bundle, cur, mql_cur, source),
         "rejections_by_source": rejections,
         "contract": {
             "version": contract.version,
@@ -143,6 +136,28 @@ def monitor(
         },
         "bands": {"stable_below": PSI_WATCH, "act_above": PSI_ACT},
     }
+
+
+def _judge_drift(score_psi: float, fields: list[dict[str, Any]], verdict: Verdict) -> None:
+    if score_psi > PSI_ACT:
+        verdict.raise_to("retrain", f"score PSI {score_psi:.3f} is above {PSI_ACT}")
+    elif score_psi >= PSI_WATCH:
+        verdict.raise_to("watch", f"score PSI {score_psi:.3f} is in the watch band")
+    for f in fields:
+        key = (f["share"] or 0.0) >= KEY_FIELD_SHARE
+        if f["band"] == "act":
+            verdict.raise_to(
+                "retrain" if key else "watch",
+                f"field '{f['field']}' PSI {f['psi']:.3f}"
+                + (f" ({f['share']:.0%} of the model's attribution)" if f["share"] else ""),
+            )
+        elif f["band"] == "watch" and key:
+            verdict.raise_to("watch", f"field '{f['field']}' PSI {f['psi']:.3f} is in the watch band")
+        for new in f.get("new", []):
+            verdict.raise_to(
+                "watch",
+                f"new category '{new['value']}' in '{f['field']}' ({new['share']:.1%} of recent leads)",
+            )
 
 
 def _judge_outcomes(o: dict[str, Any], verdict: Verdict) -> None:

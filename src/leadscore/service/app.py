@@ -77,6 +77,8 @@ def create_app(
     # single leads, shedding) in more often while a batch holds the interpreter.
     sys.setswitchinterval(SWITCH_INTERVAL)
     state.loaded = load_model(source)
+    if state.score_log is not None:
+        state.score_log.start()
     if state.board is not None:
         state.board.report(model_version=state.loaded.model_version, generation=state.generation)
 

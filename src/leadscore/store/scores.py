@@ -192,3 +192,17 @@ def purge(store: Store, *, before: datetime | None = None, lead: str | None = No
 def count_scores(store: Store) -> int:
     with store.read() as conn:
         return int(conn.execute(select(func.count()).select_from(scores)).scalar_one())
+
+
+def first_mql_answers(store: Store) -> pd.DataFrame:
+    """Each lead's first logged answer that made it an MQL: when sales' clock started (``mql_at``)
+    and the fields it was sent with (``inputs``: a demo or pricing request is the fast lane)."""
+    query = (
+        select(scores.c.lead_id, scores.c.scored_at, scores.c.inputs)
+        .where(scores.c.mql.is_(True))
+        .order_by(scores.c.lead_id, scores.c.scored_at, scores.c.id)
+    )
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame.from_records(rows, columns=["lead_id", "mql_at", "inputs"])
+    return frame.drop_duplicates("lead_id", keep="first").reset_index(drop=True)

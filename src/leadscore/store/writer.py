@@ -46,6 +46,7 @@ class ScoreWriter:
         self._busy = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        self.tried = threading.Event()  # set once the first connection attempt has ended either way
 
     # -- the request path ------------------------------------------------------------------
     def submit(self, rows: Sequence[Mapping[str, Any]]) -> bool:
@@ -54,6 +55,8 @@ class ScoreWriter:
             return True
         with self._cond:
             self._ensure_thread()
+            if self._store is None:  # not connected yet: try again in the background
+                self._cond.notify()
             if len(self._rows) + len(rows) > self.capacity:
                 self.dropped += len(rows)
                 self._warn(f"score log queue full ({self.capacity:,} rows): dropped {len(rows):,} rows")
@@ -74,7 +77,7 @@ class ScoreWriter:
         with self._cond:
             found = {i: self._pending[i] for i in ids if i in self._pending}
         rest = [i for i in ids if i not in found]
-        store = self._open()
+        store = self._store  # opened by the writer thread: the request path never waits to connect
         if rest and store is not None:
             try:
                 found.update(latest(store, rest))
@@ -89,7 +92,13 @@ class ScoreWriter:
             self._thread = threading.Thread(target=self._run, name="leadscore-score-log", daemon=True)
             self._thread.start()
 
+    def start(self) -> None:
+        """Start the writer thread now (it connects to the store at once, off the request path)."""
+        with self._cond:
+            self._ensure_thread()
+
     def _run(self) -> None:
+        self._open()
         while True:
             with self._cond:
                 if len(self._rows) < FLUSH_ROWS and not self._closing and not self._hurry:
@@ -141,6 +150,8 @@ class ScoreWriter:
             self._store = open_store(self.url)
         except Exception as exc:
             self._mark_down(exc)
+        finally:
+            self.tried.set()
         return self._store
 
     def _mark_down(self, exc: BaseException) -> None:

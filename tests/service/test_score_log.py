@@ -1,0 +1,92 @@
+"""Every answer is logged to the store; a lead scored again shows its previous answer and trend."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pandas as pd
+import pytest
+
+from leadscore.store.db import open_store
+from leadscore.store.scores import served_scores
+from tests.helpers import API_KEY, Server, Trained, free_port, make_leads, start_server, stop, wait_ready
+
+pytestmark = pytest.mark.e2e
+
+
+def _lead(lead_id: int, **changes: object) -> dict[str, object]:
+    row = make_leads(400, 95, fault_rate=0.0).iloc[11]
+    lead = json.loads(pd.Series(row).to_json(date_format="iso"))
+    return {**lead, "lead_id": lead_id, **changes}
+
+
+def _metric(client: httpx.Client, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+COLD = {"demo_requests": 0, "pricing_page_views_7d": 0, "pricing_page_views_total": 0, "web_visits_30d": 0}
+HOT = {"demo_requests": 2, "pricing_page_views_7d": 6, "pricing_page_views_total": 9, "web_visits_30d": 25}
+
+
+def test_a_lead_scored_again_shows_its_previous_answer_and_trend(
+    client: httpx.Client, server: Server
+) -> None:
+    first = client.post("/v1/score", json=_lead(990_001, **COLD)).json()
+    assert (first["previous"], first["trend"], first["crossed_cutoff"]) == (None, None, None)
+
+    again = client.post("/v1/score", json=_lead(990_001, **COLD)).json()
+    assert again["previous"]["p_sql"] == first["p_sql"] and again["previous"]["grade"] == first["grade"]
+    assert again["trend"] == "steady" and again["crossed_cutoff"] is False
+
+    hot = client.post("/v1/score", json=_lead(990_001, **HOT))
+    body = hot.json()
+    assert body["p_sql"] >= first["p_sql"] + 0.05, (first["p_sql"], body["p_sql"])
+    assert body["trend"] == "improving" and body["previous"]["p_sql"] == first["p_sql"]
+    assert body["crossed_cutoff"] is (body["mql"] != first["mql"])
+
+    batch = client.post("/v1/score/batch", json={"leads": [_lead(990_001, **COLD), _lead(990_002)]}).json()
+    cooled, new = batch["results"]
+    assert cooled["trend"] == "declining" and cooled["previous"]["p_sql"] == body["p_sql"]
+    assert new["previous"] is None
+
+    # Every answer is in the store, with the request id the client saw; no personal data.
+    deadline = time.monotonic() + 10
+    while _metric(client, "leadscore_score_log_written") < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    store = open_store(server["database"])
+    logged = served_scores(store, pd.Timestamp("2000-01-01").to_pydatetime())
+    mine = logged[logged["lead_id"].isin(["990001", "990002"])]
+    assert len(mine) == 5 and set(mine["source"]) == {"api"}
+    assert hot.headers["x-request-id"] in set(mine["request_id"])
+    assert "email" not in mine.iloc[0]["inputs"] and "job_title" in mine.iloc[0]["inputs"]
+    assert _metric(client, "leadscore_score_log_dropped") == 0
+
+
+def test_the_service_keeps_scoring_when_the_database_is_down(trained: Trained, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port, log = free_port(), tmp_path / "server.log"
+    env = {
+        **trained["env"],
+        "LEADSCORE_API_KEYS": API_KEY,
+        "LEADSCORE_DATABASE_URL": f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/gone",
+    }
+    proc = start_server(trained["model_path"], env, port, log=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as client:
+            for i in range(3):
+                r = client.post("/v1/score", json=_lead(991_000 + i))
+                assert r.status_code == 200 and r.json()["previous"] is None
+            deadline = time.monotonic() + 10
+            while _metric(client, "leadscore_score_log_dropped") < 3 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _metric(client, "leadscore_score_log_dropped") == 3
+            assert _metric(client, "leadscore_score_log_written") == 0
+    finally:
+        stop(proc)
+    assert "score log" in log.read_text() and "database unavailable" in log.read_text()

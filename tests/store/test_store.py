@@ -1,0 +1,118 @@
+"""The store on SQLite and a real PostgreSQL: migrations, the score log, previous and trend, purge."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import inspect
+
+from leadscore.errors import UserError
+from leadscore.store.db import database_url, migrate, open_store
+from leadscore.store.scores import count_scores, latest, purge, served_scores, trend_fields, write_scores
+from leadscore.store.writer import ScoreWriter
+from tests.helpers import free_port
+
+T0 = datetime(2026, 11, 20, 9, 0)
+
+
+def _row(lead: str, p: float, at: datetime, mql: bool = False, version: str = "v1") -> dict[str, object]:
+    return {
+        "lead_id": lead,
+        "scored_at": at,
+        "model_name": "synthetic",
+        "model_version": version,
+        "cutoff_version": "c1",
+        "p_sql": p,
+        "mql": mql,
+        "grade": "B2",
+        "fit": 0.1,
+        "engagement": -0.2,
+        "reasons": ["job_title"],
+        "inputs": {"job_title": "CTO", "employee_count": 250},
+        "request_id": None,
+        "source": "api",
+    }
+
+
+def test_the_schema_is_migrated_once_and_can_go_down_and_up(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    store = open_store(database_url)
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"decisions", "scores", "latest_scores", "alembic_version"} <= tables
+    assert migrate(store) == "0001"  # a no-op the second time
+    config = Config()
+    config.set_main_option("script_location", "src/leadscore/store/migrations")
+    with store.write() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert not {"decisions", "scores"} & set(inspect(store.engine).get_table_names())
+    assert migrate(store) == "0001"
+    assert {"decisions", "scores", "latest_scores"} <= set(inspect(store.engine).get_table_names())
+
+
+def test_the_score_log_keeps_each_leads_latest_answer(database_url: str) -> None:
+    store = open_store(database_url)
+    write_scores(store, [_row("7", 0.20, T0), _row("8", 0.50, T0, mql=True)])
+    # A batch with the same lead twice, and an older answer arriving late: the newest wins.
+    write_scores(store, [_row("7", 0.31, T0 + timedelta(hours=2)), _row("7", 0.28, T0 + timedelta(hours=1))])
+    write_scores(store, [_row("7", 0.05, T0 - timedelta(days=1))])
+    found = latest(store, ["7", "8", "9"])
+    assert set(found) == {"7", "8"}
+    assert found["7"].p_sql == 0.31 and found["7"].scored_at == T0 + timedelta(hours=2)
+    assert count_scores(store) == 5
+    served = served_scores(store, T0)
+    assert list(served["p_sql"]) == [0.20, 0.50, 0.28, 0.31]  # oldest first, from T0 on
+    assert served.iloc[0]["inputs"] == {"job_title": "CTO", "employee_count": 250}
+
+    assert trend_fields({"p_sql": 0.40, "mql": True}, found["7"], 0.05) == {
+        "previous": {"p_sql": 0.31, "grade": "B2", "mql": False, "scored_at": "2026-11-20T11:00:00Z"},
+        "trend": "improving",
+        "crossed_cutoff": True,
+    }
+    assert trend_fields({"p_sql": 0.33, "mql": False}, found["7"], 0.05)["trend"] == "steady"
+    assert trend_fields({"p_sql": 0.20, "mql": False}, found["7"], 0.05)["trend"] == "declining"
+
+
+def test_purge_by_age_and_by_lead(database_url: str) -> None:
+    store = open_store(database_url)
+    write_scores(store, [_row("1", 0.1, T0 - timedelta(days=400)), _row("2", 0.2, T0), _row("3", 0.3, T0)])
+    assert purge(store, before=T0 - timedelta(days=365)) == {"scores": 1, "latest_scores": 1, "decisions": 0}
+    assert set(latest(store, ["1", "2", "3"])) == {"2", "3"}
+    assert purge(store, lead="2")["scores"] == 1
+    assert set(latest(store, ["1", "2", "3"])) == {"3"} and count_scores(store) == 1
+
+
+def test_the_writer_batches_rows_and_answers_previous_before_they_are_written(database_url: str) -> None:
+    writer = ScoreWriter(database_url, capacity=100)
+    writer.start()
+    rows = [_row(str(i), i / 100, T0) for i in range(40)]
+    assert writer.submit(rows)
+    assert writer.previous(["3"])["3"].p_sql == 0.03  # queued or written: either way it answers
+    assert writer.flush(30) and writer.written == 40 and writer.dropped == 0
+    assert not writer.submit([_row("x", 0.5, T0)] * 101)  # over capacity: dropped and counted
+    assert writer.dropped == 101
+    writer.close()
+    assert latest(open_store(database_url), ["39"])["39"].p_sql == 0.39
+
+
+def test_a_writer_whose_database_is_down_drops_and_counts() -> None:
+    writer = ScoreWriter(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/gone", capacity=100)
+    writer.start()
+    assert writer.submit([_row("1", 0.5, T0), _row("2", 0.4, T0)])
+    assert writer.flush(30)
+    assert (writer.written, writer.dropped) == (0, 2)
+    assert writer.previous(["1"]) == {}  # no answer from a store that is down, and no wait
+    writer.close()
+
+
+def test_a_store_that_cannot_be_opened_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(
+        UserError, match=r"^database postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:\d+/gone: cannot be opened"
+    ):
+        open_store(f"postgresql+psycopg://nobody:secret@127.0.0.1:{free_port()}/gone")
+    with pytest.raises(UserError, match="leadscore store migrate-feedback"):
+        database_url(tmp_path / "feedback.parquet")
+    assert database_url(tmp_path / "x.db") == f"sqlite:///{tmp_path}/x.db"
