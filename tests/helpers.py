@@ -143,9 +143,10 @@ class PostgresServer:
         import pwd
         import tempfile
 
-        initdb, self.pg_ctl = find_postgres_bin("initdb"), find_postgres_bin("pg_ctl")
-        if initdb is None or self.pg_ctl is None:
+        initdb, pg_ctl = find_postgres_bin("initdb"), find_postgres_bin("pg_ctl")
+        if initdb is None or pg_ctl is None:
             raise RuntimeError("PostgreSQL is not installed: run `make postgres` (Debian's postgresql)")
+        self.pg_ctl: str = pg_ctl
         self.root = Path(tempfile.mkdtemp(prefix="leadscore-pg-"))
         self.port = free_port()
         self.prefix: list[str] = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,7 +25,7 @@ def _generated() -> tuple[pd.DataFrame, pd.DataFrame]:
     return tables["events"].to_pandas(), leads[["lead_id", "scored_at"]]
 
 
-def _declared(events: pd.DataFrame, anchors: pd.DataFrame, definitions: dict[str, object]) -> pd.DataFrame:
+def _declared(events: pd.DataFrame, anchors: pd.DataFrame, definitions: Mapping[str, Any]) -> pd.DataFrame:
     return declared_rollups(
         events, anchors, parse_definitions(definitions), id_col="lead_id", time_col="scored_at", **COLUMNS
     )
@@ -241,6 +244,20 @@ def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) ->
     test_ids = b.test_frame["Lead ID"].to_numpy()
     assert summary["rows"] == len(leads)
     np.testing.assert_allclose(scored.loc[test_ids].to_numpy(), np.round(b.test_p, 6), atol=1e-6)
+
+    # The lead report and the monitor read the folder through the spec as well.
+    from leadscore.monitoring.monitor import monitor
+    from leadscore.reports.html import lead_context
+
+    some = str(b.test_frame["Lead ID"].iloc[0])
+    context = lead_context(b.bundle, renamed, some)
+    assert context["has_events"] and context["timeline"]  # the activity log, in its own vocabulary
+    assert any(
+        "Visit Webpage" in a.text or "Click Email" in a.text or "Fill Out Form" in a.text
+        for a in context["timeline"]
+    )
+    checked = monitor(b.bundle, renamed, renamed)
+    assert checked["score_psi"] < 0.01 and checked["outcomes"]["leads_with_outcome"] > 1000
 
     # No template in the spec: the reasons read from the definitions, in the export's own words.
     answers, _ = b.bundle.answers(b.test_frame.head(300).to_dict("records"), explain=3)

@@ -72,6 +72,26 @@ def test_lead_report_shows_score_reasons_activity_and_response_time(
     assert page.svg_count >= 2  # the score gauge and the reasons chart
     html = out.read_text()
     assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert "first score" in text  # nothing in the score log yet
+
+    # Scored lower last week (in the store's score log): the report shows the trend.
+    from datetime import datetime
+
+    from leadscore.store.db import open_store
+    from leadscore.store.scores import write_scores
+
+    before = max(0.0, float(answer["p_sql"]) - 0.2)  # type: ignore[arg-type]
+    row = {
+        "lead_id": lead_id, "scored_at": datetime(2026, 11, 17, 9, 0), "model_name": "synthetic",
+        "model_version": "1", "cutoff_version": "c", "p_sql": before, "mql": False, "grade": "C3",
+        "fit": 0.0, "engagement": 0.0, "reasons": [], "inputs": {}, "request_id": None, "source": "api",
+    }  # fmt: skip
+    write_scores(open_store(), [row])
+    run("report", "lead", "--model", str(trained["model_path"]), "--data", str(synthetic_dir),
+        "--lead-id", lead_id, "--out", str(out))  # fmt: skip
+    text = open_page(out).text  # type: ignore[operator]
+    assert "improving" in text and f"was {before:.1%} (C3) on 2026-11-17" in text
+    assert "crossed the MQL cutoff" in text
 
 
 def test_lead_report_escapes_crm_text(

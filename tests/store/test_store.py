@@ -92,6 +92,8 @@ def test_the_writer_batches_rows_and_answers_previous_before_they_are_written(da
     assert writer.submit(rows)
     assert writer.previous(["3"])["3"].p_sql == 0.03  # queued or written: either way it answers
     assert writer.flush(30) and writer.written == 40 and writer.dropped == 0
+    found = writer.previous(["39", "5", "nobody"])  # written: read back on the plain driver connection
+    assert set(found) == {"39", "5"} and found["39"].p_sql == 0.39 and found["39"].scored_at == T0
     assert not writer.submit([_row("x", 0.5, T0)] * 101)  # over capacity: dropped and counted
     assert writer.dropped == 101
     writer.close()

@@ -317,3 +317,41 @@ def _stage_paths(history: pd.DataFrame, frame: pd.DataFrame, spec: DatasetSpec) 
         {"path": str(p), "leads": int(r.leads), "labelled": int(r.labelled), "sql": int(r.sql)}
         for p, r in top.iterrows()
     ]
+
+
+def read_leads(data: str | Path, spec: DatasetSpec, *, labels: bool = False) -> pd.DataFrame:
+    """The leads of a file or a data folder as a model reads them: a folder of declared tables gets
+    its declared features (and, with ``labels``, its labels from the status history)."""
+    from leadscore.data.sources import resolve_leads_path
+
+    if not is_declared_folder(data, spec):
+        return read_table(resolve_leads_path(data))
+    folder = Path(data)
+    frame = read_table(leads_path(folder, spec))
+    if labels:
+        return with_declared_tables(frame, folder, spec)[0]
+    return with_declared_engagement(frame, folder, spec) if spec.declared else frame
+
+
+def read_activity(data: str | Path, spec: DatasetSpec) -> pd.DataFrame | None:
+    """A folder's activity log with the generator's column names (``lead_id``, ``occurred_at``,
+    ``event_type``) whatever the CRM calls them, for timelines; None when there is none."""
+    folder = Path(data)
+    if not folder.is_dir():
+        return None
+    path = find_table(folder, spec.table("events"))
+    if path is None:
+        return None
+    events = read_table(path)
+    log = spec.events
+    if isinstance(log, EventLog):
+        wanted = {log.id: "lead_id", log.time: "occurred_at", log.type: "event_type"}
+        missing = [c for c in wanted if c not in events.columns]
+        if missing:
+            raise UserError(f"spec key 'events': column '{missing[0]}' is not in {path.name}")
+        events = events.drop(columns=[c for c in wanted.values() if c in events.columns and c not in wanted])
+        events = events.rename(columns=wanted)
+    for column in ("lead_id", "occurred_at", "event_type"):
+        if column not in events.columns:
+            return None
+    return events

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.data.sources import read_table, resolve_leads_path
+from leadscore.config import DatasetSpec
+from leadscore.data.declared import read_leads
 from leadscore.errors import UserError
 from leadscore.features import dates_ms
 from leadscore.monitoring.drift import PSI_ACT, PSI_WATCH, band, field_drift, numeric_psi
@@ -44,8 +45,9 @@ class Verdict:
         self.reasons.append(f"{level}: {reason}")
 
 
-def load(data: str | Path) -> pd.DataFrame:
-    return read_table(resolve_leads_path(data))
+def load(data: str | Path, spec: DatasetSpec) -> pd.DataFrame:
+    """A period's leads as the model reads them (a folder of declared tables: its features and labels)."""
+    return read_leads(data, spec, labels=True)
 
 
 def _weekly(frame: pd.DataFrame, time_col: str | None) -> float | None:
@@ -72,9 +74,9 @@ def monitor(
     """Compare a recent period (a file, or the served leads as a frame) with the training reference;
     return figures, verdict and reasons."""
     source = source or bundle.spec.source
-    ref = load(reference)
+    ref = load(reference, bundle.spec)
     served = isinstance(current, pd.DataFrame)
-    cur = current if isinstance(current, pd.DataFrame) else load(current)
+    cur = current if isinstance(current, pd.DataFrame) else load(current, bundle.spec)
     current = current_name or ("served leads" if served else current)
     if served and source and source not in cur.columns:
         source = None  # the score log keeps the model's own fields only

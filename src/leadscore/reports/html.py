@@ -7,6 +7,7 @@ text can never become markup.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -18,12 +19,16 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from leadscore.data.sources import atomic_path, read_folder_table, read_table, resolve_leads_path
+from leadscore.config import DatasetSpec
+from leadscore.data.declared import read_activity, read_leads
+from leadscore.data.sources import atomic_path, read_folder_table
 from leadscore.errors import UserError
 from leadscore.features import dates_ms
 from leadscore.monitoring.feedback import STANDARD_REASONS
 from leadscore.reports import svg
 from leadscore.scoring.bundle import ModelBundle
+
+log = logging.getLogger(__name__)
 
 EVENT_PHRASES = {
     "web_visit": "Visited the website",
@@ -91,7 +96,7 @@ class Activity:
 
 
 def load_leads(data: str | Path, bundle: ModelBundle) -> pd.DataFrame:
-    frame = read_table(resolve_leads_path(data))
+    frame = read_leads(data, bundle.spec)  # a folder of a CRM's own tables: its declared features
     if bundle.id_column and bundle.id_column not in frame.columns:
         raise UserError(f"{data}: id column '{bundle.id_column}' is missing")
     return frame
@@ -107,11 +112,17 @@ def find_lead(frame: pd.DataFrame, bundle: ModelBundle, lead_id: str, data: str 
     return row.head(1).reset_index(drop=True)
 
 
-def lead_events(data: str | Path, lead_id: Any, until_ms: float | None) -> pd.DataFrame | None:
-    """The lead's events up to its scoring time, newest first (``None`` when the data has none)."""
-    events = read_folder_table(data, "events")
+def lead_events(
+    data: str | Path, lead_id: Any, until_ms: float | None, spec: DatasetSpec | None = None
+) -> pd.DataFrame | None:
+    """The lead's events up to its scoring time, newest first (``None`` when the data has none);
+    a CRM's own activity log is read through its spec's column names."""
+    events = read_activity(data, spec) if spec is not None else read_folder_table(data, "events")
     if events is None:
         return None
+    for column in ("funnel_stage", "content_title"):
+        if column not in events.columns:
+            events[column] = None
     mine = events[events["lead_id"].astype("string") == str(lead_id)].copy()
     mine["t_ms"] = dates_ms(mine["occurred_at"])
     if until_ms is not None and not math.isnan(until_ms):
@@ -120,7 +131,11 @@ def lead_events(data: str | Path, lead_id: Any, until_ms: float | None) -> pd.Da
 
 
 def _event_text(row: Any) -> str:
-    template = EVENT_PHRASES.get(str(row.event_type), str(row.event_type).replace("_", " ").capitalize())
+    kind = str(row.event_type)
+    template = EVENT_PHRASES.get(kind)
+    if template is None:  # a CRM's own activity type, as it spells it
+        own = kind.replace("_", " ")
+        return own[:1].upper() + own[1:]
     title = getattr(row, "content_title", None)
     if "{title}" in template:
         named = title.strip() if isinstance(title, str) else ""
@@ -224,7 +239,7 @@ def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[st
     respond = result["respond_within"]
     time_col = bundle.encoder.time_col
     until = float(dates_ms(frame[time_col])[0]) if time_col and time_col in frame.columns else None
-    events = lead_events(data, record.get(bundle.id_column or "", lead_id), until)
+    events = lead_events(data, record.get(bundle.id_column or "", lead_id), until, bundle.spec)
     fields = []
     for f in bundle.encoder.fields:
         shown = human_value(f.name, f.kind, bundle.encoder.describe_value(f.name, record.get(f.name)))
@@ -245,10 +260,29 @@ def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[st
         "timeline": activity(events) if events is not None else [],
         "has_events": events is not None,
         "talking_points": talking_points(result, events, respond),
+        "trend": _logged_trend(result, record.get(bundle.id_column or "", lead_id)),
         "fit_fields": [f for f in fields if f["group"] == "fit"],
         "engagement_fields": [f for f in fields if f["group"] != "fit"],
         **_model_ids(bundle),
     }
+
+
+def _logged_trend(result: dict[str, Any], lead_id: Any) -> dict[str, Any] | None:
+    """The lead's trend against its last score in the store's score log (None when never logged or
+    the store cannot be read: a report is still written)."""
+    from leadscore.config import get_settings
+    from leadscore.store.db import open_store
+    from leadscore.store.scores import latest, lead_key, trend_fields
+
+    key = lead_key(lead_id)
+    try:
+        previous = latest(open_store(), [key]).get(key)
+    except Exception as exc:  # the report does not depend on the store
+        log.warning("score log not read for the trend: %s", exc)
+        return None
+    if previous is None:
+        return None
+    return trend_fields(result, previous, get_settings().trend_threshold)
 
 
 def lead_report(bundle: ModelBundle, data: str | Path, lead_id: str) -> str:

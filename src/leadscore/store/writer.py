@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from leadscore.store.db import Store, open_store
-from leadscore.store.scores import Previous, latest, write_scores
+from leadscore.store.scores import LatestReader, Previous, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class ScoreWriter:
         self._hurry = False  # flush() asks for the queue to be written now
         self._cond = threading.Condition()
         self._store: Store | None = None
+        self._reader: LatestReader | None = None  # the request path's lookups of previous answers
         self._down_until = 0.0
         self._warned_at = 0.0
         self._closing = False
@@ -77,10 +78,10 @@ class ScoreWriter:
         with self._cond:
             found = {i: self._pending[i] for i in ids if i in self._pending}
         rest = [i for i in ids if i not in found]
-        store = self._store  # opened by the writer thread: the request path never waits to connect
-        if rest and store is not None:
+        reader = self._reader  # set once the writer thread has opened the store
+        if rest and reader is not None and time.monotonic() >= self._down_until:
             try:
-                found.update(latest(store, rest))
+                found.update(reader.get(rest))
             except Exception as exc:  # the database is down: answer without previous, keep scoring
                 self._mark_down(exc)
         return found
@@ -148,6 +149,7 @@ class ScoreWriter:
             return None
         try:
             self._store = open_store(self.url)
+            self._reader = LatestReader(self._store.url)
         except Exception as exc:
             self._mark_down(exc)
         finally:
@@ -189,3 +191,5 @@ class ScoreWriter:
             self._cond.notify_all()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout)
+        if self._reader is not None:
+            self._reader.close()
