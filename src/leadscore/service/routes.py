@@ -78,10 +78,10 @@ def score_checked(
     previous logged answer and trend, and is queued for the score log; count them in the metrics."""
     records = [c.record for c in leads]
     bundle = model.bundle
+    log = state.score_log
     answers, scored = bundle.answers(
         records, explain=explain, warnings=[c.warnings for c in leads], num_threads=threads
     )
-    log = state.score_log
     if log is not None:
         rows = score_rows(
             answers,
@@ -91,7 +91,7 @@ def score_checked(
             source="api",
             request_id=request_id,
         )
-        previous = log.previous(row["lead_id"] for row in rows)
+        previous = log.previous([row["lead_id"] for row in rows])
         for answer, row in zip(answers, rows, strict=True):
             answer.update(trend_fields(answer, previous.get(row["lead_id"]), state.trend_threshold))
         log.submit(rows)

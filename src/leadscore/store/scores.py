@@ -7,14 +7,15 @@ import contextlib
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pandas as pd
 from sqlalchemy import bindparam, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from leadscore.store.db import Store
@@ -22,6 +23,7 @@ from leadscore.store.schema import latest_scores, scores
 
 TRENDS = ("improving", "steady", "declining")
 CHUNK = 2_000
+SLICE = 64  # rows per executemany while writing the log: short holds of the interpreter
 
 
 @dataclass(frozen=True)
@@ -115,28 +117,92 @@ def plain_value(value: Any) -> Any:
     return str(value)
 
 
+SCORE_COLUMNS = (
+    "lead_id",
+    "scored_at",
+    "model_name",
+    "model_version",
+    "cutoff_version",
+    "p_sql",
+    "mql",
+    "grade",
+    "fit",
+    "engagement",
+    "reasons",
+    "inputs",
+    "request_id",
+    "source",
+)
+LATEST_COLUMNS = ("lead_id", "scored_at", "p_sql", "mql", "grade", "model_version")
+_JSON = frozenset({"reasons", "inputs"})
+
+
+def _statements(dialect: str) -> tuple[str, str]:
+    """The two statements of a log write, in the driver's own parameter style. Both databases take
+    the same upsert; an older answer never overwrites a newer one."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    values = ", ".join(
+        f"CAST({mark} AS JSON)" if c in _JSON and dialect == "postgresql" else mark for c in SCORE_COLUMNS
+    )
+    insert = f"INSERT INTO scores ({', '.join(SCORE_COLUMNS)}) VALUES ({values})"
+    updates = ", ".join(f"{c} = excluded.{c}" for c in LATEST_COLUMNS[1:])
+    upsert = (
+        f"INSERT INTO latest_scores ({', '.join(LATEST_COLUMNS)}) VALUES ({', '.join([mark] * len(LATEST_COLUMNS))}) "
+        f"ON CONFLICT (lead_id) DO UPDATE SET {updates} WHERE latest_scores.scored_at <= excluded.scored_at"
+    )
+    return insert, upsert
+
+
+def _param(column: str, value: Any, sqlite: bool) -> Any:
+    """A value as the driver takes it, stored exactly as SQLAlchemy stores it (so both read it back)."""
+    if column in _JSON:
+        return None if value is None else orjson.dumps(value).decode()
+    if sqlite and isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DateTime format
+    if sqlite and isinstance(value, bool):
+        return int(value)
+    return value
+
+
 def write_scores(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Log rows in one transaction: every row into ``scores``, each lead's newest into ``latest_scores``."""
+    """Log rows in one transaction: every row into ``scores``, each lead's newest into ``latest_scores``.
+
+    Written on a plain driver connection with ``executemany``: the service's writer thread shares
+    the interpreter with the request path, so its work is kept short."""
     newest: dict[str, Mapping[str, Any]] = {}
     for row in rows:
         key = row["lead_id"]
         if key and (key not in newest or row["scored_at"] >= newest[key]["scored_at"]):
             newest[key] = row
-    insert = (postgresql.insert if store.dialect == "postgresql" else sqlite.insert)(latest_scores)
-    upsert = insert.on_conflict_do_update(
-        index_elements=["lead_id"],
-        set_={c: insert.excluded[c] for c in ("scored_at", "p_sql", "mql", "grade", "model_version")},
-        where=latest_scores.c.scored_at <= insert.excluded.scored_at,
-    )
-    latest_rows = [
-        {k: r[k] for k in ("lead_id", "scored_at", "p_sql", "mql", "grade", "model_version")}
-        for r in newest.values()
-    ]
-    with store.write() as conn:
-        for start in range(0, len(rows), CHUNK):
-            conn.execute(scores.insert(), list(rows[start : start + CHUNK]))
-        for start in range(0, len(latest_rows), CHUNK):
-            conn.execute(upsert, latest_rows[start : start + CHUNK])
+    sqlite = store.dialect == "sqlite"
+    insert, upsert = _statements(store.dialect)
+    score_params = [tuple(_param(c, r.get(c), sqlite) for c in SCORE_COLUMNS) for r in rows]
+    latest_params = [tuple(_param(c, r[c], sqlite) for c in LATEST_COLUMNS) for r in newest.values()]
+    raw = store.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if sqlite:
+            cursor.execute("BEGIN IMMEDIATE")  # writers queue on the busy timeout, none fails
+        try:
+            for statement, params in ((insert, score_params), (upsert, latest_params)):
+                for start in range(0, len(params), SLICE):
+                    cursor.executemany(statement, params[start : start + SLICE])
+                    time.sleep(0)  # hand the interpreter to the request path between slices
+            if sqlite:
+                cursor.execute("COMMIT")
+            else:
+                raw.commit()
+        except BaseException:
+            if sqlite:
+                with contextlib.suppress(Exception):
+                    cursor.execute("ROLLBACK")
+            else:
+                raw.rollback()
+            raise
+        finally:
+            cursor.close()
+    finally:
+        raw.close()  # back to the pool
 
 
 _LATEST = select(
