@@ -101,7 +101,7 @@ def test_overdue_contract_and_rejections_by_source(
     from leadscore.monitoring.feedback import import_feedback, load_store
 
     bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
-    store = tmp_path / "fb.parquet"
+    store = tmp_path / "fb.db"
     import_feedback(periods["quiet"] / "feedback.parquet", store)
     result = monitor(
         bundle, synthetic_dir, periods["quiet"], feedback=load_store(store), today=date(2027, 3, 1)
