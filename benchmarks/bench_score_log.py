@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_service import KEY, free_port, server_side, wait
-from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
+from bench_service import KEY, free_port, server_side, train_model, wait
+from leadscore.data.synthetic import GeneratorConfig, generate
 
 
 def load(port: int, bodies: list[bytes], concurrency: int, total: int) -> dict[str, float]:
@@ -75,19 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        write_dataset(generate(GeneratorConfig(leads=args.leads, seed=1)), tmp / "train")
-        env = {
-            **os.environ,
-            "LEADSCORE_TRACKING_URI": f"sqlite:///{tmp}/mlruns/mlflow.db",
-            "LEADSCORE_ARTIFACT_ROOT": str(tmp / "mlruns" / "artifacts"),
-            "LEADSCORE_MODELS_DIR": str(tmp / "models"),
-            "LEADSCORE_API_KEYS": KEY,
-        }
-        out = subprocess.run(
-            [sys.executable, "-m", "leadscore", "train", str(tmp / "train"), "--spec", "synthetic", "--json"],
-            env=env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        model = json.loads(out.stdout)["model_path"]
+        model_path, env = train_model(tmp, args.leads)
+        model = str(model_path)
         leads = generate(GeneratorConfig(leads=2000, seed=2, fault_rate=0.0))["leads"].to_pandas()
         records = json.loads(
             leads.drop(columns=["true_p_sql", "sql_within_90d", "call_duration_sec"]).to_json(

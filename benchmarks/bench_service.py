@@ -152,6 +152,28 @@ def reason_cost(X: np.ndarray, y: np.ndarray) -> list[dict[str, float]]:
     return rows
 
 
+def train_model(tmp: Path, leads: int, extra: dict[str, str] | None = None) -> tuple[Path, dict[str, str]]:
+    """Generate ``leads`` synthetic leads and train on them with a private MLflow store under ``tmp``;
+    the exported model and the environment its service should run with."""
+    write_dataset(generate(GeneratorConfig(leads=leads, seed=1)), tmp / "train")
+    env = {
+        **os.environ,
+        "LEADSCORE_TRACKING_URI": f"sqlite:///{tmp}/mlruns/mlflow.db",
+        "LEADSCORE_ARTIFACT_ROOT": str(tmp / "mlruns" / "artifacts"),
+        "LEADSCORE_MODELS_DIR": str(tmp / "models"),
+        "LEADSCORE_API_KEYS": KEY,
+        **(extra or {}),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "leadscore", "train", str(tmp / "train"), "--spec", "synthetic", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(json.loads(out.stdout)["model_path"]), env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--leads", type=int, default=50_000, help="training leads")
@@ -160,24 +182,9 @@ def main() -> None:
     report: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        write_dataset(generate(GeneratorConfig(leads=args.leads, seed=1)), tmp / "train")
-        env = {
-            **os.environ,
-            "LEADSCORE_TRACKING_URI": f"sqlite:///{tmp}/mlruns/mlflow.db",
-            "LEADSCORE_ARTIFACT_ROOT": str(tmp / "mlruns" / "artifacts"),
-            "LEADSCORE_MODELS_DIR": str(tmp / "models"),
-            "LEADSCORE_API_KEYS": KEY,
-            # `mlflow models serve` starts `uvicorn` from PATH: use the project's environment.
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        out = subprocess.run(
-            [sys.executable, "-m", "leadscore", "train", str(tmp / "train"), "--spec", "synthetic", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        model = Path(json.loads(out.stdout)["model_path"])
+        # `mlflow models serve` starts `uvicorn` from PATH: use the project's environment.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        model, env = train_model(tmp, args.leads, {"PATH": path})
         from leadscore.scoring.bundle import ModelBundle
 
         bundle = ModelBundle.load(model)
