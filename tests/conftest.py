@@ -13,10 +13,14 @@ from tests.helpers import XEDUCATION, PostgresServer, Trained, make_tables, priv
 
 @pytest.fixture(autouse=True)
 def _private_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test gets its own SQLite store (nothing is written to the checkout's data/)."""
+    """Every test gets its own SQLite store (nothing is written to the checkout's data/) and a small
+    capacity search."""
     from leadscore.config import get_settings
 
     monkeypatch.setenv("LEADSCORE_DATABASE_URL", f"sqlite:///{tmp_path}/store/leadscore.db")
+    # Two trials of the capacity search per training keep the suite within its time; the search's
+    # own tests run its full budget.
+    monkeypatch.setenv("LEADSCORE_SEARCH_TRIALS", "2")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -81,6 +85,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> Tr
 
     root = tmp_path_factory.mktemp("trained")
     env = {
+        "LEADSCORE_SEARCH_TRIALS": "2",
         "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlruns/mlflow.db",
         "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
         "LEADSCORE_MODELS_DIR": str(root / "models"),

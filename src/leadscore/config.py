@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     log_scores: bool = True  # the service logs every answer to the store (buffered, off the event loop)
     trend_threshold: float = 0.05  # a change in P(SQL) of at least this is improving or declining
     score_log_buffer: int = 50_000  # answers waiting to be written; more are dropped and counted
+    search_trials: int | None = None  # the capacity search's trials (unset: by its row budget; 0: off)
 
 
 @functools.lru_cache(maxsize=1)

@@ -13,7 +13,7 @@ from leadscore.config import load_spec, spec_from_flags
 from leadscore.data.synthetic import write_dataset
 from leadscore.errors import UserError
 from leadscore.modeling.dataset import split_indices
-from leadscore.modeling.options import CAPACITIES, TrainOptions
+from leadscore.modeling.options import CAPACITIES, CAPACITY_TOLERANCE, TrainOptions
 from leadscore.modeling.train import train
 from leadscore.scoring.contract import load_contract
 from tests.helpers import make_leads, make_tables
@@ -141,8 +141,56 @@ def test_xeducation_without_a_spec_flags_tags(xeducation_path: Path) -> None:
 
 def test_the_run_reports_each_shapes_auc_and_reason_cost(synthetic_result) -> None:  # type: ignore[no-untyped-def]
     params = synthetic_result.params
-    shapes = [c.name for c in CAPACITIES]
+    shapes = [c.name for c in CAPACITIES] + ["searched"]
     for name in shapes:
         assert 0.5 < params[f"capacity_auc_{name}"] <= 1.0
         assert params[f"capacity_reason_ms_{name}"] > 0
     assert params["capacity"] in shapes
+    assert (
+        4 <= params["capacity_searched_num_leaves"] <= 63
+        and 0.02 <= params["capacity_searched_learning_rate"] <= 0.2
+    )
+    best = max(params[f"capacity_auc_{name}"] for name in shapes)
+    assert params[f"capacity_auc_{params['capacity']}"] >= best - CAPACITY_TOLERANCE
+
+
+def test_the_search_budget_is_counted_in_rows_and_the_cheapest_shape_within_tolerance_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from leadscore.modeling.boosters import _prefer
+    from leadscore.modeling.search import SEARCH_MAX_TRIALS, search_trials
+
+    assert search_trials(2_000, _options()) == 2  # the suite's LEADSCORE_SEARCH_TRIALS
+    assert search_trials(2_000, _options(search_trials=0)) == 0
+    assert search_trials(2_000, _options(search_trials=5)) == 5
+    import os
+
+    from leadscore.config import get_settings
+
+    del os.environ["LEADSCORE_SEARCH_TRIALS"]
+    get_settings.cache_clear()
+    assert search_trials(6_000, _options()) == SEARCH_MAX_TRIALS
+    assert search_trials(50_000, _options()) == 3  # a large export: three trials on a 50k sample
+    shapes = CAPACITIES
+    aucs = {"group-pure-d3": 0.800, "shallow-d3": 0.8015, "deeper-d6": 0.803}
+    units = {"group-pure-d3": 9e4, "shallow-d3": 8e4, "deeper-d6": 9e5}
+    assert _prefer(shapes, aucs, units).name == "shallow-d3"  # within 0.002 of the best and cheaper
+    assert _prefer(shapes, {**aucs, "deeper-d6": 0.81}, units).name == "deeper-d6"  # clearly better
+    tied = {**aucs, "group-pure-d3": 0.8015}
+    assert _prefer(shapes, tied, {**units, "shallow-d3": 9e4}).name == "group-pure-d3"  # a tie: the earlier
+
+
+def test_the_full_search_proposes_a_shape_and_the_same_seed_gives_the_same_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadscore.config import get_settings
+    from leadscore.modeling.boosters import explain_units
+
+    monkeypatch.delenv("LEADSCORE_SEARCH_TRIALS")
+    get_settings.cache_clear()
+    write_dataset(make_tables(3000, 6), tmp_path)
+    a = train(tmp_path, load_spec("synthetic"), _options(seed=3))
+    b = train(tmp_path, load_spec("synthetic"), _options(seed=3))
+    assert a.bundle.booster_text == b.bundle.booster_text  # the search is seeded and counted, not timed
+    assert a.params["capacity_auc_searched"] > 0.7 and "capacity_searched_lambda_l2" in a.params
+    assert explain_units(a.bundle.booster) > 0

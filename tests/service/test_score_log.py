@@ -55,12 +55,14 @@ def test_a_lead_scored_again_shows_its_previous_answer_and_trend(
     assert new["previous"] is None
 
     # Every answer is in the store, with the request id the client saw; no personal data.
-    deadline = time.monotonic() + 10
-    while _metric(client, "leadscore_score_log_written") < 5 and time.monotonic() < deadline:
-        time.sleep(0.1)
     store = open_store(server["database"])
-    logged = served_scores(store, pd.Timestamp("2000-01-01").to_pydatetime())
-    mine = logged[logged["lead_id"].isin(["990001", "990002"])]
+    deadline = time.monotonic() + 15
+    while True:  # written within a moment (other tests' answers go to the same store)
+        logged = served_scores(store, pd.Timestamp("2000-01-01").to_pydatetime())
+        mine = logged[logged["lead_id"].isin(["990001", "990002"])]
+        if len(mine) >= 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(mine) == 5 and set(mine["source"]) == {"api"}
     assert hot.headers["x-request-id"] in set(mine["request_id"])
     assert "email" not in mine.iloc[0]["inputs"] and "job_title" in mine.iloc[0]["inputs"]

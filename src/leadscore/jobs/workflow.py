@@ -66,6 +66,7 @@ def train_options(
         capacities=(shapes[capacity],) if capacity else CAPACITIES,
         feedback=decisions,
         feedback_source=str(feedback or ""),
+        search_trials=get_settings().search_trials,
     )
     return options, contract_path
 

@@ -13,13 +13,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from leadscore.features import FeatureEncoder
-from leadscore.modeling.options import (
-    CAPACITY_TOLERANCE,
-    FAST_GRADES_ROWS,
-    SELECTION_ROWS,
-    Capacity,
-    TrainOptions,
-)
+from leadscore.modeling.options import CAPACITY_TOLERANCE, SELECTION_ROWS, Capacity, TrainOptions
+from leadscore.modeling.search import search_capacity
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +42,7 @@ def lgb_params(n_fit: int, options: TrainOptions, enc: FeatureEncoder, capacity:
         "force_row_wise": True,
         "verbose": -1,
     }
+    params.update(dict(capacity.extra))  # a searched shape's own learning rate, leaf size ...
     if capacity.group_pure:
         # Each tree uses fit fields only or engagement fields only: the fit and engagement parts
         # of a score are then exact, and cheap to read for every lead's grade.
@@ -65,7 +61,8 @@ def choose_capacity(
     enc: FeatureEncoder,
     options: TrainOptions,
 ) -> tuple[Capacity, dict[str, float]]:
-    """The simplest candidate shape within ``CAPACITY_TOLERANCE`` of the best on validation leads."""
+    """The fixed shapes and the searched one, compared on validation leads: among those within
+    ``CAPACITY_TOLERANCE`` of the best, the cheapest to explain."""
     if len(options.capacities) == 1:
         return options.capacities[0], {}
     rng = np.random.default_rng(options.seed)
@@ -74,17 +71,48 @@ def choose_capacity(
         if len(fit_idx) > SELECTION_ROWS
         else fit_idx
     )
+    searched = search_capacity(X, y, fit_rows, valid_idx, enc, options)
+    candidates = (*options.capacities, *((searched,) if searched else ()))
     scores: dict[str, float] = {}
-    for cap in options.capacities:
+    units: dict[str, float] = {}
+    for cap in candidates:
         params = lgb_params(len(fit_idx), options, enc, cap)
         booster = fit_booster(X, y, fit_rows, valid_idx, enc, params, options.max_rounds)
         scores[cap.name] = float(
             roc_auc_score(y[valid_idx], booster.predict(X[valid_idx], num_threads=options.num_threads))
         )
+        units[cap.name] = explain_units(booster)
         scores[f"{cap.name}_reason_ms"] = reason_cost_ms(booster, X[valid_idx])
-    chosen = _prefer(options.capacities, scores, len(fit_idx) + len(valid_idx))
+    chosen = _prefer(candidates, scores, units)
     log.debug("model shape %s (validation ROC AUC and reason cost %s)", chosen.name, scores)
-    return chosen, scores
+    return chosen, {**scores, **_searched_params(searched)}
+
+
+def _searched_params(searched: Capacity | None) -> dict[str, float]:
+    """The searched shape's parameters, reported with the trade-off."""
+    if searched is None:
+        return {}
+    return {
+        "searched_num_leaves": float(searched.num_leaves),
+        "searched_max_depth": float(searched.max_depth),
+        **{f"searched_{k}": float(v) for k, v in searched.extra},
+    }
+
+
+def explain_units(booster: lgb.Booster) -> float:
+    """What exact reasons cost with this booster, counted rather than timed (so a choice made on it is
+    the same on every run): the sum over trees of leaves x depth^2, TreeSHAP's own cost."""
+
+    def depth(node: dict[str, Any]) -> int:
+        if "leaf_index" in node or "leaf_value" in node and "left_child" not in node:
+            return 0
+        return 1 + max(depth(node["left_child"]), depth(node["right_child"]))
+
+    total = 0.0
+    for tree in booster.dump_model()["tree_info"]:
+        d = depth(tree["tree_structure"])
+        total += tree["num_leaves"] * max(d, 1) ** 2
+    return total
 
 
 def reason_cost_ms(booster: lgb.Booster, X: np.ndarray, rows: int = 256) -> float:
@@ -111,11 +139,12 @@ class Fitted:
     fold_aucs: list[float] | None = None
 
 
-def _prefer(capacities: tuple[Capacity, ...], scores: dict[str, float], n_rows: int) -> Capacity:
-    """The best held-out AUC; with much data, the earlier (faster) shape unless clearly worse."""
+def _prefer(capacities: tuple[Capacity, ...], scores: dict[str, float], units: dict[str, float]) -> Capacity:
+    """Among the shapes within ``CAPACITY_TOLERANCE`` of the best held-out AUC, the one whose exact
+    reasons cost least (counted in ``explain_units``); ties go to the earlier shape."""
     best = max(scores[c.name] for c in capacities)
-    tolerance = CAPACITY_TOLERANCE if n_rows >= FAST_GRADES_ROWS else 0.0
-    return next(c for c in capacities if scores[c.name] >= best - tolerance)
+    within = [c for c in capacities if scores[c.name] >= best - CAPACITY_TOLERANCE]
+    return min(within, key=lambda c: (units[c.name], capacities.index(c)))
 
 
 def fit_holdout(
@@ -149,8 +178,14 @@ def fit_crossfit(
     cutoff); the final booster then learns from all rows, as CalibratedClassifierCV(ensemble=False)."""
     folds = list(StratifiedKFold(5, shuffle=True, random_state=options.seed).split(rows, y[rows]))
     candidates = (capacity,) if capacity else options.capacities
+    searched = None
+    if capacity is None and len(candidates) > 1:  # the search proposes one more shape (first fold's split)
+        inner_fit, inner_valid = folds[0]
+        searched = search_capacity(X, y, rows[inner_fit], rows[inner_valid], enc, options)
+        candidates = (*candidates, *((searched,) if searched else ()))
     runs: dict[str, tuple[dict[str, Any], np.ndarray, list[int], list[float]]] = {}
     costs: dict[str, float] = {}
+    units: dict[str, float] = {}
     for cap in candidates:
         params = lgb_params(int(0.8 * len(rows)), options, enc, cap)
         oof = np.zeros(len(rows))
@@ -163,8 +198,9 @@ def fit_crossfit(
             aucs.append(float(roc_auc_score(y[rows[eval_pos]], oof[eval_pos])))
         runs[cap.name] = (params, oof, iters, aucs)
         costs[f"{cap.name}_reason_ms"] = reason_cost_ms(model, X[rows[eval_pos]])
+        units[cap.name] = explain_units(model)
     scores = {name: float(np.mean(run[3])) for name, run in runs.items()}
-    chosen = _prefer(candidates, scores, len(rows))
+    chosen = _prefer(candidates, scores, units)
     params, oof, iters, aucs = runs[chosen.name]
     rounds = max(10, int(round(np.mean(iters) * 1.1)))  # a little longer: 25% more rows than each fold
     data = lgb.Dataset(
@@ -174,7 +210,7 @@ def fit_crossfit(
         feature_name=safe_names(enc.feature_names),
     )
     booster = lgb.train(params, data, num_boost_round=rounds)
-    report = {**scores, **costs} if len(candidates) > 1 else {}
+    report = {**scores, **costs, **_searched_params(searched)} if len(candidates) > 1 else {}
     return Fitted(booster, chosen, params, report, rows, oof, aucs)
 
 

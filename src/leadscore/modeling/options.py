@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -17,6 +18,7 @@ class Capacity:
     num_leaves: int
     max_depth: int
     group_pure: bool
+    extra: tuple[tuple[str, Any], ...] = ()  # searched LightGBM parameters (learning rate, leaf size ...)
 
 
 # Candidates, compared on held-out ROC AUC (validation rows, or out-of-fold when cross-fitted).
@@ -28,8 +30,9 @@ CAPACITIES = (
     Capacity("shallow-d3", 7, 3, False),
     Capacity("deeper-d6", 31, 6, False),
 )
-CAPACITY_TOLERANCE = 0.002  # held-out ROC AUC a later (slower to explain) shape must gain to be chosen...
-FAST_GRADES_ROWS = 100_000  # ...when there is this much data: grading speed matters at volume only
+# Among shapes within this held-out ROC AUC of the best, the cheapest to explain (exact reasons per
+# lead, measured) is chosen; ties go to the earlier shape (group-pure first: exact, fast grades).
+CAPACITY_TOLERANCE = 0.002
 CROSSFIT_MAX_ROWS = 100_000  # up to this many training rows without a time column: cross-fit
 SELECTION_ROWS = 200_000
 
@@ -47,3 +50,4 @@ class TrainOptions:
     max_rounds: int = 3000
     learning_rate: float | None = None
     capacities: tuple[Capacity, ...] = CAPACITIES
+    search_trials: int | None = None  # the capacity search's trials (None: by its row budget; 0: off)

@@ -355,7 +355,12 @@ def _run_params(
         "split": split_kind,
         "capacity": fitted.capacity.name,
         # the trade-off behind the shape: held-out AUC and exact-reason cost per lead of each candidate
-        **{f"capacity_auc_{k}": v for k, v in fitted.scores.items() if not k.endswith(REASON_MS)},
+        **{
+            f"capacity_auc_{k}": v
+            for k, v in fitted.scores.items()
+            if not k.endswith(REASON_MS) and not k.startswith("searched_")
+        },
+        **{f"capacity_{k}": v for k, v in fitted.scores.items() if k.startswith("searched_")},
         **{
             f"capacity_reason_ms_{k.removesuffix(REASON_MS)}": v
             for k, v in fitted.scores.items()
