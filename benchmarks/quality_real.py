@@ -30,9 +30,10 @@ from leadscore.scoring.contract import load_contract
 XEDUCATION = Path(__file__).resolve().parents[2] / "shared" / "data" / "xeducation" / "Leads.csv"
 
 
-def run(name: str, data: Path, spec: str, seed: int) -> dict[str, float]:
+def run(name: str, data: Path, spec: str, seed: int, trials: int | None = None) -> dict[str, float]:
     start = time.perf_counter()
-    r = train(data, load_spec(spec), TrainOptions(contract=load_contract()[0], seed=seed))
+    options = TrainOptions(contract=load_contract()[0], seed=seed, search_trials=trials)
+    r = train(data, load_spec(spec), options)
     seconds = time.perf_counter() - start
     raw = r.bundle.raw_score(r.test_X)
     row = {
@@ -48,6 +49,7 @@ def run(name: str, data: Path, spec: str, seed: int) -> dict[str, float]:
         "distinct_raw": len(np.unique(raw)),
         "raw_auc": float(roc_auc_score(r.test_y, raw)),
         "seconds": seconds,
+        "shape": r.params.get("capacity", "?"),
     }
     if "true_p_sql" in r.test_frame.columns:
         row["truth"] = float(roc_auc_score(r.test_y, r.test_frame["true_p_sql"]))
@@ -58,23 +60,29 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--synthetic-leads", type=int, default=60_000)
+    parser.add_argument(
+        "--search-trials",
+        type=int,
+        default=None,
+        help="capacity search trials (default: its row budget; 0: off)",
+    )
     args = parser.parse_args()
     rows = []
     for seed in args.seeds:
         if XEDUCATION.is_file():
-            rows.append(run("xeducation", XEDUCATION, "xeducation", seed))
+            rows.append(run("xeducation", XEDUCATION, "xeducation", seed, args.search_trials))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "synthetic"
         write_dataset(generate(GeneratorConfig(leads=args.synthetic_leads, seed=11)), folder)
-        rows.append(run("synthetic", folder, "synthetic", args.seeds[0]))
-    header = "set          seed  leadscore  plain   logistic  Brier   (plain)  ECE     distinct/raw   raw AUC  truth   seconds"
+        rows.append(run("synthetic", folder, "synthetic", args.seeds[0], args.search_trials))
+    header = "set          seed  leadscore  plain   logistic  Brier   (plain)  ECE     distinct/raw   raw AUC  truth   seconds  shape"
     print(header)
     for r in rows:
         truth = f"{r['truth']:.4f}" if "truth" in r else "  -   "
         print(
             f"{r['set']:<12} {r['seed']:>4}  {r['leadscore']:.4f}    {r['plain']:.4f}  {r['logistic']:.4f}    "
             f"{r['brier']:.4f}  ({r['plain_brier']:.4f}) {r['ece']:.4f}  {r['distinct']:>6}/{r['distinct_raw']:<6}  "
-            f"{r['raw_auc']:.4f}   {truth}  {r['seconds']:.1f}"
+            f"{r['raw_auc']:.4f}   {truth}  {r['seconds']:.1f}  {r['shape']}"
         )
     xe = [r for r in rows if r["set"] == "xeducation"]
     if xe:

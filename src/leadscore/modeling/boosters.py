@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +72,7 @@ def choose_capacity(
         if len(fit_idx) > SELECTION_ROWS
         else fit_idx
     )
-    searched = search_capacity(X, y, fit_rows, valid_idx, enc, options)
+    searched = search_capacity(_scorer(X, y, enc, options), fit_rows, valid_idx, options)
     candidates = (*options.capacities, *((searched,) if searched else ()))
     scores: dict[str, float] = {}
     units: dict[str, float] = {}
@@ -86,6 +87,20 @@ def choose_capacity(
     chosen = _prefer(candidates, scores, units)
     log.debug("model shape %s (validation ROC AUC and reason cost %s)", chosen.name, scores)
     return chosen, {**scores, **_searched_params(searched)}
+
+
+def _scorer(
+    X: np.ndarray, y: np.ndarray, enc: FeatureEncoder, options: TrainOptions
+) -> Callable[[Capacity, np.ndarray, np.ndarray], float]:
+    """How the capacity search scores a shape: fit on some rows, stop early on others, their AUC."""
+
+    def score(capacity: Capacity, fit_rows: np.ndarray, valid_rows: np.ndarray) -> float:
+        params = lgb_params(len(fit_rows), options, enc, capacity)
+        booster = fit_booster(X, y, fit_rows, valid_rows, enc, params, options.max_rounds)
+        p = booster.predict(X[valid_rows], num_threads=options.num_threads)
+        return float(roc_auc_score(y[valid_rows], p))
+
+    return score
 
 
 def _searched_params(searched: Capacity | None) -> dict[str, float]:
@@ -181,7 +196,7 @@ def fit_crossfit(
     searched = None
     if capacity is None and len(candidates) > 1:  # the search proposes one more shape (first fold's split)
         inner_fit, inner_valid = folds[0]
-        searched = search_capacity(X, y, rows[inner_fit], rows[inner_valid], enc, options)
+        searched = search_capacity(_scorer(X, y, enc, options), rows[inner_fit], rows[inner_valid], options)
         candidates = (*candidates, *((searched,) if searched else ()))
     runs: dict[str, tuple[dict[str, Any], np.ndarray, list[int], list[float]]] = {}
     costs: dict[str, float] = {}

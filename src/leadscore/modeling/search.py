@@ -14,12 +14,11 @@ with trees x leaves x depth^2).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
-from leadscore.features import FeatureEncoder
 from leadscore.modeling.options import Capacity, TrainOptions
 
 log = logging.getLogger(__name__)
@@ -42,14 +41,14 @@ def search_trials(n_fit_rows: int, options: TrainOptions) -> int:
 
 
 def search_capacity(
-    X: np.ndarray,
-    y: np.ndarray,
+    score: Callable[[Capacity, np.ndarray, np.ndarray], float],
     fit_rows: np.ndarray,
     valid_rows: np.ndarray,
-    enc: FeatureEncoder,
     options: TrainOptions,
 ) -> Capacity | None:
-    """The best shape a seeded TPE search finds on these rows (None when it gets no trials)."""
+    """The best shape a seeded TPE search finds (None when it gets no trials). ``score(shape, fit,
+    valid)`` fits a booster of that shape on the fit rows, stopping early on the valid rows, and
+    returns its validation ROC AUC."""
     rng = np.random.default_rng(options.seed)
     if len(fit_rows) > SEARCH_ROWS:
         fit_rows = np.sort(rng.choice(fit_rows, SEARCH_ROWS, replace=False))
@@ -59,8 +58,6 @@ def search_capacity(
     if trials == 0:
         return None
     import optuna
-
-    from leadscore.modeling.boosters import fit_booster, lgb_params
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base = Capacity(SEARCHED, 31, 6, False)
@@ -80,10 +77,7 @@ def search_capacity(
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 50.0, log=True),
             "cat_smooth": trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
         }
-        params = lgb_params(len(fit_rows), options, enc, _with(base, extra))
-        booster = fit_booster(X, y, fit_rows, valid_rows, enc, params, options.max_rounds)
-        p = booster.predict(X[valid_rows], num_threads=options.num_threads)
-        return float(roc_auc_score(y[valid_rows], p))
+        return score(_with(base, extra), fit_rows, valid_rows)
 
     sampler = optuna.samplers.TPESampler(seed=options.seed, n_startup_trials=min(4, trials))
     study = optuna.create_study(direction="maximize", sampler=sampler)
