@@ -14,7 +14,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from leadscore.features import FeatureEncoder
-from leadscore.modeling.options import CAPACITY_TOLERANCE, SELECTION_ROWS, Capacity, TrainOptions
+from leadscore.modeling.options import (
+    CAPACITY_TOLERANCE,
+    FAST_GRADES_ROWS,
+    SELECTION_ROWS,
+    Capacity,
+    TrainOptions,
+)
 from leadscore.modeling.search import search_capacity
 
 log = logging.getLogger(__name__)
@@ -84,7 +90,7 @@ def choose_capacity(
         )
         units[cap.name] = explain_units(booster)
         scores[f"{cap.name}_reason_ms"] = reason_cost_ms(booster, X[valid_idx])
-    chosen = _prefer(candidates, scores, units)
+    chosen = _prefer(candidates, scores, units, len(fit_idx) + len(valid_idx))
     log.debug("model shape %s (validation ROC AUC and reason cost %s)", chosen.name, scores)
     return chosen, {**scores, **_searched_params(searched)}
 
@@ -154,11 +160,15 @@ class Fitted:
     fold_aucs: list[float] | None = None
 
 
-def _prefer(capacities: tuple[Capacity, ...], scores: dict[str, float], units: dict[str, float]) -> Capacity:
-    """Among the shapes within ``CAPACITY_TOLERANCE`` of the best held-out AUC, the one whose exact
-    reasons cost least (counted in ``explain_units``); ties go to the earlier shape."""
+def _prefer(
+    capacities: tuple[Capacity, ...], scores: dict[str, float], units: dict[str, float], n_rows: int
+) -> Capacity:
+    """Among the shapes within the tolerance of the best held-out AUC (``CAPACITY_TOLERANCE`` with at
+    least ``FAST_GRADES_ROWS`` rows, else none), the one whose exact reasons cost least (counted in
+    ``explain_units``); ties go to the earlier shape."""
     best = max(scores[c.name] for c in capacities)
-    within = [c for c in capacities if scores[c.name] >= best - CAPACITY_TOLERANCE]
+    tolerance = CAPACITY_TOLERANCE if n_rows >= FAST_GRADES_ROWS else 0.0
+    within = [c for c in capacities if scores[c.name] >= best - tolerance]
     return min(within, key=lambda c: (units[c.name], capacities.index(c)))
 
 
@@ -215,7 +225,7 @@ def fit_crossfit(
         costs[f"{cap.name}_reason_ms"] = reason_cost_ms(model, X[rows[eval_pos]])
         units[cap.name] = explain_units(model)
     scores = {name: float(np.mean(run[3])) for name, run in runs.items()}
-    chosen = _prefer(candidates, scores, units)
+    chosen = _prefer(candidates, scores, units, len(rows))
     params, oof, iters, aucs = runs[chosen.name]
     rounds = max(10, int(round(np.mean(iters) * 1.1)))  # a little longer: 25% more rows than each fold
     data = lgb.Dataset(

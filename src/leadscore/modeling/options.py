@@ -30,9 +30,12 @@ CAPACITIES = (
     Capacity("shallow-d3", 7, 3, False),
     Capacity("deeper-d6", 31, 6, False),
 )
-# Among shapes within this held-out ROC AUC of the best, the cheapest to explain (exact reasons per
-# lead, measured) is chosen; ties go to the earlier shape (group-pure first: exact, fast grades).
+# With at least FAST_GRADES_ROWS rows, among shapes within CAPACITY_TOLERANCE held-out ROC AUC of
+# the best, the cheapest to explain is chosen (ties: the earlier shape, group-pure first: exact,
+# fast grades). With less data the best held-out AUC wins: its estimate is noisier than 0.002, and
+# taking a cheaper shape on that noise cost X Education 0.004 of test AUC (benchmarks/quality_real.py).
 CAPACITY_TOLERANCE = 0.002
+FAST_GRADES_ROWS = 100_000
 CROSSFIT_MAX_ROWS = 100_000  # up to this many training rows without a time column: cross-fit
 SELECTION_ROWS = 200_000
 
