@@ -145,6 +145,27 @@ def test_queue_lists_mqls_best_first_with_reasons(
     scores = [float(cell[:-1]) for line in rows for cell in line.split("\t") if cell.endswith("%")]
     assert len(scores) == summary["mql"]
     assert scores == sorted(scores, reverse=True)
+    assert "\tnew\t" in page.text and "improving" not in page.text  # nothing logged yet
+
+    # Every lead was logged at 1% last week: the queue shows each MQL's trend.
+    from datetime import datetime
+
+    from leadscore.data.sources import read_table
+    from leadscore.store.db import open_store
+    from leadscore.store.scores import write_scores
+
+    ids = read_table(synthetic_dir)["lead_id"].astype(str).unique()
+    rows_logged = [
+        {"lead_id": i, "scored_at": datetime(2026, 11, 17), "model_name": "synthetic", "model_version": "1",
+         "cutoff_version": "c", "p_sql": 0.01, "mql": False, "grade": "D4", "fit": 0.0, "engagement": 0.0,
+         "reasons": [], "inputs": {}, "request_id": None, "source": "batch"}
+        for i in ids
+    ]  # fmt: skip
+    write_scores(open_store(), rows_logged)
+    run("report", "queue", "--model", str(trained["model_path"]), "--data", str(synthetic_dir),
+        "--days", "14", "--out", str(out))  # fmt: skip
+    text = open_page(out).text  # type: ignore[operator]
+    assert text.count("improving (was 1.0%)") == len(scores) and "\tnew\t" not in text
 
 
 def test_model_card_covers_the_quarterly_review(trained: Trained, tmp_path: Path, open_page: object) -> None:

@@ -270,19 +270,26 @@ def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[st
 def _logged_trend(result: dict[str, Any], lead_id: Any) -> dict[str, Any] | None:
     """The lead's trend against its last score in the store's score log (None when never logged or
     the store cannot be read: a report is still written)."""
+    return _logged_trends([result], [lead_id])[0]
+
+
+def _logged_trends(results: list[dict[str, Any]], lead_ids: list[Any]) -> list[dict[str, Any] | None]:
+    """Each lead's trend against its last logged score, read in one query."""
     from leadscore.config import get_settings
     from leadscore.store.db import open_store
     from leadscore.store.scores import latest, lead_key, trend_fields
 
-    key = lead_key(lead_id)
+    keys = [lead_key(i) for i in lead_ids]
     try:
-        previous = latest(open_store(), [key]).get(key)
+        found = latest(open_store(), keys) if keys else {}
     except Exception as exc:  # the report does not depend on the store
         log.warning("score log not read for the trend: %s", exc)
-        return None
-    if previous is None:
-        return None
-    return trend_fields(result, previous, get_settings().trend_threshold)
+        found = {}
+    threshold = get_settings().trend_threshold
+    return [
+        trend_fields(result, found[key], threshold) if key in found else None
+        for result, key in zip(results, keys, strict=True)
+    ]
 
 
 def lead_report(bundle: ModelBundle, data: str | Path, lead_id: str) -> str:
@@ -330,6 +337,9 @@ def queue_context(
                 "respond": bundle.respond_within(record),
             }
         )
+    trends = _logged_trends([r["result"] for r in rows], [r["lead_id"] for r in rows])
+    for row, trend in zip(rows, trends, strict=True):
+        row["trend"] = trend
     return {
         "title": "MQL queue",
         "scope": scope,
