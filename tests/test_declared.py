@@ -614,3 +614,19 @@ def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tm
             assert bad.status_code == 422 and bad.json()["field"] == "events[0]"
     finally:
         stop(proc)
+
+
+def test_the_readmes_three_table_spec_is_a_valid_spec() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "status_history" in b)
+    spec = DatasetSpec.model_validate(yaml.safe_load(block))
+    assert spec.table("stages") == "status_history" and spec.stages is not None
+    assert (
+        spec.label.stages == ["Sales Qualified", "Opportunity", "Customer"] and spec.label.within_days == 90
+    )
+    assert spec.declared["return_visits_7d"].kind == "returns"
