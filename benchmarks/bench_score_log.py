@@ -18,51 +18,15 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench_service import KEY, free_port, server_side, train_model, wait
+from bench_service import KEY, free_port, load, server_side, train_model, wait
 from leadscore.data.synthetic import GeneratorConfig, generate
 
-
-def load(port: int, bodies: list[bytes], concurrency: int, total: int) -> dict[str, float]:
-    per = total // concurrency
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def worker(offset: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        for i in range(per):
-            body = bodies[(offset + i * concurrency) % len(bodies)]
-            t = time.perf_counter()
-            conn.request(
-                "POST", "/v1/score", body=body, headers={"content-type": "application/json", "x-api-key": KEY}
-            )
-            resp = conn.getresponse()
-            resp.read()
-            assert resp.status == 200, resp.status
-            mine.append(time.perf_counter() - t)
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(concurrency)]
-    start = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    elapsed = time.perf_counter() - start
-    lat = np.array(latencies) * 1000
-    return {
-        "rps": len(lat) / elapsed,
-        "client_p50_ms": float(np.percentile(lat, 50)),
-        "client_p99_ms": float(np.percentile(lat, 99)),
-    }
+HEADERS = {"x-api-key": KEY}
 
 
 def main() -> None:
@@ -102,12 +66,12 @@ def main() -> None:
         try:
             for _, port, _ in servers.values():
                 wait(port, "/readyz")
-                load(port, bodies, 1, 300)  # warm up
+                load(port, "/v1/score", bodies, HEADERS, 1, 300)  # warm up
             for _ in range(args.rounds):
                 for concurrency in (1, 10):
                     for name, (_, port, log) in servers.items():
                         since = len(log.read_text().splitlines())
-                        figures = load(port, bodies, concurrency, args.requests)
+                        figures = load(port, "/v1/score", bodies, HEADERS, concurrency, args.requests)
                         figures.update(server_side(log, "/v1/score", since))
                         results[name][concurrency].append(figures)
             time.sleep(1.0)  # the writer's last batch

@@ -54,20 +54,23 @@ def wait(port: int, path: str, timeout: float = 120) -> None:
 
 
 def load(
-    port: int, path: str, body: bytes, headers: dict[str, str], concurrency: int, total: int
+    port: int, path: str, body: bytes | list[bytes], headers: dict[str, str], concurrency: int, total: int
 ) -> dict[str, float]:
-    """A bounded keep-alive load loop: ``total`` POSTs spread over ``concurrency`` connections."""
+    """A bounded keep-alive load loop: ``total`` POSTs spread over ``concurrency`` connections
+    (several bodies are sent in turn: a different lead per request)."""
     per = total // concurrency
+    bodies = body if isinstance(body, list) else [body]
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
 
-    def worker() -> None:
+    def worker(offset: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine = []
-        for _ in range(per):
+        for i in range(per):
+            sent = bodies[(offset + i * concurrency) % len(bodies)]
             t = time.perf_counter()
-            conn.request("POST", path, body=body, headers={"content-type": "application/json", **headers})
+            conn.request("POST", path, body=sent, headers={"content-type": "application/json", **headers})
             resp = conn.getresponse()
             resp.read()
             mine.append(time.perf_counter() - t)
@@ -78,7 +81,7 @@ def load(
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(concurrency)]
     start = time.perf_counter()
     for th in threads:
         th.start()

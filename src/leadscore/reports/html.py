@@ -324,7 +324,7 @@ def queue_context(
     order = mql_rows[np.argsort(-scored.p_sql[mql_rows], kind="stable")][:limit]
     top = frame.iloc[order].reset_index(drop=True)
     explained = bundle.score_frame(top, explain=3) if len(top) else None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i in range(len(top)):
         assert explained is not None
         result = bundle.result_dict(explained, i)
