@@ -67,6 +67,9 @@ def test_a_lead_scored_again_shows_its_previous_answer_and_trend(
     assert hot.headers["x-request-id"] in set(mine["request_id"])
     assert "email" not in mine.iloc[0]["inputs"] and "job_title" in mine.iloc[0]["inputs"]
     assert _metric(client, "leadscore_score_log_dropped") == 0
+    status = client.get("/v1/model").json()["score_log"]
+    assert status["enabled"] and status["connected"] and status["trend_threshold"] == 0.05
+    assert status["written"] >= 5 and status["dropped"] == 0
 
 
 def test_the_service_keeps_scoring_when_the_database_is_down(trained: Trained, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -89,6 +92,8 @@ def test_the_service_keeps_scoring_when_the_database_is_down(trained: Trained, t
                 time.sleep(0.2)
             assert _metric(client, "leadscore_score_log_dropped") == 3
             assert _metric(client, "leadscore_score_log_written") == 0
+            status = client.get("/v1/model").json()["score_log"]
+            assert status["enabled"] and not status["connected"] and status["dropped"] == 3
     finally:
         stop(proc)
     assert "score log" in log.read_text() and "database unavailable" in log.read_text()

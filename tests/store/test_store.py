@@ -76,6 +76,21 @@ def test_the_score_log_keeps_each_leads_latest_answer(database_url: str) -> None
     assert trend_fields({"p_sql": 0.20, "mql": False}, found["7"], 0.05)["trend"] == "declining"
 
 
+def test_store_info_says_what_the_store_holds(database_url: str) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    write_scores(open_store(database_url), [_row("1", 0.1, T0), _row("2", 0.2, T0 + timedelta(days=1))])
+    result = CliRunner().invoke(app, ["store", "info", "--store", database_url, "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert (info["revision"], info["scores"], info["leads_scored"], info["decisions"]) == ("0001", 2, 2, 0)
+    assert info["first_score"] == "2026-11-20T09:00:00" and info["last_score"] == "2026-11-21T09:00:00"
+
+
 def test_purge_by_age_and_by_lead(database_url: str) -> None:
     store = open_store(database_url)
     write_scores(store, [_row("1", 0.1, T0 - timedelta(days=400)), _row("2", 0.2, T0), _row("3", 0.3, T0)])

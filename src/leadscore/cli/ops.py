@@ -262,4 +262,23 @@ def store_upgrade(store: StoreOpt = None) -> None:
     info(f"{opened.shown}: schema at revision {migrate(opened)}")
 
 
+@store_group.command("info")
+@user_errors
+def store_info(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """Where the store is, its schema revision, and what it holds."""
+    from leadscore.store.db import migrate, open_store
+    from leadscore.store.scores import store_counts
+
+    opened = open_store(store)
+    result = {"store": opened.shown, "revision": migrate(opened), **store_counts(opened)}
+    if json_out:
+        echo_json(result)
+    else:
+        info(
+            f"{result['store']} (schema {result['revision']}): {result['decisions']:,} decisions, "
+            f"{result['scores']:,} logged scores of {result['leads_scored']:,} leads"
+            + (f" from {result['first_score']} to {result['last_score']}" if result["scores"] else "")
+        )
+
+
 app.add_typer(store_group, name="store")

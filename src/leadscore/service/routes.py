@@ -178,7 +178,7 @@ def score_body(
 
 
 @router.get("/v1/model", response_model=ModelOut, responses={401: ERRORS[401]})
-async def describe_model(model: ModelDep) -> Response:
+async def describe_model(model: ModelDep, state: StateDep) -> Response:
     """The model answering requests: version, test metrics, cutoff contract and the fields it expects."""
     bundle = model.bundle
     fields = []
@@ -212,8 +212,21 @@ async def describe_model(model: ModelDep) -> Response:
             "excluded_columns": meta.excluded_columns,
             "events": _event_vocabulary(bundle),
             "warnings": [overdue] if overdue else [],
+            "score_log": _score_log_status(state),
         }
     )
+
+
+def _score_log_status(state: ServiceState) -> dict[str, Any]:
+    """Whether answers are logged (and so carry previous and trend), and how the trend is judged."""
+    log = state.score_log
+    return {
+        "enabled": log is not None,
+        "connected": bool(log is not None and log.connected),
+        "trend_threshold": state.trend_threshold,
+        "written": log.written if log is not None else 0,
+        "dropped": log.dropped if log is not None else 0,
+    }
 
 
 def _event_vocabulary(bundle: Any) -> dict[str, list[str]] | None:

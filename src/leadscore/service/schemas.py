@@ -85,6 +85,14 @@ class FieldOut(BaseModel):
     range: list[float | None] | None = None
 
 
+class ScoreLogOut(BaseModel):
+    enabled: bool = Field(description="Answers are logged to the store (LEADSCORE_LOG_SCORES).")
+    connected: bool = Field(description="The store is reachable; when not, scoring goes on unlogged.")
+    trend_threshold: float = Field(description="The change in P(SQL) that counts as improving or declining.")
+    written: int = Field(description="Answers this worker has written to the log.")
+    dropped: int = Field(description="Answers this worker could not log.")
+
+
 class ModelOut(BaseModel):
     """The model answering requests, its evidence and its contract."""
 
@@ -105,6 +113,7 @@ class ModelOut(BaseModel):
     events: dict[str, list[str]] | None = Field(
         None, description="Declared engagement: the event types and attributes read from a lead's 'events'."
     )
+    score_log: ScoreLogOut | None = Field(None, description="The score log behind previous and trend.")
 
 
 class ErrorOut(BaseModel):

@@ -331,3 +331,23 @@ class LatestReader:
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
+
+
+def store_counts(store: Store) -> dict[str, Any]:
+    """What the store holds: rows per table and the span of the score log."""
+    from leadscore.store.schema import decisions
+
+    with store.read() as conn:
+        counts = {
+            "decisions": int(conn.execute(select(func.count()).select_from(decisions)).scalar_one()),
+            "scores": int(conn.execute(select(func.count()).select_from(scores)).scalar_one()),
+            "leads_scored": int(conn.execute(select(func.count()).select_from(latest_scores)).scalar_one()),
+        }
+        first, last = conn.execute(select(func.min(scores.c.scored_at), func.max(scores.c.scored_at))).one()
+    return {**counts, "first_score": _iso(first), "last_score": _iso(last)}
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return (datetime.fromisoformat(value) if isinstance(value, str) else value).isoformat()

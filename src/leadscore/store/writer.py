@@ -49,6 +49,11 @@ class ScoreWriter:
         self._pid = os.getpid()
         self.tried = threading.Event()  # set once the first connection attempt has ended either way
 
+    @property
+    def connected(self) -> bool:
+        """Whether the store is open and was not found down lately."""
+        return self._store is not None and time.monotonic() >= self._down_until
+
     # -- the request path ------------------------------------------------------------------
     def submit(self, rows: Sequence[Mapping[str, Any]]) -> bool:
         """Queue rows to be written; False (rows dropped and counted) when the queue is full."""
