@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 
 from leadscore.errors import UserError
 from leadscore.store.db import database_url, migrate, open_store
-from leadscore.store.scores import count_scores, latest, purge, served_scores, trend_fields, write_scores
+from leadscore.store.scores import latest, purge, served_scores, store_counts, trend_fields, write_scores
 from leadscore.store.writer import ScoreWriter
 from tests.helpers import free_port
 
@@ -62,7 +62,7 @@ def test_the_score_log_keeps_each_leads_latest_answer(database_url: str) -> None
     found = latest(store, ["7", "8", "9"])
     assert set(found) == {"7", "8"}
     assert found["7"].p_sql == 0.31 and found["7"].scored_at == T0 + timedelta(hours=2)
-    assert count_scores(store) == 5
+    assert store_counts(store)["scores"] == 5
     served = served_scores(store, T0)
     assert list(served["p_sql"]) == [0.20, 0.50, 0.28, 0.31]  # oldest first, from T0 on
     assert served.iloc[0]["inputs"] == {"job_title": "CTO", "employee_count": 250}
@@ -97,7 +97,7 @@ def test_purge_by_age_and_by_lead(database_url: str) -> None:
     assert purge(store, before=T0 - timedelta(days=365)) == {"scores": 1, "latest_scores": 1, "decisions": 0}
     assert set(latest(store, ["1", "2", "3"])) == {"2", "3"}
     assert purge(store, lead="2")["scores"] == 1
-    assert set(latest(store, ["1", "2", "3"])) == {"3"} and count_scores(store) == 1
+    assert set(latest(store, ["1", "2", "3"])) == {"3"} and store_counts(store)["scores"] == 1
 
 
 def test_the_writer_batches_rows_and_answers_previous_before_they_are_written(database_url: str) -> None:

@@ -21,6 +21,7 @@ from leadscore.monitoring.served import served_frame
 from leadscore.reports.artifacts import training_artifacts
 from leadscore.reports.html import monitor_report, write_html
 from leadscore.scoring.contract import load_contract
+from leadscore.store.db import store_exists
 from leadscore.tracking.lineage import check_spec_lineage
 from leadscore.tracking.loading import load_bundle
 from leadscore.tracking.runs import log_monitoring, log_training, spec_to_yaml
@@ -161,6 +162,9 @@ def monitor_and_report(
 
 
 def _decisions_or_none(feedback: str | Path | None) -> pd.DataFrame | None:
-    """The store's decisions for the monitor: the given store's, else the default store's if it has any."""
+    """The store's decisions for the monitor: the given store's, else the default store's if it has any
+    (a default SQLite store that is not there is not created for this)."""
+    if feedback is None and not store_exists():
+        return None
     decisions = load_store(feedback)
     return decisions if len(decisions) else None

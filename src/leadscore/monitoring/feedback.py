@@ -133,8 +133,7 @@ def import_feedback(path: str | Path, store: str | Path | None = None) -> dict[s
     as they are."""
     incoming = normalise(read_table(path), path)
     opened = open_store(store)
-    new = add_decisions(opened, incoming)
-    unique = int((~_keys(incoming).duplicated()).sum())
+    new, unique = add_decisions(opened, incoming)
     return {
         "file": str(path),
         "store": opened.shown,
@@ -149,18 +148,6 @@ def migrate_feedback(parquet: str | Path, store: str | Path | None = None) -> di
     """The Parquet feedback store of earlier versions, imported once into the database (running it
     again adds nothing)."""
     return import_feedback(parquet, store)
-
-
-def _keys(frame: pd.DataFrame) -> pd.Series:
-    """One text key per decision: lead, decision and the decision time in milliseconds."""
-    ms = frame["decided_at"].to_numpy(dtype="datetime64[ms]").astype(np.int64).astype(str)
-    return (
-        frame["lead_id"].astype(str)
-        + "|"
-        + frame["decision"].astype(str)
-        + "|"
-        + pd.Series(ms, index=frame.index)
-    )
 
 
 def reasons_by_source(

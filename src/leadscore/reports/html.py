@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from leadscore.config import DatasetSpec
 from leadscore.data.declared import read_activity, read_leads
-from leadscore.data.sources import atomic_path, read_folder_table
+from leadscore.data.sources import atomic_path
 from leadscore.errors import UserError
 from leadscore.features import dates_ms
 from leadscore.monitoring.feedback import STANDARD_REASONS
@@ -113,11 +113,11 @@ def find_lead(frame: pd.DataFrame, bundle: ModelBundle, lead_id: str, data: str 
 
 
 def lead_events(
-    data: str | Path, lead_id: Any, until_ms: float | None, spec: DatasetSpec | None = None
+    data: str | Path, lead_id: Any, until_ms: float | None, spec: DatasetSpec
 ) -> pd.DataFrame | None:
     """The lead's events up to its scoring time, newest first (``None`` when the data has none);
     a CRM's own activity log is read through its spec's column names."""
-    events = read_activity(data, spec) if spec is not None else read_folder_table(data, "events")
+    events = read_activity(data, spec)
     if events is None:
         return None
     for column in ("funnel_stage", "content_title"):
@@ -276,12 +276,12 @@ def _logged_trend(result: dict[str, Any], lead_id: Any) -> dict[str, Any] | None
 def _logged_trends(results: list[dict[str, Any]], lead_ids: list[Any]) -> list[dict[str, Any] | None]:
     """Each lead's trend against its last logged score, read in one query."""
     from leadscore.config import get_settings
-    from leadscore.store.db import open_store
+    from leadscore.store.db import open_store, store_exists
     from leadscore.store.scores import latest, lead_key, trend_fields
 
     keys = [lead_key(i) for i in lead_ids]
-    try:
-        found = latest(open_store(), keys) if keys else {}
+    try:  # a report only reads the score log: it never creates a store
+        found = latest(open_store(), keys) if keys and store_exists() else {}
     except Exception as exc:  # the report does not depend on the store
         log.warning("score log not read for the trend: %s", exc)
         found = {}

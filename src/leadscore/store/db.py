@@ -103,6 +103,15 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def store_exists(given: str | Path | None = None) -> bool:
+    """Whether there may be a store to read: a SQLite file that is not there holds nothing (a reader
+    need not create it); a server database is assumed to be there."""
+    parsed = make_url(database_url(given))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).is_file()
+
+
 def open_store(given: str | Path | None = None) -> Store:
     """The store at ``given`` (a URL or a SQLite path; default: the setting), migrated to the newest
     schema. One engine per URL and process (a forked worker opens its own)."""
@@ -116,7 +125,7 @@ def open_store(given: str | Path | None = None) -> Store:
                 migrate(store)
             except OperationalError as exc:
                 store.dispose()
-                raise UserError(f"database {store.shown}: cannot be opened ({_first_line(exc)})") from exc
+                raise UserError(f"database {store.shown}: cannot be opened ({error_line(exc)})") from exc
             _OPEN[key] = store
     return store
 
@@ -143,5 +152,7 @@ def migrate(store: Store) -> str:
     return str(head)
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def error_line(exc: BaseException) -> str:
+    """The first line of a database error (the driver's own, under SQLAlchemy's wrapper)."""
+    text = str(getattr(exc, "orig", exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

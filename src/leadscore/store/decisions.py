@@ -17,9 +17,10 @@ COLUMNS = ("lead_id", "decision", "reason", "decided_at", "mql_at", "rep")
 CHUNK = 5_000  # rows per INSERT: bounded statements, one transaction
 
 
-def add_decisions(store: Store, frame: pd.DataFrame) -> int:
+def add_decisions(store: Store, frame: pd.DataFrame) -> tuple[int, int]:
     """Add normalised decisions (``COLUMNS``) in one transaction; those already stored (same lead,
-    decision and time) are left as they are. Returns how many were new. Safe to run concurrently."""
+    decision and time) are left as they are. Returns how many were new and how many distinct
+    decisions the frame held. Safe to run concurrently."""
     rows = _rows(frame)
     insert = (postgresql.insert if store.dialect == "postgresql" else sqlite.insert)(decisions)
     statement = insert.on_conflict_do_nothing(index_elements=["lead_id", "decision", "decided_at"])
@@ -29,7 +30,7 @@ def add_decisions(store: Store, frame: pd.DataFrame) -> int:
             chunk = rows[start : start + CHUNK]
             result = conn.execute(statement.returning(decisions.c.id), chunk)
             new += len(result.all())
-    return new
+    return new, len(rows)
 
 
 def count_decisions(store: Store) -> int:
@@ -60,8 +61,7 @@ def load_decisions(store: Store) -> pd.DataFrame:
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Unique decisions as plain Python values (naive UTC datetimes, None for missing)."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    keys = frame[["lead_id", "decision", "decided_at"]].astype(str).agg("|".join, axis=1)
-    unique = frame.loc[~keys.duplicated().to_numpy()]
+    unique = frame.loc[~decision_keys(frame).duplicated().to_numpy()]
     out = []
     for rec in unique[list(COLUMNS)].itertuples(index=False):
         out.append(
@@ -76,6 +76,18 @@ def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def decision_keys(frame: pd.DataFrame) -> pd.Series:
+    """One text key per decision: lead, decision and the decision time in milliseconds."""
+    ms = frame["decided_at"].to_numpy(dtype="datetime64[ms]").astype(np.int64).astype(str)
+    return (
+        frame["lead_id"].astype(str)
+        + "|"
+        + frame["decision"].astype(str)
+        + "|"
+        + pd.Series(ms, index=frame.index)
+    )
 
 
 def _text(value: Any) -> str | None:

@@ -15,13 +15,12 @@ from typing import Any
 
 import orjson
 import pandas as pd
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 
 from leadscore.store.db import Store
-from leadscore.store.schema import latest_scores, scores
+from leadscore.store.schema import decisions, latest_scores, scores
 
-TRENDS = ("improving", "steady", "declining")
 CHUNK = 2_000
 SLICE = 64  # rows per executemany while writing the log: short holds of the interpreter
 
@@ -205,26 +204,14 @@ def write_scores(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
         raw.close()  # back to the pool
 
 
-_LATEST = select(
-    latest_scores.c.lead_id,
-    latest_scores.c.p_sql,
-    latest_scores.c.grade,
-    latest_scores.c.mql,
-    latest_scores.c.scored_at,
-).where(latest_scores.c.lead_id.in_(bindparam("ids", expanding=True)))
-
-
 def latest(store: Store, lead_ids: Iterable[str]) -> dict[str, Previous]:
-    """Each lead's last logged answer (leads never logged are absent)."""
-    wanted = sorted({i for i in lead_ids if i})
-    out: dict[str, Previous] = {}
-    if not wanted:
-        return out
-    with store.read() as conn:
-        for start in range(0, len(wanted), CHUNK):
-            for row in conn.execute(_LATEST, {"ids": wanted[start : start + CHUNK]}):
-                out[row.lead_id] = Previous(float(row.p_sql), str(row.grade), bool(row.mql), row.scored_at)
-    return out
+    """Each lead's last logged answer (leads never logged are absent): the service's lookup, on a
+    connection of its own for this call."""
+    reader = LatestReader(store.url)
+    try:
+        return reader.get(list(lead_ids))
+    finally:
+        reader.close()
 
 
 def served_scores(store: Store, since: datetime, until: datetime | None = None) -> pd.DataFrame:
@@ -240,8 +227,6 @@ def served_scores(store: Store, since: datetime, until: datetime | None = None) 
 def purge(store: Store, *, before: datetime | None = None, lead: str | None = None) -> dict[str, int]:
     """Delete logged answers older than ``before`` (retention) or every row of one lead (a deletion
     request: its log, its latest answer and its sales decisions)."""
-    from leadscore.store.schema import decisions
-
     counts = {"scores": 0, "latest_scores": 0, "decisions": 0}
     with store.write() as conn:
         if before is not None:
@@ -257,11 +242,6 @@ def purge(store: Store, *, before: datetime | None = None, lead: str | None = No
             ).rowcount
             counts["decisions"] += conn.execute(delete(decisions).where(decisions.c.lead_id == key)).rowcount
     return counts
-
-
-def count_scores(store: Store) -> int:
-    with store.read() as conn:
-        return int(conn.execute(select(func.count()).select_from(scores)).scalar_one())
 
 
 def first_mql_answers(store: Store) -> pd.DataFrame:
@@ -335,8 +315,6 @@ class LatestReader:
 
 def store_counts(store: Store) -> dict[str, Any]:
     """What the store holds: rows per table and the span of the score log."""
-    from leadscore.store.schema import decisions
-
     with store.read() as conn:
         counts = {
             "decisions": int(conn.execute(select(func.count()).select_from(decisions)).scalar_one()),
@@ -347,7 +325,5 @@ def store_counts(store: Store) -> dict[str, Any]:
     return {**counts, "first_score": _iso(first), "last_score": _iso(last)}
 
 
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    return (datetime.fromisoformat(value) if isinstance(value, str) else value).isoformat()
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from leadscore.store.db import Store, open_store
+from leadscore.store.db import Store, error_line, open_store
 from leadscore.store.scores import LatestReader, Previous, write_scores
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ class ScoreWriter:
         self.written = 0
         self.dropped = 0
         self._rows: deque[Mapping[str, Any]] = deque()
-        self._pending: dict[str, Previous] = {}  # queued, not yet written: still the latest answer
-        self._queued: dict[str, int] = {}  # how many of a lead's rows are queued or being written
+        # Leads with rows queued or being written: their newest answer, and how many rows are left.
+        self._pending: dict[str, tuple[Previous, int]] = {}
         self._hurry = False  # flush() asks for the queue to be written now
         self._cond = threading.Condition()
         self._store: Store | None = None
@@ -71,8 +71,9 @@ class ScoreWriter:
             for row in rows:
                 key = row["lead_id"]
                 if key:
-                    self._pending[key] = Previous(row["p_sql"], row["grade"], row["mql"], row["scored_at"])
-                    self._queued[key] = self._queued.get(key, 0) + 1
+                    left = self._pending[key][1] if key in self._pending else 0
+                    answer = Previous(row["p_sql"], row["grade"], row["mql"], row["scored_at"])
+                    self._pending[key] = (answer, left + 1)
             if len(self._rows) >= FLUSH_ROWS:
                 self._cond.notify()
         return True
@@ -81,7 +82,7 @@ class ScoreWriter:
         """Each lead's last logged answer: queued rows first, then the store (empty when it is down)."""
         ids = [i for i in lead_ids if i]
         with self._cond:
-            found = {i: self._pending[i] for i in ids if i in self._pending}
+            found = {i: self._pending[i][0] for i in ids if i in self._pending}
         rest = [i for i in ids if i not in found]
         reader = self._reader  # set once the writer thread has opened the store
         if rest and reader is not None and time.monotonic() >= self._down_until:
@@ -115,9 +116,8 @@ class ScoreWriter:
                         return
                     continue
                 batch = [self._rows.popleft() for _ in range(min(FLUSH_ROWS, len(self._rows)))]
-                self._busy = bool(batch)
-            if batch:
-                self._write(batch)
+                self._busy = True
+            self._write(batch)
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
@@ -139,13 +139,12 @@ class ScoreWriter:
                 self._warn(f"score log: {len(batch):,} rows dropped, the database cannot be written")
             for row in batch:  # written (or given up): the store answers for them from now on
                 key = row["lead_id"]
-                if key:
-                    left = self._queued.get(key, 1) - 1
-                    if left > 0:
-                        self._queued[key] = left
+                if key in self._pending:
+                    answer, left = self._pending[key]
+                    if left > 1:
+                        self._pending[key] = (answer, left - 1)
                     else:
-                        self._queued.pop(key, None)
-                        self._pending.pop(key, None)
+                        del self._pending[key]
 
     def _open(self) -> Store | None:
         if self._store is not None:
@@ -163,10 +162,7 @@ class ScoreWriter:
 
     def _mark_down(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_SECONDS
-        text = str(exc).strip()
-        self._warn(
-            f"score log: database unavailable ({text.splitlines()[0] if text else type(exc).__name__})"
-        )
+        self._warn(f"score log: database unavailable ({error_line(exc)})")
 
     def _warn(self, message: str) -> None:
         now = time.monotonic()
