@@ -19,7 +19,7 @@ from leadscore.data.sources import atomic_path, count_rows, iter_table, read_tab
 from leadscore.errors import UserError
 from leadscore.scoring.bundle import ModelBundle, Scored
 from leadscore.store.db import Store
-from leadscore.store.scores import latest, lead_key, now_utc, plain_value, trend_fields, write_scores
+from leadscore.store.scores import latest, score_rows, trend_fields, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -70,49 +70,29 @@ def log_chunk(
     if scored is None or frame.empty:
         return frame
     id_col = bundle.id_column
-    ids = [
-        lead_key(v)
-        for v in (chunk[id_col].tolist() if id_col and id_col in chunk.columns else [None] * len(chunk))
-    ]
-    previous = latest(store, ids)
-    when = now_utc()
+    raw_ids = chunk[id_col].tolist() if id_col and id_col in chunk.columns else [None] * len(chunk)
     fields = [f for f in bundle.fields if f in chunk.columns]
-    inputs = chunk[fields].astype(object).where(chunk[fields].notna(), None).to_dict("records")
-    reasons = scored.reasons or [[] for _ in ids]
-    rows = []
+    records = chunk[fields].astype(object).where(chunk[fields].notna(), None).to_dict("records")
+    versions = {"model_version": bundle.model_version, "cutoff_version": bundle.cutoff_version}
+    answers = [
+        {**part, "lead_id": lead_id, **versions}
+        for part, lead_id in zip(bundle.answer_parts(scored), raw_ids, strict=True)
+    ]
+    rows = score_rows(answers, records, model_name=bundle.name, fields=fields, source="batch")
+    previous = latest(store, [row["lead_id"] for row in rows])
     trends: dict[str, list[Any]] = {
         "previous_p_sql": [],
         "previous_scored_at": [],
         "trend": [],
         "crossed_cutoff": [],
     }
-    p_sql, mql, grade = frame["p_sql"].tolist(), frame["mql"].tolist(), frame["grade"].tolist()
-    for i, key in enumerate(ids):
-        answer = {"p_sql": p_sql[i], "mql": bool(mql[i])}
-        extra = trend_fields(answer, previous.get(key), threshold)
+    for answer, row in zip(answers, rows, strict=True):
+        extra = trend_fields(answer, previous.get(row["lead_id"]), threshold)
         before = extra["previous"]
         trends["previous_p_sql"].append(before["p_sql"] if before else None)
         trends["previous_scored_at"].append(before["scored_at"] if before else None)
         trends["trend"].append(extra["trend"])
         trends["crossed_cutoff"].append(extra["crossed_cutoff"])
-        rows.append(
-            {
-                "lead_id": key,
-                "scored_at": when,
-                "model_name": bundle.name,
-                "model_version": bundle.model_version,
-                "cutoff_version": bundle.cutoff_version,
-                "p_sql": float(p_sql[i]),
-                "mql": bool(mql[i]),
-                "grade": str(grade[i]),
-                "fit": round(float(scored.fit_part[i]), 4),
-                "engagement": round(float(scored.engagement_part[i]), 4),
-                "reasons": [r.field for r in reasons[i]],
-                "inputs": {k: plain_value(v) for k, v in inputs[i].items()},
-                "request_id": None,
-                "source": "batch",
-            }
-        )
     write_scores(store, rows)
     out = frame.copy()
     for name, values in trends.items():

@@ -39,24 +39,31 @@ def write_checksums(folder: Path) -> None:
     (folder / CHECKSUM_FILE).write_text(json.dumps(sums, indent=1, sort_keys=True), encoding="utf-8")
 
 
-def verify_files(folder: Path, location: str | Path) -> None:
-    """Refuse a damaged or partial bundle before parsing anything (a truncated booster file makes
-    LightGBM abort the whole process, which no ``except`` can catch)."""
+def read_verified(folder: Path, location: str | Path) -> dict[str, bytes]:
+    """A bundle's two files, each read once and checked before anything is parsed: against their
+    checksums, or for a bundle written before checksums, the booster for wholeness (a truncated
+    booster file makes LightGBM abort the whole process, which no ``except`` can catch). What is
+    checked is what gets parsed: nothing can change on disk in between."""
     sums_path = folder / CHECKSUM_FILE
     try:
         expected = json.loads(sums_path.read_text(encoding="utf-8")) if sums_path.is_file() else None
-        if expected is None:  # a bundle written before checksums: at least the booster must be whole
-            _check_booster_text((folder / BOOSTER_FILE).read_text(encoding="utf-8"))
-            return
-        for name in (BUNDLE_FILE, BOOSTER_FILE):
-            if _sha256(folder / name) != expected.get(name):
-                raise UserError(f"{location}: model bundle is damaged ({name} does not match its checksum)")
+        raw = {name: (folder / name).read_bytes() for name in (BUNDLE_FILE, BOOSTER_FILE)}
     except OSError as exc:
         raise UserError(
             f"{location}: model bundle is incomplete ({exc.strerror}: {Path(exc.filename or '').name})"
         ) from exc
     except ValueError as exc:
         raise UserError(f"{location}: model bundle is damaged ({CHECKSUM_FILE} is not valid JSON)") from exc
+    if expected is None:
+        try:
+            _check_booster_text(raw[BOOSTER_FILE].decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{location}: model bundle is damaged (the booster file is not text)") from exc
+        return raw
+    for name in (BUNDLE_FILE, BOOSTER_FILE):
+        if hashlib.sha256(raw[name]).hexdigest() != expected.get(name):
+            raise UserError(f"{location}: model bundle is damaged ({name} does not match its checksum)")
+    return raw
 
 
 def _check_booster_text(text: str) -> None:
@@ -182,14 +189,13 @@ class ModelBundle:
                 raise UserError(f"{location}: model not found")
             raise UserError(f"{location}: not a leadscore model (no {BUNDLE_FILE})")
         try:
-            verify_files(folder, location)
+            raw = read_verified(folder, location)
         except UserError as exc:
             text = str(exc)
             raise UserError(text if text.startswith(str(location)) else f"{location}: {text}") from None
         try:
-            meta = BundleMeta.model_validate_json((folder / BUNDLE_FILE).read_text(encoding="utf-8"))
-            booster_text = (folder / BOOSTER_FILE).read_text(encoding="utf-8")
-            return cls(meta, booster_text)
+            meta = BundleMeta.model_validate_json(raw[BUNDLE_FILE].decode("utf-8"))
+            return cls(meta, raw[BOOSTER_FILE].decode("utf-8"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise UserError(f"{location}: model bundle is corrupt ({type(exc).__name__}: {first})") from exc
@@ -290,7 +296,7 @@ class ModelBundle:
         overdue = self.meta.cutoff.review_warning()
         shared = [overdue] if overdue else []
         id_col = self.id_column
-        parts = self._all_parts(scored)
+        parts = self.answer_parts(scored)
         model_version, cutoff_version = self.model_version, self.cutoff_version
         out = []
         for i, record in enumerate(records):
@@ -314,7 +320,7 @@ class ModelBundle:
         """The score part of one lead's answer (p_sql, mql, grade, parts, reasons)."""
         return self._parts(scored, i)
 
-    def _all_parts(self, scored: Scored) -> list[dict[str, Any]]:
+    def answer_parts(self, scored: Scored) -> list[dict[str, Any]]:
         """``_parts`` for every lead, reading each array once (a 1,000-lead batch is on the request path)."""
         p = [round(v, 6) for v in scored.p_sql.tolist()]
         fit = [round(v, 4) for v in scored.fit_part.tolist()]
