@@ -176,13 +176,14 @@ def split_indices(frame: pd.DataFrame, y: np.ndarray, spec: DatasetSpec, seed: i
     return split
 
 
-def weekly_volume(frame: pd.DataFrame, spec: DatasetSpec) -> float | None:
-    """Leads per week over the data's time span (for capacity contracts), or None without a time column."""
-    if not spec.time or spec.time not in frame.columns:
+def weekly_volume(frame: pd.DataFrame, time_col: str | None, *, min_weeks: float = 0.0) -> float | None:
+    """Leads per week over the data's time span (capacity contracts, MQL volume in the monitor), or
+    None without a time column or when the span is shorter than ``min_weeks``."""
+    if not time_col or time_col not in frame.columns:
         return None
-    when = parse_dates(frame[spec.time])
+    when = parse_dates(frame[time_col])
     when = when[~np.isnat(when)]
     if when.size < 2:
         return None
     weeks = (when.max() - when.min()) / np.timedelta64(7, "D")
-    return float(when.size / weeks) if weeks > 0 else None
+    return float(when.size / weeks) if weeks > 0 and weeks >= min_weeks else None

@@ -190,7 +190,7 @@ def calibrate_and_cut(guarded: Guarded, data: TrainingData, spec: DatasetSpec, o
     # keeps TreeSHAP (needed for the parts of mixed trees) off the whole validation set.
     parts = draft.score_matrix(guarded.X[fitted.calib_rows][:GRADE_SAMPLE])
     edges = (grade_edges(parts.fit_part), grade_edges(parts.engagement_part))
-    weekly = weekly_volume(data.frame, spec)
+    weekly = weekly_volume(data.frame, spec.time)
     y_calib = data.y[fitted.calib_rows]
     threshold, notes = resolve_threshold(options.contract, p_valid, weekly, y=y_calib, seed=options.seed)
     data.notes.extend(notes)

@@ -14,13 +14,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from leadscore.config import DatasetSpec
 from leadscore.data.declared import read_leads
 from leadscore.errors import UserError
-from leadscore.features import dates_ms
+from leadscore.modeling.dataset import weekly_volume
 from leadscore.monitoring.drift import PSI_ACT, PSI_WATCH, band, field_drift, numeric_psi
 from leadscore.monitoring.feedback import reasons_by_source
 from leadscore.monitoring.outcomes import outcome_checks, source_table
@@ -48,17 +47,6 @@ class Verdict:
 def load(data: str | Path, spec: DatasetSpec) -> pd.DataFrame:
     """A period's leads as the model reads them (a folder of declared tables: its features and labels)."""
     return read_leads(data, spec, labels=True)
-
-
-def _weekly(frame: pd.DataFrame, time_col: str | None) -> float | None:
-    if not time_col or time_col not in frame.columns:
-        return None
-    t = dates_ms(frame[time_col])
-    t = t[~np.isnan(t)]
-    if t.size < 2:
-        return None
-    weeks = (t.max() - t.min()) / (7 * 86_400_000)
-    return float(t.size / weeks) if weeks >= 1 else None
 
 
 def monitor(
@@ -106,7 +94,7 @@ def monitor(
         "mql_per_week": None,
         "expected_mql_per_week": cut.expected_mql_per_week,
     }
-    weekly = _weekly(cur, bundle.encoder.time_col)
+    weekly = weekly_volume(cur, bundle.encoder.time_col, min_weeks=1.0)
     if weekly is not None:
         volume["mql_per_week"] = weekly * mql_share
     _judge_volume(volume, len(cur), verdict)

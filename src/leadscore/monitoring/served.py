@@ -17,8 +17,9 @@ import pandas as pd
 from leadscore.config import DatasetSpec
 from leadscore.data.labels import apply_labels
 from leadscore.data.sources import read_table, resolve_leads_path
+from leadscore.data.validate import label_values
 from leadscore.errors import UserError
-from leadscore.store.db import open_store
+from leadscore.store.db import Store, open_store
 from leadscore.store.decisions import load_decisions
 from leadscore.store.scores import served_scores
 
@@ -53,22 +54,22 @@ def served_frame(
     )
     if spec.time:
         frame[spec.time] = lead_rows["scored_at"].to_numpy()
-    frame = frame.reset_index(drop=True)
-    frame, labelled = _outcomes(frame, spec, opened, outcomes)
+    frame = _with_outcomes(frame.reset_index(drop=True), spec, opened, outcomes)
+    y, known = label_values(frame, spec)  # what the monitor counts as an outcome, too
     return frame, {
         "store": opened.shown,
         "since": since.isoformat(),
         "answers": answers,
         "leads": len(frame),
-        "leads_with_outcome": labelled,
+        "leads_with_outcome": int(known.sum()),
         "mql_share_sent": float(frame[SERVED_MQL].mean()),
-        "by_model_version": _by_version(frame, spec),
+        "by_model_version": _by_version(frame, y, known),
     }
 
 
-def _outcomes(
-    frame: pd.DataFrame, spec: DatasetSpec, store: Any, outcomes: str | Path | None
-) -> tuple[pd.DataFrame, int]:
+def _with_outcomes(
+    frame: pd.DataFrame, spec: DatasetSpec, store: Store, outcomes: str | Path | None
+) -> pd.DataFrame:
     """Outcomes from a file of later stages (its label column, joined by id), then sales' decisions."""
     assert spec.id
     frame[spec.label.column] = None
@@ -77,22 +78,17 @@ def _outcomes(
         for column in (spec.id, spec.label.column):
             if column not in later.columns:
                 raise UserError(f"{outcomes}: column '{column}' is missing (outcomes are joined by id)")
-        by_id = later.drop_duplicates(spec.id).set_index(later.drop_duplicates(spec.id)[spec.id].astype(str))
+        first = later.drop_duplicates(spec.id)
+        by_id = first.set_index(first[spec.id].astype(str))
         frame[spec.label.column] = frame[spec.id].astype(str).map(by_id[spec.label.column]).astype(object)
     decisions = load_decisions(store)
     if len(decisions) and spec.label.negative:
         frame, _ = apply_labels(frame, spec, decisions)
-    known = frame[spec.label.column].map(
-        lambda v: v is not None and not (isinstance(v, float) and np.isnan(v))
-    )
-    return frame, int(known.sum())
+    return frame
 
 
-def _by_version(frame: pd.DataFrame, spec: DatasetSpec) -> list[dict[str, Any]]:
+def _by_version(frame: pd.DataFrame, y: np.ndarray, known: np.ndarray) -> list[dict[str, Any]]:
     """Per model version: leads, the MQL share sent, mean P(SQL) and, where known, SQLs against expected."""
-    from leadscore.data.validate import label_values
-
-    y, known = label_values(frame, spec)
     out = []
     for version, idx in frame.groupby(SERVED_VERSION, sort=True).indices.items():
         p, mql = frame[SERVED_P].to_numpy()[idx], frame[SERVED_MQL].to_numpy()[idx]
