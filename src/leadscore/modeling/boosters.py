@@ -83,11 +83,7 @@ def choose_capacity(
     scores: dict[str, float] = {}
     units: dict[str, float] = {}
     for cap in candidates:
-        params = lgb_params(len(fit_idx), options, enc, cap)
-        booster = fit_booster(X, y, fit_rows, valid_idx, enc, params, options.max_rounds)
-        scores[cap.name] = float(
-            roc_auc_score(y[valid_idx], booster.predict(X[valid_idx], num_threads=options.num_threads))
-        )
+        booster, scores[cap.name] = _fit_scored(X, y, enc, options, cap, fit_rows, valid_idx, len(fit_idx))
         units[cap.name] = explain_units(booster)
         scores[f"{cap.name}_reason_ms"] = reason_cost_ms(booster, X[valid_idx])
     chosen = _prefer(candidates, scores, units, len(fit_idx) + len(valid_idx))
@@ -101,12 +97,27 @@ def _scorer(
     """How the capacity search scores a shape: fit on some rows, stop early on others, their AUC."""
 
     def score(capacity: Capacity, fit_rows: np.ndarray, valid_rows: np.ndarray) -> float:
-        params = lgb_params(len(fit_rows), options, enc, capacity)
-        booster = fit_booster(X, y, fit_rows, valid_rows, enc, params, options.max_rounds)
-        p = booster.predict(X[valid_rows], num_threads=options.num_threads)
-        return float(roc_auc_score(y[valid_rows], p))
+        return _fit_scored(X, y, enc, options, capacity, fit_rows, valid_rows, len(fit_rows))[1]
 
     return score
+
+
+def _fit_scored(
+    X: np.ndarray,
+    y: np.ndarray,
+    enc: FeatureEncoder,
+    options: TrainOptions,
+    capacity: Capacity,
+    fit_rows: np.ndarray,
+    valid_rows: np.ndarray,
+    n_fit: int,
+) -> tuple[lgb.Booster, float]:
+    """A booster of this shape (parameters sized for ``n_fit`` rows) fitted on ``fit_rows``, stopped
+    early on ``valid_rows``, and its ROC AUC there."""
+    params = lgb_params(n_fit, options, enc, capacity)
+    booster = fit_booster(X, y, fit_rows, valid_rows, enc, params, options.max_rounds)
+    p = booster.predict(X[valid_rows], num_threads=options.num_threads)
+    return booster, float(roc_auc_score(y[valid_rows], p))
 
 
 def _searched_params(searched: Capacity | None) -> dict[str, float]:
@@ -125,7 +136,7 @@ def explain_units(booster: lgb.Booster) -> float:
     the same on every run): the sum over trees of leaves x depth^2, TreeSHAP's own cost."""
 
     def depth(node: dict[str, Any]) -> int:
-        if "leaf_index" in node or "leaf_value" in node and "left_child" not in node:
+        if "left_child" not in node:  # a leaf
             return 0
         return 1 + max(depth(node["left_child"]), depth(node["right_child"]))
 
