@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import ANY, DatasetSpec, EventLog
-from leadscore.data.sources import find_table, read_table
+from leadscore.data.sources import find_table, read_folder_table, read_table, resolve_leads_path
 from leadscore.data.validate import ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
 from leadscore.features.declared import NAT_MS, align_events, rollups_for_spec
@@ -23,13 +23,20 @@ def is_declared_folder(path: str | Path, spec: DatasetSpec) -> bool:
     return Path(path).is_dir() and bool(spec.declared or spec.label.stages)
 
 
-def with_declared_tables(frame: pd.DataFrame, folder: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, int]:
+# A folder's declared tables once read, by kind (``events``, ``stages``): the table and its file name.
+Loaded = dict[str, tuple[pd.DataFrame, str]]
+
+
+def with_declared_tables(
+    frame: pd.DataFrame, folder: Path, spec: DatasetSpec, loaded: Loaded | None = None
+) -> tuple[pd.DataFrame, int]:
     """The leads with what the spec declares over the folder's other tables: engagement from the
-    activity log, the label from the status history (and how many leads that left out)."""
+    activity log, the label from the status history (and how many leads that left out). Tables
+    are read once into ``loaded`` when one is given (a caller that reads them again)."""
     if spec.declared:
-        frame = with_declared_engagement(frame, folder, spec)
+        frame = with_declared_engagement(frame, folder, spec, loaded)
     if spec.label.stages:
-        return with_stage_labels(frame, folder, spec)
+        return with_stage_labels(frame, folder, spec, loaded)
     return frame, 0
 
 
@@ -42,7 +49,9 @@ def leads_path(folder: Path, spec: DatasetSpec) -> Path:
     return found
 
 
-def with_declared_engagement(frame: pd.DataFrame, folder: Path, spec: DatasetSpec) -> pd.DataFrame:
+def with_declared_engagement(
+    frame: pd.DataFrame, folder: Path, spec: DatasetSpec, loaded: Loaded | None = None
+) -> pd.DataFrame:
     """``frame`` (the leads) with every declared engagement feature computed from the folder's
     activity log as of each lead's scoring time (columns of the same name are replaced)."""
     log = spec.events
@@ -57,7 +66,7 @@ def with_declared_engagement(frame: pd.DataFrame, folder: Path, spec: DatasetSpe
     for key, column in (("id", spec.id), ("time", spec.time)):
         if column not in frame.columns:
             raise UserError(f"spec key '{key}': column '{column}' is not in the leads table")
-    events, source = _events(folder, spec, log)
+    events, source = _events(folder, spec, log, loaded)
     _check_definitions(events, source, spec)
     anchors = frame[[spec.id, spec.time]].drop_duplicates(spec.id)
     rollups = rollups_for_spec(events, anchors, spec)
@@ -66,14 +75,20 @@ def with_declared_engagement(frame: pd.DataFrame, folder: Path, spec: DatasetSpe
     return frame.merge(rollups, on=spec.id, how="left")
 
 
-def _events(folder: Path, spec: DatasetSpec, log: EventLog) -> tuple[pd.DataFrame, str]:
-    return _declared_table(folder, spec, "events", {k: getattr(log, k) for k in ("id", "time", "type")})
+def _events(
+    folder: Path, spec: DatasetSpec, log: EventLog, loaded: Loaded | None = None
+) -> tuple[pd.DataFrame, str]:
+    columns = {k: getattr(log, k) for k in ("id", "time", "type")}
+    return _declared_table(folder, spec, "events", columns, loaded)
 
 
 def _declared_table(
-    folder: Path, spec: DatasetSpec, kind: str, columns: dict[str, str]
+    folder: Path, spec: DatasetSpec, kind: str, columns: dict[str, str], loaded: Loaded | None = None
 ) -> tuple[pd.DataFrame, str]:
-    """One of a folder's declared tables (``events``, ``stages``), with the columns its spec key names."""
+    """One of a folder's declared tables (``events``, ``stages``), with the columns its spec key names
+    (taken from ``loaded`` when it was read already, and kept there)."""
+    if loaded is not None and kind in loaded:
+        return loaded[kind]
     stem = spec.table(kind)
     path = find_table(folder, stem)
     if path is None:
@@ -82,6 +97,8 @@ def _declared_table(
     for key, column in columns.items():
         if column not in table.columns:
             raise UserError(f"spec key '{kind}.{key}': column '{column}' is not in {path.name}")
+    if loaded is not None:
+        loaded[kind] = (table, path.name)
     return table, path.name
 
 
@@ -104,7 +121,9 @@ def _check_definitions(events: pd.DataFrame, source: str, spec: DatasetSpec) -> 
                 )
 
 
-def with_stage_labels(frame: pd.DataFrame, folder: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, int]:
+def with_stage_labels(
+    frame: pd.DataFrame, folder: Path, spec: DatasetSpec, loaded: Loaded | None = None
+) -> tuple[pd.DataFrame, int]:
     """``frame`` with the label from the folder's status history: SQL when the lead enters one of
     ``label.stages`` after its scoring time and within ``label.within_days``. A lead whose last stage
     at its scoring time was already one of them is left without a label (out of training); how many
@@ -121,7 +140,7 @@ def with_stage_labels(frame: pd.DataFrame, folder: Path, spec: DatasetSpec) -> t
             "spec keys 'id' and 'time': needed to read the status history as of each lead's scoring time"
         )
     history, source = _declared_table(
-        folder, spec, "stages", {k: getattr(log, k) for k in ("id", "time", "stage")}
+        folder, spec, "stages", {k: getattr(log, k) for k in ("id", "time", "stage")}, loaded
     )
     wanted = {s.strip().casefold() for s in rule.stages}
     stage = history[log.stage].astype("string").str.strip().str.casefold().fillna("").to_numpy(dtype=object)
@@ -171,14 +190,15 @@ def validate_folder(folder: Path, spec: DatasetSpec, now_ms: float | None = None
     as ``validate_frame`` does, and each declared table on its own: rows whose id joins no lead,
     unreadable or future times, rows per lead, and the label counts by stage path."""
     leads = read_table(leads_path(folder, spec))
-    frame, past = with_declared_tables(leads, folder, spec)
+    loaded: Loaded = {}  # each table is read once, for the features and labels and for its checks
+    frame, past = with_declared_tables(leads, folder, spec, loaded)
     report = validate_frame(frame, spec, source=str(folder))
     if not spec.id or spec.id not in leads.columns:
         return report
     now = float(now_ms if now_ms is not None else time.time() * 1000)
     lead_ids = pd.Index(leads[spec.id].dropna().unique())
     if isinstance(spec.events, EventLog) and find_table(folder, spec.table("events")) is not None:
-        events, name = _events(folder, spec, spec.events)
+        events, name = _events(folder, spec, spec.events, loaded)
         facts = _log_facts(events, name, spec.events.id, spec.events.time, lead_ids, now, report, "events")
         facts["types"] = {
             str(k): int(v) for k, v in events[spec.events.type].value_counts().head(TOP_TYPES).items()
@@ -188,7 +208,7 @@ def validate_folder(folder: Path, spec: DatasetSpec, now_ms: float | None = None
     if spec.stages is not None and find_table(folder, spec.table("stages")) is not None:
         log = spec.stages
         history, name = _declared_table(
-            folder, spec, "stages", {"id": log.id, "time": log.time, "stage": log.stage}
+            folder, spec, "stages", {"id": log.id, "time": log.time, "stage": log.stage}, loaded
         )
         facts = _log_facts(history, name, log.id, log.time, lead_ids, now, report, "stages")
         facts["paths"] = _stage_paths(history, frame, spec)
@@ -322,8 +342,6 @@ def _stage_paths(history: pd.DataFrame, frame: pd.DataFrame, spec: DatasetSpec) 
 def read_leads(data: str | Path, spec: DatasetSpec, *, labels: bool = False) -> pd.DataFrame:
     """The leads of a file or a data folder as a model reads them: a folder of declared tables gets
     its declared features (and, with ``labels``, its labels from the status history)."""
-    from leadscore.data.sources import resolve_leads_path
-
     if not is_declared_folder(data, spec):
         return read_table(resolve_leads_path(data))
     folder = Path(data)
@@ -336,19 +354,17 @@ def read_leads(data: str | Path, spec: DatasetSpec, *, labels: bool = False) -> 
 def read_activity(data: str | Path, spec: DatasetSpec) -> pd.DataFrame | None:
     """A folder's activity log with the generator's column names (``lead_id``, ``occurred_at``,
     ``event_type``) whatever the CRM calls them, for timelines; None when there is none."""
-    folder = Path(data)
-    if not folder.is_dir():
+    events = read_folder_table(data, spec.table("events"))
+    if events is None:
         return None
-    path = find_table(folder, spec.table("events"))
-    if path is None:
-        return None
-    events = read_table(path)
     log = spec.events
     if isinstance(log, EventLog):
         wanted = {log.id: "lead_id", log.time: "occurred_at", log.type: "event_type"}
         missing = [c for c in wanted if c not in events.columns]
         if missing:
-            raise UserError(f"spec key 'events': column '{missing[0]}' is not in {path.name}")
+            raise UserError(
+                f"spec key 'events': column '{missing[0]}' is not in the '{spec.table('events')}' table of {data}"
+            )
         events = events.drop(columns=[c for c in wanted.values() if c in events.columns and c not in wanted])
         events = events.rename(columns=wanted)
     for column in ("lead_id", "occurred_at", "event_type"):
