@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from leadscore.config import ANY
 from leadscore.errors import UserError
 from leadscore.service.deps import ModelDep, StateDep
 from leadscore.service.leads import CheckedLead, LeadError
@@ -95,18 +96,15 @@ def score_checked(
         for answer, row in zip(answers, rows, strict=True):
             answer.update(trend_fields(answer, previous.get(row["lead_id"]), state.trend_threshold))
         log.submit(rows)
-    else:
+    else:  # not logged: no previous answer to compare with
         for answer in answers:
-            answer.update(NO_TREND)
+            answer.update(trend_fields(answer, None, state.trend_threshold))
     metrics = state.metrics
     metrics.leads.inc(len(leads))
     metrics.mql.inc(int(scored.mql.sum()))
     for p in scored.p_sql:
         metrics.scores.observe(float(p))
     return answers
-
-
-NO_TREND = {"previous": None, "trend": None, "crossed_cutoff": None}
 
 
 @router.post("/v1/score", response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
@@ -234,7 +232,7 @@ def _event_vocabulary(bundle: Any) -> dict[str, list[str]] | None:
     declared = bundle.spec.declared
     if not declared:
         return None
-    types = sorted({t for d in declared.values() for t in d.types if t.strip().casefold() != "any"})
+    types = sorted({t for d in declared.values() for t in d.types if t.strip().casefold() != ANY})
     attributes = sorted(
         {c for d in declared.values() for c in [*d.where, *([d.attribute] if d.attribute else [])]}
     )
