@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ from pydantic import ValidationError
 from leadscore.config import DatasetSpec, load_spec, parse_definitions
 from leadscore.features.declared import declared_rollups
 from tests.helpers import make_tables
+
+if TYPE_CHECKING:
+    from leadscore.modeling.train import TrainResult
 
 # The generator's roll-ups, as its shipped spec declares them.
 SYNTHETIC = {name: d.model_dump(exclude_defaults=True) for name, d in load_spec("synthetic").declared.items()}
@@ -198,15 +202,23 @@ def _spec(native: bool) -> dict[str, object]:
     }
 
 
-@pytest.mark.slow
-def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _train(folder: Path, spec: dict[str, object], spec_path: Path) -> TrainResult:
+    """Train on a folder with a spec written as a user would (YAML), with one fixed shape."""
     import yaml
 
-    from leadscore.config import load_spec
-    from leadscore.data.synthetic import write_dataset
     from leadscore.modeling.options import CAPACITIES, TrainOptions
     from leadscore.modeling.train import train
     from leadscore.scoring.contract import load_contract
+
+    spec_path.write_text(yaml.safe_dump(spec))
+    options = TrainOptions(contract=load_contract()[0], capacities=(CAPACITIES[1],))
+    return train(folder, load_spec(str(spec_path)), options)
+
+
+@pytest.mark.slow
+def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+
+    from leadscore.data.synthetic import write_dataset
 
     tables = make_tables(5000, 23)
     native = tmp_path / "native"
@@ -221,13 +233,10 @@ def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) ->
         lambda t: RENAME_TYPES.get(t, t.replace("_", " ").title())
     )
     events.rename(columns=RENAME_EVENTS).to_parquet(renamed / "activities.parquet")
-    results = []
-    for folder, is_native in ((native, True), (renamed, False)):
-        spec_path = tmp_path / f"{folder.name}.yaml"
-        spec_path.write_text(yaml.safe_dump(_spec(is_native)))
-        options = TrainOptions(contract=load_contract()[0], capacities=(CAPACITIES[1],))
-        results.append(train(folder, load_spec(str(spec_path)), options))
-    a, b = results
+    a, b = (
+        _train(folder, _spec(is_native), tmp_path / f"{folder.name}.yaml")
+        for folder, is_native in ((native, True), (renamed, False))
+    )
     assert a.bundle.fields[: len(FIT)] == FIT and b.bundle.fields[: len(FIT)] == [
         RENAME_LEADS[f] for f in FIT
     ]
@@ -519,13 +528,8 @@ def test_a_stage_list_that_never_occurs_is_one_line_naming_the_key(tmp_path) -> 
 
 @pytest.mark.slow
 def test_training_takes_its_labels_from_the_status_history(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import yaml
 
-    from leadscore.config import load_spec
     from leadscore.data.synthetic import write_dataset
-    from leadscore.modeling.options import CAPACITIES, TrainOptions
-    from leadscore.modeling.train import train
-    from leadscore.scoring.contract import load_contract
 
     write_dataset(make_tables(5000, 28), tmp_path / "d")
     spec = {
@@ -534,13 +538,7 @@ def test_training_takes_its_labels_from_the_status_history(tmp_path) -> None:  #
         "stages": {"id": "lead_id", "time": "entered_at", "stage": "stage"},
         "tables": {"stages": "stage_history"},
     }
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    result = train(
-        tmp_path / "d",
-        load_spec(str(path)),
-        TrainOptions(contract=load_contract()[0], capacities=(CAPACITIES[1],)),
-    )
+    result = _train(tmp_path / "d", spec, tmp_path / "spec.yaml")
     assert result.metrics["roc_auc"] > 0.75
     assert "reached_sql" not in result.bundle.fields and result.bundle.spec.label.stages == [
         "SQL",
@@ -555,26 +553,15 @@ def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tm
     import json
 
     import httpx
-    import yaml
 
-    from leadscore.config import load_spec
     from leadscore.data.synthetic import write_dataset
-    from leadscore.modeling.options import CAPACITIES, TrainOptions
-    from leadscore.modeling.train import train
     from leadscore.scoring.batch import score_file
-    from leadscore.scoring.contract import load_contract
     from tests.helpers import API_KEY, free_port, start_server, stop, wait_ready
 
     tables = make_tables(4000, 29)
     folder = tmp_path / "d"
     write_dataset(tables, folder)
-    spec_path = tmp_path / "spec.yaml"
-    spec_path.write_text(yaml.safe_dump(_spec(True)))
-    result = train(
-        folder,
-        load_spec(str(spec_path)),
-        TrainOptions(contract=load_contract()[0], capacities=(CAPACITIES[1],)),
-    )
+    result = _train(folder, _spec(True), tmp_path / "spec.yaml")
     model = result.bundle.save(tmp_path / "bundle")
     score_file(folder, result.bundle, tmp_path / "scored.parquet", progress=False)
     batch = (
