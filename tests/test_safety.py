@@ -44,7 +44,10 @@ def test_a_header_only_csv_scores_to_an_empty_result_with_the_header(
         "score", str(src), "--model", str(trained["model_path"]), "--out", str(out), "--explain", "2"
     )
     assert code == 0, output
-    assert out.read_text().splitlines() == ['"lead_id","p_sql","mql","grade","reason_1","reason_2"']
+    assert out.read_text().splitlines() == [
+        '"lead_id","p_sql","mql","grade","reason_1","reason_2",'
+        '"fit_band","fit_log_odds","engagement_band","engagement_log_odds"'
+    ]
     assert "Traceback" not in output
 
 

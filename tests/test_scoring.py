@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -37,11 +38,27 @@ def test_score_writes_id_score_flag_grade_and_reasons(trained: Trained, tmp_path
     )
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["lead_id", "p_sql", "mql", "grade", "reason_1", "reason_2", "reason_3"]
+    assert list(frame.columns) == [
+        "lead_id",
+        "p_sql",
+        "mql",
+        "grade",
+        "reason_1",
+        "reason_2",
+        "reason_3",
+        "fit_band",
+        "fit_log_odds",
+        "engagement_band",
+        "engagement_log_odds",
+    ]
     assert len(frame) == len(leads) and frame["lead_id"].tolist() == leads["lead_id"].tolist()
     bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
-    direct = bundle.score_frame(leads).p_sql.round(6)
-    assert (frame["p_sql"].to_numpy() == direct).all()  # chunking changes nothing
+    scored = bundle.score_frame(leads)
+    assert (frame["p_sql"].to_numpy() == scored.p_sql.round(6)).all()  # chunking changes nothing
+    # The grade is the fit band and the engagement band; the parts are the service's log-odds.
+    assert (frame["grade"] == frame["fit_band"] + frame["engagement_band"].astype(str)).all()
+    np.testing.assert_array_equal(frame["fit_log_odds"].to_numpy(), scored.fit_part.round(4))
+    np.testing.assert_array_equal(frame["engagement_log_odds"].to_numpy(), scored.engagement_part.round(4))
     assert frame["reason_1"].str.contains(r"\(\+|\(-", regex=True).all()
 
 

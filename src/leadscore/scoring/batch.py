@@ -27,8 +27,14 @@ log = logging.getLogger(__name__)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+# The fit and engagement parts of each score, after the reasons (added columns, so older readers of
+# the first columns keep working): each part's band (A-D, 1-4) and its log-odds.
+PART_COLUMNS = ("fit_band", "fit_log_odds", "engagement_band", "engagement_log_odds")
+
+
 def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> pd.DataFrame:
-    """The batch-scoring table: id, p_sql, mql, grade and, when asked, the top reasons."""
+    """The batch-scoring table: id, p_sql, mql, grade, the top reasons when asked, and the fit and
+    engagement parts (band and log-odds)."""
     return _score_output(bundle, frame, explain)[0]
 
 
@@ -43,6 +49,9 @@ def _score_output(
         empty = {"p_sql": np.array([], dtype=np.float64), "mql": np.array([], dtype=bool)}
         out.update({**empty, "grade": np.array([], dtype=object)})
         out.update({f"reason_{k + 1}": np.array([], dtype=object) for k in range(explain)})
+        out.update(
+            {c: np.array([], dtype=object if c.endswith("band") else np.float64) for c in PART_COLUMNS}
+        )
         return pd.DataFrame(out), None
     scored = bundle.score_frame(frame, explain=explain)
     out["p_sql"] = np.round(scored.p_sql, 6)
@@ -54,6 +63,10 @@ def _score_output(
             out[f"reason_{k + 1}"] = [
                 f"{r[k].text} ({r[k].weight_pp:+.1f} pp)" if k < len(r) else "" for r in ranked
             ]
+    out["fit_band"] = scored.fit_band.astype(str)
+    out["fit_log_odds"] = np.round(scored.fit_part, 4)
+    out["engagement_band"] = scored.engagement_band.astype(str)
+    out["engagement_log_odds"] = np.round(scored.engagement_part, 4)
     return pd.DataFrame(out), scored
 
 
