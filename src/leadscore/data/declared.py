@@ -68,6 +68,15 @@ def with_declared_engagement(
             raise UserError(f"spec key '{key}': column '{column}' is not in the leads table")
     events, source = _events(folder, spec, log, loaded)
     _check_definitions(events, source, spec)
+    return engagement_from(frame, events, spec)
+
+
+def engagement_from(frame: pd.DataFrame, events: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """``frame`` (the leads) with the spec's declared engagement from ``events`` (an activity log already
+    read and checked): the columns of a declared name are replaced, the others kept in their order.
+    Each lead's features depend on its own events only, so any split of the leads with their events
+    (the Spark path's buckets) gives the same rows."""
+    assert spec.id and spec.time
     anchors = frame[[spec.id, spec.time]].drop_duplicates(spec.id)
     rollups = rollups_for_spec(events, anchors, spec)
     rollups.insert(0, spec.id, anchors[spec.id].to_numpy())
@@ -142,13 +151,28 @@ def with_stage_labels(
     history, source = _declared_table(
         folder, spec, "stages", {k: getattr(log, k) for k in ("id", "time", "stage")}, loaded
     )
-    wanted = {s.strip().casefold() for s in rule.stages}
-    stage = history[log.stage].astype("string").str.strip().str.casefold().fillna("").to_numpy(dtype=object)
+    stage, wanted = _stages(history, spec)
     if not np.isin(stage, list(wanted)).any():
         raise UserError(f"spec key 'label.stages': none of {', '.join(rule.stages)} occurs in {source}")
+    return labels_from(frame, history, spec)
+
+
+def _stages(history: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, set[str]]:
+    """The status history's stages folded (trimmed, case-folded), and the folded SQL stages."""
+    assert spec.stages is not None and spec.label.stages is not None
+    wanted = {s.strip().casefold() for s in spec.label.stages}
+    column = history[spec.stages.stage].astype("string").str.strip().str.casefold()
+    return column.fillna("").to_numpy(dtype=object), wanted
+
+
+def labels_from(frame: pd.DataFrame, history: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, int]:
+    """``frame`` with its label from ``history`` (a status history already read and checked), and how
+    many leads were already past the SQL stages at their scoring time. Each lead's label depends on
+    its own history only."""
+    stage, wanted = _stages(history, spec)
     label, past = _stage_label(frame, history, stage, wanted, spec)
     out = frame.copy()
-    out[rule.column] = pd.Series(label, index=frame.index, dtype="Int64")
+    out[spec.label.column] = pd.Series(label, index=frame.index, dtype="Int64")
     return out, past
 
 
