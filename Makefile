@@ -9,7 +9,7 @@ DEMO   := data/demo
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint typecheck bench clean browser postgres serve
+.PHONY: help venv demo test test-fast lint typecheck bench clean browser postgres java serve
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: python3.11 not found"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv and install leadscore with its dev tools
@@ -33,13 +33,18 @@ postgres: ## Install PostgreSQL from Debian (the store's tests start their own s
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi; }
 
+java: ## Install a Java runtime from Debian (the Spark path's tests run a local Spark)
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; fi; }
+
 demo: $(STAMP) ## Run the whole main job on synthetic data (local MLflow under mlruns/)
 	$(BIN)/leadscore demo --out $(DEMO) --port $(PORT)
 
-test: $(STAMP) browser postgres ## Run the test suite (what CI runs; installs Chromium and PostgreSQL first)
+test: $(STAMP) browser postgres java ## Run the test suite (what CI runs; installs Chromium, PostgreSQL and Java first)
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP) browser postgres ## Run the tests without the slow and end-to-end ones
+test-fast: $(STAMP) browser postgres java ## Run the tests without the slow and end-to-end ones
 	$(BIN)/python -m pytest -m "not slow and not e2e"
 
 lint: $(STAMP) ## Ruff lint and format check

@@ -16,14 +16,15 @@ SRC = Path(leadscore.__file__).resolve().parent
 # Highest first: a package may import only packages in later layers (and its own modules).
 # `service` sits above `tracking` because it loads models:/ URIs through `tracking.loading`;
 # `tracking` sits above `modeling` because it logs a typed `TrainResult`; `store` (the database)
-# sits below `scoring`, which logs batch scores to it; see docs/design.md.
+# sits below `scoring`, which logs batch scores to it; `spark` (features and scores inside Spark) is a
+# peer of `modeling`: it runs the scoring and data code, never training; see docs/design.md.
 LAYERS: list[set[str]] = [
     {"cli"},
     {"jobs"},
     {"reports"},
     {"monitoring", "service"},
     {"tracking"},
-    {"modeling"},
+    {"modeling", "spark"},
     {"scoring"},
     {"store"},
     {"data"},

@@ -34,6 +34,36 @@ PositiveOpt = Annotated[
 ]
 IdOpt = Annotated[str | None, typer.Option("--id", help="Id column.")]
 TimeOpt = Annotated[str | None, typer.Option("--time", help="Timestamp column (time-based split).")]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="pandas (this process) or spark (a Spark session: --master, SPARK_REMOTE, or local[*]).",
+    ),
+]
+MasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--master", help="Spark master URL for --engine spark (default local[*]; spark://, yarn, k8s://)."
+    ),
+]
+BucketsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--buckets",
+        min=1,
+        help="--engine spark: groups the leads are split into (default: ~50,000 leads each).",
+    ),
+]
+
+
+def check_engine(engine: str, master: str | None) -> None:
+    if engine not in {"pandas", "spark"}:
+        raise UserError(f"--engine: unknown engine '{engine}' (use pandas or spark)")
+    if master and engine != "spark":
+        raise UserError("--master: only with --engine spark")
+
+
 ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Column to leave out (repeatable).")]
 
 

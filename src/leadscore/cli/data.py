@@ -8,12 +8,16 @@ from typing import Annotated, Any
 import typer
 
 from leadscore.cli._util import (
+    BucketsOpt,
+    EngineOpt,
     IdOpt,
     JsonOpt,
     LabelOpt,
+    MasterOpt,
     PositiveOpt,
     SpecOpt,
     TimeOpt,
+    check_engine,
     echo_json,
     info,
     resolve_spec,
@@ -105,6 +109,73 @@ def validate(
             f"{file}: {report.rows:,} rows, {report.positives:,} SQL / {report.negatives:,} non-SQL: {verdict}"
         )
     raise typer.Exit(code=report.exit_code)
+
+
+@app.command()
+@user_errors
+def features(
+    folder: Annotated[
+        str, typer.Argument(help="A data folder of a CRM's own tables (leads, activity, stages).")
+    ],
+    spec: Annotated[str, typer.Option("--spec", help="Dataset spec declaring the tables and features.")],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            help="Training table: a .parquet or .csv file (pandas), or a Parquet folder (both engines).",
+        ),
+    ],
+    engine: EngineOpt = "pandas",
+    master: MasterOpt = None,
+    buckets: BucketsOpt = None,
+    labels: Annotated[
+        bool, typer.Option("--labels/--no-labels", help="Add the label from the status history.")
+    ] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """The training table of a folder: its leads with the spec's declared point-in-time roll-ups and
+    the label from the status history, computed in this process or with Spark (the same rows)."""
+    import time
+
+    from leadscore.config import load_spec
+
+    check_engine(engine, master)
+    ds = load_spec(spec)
+    if not (ds.declared or ds.label.stages):
+        raise UserError(f"spec '{ds.name}': declares no activity features or stage labels to compute")
+    started = time.perf_counter()
+    if engine == "spark":
+        from leadscore.spark.features import declared_frame
+        from leadscore.spark.session import read_table as spark_read
+        from leadscore.spark.session import spark_session, write_parquet
+
+        session = spark_session(master)
+        write_parquet(declared_frame(session, folder, ds, labels=labels, buckets=buckets), out)
+        rows = spark_read(session, out).count()
+    else:
+        rows = _pandas_features(Path(folder), ds, Path(out), labels)
+    summary = {"out": out, "rows": rows, "engine": engine, "seconds": round(time.perf_counter() - started, 2)}
+    if json_out:
+        echo_json(summary)
+    else:
+        info(f"wrote the training table of {rows:,} leads to {out} ({engine}, {summary['seconds']} s)")
+
+
+def _pandas_features(folder: Path, ds: Any, out: Path, labels: bool) -> int:
+    from leadscore.data.declared import is_declared_folder, read_leads
+    from leadscore.data.sources import atomic_path
+
+    if not is_declared_folder(folder, ds):
+        raise UserError(f"{folder}: not a folder of tables (the spec's '{ds.table('leads')}' table)")
+    frame = read_leads(folder, ds, labels=labels)
+    suffix = out.suffix.lower()
+    target = out if suffix in {".parquet", ".csv"} else out / "part-00000.parquet"
+    with atomic_path(target) as tmp:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+    return len(frame)
 
 
 @app.command()

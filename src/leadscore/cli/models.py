@@ -8,14 +8,18 @@ from typing import Annotated
 import typer
 
 from leadscore.cli._util import (
+    BucketsOpt,
+    EngineOpt,
     ExcludeOpt,
     IdOpt,
     JsonOpt,
     LabelOpt,
+    MasterOpt,
     ModelOpt,
     PositiveOpt,
     SpecOpt,
     TimeOpt,
+    check_engine,
     echo_json,
     info,
     resolve_spec,
@@ -105,9 +109,21 @@ def train(
 @app.command()
 @user_errors
 def score(
-    data: Annotated[Path, typer.Argument(help="CSV or Parquet export to score.")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="CSV or Parquet export, or a folder of declared tables (with --engine spark also a Parquet "
+            "folder, a glob or a cluster URI)."
+        ),
+    ],
     model: ModelOpt,
-    out: Annotated[Path, typer.Option("--out", help="Output file (.csv or .parquet), written atomically.")],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            help="Output file (.csv or .parquet), written atomically; a Parquet folder with --engine spark.",
+        ),
+    ],
     explain: Annotated[int, typer.Option("--explain", min=0, max=20, help="Top K reasons per lead.")] = 0,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=100, help="Rows per chunk.")] = 50_000,
     log_scores: Annotated[
@@ -118,21 +134,43 @@ def score(
             "previous score and trend to the output.",
         ),
     ] = False,
+    engine: EngineOpt = "pandas",
+    master: MasterOpt = None,
+    buckets: BucketsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Score a CSV or Parquet export in chunks: id, p_sql, mql, grade and top reasons."""
+    """Score an export: id, p_sql, mql, grade, top reasons and the fit and engagement parts. In
+    chunks in this process, or inside Spark with --engine spark (DATA a Parquet file, folder or glob,
+    or a folder of declared tables; OUT a Parquet folder)."""
     from leadscore.scoring.batch import score_file
     from leadscore.tracking.loading import load_bundle
 
+    check_engine(engine, master)
+    if engine == "spark" and log_scores:
+        raise UserError("--log: not with --engine spark (the score log is written by the pandas path)")
     bundle = load_bundle(model)
+    if engine == "spark":
+        from leadscore.spark.scoring import score_spark
+        from leadscore.spark.session import spark_session
+
+        summary = score_spark(
+            spark_session(master), str(data), bundle, str(out), explain=explain, buckets=buckets
+        )
+        if json_out:
+            echo_json(summary)
+        else:
+            info(
+                f"scored {summary['rows']:,} leads ({summary['mql_share']:.1%} MQL) -> {summary['out']} (spark)"
+            )
+        return
     from leadscore.config import get_settings
     from leadscore.store.db import open_store
 
     store = open_store() if log_scores else None
     summary = score_file(
-        data,
+        Path(data),
         bundle,
-        out,
+        Path(out),
         explain=explain,
         chunk_rows=chunk_rows,
         progress=not json_out,

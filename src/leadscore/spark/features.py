@@ -1,0 +1,294 @@
+"""A data folder's declared features (and labels) with Spark: the same training table as
+``data.declared.read_leads(folder, spec, labels=True)``, row for row.
+
+Spark reads the leads, the activity log and the status history, keeps only the columns the spec
+uses, and shuffles every lead with its own events and stage changes into one of ``buckets`` groups
+(a hash of the lead id as text). Each group is one call of the single-machine engine
+(``engagement_from``, ``labels_from``) on pandas frames, so a feature has one definition, and a
+lead's values depend on its own rows only: the split into buckets changes nothing. The driver holds
+the plan and a few counts, never rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from leadscore.config import ANY, Aggregation, DatasetSpec, EventLog
+from leadscore.data.declared import engagement_from, labels_from
+from leadscore.data.sources import find_table
+from leadscore.errors import UserError
+from leadscore.spark.session import is_remote, read_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType, StructType
+
+BUCKET = "_ls_bucket"
+ROW = "_ls_row"
+KIND = "_ls_kind"
+LEADS_PER_BUCKET = 50_000  # a bucket's leads and events are one pandas call in one Python worker
+
+
+def table_path(folder: str, stem: str) -> str | None:
+    """Where a folder's table lives: ``<stem>.parquet``, ``<stem>.csv`` or a ``<stem>/`` Parquet folder
+    (what Spark writes); under a cluster URI, ``<stem>.parquet`` (a file or a folder of parts)."""
+    if not is_remote(folder):
+        base = Path(folder)
+        found = find_table(base, stem) if base.is_dir() else None
+        if found is not None:
+            return str(found)
+        for candidate in (base / stem, base / f"{stem}.parquet"):
+            if candidate.is_dir():
+                return str(candidate)
+        return None
+    return f"{folder.rstrip('/')}/{stem}.parquet"
+
+
+def is_declared(data: str, spec: DatasetSpec) -> bool:
+    """A folder of a CRM's own tables (the spec declares engagement or stage labels, and the folder has
+    its leads table), not a single table to score as it is."""
+    if not (spec.declared or spec.label.stages):
+        return False
+    if is_remote(data):
+        return not data.rstrip("/").endswith((".parquet", ".csv"))
+    return Path(data).is_dir() and table_path(data, spec.table("leads")) is not None
+
+
+def declared_frame(
+    spark: SparkSession, folder: str, spec: DatasetSpec, *, labels: bool = True, buckets: int | None = None
+) -> DataFrame:
+    """The leads of ``folder`` with the spec's declared engagement and, with ``labels``, the label from
+    the status history, as a Spark DataFrame (lazy: nothing is computed until it is written)."""
+    from pyspark.sql import functions as F
+
+    if not spec.id or not spec.time:
+        raise UserError(
+            "spec keys 'id' and 'time': needed to roll up activity as of each lead's scoring time"
+        )
+    leads, leads_name = _table(spark, folder, spec, "leads")
+    for key, column in (("id", spec.id), ("time", spec.time)):
+        if column not in leads.columns:
+            raise UserError(f"spec key '{key}': column '{column}' is not in {leads_name}")
+    id_type = leads.schema[spec.id].dataType
+    sides: list[DataFrame] = []
+    event_cols: list[str] = []
+    stage_cols: list[str] = []
+    events_schema = None
+    if spec.declared:
+        events, event_cols = _events(spark, folder, spec)
+        events_schema = events.schema
+        sides.append(_side(events, event_cols, "e", spec.events.id, id_type))  # type: ignore[union-attr]
+    use_labels = labels and bool(spec.label.stages)
+    if use_labels:
+        history, stage_cols = _history(spark, folder, spec)
+        sides.append(_side(history, stage_cols, "s", spec.stages.id, id_type))  # type: ignore[union-attr]
+    if buckets is None:
+        buckets = _buckets(spark, leads)
+    keyed = leads.withColumn(ROW, F.monotonically_increasing_id()).withColumn(
+        BUCKET, _bucket(F.col(f"`{spec.id}`"), buckets)
+    )
+    if not sides:
+        return leads
+    side = sides[0] if len(sides) == 1 else sides[0].unionByName(sides[1], allowMissingColumns=True)
+    side = side.withColumn(BUCKET, F.pmod(F.col(BUCKET), F.lit(buckets)))
+    schema = output_schema(leads.schema, events_schema, spec, use_labels)
+    fn = _bucket_fn(spec.model_dump_json(), leads.columns, event_cols, stage_cols, use_labels, schema.names)
+    return keyed.groupBy(BUCKET).cogroup(side.groupBy(BUCKET)).applyInPandas(fn, schema)
+
+
+def _table(spark: SparkSession, folder: str, spec: DatasetSpec, kind: str) -> tuple[DataFrame, str]:
+    stem = spec.table(kind)
+    path = table_path(folder, stem)
+    if path is None:
+        raise UserError(
+            f"{folder}: no '{stem}' table (.csv, .parquet or a Parquet folder) for spec key 'tables.{kind}'"
+        )
+    return read_table(spark, path), Path(path).name
+
+
+def _require(frame: DataFrame, name: str, kind: str, columns: dict[str, str]) -> None:
+    for key, column in columns.items():
+        if column not in frame.columns:
+            raise UserError(f"spec key '{kind}.{key}': column '{column}' is not in {name}")
+
+
+def _events(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFrame, list[str]]:
+    """The activity log with only the columns the declarations read, checked as the single-machine
+    path checks it (a missing column or an event type that never occurs is one line naming its key)."""
+    from pyspark.sql import functions as F
+
+    log = spec.events
+    if not isinstance(log, EventLog):
+        raise UserError(
+            "spec key 'events': declared engagement needs the activity log's columns (events: {id, time, type})"
+        )
+    events, name = _table(spark, folder, spec, "events")
+    _require(events, name, "events", {"id": log.id, "time": log.time, "type": log.type})
+    wanted_types: set[str] = set()
+    columns = [log.id, log.time, log.type]
+    for key, d in spec.declared.items():
+        for column in [*d.where, *([d.attribute] if d.attribute else [])]:
+            if column not in events.columns:
+                where = "where" if column in d.where else d.kind
+                raise UserError(f"spec key 'engagement.{key}.{where}': column '{column}' is not in {name}")
+            if column not in columns:
+                columns.append(column)
+        wanted_types.update(t.strip().casefold() for t in d.types if t.strip().casefold() != ANY)
+    if wanted_types:
+        folded = F.lower(F.trim(F.col(f"`{log.type}`")))
+        present = {
+            r[0] for r in events.select(folded).where(folded.isin(sorted(wanted_types))).distinct().collect()
+        }
+        for key, d in spec.declared.items():
+            for t in d.types:
+                if t.strip().casefold() not in (ANY, *present):
+                    raise UserError(f"spec key 'engagement.{key}': event type '{t}' never occurs in {name}")
+    return events.select(*[F.col(f"`{c}`") for c in columns]), columns
+
+
+def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFrame, list[str]]:
+    from pyspark.sql import functions as F
+
+    log = spec.stages
+    if log is None:
+        raise UserError(
+            "spec key 'stages': labels from stages need the status history's columns (stages: {id, time, stage})"
+        )
+    history, name = _table(spark, folder, spec, "stages")
+    _require(history, name, "stages", {"id": log.id, "time": log.time, "stage": log.stage})
+    wanted = sorted({s.strip().casefold() for s in spec.label.stages or []})
+    folded = F.lower(F.trim(F.col(f"`{log.stage}`").cast("string")))
+    if not history.where(folded.isin(wanted)).limit(1).count():
+        raise UserError(
+            f"spec key 'label.stages': none of {', '.join(spec.label.stages or [])} occurs in {name}"
+        )
+    columns = list(dict.fromkeys([log.id, log.time, log.stage]))
+    return history.select(*[F.col(f"`{c}`") for c in columns]), columns
+
+
+def _bucket(id_column: Any, buckets: int) -> Any:
+    """A lead's bucket: the same for the lead and all its rows, whatever the id's type in each table
+    (hashed as text, as the single-machine join compares ids)."""
+    from pyspark.sql import functions as F
+
+    return F.pmod(F.xxhash64(id_column.cast("string")), F.lit(buckets))
+
+
+def _side(frame: DataFrame, columns: list[str], kind: str, id_column: str, id_type: DataType) -> DataFrame:
+    """One table's rows renamed to positional names (so the activity log and the status history can be
+    one union whatever their columns are called), with their kind and their lead's bucket hash. An id
+    read as text (a CSV table) is read as the leads' id type, as the single-machine reader infers it."""
+    from pyspark.sql import functions as F
+
+    ident = F.col(f"`{id_column}`")
+    if frame.schema[id_column].dataType != id_type:
+        ident = ident.cast(id_type)
+    selected = [ident if c == id_column else F.col(f"`{c}`") for c in columns]
+    return frame.select(
+        *[col.alias(f"_{kind}{i}") for i, col in enumerate(selected)],
+        F.lit(kind).alias(KIND),
+        F.xxhash64(ident.cast("string")).alias(BUCKET),
+    )
+
+
+def _buckets(spark: SparkSession, leads: DataFrame) -> int:
+    """About ``LEADS_PER_BUCKET`` leads per bucket, and at least one bucket per core of the cluster (a
+    Parquet count reads the footers only)."""
+    try:
+        cores = int(spark.sparkContext.defaultParallelism)
+    except Exception:  # Spark Connect: no SparkContext on the client
+        cores = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
+    return max(cores, math.ceil(leads.count() / LEADS_PER_BUCKET))
+
+
+def output_schema(
+    leads: StructType, events: StructType | None, spec: DatasetSpec, labels: bool
+) -> StructType:
+    """The training table's columns, in the single-machine order: the leads' columns (a declared name
+    replaced), each declared feature, then the label (in place when the leads already have one)."""
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    fields = [f for f in leads.fields if f.name not in spec.declared]
+    for name, d in spec.declared.items():
+        fields.append(StructField(name, _feature_type(d, events), True))
+    if labels:
+        label = StructField(spec.label.column, LongType(), True)
+        names = [f.name for f in fields]
+        if label.name in names:
+            fields[names.index(label.name)] = label
+        else:
+            fields.append(label)
+    return StructType(fields)
+
+
+def _feature_type(d: Aggregation, events: StructType | None) -> DataType:
+    from pyspark.sql.types import DoubleType, LongType, StringType
+
+    if d.kind in ("returns", "distinct_days", "unique") or (d.kind == "count" and not d.half_life_days):
+        return LongType()
+    if d.kind == "last":
+        if events is not None and d.attribute in events.names:
+            return events[d.attribute].dataType
+        return StringType()
+    return DoubleType()
+
+
+def _bucket_fn(
+    spec_json: str,
+    lead_cols: list[str],
+    event_cols: list[str],
+    stage_cols: list[str],
+    labels: bool,
+    out_cols: list[str],
+) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
+    """The function each bucket runs in a Python worker: the single-machine engine on its leads
+    (in their order in the export, so a duplicated id keeps its first row's time) and their rows."""
+
+    def run(leads_part: pd.DataFrame, side: pd.DataFrame) -> pd.DataFrame:
+        spec = _spec(spec_json)
+        if leads_part.empty:
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in out_cols})
+        leads = leads_part.sort_values(ROW, kind="stable")[lead_cols].reset_index(drop=True)
+        kind = side[KIND] if KIND in side.columns else pd.Series([], dtype=object)
+        if event_cols:
+            leads = engagement_from(leads, _rows(side, kind, "e", event_cols), spec)
+        if labels:
+            leads = labels_from(leads, _rows(side, kind, "s", stage_cols), spec)[0]
+        return arrow_safe(leads[out_cols])
+
+    return run
+
+
+def arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """pandas 3 keeps text in Arrow arrays of several chunks, which PySpark 4 cannot hand back to the
+    JVM ("Cannot convert ChunkedArray to Array"): text columns go back as plain Python objects."""
+    text = [c for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)]
+    if not text:
+        return frame
+    return frame.astype({c: object for c in text})
+
+
+def _rows(side: pd.DataFrame, kind: pd.Series, which: str, columns: list[str]) -> pd.DataFrame:
+    positional = [f"_{which}{i}" for i in range(len(columns))]
+    if not len(side) or positional[0] not in side.columns:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    rows = side.loc[(kind == which).to_numpy(), positional].reset_index(drop=True)
+    rows.columns = columns
+    return rows
+
+
+_SPECS: dict[str, DatasetSpec] = {}
+
+
+def _spec(spec_json: str) -> DatasetSpec:
+    """The spec, parsed once per Python worker (workers are reused across tasks)."""
+    spec = _SPECS.get(spec_json)
+    if spec is None:
+        spec = _SPECS[spec_json] = DatasetSpec.model_validate(json.loads(spec_json))
+    return spec

@@ -1,0 +1,145 @@
+"""Batch scores with Spark: the columns of ``scoring.batch.score_output``, from the same
+``ModelBundle``, for every lead of a Parquet table (or a folder of a CRM's own tables) inside Spark.
+
+The bundle (its metadata and booster text, a few MB) is broadcast once; each Python worker builds the
+``ModelBundle`` once and reuses it for every Arrow batch of every task it runs (``mapInPandas``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from leadscore.errors import UserError
+from leadscore.scoring.batch import PART_COLUMNS, score_output
+from leadscore.scoring.bundle import ModelBundle
+from leadscore.spark.features import arrow_safe, declared_frame, is_declared
+from leadscore.spark.session import is_remote, read_table, write_parquet
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+log = logging.getLogger(__name__)
+
+
+def leads_frame(
+    spark: SparkSession, data: str, bundle: ModelBundle, *, buckets: int | None = None
+) -> DataFrame:
+    """What the model scores: a folder of declared tables gets its declared engagement (no labels);
+    any other DATA is a Parquet file, folder or glob (or a CSV file) read as it is."""
+    if is_declared(data, bundle.spec):
+        return declared_frame(spark, data, bundle.spec, labels=False, buckets=buckets)
+    if not is_remote(data) and not any(ch in data for ch in "*?[") and not _exists(data):
+        raise UserError(f"{data}: file not found")
+    return read_table(spark, data)
+
+
+def _exists(path: str) -> bool:
+    from pathlib import Path
+
+    return Path(path).exists()
+
+
+def score_schema(leads: StructType, bundle: ModelBundle, explain: int) -> StructType:
+    """The scored table's columns, as the single-machine path writes them."""
+    from pyspark.sql.types import BooleanType, DoubleType, StringType, StructField, StructType
+
+    fields = []
+    if bundle.id_column and bundle.id_column in leads.names:
+        fields.append(StructField(bundle.id_column, leads[bundle.id_column].dataType, True))
+    fields += [
+        StructField("p_sql", DoubleType(), True),
+        StructField("mql", BooleanType(), True),
+        StructField("grade", StringType(), True),
+    ]
+    fields += [StructField(f"reason_{k + 1}", StringType(), True) for k in range(explain)]
+    fields += [
+        StructField(c, StringType() if c.endswith("band") else DoubleType(), True) for c in PART_COLUMNS
+    ]
+    return StructType(fields)
+
+
+def scored_frame(spark: SparkSession, leads: DataFrame, bundle: ModelBundle, explain: int = 0) -> DataFrame:
+    """``leads`` scored inside Spark (lazy), with the model's missing columns named once on the driver."""
+    if bundle.id_column and bundle.id_column not in leads.columns:
+        raise UserError(f"id column '{bundle.id_column}' is missing")
+    missing = [c for c in bundle.fields if c not in leads.columns]
+    if missing:
+        log.warning(
+            "%d model columns missing, scored as missing values: %s", len(missing), ", ".join(missing)
+        )
+    schema = score_schema(leads.schema, bundle, explain)
+    payload: Any = (bundle.meta.to_json(), bundle.booster_text)
+    try:
+        payload = spark.sparkContext.broadcast(payload)
+    except Exception:  # Spark Connect: no broadcast on the client; the function carries it once per task
+        log.debug("bundle shipped with the function (Spark Connect)")
+    wanted = [c for c in leads.columns if c in {*bundle.fields, bundle.id_column}]
+    return leads.select(*[f"`{c}`" for c in wanted]).mapInPandas(
+        _score_fn(payload, explain, schema.names), schema
+    )
+
+
+def _score_fn(
+    payload: Any, explain: int, columns: list[str]
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        bundle = _bundle(payload)
+        for batch in batches:
+            yield arrow_safe(score_output(bundle, batch, explain)[columns])
+
+    return run
+
+
+_BUNDLES: dict[str, ModelBundle] = {}
+
+
+def _bundle(payload: Any) -> ModelBundle:
+    """The bundle, built once per Python worker from the broadcast (or shipped) metadata and booster."""
+    meta_json, booster_text = payload.value if hasattr(payload, "value") else payload
+    key = meta_json[:64] + str(len(meta_json)) + str(hash(booster_text))
+    bundle = _BUNDLES.get(key)
+    if bundle is None:
+        from leadscore.scoring.meta import BundleMeta
+
+        bundle = _BUNDLES[key] = ModelBundle(BundleMeta.model_validate_json(meta_json), booster_text)
+    return bundle
+
+
+def score_spark(
+    spark: SparkSession,
+    data: str,
+    bundle: ModelBundle,
+    out: str,
+    *,
+    explain: int = 0,
+    buckets: int | None = None,
+) -> dict[str, object]:
+    """Score every lead of ``data`` inside Spark and write the scored Parquet folder ``out``; the
+    summary's counts are read back from what was written (two numbers reach the driver)."""
+    from pyspark.sql import functions as F
+
+    if out.lower().endswith(".csv"):
+        raise UserError(f"{out}: --engine spark writes a Parquet folder; give a folder name")
+    if not is_remote(data) and not is_remote(out):
+        from pathlib import Path
+
+        if Path(out).resolve() == Path(data).resolve():
+            raise UserError(f"{out}: is the input; write the scores to another folder")
+    scored = scored_frame(spark, leads_frame(spark, data, bundle, buckets=buckets), bundle, explain)
+    write_parquet(scored, out)
+    counts = read_table(spark, out).agg(F.count(F.lit(1)), F.sum(F.col("mql").cast("long"))).first()
+    rows = int(counts[0]) if counts is not None else 0
+    mql = int(counts[1] or 0) if counts is not None else 0
+    return {
+        "out": out,
+        "rows": rows,
+        "mql": mql,
+        "mql_share": mql / rows if rows else 0.0,
+        "model_version": bundle.version,
+        "engine": "spark",
+    }
