@@ -300,3 +300,27 @@ def test_a_bad_export_is_one_line_naming_the_spec_key(
         declared_frame(spark, str(folder), DatasetSpec.model_validate(no_stage))
     with pytest.raises(UserError, match=r"no 'contacts' table"):
         declared_frame(spark, str(tmp_path), spec)
+
+
+def test_a_spark_training_table_is_read_as_one_table(
+    spark: SparkSession, export: tuple[Path, DatasetSpec, Path], tmp_path: Path
+) -> None:
+    """Features on everything with Spark, then trained on as one file would be: the readers take a
+    folder of Parquet parts as one table (its digest, the run's data lineage, covers every part)."""
+    from leadscore.data.sources import count_rows, iter_table, read_table, read_table_hashed
+    from leadscore.spark.features import declared_frame
+    from leadscore.spark.session import write_parquet
+
+    folder, spec, _ = export
+    out = tmp_path / "training"
+    write_parquet(declared_frame(spark, str(folder), spec, buckets=5), str(out))
+    assert (out / "_SUCCESS").exists()
+    frame, digest = read_table_hashed(out)
+    assert len(frame) == len(read_leads(folder, spec, labels=True))
+    # A second part (as a bigger job writes) is read with the first, and changes the digest.
+    part = next(out.glob("part-*.parquet"))
+    (out / "part-99999.parquet").write_bytes(part.read_bytes())
+    whole = read_table(out)
+    assert len(whole) == 2 * len(frame) == count_rows(out)
+    assert sum(len(c) for c in iter_table(out, chunk_rows=300)) == len(whole)
+    assert read_table_hashed(out)[1] != digest

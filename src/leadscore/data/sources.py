@@ -31,13 +31,24 @@ def find_table(folder: Path, name: str) -> Path | None:
     return None
 
 
+def parquet_parts(path: Path) -> list[Path]:
+    """The part files of a folder of Parquet parts (what Spark writes: ``part-*.parquet``, with
+    ``_SUCCESS`` and hidden files beside them), in name order; empty when ``path`` is not one."""
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.glob("*.parquet") if p.is_file() and not p.name.startswith((".", "_")))
+
+
 def resolve_leads_path(path: str | Path) -> Path:
-    """The leads file itself, also when ``path`` is a generator output folder."""
+    """The leads file itself, also when ``path`` is a generator output folder; a folder of Parquet
+    parts (a Spark output) is itself the table."""
     path = Path(path)
     if path.is_dir():
         found = find_table(path, "leads")
+        if found is None and parquet_parts(path):
+            return path
         if found is None:
-            raise UserError(f"{path}: folder has no leads.parquet or leads.csv")
+            raise UserError(f"{path}: folder has no leads.parquet or leads.csv (nor Parquet parts)")
         return found
     if not path.exists():
         raise UserError(f"{path}: file not found")
@@ -94,6 +105,11 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
 def read_table_hashed(path: str | Path) -> tuple[pd.DataFrame, str]:
     """Read one file and its SHA-256 from a single read of its bytes (the data a run was trained on)."""
     path = resolve_leads_path(path)
+    if path.is_dir():  # Parquet parts: the digest covers every part's bytes, in name order
+        digest = hashlib.sha256()
+        for part in parquet_parts(path):
+            digest.update(part.read_bytes())
+        return _parse(path, path, None), digest.hexdigest()
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -121,11 +137,15 @@ def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.DataFr
     kind = _opened(path)
     with _read_errors(path, kind):
         if kind == "parquet":
-            with pq.ParquetFile(path) as reader:
-                if reader.metadata.num_rows == 0:
-                    yield _checked(path, reader.schema_arrow.empty_table().to_pandas())
-                for batch in reader.iter_batches(batch_size=chunk_rows):
-                    yield _checked(path, batch.to_pandas())
+            empty = True
+            for part in parquet_parts(path) if path.is_dir() else [path]:
+                with pq.ParquetFile(part) as reader:
+                    schema = reader.schema_arrow
+                    for batch in reader.iter_batches(batch_size=chunk_rows):
+                        empty = False
+                        yield _checked(path, batch.to_pandas())
+            if empty:
+                yield _checked(path, schema.empty_table().to_pandas())
         else:
             seen = 0
             with pd.read_csv(path, sep=csv_separator(path), chunksize=chunk_rows) as chunks:
@@ -138,6 +158,12 @@ def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.DataFr
 
 def _opened(path: Path) -> str:
     """The file's format, after the checks every reader makes first (empty file, duplicated columns)."""
+    if path.is_dir():  # a folder of Parquet parts: one schema, checked on its first part
+        parts = parquet_parts(path)
+        if not parts:
+            raise UserError(f"{path}: folder has no Parquet parts")
+        _opened(parts[0])
+        return "parquet"
     if path.stat().st_size == 0:
         raise UserError(f"{path}: file is empty")
     kind = _check_format(path)
@@ -192,6 +218,8 @@ def _checked(path: Path, frame: pd.DataFrame, offset: int = 0) -> pd.DataFrame:
 def count_rows(path: str | Path) -> int | None:
     """Row count when it is cheap to know (Parquet metadata), else None."""
     path = resolve_leads_path(path)
+    if path.is_dir():
+        return sum(int(pq.ParquetFile(part).metadata.num_rows) for part in parquet_parts(path))
     if _check_format(path) == "parquet":
         return int(pq.ParquetFile(path).metadata.num_rows)
     return None
