@@ -50,13 +50,17 @@ def table_path(folder: str, stem: str) -> str | None:
     return f"{folder.rstrip('/')}/{stem}.parquet"
 
 
-def is_declared(data: str, spec: DatasetSpec) -> bool:
+def is_declared(spark: SparkSession, data: str, spec: DatasetSpec) -> bool:
     """A folder of a CRM's own tables (the spec declares engagement or stage labels, and the folder has
     its leads table), not a single table to score as it is."""
     if not (spec.declared or spec.label.stages):
         return False
-    if is_remote(data):
-        return not data.rstrip("/").endswith((".parquet", ".csv"))
+    if is_remote(data):  # one cheap look at the cluster's storage: is there a leads table inside?
+        try:
+            read_table(spark, f"{data.rstrip('/')}/{spec.table('leads')}.parquet")
+        except UserError:
+            return False
+        return True
     return Path(data).is_dir() and table_path(data, spec.table("leads")) is not None
 
 

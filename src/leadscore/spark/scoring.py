@@ -31,7 +31,7 @@ def leads_frame(
 ) -> DataFrame:
     """What the model scores: a folder of declared tables gets its declared engagement (no labels);
     any other DATA is a Parquet file, folder or glob (or a CSV file) read as it is."""
-    if is_declared(data, bundle.spec):
+    if is_declared(spark, data, bundle.spec):
         return declared_frame(spark, data, bundle.spec, labels=False, buckets=buckets)
     if not is_remote(data) and not any(ch in data for ch in "*?[") and not _exists(data):
         raise UserError(f"{data}: file not found")
