@@ -19,25 +19,17 @@ from leadscore.cli import app
 from leadscore.config import DatasetSpec, load_spec
 from leadscore.data.declared import read_leads
 from tests.helpers import make_tables
+from tests.test_declared import FIT as DECLARED_FIT
+from tests.test_declared import RENAME_LEADS
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from leadscore.scoring.bundle import ModelBundle
 
-pytest.importorskip("pyspark", reason="the Spark path needs the 'spark' extra (make test installs it)")
-
-FIT = ["Job Title", "Seniority Level", "Industry", "Employees", "Country", "Lead Source"]
-LEADS = {
-    "lead_id": "Lead ID",
-    "scored_at": "MQL Date",
-    "job_title": "Job Title",
-    "seniority": "Seniority Level",
-    "industry": "Industry",
-    "employee_count": "Employees",
-    "country": "Country",
-    "lead_source": "Lead Source",
-}
+# The renamed export of test_declared, without its label column: the label comes from the stages.
+FIT = [RENAME_LEADS[f] for f in DECLARED_FIT]
+LEADS = {k: v for k, v in RENAME_LEADS.items() if k != "sql_within_90d"}
 EVENTS = {
     "lead_id": "Lead ID",
     "occurred_at": "Activity Date",
