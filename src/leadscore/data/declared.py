@@ -4,6 +4,7 @@ scoring time, by the one engine in ``leadscore.features.declared``."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -103,23 +104,35 @@ def _declared_table(
     if path is None:
         raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key 'tables.{kind}'")
     table = read_table(path)
-    for key, column in columns.items():
-        if column not in table.columns:
-            raise UserError(f"spec key '{kind}.{key}': column '{column}' is not in {path.name}")
+    require_columns(table.columns, path.name, kind, columns)
     if loaded is not None:
         loaded[kind] = (table, path.name)
     return table, path.name
 
 
+def require_columns(present: Iterable[str], source: str, kind: str, columns: dict[str, str]) -> None:
+    """Each column a spec key (``<kind>.<key>``) names must be in the table (one line naming the key)."""
+    have = set(present)
+    for key, column in columns.items():
+        if column not in have:
+            raise UserError(f"spec key '{kind}.{key}': column '{column}' is not in {source}")
+
+
 def _check_definitions(events: pd.DataFrame, source: str, spec: DatasetSpec) -> None:
-    """A definition naming a column or an event type the log does not have is one line naming its key."""
     assert isinstance(spec.events, EventLog)
     present = {str(v).strip().casefold() for v in events[spec.events.type].dropna().unique()}
+    check_definitions(events.columns, present, source, spec)
+
+
+def check_definitions(columns: Iterable[str], present: set[str], source: str, spec: DatasetSpec) -> None:
+    """A definition naming a column or an event type the log does not have (``columns``; ``present``:
+    its event types, trimmed and case-folded) is one line naming its key."""
+    have = set(columns)
     for name, d in spec.declared.items():
         for column in d.where:
-            if column not in events.columns:
+            if column not in have:
                 raise UserError(f"spec key 'engagement.{name}.where': column '{column}' is not in {source}")
-        if d.attribute is not None and d.attribute not in events.columns:
+        if d.attribute is not None and d.attribute not in have:
             raise UserError(
                 f"spec key 'engagement.{name}.{d.kind}': column '{d.attribute}' is not in {source}"
             )
