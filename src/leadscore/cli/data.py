@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +24,9 @@ from leadscore.cli._util import (
     user_errors,
 )
 from leadscore.errors import UserError
+
+if TYPE_CHECKING:
+    from leadscore.config import DatasetSpec
 
 app = typer.Typer()
 
@@ -161,7 +164,7 @@ def features(
         info(f"wrote the training table of {rows:,} leads to {out} ({engine}, {summary['seconds']} s)")
 
 
-def _pandas_features(folder: Path, ds: Any, out: Path, labels: bool) -> int:
+def _pandas_features(folder: Path, ds: DatasetSpec, out: Path, labels: bool) -> int:
     from leadscore.data.declared import is_declared_folder, read_leads
     from leadscore.data.sources import atomic_path
 

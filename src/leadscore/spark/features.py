@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from leadscore.config import ANY, Aggregation, DatasetSpec, EventLog
-from leadscore.data.declared import engagement_from, labels_from
+from leadscore.data.declared import check_definitions, engagement_from, labels_from, require_columns
 from leadscore.data.sources import find_table
 from leadscore.errors import UserError
 from leadscore.spark.session import is_remote, read_table
@@ -79,28 +79,29 @@ def declared_frame(
     for key, column in (("id", spec.id), ("time", spec.time)):
         if column not in leads.columns:
             raise UserError(f"spec key '{key}': column '{column}' is not in {leads_name}")
-    id_type = leads.schema[spec.id].dataType
-    sides: list[DataFrame] = []
+    use_labels = labels and bool(spec.label.stages)
+    if not (spec.declared or use_labels):
+        return leads
+    # Each table checked first (a bad spec fails before any job over the rows), then bucketed.
+    tables: list[tuple[DataFrame, list[str], str, str]] = []
     event_cols: list[str] = []
     stage_cols: list[str] = []
     events_schema = None
     if spec.declared:
         events, event_cols = _events(spark, folder, spec)
         events_schema = events.schema
-        sides.append(_side(events, event_cols, "e", spec.events.id, id_type))  # type: ignore[union-attr]
-    use_labels = labels and bool(spec.label.stages)
+        tables.append((events, event_cols, "e", spec.events.id))  # type: ignore[union-attr]
     if use_labels:
         history, stage_cols = _history(spark, folder, spec)
-        sides.append(_side(history, stage_cols, "s", spec.stages.id, id_type))  # type: ignore[union-attr]
+        tables.append((history, stage_cols, "s", spec.stages.id))  # type: ignore[union-attr]
     if buckets is None:
         buckets = _buckets(spark, leads)
+    id_type = leads.schema[spec.id].dataType
+    sides = [_side(frame, cols, kind, id_col, id_type, buckets) for frame, cols, kind, id_col in tables]
+    side = sides[0] if len(sides) == 1 else sides[0].unionByName(sides[1], allowMissingColumns=True)
     keyed = leads.withColumn(ROW, F.monotonically_increasing_id()).withColumn(
         BUCKET, _bucket(F.col(f"`{spec.id}`"), buckets)
     )
-    if not sides:
-        return leads
-    side = sides[0] if len(sides) == 1 else sides[0].unionByName(sides[1], allowMissingColumns=True)
-    side = side.withColumn(BUCKET, F.pmod(F.col(BUCKET), F.lit(buckets)))
     schema = output_schema(leads.schema, events_schema, spec, use_labels)
     fn = _bucket_fn(spec.model_dump_json(), leads.columns, event_cols, stage_cols, use_labels, schema.names)
     return keyed.groupBy(BUCKET).cogroup(side.groupBy(BUCKET)).applyInPandas(fn, schema)
@@ -116,12 +117,6 @@ def _table(spark: SparkSession, folder: str, spec: DatasetSpec, kind: str) -> tu
     return read_table(spark, path), Path(path).name
 
 
-def _require(frame: DataFrame, name: str, kind: str, columns: dict[str, str]) -> None:
-    for key, column in columns.items():
-        if column not in frame.columns:
-            raise UserError(f"spec key '{kind}.{key}': column '{column}' is not in {name}")
-
-
 def _events(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFrame, list[str]]:
     """The activity log with only the columns the declarations read, checked as the single-machine
     path checks it (a missing column or an event type that never occurs is one line naming its key)."""
@@ -133,26 +128,17 @@ def _events(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFr
             "spec key 'events': declared engagement needs the activity log's columns (events: {id, time, type})"
         )
     events, name = _table(spark, folder, spec, "events")
-    _require(events, name, "events", {"id": log.id, "time": log.time, "type": log.type})
-    wanted_types: set[str] = set()
-    columns = [log.id, log.time, log.type]
-    for key, d in spec.declared.items():
-        for column in [*d.where, *([d.attribute] if d.attribute else [])]:
-            if column not in events.columns:
-                where = "where" if column in d.where else d.kind
-                raise UserError(f"spec key 'engagement.{key}.{where}': column '{column}' is not in {name}")
-            if column not in columns:
-                columns.append(column)
-        wanted_types.update(t.strip().casefold() for t in d.types if t.strip().casefold() != ANY)
-    if wanted_types:
+    require_columns(events.columns, name, "events", {"id": log.id, "time": log.time, "type": log.type})
+    wanted = {t.strip().casefold() for d in spec.declared.values() for t in d.types} - {ANY}
+    present: set[str] = set()
+    if wanted:  # the distinct types the spec names that occur: a few strings reach the driver
         folded = F.lower(F.trim(F.col(f"`{log.type}`")))
-        present = {
-            r[0] for r in events.select(folded).where(folded.isin(sorted(wanted_types))).distinct().collect()
-        }
-        for key, d in spec.declared.items():
-            for t in d.types:
-                if t.strip().casefold() not in (ANY, *present):
-                    raise UserError(f"spec key 'engagement.{key}': event type '{t}' never occurs in {name}")
+        rows = events.select(folded).where(folded.isin(sorted(wanted))).distinct().collect()
+        present = {r[0] for r in rows}
+    check_definitions(events.columns, present, name, spec)
+    columns = [log.id, log.time, log.type]
+    for d in spec.declared.values():
+        columns += [c for c in [*d.where, *([d.attribute] if d.attribute else [])] if c not in columns]
     return events.select(*[F.col(f"`{c}`") for c in columns]), columns
 
 
@@ -165,7 +151,7 @@ def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataF
             "spec key 'stages': labels from stages need the status history's columns (stages: {id, time, stage})"
         )
     history, name = _table(spark, folder, spec, "stages")
-    _require(history, name, "stages", {"id": log.id, "time": log.time, "stage": log.stage})
+    require_columns(history.columns, name, "stages", {"id": log.id, "time": log.time, "stage": log.stage})
     wanted = sorted({s.strip().casefold() for s in spec.label.stages or []})
     folded = F.lower(F.trim(F.col(f"`{log.stage}`").cast("string")))
     if not history.where(folded.isin(wanted)).limit(1).count():
@@ -184,9 +170,11 @@ def _bucket(id_column: Any, buckets: int) -> Any:
     return F.pmod(F.xxhash64(id_column.cast("string")), F.lit(buckets))
 
 
-def _side(frame: DataFrame, columns: list[str], kind: str, id_column: str, id_type: DataType) -> DataFrame:
+def _side(
+    frame: DataFrame, columns: list[str], kind: str, id_column: str, id_type: DataType, buckets: int
+) -> DataFrame:
     """One table's rows renamed to positional names (so the activity log and the status history can be
-    one union whatever their columns are called), with their kind and their lead's bucket hash. An id
+    one union whatever their columns are called), with their kind and their lead's bucket. An id
     read as text (a CSV table) is read as the leads' id type, as the single-machine reader infers it."""
     from pyspark.sql import functions as F
 
@@ -197,7 +185,7 @@ def _side(frame: DataFrame, columns: list[str], kind: str, id_column: str, id_ty
     return frame.select(
         *[col.alias(f"_{kind}{i}") for i, col in enumerate(selected)],
         F.lit(kind).alias(KIND),
-        F.xxhash64(ident.cast("string")).alias(BUCKET),
+        _bucket(ident, buckets).alias(BUCKET),
     )
 
 

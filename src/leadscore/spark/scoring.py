@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -33,15 +34,9 @@ def leads_frame(
     any other DATA is a Parquet file, folder or glob (or a CSV file) read as it is."""
     if is_declared(spark, data, bundle.spec):
         return declared_frame(spark, data, bundle.spec, labels=False, buckets=buckets)
-    if not is_remote(data) and not any(ch in data for ch in "*?[") and not _exists(data):
+    if not is_remote(data) and not any(ch in data for ch in "*?[") and not Path(data).exists():
         raise UserError(f"{data}: file not found")
     return read_table(spark, data)
-
-
-def _exists(path: str) -> bool:
-    from pathlib import Path
-
-    return Path(path).exists()
 
 
 def score_schema(leads: StructType, bundle: ModelBundle, explain: int) -> StructType:
@@ -101,12 +96,11 @@ _BUNDLES: dict[str, ModelBundle] = {}
 def _bundle(payload: Any) -> ModelBundle:
     """The bundle, built once per Python worker from the broadcast (or shipped) metadata and booster."""
     meta_json, booster_text = payload.value if hasattr(payload, "value") else payload
-    key = meta_json[:64] + str(len(meta_json)) + str(hash(booster_text))
-    bundle = _BUNDLES.get(key)
+    bundle = _BUNDLES.get(meta_json)  # the metadata names the version, a digest of the booster
     if bundle is None:
         from leadscore.scoring.meta import BundleMeta
 
-        bundle = _BUNDLES[key] = ModelBundle(BundleMeta.model_validate_json(meta_json), booster_text)
+        bundle = _BUNDLES[meta_json] = ModelBundle(BundleMeta.model_validate_json(meta_json), booster_text)
     return bundle
 
 
@@ -126,8 +120,6 @@ def score_spark(
     if out.lower().endswith(".csv"):
         raise UserError(f"{out}: --engine spark writes a Parquet folder; give a folder name")
     if not is_remote(data) and not is_remote(out):
-        from pathlib import Path
-
         if Path(out).resolve() == Path(data).resolve():
             raise UserError(f"{out}: is the input; write the scores to another folder")
     scored = scored_frame(spark, leads_frame(spark, data, bundle, buckets=buckets), bundle, explain)
