@@ -103,25 +103,35 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
 
 
 def read_table_hashed(path: str | Path) -> tuple[pd.DataFrame, str]:
-    """Read one file and its SHA-256 from a single read of its bytes (the data a run was trained on)."""
+    """Read one file (or folder of Parquet parts) and its SHA-256 from a single read of its bytes (the
+    data a run was trained on): what is hashed is what is parsed."""
     path = resolve_leads_path(path)
-    if path.is_dir():  # Parquet parts: the digest covers every part's bytes, in name order
-        digest = hashlib.sha256()
-        for part in parquet_parts(path):
-            digest.update(part.read_bytes())
-        return _parse(path, path, None), digest.hexdigest()
+    parts = parquet_parts(path) if path.is_dir() else [path]
     try:
-        raw = path.read_bytes()
+        raws = [part.read_bytes() for part in parts]
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from exc
-    return _parse(path, io.BytesIO(raw), None), hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256()  # a folder of Parquet parts: every part's bytes, in name order
+    for raw in raws:
+        digest.update(raw)
+    source = [io.BytesIO(raw) for raw in raws] if path.is_dir() else io.BytesIO(raws[0])
+    return _parse(path, source, None), digest.hexdigest()
 
 
-def _parse(path: Path, source: Path | io.BytesIO, columns: list[str] | None) -> pd.DataFrame:
+def _parse(
+    path: Path, source: Path | io.BytesIO | list[io.BytesIO], columns: list[str] | None
+) -> pd.DataFrame:
+    """One table from ``source``: the file's path or bytes, or (a folder of Parquet parts) each part's
+    bytes or, given the folder's path, its parts in name order."""
     kind = _opened(path)
     with _read_errors(path, kind):
         if kind == "parquet":
-            frame = pd.read_parquet(source, columns=columns)
+            if isinstance(source, list) or path.is_dir():
+                parts = source if isinstance(source, list) else parquet_parts(path)
+                frames = [pd.read_parquet(part, columns=columns) for part in parts]
+                frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            else:
+                frame = pd.read_parquet(source, columns=columns)
         else:
             frame = pd.read_csv(source, sep=csv_separator(path), usecols=columns)
     frame = _checked(path, frame)
