@@ -193,6 +193,37 @@ class EventLog(BaseModel):
     type: str
 
 
+MIN_SEGMENT_CLASS = 40  # a segment model needs this many SQL and non-SQL leads (the small-data rule)
+
+
+class SegmentRule(BaseModel):
+    """How leads fall into segments (regions, product lines, business units), each of which may get
+    its own model and cutoff: one column, or a few combined (``by: [region, product]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: list[str]
+    min_leads: int = 0  # fewer labelled leads than this: the segment uses the global model
+    min_sql: int = MIN_SEGMENT_CLASS  # fewer SQL (or non-SQL) leads than this: the global model
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _sane(self) -> SegmentRule:
+        if not self.by or any(not str(c).strip() for c in self.by):
+            raise ValueError("'by' must name at least one column")
+        if len(set(self.by)) != len(self.by):
+            raise ValueError("'by' names a column twice")
+        if self.min_leads < 0:
+            raise ValueError("'min_leads' must be at least 0")
+        if self.min_sql < MIN_SEGMENT_CLASS:
+            raise ValueError(f"'min_sql' must be at least {MIN_SEGMENT_CLASS} (the small-data rule)")
+        return self
+
+
 class DatasetSpec(BaseModel):
     """What a CRM export looks like: id, label rule, time, fields, exclusions, placeholders."""
 
@@ -219,6 +250,7 @@ class DatasetSpec(BaseModel):
     events: bool | EventLog = False  # true: the generator's log; or the columns of a CRM's own log
     tables: dict[str, str] = Field(default_factory=dict)  # a data folder: the file stem of each table
     stages: StageLog | None = None  # the status history, for labels from stages
+    segments: SegmentRule | None = None  # one model and cutoff per segment where the data says so
 
     @field_validator("name")
     @classmethod
@@ -255,7 +287,10 @@ class DatasetSpec(BaseModel):
         return self.tables.get(kind, kind)
 
     def digest(self) -> str:
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        dumped = self.model_dump(mode="json")
+        if dumped.get("segments") is None:  # keys added later leave older specs' digests as they were
+            dumped.pop("segments", None)
+        payload = json.dumps(dumped, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
 
 

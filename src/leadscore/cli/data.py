@@ -45,6 +45,14 @@ def generate(
     drift: Annotated[
         bool, typer.Option("--drift", help="Draw the shifted later period (new channel, changed behaviour).")
     ] = False,
+    segment_effect: Annotated[
+        bool,
+        typer.Option(
+            "--segment-effect",
+            help="APAC's buyers answer to other signals and its SMB team sells to small firms (a segment "
+            "model should win there: see 'segments' in a dataset spec).",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Generate realistic synthetic B2B leads with events, stage history and ground truth."""
@@ -53,7 +61,10 @@ def generate(
 
     if fmt not in {"parquet", "csv"}:
         raise UserError(f"--format: unknown format '{fmt}' (use parquet or csv)")
-    tables = draw(GeneratorConfig(leads=leads, seed=seed, fault_rate=fault_rate, drift=drift))
+    config = GeneratorConfig(
+        leads=leads, seed=seed, fault_rate=fault_rate, drift=drift, segment_effect=segment_effect
+    )
+    tables = draw(config)
     paths = write_dataset(tables, out, fmt)
     leads_table = tables["leads"]
     labels = leads_table.column("sql_within_90d").to_numpy()
@@ -65,6 +76,7 @@ def generate(
         "stage_rows": tables["stage_history"].num_rows,
         "sql_rate": round(float(labels.mean()), 4),
         "drift": drift,
+        "segment_effect": segment_effect,
     }
     if json_out:
         echo_json(summary)

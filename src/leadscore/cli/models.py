@@ -100,6 +100,14 @@ def train(
         f"MQL->SQL {cut.expected_sql_rate or 0.0:.1%}, recall {cut.expected_recall or 0.0:.1%}"
         + (f"; points model at the same volume: {points_rate:.1%}" if points_rate is not None else "")
     )
+    for row in payload.get("segments") or []:
+        own = f"{row['roc_auc_segment']:.3f}" if row["roc_auc_segment"] is not None else "-"
+        glob = f"{row['roc_auc_global']:.3f}" if row["roc_auc_global"] is not None else "-"
+        info(
+            f"  segment {row['segment']:<16} {row['model']:<7} ROC AUC global {glob} own {own}; "
+            f"p >= {row['threshold']:.3f}: {row['mql_share'] or 0.0:.1%} MQL, MQL->SQL {row['mql_sql_rate'] or 0.0:.1%}"
+            + ("" if row["model"] == "segment" else f" ({row['why']})")
+        )
     info(
         f"  MLflow run {payload['run_id']} ({payload['model_uri']}, aliases: {', '.join(payload['aliases'])})"
     )

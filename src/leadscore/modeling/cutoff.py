@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from leadscore.errors import UserError
-from leadscore.modeling.evaluate import rate_at_volume
+from leadscore.modeling.evaluate import cutoff_outcome, rate_at_volume
 from leadscore.scoring.contract import CutoffContract
+from leadscore.scoring.meta import CutoffFacts
 
 BOOTSTRAP_SAMPLES = 200
 BOOTSTRAP_MAX_ROWS = 50_000
@@ -143,3 +144,33 @@ def tradeoff(
             }
         )
     return rows
+
+
+def cutoff_facts(
+    contract: CutoffContract,
+    y: np.ndarray,
+    p: np.ndarray,
+    points: np.ndarray | None,
+    threshold: float | np.ndarray,
+    weekly: float | None,
+    seed: int = 0,
+) -> CutoffFacts:
+    """What the contract's threshold means on the test rows: MQL volume, MQL->SQL rate, recall
+    (``weekly``: leads per week in the data, measured once for the cutoff)."""
+    outcome = cutoff_outcome(y, p, threshold)
+    at_volume = rate_at_volume(y, points, int(outcome["mql_count"]), seed) if points is not None else None
+    return CutoffFacts(
+        contract=contract,
+        threshold=float(np.min(threshold)) if np.ndim(threshold) else float(threshold),
+        policy=contract.describe(),
+        contract_version=contract.version,
+        review_by=contract.review_by.isoformat(),
+        expected_mql_share=outcome["mql_share"],
+        expected_sql_rate=outcome["sql_rate"],
+        expected_recall=outcome["recall"],
+        model_expected_sql_rate=outcome["expected_sql_rate"],
+        mql_count_test=int(outcome["mql_count"]),
+        points_model_sql_rate_at_same_volume=at_volume,
+        weekly_lead_volume=weekly,
+        expected_mql_per_week=(outcome["mql_share"] * weekly) if weekly else None,
+    )

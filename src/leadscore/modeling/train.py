@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -21,11 +20,12 @@ from leadscore.data.validate import ValidationReport
 from leadscore.errors import UserError
 from leadscore.features import FeatureEncoder
 from leadscore.modeling import leakage
+from leadscore.modeling.assemble import draft_bundle, group_pure, make_bundle
 from leadscore.modeling.baselines import fit_logistic, plain_lightgbm, points_baseline
 from leadscore.modeling.boosters import Fitted, auc_interval, cv_aucs, fit_crossfit, fit_holdout
 from leadscore.modeling.calibrate import choose_calibrator
 from leadscore.modeling.card import card_facts, field_shares
-from leadscore.modeling.cutoff import promise_interval, resolve_threshold
+from leadscore.modeling.cutoff import cutoff_facts, promise_interval, resolve_threshold
 from leadscore.modeling.dataset import (
     Split,
     TrainingData,
@@ -34,19 +34,19 @@ from leadscore.modeling.dataset import (
     split_indices,
     weekly_volume,
 )
-from leadscore.modeling.evaluate import Evaluation, binary_metrics, cutoff_outcome, rate_at_volume
+from leadscore.modeling.evaluate import Evaluation, binary_metrics
 from leadscore.modeling.options import CROSSFIT_MAX_ROWS, Capacity, TrainOptions
+from leadscore.modeling.segments import SegmentedOutcome, check_segment_columns, train_segments
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.calibrator import Calibrator
-from leadscore.scoring.grades import ENGAGEMENT_BANDS, FIT_BANDS, grade_edges
-from leadscore.scoring.meta import BundleMeta, CutoffFacts
+from leadscore.scoring.grades import grade_edges
+from leadscore.scoring.meta import CutoffFacts
 
 log = logging.getLogger(__name__)
 
 GRADE_SAMPLE = 20_000
 REASON_MS = "_reason_ms"
 SMALL_DATA = 300  # fewer examples than this in a class: report cross-validated intervals
-NO_EDGES: tuple[list[float], list[float]] = ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 
 
 @dataclass
@@ -112,21 +112,88 @@ class TrainResult:
 def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainResult:
     """The whole training run, without side effects beyond reading ``path``."""
     data = read_training_data(path, spec, options.feedback, options.feedback_source)
+    check_segment_columns(spec, data.frame.columns)
     split = split_indices(data.frame, data.y, spec, options.seed)
     encoded = encode(data, spec, split)
     guarded = fit_without_leaks(encoded, data, split, options)
     cut = calibrate_and_cut(guarded, data, spec, options)
     bundle = assemble(spec, guarded, cut, options)
     evaluation = evaluate(bundle, guarded, data, split, spec, options, cut.weekly)
-    return describe(bundle, data, split, encoded, guarded, cut, evaluation, options)
+    segmented = segment(bundle, guarded, data, split, spec, options, evaluation, cut.weekly)
+    return describe(bundle, data, split, encoded, guarded, cut, evaluation, options, segmented)
+
+
+def segment(
+    bundle: ModelBundle,
+    guarded: Guarded,
+    data: TrainingData,
+    split: Split,
+    spec: DatasetSpec,
+    options: TrainOptions,
+    ev: Evaluation,
+    weekly: float | None,
+) -> SegmentedOutcome | None:
+    """With ``segments`` in the spec: a model and a cutoff per segment where the data says so, and the
+    test figures of the routed bundle (the global model's are kept as ``global_model_*``)."""
+    if spec.segments is None:
+        return None
+
+    def make(
+        fitted: Fitted, calibrator: Calibrator, threshold: float, edges: tuple[list[float], list[float]]
+    ) -> ModelBundle:
+        return make_bundle(
+            spec,
+            guarded.encoder,
+            fitted.booster,
+            options,
+            calibrator=calibrator,
+            threshold=threshold,
+            edges=edges,
+            group_pure=group_pure(fitted),
+        )
+
+    outcome = train_segments(
+        bundle,
+        guarded.fitted,
+        guarded.X,
+        data,
+        split,
+        spec,
+        options,
+        guarded.crossfit,
+        ev.p,
+        ev.points,
+        weekly,
+        make,
+    )
+    data.notes.extend(outcome.notes)
+    ev.metrics = {
+        **binary_metrics(ev.y, outcome.p_test),
+        **{f"global_model_{k}": v for k, v in ev.metrics.items()},
+    }
+    ev.cutoff = cutoff_facts(
+        options.contract, ev.y, outcome.p_test, ev.points, outcome.threshold_test, weekly, options.seed
+    )
+    ev.cutoff.threshold = bundle.threshold  # the global model's; each segment has its own
+    ev.p = outcome.p_test
+    return outcome
 
 
 def encode(data: TrainingData, spec: DatasetSpec, split: Split) -> Encoded:
     """The candidate fields, encoded as the service will encode them (fitted on the fit rows)."""
     fields, excluded = candidate_fields(data.frame, spec)
+    # The global model learns from the segment columns too (unless the spec excludes them).
+    for col in spec.segments.by if spec.segments is not None else []:
+        if col not in fields and col not in excluded and col in data.frame.columns:
+            fields.append(col)
     if not fields:
         raise UserError("no usable columns to learn from (all excluded, constant or identifiers)")
-    kinds = {**dict.fromkeys(spec.categorical, "categorical"), **dict.fromkeys(spec.dates, "date")}
+    segment_cols = spec.segments.by if spec.segments is not None else []
+    kinds = {
+        **dict.fromkeys(segment_cols, "categorical"),
+        **dict.fromkeys(spec.categorical, "categorical"),
+        **dict.fromkeys(spec.dates, "date"),
+    }
     groups = {**dict.fromkeys(spec.fit, "fit"), **dict.fromkeys(spec.engagement, "engagement")}
     encoder = FeatureEncoder.fit(
         data.frame.iloc[split.fit],
@@ -169,7 +236,7 @@ def fit_without_leaks(encoded: Encoded, data: TrainingData, split: Split, option
         else:
             fitted = fit_holdout(Xs, y, split.fit, split.valid, sub, options, capacity)
         capacity = fitted.capacity
-        draft = _draft(sub, fitted, options)
+        draft = draft_bundle(sub, fitted, options)
         relevant = [f for f in findings if f.column in sub.field_names]
         newly = leakage.lean_check(relevant, field_shares(draft, Xs[fitted.calib_rows]))
         newly += leakage.family_check(findings, missing) if newly else []
@@ -184,7 +251,7 @@ def calibrate_and_cut(guarded: Guarded, data: TrainingData, spec: DatasetSpec, o
     """Calibrate on leads the booster never trained on, set the grade bands, resolve the contract."""
     fitted = guarded.fitted
     calibrator, brier = choose_calibrator(fitted.calib_raw, data.y[fitted.calib_rows], seed=options.seed)
-    draft = _draft(guarded.encoder, fitted, options, calibrator=calibrator)
+    draft = draft_bundle(guarded.encoder, fitted, options, calibrator=calibrator)
     p_valid = draft.probability(fitted.calib_raw)
     # Grade bands are quartiles of the fit and engagement parts; a sample fixes them well and
     # keeps TreeSHAP (needed for the parts of mixed trees) off the whole validation set.
@@ -200,7 +267,7 @@ def calibrate_and_cut(guarded: Guarded, data: TrainingData, spec: DatasetSpec, o
 
 def assemble(spec: DatasetSpec, guarded: Guarded, cut: Cut, options: TrainOptions) -> ModelBundle:
     """The bundle the service will load: encoder, booster, calibrator, threshold and bands."""
-    return _bundle(
+    return make_bundle(
         spec,
         guarded.encoder,
         guarded.fitted.booster,
@@ -208,7 +275,7 @@ def assemble(spec: DatasetSpec, guarded: Guarded, cut: Cut, options: TrainOption
         calibrator=cut.calibrator,
         threshold=cut.threshold,
         edges=cut.edges,
-        group_pure=_group_pure(guarded.fitted),
+        group_pure=group_pure(guarded.fitted),
     )
 
 
@@ -238,42 +305,12 @@ def evaluate(
     )
     baselines["plain_lightgbm"] = binary_metrics(y_test, plain)
     points_test = points_baseline(spec, data.frame, data.y, split.fit, split.test, baselines)
-    cutoff = cutoff_facts(options, y_test, p_test, points_test, bundle.threshold, weekly)
+    cutoff = cutoff_facts(
+        options.contract, y_test, p_test, points_test, bundle.threshold, weekly, options.seed
+    )
     uncertainty = _uncertainty(guarded, data, options)
     return Evaluation(
         binary_metrics(y_test, p_test), baselines, cutoff, y_test, p_test, points_test, X_test, uncertainty
-    )
-
-
-def cutoff_facts(
-    options: TrainOptions,
-    y: np.ndarray,
-    p: np.ndarray,
-    points: np.ndarray | None,
-    threshold: float,
-    weekly: float | None,
-) -> CutoffFacts:
-    """What the contract's threshold means on the test rows: MQL volume, MQL->SQL rate, recall
-    (``weekly``: leads per week in the data, measured once for the cutoff)."""
-    contract = options.contract
-    outcome = cutoff_outcome(y, p, threshold)
-    at_volume = (
-        rate_at_volume(y, points, int(outcome["mql_count"]), options.seed) if points is not None else None
-    )
-    return CutoffFacts(
-        contract=contract,
-        threshold=threshold,
-        policy=contract.describe(),
-        contract_version=contract.version,
-        review_by=contract.review_by.isoformat(),
-        expected_mql_share=outcome["mql_share"],
-        expected_sql_rate=outcome["sql_rate"],
-        expected_recall=outcome["recall"],
-        model_expected_sql_rate=outcome["expected_sql_rate"],
-        mql_count_test=int(outcome["mql_count"]),
-        points_model_sql_rate_at_same_volume=at_volume,
-        weekly_lead_volume=weekly,
-        expected_mql_per_week=(outcome["mql_share"] * weekly) if weekly else None,
     )
 
 
@@ -286,6 +323,7 @@ def describe(
     cut: Cut,
     ev: Evaluation,
     options: TrainOptions,
+    segmented: SegmentedOutcome | None = None,
 ) -> TrainResult:
     """Store the evidence in the bundle (for the card and ``GET /v1/model``) and gather the run's facts."""
     n_train = len(split.train) if guarded.crossfit else len(split.fit)
@@ -299,6 +337,9 @@ def describe(
     meta.cutoff = ev.cutoff
     meta.leakage_suspects = guarded.suspects
     meta.excluded_columns = encoded.excluded
+    if segmented is not None:
+        meta.segments = segmented.routing
+        bundle = ModelBundle(meta, bundle.booster_text, segmented.boosters)
     meta.card = card_facts(bundle, data, split.kind, guarded.crossfit, guarded.findings, ev)
     meta.version = _version(bundle)
     return TrainResult(
@@ -310,7 +351,10 @@ def describe(
         leakage_suspects=guarded.suspects,
         excluded_columns=encoded.excluded,
         validation=data.report,
-        params=_run_params(guarded, cut, options, split.kind, bundle.spec),
+        params={
+            **_run_params(guarded, cut, options, split.kind, bundle.spec),
+            **(segmented.params if segmented is not None else {}),
+        },
         data_hash=data.data_hash,
         n_train=n_train,
         n_valid=0 if guarded.crossfit else len(guarded.fitted.calib_rows),
@@ -408,58 +452,16 @@ def _columns(X: np.ndarray, full: FeatureEncoder, sub: FeatureEncoder) -> np.nda
     return X[:, [pos[name] for name in sub.feature_names]]
 
 
-def _group_pure(fitted: Fitted) -> bool:
-    return fitted.capacity.group_pure and "interaction_constraints" in fitted.params
-
-
-def _draft(
-    enc: FeatureEncoder, fitted: Fitted, options: TrainOptions, calibrator: Calibrator | None = None
-) -> ModelBundle:
-    """A bundle for looking at the booster during training (no cutoff, no bands yet)."""
-    spec = DatasetSpec.model_validate({"name": "draft", "label": {"column": "label"}})
-    return _bundle(
-        spec,
-        enc,
-        fitted.booster,
-        options,
-        calibrator=calibrator or Calibrator("identity"),
-        threshold=0.5,
-        edges=NO_EDGES,
-        group_pure=fitted.capacity.group_pure if calibrator is None else _group_pure(fitted),
-    )
-
-
-def _bundle(
-    spec: DatasetSpec,
-    enc: FeatureEncoder,
-    booster: lgb.Booster,
-    options: TrainOptions,
-    *,
-    calibrator: Calibrator,
-    threshold: float,
-    edges: tuple[list[float], list[float]],
-    group_pure: bool,
-) -> ModelBundle:
-    meta = BundleMeta(
-        name=spec.name,
-        encoder=enc.to_dict(),
-        calibrator=calibrator.to_dict(),
-        threshold=threshold,
-        spec=spec.model_dump(mode="json"),
-        grade_edges={"fit": edges[0], "engagement": edges[1]},
-        grade_bands={"fit": list(FIT_BANDS), "engagement": list(ENGAGEMENT_BANDS)},
-        reasons={k: {kk: vv for kk, vv in v.items() if kk != "label"} for k, v in spec.reasons.items()},
-        labels={k: v["label"] for k, v in spec.reasons.items() if "label" in v},
-        num_threads=options.num_threads,
-        group_pure=group_pure,
-        cutoff=CutoffFacts(contract=options.contract),
-    )
-    text = booster.model_to_string(num_iteration=booster.best_iteration or None)
-    return ModelBundle(meta, text)
-
-
 def _version(bundle: ModelBundle) -> str:
     digest = hashlib.sha256(bundle.booster_text.encode())
     digest.update(repr(sorted(bundle.meta.calibrator.items())).encode())
     digest.update(repr(bundle.threshold).encode())
+    for name in sorted(bundle.segment_boosters):
+        digest.update(bundle.segment_boosters[name].encode())
+    if bundle.meta.segments is not None:
+        digest.update(
+            bundle.meta.segments.model_dump_json(
+                exclude={"models": {"__all__": {"metrics", "reliability", "cutoff"}}}
+            ).encode()
+        )
     return f"{bundle.name}-{digest.hexdigest()[:10]}"

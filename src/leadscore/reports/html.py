@@ -27,6 +27,7 @@ from leadscore.features import dates_ms
 from leadscore.monitoring.feedback import STANDARD_REASONS
 from leadscore.reports import svg
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.segments import segment_rows
 
 log = logging.getLogger(__name__)
 
@@ -436,6 +437,15 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
             for f in bundle.encoder.fields
         ],
         "shape": "group-pure (fit and engagement trees apart)" if bundle.group_pure else "mixed trees",
+        "segments": (
+            {
+                "by": meta.segments.by,
+                "min_sql": bundle.spec.segments.min_sql if bundle.spec.segments else 40,
+                "rows": segment_rows(meta.segments),
+            }
+            if meta.segments is not None
+            else None
+        ),
         **_model_ids(bundle),
     }
 

@@ -30,6 +30,21 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # The fit and engagement parts of each score, after the reasons (added columns, so older readers of
 # the first columns keep working): each part's band (A-D, 1-4) and its log-odds.
 PART_COLUMNS = ("fit_band", "fit_log_odds", "engagement_band", "engagement_log_odds")
+# A routing bundle's answers also name each lead's segment and the sub-model that scored it ("global"
+# or the segment's own), after the parts.
+SEGMENT_COLUMNS = ("segment", "segment_model")
+
+
+def output_columns(bundle: ModelBundle, explain: int) -> list[str]:
+    """The scored table's columns after the id, in order."""
+    return [
+        "p_sql",
+        "mql",
+        "grade",
+        *(f"reason_{k + 1}" for k in range(explain)),
+        *PART_COLUMNS,
+        *(SEGMENT_COLUMNS if bundle.segmented else ()),
+    ]
 
 
 def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> pd.DataFrame:
@@ -52,6 +67,8 @@ def _score_output(
         out.update(
             {c: np.array([], dtype=object if c.endswith("band") else np.float64) for c in PART_COLUMNS}
         )
+        if bundle.segmented:
+            out.update({c: np.array([], dtype=object) for c in SEGMENT_COLUMNS})
         return pd.DataFrame(out), None
     scored = bundle.score_frame(frame, explain=explain)
     out["p_sql"] = np.round(scored.p_sql, 6)
@@ -67,6 +84,9 @@ def _score_output(
     out["fit_log_odds"] = np.round(scored.fit_part, 4)
     out["engagement_band"] = scored.engagement_band.astype(str)
     out["engagement_log_odds"] = np.round(scored.engagement_part, 4)
+    if scored.segment is not None and scored.segment_model is not None:
+        out["segment"] = scored.segment
+        out["segment_model"] = scored.segment_model
     return pd.DataFrame(out), scored
 
 

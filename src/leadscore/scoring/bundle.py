@@ -9,6 +9,7 @@ cannot disagree.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -25,17 +26,23 @@ from leadscore.errors import UserError
 from leadscore.features import FeatureEncoder, to_number
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.grades import TreeTables, bands
-from leadscore.scoring.meta import BundleMeta
+from leadscore.scoring.meta import BundleMeta, SegmentRouting
 from leadscore.scoring.reasons import Phraser, Reason, reason_weights, reasons_dict, select_reasons
+from leadscore.scoring.segments import GLOBAL, SEPARATOR, SegmentReader
 
 BUNDLE_FILE = "bundle.json"
 BOOSTER_FILE = "booster.txt"
 CHECKSUM_FILE = "checksums.json"  # SHA-256 of the other two, checked before either is parsed
 
 
+SEGMENT_BOOSTER = "booster_segment_{:03d}.txt"  # a routing bundle's segment boosters
+
+
 def write_checksums(folder: Path) -> None:
-    """Record the SHA-256 of a bundle's files (after any change to them)."""
-    sums = {name: _sha256(folder / name) for name in (BUNDLE_FILE, BOOSTER_FILE)}
+    """Record the SHA-256 of a bundle's files (after any change to them): bundle.json, the booster
+    and, in a routing bundle, each segment's booster."""
+    names = [BUNDLE_FILE, BOOSTER_FILE, *sorted(p.name for p in folder.glob("booster_segment_*.txt"))]
+    sums = {name: _sha256(folder / name) for name in names}
     (folder / CHECKSUM_FILE).write_text(json.dumps(sums, indent=1, sort_keys=True), encoding="utf-8")
 
 
@@ -47,7 +54,12 @@ def read_verified(folder: Path, location: str | Path) -> dict[str, bytes]:
     sums_path = folder / CHECKSUM_FILE
     try:
         expected = json.loads(sums_path.read_text(encoding="utf-8")) if sums_path.is_file() else None
-        raw = {name: (folder / name).read_bytes() for name in (BUNDLE_FILE, BOOSTER_FILE)}
+        names = [
+            BUNDLE_FILE,
+            BOOSTER_FILE,
+            *(n for n in sorted(expected or {}) if n not in (BUNDLE_FILE, BOOSTER_FILE)),
+        ]
+        raw = {name: (folder / name).read_bytes() for name in names}
     except OSError as exc:
         raise UserError(
             f"{location}: model bundle is incomplete ({exc.strerror}: {Path(exc.filename or '').name})"
@@ -60,7 +72,7 @@ def read_verified(folder: Path, location: str | Path) -> dict[str, bytes]:
         except UnicodeDecodeError as exc:
             raise UserError(f"{location}: model bundle is damaged (the booster file is not text)") from exc
         return raw
-    for name in (BUNDLE_FILE, BOOSTER_FILE):
+    for name in raw:
         if hashlib.sha256(raw[name]).hexdigest() != expected.get(name):
             raise UserError(f"{location}: model bundle is damaged ({name} does not match its checksum)")
     return raw
@@ -97,12 +109,19 @@ class Scored:
     raw: np.ndarray
     contributions: np.ndarray | None = None  # (n, fields) in log-odds, grouped by CRM field
     reasons: list[list[Reason]] | None = None
+    segment: np.ndarray | None = None  # routing bundles: each lead's segment (None: missing)
+    segment_model: np.ndarray | None = None  # and the sub-model that scored it ("global" or the segment)
 
 
 class ModelBundle:
     """A trained model ready to score: encode, predict, calibrate, cut off, grade, explain."""
 
-    def __init__(self, meta: BundleMeta | Mapping[str, Any], booster_text: str) -> None:
+    def __init__(
+        self,
+        meta: BundleMeta | Mapping[str, Any],
+        booster_text: str,
+        segment_boosters: Mapping[str, str] | None = None,
+    ) -> None:
         import lightgbm as lgb
 
         self.meta = meta if isinstance(meta, BundleMeta) else BundleMeta.model_validate(meta)
@@ -136,6 +155,47 @@ class ModelBundle:
             if self.group_pure
             else None  # mixed trees never read their leaves: skip parsing the whole model at load
         )
+        self.segment_boosters = dict(segment_boosters or {})
+        self.routes: dict[str, ModelBundle] = {}
+        self.reader: SegmentReader | None = None
+        if self.meta.segments is not None:
+            self._build_routes(self.meta.segments)
+
+    def _build_routes(self, routing: SegmentRouting) -> None:
+        """One scorer per known segment: its own booster, or the global one with the segment's cutoff."""
+        self.reader = SegmentReader(routing.by, routing.placeholders, routing.aliases)
+        for key, seg in routing.models.items():
+            if seg.model == "segment":
+                if seg.booster not in self.segment_boosters:
+                    raise UserError(f"model bundle is incomplete (no {seg.booster} for segment '{seg.name}')")
+                sub_meta = self.meta.model_copy(
+                    update={
+                        "calibrator": seg.calibrator or self.meta.calibrator,
+                        "threshold": seg.threshold,
+                        "grade_edges": seg.grade_edges or self.meta.grade_edges,
+                        "group_pure": bool(seg.group_pure),
+                        "cutoff": seg.cutoff or self.meta.cutoff,
+                        "segments": None,
+                    }
+                )
+                self.routes[key] = ModelBundle(sub_meta, self.segment_boosters[str(seg.booster)])
+            else:
+                same = copy.copy(self)  # the global booster, with the segment's own threshold
+                same.threshold = float(seg.threshold)
+                same.routes, same.reader, same.segment_boosters = {}, None, {}
+                if seg.cutoff is not None:
+                    same.meta = self.meta.model_copy(
+                        update={"threshold": seg.threshold, "cutoff": seg.cutoff}
+                    )
+                self.routes[key] = same
+
+    @property
+    def segmented(self) -> bool:
+        return self.reader is not None
+
+    def segment_keys(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """Each row's segment key (None where missing) for a routing bundle; None for a single model."""
+        return self.reader.keys(frame) if self.reader is not None else None
 
     # identity
 
@@ -166,6 +226,8 @@ class ModelBundle:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / BOOSTER_FILE).write_text(self.booster_text, encoding="utf-8")
+        for name, text in self.segment_boosters.items():
+            (folder / name).write_text(text, encoding="utf-8")
         (folder / BUNDLE_FILE).write_text(self.meta.to_json(), encoding="utf-8")
         write_checksums(folder)
         return folder
@@ -195,7 +257,10 @@ class ModelBundle:
             raise UserError(text if text.startswith(str(location)) else f"{location}: {text}") from None
         try:
             meta = BundleMeta.model_validate_json(raw[BUNDLE_FILE].decode("utf-8"))
-            return cls(meta, raw[BOOSTER_FILE].decode("utf-8"))
+            extra = {n: b.decode("utf-8") for n, b in raw.items() if n not in (BUNDLE_FILE, BOOSTER_FILE)}
+            return cls(meta, raw[BOOSTER_FILE].decode("utf-8"), extra)
+        except UserError as exc:
+            raise UserError(f"{location}: {exc}") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise UserError(f"{location}: model bundle is corrupt ({type(exc).__name__}: {first})") from exc
@@ -236,13 +301,20 @@ class ModelBundle:
         explain: int = 0,
         records: Sequence[Mapping[str, Any]] | None = None,
         num_threads: int | None = None,
+        segments: np.ndarray | None = None,
     ) -> Scored:
         """Probability, MQL flag and grade for each row; reasons (exact TreeSHAP) when ``explain`` > 0.
+
+        A routing bundle scores each row with its segment's model and cutoff (``segments``: the rows'
+        keys, from ``segment_keys``); rows of unknown or missing segments, or all rows when no keys
+        are given, get the global model.
 
         For group-pure trees (each uses fit fields only or engagement fields only) the fit and
         engagement parts are exact additive pieces of the raw score, read off the leaves; otherwise,
         and whenever reasons are asked for, they are the TreeSHAP contributions summed per group.
         """
+        if self.routes and segments is not None:
+            return self._routed(X, segments, explain, records, num_threads)
         contrib: np.ndarray | None = None
         threads = num_threads or self.num_threads
         if self._trees is not None and explain <= 0:
@@ -277,10 +349,86 @@ class ModelBundle:
             )
         return scored
 
+    def _routed(
+        self,
+        X: np.ndarray,
+        segments: np.ndarray,
+        explain: int,
+        records: Sequence[Mapping[str, Any]] | None,
+        num_threads: int | None,
+    ) -> Scored:
+        """Each segment's rows scored by its own scorer, put back in the rows' order."""
+        codes, uniques = pd.factorize(pd.Series(segments, dtype=object), use_na_sentinel=True)
+        n = len(X)
+        if len(uniques) <= 1 and (codes >= 0).all():  # one segment: no gathering, no scattering
+            key = str(uniques[0]) if len(uniques) else None
+            scorer = self.routes.get(key or "", self)
+            scored = scorer.score_matrix(X, explain=explain, records=records, num_threads=num_threads)
+            return self._named(scored, [(key, scorer, np.arange(n))], n)
+        groups = []
+        for code, key in [(-1, None), *enumerate(uniques)]:
+            rows = np.flatnonzero(codes == code)
+            if rows.size:
+                groups.append((key, self.routes.get(str(key), self) if key is not None else self, rows))
+        parts = []
+        for _key, scorer, rows in groups:
+            subset = [records[i] for i in rows] if records is not None else None
+            parts.append(
+                scorer.score_matrix(X[rows], explain=explain, records=subset, num_threads=num_threads)
+            )
+        out = Scored(
+            p_sql=np.empty(n),
+            mql=np.empty(n, dtype=bool),
+            grade=np.empty(n, dtype=object),
+            fit_band=np.empty(n, dtype=object),
+            engagement_band=np.empty(n, dtype=object),
+            fit_part=np.empty(n),
+            engagement_part=np.empty(n),
+            raw=np.empty(n),
+        )
+        explained = explain > 0
+        if explained:
+            out.contributions = np.empty((n, len(self.fields)))
+            out.reasons = [[] for _ in range(n)]
+        for (_key, _scorer, rows), part in zip(groups, parts, strict=True):
+            for name in (
+                "p_sql",
+                "mql",
+                "grade",
+                "fit_band",
+                "engagement_band",
+                "fit_part",
+                "engagement_part",
+                "raw",
+            ):
+                getattr(out, name)[rows] = getattr(part, name)
+            if explained and part.contributions is not None and part.reasons is not None:
+                out.contributions[rows] = part.contributions
+                for i, r in zip(rows.tolist(), part.reasons, strict=True):
+                    out.reasons[i] = r
+        return self._named(out, groups, n)
+
+    def _named(self, scored: Scored, groups: list[tuple[Any, ModelBundle, np.ndarray]], n: int) -> Scored:
+        """Name each row's segment and the sub-model that scored it."""
+        assert self.meta.segments is not None
+        models = self.meta.segments.models
+        segment = np.full(n, None, dtype=object)
+        model = np.full(n, GLOBAL, dtype=object)
+        for key, _scorer, rows in groups:
+            seg = models.get(str(key)) if key is not None else None
+            if seg is not None:
+                segment[rows] = seg.name
+                if seg.model == "segment":
+                    model[rows] = seg.name
+            elif key is not None:
+                segment[rows] = key
+        scored.segment, scored.segment_model = segment, model
+        return scored
+
     def score_frame(self, frame: pd.DataFrame, *, explain: int = 0) -> Scored:
         X = self.encode(frame)
         records = frame.to_dict(orient="records") if explain > 0 else None
-        return self.score_matrix(X, explain=explain, records=records)
+        return self.score_matrix(X, explain=explain, records=records, segments=self.segment_keys(frame))
 
     def answers(
         self,
@@ -292,25 +440,49 @@ class ModelBundle:
     ) -> tuple[list[dict[str, Any]], Scored]:
         """The whole answer for each lead (what the API sends), and the scores behind them."""
         X = self.encoder.encode_records(records)
-        scored = self.score_matrix(X, explain=explain, records=records, num_threads=num_threads)
+        reader = self.reader
+        keys = None
+        if reader is not None:
+            keys = np.array([reader.key(r) for r in records], dtype=object)
+        scored = self.score_matrix(
+            X, explain=explain, records=records, num_threads=num_threads, segments=keys
+        )
         overdue = self.meta.cutoff.review_warning()
         shared = [overdue] if overdue else []
         id_col = self.id_column
         parts = self.answer_parts(scored)
         model_version, cutoff_version = self.model_version, self.cutoff_version
+        segment = scored.segment.tolist() if scored.segment is not None else [None] * len(records)
+        segment_model = (
+            scored.segment_model.tolist() if scored.segment_model is not None else [GLOBAL] * len(records)
+        )
         out = []
         for i, record in enumerate(records):
+            own = [*(warnings[i] if warnings is not None else ())]
+            if reader is not None and keys is not None and keys[i] not in self.routes:
+                own.append(self._unrouted(record, keys[i]))
+                if keys[i] is not None:
+                    segment[i] = reader.shown(record)
             out.append(
                 {
                     "lead_id": record.get(id_col) if id_col else None,
                     **parts[i],
+                    "segment": segment[i],
+                    "segment_model": segment_model[i],
                     "respond_within": self.respond_within(record),
                     "model_version": model_version,
                     "cutoff_version": cutoff_version,
-                    "warnings": [*(warnings[i] if warnings is not None else ()), *shared],
+                    "warnings": [*own, *shared],
                 }
             )
         return out, scored
+
+    def _unrouted(self, record: Mapping[str, Any], key: str | None) -> str:
+        assert self.reader is not None
+        columns = SEPARATOR.join(self.reader.by)
+        if key is None:
+            return f"{columns}: missing, scored by the global model"
+        return f"{columns}: '{self.reader.shown(record)}' is not a segment the model was trained on, scored by the global model"
 
     def score_record(self, record: Mapping[str, Any], *, explain: int = 5) -> dict[str, Any]:
         """One lead as the CRM sends it, scored and explained: the same answer as the service's."""

@@ -7,13 +7,40 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leadscore.config import find_config, read_yaml, validation_message
 from leadscore.data.sources import atomic_path
 from leadscore.errors import UserError
 
 DEFAULT_CONTRACT = "default"
+
+
+POLICIES = ("min_sql_rate", "mql_capacity", "probability")
+
+
+class SegmentPolicy(BaseModel):
+    """One segment's own policy in a contract (``segments: {EMEA: {mql_capacity: 120}}``): exactly
+    one of the policy values, with its options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_sql_rate: float | None = None
+    confidence: float | None = None
+    mql_capacity: float | None = None
+    weekly_leads: float | None = None
+    probability: float | None = None
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> SegmentPolicy:
+        given = [p for p in POLICIES if getattr(self, p) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(POLICIES)} (got {', '.join(given) or 'none'})")
+        return self
+
+    @property
+    def policy(self) -> str:
+        return next(p for p in POLICIES if getattr(self, p) is not None)
 
 
 class CutoffContract(BaseModel):
@@ -32,6 +59,7 @@ class CutoffContract(BaseModel):
     agreed_on: date
     review_by: date
     notes: str = ""
+    segments: dict[str, SegmentPolicy] = Field(default_factory=dict)  # per-segment policies
 
     @model_validator(mode="after")
     def _policy_has_its_value(self) -> CutoffContract:
@@ -51,7 +79,25 @@ class CutoffContract(BaseModel):
             raise ValueError("'confidence' must be at least 0.5 and below 1")
         if self.review_by < self.agreed_on:
             raise ValueError("'review_by' is before 'agreed_on'")
+        for name, own in self.segments.items():
+            try:
+                self.for_segment(name, own)
+            except ValidationError as exc:
+                raise ValueError(
+                    f"segments.{name}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}"
+                ) from None
         return self
+
+    def for_segment(self, name: str, own: SegmentPolicy | None = None) -> CutoffContract:
+        """The contract one segment is held to: its own policy (same version, signatures and review
+        date), or this contract's default policy when the contract gives it none."""
+        own = own or self.segments.get(name)
+        if own is None:
+            return self
+        fields = self.model_dump(exclude={"segments", *POLICIES, "confidence", "weekly_leads"})
+        return CutoffContract.model_validate(
+            {**fields, **own.model_dump(exclude_none=True), "policy": own.policy}
+        )
 
     def overdue(self, today: date | None = None) -> bool:
         return (today or date.today()) > self.review_by
@@ -96,7 +142,12 @@ def write_contract(path: str | Path, **fields: Any) -> CutoffContract:
         raise UserError(validation_message(Path(path), exc)) from exc
     with atomic_path(path) as tmp:
         tmp.write_text(
-            yaml.safe_dump(contract.model_dump(mode="json", exclude_none=True), sort_keys=False),
+            yaml.safe_dump(
+                contract.model_dump(
+                    mode="json", exclude_none=True, exclude={"segments"} if not contract.segments else None
+                ),
+                sort_keys=False,
+            ),
             encoding="utf-8",
         )
     return contract

@@ -67,6 +67,36 @@ class CardFacts(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+class SegmentModel(BaseModel):
+    """One segment of a routing bundle: which model scores its leads, why, and its own cutoff."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str  # the segment as people write it (the most common spelling in the training data)
+    model: str  # "segment" (its own booster) or "global"
+    why: str = ""
+    booster: str | None = None  # the booster's file in the bundle folder (segment models)
+    calibrator: dict[str, Any] | None = None
+    threshold: float
+    grade_edges: dict[str, list[float]] | None = None
+    group_pure: bool | None = None
+    cutoff: CutoffFacts | None = None
+    metrics: dict[str, Number] = Field(default_factory=dict)
+    reliability: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class SegmentRouting(BaseModel):
+    """How a bundle routes leads: the segment columns, how their values are read, and the segments
+    seen at training time (keyed by their canonical value). Unknown or missing: the global model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    by: list[str]
+    placeholders: list[str] = Field(default_factory=list)
+    aliases: dict[str, dict[str, str]] = Field(default_factory=dict)
+    models: dict[str, SegmentModel] = Field(default_factory=dict)
+
+
 class BundleMeta(BaseModel):
     """Everything about a trained model except its trees: encoder, calibrator, cutoff, evidence."""
 
@@ -92,6 +122,7 @@ class BundleMeta(BaseModel):
     excluded_columns: dict[str, str] = Field(default_factory=dict)
     card: CardFacts = Field(default_factory=CardFacts)
     registered: Registered | None = None
+    segments: SegmentRouting | None = None  # set: the bundle routes each lead by its segment
 
     @property
     def model_version(self) -> str:
@@ -106,6 +137,7 @@ class BundleMeta(BaseModel):
 
     def to_json(self) -> str:
         payload = self.model_dump(mode="json")
-        if payload.get("registered") is None:
-            payload.pop("registered", None)
+        for key in ("registered", "segments"):
+            if payload.get(key) is None:
+                payload.pop(key, None)
         return json.dumps(payload, indent=1, sort_keys=True)

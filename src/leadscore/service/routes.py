@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leadscore.config import ANY
 from leadscore.errors import UserError
+from leadscore.scoring.segments import segment_rows
 from leadscore.service.deps import ModelDep, StateDep
 from leadscore.service.leads import CheckedLead, LeadError
 from leadscore.service.responses import JSON
@@ -211,6 +212,11 @@ async def describe_model(model: ModelDep, state: StateDep) -> Response:
             "events": _event_vocabulary(bundle),
             "warnings": [overdue] if overdue else [],
             "score_log": _score_log_status(state),
+            "segments": (
+                {"by": meta.segments.by, "segments": segment_rows(meta.segments)}
+                if meta.segments is not None
+                else None
+            ),
         }
     )
 

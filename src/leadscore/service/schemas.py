@@ -49,6 +49,16 @@ class ScoreOut(BaseModel):
     fit: PartOut
     engagement: PartOut
     reasons: ReasonsOut
+    segment: str | None = Field(
+        None,
+        description="The lead's segment (a segmented model's routing value, e.g. its region); null for a "
+        "model without segments or a lead without the segment's value.",
+    )
+    segment_model: str = Field(
+        "global",
+        description="The sub-model that scored the lead: the segment's own name, or 'global' (the global "
+        "model: one model, a small or unknown segment, or a segment the global model serves better).",
+    )
     respond_within: str = Field(description="Service level: 1h for demo or pricing requests, else 24h.")
     model_version: str
     cutoff_version: str
@@ -114,6 +124,11 @@ class ModelOut(BaseModel):
         None, description="Declared engagement: the event types and attributes read from a lead's 'events'."
     )
     score_log: ScoreLogOut | None = Field(None, description="The score log behind previous and trend.")
+    segments: dict[str, Any] | None = Field(
+        None,
+        description="A segmented model: the routing columns ('by') and, per segment, its sub-model, "
+        "threshold, held-out ROC AUCs and the cutoff's promise; null for a single model.",
+    )
 
 
 class ErrorOut(BaseModel):

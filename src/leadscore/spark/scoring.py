@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from leadscore.errors import UserError
-from leadscore.scoring.batch import PART_COLUMNS, score_output
+from leadscore.scoring.batch import PART_COLUMNS, SEGMENT_COLUMNS, score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.spark.features import arrow_safe, declared_frame, is_declared
 from leadscore.spark.session import is_remote, read_table, write_parquet
@@ -55,6 +55,8 @@ def score_schema(leads: StructType, bundle: ModelBundle, explain: int) -> Struct
     fields += [
         StructField(c, StringType() if c.endswith("band") else DoubleType(), True) for c in PART_COLUMNS
     ]
+    if bundle.segmented:
+        fields += [StructField(c, StringType(), True) for c in SEGMENT_COLUMNS]
     return StructType(fields)
 
 
@@ -68,12 +70,13 @@ def scored_frame(spark: SparkSession, leads: DataFrame, bundle: ModelBundle, exp
             "%d model columns missing, scored as missing values: %s", len(missing), ", ".join(missing)
         )
     schema = score_schema(leads.schema, bundle, explain)
-    payload: Any = (bundle.meta.to_json(), bundle.booster_text)
+    payload: Any = (bundle.meta.to_json(), bundle.booster_text, bundle.segment_boosters)
     try:
         payload = spark.sparkContext.broadcast(payload)
     except Exception:  # Spark Connect: no broadcast on the client; the function carries it once per task
         log.debug("bundle shipped with the function (Spark Connect)")
-    wanted = [c for c in leads.columns if c in {*bundle.fields, bundle.id_column}]
+    routing = bundle.reader.by if bundle.reader is not None else []
+    wanted = [c for c in leads.columns if c in {*bundle.fields, bundle.id_column, *routing}]
     return leads.select(*[f"`{c}`" for c in wanted]).mapInPandas(
         _score_fn(payload, explain, schema.names), schema
     )
@@ -95,12 +98,13 @@ _BUNDLES: dict[str, ModelBundle] = {}
 
 def _bundle(payload: Any) -> ModelBundle:
     """The bundle, built once per Python worker from the broadcast (or shipped) metadata and booster."""
-    meta_json, booster_text = payload.value if hasattr(payload, "value") else payload
+    meta_json, booster_text, segment_boosters = payload.value if hasattr(payload, "value") else payload
     bundle = _BUNDLES.get(meta_json)  # the metadata names the version, a digest of the booster
     if bundle is None:
         from leadscore.scoring.meta import BundleMeta
 
-        bundle = _BUNDLES[meta_json] = ModelBundle(BundleMeta.model_validate_json(meta_json), booster_text)
+        meta = BundleMeta.model_validate_json(meta_json)
+        bundle = _BUNDLES[meta_json] = ModelBundle(meta, booster_text, segment_boosters)
     return bundle
 
 

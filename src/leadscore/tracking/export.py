@@ -46,8 +46,11 @@ class LeadScorePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defi
 
 def input_example(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in bundle.fields if c in frame.columns]
+    routing = bundle.reader.by if bundle.reader is not None else []  # a routing bundle's segment columns
     extra = [
-        c for c in (bundle.id_column, bundle.encoder.time_col) if c and c in frame.columns and c not in cols
+        c
+        for c in dict.fromkeys((bundle.id_column, bundle.encoder.time_col, *routing))
+        if c and c in frame.columns and c not in cols
     ]
     example = frame[[*extra, *cols]].head(5).copy()
     for col in example.columns:

@@ -16,6 +16,7 @@ import yaml
 from leadscore.modeling.leakage import report as leakage_report
 from leadscore.modeling.train import TrainResult
 from leadscore.scoring.meta import Registered
+from leadscore.scoring.segments import segment_rows, slug
 from leadscore.tracking.champions import CHAMPION, set_aliases
 from leadscore.tracking.export import challenger_folder, export, input_example, pyfunc_args
 from leadscore.tracking.lineage import check_lineage, record_lineage
@@ -47,6 +48,10 @@ def training_metrics(result: TrainResult) -> dict[str, float]:
             "n_test": result.n_test,
         }
     )
+    routing = result.bundle.meta.segments
+    for row in segment_rows(routing) if routing is not None else []:
+        for key in ("roc_auc_global", "roc_auc_segment", "threshold", "mql_share", "mql_sql_rate", "n_test"):
+            metrics[f"segment_{slug(row['segment'])}_{key}"] = row[key]
     return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
 
@@ -106,6 +111,11 @@ def log_training(
         mlflow.log_artifacts(str(tmp))
         if result.uncertainty:
             mlflow.log_dict(result.uncertainty, "uncertainty.json")
+        if bundle.meta.segments is not None:  # each segment's champion, with both held-out AUCs
+            mlflow.log_dict(
+                {"by": bundle.meta.segments.by, "segments": segment_rows(bundle.meta.segments)},
+                "segments.json",
+            )
         with pyfunc_args(bundle, example) as args:
             info = mlflow.pyfunc.log_model(name="model", registered_model_name=name, **args)
         run_id = run.info.run_id
@@ -125,6 +135,7 @@ def log_training(
         "registered_version": version,
         "aliases": aliases,
         "experiment_id": exp,
+        "segments": segment_rows(bundle.meta.segments) if bundle.meta.segments is not None else None,
     }
 
 
