@@ -53,9 +53,14 @@ class Server(TypedDict):
 
 
 @functools.lru_cache(maxsize=8)
-def make_tables(n: int, seed: int, fault_rate: float = 0.02, drift: bool = False) -> dict[str, pa.Table]:
+def make_tables(
+    n: int, seed: int, fault_rate: float = 0.02, drift: bool = False, segment_effect: bool = False
+) -> dict[str, pa.Table]:
     """Seeded synthetic tables (cached: generation is deterministic)."""
-    return generate(GeneratorConfig(leads=n, seed=seed, fault_rate=fault_rate, drift=drift))
+    config = GeneratorConfig(
+        leads=n, seed=seed, fault_rate=fault_rate, drift=drift, segment_effect=segment_effect
+    )
+    return generate(config)
 
 
 def make_leads(n: int, seed: int, fault_rate: float = 0.02, drift: bool = False) -> pd.DataFrame:

@@ -203,8 +203,9 @@ class SegmentRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     by: list[str]
-    min_leads: int = 0  # fewer labelled leads than this: the segment uses the global model
-    min_sql: int = MIN_SEGMENT_CLASS  # fewer SQL (or non-SQL) leads than this: the global model
+    min_leads: int = Field(0, ge=0)  # fewer labelled leads than this: the segment uses the global model
+    # fewer SQL (or non-SQL) leads than this: the global model (never below the small-data rule)
+    min_sql: int = Field(MIN_SEGMENT_CLASS, ge=MIN_SEGMENT_CLASS)
 
     @field_validator("by", mode="before")
     @classmethod
@@ -217,10 +218,6 @@ class SegmentRule(BaseModel):
             raise ValueError("'by' must name at least one column")
         if len(set(self.by)) != len(self.by):
             raise ValueError("'by' names a column twice")
-        if self.min_leads < 0:
-            raise ValueError("'min_leads' must be at least 0")
-        if self.min_sql < MIN_SEGMENT_CLASS:
-            raise ValueError(f"'min_sql' must be at least {MIN_SEGMENT_CLASS} (the small-data rule)")
         return self
 
 

@@ -61,13 +61,18 @@ def segment_reader(spec: DatasetSpec) -> SegmentReader:
     return SegmentReader(spec.segments.by, spec.placeholders, spec.aliases)
 
 
-def check_segment_columns(spec: DatasetSpec, columns: Any) -> None:
-    """The spec's segment columns must be in the data (one line naming the missing one)."""
+def check_segments(spec: DatasetSpec, contract: CutoffContract, frame: Any) -> None:
+    """Before any training: the spec's segment columns are in the data and the contract's segments
+    are segments of the data (one line naming what is wrong)."""
     if spec.segments is None:
+        _contract_keys(contract, spec, {})
         return
-    missing = [c for c in spec.segments.by if c not in set(columns)]
+    missing = [c for c in spec.segments.by if c not in set(frame.columns)]
     if missing:
         raise UserError(f"segments.by: no such column in the data: {', '.join(missing)}")
+    reader = segment_reader(spec)
+    keys = reader.keys(frame)
+    _contract_keys(contract, spec, display_names(keys, reader.shown_values(frame)))
 
 
 def _contract_keys(contract: CutoffContract, spec: DatasetSpec, known: dict[str, str]) -> dict[str, str]:
@@ -111,7 +116,6 @@ def train_segments(
     """Fit, compare and cut off every segment; ``p_test`` is the global model on ``split.test``."""
     rule = spec.segments
     assert rule is not None
-    check_segment_columns(spec, data.frame.columns)
     reader = segment_reader(spec)
     keys = reader.keys(data.frame)
     names = display_names(keys, reader.shown_values(data.frame))

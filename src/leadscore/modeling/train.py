@@ -36,7 +36,7 @@ from leadscore.modeling.dataset import (
 )
 from leadscore.modeling.evaluate import Evaluation, binary_metrics
 from leadscore.modeling.options import CROSSFIT_MAX_ROWS, Capacity, TrainOptions
-from leadscore.modeling.segments import SegmentedOutcome, check_segment_columns, train_segments
+from leadscore.modeling.segments import SegmentedOutcome, check_segments, train_segments
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.grades import grade_edges
@@ -112,7 +112,7 @@ class TrainResult:
 def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainResult:
     """The whole training run, without side effects beyond reading ``path``."""
     data = read_training_data(path, spec, options.feedback, options.feedback_source)
-    check_segment_columns(spec, data.frame.columns)
+    check_segments(spec, options.contract, data.frame)
     split = split_indices(data.frame, data.y, spec, options.seed)
     encoded = encode(data, spec, split)
     guarded = fit_without_leaks(encoded, data, split, options)

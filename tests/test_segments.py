@@ -1,0 +1,310 @@
+"""One model per segment where the data says so: training, routing, contracts, answers, card, MLflow.
+
+Trained once (real MLflow store and registry, the CLI) on generated leads whose APAC buyers answer to
+other signals (``--segment-effect``): APAC's own model must win there, and the routing bundle must
+score every lead with its segment's model and cutoff everywhere it is used.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from leadscore.config import SHIPPED_CONFIGS, load_spec
+from leadscore.data.synthetic import write_dataset
+from leadscore.errors import UserError
+from leadscore.modeling.options import TrainOptions
+from leadscore.scoring.batch import SEGMENT_COLUMNS, score_output
+from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.contract import load_contract
+from tests.helpers import free_port, make_tables, private_env, start_server, stop, wait_ready
+
+N_LEADS = 16_000
+KEY = "segments-test-key-0123456789"
+
+
+def _spec(tmp: Path, name: str = "segmented", **segments: Any) -> Path:
+    spec = yaml.safe_load((SHIPPED_CONFIGS / "datasets" / "synthetic.yaml").read_text())
+    spec["name"] = name
+    spec["segments"] = segments or {"by": "region"}
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def _contract(tmp: Path, segments: dict[str, Any]) -> Path:
+    contract, _ = load_contract()
+    payload = contract.model_dump(mode="json")
+    payload["segments"] = segments
+    path = tmp / "contract.yaml"
+    path.write_text(yaml.safe_dump(payload, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def seg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("segments")
+    data = root / "data"
+    write_dataset(make_tables(N_LEADS, 7, segment_effect=True), data)
+    env = {
+        "LEADSCORE_SEARCH_TRIALS": "2",
+        "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlruns/mlflow.db",
+        "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
+        "LEADSCORE_MODELS_DIR": str(root / "models"),
+    }
+    spec = _spec(root)
+    contract = _contract(root, {"APAC": {"min_sql_rate": 0.35}, "latam": {"mql_capacity": 3}})
+    with private_env(env):
+        result = CliRunner().invoke(
+            app, ["train", str(data), "--spec", str(spec), "--cutoff", str(contract), "--json"]
+        )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    model_path = Path(payload["model_path"])
+    return {
+        "root": root,
+        "data": data,
+        "env": env,
+        "spec": spec,
+        "payload": payload,
+        "model_path": model_path,
+        "bundle": ModelBundle.load(model_path),
+        "leads": pd.read_parquet(data / "leads.parquet"),
+    }
+
+
+def _rows(seg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["segment"]: row for row in seg["payload"]["segments"]}
+
+
+def test_segment_model_wins_where_buyers_differ_and_the_global_model_is_kept_elsewhere(seg) -> None:  # type: ignore[no-untyped-def]
+    rows = _rows(seg)
+    assert set(rows) == {"APAC", "Europe", "LATAM", "North America"}
+    apac = rows["APAC"]
+    assert apac["model"] == "segment"
+    assert apac["roc_auc_segment"] > apac["roc_auc_global"] + 0.03, apac
+    for row in rows.values():  # the champion is the better held-out AUC, and the choice says so
+        better = row["roc_auc_segment"] is not None and row["roc_auc_segment"] > row["roc_auc_global"]
+        assert (row["model"] == "segment") == better, row
+        assert f"{row['roc_auc_global']:.3f}" in row["why"]
+    assert any(row["model"] == "global" for row in rows.values())
+    # The routed bundle is what is served: on the test leads it beats the global model alone.
+    metrics = seg["bundle"].meta.metrics
+    assert metrics["roc_auc"] > metrics["global_model_roc_auc"]
+    files = sorted(p.name for p in (seg["model_path"] / "artifacts" / "bundle").glob("booster_segment_*.txt"))
+    assert len(files) == sum(row["model"] == "segment" for row in rows.values())
+
+
+def test_each_segment_gets_its_contracts_cutoff(seg) -> None:  # type: ignore[no-untyped-def]
+    bundle: ModelBundle = seg["bundle"]
+    models = {m.name: m for m in bundle.meta.segments.models.values()}
+    apac = models["APAC"].cutoff
+    assert apac.contract.policy == "min_sql_rate" and apac.contract.min_sql_rate == 0.35
+    assert apac.expected_sql_rate_interval is not None
+    latam = models["LATAM"].cutoff
+    assert latam.policy == "at most 3 MQLs per week"
+    assert latam.expected_mql_per_week is not None and latam.expected_mql_per_week < 6
+    # LATAM's own capacity makes its threshold stricter than the global one.
+    assert models["LATAM"].threshold > bundle.threshold
+    for name in ("Europe", "North America"):  # no policy of their own
+        m = models[name]
+        if m.model == "global":
+            assert m.threshold == bundle.threshold
+        assert m.cutoff.contract.segments  # the whole contract is kept with the version
+        assert m.cutoff.contract.version == bundle.cutoff_version
+
+
+def test_answers_route_each_lead_to_its_segment(seg) -> None:  # type: ignore[no-untyped-def]
+    bundle: ModelBundle = seg["bundle"]
+    leads: pd.DataFrame = seg["leads"]
+    sample = pd.concat([leads[leads["region"] == r].head(20) for r in ("APAC", "Europe", "LATAM")])
+    records = sample.astype(object).where(sample.notna(), None).to_dict("records")
+    answers, _ = bundle.answers(records, explain=2)
+    key_of = {m.name: k for k, m in bundle.meta.segments.models.items()}
+    plain = bundle.score_matrix(bundle.encoder.encode_records(records))  # the global model alone
+    for i, (record, answer) in enumerate(zip(records, answers, strict=True)):
+        name = record["region"]
+        assert answer["segment"] == name
+        own = bundle.meta.segments.models[key_of[name]]
+        scorer = bundle.routes[key_of[name]]
+        alone = scorer.score_record(record, explain=0)
+        assert answer["p_sql"] == pytest.approx(alone["p_sql"], abs=1e-6)
+        assert answer["mql"] == (answer["p_sql"] >= own.threshold - 1e-6)
+        if own.model == "segment":
+            assert answer["segment_model"] == name
+            assert abs(answer["p_sql"] - plain.p_sql[i]) > 1e-9 or i > 0
+        else:
+            assert answer["segment_model"] == "global"
+            assert answer["p_sql"] == pytest.approx(round(float(plain.p_sql[i]), 6), abs=1e-6)
+        assert len(answer["reasons"]["positive"]) + len(answer["reasons"]["negative"]) >= 1
+        assert answer["model_version"] == bundle.model_version
+        assert not answer["warnings"] or "cutoff contract" in answer["warnings"][0]
+    apac_rows = [i for i, r in enumerate(records) if r["region"] == "APAC"]
+    assert any(abs(answers[i]["p_sql"] - plain.p_sql[i]) > 0.01 for i in apac_rows)  # really routed
+
+    odd = [
+        dict(records[0], region="Antarctica"),
+        dict(records[0], region=None),
+        dict(records[0], region=" apac "),
+    ]
+    out, _ = bundle.answers(odd, explain=0)
+    assert out[0]["segment"] == "Antarctica" and out[0]["segment_model"] == "global"
+    assert "region: 'Antarctica' is not a segment the model was trained on" in out[0]["warnings"][0]
+    global_alone = bundle.score_matrix(bundle.encoder.encode_records(odd)).p_sql  # no routing
+    assert out[0]["p_sql"] == pytest.approx(round(float(global_alone[0]), 6), abs=1e-6)
+    assert out[1]["p_sql"] == pytest.approx(round(float(global_alone[1]), 6), abs=1e-6)
+    assert (
+        out[1]["segment"] is None and out[1]["warnings"][0] == "region: missing, scored by the global model"
+    )
+    assert out[2]["segment"] == "APAC" and out[2]["segment_model"] == "APAC"  # read like a category
+
+
+def test_batch_scores_are_the_answers(seg) -> None:  # type: ignore[no-untyped-def]
+    bundle: ModelBundle = seg["bundle"]
+    frame = seg["leads"].sample(400, random_state=3).reset_index(drop=True)
+    frame.loc[:4, "region"] = None
+    out = score_output(bundle, frame, explain=2)
+    assert list(out.columns[-2:]) == list(SEGMENT_COLUMNS)
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    answers, _ = bundle.answers(records, explain=2)
+    np.testing.assert_allclose(out["p_sql"], [a["p_sql"] for a in answers], atol=1e-6)
+    assert out["mql"].tolist() == [a["mql"] for a in answers]
+    assert out["segment_model"].tolist() == [a["segment_model"] for a in answers]
+    assert out["segment"].iloc[:5].isna().all() and out["segment"].iloc[5:].notna().all()
+
+    def top(answer: dict[str, Any]) -> str:
+        reasons = answer["reasons"]["positive"] + answer["reasons"]["negative"]
+        best = max(reasons, key=lambda r: abs(r["weight"]))
+        return str(best["text"])
+
+    assert [r.rsplit(" (", 1)[0] for r in out["reason_1"]] == [
+        top(a) for a in answers
+    ]  # each lead explained by its own model
+
+
+def test_mlflow_logs_each_segments_choice_and_the_card_shows_them(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import mlflow
+
+    with private_env(seg["env"]):
+        mlflow.set_tracking_uri(seg["env"]["LEADSCORE_TRACKING_URI"])
+        run = mlflow.get_run(seg["payload"]["run_id"])
+        metrics, params = run.data.metrics, run.data.params
+        assert metrics["segment_apac_roc_auc_segment"] > metrics["segment_apac_roc_auc_global"]
+        assert params["segment_apac_model"] == "segment"
+        assert {"segment_latam_threshold", "segment_europe_mql_sql_rate"} <= set(metrics)
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="segments.json", dst_path=str(tmp_path)
+        )
+        logged = json.loads(Path(local).read_text())
+        assert logged["by"] == ["region"] and len(logged["segments"]) == 4
+        out = tmp_path / "card.html"
+        result = CliRunner().invoke(
+            app, ["report", "model", "--model", str(seg["model_path"]), "--out", str(out)]
+        )
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert "Segments (by region)" in html
+    section = html[html.index("Segments (by region)") :]
+    assert "own model better on its test leads" in section and "global model" in section
+    assert "at most 3 MQLs per week" in section
+
+
+def test_the_service_answers_with_the_segment(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    env = {**seg["env"], "LEADSCORE_API_KEYS": KEY, "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path}/s.db"}
+    proc = start_server(seg["model_path"], env, port, log=tmp_path / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        leads = seg["leads"]
+        lead = leads[leads["region"] == "APAC"].iloc[0]
+        body = {
+            k: (None if pd.isna(v) else v)
+            for k, v in lead.to_dict().items()
+            if k in seg["bundle"].fields or k == "lead_id"
+        }
+        body = json.loads(json.dumps(body, default=str))
+        headers = {"X-API-Key": KEY}
+        one = httpx.post(f"{url}/v1/score", json=body, headers=headers, timeout=30).json()
+        assert one["segment"] == "APAC" and one["segment_model"] == "APAC", one
+        batch = httpx.post(
+            f"{url}/v1/score/batch",
+            json={"leads": [body, {**body, "region": "Antarctica"}]},
+            headers=headers,
+            timeout=30,
+        ).json()["results"]
+        assert batch[0]["p_sql"] == one["p_sql"] and batch[0]["segment_model"] == "APAC"
+        assert batch[1]["segment_model"] == "global" and "Antarctica" in batch[1]["warnings"][0]
+        model = httpx.get(f"{url}/v1/model", headers=headers, timeout=30).json()
+        assert model["segments"]["by"] == ["region"]
+        assert {s["segment"] for s in model["segments"]["segments"]} == {
+            "APAC",
+            "Europe",
+            "LATAM",
+            "North America",
+        }
+    finally:
+        stop(proc)
+
+
+def test_small_segments_keep_the_global_model(synthetic_dir: Path, tmp_path: Path) -> None:
+    spec = load_spec(str(_spec(tmp_path, "by-country", by="country", min_leads=300)))
+    from leadscore.modeling.train import train
+
+    result = train(synthetic_dir, spec, TrainOptions(contract=load_contract()[0], search_trials=0))
+    models = result.bundle.meta.segments.models
+    small = [m for m in models.values() if m.metrics["n_sql"] < 40 or m.metrics["n_leads"] < 300]
+    assert small, "the 6,000-lead folder has countries too small for a model of their own"
+    for m in small:
+        assert m.model == "global" and m.booster is None and "too small" in m.why
+        assert m.threshold == result.bundle.threshold
+    assert set(result.bundle.segment_boosters) == {m.booster for m in models.values() if m.booster}
+
+
+def test_bad_segment_settings_are_one_line(
+    synthetic_dir: Path, tmp_path: Path, isolated_settings: Path
+) -> None:
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, ["train", str(synthetic_dir), *args])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        return result.output.strip()
+
+    out = run("--spec", str(_spec(tmp_path, "no-col", by="territory")))
+    assert "segments.by: no such column in the data: territory" in out
+    out = run("--spec", str(_spec(tmp_path, "low", by="region", min_sql=10)))
+    assert "field 'segments.min_sql'" in out and "greater than or equal to 40" in out
+    spec = str(_spec(tmp_path, "ok", by="region"))
+    out = run("--spec", spec, "--cutoff", str(_contract(tmp_path, {"EMAE": {"mql_capacity": 50}})))
+    assert "segments.EMAE: no such segment in the data" in out and "Europe" in out
+    out = run(
+        "--spec",
+        spec,
+        "--cutoff",
+        str(_contract(tmp_path, {"Europe": {"mql_capacity": 5, "probability": 0.2}})),
+    )
+    assert "segments" in out and "exactly one of" in out
+    out = run("--spec", "synthetic", "--cutoff", str(_contract(tmp_path, {"Europe": {"mql_capacity": 50}})))
+    assert "the spec has no 'segments'" in out
+
+
+def test_a_damaged_segment_booster_is_refused(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "bundle"
+    shutil.copytree(seg["model_path"] / "artifacts" / "bundle", folder)
+    booster = sorted(folder.glob("booster_segment_*.txt"))[0]
+    booster.write_text(booster.read_text()[:-200])
+    with pytest.raises(UserError, match=f"{booster.name} does not match its checksum"):
+        ModelBundle.load(folder)
+    booster.unlink()
+    with pytest.raises(UserError, match="model bundle is incomplete"):
+        ModelBundle.load(folder)
