@@ -308,3 +308,68 @@ def test_a_damaged_segment_booster_is_refused(seg, tmp_path: Path) -> None:  # t
     booster.unlink()
     with pytest.raises(UserError, match="model bundle is incomplete"):
         ModelBundle.load(folder)
+
+
+def test_monitor_and_queue_show_each_segment(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    later = tmp_path / "later"
+    write_dataset(make_tables(6000, 11, segment_effect=True), later)
+    # APAC's later leads convert far less than scored: only its row must say so.
+    leads = pd.read_parquet(later / "leads.parquet")
+    apac = (leads["region"] == "APAC").to_numpy()
+    leads.loc[apac, "sql_within_90d"] = 0
+    leads.to_parquet(later / "leads.parquet")
+    shutil.rmtree(later / "stage_history.parquet", ignore_errors=True)
+    for extra in later.glob("stage_history*"):
+        extra.unlink()
+    out = tmp_path / "monitor.html"
+    with private_env(seg["env"]):
+        result = CliRunner().invoke(
+            app,
+            [
+                "monitor",
+                "--model",
+                str(seg["model_path"]),
+                "--reference",
+                str(seg["data"]),
+                "--current",
+                str(later / "leads.parquet"),
+                "--out",
+                str(out),
+                "--no-log",
+                "--json",
+            ],
+        )
+    assert result.exit_code in (0, 3), result.output
+    report = json.loads(result.stdout)
+    rows = {r["segment"]: r for r in report["segments"]}
+    assert {"APAC", "Europe", "LATAM", "North America"} <= set(rows)
+    assert sum(r["leads"] for r in rows.values()) == report["current"]["leads"]
+    assert rows["APAC"]["model"] == "segment" and rows["APAC"]["observed_sql"] == 0
+    assert rows["Europe"]["roc_auc"] > 0.7 and rows["Europe"]["leads_with_outcome"] >= 100
+    assert any(r.startswith("watch: segment APAC:") for r in report["reasons"]), report["reasons"]
+    assert not any("segment Europe" in r or "segment North America" in r for r in report["reasons"]), report[
+        "reasons"
+    ]
+    assert "<h2>Segments</h2>" in out.read_text()
+
+    queue = tmp_path / "queue.html"
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "queue",
+            "--model",
+            str(seg["model_path"]),
+            "--data",
+            str(later / "leads.parquet"),
+            "--days",
+            "30",
+            "--out",
+            str(queue),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    html = queue.read_text()
+    assert "By segment" in html and "own model" in html
+    assert ">APAC<" in html

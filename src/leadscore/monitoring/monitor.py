@@ -22,7 +22,7 @@ from leadscore.errors import UserError
 from leadscore.modeling.dataset import weekly_volume
 from leadscore.monitoring.drift import PSI_ACT, PSI_WATCH, band, field_drift, numeric_psi
 from leadscore.monitoring.feedback import reasons_by_source
-from leadscore.monitoring.outcomes import outcome_checks, source_table
+from leadscore.monitoring.outcomes import outcome_checks, segment_checks, source_table
 from leadscore.monitoring.served import SERVED_MQL, SERVED_P
 from leadscore.scoring.bundle import ModelBundle
 
@@ -77,7 +77,9 @@ def monitor(
     verdict = Verdict()
     X_ref, X_cur = bundle.encode(ref), bundle.encode(cur)  # once, for drift and scores alike
     fields = field_drift(bundle, ref, cur, X_ref, X_cur)
-    s_ref, s_cur = bundle.score_matrix(X_ref), bundle.score_matrix(X_cur)
+    seg_cur = bundle.segment_keys(cur)  # a routing bundle scores each lead with its segment's model
+    s_ref = bundle.score_matrix(X_ref, segments=bundle.segment_keys(ref))
+    s_cur = bundle.score_matrix(X_cur, segments=seg_cur)
     # Served leads: the scores and MQL flags the CRM really received (whichever version sent them).
     p_cur = cur[SERVED_P].to_numpy(dtype=float) if SERVED_P in cur.columns else s_cur.p_sql
     mql_cur = cur[SERVED_MQL].to_numpy(dtype=bool) if SERVED_MQL in cur.columns else s_cur.mql
@@ -98,6 +100,11 @@ def monitor(
     if weekly is not None:
         volume["mql_per_week"] = weekly * mql_share
     _judge_volume(volume, len(cur), verdict)
+    segments = []
+    if seg_cur is not None:
+        weeks = len(cur) / weekly if weekly else None
+        segments = segment_checks(bundle, cur, p_cur, mql_cur, seg_cur, weeks)
+        _judge_segments(segments, verdict)
     contract = cut.contract
     overdue = cut.review_warning(today)
     if overdue:
@@ -118,6 +125,7 @@ def monitor(
         "outcomes": outcomes,
         "volume": volume,
         "sources": source_table(bundle, cur, mql_cur, source),
+        "segments": segments,
         "rejections_by_source": rejections,
         "contract": {
             "version": contract.version,
@@ -168,6 +176,32 @@ def _judge_outcomes(o: dict[str, Any], verdict: Verdict) -> None:
             verdict.raise_to("retrain", f"MQL->SQL rate {rate:.1%} is below 20%: the bar is too loose")
         elif rate + Z_FLAG * se < promise:
             verdict.raise_to("watch", f"MQL->SQL rate {rate:.1%} is below the contract's {promise:.0%}")
+
+
+def _judge_segments(rows: list[dict[str, Any]], verdict: Verdict) -> None:
+    """A segment whose calibration, ranking or MQL->SQL rate has moved is named (watch: the global
+    figures decide a retrain; a segment's sample is smaller)."""
+    for row in rows:
+        if "calibration_z" not in row:
+            continue
+        name, z, ratio = row["segment"], row["calibration_z"], row["observed_over_expected"]
+        if abs(z) > Z_FLAG and abs(ratio - 1) > 0.2:
+            verdict.raise_to(
+                "watch",
+                f"segment {name}: {row['observed_sql']:.0f} SQLs observed against {row['expected_sql']:.0f} expected (z {z:+.1f})",
+            )
+        trained, auc = row.get("training_roc_auc"), row["roc_auc"]
+        # a segment's AUC moves more by chance than the whole's: a drop must also be beyond both samples' noise
+        noise = math.hypot(row.get("roc_auc_se") or 0.0, row.get("training_roc_auc_se") or 0.0)
+        if trained and auc is not None and auc < trained - max(0.05, Z_FLAG * noise):
+            verdict.raise_to(
+                "watch", f"segment {name}: ROC AUC {row['roc_auc']:.3f} against {trained:.3f} at training"
+            )
+        rate, se, promise = row["mql_sql_rate"], row["mql_sql_rate_se"], row["contract_sql_rate"]
+        if not math.isnan(rate) and promise and rate + Z_FLAG * se < promise:
+            verdict.raise_to(
+                "watch", f"segment {name}: MQL->SQL rate {rate:.1%} is below its promised {promise:.0%}"
+            )
 
 
 def _judge_volume(volume: dict[str, Any], n: int, verdict: Verdict) -> None:

@@ -83,3 +83,95 @@ def source_table(
             }
         )
     return sorted(rows, key=lambda r: (-(r["sql_share"] or 0.0), -r["mql"], r["source"]))
+
+
+def auc_se(auc: float | None, n_pos: int, n_neg: int) -> float | None:
+    """The standard error of a ROC AUC (Hanley and McNeil, 1982)."""
+    if auc is None or n_pos < 1 or n_neg < 1:
+        return None
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
+    return math.sqrt(max(var, 0.0))
+
+
+MIN_SEGMENT_OUTCOMES = 100  # fewer known outcomes in a segment: its volume only, no outcome checks
+OTHER_SEGMENT = "(other or missing)"
+
+
+def segment_checks(
+    bundle: ModelBundle,
+    cur: pd.DataFrame,
+    p: np.ndarray,
+    mql: np.ndarray,
+    keys: np.ndarray,
+    weeks: float | None,
+) -> list[dict[str, Any]]:
+    """Per segment of a routing bundle: leads, MQL volume against its cutoff's promise and, where
+    outcomes are known, calibration, ROC AUC and MQL->SQL rate against what training measured.
+    ``weeks``: the recent period's length in weeks (for MQLs per week), when known."""
+    routing = bundle.meta.segments
+    if routing is None:
+        return []
+    has_label = bundle.spec.label.column in cur.columns
+    y, known = label_values(cur, bundle.spec) if has_label else (np.zeros(len(cur)), np.zeros(len(cur), bool))
+    known_keys = set(routing.models)
+    groups = [
+        (routing.models[k].name, keys == k, routing.models[k])
+        for k in sorted(known_keys, key=lambda k: routing.models[k].name)
+    ]
+    other = np.array([k not in known_keys for k in keys.tolist()], dtype=bool)
+    if other.any():
+        groups.append((OTHER_SEGMENT, other, None))
+    rows = []
+    for name, rows_in, seg in groups:
+        n = int(rows_in.sum())
+        if n == 0:
+            continue
+        cut = seg.cutoff if seg is not None and seg.cutoff is not None else bundle.meta.cutoff
+        n_mql = int(mql[rows_in].sum())
+        row: dict[str, Any] = {
+            "segment": name,
+            "model": (seg.model if seg is not None else "global"),
+            "leads": n,
+            "mql": n_mql,
+            "mql_share": n_mql / n,
+            "expected_mql_share": cut.expected_mql_share if seg is not None else None,
+            "mql_per_week": n_mql / weeks if weeks else None,
+            "expected_mql_per_week": cut.expected_mql_per_week if seg is not None else None,
+            "mean_p_sql": float(p[rows_in].mean()),
+            "leads_with_outcome": int((known & rows_in).sum()),
+        }
+        k = known & rows_in
+        if k.sum() >= MIN_SEGMENT_OUTCOMES:  # calibration and the rate; ROC AUC needs both classes
+            yk, pk, mk = y[k].astype(float), p[k], mql[k]
+            expected, observed = float(pk.sum()), float(yk.sum())
+            var = float((pk * (1 - pk)).sum()) or 1.0
+            rate = float(yk[mk].mean()) if mk.any() else float("nan")
+            row.update(
+                {
+                    "expected_sql": expected,
+                    "observed_sql": observed,
+                    "observed_over_expected": observed / expected if expected else float("nan"),
+                    "calibration_z": (observed - expected) / math.sqrt(var),
+                    "ece": expected_calibration_error(yk, pk),
+                    "roc_auc": float(roc_auc_score(yk, pk)) if len(np.unique(yk)) == 2 else None,
+                    "training_roc_auc": seg.metrics.get("test_roc_auc") if seg is not None else None,
+                    "roc_auc_se": auc_se(roc_auc_score(yk, pk), int(yk.sum()), int(len(yk) - yk.sum()))
+                    if len(np.unique(yk)) == 2
+                    else None,
+                    "training_roc_auc_se": auc_se(
+                        seg.metrics.get("test_roc_auc"),
+                        int(seg.metrics.get("sql_test") or 0),
+                        int((seg.metrics.get("n_test") or 0) - (seg.metrics.get("sql_test") or 0)),
+                    )
+                    if seg is not None
+                    else None,
+                    "mql_sql_rate": rate,
+                    "mql_sql_rate_se": math.sqrt(max(rate * (1 - rate), 1e-9) / int(mk.sum()))
+                    if mk.any()
+                    else float("inf"),
+                    "contract_sql_rate": cut.contract.min_sql_rate or cut.expected_sql_rate,
+                }
+            )
+        rows.append(row)
+    return rows

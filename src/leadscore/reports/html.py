@@ -339,8 +339,11 @@ def queue_context(
             }
         )
     trends = _logged_trends([r["result"] for r in rows], [r["lead_id"] for r in rows])
-    for row, trend in zip(rows, trends, strict=True):
+    for i, (row, trend) in enumerate(zip(rows, trends, strict=True)):
         row["trend"] = trend
+        row["segment"] = (
+            explained.segment[i] if explained is not None and explained.segment is not None else None
+        )
     return {
         "title": "MQL queue",
         "scope": scope,
@@ -350,8 +353,41 @@ def queue_context(
         "shown": len(rows),
         "rows": rows,
         "fast": sum(r["respond"] == "1h" for r in rows),
+        "segments": _queue_segments(bundle, scored),
         **_model_ids(bundle),
     }
+
+
+def _queue_segments(bundle: ModelBundle, scored: Any) -> list[dict[str, Any]]:
+    """A routing bundle's queue per segment: leads, MQLs, expected SQLs and MQL->SQL rate (mean
+    P(SQL) of its MQLs) against what its cutoff promised at training."""
+    routing = bundle.meta.segments
+    if routing is None or scored.segment is None:
+        return []
+    promised = {m.name: m for m in routing.models.values()}
+    names = pd.Series(scored.segment, dtype=object).fillna("(missing)").to_numpy(dtype=object)
+    out = []
+    for name in sorted(set(names.tolist())):
+        rows = names == name
+        mql = scored.mql & rows
+        seg = promised.get(name)
+        cut = seg.cutoff if seg is not None else None
+        out.append(
+            {
+                "segment": name,
+                "model": seg.model if seg is not None else "global",
+                "leads": int(rows.sum()),
+                "mql": int(mql.sum()),
+                "mql_share": float(mql.sum() / rows.sum()),
+                "expected_mql_share": cut.expected_mql_share if cut is not None else None,
+                "expected_sql": float(scored.p_sql[mql].sum()),
+                "expected_sql_rate": float(scored.p_sql[mql].mean()) if mql.any() else None,
+                "promised_sql_rate": (cut.contract.min_sql_rate or cut.expected_sql_rate)
+                if cut is not None
+                else None,
+            }
+        )
+    return out
 
 
 def queue_report(
