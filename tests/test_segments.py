@@ -373,3 +373,35 @@ def test_monitor_and_queue_show_each_segment(seg, tmp_path: Path) -> None:  # ty
     html = queue.read_text()
     assert "By segment" in html and "own model" in html
     assert ">APAC<" in html
+
+
+def test_promote_refuses_a_challenger_worse_on_a_large_segment(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    later = tmp_path / "later"
+    write_dataset(make_tables(8000, 12, segment_effect=True), later)
+    with private_env(seg["env"]):
+        # One model for all under the same name: better or equal on most leads, worse on APAC.
+        trained = CliRunner().invoke(
+            app, ["train", str(seg["data"]), "--spec", "synthetic", "--name", "segmented", "--json"]
+        )
+        assert trained.exit_code == 0, trained.output
+        version = json.loads(trained.stdout)["registered_version"]
+        result = CliRunner().invoke(
+            app,
+            [
+                "promote",
+                "--dataset",
+                "segmented",
+                "--challenger",
+                version,
+                "--data",
+                str(later / "leads.parquet"),
+                "--json",
+            ],
+        )
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["promoted"] is False and report["champion_after"] == seg["payload"]["registered_version"]
+    rows = {r["segment"]: r for r in report["segments"]}
+    assert rows["APAC"]["judged"] and rows["APAC"]["worse"]
+    assert any(w.startswith("segment APAC: ROC AUC") for w in report["worse"]), report["worse"]
+    assert rows["APAC"]["challenger"]["roc_auc"] < rows["APAC"]["champion"]["roc_auc"] - 0.03

@@ -248,6 +248,16 @@ def promote(
                     f"  {side:<10} ROC AUC {m['roc_auc']:.4f}  Brier {m['brier']:.4f}  "
                     f"MQL->SQL {m['mql_sql_rate']:.1%} on {m['leads']:,} recent leads"
                 )
+        for row in result.get("segments") or []:
+            if row["judged"]:
+                a, b = row["champion"], row["challenger"]
+                verdict = "worse" if row["worse"] else "ok"
+                info(
+                    f"  segment {row['segment']:<16} ROC AUC {a['roc_auc']:.4f} -> {b['roc_auc']:.4f}  "
+                    f"Brier {a['brier']:.4f} -> {b['brier']:.4f} on {row['leads']:,} leads: {verdict}"
+                )
+            else:
+                info(f"  segment {row['segment']:<16} {row['note']}")
         if result["promoted"]:
             info(f"promoted version {result['challenger']} to champion ({result['because']})")
         else:

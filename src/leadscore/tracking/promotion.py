@@ -106,6 +106,47 @@ def decide(champion: dict[str, float], challenger: dict[str, float], tol: Tolera
     return worse
 
 
+MIN_SEGMENT_CLASS = 40  # a segment is judged with at least this many SQL and non-SQL recent leads
+
+
+def compare_segments(
+    champion: ModelBundle, challenger: ModelBundle, frame: pd.DataFrame, y: np.ndarray, tol: Tolerance
+) -> list[dict[str, Any]]:
+    """Champion and challenger on each segment's recent leads (the segments of whichever routes by
+    segment, the challenger's first): a challenger worse beyond the tolerances on a large segment
+    (at least 40 SQL and 40 non-SQL leads) is refused, naming the segment, even when it is better
+    on the whole. Smaller segments are listed, not judged: their figures are mostly noise."""
+    routed = challenger if challenger.reader is not None else champion
+    if routed.reader is None or routed.meta.segments is None:
+        return []
+    keys = routed.reader.keys(frame)
+    names = {k: m.name for k, m in routed.meta.segments.models.items()}
+    rows = []
+    for key in sorted({k for k in keys.tolist() if k is not None}, key=lambda k: names.get(k, k)):
+        inside = keys == key
+        n_sql = int(y[inside].sum())
+        n_non = int(inside.sum()) - n_sql
+        row: dict[str, Any] = {
+            "segment": names.get(key, key),
+            "leads": int(inside.sum()),
+            "sql": n_sql,
+            "worse": [],
+        }
+        if min(n_sql, n_non) >= MIN_SEGMENT_CLASS:
+            sub, y_sub = frame[inside].reset_index(drop=True), y[inside]
+            row["champion"] = evaluate(champion, sub, y_sub)
+            row["challenger"] = evaluate(challenger, sub, y_sub, volume=int(row["champion"]["mql_count"]))
+            row["worse"] = decide(row["champion"], row["challenger"], tol)
+            row["judged"] = True
+        else:
+            row["judged"] = False
+            row["note"] = (
+                f"not judged: {n_sql} SQL / {n_non} non-SQL recent leads (needs {MIN_SEGMENT_CLASS} of each)"
+            )
+        rows.append(row)
+    return rows
+
+
 def _client() -> MlflowClient:
     return registry_client()
 
@@ -164,6 +205,10 @@ def promote(
                 chall_bundle, frame, y, volume=int(result["champion"]["mql_count"])
             )
             result["worse"] = decide(result["champion"], result["challenger_metrics"], tol)
+            result["segments"] = compare_segments(champ_bundle, chall_bundle, frame, y, tol)
+            result["worse"] += [
+                f"segment {row['segment']}: {why}" for row in result["segments"] for why in row["worse"]
+            ]
     worse = result.get("worse", [])
     if worse and not force:
         result.update(promoted=False, champion_after=current)
