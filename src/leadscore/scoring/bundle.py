@@ -157,6 +157,7 @@ class ModelBundle:
         )
         self.segment_boosters = dict(segment_boosters or {})
         self.routes: dict[str, ModelBundle] = {}
+        self._route_names: dict[Any, tuple[Any, str]] = {}
         self.reader: SegmentReader | None = None
         if self.meta.segments is not None:
             self._build_routes(self.meta.segments)
@@ -164,6 +165,10 @@ class ModelBundle:
     def _build_routes(self, routing: SegmentRouting) -> None:
         """One scorer per known segment: its own booster, or the global one with the segment's cutoff."""
         self.reader = SegmentReader(routing.by, routing.placeholders, routing.aliases)
+        # key -> (the segment as people write it, the sub-model answering: "global" or the segment)
+        self._route_names = {
+            k: (m.name, m.name if m.model == "segment" else GLOBAL) for k, m in routing.models.items()
+        }
         for key, seg in routing.models.items():
             if seg.model == "segment":
                 if seg.booster not in self.segment_boosters:
@@ -182,7 +187,7 @@ class ModelBundle:
             else:
                 same = copy.copy(self)  # the global booster, with the segment's own threshold
                 same.threshold = float(seg.threshold)
-                same.routes, same.reader, same.segment_boosters = {}, None, {}
+                same.routes, same.reader, same.segment_boosters, same._route_names = {}, None, {}, {}
                 if seg.cutoff is not None:
                     same.meta = self.meta.model_copy(
                         update={"threshold": seg.threshold, "cutoff": seg.cutoff}
@@ -301,7 +306,7 @@ class ModelBundle:
         explain: int = 0,
         records: Sequence[Mapping[str, Any]] | None = None,
         num_threads: int | None = None,
-        segments: np.ndarray | None = None,
+        segments: np.ndarray | Sequence[str | None] | None = None,
     ) -> Scored:
         """Probability, MQL flag and grade for each row; reasons (exact TreeSHAP) when ``explain`` > 0.
 
@@ -352,24 +357,25 @@ class ModelBundle:
     def _routed(
         self,
         X: np.ndarray,
-        segments: np.ndarray,
+        segments: np.ndarray | Sequence[str | None],
         explain: int,
         records: Sequence[Mapping[str, Any]] | None,
         num_threads: int | None,
     ) -> Scored:
         """Each segment's rows scored by its own scorer, put back in the rows' order."""
-        codes, uniques = pd.factorize(pd.Series(segments, dtype=object), use_na_sentinel=True)
         n = len(X)
-        if len(uniques) <= 1 and (codes >= 0).all():  # one segment: no gathering, no scattering
-            key = str(uniques[0]) if len(uniques) else None
-            scorer = self.routes.get(key or "", self)
+        members: dict[Any, list[int]] = {}
+        for i, key in enumerate(segments.tolist() if isinstance(segments, np.ndarray) else segments):
+            members.setdefault(key, []).append(i)
+        if len(members) == 1:  # one segment (always for one lead): no gathering, no scattering
+            key = next(iter(members))
+            scorer = self.routes.get(key, self) if key is not None else self
             scored = scorer.score_matrix(X, explain=explain, records=records, num_threads=num_threads)
             return self._named(scored, [(key, scorer, np.arange(n))], n)
-        groups = []
-        for code, key in [(-1, None), *enumerate(uniques)]:
-            rows = np.flatnonzero(codes == code)
-            if rows.size:
-                groups.append((key, self.routes.get(str(key), self) if key is not None else self, rows))
+        groups = [
+            (key, self.routes.get(key, self) if key is not None else self, np.asarray(rows, dtype=np.intp))
+            for key, rows in members.items()
+        ]
         parts = []
         for _key, scorer, rows in groups:
             subset = [records[i] for i in rows] if records is not None else None
@@ -410,18 +416,16 @@ class ModelBundle:
 
     def _named(self, scored: Scored, groups: list[tuple[Any, ModelBundle, np.ndarray]], n: int) -> Scored:
         """Name each row's segment and the sub-model that scored it."""
-        assert self.meta.segments is not None
-        models = self.meta.segments.models
-        segment = np.full(n, None, dtype=object)
-        model = np.full(n, GLOBAL, dtype=object)
-        for key, _scorer, rows in groups:
-            seg = models.get(str(key)) if key is not None else None
-            if seg is not None:
-                segment[rows] = seg.name
-                if seg.model == "segment":
-                    model[rows] = seg.name
-            elif key is not None:
-                segment[rows] = key
+        if len(groups) == 1:
+            shown, by = self._route_names.get(groups[0][0], (groups[0][0], GLOBAL))
+            segment, model = np.empty(n, dtype=object), np.empty(n, dtype=object)
+            segment[:], model[:] = shown, by
+        else:
+            segment = np.full(n, None, dtype=object)
+            model = np.full(n, GLOBAL, dtype=object)
+            for key, _scorer, rows in groups:
+                shown, by = self._route_names.get(key, (key, GLOBAL))
+                segment[rows], model[rows] = shown, by
         scored.segment, scored.segment_model = segment, model
         return scored
 
@@ -441,9 +445,7 @@ class ModelBundle:
         """The whole answer for each lead (what the API sends), and the scores behind them."""
         X = self.encoder.encode_records(records)
         reader = self.reader
-        keys = None
-        if reader is not None:
-            keys = np.array([reader.key(r) for r in records], dtype=object)
+        keys = [reader.key(r) for r in records] if reader is not None else None
         scored = self.score_matrix(
             X, explain=explain, records=records, num_threads=num_threads, segments=keys
         )
