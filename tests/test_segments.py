@@ -27,6 +27,7 @@ from leadscore.modeling.options import TrainOptions
 from leadscore.scoring.batch import SEGMENT_COLUMNS, score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.contract import load_contract
+from leadscore.scoring.meta import SegmentModel
 from tests.helpers import free_port, make_tables, private_env, start_server, stop, wait_ready
 
 N_LEADS = 16_000
@@ -83,6 +84,14 @@ def seg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
+def _models(bundle: ModelBundle) -> dict[str, SegmentModel]:
+    """A routing bundle's segments by name (each with its cutoff facts)."""
+    assert bundle.meta.segments is not None
+    for m in bundle.meta.segments.models.values():
+        assert m.cutoff is not None
+    return {m.name: m for m in bundle.meta.segments.models.values()}
+
+
 def _rows(seg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {row["segment"]: row for row in seg["payload"]["segments"]}
 
@@ -107,17 +116,20 @@ def test_segment_model_wins_where_buyers_differ_and_the_global_model_is_kept_els
 
 def test_each_segment_gets_its_contracts_cutoff(seg) -> None:  # type: ignore[no-untyped-def]
     bundle: ModelBundle = seg["bundle"]
-    models = {m.name: m for m in bundle.meta.segments.models.values()}
+    models = _models(bundle)
     apac = models["APAC"].cutoff
+    assert apac is not None
     assert apac.contract.policy == "min_sql_rate" and apac.contract.min_sql_rate == 0.35
     assert apac.expected_sql_rate_interval is not None
     latam = models["LATAM"].cutoff
+    assert latam is not None
     assert latam.policy == "at most 3 MQLs per week"
     assert latam.expected_mql_per_week is not None and latam.expected_mql_per_week < 6
     # LATAM's own capacity makes its threshold stricter than the global one.
     assert models["LATAM"].threshold > bundle.threshold
     for name in ("Europe", "North America"):  # no policy of their own
         m = models[name]
+        assert m.cutoff is not None
         if m.model == "global":
             assert m.threshold == bundle.threshold
         assert m.cutoff.contract.segments  # the whole contract is kept with the version
@@ -130,6 +142,7 @@ def test_answers_route_each_lead_to_its_segment(seg) -> None:  # type: ignore[no
     sample = pd.concat([leads[leads["region"] == r].head(20) for r in ("APAC", "Europe", "LATAM")])
     records = sample.astype(object).where(sample.notna(), None).to_dict("records")
     answers, _ = bundle.answers(records, explain=2)
+    assert bundle.meta.segments is not None
     key_of = {m.name: k for k, m in bundle.meta.segments.models.items()}
     plain = bundle.score_matrix(bundle.encoder.encode_records(records))  # the global model alone
     for i, (record, answer) in enumerate(zip(records, answers, strict=True)):
@@ -262,8 +275,13 @@ def test_small_segments_keep_the_global_model(synthetic_dir: Path, tmp_path: Pat
     from leadscore.modeling.train import train
 
     result = train(synthetic_dir, spec, TrainOptions(contract=load_contract()[0], search_trials=0))
+    assert result.bundle.meta.segments is not None
     models = result.bundle.meta.segments.models
-    small = [m for m in models.values() if m.metrics["n_sql"] < 40 or m.metrics["n_leads"] < 300]
+    small = [
+        m
+        for m in models.values()
+        if int(m.metrics["n_sql"] or 0) < 40 or int(m.metrics["n_leads"] or 0) < 300
+    ]
     assert small, "the 6,000-lead folder has countries too small for a model of their own"
     for m in small:
         assert m.model == "global" and m.booster is None and "too small" in m.why

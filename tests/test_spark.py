@@ -316,3 +316,30 @@ def test_a_spark_training_table_is_read_as_one_table(
     assert len(whole) == 2 * len(frame) == count_rows(out)
     assert sum(len(c) for c in iter_table(out, chunk_rows=300)) == len(whole)
     assert read_table_hashed(out)[1] != digest
+
+
+def test_a_segmented_model_routes_each_lead_the_same_inside_spark(
+    spark: SparkSession, export: tuple[Path, DatasetSpec, Path], tmp_path: Path
+) -> None:
+    from leadscore.modeling.options import CAPACITIES, TrainOptions
+    from leadscore.modeling.train import train
+    from leadscore.scoring.batch import score_file
+    from leadscore.scoring.contract import CutoffContract, load_contract
+    from leadscore.spark.scoring import score_spark
+
+    folder, spec, _ = export
+    segmented = DatasetSpec.model_validate({**spec.model_dump(), "segments": {"by": "Country"}})
+    default = load_contract()[0].model_dump()
+    contract = CutoffContract.model_validate(
+        {**default, "segments": {"United States": {"probability": 0.05}}}
+    )
+    bundle = train(folder, segmented, TrainOptions(contract=contract, capacities=(CAPACITIES[1],))).bundle
+    assert bundle.segmented and bundle.routes["united states"].threshold == 0.05 != bundle.threshold
+    summary = score_spark(spark, str(folder), bundle, str(tmp_path / "scored"), explain=2)
+    score_file(folder, bundle, tmp_path / "single.parquet", explain=2, progress=False)
+    single, got = pd.read_parquet(tmp_path / "single.parquet"), pd.read_parquet(tmp_path / "scored")
+    assert list(got.columns[-2:]) == ["segment", "segment_model"]
+    assert summary["rows"] == len(single)
+    _assert_same_rows(single, got, ["Lead ID", "p_sql", "reason_1"])
+    us = single["segment"] == "United States"
+    assert us.any() and (single.loc[us, "mql"] == (single.loc[us, "p_sql"] >= 0.05)).all()

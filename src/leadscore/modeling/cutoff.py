@@ -112,10 +112,11 @@ def promise_interval(
     mql = (p >= threshold).astype(np.float32)
     total = weights.sum(axis=1)
     chosen = weights @ mql
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # a resample may draw no lead, or no MQL
         rates = (weights @ (mql * y)) / chosen
+        shares = chosen / total
     tail = (1.0 - level) / 2
-    share = np.quantile(chosen / total, [tail, 1 - tail])
+    share = np.nanquantile(shares, [tail, 1 - tail])
     rate = np.nanquantile(rates, [tail, 1 - tail]) if np.isfinite(rates).any() else np.array([np.nan, np.nan])
     return {"mql_share": [float(v) for v in share], "sql_rate": [float(v) for v in rate]}
 

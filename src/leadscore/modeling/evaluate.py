@@ -87,8 +87,9 @@ def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def cutoff_outcome(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
-    """What the cutoff does on these leads: MQL share, MQL->SQL rate and recall, observed and expected."""
+def cutoff_outcome(y: np.ndarray, p: np.ndarray, threshold: float | np.ndarray) -> dict[str, float]:
+    """What the cutoff does on these leads: MQL share, MQL->SQL rate and recall, observed and expected
+    (``threshold``: one for all, or each lead's own, as a routing bundle's segments have)."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
     mql = p >= threshold

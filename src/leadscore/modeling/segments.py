@@ -25,7 +25,7 @@ from leadscore.config import DatasetSpec
 from leadscore.errors import UserError
 from leadscore.modeling.boosters import Fitted, fit_crossfit, fit_holdout
 from leadscore.modeling.calibrate import choose_calibrator
-from leadscore.modeling.cutoff import cutoff_facts, promise_interval, resolve_threshold
+from leadscore.modeling.cutoff import MIN_MQL, cutoff_facts, promise_interval, resolve_threshold
 from leadscore.modeling.dataset import Split, TrainingData, weekly_volume
 from leadscore.modeling.evaluate import binary_metrics, reliability_table
 from leadscore.modeling.options import TrainOptions
@@ -33,7 +33,7 @@ from leadscore.scoring.bundle import SEGMENT_BOOSTER, ModelBundle
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.contract import CutoffContract
 from leadscore.scoring.grades import grade_edges
-from leadscore.scoring.meta import SegmentModel, SegmentRouting
+from leadscore.scoring.meta import CutoffFacts, SegmentModel, SegmentRouting
 from leadscore.scoring.segments import SegmentReader, display_names, slug
 
 log = logging.getLogger(__name__)
@@ -198,17 +198,27 @@ def train_segments(
                 threshold, cut_notes = global_bundle.threshold, []
             p_t = p_global_t
             contract_used = contract
-        facts = cutoff_facts(
-            contract_used,
-            y_t,
-            p_t,
-            points_test[t_mask] if points_test is not None else None,
-            threshold,
-            weekly_seg,
-            options.seed,
-        )
+        if len(y_t):
+            facts = cutoff_facts(
+                contract_used,
+                y_t,
+                p_t,
+                points_test[t_mask] if points_test is not None else None,
+                threshold,
+                weekly_seg,
+                options.seed,
+            )
+        else:  # every lead of the segment fell in training: its promise cannot be measured
+            facts = CutoffFacts(
+                contract=contract_used,
+                threshold=threshold,
+                policy=contract_used.describe(),
+                contract_version=contract_used.version,
+                review_by=contract_used.review_by.isoformat(),
+            )
+            cut_notes = [*cut_notes, "no test leads: its cutoff's promise is not measured"]
         facts.notes = [f"{name}: {n}" for n in cut_notes]
-        if len(p_calib):
+        if len(p_calib) >= MIN_MQL:  # fewer calibration leads: no interval worth showing
             interval = promise_interval(p_calib, y_calib, threshold, seed=options.seed)
             facts.expected_mql_share_interval = interval["mql_share"]
             facts.expected_sql_rate_interval = interval["sql_rate"]

@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from leadscore.data.validate import label_values
 from leadscore.modeling.evaluate import expected_calibration_error
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.meta import SegmentModel
 
 MIN_OUTCOMES = 200
 
@@ -115,7 +116,7 @@ def segment_checks(
     has_label = bundle.spec.label.column in cur.columns
     y, known = label_values(cur, bundle.spec) if has_label else (np.zeros(len(cur)), np.zeros(len(cur), bool))
     known_keys = set(routing.models)
-    groups = [
+    groups: list[tuple[str, np.ndarray, SegmentModel | None]] = [
         (routing.models[k].name, keys == k, routing.models[k])
         for k in sorted(known_keys, key=lambda k: routing.models[k].name)
     ]

@@ -35,7 +35,8 @@ BOOSTER_FILE = "booster.txt"
 CHECKSUM_FILE = "checksums.json"  # SHA-256 of the other two, checked before either is parsed
 
 
-SEGMENT_BOOSTER = "booster_segment_{:03d}.txt"  # a routing bundle's segment boosters
+SEGMENT_BOOSTER = "booster_segment_{:03d}.txt"
+_ALL = slice(None)  # every row (one segment in the batch)  # a routing bundle's segment boosters
 
 
 def write_checksums(folder: Path) -> None:
@@ -365,13 +366,16 @@ class ModelBundle:
         """Each segment's rows scored by its own scorer, put back in the rows' order."""
         n = len(X)
         members: dict[Any, list[int]] = {}
-        for i, key in enumerate(segments.tolist() if isinstance(segments, np.ndarray) else segments):
-            members.setdefault(key, []).append(i)
+        if n == 1:  # one lead (the service's usual call): nothing to group
+            members[segments[0]] = [0]
+        else:
+            for i, key in enumerate(segments.tolist() if isinstance(segments, np.ndarray) else segments):
+                members.setdefault(key, []).append(i)
         if len(members) == 1:  # one segment (always for one lead): no gathering, no scattering
             key = next(iter(members))
             scorer = self.routes.get(key, self) if key is not None else self
             scored = scorer.score_matrix(X, explain=explain, records=records, num_threads=num_threads)
-            return self._named(scored, [(key, scorer, np.arange(n))], n)
+            return self._named(scored, [(key, scorer, _ALL)], n)
         groups = [
             (key, self.routes.get(key, self) if key is not None else self, np.asarray(rows, dtype=np.intp))
             for key, rows in members.items()
@@ -392,10 +396,8 @@ class ModelBundle:
             engagement_part=np.empty(n),
             raw=np.empty(n),
         )
-        explained = explain > 0
-        if explained:
-            out.contributions = np.empty((n, len(self.fields)))
-            out.reasons = [[] for _ in range(n)]
+        contributions = np.empty((n, len(self.fields))) if explain > 0 else None
+        reasons: list[list[Reason]] | None = [[] for _ in range(n)] if explain > 0 else None
         for (_key, _scorer, rows), part in zip(groups, parts, strict=True):
             for name in (
                 "p_sql",
@@ -408,13 +410,15 @@ class ModelBundle:
                 "raw",
             ):
                 getattr(out, name)[rows] = getattr(part, name)
-            if explained and part.contributions is not None and part.reasons is not None:
-                out.contributions[rows] = part.contributions
-                for i, r in zip(rows.tolist(), part.reasons, strict=True):
-                    out.reasons[i] = r
+            if contributions is not None and reasons is not None:
+                if part.contributions is not None:
+                    contributions[rows] = part.contributions
+                for i, r in zip(rows.tolist(), part.reasons or [], strict=False):
+                    reasons[i] = r
+        out.contributions, out.reasons = contributions, reasons
         return self._named(out, groups, n)
 
-    def _named(self, scored: Scored, groups: list[tuple[Any, ModelBundle, np.ndarray]], n: int) -> Scored:
+    def _named(self, scored: Scored, groups: list[tuple[Any, ModelBundle, Any]], n: int) -> Scored:
         """Name each row's segment and the sub-model that scored it."""
         if len(groups) == 1:
             shown, by = self._route_names.get(groups[0][0], (groups[0][0], GLOBAL))
