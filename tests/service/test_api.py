@@ -37,6 +37,8 @@ def test_one_lead_gets_score_flag_grade_reasons_and_versions(client: httpx.Clien
         "fit",
         "engagement",
         "reasons",
+        "segment",
+        "segment_model",
         "respond_within",
         "model_version",
         "cutoff_version",
@@ -48,6 +50,7 @@ def test_one_lead_gets_score_flag_grade_reasons_and_versions(client: httpx.Clien
     assert 0 <= body["p_sql"] <= 1 and isinstance(body["mql"], bool)
     assert body["grade"][0] in "ABCD" and body["grade"][1] in "1234"
     assert body["respond_within"] in {"1h", "24h"}
+    assert body["segment"] is None and body["segment_model"] == "global"  # one model: no segments
     assert body["model_version"].startswith("leadscore-synthetic/")
     assert body["cutoff_version"] == "2026-11-v1"
     reasons = body["reasons"]["positive"] + body["reasons"]["negative"]
