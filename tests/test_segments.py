@@ -28,6 +28,7 @@ from leadscore.scoring.batch import SEGMENT_COLUMNS, score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.contract import load_contract
 from leadscore.scoring.meta import SegmentModel
+from leadscore.tracking.export import input_example
 from tests.helpers import free_port, make_tables, private_env, start_server, stop, wait_ready
 
 N_LEADS = 16_000
@@ -207,6 +208,7 @@ def test_batch_scores_are_the_answers(seg) -> None:  # type: ignore[no-untyped-d
 
 def test_mlflow_logs_each_segments_choice_and_the_card_shows_them(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import mlflow
+    import mlflow.pyfunc
 
     with private_env(seg["env"]):
         mlflow.set_tracking_uri(seg["env"]["LEADSCORE_TRACKING_URI"])
@@ -220,6 +222,17 @@ def test_mlflow_logs_each_segments_choice_and_the_card_shows_them(seg, tmp_path:
         )
         logged = json.loads(Path(local).read_text())
         assert logged["by"] == ["region"] and len(logged["segments"]) == 4
+        # The exported folder is one MLflow model: pyfunc routes too (what `mlflow models serve` runs).
+        pyfunc = mlflow.pyfunc.load_model(str(seg["model_path"]))
+        leads = seg["leads"]
+        mixed = pd.concat([leads[leads["region"] == r].head(2) for r in ("APAC", "Europe", "LATAM")])
+        sample = pd.concat([input_example(seg["bundle"], mixed.iloc[i : i + 5]) for i in (0, 5)])
+        served = pyfunc.predict(sample)
+        ours = score_output(seg["bundle"], sample)
+        assert served["segment_model"].tolist().count("APAC") == 2
+        assert list(served.columns[-2:]) == list(SEGMENT_COLUMNS)
+        np.testing.assert_allclose(served["p_sql"], ours["p_sql"], atol=1e-6)
+        assert served["segment_model"].tolist() == ours["segment_model"].tolist()
         out = tmp_path / "card.html"
         result = CliRunner().invoke(
             app, ["report", "model", "--model", str(seg["model_path"]), "--out", str(out)]
