@@ -31,7 +31,7 @@ from leadscore.scoring.meta import SegmentModel
 from leadscore.tracking.export import input_example
 from tests.helpers import free_port, make_tables, private_env, start_server, stop, wait_ready
 
-N_LEADS = 16_000
+N_LEADS = 12_000
 KEY = "segments-test-key-0123456789"
 
 
@@ -196,14 +196,14 @@ def test_batch_scores_are_the_answers(seg) -> None:  # type: ignore[no-untyped-d
     assert out["segment_model"].tolist() == [a["segment_model"] for a in answers]
     assert out["segment"].iloc[:5].isna().all() and out["segment"].iloc[5:].notna().all()
 
-    def top(answer: dict[str, Any]) -> str:
+    def tops(answer: dict[str, Any]) -> set[str]:
+        """The answer's strongest reasons (ties within the answer's rounding of the weights)."""
         reasons = answer["reasons"]["positive"] + answer["reasons"]["negative"]
-        best = max(reasons, key=lambda r: abs(r["weight"]))
-        return str(best["text"])
+        best = max(abs(r["weight"]) for r in reasons)
+        return {str(r["text"]) for r in reasons if abs(r["weight"]) >= best - 0.011}
 
-    assert [r.rsplit(" (", 1)[0] for r in out["reason_1"]] == [
-        top(a) for a in answers
-    ]  # each lead explained by its own model
+    for reason, answer in zip(out["reason_1"], answers, strict=True):  # each lead explained by its own model
+        assert reason.rsplit(" (", 1)[0] in tops(answer), (reason, answer["reasons"])
 
 
 def test_mlflow_logs_each_segments_choice_and_the_card_shows_them(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -377,8 +377,13 @@ def test_monitor_and_queue_show_each_segment(seg, tmp_path: Path) -> None:  # ty
     assert sum(r["leads"] for r in rows.values()) == report["current"]["leads"]
     assert rows["APAC"]["model"] == "segment" and rows["APAC"]["observed_sql"] == 0
     assert rows["Europe"]["roc_auc"] > 0.7 and rows["Europe"]["leads_with_outcome"] >= 100
-    assert any(r.startswith("watch: segment APAC:") for r in report["reasons"]), report["reasons"]
-    assert not any("segment Europe" in r or "segment North America" in r for r in report["reasons"]), report[
+    for name, row in rows.items():  # a segment's calibration is named exactly when it moved
+        moved = abs(row["calibration_z"]) > 3 and abs(row["observed_over_expected"] - 1) > 0.2
+        named = any(
+            r.startswith(f"watch: segment {name}: ") and "SQLs observed" in r for r in report["reasons"]
+        )
+        assert named == moved, (name, row, report["reasons"])
+    assert any(r.startswith("watch: segment APAC: 0 SQLs observed") for r in report["reasons"]), report[
         "reasons"
     ]
     assert "<h2>Segments</h2>" in out.read_text()
@@ -406,13 +411,15 @@ def test_monitor_and_queue_show_each_segment(seg, tmp_path: Path) -> None:  # ty
     assert ">APAC<" in html
 
 
-def test_promote_refuses_a_challenger_worse_on_a_large_segment(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_promote_refuses_a_challenger_worse_on_a_large_segment(
+    seg, synthetic_dir: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     later = tmp_path / "later"
     write_dataset(make_tables(8000, 12, segment_effect=True), later)
     with private_env(seg["env"]):
-        # One model for all under the same name: better or equal on most leads, worse on APAC.
+        # One model for all under the same name, from leads without the segment effect: worse on APAC.
         trained = CliRunner().invoke(
-            app, ["train", str(seg["data"]), "--spec", "synthetic", "--name", "segmented", "--json"]
+            app, ["train", str(synthetic_dir), "--spec", "synthetic", "--name", "segmented", "--json"]
         )
         assert trained.exit_code == 0, trained.output
         version = json.loads(trained.stdout)["registered_version"]
