@@ -97,7 +97,9 @@ def _rows(seg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {row["segment"]: row for row in seg["payload"]["segments"]}
 
 
-def test_segment_model_wins_where_buyers_differ_and_the_global_model_is_kept_elsewhere(seg) -> None:  # type: ignore[no-untyped-def]
+def test_segment_model_wins_where_buyers_differ_and_the_global_model_is_kept_elsewhere(
+    seg: dict[str, Any],
+) -> None:
     rows = _rows(seg)
     assert set(rows) == {"APAC", "Europe", "LATAM", "North America"}
     apac = rows["APAC"]
@@ -115,7 +117,7 @@ def test_segment_model_wins_where_buyers_differ_and_the_global_model_is_kept_els
     assert len(files) == sum(row["model"] == "segment" for row in rows.values())
 
 
-def test_each_segment_gets_its_contracts_cutoff(seg) -> None:  # type: ignore[no-untyped-def]
+def test_each_segment_gets_its_contracts_cutoff(seg: dict[str, Any]) -> None:
     bundle: ModelBundle = seg["bundle"]
     models = _models(bundle)
     apac = models["APAC"].cutoff
@@ -137,7 +139,7 @@ def test_each_segment_gets_its_contracts_cutoff(seg) -> None:  # type: ignore[no
         assert m.cutoff.contract.version == bundle.cutoff_version
 
 
-def test_answers_route_each_lead_to_its_segment(seg) -> None:  # type: ignore[no-untyped-def]
+def test_answers_route_each_lead_to_its_segment(seg: dict[str, Any]) -> None:
     bundle: ModelBundle = seg["bundle"]
     leads: pd.DataFrame = seg["leads"]
     sample = pd.concat([leads[leads["region"] == r].head(20) for r in ("APAC", "Europe", "LATAM")])
@@ -163,6 +165,9 @@ def test_answers_route_each_lead_to_its_segment(seg) -> None:  # type: ignore[no
         assert len(answer["reasons"]["positive"]) + len(answer["reasons"]["negative"]) >= 1
         assert answer["model_version"] == bundle.model_version
         assert not answer["warnings"] or "cutoff contract" in answer["warnings"][0]
+    for i in (0, 20, 40):  # one lead at a time (the service's usual call) answers as in a batch
+        alone = bundle.score_record(records[i], explain=2)
+        assert alone == answers[i] | {"warnings": alone["warnings"]}
     apac_rows = [i for i, r in enumerate(records) if r["region"] == "APAC"]
     assert any(abs(answers[i]["p_sql"] - plain.p_sql[i]) > 0.01 for i in apac_rows)  # really routed
 
@@ -183,7 +188,7 @@ def test_answers_route_each_lead_to_its_segment(seg) -> None:  # type: ignore[no
     assert out[2]["segment"] == "APAC" and out[2]["segment_model"] == "APAC"  # read like a category
 
 
-def test_batch_scores_are_the_answers(seg) -> None:  # type: ignore[no-untyped-def]
+def test_batch_scores_are_the_answers(seg: dict[str, Any]) -> None:
     bundle: ModelBundle = seg["bundle"]
     frame = seg["leads"].sample(400, random_state=3).reset_index(drop=True)
     frame.loc[:4, "region"] = None
@@ -206,7 +211,9 @@ def test_batch_scores_are_the_answers(seg) -> None:  # type: ignore[no-untyped-d
         assert reason.rsplit(" (", 1)[0] in tops(answer), (reason, answer["reasons"])
 
 
-def test_mlflow_logs_each_segments_choice_and_the_card_shows_them(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_mlflow_logs_each_segments_choice_and_the_card_shows_them(
+    seg: dict[str, Any], tmp_path: Path
+) -> None:
     import mlflow
     import mlflow.pyfunc
 
@@ -245,7 +252,7 @@ def test_mlflow_logs_each_segments_choice_and_the_card_shows_them(seg, tmp_path:
     assert "at most 3 MQLs per week" in section
 
 
-def test_the_service_answers_with_the_segment(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_service_answers_with_the_segment(seg: dict[str, Any], tmp_path: Path) -> None:
     port = free_port()
     env = {**seg["env"], "LEADSCORE_API_KEYS": KEY, "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path}/s.db"}
     proc = start_server(seg["model_path"], env, port, log=tmp_path / "server.log")
@@ -329,7 +336,7 @@ def test_bad_segment_settings_are_one_line(
     assert "the spec has no 'segments'" in out
 
 
-def test_a_damaged_segment_booster_is_refused(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_damaged_segment_booster_is_refused(seg: dict[str, Any], tmp_path: Path) -> None:
     folder = tmp_path / "bundle"
     shutil.copytree(seg["model_path"] / "artifacts" / "bundle", folder)
     booster = sorted(folder.glob("booster_segment_*.txt"))[0]
@@ -341,7 +348,7 @@ def test_a_damaged_segment_booster_is_refused(seg, tmp_path: Path) -> None:  # t
         ModelBundle.load(folder)
 
 
-def test_monitor_and_queue_show_each_segment(seg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_monitor_and_queue_show_each_segment(seg: dict[str, Any], tmp_path: Path) -> None:
     later = tmp_path / "later"
     write_dataset(make_tables(6000, 11, segment_effect=True), later)
     # APAC's later leads convert far less than scored: only its row must say so.
@@ -412,8 +419,8 @@ def test_monitor_and_queue_show_each_segment(seg, tmp_path: Path) -> None:  # ty
 
 
 def test_promote_refuses_a_challenger_worse_on_a_large_segment(
-    seg, synthetic_dir: Path, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    seg: dict[str, Any], synthetic_dir: Path, tmp_path: Path
+) -> None:
     later = tmp_path / "later"
     write_dataset(make_tables(8000, 12, segment_effect=True), later)
     with private_env(seg["env"]):

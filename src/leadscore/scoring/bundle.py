@@ -447,8 +447,13 @@ class ModelBundle:
         num_threads: int | None = None,
     ) -> tuple[list[dict[str, Any]], Scored]:
         """The whole answer for each lead (what the API sends), and the scores behind them."""
-        X = self.encoder.encode_records(records)
         reader = self.reader
+        if reader is not None and len(records) == 1:  # one lead of a known segment: its scorer answers
+            key = reader.key(records[0])
+            scorer = self.routes.get(key) if key is not None else None
+            if scorer is not None and key is not None:
+                return self._answered_by(scorer, key, records, explain, warnings, num_threads)
+        X = self.encoder.encode_records(records)
         keys = [reader.key(r) for r in records] if reader is not None else None
         scored = self.score_matrix(
             X, explain=explain, records=records, num_threads=num_threads, segments=keys
@@ -481,6 +486,25 @@ class ModelBundle:
                     "warnings": [*own, *shared],
                 }
             )
+        return out, scored
+
+    def _answered_by(
+        self,
+        scorer: ModelBundle,
+        key: str,
+        records: Sequence[Mapping[str, Any]],
+        explain: int,
+        warnings: Sequence[Sequence[str]] | None,
+        num_threads: int | None,
+    ) -> tuple[list[dict[str, Any]], Scored]:
+        """A segment's own scorer answers, named as this bundle (its version, the segment, the sub-model)."""
+        out, scored = scorer.answers(records, explain=explain, warnings=warnings, num_threads=num_threads)
+        shown, by = self._route_names[key]
+        for answer in out:
+            answer["segment"], answer["segment_model"] = shown, by
+            answer["model_version"], answer["cutoff_version"] = self.model_version, self.cutoff_version
+        scored.segment = np.full(len(out), shown, dtype=object)
+        scored.segment_model = np.full(len(out), by, dtype=object)
         return out, scored
 
     def _unrouted(self, record: Mapping[str, Any], key: str | None) -> str:
