@@ -415,6 +415,25 @@ def test_monitor_and_queue_show_each_segment(seg: dict[str, Any], tmp_path: Path
     assert result.exit_code == 0, result.output
     html = queue.read_text()
     assert "By segment" in html and "own model" in html
+    lead_id = str(leads.loc[apac, "lead_id"].iloc[0])
+    page = tmp_path / "lead.html"
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "lead",
+            "--model",
+            str(seg["model_path"]),
+            "--data",
+            str(later / "leads.parquet"),
+            "--lead-id",
+            lead_id,
+            "--out",
+            str(page),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "segment APAC · scored by its own model" in page.read_text()
     assert ">APAC<" in html
 
 

@@ -253,7 +253,7 @@ def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[st
         "title": f"Lead {lead_id}",
         "lead_id": lead_id,
         "result": result,
-        "gauge": svg.score_gauge(result["p_sql"], bundle.threshold),
+        "gauge": svg.score_gauge(result["p_sql"], bundle.threshold_for(record)),
         "reasons_chart": chart,
         "respond": respond,
         "respond_text": "within 1 hour (demo or pricing request)" if respond == "1h" else "within 24 hours",

@@ -199,6 +199,13 @@ class ModelBundle:
     def segmented(self) -> bool:
         return self.reader is not None
 
+    def threshold_for(self, record: Mapping[str, Any]) -> float:
+        """The MQL threshold this lead is held to: its segment's in a routing bundle, else the one."""
+        if self.reader is None:
+            return self.threshold
+        scorer = self.routes.get(self.reader.key(record) or "")
+        return scorer.threshold if scorer is not None else self.threshold
+
     def segment_keys(self, frame: pd.DataFrame) -> np.ndarray | None:
         """Each row's segment key (None where missing) for a routing bundle; None for a single model."""
         return self.reader.keys(frame) if self.reader is not None else None
