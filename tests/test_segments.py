@@ -469,3 +469,35 @@ def test_promote_refuses_a_challenger_worse_on_a_large_segment(
     assert rows["APAC"]["judged"] and rows["APAC"]["worse"]
     assert any(w.startswith("segment APAC: ROC AUC") for w in report["worse"]), report["worse"]
     assert rows["APAC"]["challenger"]["roc_auc"] < rows["APAC"]["champion"]["roc_auc"] - 0.03
+
+
+def test_segments_of_several_columns_are_read_like_categories() -> None:
+    from leadscore.scoring.segments import SegmentReader
+
+    reader = SegmentReader(["region", "product"], ["N/A", ""], {"region": {"Europe": "EMEA"}})
+    frame = pd.DataFrame(
+        {
+            "region": ["EMEA", " emea ", "Europe", "APAC", None, "N/A", "APAC"],
+            "product": ["Hardware", "hardware", "Hardware", "Software", "Software", "Software", None],
+        }
+    )
+    keys = reader.keys(frame).tolist()
+    assert keys[:3] == ["emea / hardware"] * 3  # case, spaces and the spec's aliases folded
+    assert keys[3] == "apac / software" and keys[4:] == [None, None, None]  # any part missing: none
+    assert [reader.key(r) for r in frame.to_dict("records")] == keys  # one lead reads as a frame does
+    assert reader.shown({"region": " EMEA", "product": "Hardware"}) == "EMEA / Hardware"
+
+
+def test_a_lead_is_never_routed_by_the_outcome_or_a_kept_out_column(
+    synthetic_dir: Path, tmp_path: Path, isolated_settings: Path
+) -> None:
+    for by, said in (
+        ("sql_within_90d", "'sql_within_90d' is the label"),
+        ("lead_id", "'lead_id' is the id column"),
+        ("call_duration_sec", "'call_duration_sec' is excluded by the spec (filled in after sales contact"),
+    ):
+        result = CliRunner().invoke(
+            app, ["train", str(synthetic_dir), "--spec", str(_spec(tmp_path, "bad", by=by))]
+        )
+        assert result.exit_code == 2, result.output
+        assert f"segments.by: {said}" in result.output, result.output

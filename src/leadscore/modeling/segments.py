@@ -70,6 +70,16 @@ def check_segments(spec: DatasetSpec, contract: CutoffContract, frame: Any) -> N
     missing = [c for c in spec.segments.by if c not in set(frame.columns)]
     if missing:
         raise UserError(f"segments.by: no such column in the data: {', '.join(missing)}")
+    # A lead is routed by what is known when it is scored: never by the outcome, an identifier, the
+    # scoring time, or a column the spec keeps out (a post-contact column would leak the answer).
+    roles = {spec.label.column: "the label", spec.id: "the id column", spec.time: "the time column"}
+    for col in spec.segments.by:
+        if col in roles:
+            raise UserError(
+                f"segments.by: '{col}' is {roles[col]}; segment by a column known when a lead is scored"
+            )
+        if col in spec.exclude:
+            raise UserError(f"segments.by: '{col}' is excluded by the spec ({spec.exclude[col]})")
     reader = segment_reader(spec)
     keys = reader.keys(frame)
     _contract_keys(contract, spec, display_names(keys, reader.shown_values(frame)))
