@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import lightgbm as lgb
+import numpy as np
 
 from leadscore.config import DatasetSpec
 from leadscore.features import FeatureEncoder
@@ -10,10 +11,18 @@ from leadscore.modeling.boosters import Fitted
 from leadscore.modeling.options import TrainOptions
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.calibrator import Calibrator
-from leadscore.scoring.grades import ENGAGEMENT_BANDS, FIT_BANDS
+from leadscore.scoring.grades import ENGAGEMENT_BANDS, FIT_BANDS, grade_edges
 from leadscore.scoring.meta import BundleMeta, CutoffFacts
 
 NO_EDGES: tuple[list[float], list[float]] = ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+GRADE_SAMPLE = 20_000
+
+
+def band_edges(draft: ModelBundle, X_calib: np.ndarray) -> tuple[list[float], list[float]]:
+    """The grade bands: quartiles of the fit and engagement parts on calibration leads. A sample fixes
+    them well and keeps TreeSHAP (needed for the parts of mixed trees) off the whole validation set."""
+    parts = draft.score_matrix(X_calib[:GRADE_SAMPLE])
+    return grade_edges(parts.fit_part), grade_edges(parts.engagement_part)
 
 
 def group_pure(fitted: Fitted) -> bool:

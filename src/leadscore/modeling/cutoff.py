@@ -162,7 +162,7 @@ def cutoff_facts(
     at_volume = rate_at_volume(y, points, int(outcome["mql_count"]), seed) if points is not None else None
     return CutoffFacts(
         contract=contract,
-        threshold=float(np.min(threshold)) if np.ndim(threshold) else float(threshold),
+        threshold=None if np.ndim(threshold) else float(threshold),  # per-lead thresholds: no single one
         policy=contract.describe(),
         contract_version=contract.version,
         review_by=contract.review_by.isoformat(),

@@ -2,8 +2,8 @@
 
 After the global model is trained (with the segment column as a feature), every segment with enough
 labelled leads (``segments.min_sql`` SQL and as many non-SQL, ``segments.min_leads`` leads) gets a
-model of its own: the global model's fields and shape, fitted, calibrated and graded on that
-segment's rows alone. The one with the better ROC AUC on the segment's test rows is its champion
+model of its own: the global model's fields, its own shape among the fixed candidates, fitted,
+calibrated and graded on that segment's rows alone. The one with the better ROC AUC on the segment's test rows is its champion
 (ties: the global model, which has seen more data). Each segment's threshold comes from its own
 policy in the cutoff contract, else from the default policy on its own leads (a capacity shared in
 proportion to the segment's lead volume); a segment left to the global model without a policy of
@@ -23,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from leadscore.config import DatasetSpec
 from leadscore.errors import UserError
+from leadscore.modeling.assemble import NO_EDGES, band_edges
 from leadscore.modeling.boosters import Fitted, fit_crossfit, fit_holdout
 from leadscore.modeling.calibrate import choose_calibrator
 from leadscore.modeling.cutoff import MIN_MQL, cutoff_facts, promise_interval, resolve_threshold
@@ -32,7 +33,6 @@ from leadscore.modeling.options import TrainOptions
 from leadscore.scoring.bundle import SEGMENT_BOOSTER, ModelBundle
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.contract import CutoffContract
-from leadscore.scoring.grades import grade_edges
 from leadscore.scoring.meta import CutoffFacts, SegmentModel, SegmentRouting
 from leadscore.scoring.segments import SegmentReader, display_names, slug
 
@@ -56,17 +56,28 @@ class SegmentedOutcome:
     params: dict[str, Any] = field(default_factory=dict)  # per-segment choices, for MLflow
 
 
+@dataclass
+class Segmentation:
+    """Each training lead's segment key, each key's name as people write it, and the contract's own
+    policies by key (read once, before any fitting)."""
+
+    keys: np.ndarray
+    names: dict[str, str]
+    own_policy: dict[str, str]
+
+
 def segment_reader(spec: DatasetSpec) -> SegmentReader:
     assert spec.segments is not None
     return SegmentReader(spec.segments.by, spec.placeholders, spec.aliases)
 
 
-def check_segments(spec: DatasetSpec, contract: CutoffContract, frame: Any) -> None:
+def check_segments(spec: DatasetSpec, contract: CutoffContract, frame: Any) -> Segmentation | None:
     """Before any training: the spec's segment columns are in the data and the contract's segments
-    are segments of the data (one line naming what is wrong)."""
+    are segments of the data (one line naming what is wrong); the leads' segments, or None without
+    ``segments`` in the spec."""
     if spec.segments is None:
         _contract_keys(contract, spec, {})
-        return
+        return None
     missing = [c for c in spec.segments.by if c not in set(frame.columns)]
     if missing:
         raise UserError(f"segments.by: no such column in the data: {', '.join(missing)}")
@@ -82,7 +93,8 @@ def check_segments(spec: DatasetSpec, contract: CutoffContract, frame: Any) -> N
             raise UserError(f"segments.by: '{col}' is excluded by the spec ({spec.exclude[col]})")
     reader = segment_reader(spec)
     keys = reader.keys(frame)
-    _contract_keys(contract, spec, display_names(keys, reader.shown_values(frame)))
+    names = display_names(keys, reader.shown_values(frame))
+    return Segmentation(keys, names, _contract_keys(contract, spec, names))
 
 
 def _contract_keys(contract: CutoffContract, spec: DatasetSpec, known: dict[str, str]) -> dict[str, str]:
@@ -110,6 +122,7 @@ def _contract_keys(contract: CutoffContract, spec: DatasetSpec, known: dict[str,
 
 
 def train_segments(
+    segmentation: Segmentation,
     global_bundle: ModelBundle,
     fitted: Fitted,
     X: np.ndarray,
@@ -126,10 +139,7 @@ def train_segments(
     """Fit, compare and cut off every segment; ``p_test`` is the global model on ``split.test``."""
     rule = spec.segments
     assert rule is not None
-    reader = segment_reader(spec)
-    keys = reader.keys(data.frame)
-    names = display_names(keys, reader.shown_values(data.frame))
-    own_policy = _contract_keys(options.contract, spec, names)
+    keys, names, own_policy = segmentation.keys, segmentation.names, segmentation.own_policy
     y = data.y
     p_calib_global = global_bundle.probability(fitted.calib_raw)
     routed_p = p_test.copy()
@@ -159,19 +169,18 @@ def train_segments(
         small = _too_small(rule.min_sql, rule.min_leads, n_sql, n_non)
         seg_fitted: Fitted | None = None
         if small is None:
-            seg_fitted, small = _fit_segment(X, y, split, in_seg, fitted, global_bundle, options, crossfit)
+            seg_fitted, small = _fit_segment(X, y, split, in_seg, global_bundle, options, crossfit)
         contract = options.contract.for_segment(own_policy[key]) if key in own_policy else options.contract
         weekly_seg = _weekly(data, in_seg, spec, weekly, n_all)
         model = "global"
         why = small or ""
-        seg_bundle: ModelBundle | None = None
+        group_pure: bool | None = None
         if seg_fitted is not None:
             calibrator, _ = choose_calibrator(
                 seg_fitted.calib_raw, y[seg_fitted.calib_rows], seed=options.seed
             )
-            draft = make(seg_fitted, calibrator, 0.5, ([0.0] * 3, [0.0] * 3))
-            parts = draft.score_matrix(X[seg_fitted.calib_rows][:20_000])
-            edges = (grade_edges(parts.fit_part), grade_edges(parts.engagement_part))
+            draft = make(seg_fitted, calibrator, 0.5, NO_EDGES)
+            edges = band_edges(draft, X[seg_fitted.calib_rows])
             p_seg_t = draft.probability(draft.raw_score(X[split.test][t_mask]))
             metrics["roc_auc_segment"] = _auc(y_t, p_seg_t)
             auc_g, auc_s = metrics["roc_auc_global"], metrics["roc_auc_segment"]
@@ -183,7 +192,7 @@ def train_segments(
             else:
                 why = f"global model as good or better on its test leads (ROC AUC {auc_g:.3f} vs own {auc_s:.3f})"
         if model == "segment":
-            assert seg_fitted is not None and seg_bundle is None
+            assert seg_fitted is not None
             p_calib = draft.probability(seg_fitted.calib_raw)
             y_calib = y[seg_fitted.calib_rows]
             own = (
@@ -193,10 +202,9 @@ def train_segments(
             )
             threshold, cut_notes = resolve_threshold(own, p_calib, weekly_seg, y=y_calib, seed=options.seed)
             seg_bundle = make(seg_fitted, calibrator, threshold, edges)
-            file = SEGMENT_BOOSTER.format(number)
-            boosters[file] = seg_bundle.booster_text
+            boosters[SEGMENT_BOOSTER.format(number)] = seg_bundle.booster_text
+            group_pure = seg_bundle.group_pure
             p_t = p_seg_t
-            contract_used = contract
         else:
             calib_in = in_seg[fitted.calib_rows]
             p_calib, y_calib = p_calib_global[calib_in], y[fitted.calib_rows][calib_in]
@@ -207,10 +215,9 @@ def train_segments(
             else:
                 threshold, cut_notes = global_bundle.threshold, []
             p_t = p_global_t
-            contract_used = contract
         if len(y_t):
             facts = cutoff_facts(
-                contract_used,
+                contract,
                 y_t,
                 p_t,
                 points_test[t_mask] if points_test is not None else None,
@@ -220,11 +227,11 @@ def train_segments(
             )
         else:  # every lead of the segment fell in training: its promise cannot be measured
             facts = CutoffFacts(
-                contract=contract_used,
+                contract=contract,
                 threshold=threshold,
-                policy=contract_used.describe(),
-                contract_version=contract_used.version,
-                review_by=contract_used.review_by.isoformat(),
+                policy=contract.describe(),
+                contract_version=contract.version,
+                review_by=contract.review_by.isoformat(),
             )
             cut_notes = [*cut_notes, "no test leads: its cutoff's promise is not measured"]
         facts.notes = [f"{name}: {n}" for n in cut_notes]
@@ -232,7 +239,7 @@ def train_segments(
             interval = promise_interval(p_calib, y_calib, threshold, seed=options.seed)
             facts.expected_mql_share_interval = interval["mql_share"]
             facts.expected_sql_rate_interval = interval["sql_rate"]
-        facts.confidence = contract_used.confidence
+        facts.confidence = contract.confidence
         notes.extend(facts.notes)
         metrics.update({f"test_{k}": v for k, v in binary_metrics(y_t, p_t).items()} if len(y_t) else {})
         routed_p[t_mask] = p_t
@@ -245,7 +252,7 @@ def train_segments(
             calibrator=calibrator.to_dict() if model == "segment" else None,
             threshold=threshold,
             grade_edges={"fit": edges[0], "engagement": edges[1]} if model == "segment" else None,
-            group_pure=seg_bundle.group_pure if seg_bundle is not None else None,
+            group_pure=group_pure,
             cutoff=facts,
             metrics=metrics,
             reliability=reliability_table(y_t, p_t, RELIABILITY_BINS) if len(y_t) else [],
@@ -278,12 +285,11 @@ def _fit_segment(
     y: np.ndarray,
     split: Split,
     in_seg: np.ndarray,
-    fitted: Fitted,
     global_bundle: ModelBundle,
     options: TrainOptions,
     crossfit: bool,
 ) -> tuple[Fitted | None, str | None]:
-    """The segment's own booster: the global model's fields and shape, on the segment's rows only."""
+    """The segment's own booster: the global model's fields, its own shape, the segment's rows only."""
     enc = global_bundle.encoder
     # The segment's own shape, among the fixed candidates (a search on a segment's few leads would
     # mostly fit noise; the global model's searched shape was tuned for many more rows).

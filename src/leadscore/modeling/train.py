@@ -20,7 +20,7 @@ from leadscore.data.validate import ValidationReport
 from leadscore.errors import UserError
 from leadscore.features import FeatureEncoder
 from leadscore.modeling import leakage
-from leadscore.modeling.assemble import draft_bundle, group_pure, make_bundle
+from leadscore.modeling.assemble import band_edges, draft_bundle, group_pure, make_bundle
 from leadscore.modeling.baselines import fit_logistic, plain_lightgbm, points_baseline
 from leadscore.modeling.boosters import Fitted, auc_interval, cv_aucs, fit_crossfit, fit_holdout
 from leadscore.modeling.calibrate import choose_calibrator
@@ -36,15 +36,13 @@ from leadscore.modeling.dataset import (
 )
 from leadscore.modeling.evaluate import Evaluation, binary_metrics
 from leadscore.modeling.options import CROSSFIT_MAX_ROWS, Capacity, TrainOptions
-from leadscore.modeling.segments import SegmentedOutcome, check_segments, train_segments
+from leadscore.modeling.segments import Segmentation, SegmentedOutcome, check_segments, train_segments
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.calibrator import Calibrator
-from leadscore.scoring.grades import grade_edges
 from leadscore.scoring.meta import CutoffFacts
 
 log = logging.getLogger(__name__)
 
-GRADE_SAMPLE = 20_000
 REASON_MS = "_reason_ms"
 SMALL_DATA = 300  # fewer examples than this in a class: report cross-validated intervals
 
@@ -112,18 +110,19 @@ class TrainResult:
 def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainResult:
     """The whole training run, without side effects beyond reading ``path``."""
     data = read_training_data(path, spec, options.feedback, options.feedback_source)
-    check_segments(spec, options.contract, data.frame)
+    segmentation = check_segments(spec, options.contract, data.frame)
     split = split_indices(data.frame, data.y, spec, options.seed)
     encoded = encode(data, spec, split)
     guarded = fit_without_leaks(encoded, data, split, options)
     cut = calibrate_and_cut(guarded, data, spec, options)
     bundle = assemble(spec, guarded, cut, options)
     evaluation = evaluate(bundle, guarded, data, split, spec, options, cut.weekly)
-    segmented = segment(bundle, guarded, data, split, spec, options, evaluation, cut.weekly)
+    segmented = segment(segmentation, bundle, guarded, data, split, spec, options, evaluation, cut.weekly)
     return describe(bundle, data, split, encoded, guarded, cut, evaluation, options, segmented)
 
 
 def segment(
+    segmentation: Segmentation | None,
     bundle: ModelBundle,
     guarded: Guarded,
     data: TrainingData,
@@ -135,7 +134,7 @@ def segment(
 ) -> SegmentedOutcome | None:
     """With ``segments`` in the spec: a model and a cutoff per segment where the data says so, and the
     test figures of the routed bundle (the global model's are kept as ``global_model_*``)."""
-    if spec.segments is None:
+    if segmentation is None:
         return None
 
     def make(
@@ -153,6 +152,7 @@ def segment(
         )
 
     outcome = train_segments(
+        segmentation,
         bundle,
         guarded.fitted,
         guarded.X,
@@ -183,12 +183,12 @@ def encode(data: TrainingData, spec: DatasetSpec, split: Split) -> Encoded:
     """The candidate fields, encoded as the service will encode them (fitted on the fit rows)."""
     fields, excluded = candidate_fields(data.frame, spec)
     # The global model learns from the segment columns too (unless the spec excludes them).
-    for col in spec.segments.by if spec.segments is not None else []:
+    segment_cols = spec.segments.by if spec.segments is not None else []
+    for col in segment_cols:
         if col not in fields and col not in excluded and col in data.frame.columns:
             fields.append(col)
     if not fields:
         raise UserError("no usable columns to learn from (all excluded, constant or identifiers)")
-    segment_cols = spec.segments.by if spec.segments is not None else []
     kinds = {
         **dict.fromkeys(segment_cols, "categorical"),
         **dict.fromkeys(spec.categorical, "categorical"),
@@ -253,10 +253,7 @@ def calibrate_and_cut(guarded: Guarded, data: TrainingData, spec: DatasetSpec, o
     calibrator, brier = choose_calibrator(fitted.calib_raw, data.y[fitted.calib_rows], seed=options.seed)
     draft = draft_bundle(guarded.encoder, fitted, options, calibrator=calibrator)
     p_valid = draft.probability(fitted.calib_raw)
-    # Grade bands are quartiles of the fit and engagement parts; a sample fixes them well and
-    # keeps TreeSHAP (needed for the parts of mixed trees) off the whole validation set.
-    parts = draft.score_matrix(guarded.X[fitted.calib_rows][:GRADE_SAMPLE])
-    edges = (grade_edges(parts.fit_part), grade_edges(parts.engagement_part))
+    edges = band_edges(draft, guarded.X[fitted.calib_rows])
     weekly = weekly_volume(data.frame, spec.time)
     y_calib = data.y[fitted.calib_rows]
     threshold, notes = resolve_threshold(options.contract, p_valid, weekly, y=y_calib, seed=options.seed)

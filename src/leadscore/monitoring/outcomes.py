@@ -28,26 +28,31 @@ def outcome_checks(
     if known.sum() < MIN_OUTCOMES or len(np.unique(y[known])) < 2:
         return None
     y, p, mql = y[known].astype(float), p[known], mql[known]
-    expected, observed = float(p.sum()), float(y.sum())
-    var = float((p * (1 - p)).sum()) or 1.0
-    cut = bundle.meta.cutoff
-    promise = cut.contract.min_sql_rate or cut.expected_sql_rate
-    rate = float(y[mql].mean()) if mql.any() else float("nan")
-    n_mql = int(mql.sum())
-    se = math.sqrt(max(rate * (1 - rate), 1e-9) / n_mql) if n_mql else float("inf")
     return {
         "leads_with_outcome": int(known.sum()),
+        **outcome_figures(y, p, mql),
+        "training_roc_auc": bundle.meta.metrics.get("roc_auc"),
+        "mql": int(mql.sum()),
+        "contract_sql_rate": bundle.meta.cutoff.promised_sql_rate,
+    }
+
+
+def outcome_figures(y: np.ndarray, p: np.ndarray, mql: np.ndarray) -> dict[str, Any]:
+    """Leads with known outcomes ``y``: SQLs observed against expected (with the z of the difference),
+    ECE, ROC AUC (None with one class only) and the MQL->SQL rate with its standard error."""
+    expected, observed = float(p.sum()), float(y.sum())
+    var = float((p * (1 - p)).sum()) or 1.0
+    rate = float(y[mql].mean()) if mql.any() else float("nan")
+    n_mql = int(mql.sum())
+    return {
         "expected_sql": expected,
         "observed_sql": observed,
         "calibration_z": (observed - expected) / math.sqrt(var),
         "observed_over_expected": observed / expected if expected else float("nan"),
         "ece": expected_calibration_error(y, p),
-        "roc_auc": float(roc_auc_score(y, p)),
-        "training_roc_auc": bundle.meta.metrics.get("roc_auc"),
-        "mql": n_mql,
+        "roc_auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None,
         "mql_sql_rate": rate,
-        "mql_sql_rate_se": se,
-        "contract_sql_rate": promise,
+        "mql_sql_rate_se": math.sqrt(max(rate * (1 - rate), 1e-9) / n_mql) if n_mql else float("inf"),
     }
 
 
@@ -144,34 +149,20 @@ def segment_checks(
         }
         k = known & rows_in
         if k.sum() >= MIN_SEGMENT_OUTCOMES:  # calibration and the rate; ROC AUC needs both classes
-            yk, pk, mk = y[k].astype(float), p[k], mql[k]
-            expected, observed = float(pk.sum()), float(yk.sum())
-            var = float((pk * (1 - pk)).sum()) or 1.0
-            rate = float(yk[mk].mean()) if mk.any() else float("nan")
+            yk = y[k].astype(float)
+            figures = outcome_figures(yk, p[k], mql[k])
+            metrics = seg.metrics if seg is not None else {}
             row.update(
                 {
-                    "expected_sql": expected,
-                    "observed_sql": observed,
-                    "observed_over_expected": observed / expected if expected else float("nan"),
-                    "calibration_z": (observed - expected) / math.sqrt(var),
-                    "ece": expected_calibration_error(yk, pk),
-                    "roc_auc": float(roc_auc_score(yk, pk)) if len(np.unique(yk)) == 2 else None,
-                    "training_roc_auc": seg.metrics.get("test_roc_auc") if seg is not None else None,
-                    "roc_auc_se": auc_se(roc_auc_score(yk, pk), int(yk.sum()), int(len(yk) - yk.sum()))
-                    if len(np.unique(yk)) == 2
-                    else None,
+                    **figures,
+                    "training_roc_auc": metrics.get("test_roc_auc"),
+                    "roc_auc_se": auc_se(figures["roc_auc"], int(yk.sum()), int(len(yk) - yk.sum())),
                     "training_roc_auc_se": auc_se(
-                        seg.metrics.get("test_roc_auc"),
-                        int(seg.metrics.get("sql_test") or 0),
-                        int((seg.metrics.get("n_test") or 0) - (seg.metrics.get("sql_test") or 0)),
-                    )
-                    if seg is not None
-                    else None,
-                    "mql_sql_rate": rate,
-                    "mql_sql_rate_se": math.sqrt(max(rate * (1 - rate), 1e-9) / int(mk.sum()))
-                    if mk.any()
-                    else float("inf"),
-                    "contract_sql_rate": cut.contract.min_sql_rate or cut.expected_sql_rate,
+                        metrics.get("test_roc_auc"),
+                        int(metrics.get("sql_test") or 0),
+                        int((metrics.get("n_test") or 0) - (metrics.get("sql_test") or 0)),
+                    ),
+                    "contract_sql_rate": cut.promised_sql_rate,
                 }
             )
         rows.append(row)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from leadscore.config import DatasetSpec
+from leadscore.config import MIN_SEGMENT_CLASS, DatasetSpec
 from leadscore.data.declared import read_activity, read_leads
 from leadscore.data.sources import atomic_path
 from leadscore.errors import UserError
@@ -382,9 +382,7 @@ def _queue_segments(bundle: ModelBundle, scored: Any) -> list[dict[str, Any]]:
                 "expected_mql_share": cut.expected_mql_share if cut is not None else None,
                 "expected_sql": float(scored.p_sql[mql].sum()),
                 "expected_sql_rate": float(scored.p_sql[mql].mean()) if mql.any() else None,
-                "promised_sql_rate": (cut.contract.min_sql_rate or cut.expected_sql_rate)
-                if cut is not None
-                else None,
+                "promised_sql_rate": cut.promised_sql_rate if cut is not None else None,
             }
         )
     return out
@@ -476,7 +474,7 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
         "segments": (
             {
                 "by": meta.segments.by,
-                "min_sql": bundle.spec.segments.min_sql if bundle.spec.segments else 40,
+                "min_sql": bundle.spec.segments.min_sql if bundle.spec.segments else MIN_SEGMENT_CLASS,
                 "rows": segment_rows(meta.segments),
             }
             if meta.segments is not None

@@ -35,18 +35,6 @@ PART_COLUMNS = ("fit_band", "fit_log_odds", "engagement_band", "engagement_log_o
 SEGMENT_COLUMNS = ("segment", "segment_model")
 
 
-def output_columns(bundle: ModelBundle, explain: int) -> list[str]:
-    """The scored table's columns after the id, in order."""
-    return [
-        "p_sql",
-        "mql",
-        "grade",
-        *(f"reason_{k + 1}" for k in range(explain)),
-        *PART_COLUMNS,
-        *(SEGMENT_COLUMNS if bundle.segmented else ()),
-    ]
-
-
 def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> pd.DataFrame:
     """The batch-scoring table: id, p_sql, mql, grade, the top reasons when asked, and the fit and
     engagement parts (band and log-odds)."""

@@ -35,8 +35,8 @@ BOOSTER_FILE = "booster.txt"
 CHECKSUM_FILE = "checksums.json"  # SHA-256 of the other two, checked before either is parsed
 
 
-SEGMENT_BOOSTER = "booster_segment_{:03d}.txt"
-_ALL = slice(None)  # every row (one segment in the batch)  # a routing bundle's segment boosters
+SEGMENT_BOOSTER = "booster_segment_{:03d}.txt"  # a routing bundle's segment boosters
+_ALL = slice(None)  # every row (one segment in the batch)
 
 
 def write_checksums(folder: Path) -> None:
@@ -373,12 +373,9 @@ class ModelBundle:
         """Each segment's rows scored by its own scorer, put back in the rows' order."""
         n = len(X)
         members: dict[Any, list[int]] = {}
-        if n == 1:  # one lead (the service's usual call): nothing to group
-            members[segments[0]] = [0]
-        else:
-            for i, key in enumerate(segments.tolist() if isinstance(segments, np.ndarray) else segments):
-                members.setdefault(key, []).append(i)
-        if len(members) == 1:  # one segment (always for one lead): no gathering, no scattering
+        for i, key in enumerate(segments.tolist() if isinstance(segments, np.ndarray) else segments):
+            members.setdefault(key, []).append(i)
+        if len(members) == 1:  # one segment: no gathering, no scattering
             key = next(iter(members))
             scorer = self.routes.get(key, self) if key is not None else self
             scored = scorer.score_matrix(X, explain=explain, records=records, num_threads=num_threads)
@@ -427,16 +424,11 @@ class ModelBundle:
 
     def _named(self, scored: Scored, groups: list[tuple[Any, ModelBundle, Any]], n: int) -> Scored:
         """Name each row's segment and the sub-model that scored it."""
-        if len(groups) == 1:
-            shown, by = self._route_names.get(groups[0][0], (groups[0][0], GLOBAL))
-            segment, model = np.empty(n, dtype=object), np.empty(n, dtype=object)
-            segment[:], model[:] = shown, by
-        else:
-            segment = np.full(n, None, dtype=object)
-            model = np.full(n, GLOBAL, dtype=object)
-            for key, _scorer, rows in groups:
-                shown, by = self._route_names.get(key, (key, GLOBAL))
-                segment[rows], model[rows] = shown, by
+        segment = np.full(n, None, dtype=object)
+        model = np.full(n, GLOBAL, dtype=object)
+        for key, _scorer, rows in groups:
+            shown, by = self._route_names.get(key, (key, GLOBAL))
+            segment[rows], model[rows] = shown, by
         scored.segment, scored.segment_model = segment, model
         return scored
 
@@ -510,9 +502,7 @@ class ModelBundle:
         for answer in out:
             answer["segment"], answer["segment_model"] = shown, by
             answer["model_version"], answer["cutoff_version"] = self.model_version, self.cutoff_version
-        scored.segment = np.full(len(out), shown, dtype=object)
-        scored.segment_model = np.full(len(out), by, dtype=object)
-        return out, scored
+        return out, self._named(scored, [(key, scorer, _ALL)], len(out))
 
     def _unrouted(self, record: Mapping[str, Any], key: str | None) -> str:
         assert self.reader is not None

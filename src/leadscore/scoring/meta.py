@@ -52,6 +52,11 @@ class CutoffFacts(BaseModel):
         """The overdue-review warning of the contract, or None (one rule for service, monitor, reports)."""
         return self.contract.review_warning(today)
 
+    @property
+    def promised_sql_rate(self) -> float | None:
+        """The MQL->SQL rate promised: the contract's minimum, else what training expected at the cutoff."""
+        return self.contract.min_sql_rate or self.expected_sql_rate
+
 
 class CardFacts(BaseModel):
     """What the model card shows, kept in the bundle so any exported model can produce its card."""

@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from leadscore.config import MIN_SEGMENT_CLASS  # a segment is judged with this many SQL and non-SQL leads
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.data.validate import label_values
 from leadscore.errors import UserError
@@ -104,9 +105,6 @@ def decide(champion: dict[str, float], challenger: dict[str, float], tol: Tolera
             f"{champion['mql_sql_rate']:.1%} by more than {tol.mql_sql_rate:.0%}"
         )
     return worse
-
-
-MIN_SEGMENT_CLASS = 40  # a segment is judged with at least this many SQL and non-SQL recent leads
 
 
 def compare_segments(
