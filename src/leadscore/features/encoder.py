@@ -23,6 +23,7 @@ from leadscore.features.values import (
     dates_ms,
     map_unique,
     map_values,
+    most_common_spelling,
     parse_date,
     to_number,
 )
@@ -309,11 +310,8 @@ def _canonical_series(series: pd.Series, ph: frozenset[str], alias: Mapping[str,
 
 
 def _display_names(raw: pd.Series, canon: pd.Series, keep: set[str]) -> dict[str, str]:
-    pairs = pd.DataFrame({"canon": canon, "raw": map_values(raw.loc[canon.index], clean_text)})
-    pairs = pairs[pairs["canon"].isin(keep)]
-    top = pairs.groupby(["canon", "raw"]).size().reset_index(name="n")
-    top = top.sort_values(["canon", "n", "raw"], ascending=[True, False, True])
-    return {str(r.canon): str(r.raw) for r in top.drop_duplicates("canon").itertuples()}
+    kept = canon[canon.isin(keep)]
+    return most_common_spelling(kept, map_values(raw.loc[kept.index], clean_text))
 
 
 def infer_kind(series: pd.Series, placeholders: frozenset[str] = frozenset()) -> str:

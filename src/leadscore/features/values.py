@@ -162,3 +162,15 @@ def map_unique(series: pd.Series, func: Any) -> np.ndarray:
 def map_values(series: pd.Series, func: Any) -> pd.Series:
     """``series.map(func)``, calling ``func`` once per distinct value (missing values get ``func(None)``)."""
     return pd.Series(_per_distinct(series, func, object), index=series.index, dtype=object)
+
+
+def most_common_spelling(keys: Any, shown: Any) -> dict[str, str]:
+    """For each canonical key, its most common spelling as written in the data (ties: the first in
+    sort order); rows missing either are left out. The encoder's category names and a segment's
+    name are both read this way."""
+    pairs = pd.DataFrame({"key": keys, "shown": shown}).dropna()
+    if pairs.empty:
+        return {}
+    counts = pairs.groupby(["key", "shown"]).size().reset_index(name="n")
+    counts = counts.sort_values(["key", "n", "shown"], ascending=[True, False, True])
+    return {str(r.key): str(r.shown) for r in counts.drop_duplicates("key").itertuples()}

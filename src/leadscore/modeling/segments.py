@@ -23,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from leadscore.config import DatasetSpec
 from leadscore.errors import UserError
+from leadscore.features.values import most_common_spelling
 from leadscore.modeling.assemble import NO_EDGES, band_edges
 from leadscore.modeling.boosters import Fitted, fit_crossfit, fit_holdout
 from leadscore.modeling.calibrate import choose_calibrator
@@ -34,7 +35,7 @@ from leadscore.scoring.bundle import SEGMENT_BOOSTER, ModelBundle
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.contract import CutoffContract
 from leadscore.scoring.meta import CutoffFacts, SegmentModel, SegmentRouting
-from leadscore.scoring.segments import SegmentReader, display_names, slug
+from leadscore.scoring.segments import SegmentReader, slug
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def check_segments(spec: DatasetSpec, contract: CutoffContract, frame: Any) -> S
             raise UserError(f"segments.by: '{col}' is excluded by the spec ({spec.exclude[col]})")
     reader = segment_reader(spec)
     keys = reader.keys(frame)
-    names = display_names(keys, reader.shown_values(frame))
+    names = most_common_spelling(keys, reader.shown_values(frame))
     return Segmentation(keys, names, _contract_keys(contract, spec, names))
 
 

@@ -78,16 +78,6 @@ class SegmentReader:
         )
 
 
-def display_names(keys: np.ndarray, shown: np.ndarray) -> dict[str, str]:
-    """The most common spelling of each key in the data (ties: the first in sort order)."""
-    pairs = pd.DataFrame({"key": keys, "shown": shown}).dropna()
-    if pairs.empty:
-        return {}
-    counts = pairs.groupby(["key", "shown"]).size().reset_index(name="n")
-    counts = counts.sort_values(["key", "n", "shown"], ascending=[True, False, True])
-    return {str(r.key): str(r.shown) for r in counts.drop_duplicates("key").itertuples()}
-
-
 def slug(name: str) -> str:
     """A segment's name as an MLflow metric or parameter key part."""
     return "".join(c if c.isalnum() else "_" for c in name.strip().lower())
