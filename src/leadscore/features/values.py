@@ -6,6 +6,7 @@ value means the same thing everywhere. The frame helpers call a scalar function 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -62,6 +63,13 @@ def parse_date(value: Any) -> float:
         return float(value.astype("datetime64[ms]").astype(np.int64))
     if not isinstance(value, str):
         return math.nan
+    return _text_date(value) if len(value) <= 64 else _text_date.__wrapped__(value)  # no junk kept
+
+
+@functools.lru_cache(maxsize=8192)
+def _text_date(value: str) -> float:
+    """``parse_date`` of text, remembered: a lead's dates are read when it is checked and again when
+    it is encoded (and a scoring time is also the reference of every date field)."""
     text = value.strip()
     parsed: datetime | None = None
     for pattern, order in ((_DMY, "dmy"), (_MDY, "mdy")):

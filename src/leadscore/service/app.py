@@ -18,6 +18,7 @@ from leadscore._version import __version__
 from leadscore.config import Settings, get_settings
 from leadscore.errors import UserError
 from leadscore.service.auth import KeyRing
+from leadscore.service.batches import BatchScorers, ScorerConfig
 from leadscore.service.docs import render_docs
 from leadscore.service.gate import OPEN_PATHS, Gate
 from leadscore.service.leads import request_schema
@@ -61,6 +62,11 @@ def _new_state(settings: Settings, keys: KeyRing, insecure: bool, source: str) -
         board=ReloadBoard(settings.reload_dir) if settings.workers > 1 and settings.reload_dir else None,
         score_log=log,
         trend_threshold=settings.trend_threshold,
+        scorers=BatchScorers(
+            max(1, settings.max_batches),
+            ScorerConfig(max_batch=settings.max_batch, threshold=settings.trend_threshold),
+            timeout=settings.batch_timeout,
+        ),
     )
 
 
@@ -73,8 +79,8 @@ def create_app(
     source = model_source or settings.model
     state = _new_state(settings, _keys(settings, insecure), insecure, source)
     state.generation = state.board.generation() if state.board else 0
-    # Batch scoring runs in threads; a shorter GIL switch interval lets the event loop (health checks,
-    # single leads, shedding) in more often while a batch holds the interpreter.
+    # Batches are scored in processes of their own; a shorter GIL switch interval still lets the event
+    # loop in sooner while a thread of this process waits on one or reads the score log.
     sys.setswitchinterval(SWITCH_INTERVAL)
     state.loaded = load_model(source)
     if state.score_log is not None:
@@ -98,11 +104,12 @@ def create_app(
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no SIGHUP
             pass
         watcher = loop.create_task(_follow_reloads(state)) if state.board is not None else None
+        warming = loop.create_task(_warm(state))  # batch scorers start while the server already answers
         yield
-        if watcher is not None:
-            watcher.cancel()
-        if state.score_log is not None:  # write what is queued before the process goes
-            await asyncio.to_thread(state.score_log.close, 10.0)
+        for task in (watcher, warming):
+            if task is not None:
+                task.cancel()
+        await _shut_down(state)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -166,6 +173,24 @@ async def _follow_reloads(state: ServiceState) -> None:
         except UserError as exc:
             state.generation = wanted  # reported on the board; do not retry in a loop
             log.error("model reload failed", extra={"fields": {"error": str(exc)}})
+
+
+async def _shut_down(state: ServiceState) -> None:
+    """Stop the batch scorers and write what the score log has queued before the process goes."""
+    if state.scorers is not None:
+        await state.scorers.close()
+    if state.score_log is not None:
+        await asyncio.to_thread(state.score_log.close, 10.0)
+
+
+async def _warm(state: ServiceState) -> None:
+    """Start the batch scorer processes with the model, so the first batches do not wait for them."""
+    if state.scorers is None or state.loaded is None:
+        return
+    try:
+        await state.scorers.warm(state.loaded)
+    except Exception as exc:  # a batch will start its scorer itself, and report a failure then
+        access_logger().warning("batch scorers not started", extra={"fields": {"error": str(exc)}})
 
 
 async def _reload_logged(state: ServiceState) -> None:

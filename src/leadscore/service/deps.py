@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from leadscore.service.state import Loaded, ServiceState
+from leadscore.service.batches import Loaded
+from leadscore.service.state import ServiceState
 
 
 def get_state(request: Request) -> ServiceState:

@@ -22,6 +22,15 @@ MEMO_SIZE = 100_000
 _UNSEEN = object()
 
 
+class _Refused:
+    """A remembered refusal of a (field, value)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: LeadError) -> None:
+        self.error = error
+
+
 class LeadError(ValueError):
     """A lead the service cannot score (a wrong type); the message names the field."""
 
@@ -72,18 +81,30 @@ class LeadChecker:
         record: dict[str, Any] = {}
         unknown = []
         warnings = list(self.extra_warning)
+        known, memo, memoised = self.known, self._memo, self._memoised
         for name, value in lead.items():
-            if name not in self.known:
+            if name not in known:
                 unknown.append(name)
                 continue
-            if name == EVENTS_KEY:
+            if value is None or name == EVENTS_KEY:
+                if value is None:
+                    record[name] = None
+                continue
+            kind = value.__class__
+            if name in memoised and (kind is str or kind is float or kind is int):
+                # CRMs send the same few values over and over: check each (field, value) once.
+                checked = memo.get((name, kind, value), _UNSEEN)
+                if checked is _UNSEEN:
+                    checked = self._remember(name, kind, value)
+                if checked.__class__ is _Refused:
+                    checked = self._refused(name, checked.error, warnings)
+                record[name] = checked
                 continue
             try:
-                record[name] = self._value(name, value)
+                record[name] = self._check_value(name, value)
             except ImpossibleValue as exc:
-                record[name] = None
-                warnings.append(f"{exc} treated as a missing value")
-        if EVENTS_KEY in lead and EVENTS_KEY in self.known:
+                record[name] = self._refused(name, exc, warnings)
+        if EVENTS_KEY in lead and EVENTS_KEY in known:
             record.update(self._from_events(lead[EVENTS_KEY], record))
         if unknown:
             warnings.append(f"ignored unknown fields: {', '.join(sorted(unknown)[:20])}")
@@ -92,6 +113,24 @@ class LeadChecker:
             warnings.append(f"missing fields treated as missing values: {', '.join(missing)}")
         lead_id = record.get(self.id_field) if self.id_field else None
         return CheckedLead(record=record, lead_id=lead_id, warnings=warnings)
+
+    def _remember(self, name: str, kind: type, value: Any) -> Any:
+        try:
+            checked = self._check_value(name, value)
+        except LeadError as exc:
+            checked = _Refused(exc)
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.clear()
+        self._memo[(name, kind, value)] = checked
+        return checked
+
+    @staticmethod
+    def _refused(name: str, exc: LeadError, warnings: list[str]) -> None:
+        """A remembered refusal: a wrong type is raised again (422); an impossible value is missing."""
+        if not isinstance(exc, ImpossibleValue):
+            raise LeadError(exc.field, exc.detail)
+        warnings.append(f"{exc} treated as a missing value")
+        return None
 
     def _from_events(self, events: Any, record: dict[str, Any]) -> dict[str, Any]:
         """The declared engagement of a lead sent with its activity, as of its scoring time (now when
@@ -110,26 +149,6 @@ class LeadChecker:
             return rollups_for_lead(events, scored_at, self.declared, self.event_log)
         except (ValueError, TypeError) as exc:
             raise LeadError(EVENTS_KEY, f"events could not be read ({exc})") from None
-
-    def _value(self, name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if name in self._memoised and isinstance(value, (str, int, float)):
-            # CRMs send the same few values over and over: check each (field, value) once.
-            key = (name, type(value), value)
-            known = self._memo.get(key, _UNSEEN)
-            if known is _UNSEEN:
-                try:
-                    known = self._check_value(name, value)
-                except LeadError as exc:
-                    known = exc
-                if len(self._memo) >= MEMO_SIZE:
-                    self._memo.clear()
-                self._memo[key] = known
-            if isinstance(known, LeadError):
-                raise type(known)(known.field, known.detail)
-            return known
-        return self._check_value(name, value)
 
     def _check_value(self, name: str, value: Any) -> Any:
         if isinstance(value, (dict, list)):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -14,15 +13,26 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from leadscore.config import ANY
 from leadscore.errors import UserError
 from leadscore.scoring.segments import segment_rows
+from leadscore.service.batches import (
+    Batch,
+    Job,
+    Loaded,
+    Refused,
+    ScorerFailed,
+    answer_leads,
+    lead_ids,
+    parse_body,
+)
 from leadscore.service.deps import ModelDep, StateDep
-from leadscore.service.leads import CheckedLead, LeadError
+from leadscore.service.leads import LeadError
 from leadscore.service.responses import JSON
 from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadOut, ReloadStatusOut, ScoreOut
-from leadscore.service.state import Loaded, ServiceState, reload_state
-from leadscore.store.scores import score_rows, trend_fields
+from leadscore.service.state import ServiceState, reload_state
+from leadscore.service.telemetry import access_logger
+from leadscore.store.scores import Previous
+from leadscore.store.writer import ScoreWriter
 
 router = APIRouter()
-BATCH_THREADS = 2  # TreeSHAP of a batch on two threads (one worker per core serves single leads)
 LEAD_BODY = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LeadIn"}}},
     "required": True,
@@ -58,54 +68,19 @@ Explain = Query(5, ge=0, le=10, description="Top positive and top negative reaso
 
 
 def _parse(body: bytes) -> Any:
-    if not body:
-        raise HTTPException(status_code=422, detail="empty body: send a JSON object")
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HTTPException(
-            status_code=422, detail=f"body is not valid JSON ({exc.msg} at position {exc.pos})"
-        ) from None
+        return parse_body(body)
+    except Refused as exc:
+        raise HTTPException(status_code=exc.status, detail=exc.detail) from None
 
 
-def score_checked(
-    model: Loaded,
-    leads: list[CheckedLead],
-    explain: int,
-    threads: int,
-    state: ServiceState,
-    request_id: str | None = None,
-) -> list[dict[str, Any]]:
-    """Score checked leads together: the bundle gives each whole answer; each gains the lead's
-    previous logged answer and trend, and is queued for the score log; count them in the metrics."""
-    records = [c.record for c in leads]
-    bundle = model.bundle
-    log = state.score_log
-    answers, scored = bundle.answers(
-        records, explain=explain, warnings=[c.warnings for c in leads], num_threads=threads
-    )
-    if log is not None:
-        rows = score_rows(
-            answers,
-            records,
-            model_name=bundle.name,
-            fields=bundle.fields,
-            source="api",
-            request_id=request_id,
-        )
-        previous = log.previous([row["lead_id"] for row in rows])
-        for answer, row in zip(answers, rows, strict=True):
-            answer.update(trend_fields(answer, previous.get(row["lead_id"]), state.trend_threshold))
-        log.submit(rows)
-    else:  # not logged: no previous answer to compare with
-        for answer in answers:
-            answer.update(trend_fields(answer, None, state.trend_threshold))
+def _count(state: ServiceState, leads: int, mql: int, p_sql: Any, invalid: int = 0) -> None:
     metrics = state.metrics
-    metrics.leads.inc(len(leads))
-    metrics.mql.inc(int(scored.mql.sum()))
-    for p in scored.p_sql:
-        metrics.scores.observe(float(p))
-    return answers
+    metrics.leads.inc(leads)
+    metrics.mql.inc(mql)
+    metrics.scores.observe_many(p_sql)
+    if invalid:
+        metrics.errors.labels(kind="invalid_lead").inc(invalid)
 
 
 @router.post("/v1/score", response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
@@ -117,13 +92,30 @@ async def score_one(request: Request, model: ModelDep, state: StateDep, explain:
     except LeadError as exc:
         state.metrics.errors.labels(kind="invalid_lead").inc()
         return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
-    return JSON(score_checked(model, [checked], explain, 1, state, _request_id(request))[0])
+    log = state.score_log
+    done = answer_leads(
+        model,
+        [checked],
+        explain=explain,
+        threads=1,
+        threshold=state.trend_threshold,
+        previous=log.previous if log is not None else None,
+        request_id=_request_id(request),
+    )
+    if log is not None and done.rows:
+        log.submit(done.rows)
+    _count(state, 1, done.mql, done.p_sql)
+    return JSON(done.answers[0])
 
 
 @router.post(
     "/v1/score/batch",
     response_model=BatchScoreOut,
-    responses={**ERRORS, **BUSY},
+    responses={
+        **ERRORS,
+        **BUSY,
+        504: {"model": ErrorOut, "description": "the batch overran LEADSCORE_BATCH_TIMEOUT"},
+    },
     openapi_extra={"requestBody": BATCH_BODY},
 )
 async def score_batch(request: Request, model: ModelDep, state: StateDep, explain: int = Explain) -> Response:
@@ -137,43 +129,44 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
         )
     try:
         body = await request.body()
-        # Parsing, checking and scoring all run off the event loop, so health checks stay fast.
-        results = await run_in_threadpool(score_body, body, model, explain, state, _request_id(request))
+        batch = await _score_elsewhere(state, model, body, explain, _request_id(request))
+    except Refused as exc:
+        return JSON({"detail": exc.detail}, status_code=exc.status)
+    except ScorerFailed as exc:
+        state.metrics.errors.labels(kind="internal" if exc.status == 500 else "timeout").inc()
+        access_logger().error("batch scoring failed", extra={"fields": {"error": exc.detail}})
+        return JSON({"detail": exc.detail}, status_code=exc.status)
     finally:
         state.end_batch()
-    return JSON({"results": results})
+    if state.score_log is not None and batch.rows:
+        state.score_log.submit(batch.rows)
+    _count(state, batch.leads, batch.mql, batch.p_sql, batch.invalid)
+    return Response(batch.response(), media_type="application/json")
+
+
+async def _score_elsewhere(
+    state: ServiceState, model: Loaded, body: bytes, explain: int, request_id: str | None
+) -> Batch:
+    """The batch scored by a scorer process (this process's event loop only waits for it)."""
+    scorers = state.scorers
+    assert scorers is not None
+    previous = None
+    log = state.score_log
+    if log is not None:  # the leads' previous answers come from this process's log (queued rows too)
+        previous = await run_in_threadpool(_previous_answers, log, body, model, state.max_batch)
+    job = Job(
+        serial=model.serial, bundle=None, body=body, explain=explain, previous=previous, request_id=request_id
+    )
+    return await scorers.score(model, job)
+
+
+def _previous_answers(log: ScoreWriter, body: bytes, model: Loaded, max_batch: int) -> dict[str, Previous]:
+    ids = lead_ids(body, model.bundle.spec.id, max_batch)
+    return log.previous(ids) if ids else {}
 
 
 def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
-
-
-def score_body(
-    body: bytes, model: Loaded, explain: int, state: ServiceState, request_id: str | None = None
-) -> list[dict[str, Any] | None]:
-    """A batch body parsed, each lead checked (a bad one reported by its index) and the rest scored."""
-    parsed = _parse(body)
-    leads = parsed.get("leads") if isinstance(parsed, dict) else None
-    if not isinstance(leads, list):
-        raise HTTPException(status_code=422, detail="field 'leads': expected a JSON array of leads")
-    if len(leads) > state.max_batch:
-        raise HTTPException(
-            status_code=422,
-            detail=f"field 'leads': {len(leads)} leads is over the limit of {state.max_batch} per batch",
-        )
-    results: list[dict[str, Any] | None] = [None] * len(leads)
-    good: list[tuple[int, CheckedLead]] = []
-    for i, lead in enumerate(leads):
-        try:
-            good.append((i, model.checker.check(lead)))
-        except LeadError as exc:
-            state.metrics.errors.labels(kind="invalid_lead").inc()
-            results[i] = {"index": i, "error": {"detail": str(exc), "field": exc.field}}
-    if good:
-        scored = score_checked(model, [c for _, c in good], explain, BATCH_THREADS, state, request_id)
-        for (i, _), answer in zip(good, scored, strict=True):
-            results[i] = answer
-    return results
 
 
 @router.get("/v1/model", response_model=ModelOut, responses={401: ERRORS[401]})

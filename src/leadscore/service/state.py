@@ -10,26 +10,13 @@ from dataclasses import dataclass, field
 from fastapi.concurrency import run_in_threadpool
 
 from leadscore.errors import UserError
-from leadscore.scoring.bundle import ModelBundle
 from leadscore.service.auth import KeyRing
+from leadscore.service.batches import BatchScorers, Loaded
 from leadscore.service.leads import LeadChecker
 from leadscore.service.telemetry import Metrics
 from leadscore.service.workers import ReloadBoard
 from leadscore.store.writer import ScoreWriter
 from leadscore.tracking.loading import load_bundle
-
-
-@dataclass
-class Loaded:
-    """A model ready to answer: the bundle and its lead checker, swapped as one on reload."""
-
-    bundle: ModelBundle
-    checker: LeadChecker
-    source: str
-
-    @property
-    def model_version(self) -> str:
-        return self.bundle.model_version
 
 
 @dataclass
@@ -51,6 +38,7 @@ class ServiceState:
     generation: int = 0  # the reload generation this worker serves
     score_log: ScoreWriter | None = None  # every answer logged to the store (None: logging off)
     trend_threshold: float = 0.05  # a change in P(SQL) of at least this is a trend
+    scorers: BatchScorers | None = None  # the batch scorer processes (one per batch slot)
 
     def try_start_batch(self) -> bool:
         """Take a batch slot if one is free (the event loop is single-threaded: no lock needed)."""

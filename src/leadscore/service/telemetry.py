@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SCORE_BUCKETS = tuple(round(x / 20, 2) for x in range(1, 21))
@@ -29,11 +35,8 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.scores = Histogram(
-            "leadscore_p_sql",
-            "Calibrated P(SQL) of scored leads",
-            buckets=SCORE_BUCKETS,
-            registry=self.registry,
+        self.scores = ScoreHistogram(
+            "leadscore_p_sql", "Calibrated P(SQL) of scored leads", SCORE_BUCKETS, self.registry
         )
         self.leads = Counter("leadscore_leads_scored", "Leads scored", registry=self.registry)
         self.mql = Counter(
@@ -53,6 +56,47 @@ class Metrics:
             "Answers not logged (the database was down or the queue full); scoring went on",
             registry=self.registry,
         )
+
+
+class ScoreHistogram(Collector):
+    """A Prometheus histogram observed a batch at a time (one numpy pass for 1,000 scores instead of
+    1,000 ``observe`` calls holding the serving process's interpreter)."""
+
+    def __init__(
+        self, name: str, documentation: str, buckets: tuple[float, ...], registry: CollectorRegistry
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = np.array(buckets, dtype=float)
+        self._counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # the last: above every bound (+Inf)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=float)
+        values = values[~np.isnan(values)]
+        if not len(values):
+            return
+        # a value on a bound belongs to that bucket (le): the first bound >= value
+        counts = np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=len(self._counts))
+        with self._lock:
+            self._counts += counts
+            self._sum += float(values.sum())
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            cumulative = np.cumsum(self._counts).tolist()
+            total = self._sum
+        labels = [_go_float(float(b)) for b in self.bounds] + ["+Inf"]
+        yield HistogramMetricFamily(
+            self.name, self.documentation, buckets=list(zip(labels, cumulative, strict=True)), sum_value=total
+        )
+
+
+def _go_float(value: float) -> str:
+    """A bucket bound written as prometheus_client writes it (so both histograms read the same)."""
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
 
 
 class JsonFormatter(logging.Formatter):

@@ -72,11 +72,15 @@ def score_rows(
     scored_at: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Log rows for answers (same order as the leads' records): ids, scores and the model's own
-    fields, never anything else the CRM sent."""
+    fields, never anything else the CRM sent. ``reasons`` and ``inputs`` are JSON text already, made
+    where the rows are made (a batch scorer process), not on the writer's thread."""
     when = scored_at or now_utc()
     out = []
     for answer, record in zip(answers, records, strict=True):
         reasons = answer.get("reasons") or {}
+        inputs = {f: record.get(f) for f in fields}
+        if not {type(v) for v in inputs.values()} <= _PLAIN:  # NaN floats are null in both ways
+            inputs = {f: plain_value(v) for f, v in inputs.items()}
         out.append(
             {
                 "lead_id": lead_key(answer.get("lead_id")),
@@ -89,13 +93,18 @@ def score_rows(
                 "grade": str(answer["grade"]),
                 "fit": (answer.get("fit") or {}).get("log_odds"),
                 "engagement": (answer.get("engagement") or {}).get("log_odds"),
-                "reasons": [r["field"] for side in ("positive", "negative") for r in reasons.get(side, [])],
-                "inputs": {f: plain_value(record.get(f)) for f in fields},
+                "reasons": orjson.dumps(
+                    [r["field"] for side in ("positive", "negative") for r in reasons.get(side, [])]
+                ).decode(),
+                "inputs": orjson.dumps(inputs).decode(),
                 "request_id": request_id,
                 "source": source,
             }
         )
     return out
+
+
+_PLAIN = frozenset({type(None), bool, int, float, str})
 
 
 def lead_key(value: Any) -> str:
@@ -154,8 +163,8 @@ def _statements(dialect: str) -> tuple[str, str]:
 
 def _param(column: str, value: Any, sqlite: bool) -> Any:
     """A value as the driver takes it, stored exactly as SQLAlchemy stores it (so both read it back)."""
-    if column in _JSON:
-        return None if value is None else orjson.dumps(value).decode()
+    if column in _JSON:  # JSON text as score_rows makes it, or a value to encode
+        return value if value is None or isinstance(value, str) else orjson.dumps(value).decode()
     if sqlite and isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DateTime format
     if sqlite and isinstance(value, bool):

@@ -1,0 +1,210 @@
+"""Batches are scored in scorer processes: split over idle ones, always with the served model, and a
+scorer that dies or overruns is replaced without taking the service down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+from leadscore.service.batches import (
+    SPLIT_BYTES,
+    BatchScorers,
+    Job,
+    ScorerConfig,
+    ScorerFailed,
+    join_parts,
+    score_batch_body,
+)
+from leadscore.service.state import load_model
+from leadscore.service.telemetry import SCORE_BUCKETS, ScoreHistogram
+from tests.helpers import API_KEY, Trained, free_port, make_leads, start_server, stop, wait_ready
+
+BAD = {3: {"employee_count": "a lot"}, 250: {"web_visits_30d": True}}  # wrong types: 422 for the lead
+
+
+def _leads(n: int) -> list[dict[str, object]]:
+    frame = make_leads(400, 95, fault_rate=0.0).head(n)
+    leads = json.loads(frame.to_json(orient="records", date_format="iso"))
+    for i, change in BAD.items():
+        if i < n:
+            leads[i].update(change)
+    return leads
+
+
+def _children(pid: int) -> set[int]:
+    """The server's scorer processes (multiprocessing's resource tracker is a child too: not counted)."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    found = set()
+    for child in (int(x) for x in out.stdout.split()):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in command:
+            found.add(child)
+    return found
+
+
+def _scorers(pid: int, want: int, timeout: float = 60) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _children(pid)
+        if len(found) >= want:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{want} scorer processes did not start: {_children(pid)}")
+
+
+@pytest.mark.e2e
+def test_a_big_batch_is_split_over_scorer_processes_and_a_killed_scorer_is_replaced(
+    trained: Trained, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **trained["env"],
+        "LEADSCORE_API_KEYS": API_KEY,
+        "LEADSCORE_MAX_BATCH": "400",
+        "LEADSCORE_MAX_BODY_BYTES": "2000000",
+        "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path}/leadscore.db",
+    }
+    proc = start_server(trained["model_path"], env, port, log=tmp_path / "server.log")  # type: ignore[arg-type]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        first = _scorers(proc.pid, 2)  # warmed at start: one per batch slot, not the server itself
+        assert proc.pid not in first
+        leads = _leads(300)
+        body = json.dumps({"leads": leads}).encode()
+        assert len(body) >= SPLIT_BYTES  # big enough to be split over both scorers
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60) as c:
+            r = c.post(
+                "/v1/score/batch?explain=3", content=body, headers={"content-type": "application/json"}
+            )
+            assert r.status_code == 200, r.text
+            results = r.json()["results"]
+            assert len(results) == 300
+            # bad leads keep the whole batch's index, in both halves
+            assert [x["index"] for x in results if "error" in x] == [3, 250]
+            assert results[3]["error"]["field"] == "employee_count"
+            assert results[250]["error"]["field"] == "web_visits_30d"
+            # every other lead is the answer the same lead gets alone, in the batch's order
+            for i in (0, 149, 150, 151, 299):
+                alone = c.post("/v1/score?explain=3", json=leads[i]).json()
+                assert results[i]["lead_id"] == leads[i]["lead_id"]
+                for key in ("p_sql", "mql", "grade", "fit", "engagement", "reasons", "model_version"):
+                    assert results[i][key] == alone[key], (i, key)
+                # the batch was logged: the lead scored again shows the batch's answer as previous
+                assert alone["previous"]["p_sql"] == results[i]["p_sql"]
+            scored = [
+                line
+                for line in c.get("/metrics").text.splitlines()
+                if line.startswith("leadscore_leads_scored_total")
+            ]
+            assert float(scored[0].split()[1]) >= 298 + 5
+
+            victim = sorted(first)[0]
+            os.kill(victim, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while victim in _children(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            again = c.post("/v1/score/batch", content=body, headers={"content-type": "application/json"})
+            assert again.status_code == 200, again.text  # the dead scorer was replaced, nothing failed
+            assert c.get("/healthz").status_code == 200
+        after = _scorers(proc.pid, 2)
+        assert victim not in after and len(after) == 2
+    finally:
+        stop(proc)
+    assert not _children(proc.pid)
+
+
+def test_a_scorer_always_scores_with_the_model_it_is_given(trained: Trained) -> None:
+    """A reload swaps the served model; the next batch on a scorer that holds the old one is scored
+    with the new one (it travels with the job), never with what the scorer had."""
+    old = load_model(str(trained["model_path"]))
+    new = load_model(str(trained["model_path"]))
+    new.bundle.threshold = 1.01  # nothing is an MQL under the "new model"
+    body = json.dumps({"leads": _leads(40)}).encode()
+
+    async def run() -> tuple[bool, bool, bool]:
+        pool = BatchScorers(1, ScorerConfig(max_batch=1000, threshold=0.05), timeout=60)
+        try:
+            await pool.warm(old)
+            first = json.loads((await pool.score(old, Job(old.serial, None, body, 0))).response())
+            second = json.loads((await pool.score(new, Job(new.serial, None, body, 0))).response())
+            third = json.loads((await pool.score(old, Job(old.serial, None, body, 0))).response())
+        finally:
+            await pool.close()
+        mql = [[bool(x.get("mql")) for x in r["results"]] for r in (first, second, third)]
+        return any(mql[0]), any(mql[1]), mql[0] == mql[2]
+
+    some_old, some_new, same = asyncio.run(run())
+    assert some_old and not some_new and same
+
+
+def test_a_batch_over_the_timeout_is_504_and_its_scorer_replaced(trained: Trained) -> None:
+    loaded = load_model(str(trained["model_path"]))
+    body = json.dumps({"leads": _leads(200)}).encode()
+
+    async def run() -> tuple[ScorerFailed, int, int, int]:
+        pool = BatchScorers(1, ScorerConfig(max_batch=1000, threshold=0.05), timeout=60)
+        try:
+            await pool.warm(loaded)
+            before = pool.processes
+            pool.timeout = 0.001
+            with pytest.raises(ScorerFailed) as caught:
+                await pool.score(loaded, Job(loaded.serial, None, body, 5))
+            pool.timeout = 60
+            batch = await pool.score(loaded, Job(loaded.serial, None, body, 5))  # a new scorer answers
+            return caught.value, before[0], pool.processes[0], batch.leads
+        finally:
+            await pool.close()
+
+    failed, before, after, leads = asyncio.run(run())
+    assert failed.status == 504 and "LEADSCORE_BATCH_TIMEOUT" in failed.detail and failed.dead
+    assert before != after and leads == 199  # lead 3 has a wrong type
+
+
+def test_parts_of_a_batch_join_as_the_whole(trained: Trained) -> None:
+    loaded = load_model(str(trained["model_path"]))
+    body = json.dumps({"leads": _leads(301)}).encode()
+    kwargs = {"explain": 2, "max_batch": 1000, "threshold": 0.05, "previous": {}, "threads": 1}
+    whole = score_batch_body(loaded, body, **kwargs)  # type: ignore[arg-type]
+    for m in (2, 3):
+        parts = [score_batch_body(loaded, body, part=(k, m), **kwargs) for k in range(m)]  # type: ignore[arg-type]
+        joined = join_parts(parts)
+        assert json.loads(joined.response()) == json.loads(whole.response())
+        assert (joined.leads, joined.mql, joined.invalid) == (whole.leads, whole.mql, whole.invalid)
+        np.testing.assert_array_equal(joined.p_sql, whole.p_sql)
+        assert [r["lead_id"] for r in joined.rows or []] == [r["lead_id"] for r in whole.rows or []]
+
+
+def test_the_score_histogram_reads_as_prometheus_own() -> None:
+    values = np.concatenate([np.linspace(0, 1, 101), [0.05, 0.1, 0.95, 1.0, np.nan]])
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    ScoreHistogram("p", "P(SQL)", SCORE_BUCKETS, ours).observe_many(values)
+    reference = Histogram("p", "P(SQL)", buckets=SCORE_BUCKETS, registry=theirs)
+    for v in values[~np.isnan(values)]:
+        reference.observe(float(v))
+
+    def samples(registry: CollectorRegistry) -> pd.Series:
+        lines = [
+            x
+            for x in generate_latest(registry).decode().splitlines()
+            if x.startswith("p_") and "created" not in x
+        ]
+        return pd.Series({x.rsplit(" ", 1)[0]: float(x.rsplit(" ", 1)[1]) for x in lines})
+
+    pd.testing.assert_series_equal(
+        samples(ours).sort_index(), samples(theirs).sort_index(), check_exact=False
+    )
