@@ -4,12 +4,15 @@ scorer that dies or overruns is replaced without taking the service down."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -30,6 +33,7 @@ from leadscore.service.state import load_model
 from leadscore.service.telemetry import SCORE_BUCKETS, ScoreHistogram
 from tests.helpers import API_KEY, Trained, free_port, make_leads, start_server, stop, wait_ready
 
+T = TypeVar("T")
 BAD = {3: {"employee_count": "a lot"}, 250: {"web_visits_30d": True}}  # wrong types: 422 for the lead
 
 
@@ -42,18 +46,28 @@ def _leads(n: int) -> list[dict[str, object]]:
     return leads
 
 
-def _children(pid: int) -> set[int]:
-    """The server's scorer processes (multiprocessing's resource tracker is a child too: not counted)."""
+def _in_a_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a loop of its own (in a thread: an earlier test may have left one running)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _kids(pid: int) -> list[tuple[int, bytes]]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    found = set()
+    found = []
     for child in (int(x) for x in out.stdout.split()):
         try:
-            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            found.append((child, Path(f"/proc/{child}/cmdline").read_bytes()))
         except OSError:
             continue
-        if b"spawn_main" in command:
-            found.add(child)
     return found
+
+
+def _children(pid: int) -> set[int]:
+    """The server's scorer processes: forked by multiprocessing's fork server, a child of the
+    server (its resource tracker is one too: not counted)."""
+    servers = [child for child, command in _kids(pid) if b"forkserver" in command]
+    return {child for server in servers for child, command in _kids(server) if command}
 
 
 def _scorers(pid: int, want: int, timeout: float = 60) -> set[int]:
@@ -125,7 +139,7 @@ def test_a_big_batch_is_split_over_scorer_processes_and_a_killed_scorer_is_repla
         assert victim not in after and len(after) == 2
     finally:
         stop(proc)
-    assert not _children(proc.pid)
+    assert not _kids(proc.pid)  # scorers, fork server and resource tracker all gone
 
 
 def test_a_scorer_always_scores_with_the_model_it_is_given(trained: Trained) -> None:
@@ -148,7 +162,7 @@ def test_a_scorer_always_scores_with_the_model_it_is_given(trained: Trained) -> 
         mql = [[bool(x.get("mql")) for x in r["results"]] for r in (first, second, third)]
         return any(mql[0]), any(mql[1]), mql[0] == mql[2]
 
-    some_old, some_new, same = asyncio.run(run())
+    some_old, some_new, same = _in_a_loop(run())
     assert some_old and not some_new and same
 
 
@@ -170,7 +184,7 @@ def test_a_batch_over_the_timeout_is_504_and_its_scorer_replaced(trained: Traine
         finally:
             await pool.close()
 
-    failed, before, after, leads = asyncio.run(run())
+    failed, before, after, leads = _in_a_loop(run())
     assert failed.status == 504 and "LEADSCORE_BATCH_TIMEOUT" in failed.detail and failed.dead
     assert before != after and leads == 199  # lead 3 has a wrong type
 

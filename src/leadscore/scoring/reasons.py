@@ -146,11 +146,17 @@ def select_reasons(
 
 
 def reasons_dict(reasons: Sequence[Reason]) -> dict[str, list[dict[str, Any]]]:
-    """The API's ``reasons`` object: positive and negative reasons, strongest first."""
-    return {
-        "positive": [r.to_dict() for r in reasons if r.weight_pp > 0],
-        "negative": [r.to_dict() for r in reasons if r.weight_pp < 0],
-    }
+    """The API's ``reasons`` object: positive and negative reasons, strongest first (one pass: a
+    1,000-lead batch builds 10,000 of these on the request path)."""
+    positive: list[dict[str, Any]] = []
+    negative: list[dict[str, Any]] = []
+    for r in reasons:
+        w = r.weight_pp
+        if w > 0 or w < 0:  # neither for zero or NaN
+            (positive if w > 0 else negative).append(
+                {"field": r.field, "text": r.text, "weight": round(float(w), 2), "group": r.group}
+            )
+    return {"positive": positive, "negative": negative}
 
 
 def _generic(label: str, positive: bool) -> str:

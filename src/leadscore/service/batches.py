@@ -312,11 +312,20 @@ class ScorerFailed(Exception):
         self.sent = sent  # False: the job never reached the scorer (safe to give to another)
 
 
+def _context() -> multiprocessing.context.ForkServerContext:
+    """Scorers are forked from a fork server that imported this module once: never a fork of the
+    threaded server itself, and a new scorer starts in milliseconds instead of importing again."""
+    ctx = multiprocessing.get_context("forkserver")
+    assert isinstance(ctx, multiprocessing.context.ForkServerContext)
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 class Scorer:
     """One scorer process and the serving process's end of its pipe."""
 
     def __init__(self, config: ScorerConfig) -> None:
-        ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
+        ctx = _context()
         ours, theirs = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=_serve, args=(theirs, config), name="leadscore-batch", daemon=True)
         self.process.start()
@@ -383,6 +392,8 @@ class BatchScorers:
         self._all: set[Scorer] = set()
         self._starting = 0
         self._waiters: deque[asyncio.Future[Scorer]] = deque()
+        self._tasks: set[asyncio.Task[Scorer]] = set()
+        self._closed = False
 
     async def _acquire(self) -> Scorer:
         while self._idle:
@@ -391,13 +402,15 @@ class BatchScorers:
                 return scorer
             self._drop(scorer)  # died while idle (killed, out of memory): start another
         if len(self._all) + self._starting < self.size:
+            self._starting += 1
             return await self._start()
         waiter: asyncio.Future[Scorer] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         return await waiter
 
     async def _start(self) -> Scorer:
-        self._starting += 1
+        """A new scorer (the caller counted it in ``_starting`` before any await: no two callers
+        can both see room for one more)."""
         try:
             scorer = await asyncio.to_thread(Scorer, self.config)
         finally:
@@ -408,11 +421,9 @@ class BatchScorers:
     def _release(self, scorer: Scorer, healthy: bool) -> None:
         if not healthy:
             self._drop(scorer)
-            if self._waiters:  # someone waits for a scorer: start the replacement now
-                task = asyncio.get_running_loop().create_task(self._start())
-                task.add_done_callback(
-                    lambda t: None if t.cancelled() or t.exception() else self._release(t.result(), True)
-                )
+            return
+        if self._closed:
+            threading.Thread(target=scorer.stop, args=(1.0,), daemon=True).start()
             return
         while self._waiters:
             waiter = self._waiters.popleft()
@@ -422,10 +433,32 @@ class BatchScorers:
         self._idle.append(scorer)
 
     def _drop(self, scorer: Scorer) -> None:
-        """Forget a failed scorer; stop (or reap) its process off the event loop."""
+        """Forget a failed scorer, stop (or reap) its process off the event loop, and start its
+        replacement at once (for whoever waits, or idle for the next batch)."""
         self._all.discard(scorer)
         self.replaced += 1
         threading.Thread(target=scorer.stop, args=(1.0,), daemon=True).start()
+        if self._closed:
+            return
+        self._starting += 1
+        task = asyncio.get_running_loop().create_task(self._start())
+        self._tasks.add(task)
+
+        def started(t: asyncio.Task[Scorer]) -> None:
+            self._tasks.discard(t)
+            if t.cancelled():
+                return
+            failed = t.exception()
+            if failed is None:
+                self._release(t.result(), True)
+                return
+            while self._waiters:  # nobody waits for a scorer that will not come
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    detail = f"could not start a batch scorer: {failed}"
+                    waiter.set_exception(ScorerFailed(500, detail, dead=False))
+
+        task.add_done_callback(started)
 
     async def score(self, model: Loaded, job: Job) -> Batch:
         """Score a batch job on one scorer, or split over every idle one (the job's body is shared)."""
@@ -476,6 +509,9 @@ class BatchScorers:
         return list(await asyncio.gather(*runs))
 
     async def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
         scorers, self._all, self._idle = list(self._all), set(), []
         await asyncio.gather(*(asyncio.to_thread(s.stop) for s in scorers))
 
