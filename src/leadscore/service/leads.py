@@ -19,6 +19,7 @@ EVENTS_KEY = "events"
 MAX_EVENTS = 10_000
 NUMERIC_TEXT = re.compile(r"^\s*[-+]?(\d[\d,_]*)?\.?\d+([eE][-+]?\d+)?\s*$")
 MEMO_SIZE = 100_000
+SHAPES = 1_000  # distinct sets of keys remembered
 _UNSEEN = object()
 
 
@@ -72,6 +73,7 @@ class LeadChecker:
             self.known.add(EVENTS_KEY)
         self.extra_warning: list[str] = []
         self._memo: dict[tuple[str, type, Any], Any] = {}
+        self._shapes: dict[tuple[str, ...], tuple[tuple[str, ...], str | None]] = {}
         # Ids and timestamps are unique per lead: remembering them would only fill the memo.
         self._memoised = frozenset(n for n, kind in self.kinds.items() if kind != "date") - {self.id_field}
 
@@ -79,16 +81,13 @@ class LeadChecker:
         if not isinstance(lead, dict):
             raise LeadError(None, "a lead must be a JSON object of field names to values")
         record: dict[str, Any] = {}
-        unknown = []
         warnings = list(self.extra_warning)
-        known, memo, memoised = self.known, self._memo, self._memoised
-        for name, value in lead.items():
-            if name not in known:
-                unknown.append(name)
-                continue
-            if value is None or name == EVENTS_KEY:
-                if value is None:
-                    record[name] = None
+        names, unknown = self._shape(lead)
+        memo, memoised = self._memo, self._memoised
+        for name in names:
+            value = lead[name]
+            if value is None:
+                record[name] = None
                 continue
             kind = value.__class__
             if name in memoised and (kind is str or kind is float or kind is int):
@@ -104,15 +103,29 @@ class LeadChecker:
                 record[name] = self._check_value(name, value)
             except ImpossibleValue as exc:
                 record[name] = self._refused(name, exc, warnings)
-        if EVENTS_KEY in lead and EVENTS_KEY in known:
+        if EVENTS_KEY in lead and EVENTS_KEY in self.known:
             record.update(self._from_events(lead[EVENTS_KEY], record))
         if unknown:
-            warnings.append(f"ignored unknown fields: {', '.join(sorted(unknown)[:20])}")
+            warnings.append(unknown)
         missing = [n for n in self.kinds if record.get(n) is None]
         if missing:
             warnings.append(f"missing fields treated as missing values: {', '.join(missing)}")
         lead_id = record.get(self.id_field) if self.id_field else None
         return CheckedLead(record=record, lead_id=lead_id, warnings=warnings)
+
+    def _shape(self, lead: dict[str, Any]) -> tuple[tuple[str, ...], str | None]:
+        """The fields to check and the unknown-fields warning of a lead's keys, worked out once per
+        set of keys (a CRM sends every lead with the same ones)."""
+        keys = tuple(lead)
+        shape = self._shapes.get(keys)
+        if shape is None:
+            names = tuple(k for k in keys if k in self.known and k != EVENTS_KEY)
+            unknown = sorted(str(k) for k in keys if k not in self.known)
+            shape = (names, f"ignored unknown fields: {', '.join(unknown[:20])}" if unknown else None)
+            if len(self._shapes) >= SHAPES:
+                self._shapes.clear()
+            self._shapes[keys] = shape
+        return shape
 
     def _remember(self, name: str, kind: type, value: Any) -> Any:
         try:

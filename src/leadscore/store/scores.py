@@ -4,6 +4,7 @@ answer for ``previous`` and ``trend``, the served traffic for monitoring, and re
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sqlite3
 import threading
@@ -161,12 +162,18 @@ def _statements(dialect: str) -> tuple[str, str]:
     return insert, upsert
 
 
+@functools.lru_cache(maxsize=256)
+def _sqlite_time(value: datetime) -> str:
+    """SQLAlchemy's SQLite DateTime format (remembered: a batch's rows share one scoring time)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def _param(column: str, value: Any, sqlite: bool) -> Any:
     """A value as the driver takes it, stored exactly as SQLAlchemy stores it (so both read it back)."""
     if column in _JSON:  # JSON text as score_rows makes it, or a value to encode
         return value if value is None or isinstance(value, str) else orjson.dumps(value).decode()
     if sqlite and isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DateTime format
+        return _sqlite_time(value)
     if sqlite and isinstance(value, bool):
         return int(value)
     return value
