@@ -6,8 +6,9 @@ Everything is measured in this run on this machine, against 127.0.0.1 only:
      client-observed p50/p99 and requests/s at 1 and 10 concurrent connections;
   2. the same trained model served by `mlflow models serve` (no reasons, no MQL flag), the same
      one-lead payload, the same concurrency: requests/s of both and the ratio;
-  3. a 1,000-lead batch with reasons (server-side time, score log on; the reference: the same batch
-     scored in this process on one thread) and in-process batch scoring without reasons (leads/s);
+  3. a 1,000-lead batch with reasons (server-side time, with the score log and without; the
+     reference: the same batch scored in this process on one thread) and in-process batch scoring
+     without reasons (leads/s);
   4. how exact reasons (TreeSHAP) cost grows with the number of trees and their depth.
 """
 
@@ -274,6 +275,9 @@ def main() -> None:
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        # The same batches on a server without the score log (LEADSCORE_LOG_SCORES=false): what the
+        # log (previous answers, rows written to the store) adds to a batch.
+        report["batch_1000_with_reasons_no_score_log"] = batch_without_log(model, env, tmp, batch_body)
         big = pd.concat([test] * 10, ignore_index=True)
         t = time.perf_counter()
         bundle.num_threads = 2
@@ -290,6 +294,31 @@ def main() -> None:
     print(json.dumps(report, indent=2))
 
 
+def batch_without_log(model: Path, env: dict[str, str], tmp: Path, body: bytes) -> dict[str, float]:
+    port = free_port()
+    log = tmp / "service-no-log.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "leadscore", "serve", "--model", str(model), "--port", str(port)],
+            env={**env, "LEADSCORE_LOG_SCORES": "false"},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        wait(port, "/healthz")
+        headers = {"X-API-Key": KEY}
+        load(port, "/v1/score/batch?explain=5", body, headers, 1, 5)  # warm up (scorers started)
+        since = len(log.read_text().splitlines())
+        run = load(port, "/v1/score/batch?explain=5", body, headers, 1, 40)
+        return {**server_side(log, "/v1/score/batch", since), "failed": run["failed"]}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def in_process_batch(model: Path, body: bytes, runs: int = 15) -> float:
     """The batch's scoring cost without the service: parse, check, score, reasons, answers, log rows."""
     from leadscore.service.batches import score_batch_body
@@ -299,7 +328,9 @@ def in_process_batch(model: Path, body: bytes, runs: int = 15) -> float:
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        score_batch_body(loaded, body, explain=5, max_batch=1000, threshold=0.05, previous={}, threads=1)
+        score_batch_body(
+            loaded, body, explain=5, max_batch=1000, threshold=0.05, previous=lambda ids: {}, threads=1
+        )
         times.append(time.perf_counter() - t)
     return round(float(np.median(times)) * 1000, 1)
 

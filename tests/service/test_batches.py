@@ -192,7 +192,7 @@ def test_a_batch_over_the_timeout_is_504_and_its_scorer_replaced(trained: Traine
 def test_parts_of_a_batch_join_as_the_whole(trained: Trained) -> None:
     loaded = load_model(str(trained["model_path"]))
     body = json.dumps({"leads": _leads(301)}).encode()
-    kwargs = {"explain": 2, "max_batch": 1000, "threshold": 0.05, "previous": {}, "threads": 1}
+    kwargs = {"explain": 2, "max_batch": 1000, "threshold": 0.05, "previous": lambda ids: {}, "threads": 1}
     whole = score_batch_body(loaded, body, **kwargs)  # type: ignore[arg-type]
     for m in (2, 3):
         parts = [score_batch_body(loaded, body, part=(k, m), **kwargs) for k in range(m)]  # type: ignore[arg-type]

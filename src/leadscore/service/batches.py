@@ -38,7 +38,7 @@ import orjson
 
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.service.leads import CheckedLead, LeadChecker, LeadError
-from leadscore.store.scores import Previous, lead_key, score_rows, trend_fields
+from leadscore.store.scores import LatestReader, Previous, score_rows, trend_fields
 
 BATCH_THREADS = 2  # TreeSHAP of a batch on two threads (one worker per core serves single leads)
 _serials = itertools.count(1)
@@ -139,17 +139,6 @@ def batch_leads(parsed: Any, max_batch: int) -> list[Any]:
     return leads
 
 
-def lead_ids(body: bytes, id_field: str | None, max_batch: int) -> list[str]:
-    """The lead ids of a batch body as the score log keys them ([] for a body the scorer will refuse)."""
-    if not id_field:
-        return []
-    try:
-        leads = batch_leads(parse_body(body), max_batch)
-    except Refused:
-        return []
-    return [k for k in (lead_key(x.get(id_field)) for x in leads if isinstance(x, dict)) if k]
-
-
 @dataclass
 class Batch:
     """A scored batch (or part of one): the results as a JSON array, the log rows, and the figures
@@ -190,14 +179,14 @@ def score_batch_body(
     explain: int,
     max_batch: int,
     threshold: float,
-    previous: Mapping[str, Previous] | None,
+    previous: Callable[[list[str]], Mapping[str, Previous]] | None,
     request_id: str | None = None,
     threads: int = BATCH_THREADS,
     part: tuple[int, int] = (0, 1),
 ) -> Batch:
     """A batch body parsed, each lead checked (a bad one reported by its index) and the rest scored;
-    ``previous``: the leads' last logged answers (None: the score log is off). ``part`` (k, m): only
-    the k-th of m equal slices of the leads (indexes stay the whole batch's)."""
+    ``previous``: finds the leads' last logged answers (None: the score log is off). ``part`` (k, m):
+    only the k-th of m equal slices of the leads (indexes stay the whole batch's)."""
     leads = batch_leads(parse_body(body), max_batch)
     k, m = part
     start, stop = len(leads) * k // m, len(leads) * (k + 1) // m
@@ -212,14 +201,13 @@ def score_batch_body(
     p_sql = np.empty(0)
     mql = 0
     if good:
-        lookup = None if previous is None else (lambda ids: {k: previous[k] for k in ids if k in previous})
         done = answer_leads(
             model,
             [c for _, c in good],
             explain=explain,
             threads=threads,
             threshold=threshold,
-            previous=lookup,
+            previous=previous,
             request_id=request_id,
         )
         for (i, _), answer in zip(good, done.answers, strict=True):
@@ -238,13 +226,36 @@ def score_batch_body(
 
 
 # -- the scorer process ------------------------------------------------------------------------
+LogView = tuple[dict[str, Previous], str | None]  # the serving process's queued answers, the store URL
+_readers: dict[str, LatestReader] = {}
+
+
+def previous_from(view: LogView) -> Callable[[list[str]], dict[str, Previous]]:
+    """The leads' previous answers as a scorer finds them: rows still queued in the serving process
+    first, then the store (on a connection of the scorer's own; skipped while the store is down)."""
+    pending, url = view
+
+    def lookup(ids: list[str]) -> dict[str, Previous]:
+        found = {i: pending[i] for i in ids if i in pending}
+        rest = [i for i in ids if i and i not in found]
+        if rest and url:
+            reader = _readers.get(url) or _readers.setdefault(url, LatestReader(url))
+            try:
+                found.update(reader.get(rest))
+            except Exception:  # the store went down meanwhile: answer without previous, as the service does
+                pass
+        return found
+
+    return lookup
+
+
 @dataclass
 class Job:
     serial: int
     bundle: bytes | None  # the model, sent when the scorer does not hold this serial yet
     body: bytes | None  # None: only load the model (warming up)
     explain: int = 0
-    previous: dict[str, Previous] | None = None
+    log: LogView | None = None  # the score log is on: where to find the leads' previous answers
     request_id: str | None = None
     part: tuple[int, int] = (0, 1)
     threads: int = BATCH_THREADS
@@ -285,7 +296,7 @@ def _serve(conn: Connection, config: ScorerConfig) -> None:
                         explain=job.explain,
                         max_batch=config.max_batch,
                         threshold=config.threshold,
-                        previous=job.previous,
+                        previous=previous_from(job.log) if job.log is not None else None,
                         request_id=job.request_id,
                         threads=job.threads,
                         part=job.part,

@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -20,7 +19,6 @@ from leadscore.service.batches import (
     Refused,
     ScorerFailed,
     answer_leads,
-    lead_ids,
     parse_body,
 )
 from leadscore.service.deps import ModelDep, StateDep
@@ -29,8 +27,6 @@ from leadscore.service.responses import JSON
 from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadOut, ReloadStatusOut, ScoreOut
 from leadscore.service.state import ServiceState, reload_state
 from leadscore.service.telemetry import access_logger
-from leadscore.store.scores import Previous
-from leadscore.store.writer import ScoreWriter
 
 router = APIRouter()
 LEAD_BODY = {
@@ -150,19 +146,12 @@ async def _score_elsewhere(
     """The batch scored by a scorer process (this process's event loop only waits for it)."""
     scorers = state.scorers
     assert scorers is not None
-    previous = None
     log = state.score_log
-    if log is not None:  # the leads' previous answers come from this process's log (queued rows too)
-        previous = await run_in_threadpool(_previous_answers, log, body, model, state.max_batch)
-    job = Job(
-        serial=model.serial, bundle=None, body=body, explain=explain, previous=previous, request_id=request_id
-    )
+    # The scorers find the leads' previous answers themselves: this process only hands them its
+    # queued rows' answers and the store's URL (no parsing or lookup here).
+    view = log.view() if log is not None else None
+    job = Job(serial=model.serial, bundle=None, body=body, explain=explain, log=view, request_id=request_id)
     return await scorers.score(model, job)
-
-
-def _previous_answers(log: ScoreWriter, body: bytes, model: Loaded, max_batch: int) -> dict[str, Previous]:
-    ids = lead_ids(body, model.bundle.spec.id, max_batch)
-    return log.previous(ids) if ids else {}
 
 
 def _request_id(request: Request) -> str | None:

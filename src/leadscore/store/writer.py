@@ -92,6 +92,15 @@ class ScoreWriter:
                 self._mark_down(exc)
         return found
 
+    def view(self) -> tuple[dict[str, Previous], str | None]:
+        """What a batch scorer process needs to find previous answers itself: the answers of rows
+        still queued here, and the store's URL while it is up (None: look in the queue only)."""
+        with self._cond:
+            pending = {key: answer for key, (answer, _) in self._pending.items()}
+        store = self._store
+        up = store is not None and time.monotonic() >= self._down_until
+        return pending, store.url if up and store is not None else None
+
     # -- the writer thread -----------------------------------------------------------------
     def _ensure_thread(self) -> None:
         if self._thread is None or self._pid != os.getpid():  # a forked worker starts its own
