@@ -94,8 +94,12 @@ def free_port() -> int:
 def start_server(
     model: Path | str, env: dict[str, str], port: int, *extra: str, log: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start ``leadscore serve``; its logs go to ``log`` (a file, so a full pipe never blocks it)."""
+    """Start ``leadscore serve``; its logs go to ``log`` (a file, so a full pipe never blocks it).
+
+    Batch scorers start with the first batch unless ``env`` asks for them at start (most servers of
+    the suite never get a batch; ``tests/service/test_batches.py`` tests the warm start)."""
     cmd = [sys.executable, "-m", "leadscore", "serve", "--model", str(model), "--port", str(port), *extra]
+    env = {"LEADSCORE_WARM_SCORERS": "false", **env}
     if log is None:
         return subprocess.Popen(
             cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

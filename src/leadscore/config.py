@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     reload_dir: str = ""  # set by `leadscore serve --workers`: where workers coordinate reloads
     max_batches: int = 2  # batch scorings at once per worker; more are answered 503 with Retry-After
     batch_timeout: float = 60.0  # seconds a batch may take in its scorer process before a 504
+    warm_scorers: bool = True  # start the batch scorers with the server (false: with the first batch)
     feedback_store: str = "data/feedback.parquet"  # replaced by the database: store migrate-feedback
     # The store (decisions, the score log): a SQLite file by default, postgresql+psycopg://... for teams.
     database_url: str = "sqlite:///data/leadscore.db"

@@ -91,6 +91,7 @@ def test_a_big_batch_is_split_over_scorer_processes_and_a_killed_scorer_is_repla
         "LEADSCORE_MAX_BATCH": "400",
         "LEADSCORE_MAX_BODY_BYTES": "2000000",
         "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path}/leadscore.db",
+        "LEADSCORE_WARM_SCORERS": "true",
     }
     proc = start_server(trained["model_path"], env, port, log=tmp_path / "server.log")  # type: ignore[arg-type]
     url = f"http://127.0.0.1:{port}"

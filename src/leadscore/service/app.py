@@ -104,7 +104,8 @@ def create_app(
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no SIGHUP
             pass
         watcher = loop.create_task(_follow_reloads(state)) if state.board is not None else None
-        warming = loop.create_task(_warm(state))  # batch scorers start while the server already answers
+        # Batch scorers start while the server already answers (or with the first batch).
+        warming = loop.create_task(_warm(state)) if settings.warm_scorers else None
         yield
         for task in (watcher, warming):
             if task is not None:
