@@ -323,9 +323,12 @@ class ScorerFailed(Exception):
         self.sent = sent  # False: the job never reached the scorer (safe to give to another)
 
 
-def _context() -> multiprocessing.context.ForkServerContext:
+def _context() -> multiprocessing.context.BaseContext:
     """Scorers are forked from a fork server that imported this module once: never a fork of the
-    threaded server itself, and a new scorer starts in milliseconds instead of importing again."""
+    threaded server itself, and a new scorer starts in milliseconds instead of importing again.
+    Where there is no fork server (Windows), each scorer is spawned (it imports on its own)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     assert isinstance(ctx, multiprocessing.context.ForkServerContext)
     ctx.set_forkserver_preload([__name__])
@@ -336,7 +339,7 @@ class Scorer:
     """One scorer process and the serving process's end of its pipe."""
 
     def __init__(self, config: ScorerConfig) -> None:
-        ctx = _context()
+        ctx: Any = _context()
         ours, theirs = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=_serve, args=(theirs, config), name="leadscore-batch", daemon=True)
         self.process.start()
