@@ -198,8 +198,11 @@ def test_many_records_encode_like_one_record_each() -> None:
     ]
     records[3] = {"industry": "Software"}  # sparse leads are normal in a batch
     records[7] = {**records[7], "employee_count": "1,200", "country": "usa", "extra": [1, 2]}
+    # values the fast paths must hand to the slow ones: booleans, overflowing numbers, numbers as
+    # categories, infinities, negative counts
+    odd = {9: True, 10: "1e400", 11: 10**400, 12: float("inf"), 13: -5, 14: 3.0}
+    for i, value in odd.items():
+        records[i] = {**records[i], "employee_count": value, "industry": i}
     many = _ENC.encode_records(records)
-    for i in range(0, len(records), 23):
-        np.testing.assert_array_equal(many[i], _ENC.encode_record(records[i]))
-    np.testing.assert_array_equal(many[3], _ENC.encode_record(records[3]))
-    np.testing.assert_array_equal(many[7], _ENC.encode_record(records[7]))
+    for i in [*range(0, len(records), 23), 3, 7, *odd]:
+        np.testing.assert_array_equal(many[i], _ENC.encode_record(records[i]), err_msg=str(i))

@@ -126,7 +126,10 @@ def to_number(value: Any, placeholders: frozenset[str] = frozenset()) -> float:
     if isinstance(value, (bool, np.bool_)):
         return float(value)
     if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float (10**400)
+            return math.nan
         return number if math.isfinite(number) and abs(number) <= MAX_MAGNITUDE else math.nan
     text = str(value).strip()
     if text.casefold() in placeholders:

@@ -199,7 +199,7 @@ class LeadChecker:
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
             raise LeadError(name, f"expected a number, got {_show(value)}")
         else:
-            number = float(value)
+            number = float(value) if not isinstance(value, int) or abs(value) < 2**1000 else math.inf
         low, high = self.ranges.get(name, (None, None))
         if not math.isfinite(number) or abs(number) > MAX_MAGNITUDE:
             raise ImpossibleValue(name, f"impossible value {_show(value)}")
