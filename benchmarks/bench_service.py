@@ -329,7 +329,7 @@ def in_process_batch(model: Path, body: bytes, runs: int = 15) -> float:
     for _ in range(runs):
         t = time.perf_counter()
         score_batch_body(
-            loaded, body, explain=5, max_batch=1000, threshold=0.05, previous=lambda ids: {}, threads=1
+            loaded, body, explain=5, max_batch=1000, trend_threshold=0.05, previous=lambda ids: {}, threads=1
         )
         times.append(time.perf_counter() - t)
     return round(float(np.median(times)) * 1000, 1)

@@ -152,7 +152,7 @@ def test_a_scorer_always_scores_with_the_model_it_is_given(trained: Trained) -> 
     body = json.dumps({"leads": _leads(40)}).encode()
 
     async def run() -> tuple[bool, bool, bool]:
-        pool = BatchScorers(1, ScorerConfig(max_batch=1000, threshold=0.05), timeout=60)
+        pool = BatchScorers(1, ScorerConfig(max_batch=1000, trend_threshold=0.05), timeout=60)
         try:
             await pool.warm(old)
             first = json.loads((await pool.score(old, Job(old.serial, None, body, 0))).response())
@@ -172,7 +172,7 @@ def test_a_batch_over_the_timeout_is_504_and_its_scorer_replaced(trained: Traine
     body = json.dumps({"leads": _leads(200)}).encode()
 
     async def run() -> tuple[ScorerFailed, int, int, int]:
-        pool = BatchScorers(1, ScorerConfig(max_batch=1000, threshold=0.05), timeout=60)
+        pool = BatchScorers(1, ScorerConfig(max_batch=1000, trend_threshold=0.05), timeout=60)
         try:
             await pool.warm(loaded)
             before = pool.processes
@@ -193,7 +193,13 @@ def test_a_batch_over_the_timeout_is_504_and_its_scorer_replaced(trained: Traine
 def test_parts_of_a_batch_join_as_the_whole(trained: Trained) -> None:
     loaded = load_model(str(trained["model_path"]))
     body = json.dumps({"leads": _leads(301)}).encode()
-    kwargs = {"explain": 2, "max_batch": 1000, "threshold": 0.05, "previous": lambda ids: {}, "threads": 1}
+    kwargs = {
+        "explain": 2,
+        "max_batch": 1000,
+        "trend_threshold": 0.05,
+        "previous": lambda ids: {},
+        "threads": 1,
+    }
     whole = score_batch_body(loaded, body, **kwargs)  # type: ignore[arg-type]
     for m in (2, 3):
         parts = [score_batch_body(loaded, body, part=(k, m), **kwargs) for k in range(m)]  # type: ignore[arg-type]

@@ -64,7 +64,7 @@ def _new_state(settings: Settings, keys: KeyRing, insecure: bool, source: str) -
         trend_threshold=settings.trend_threshold,
         scorers=BatchScorers(
             max(1, settings.max_batches),
-            ScorerConfig(max_batch=settings.max_batch, threshold=settings.trend_threshold),
+            ScorerConfig(max_batch=settings.max_batch, trend_threshold=settings.trend_threshold),
             timeout=settings.batch_timeout,
         ),
     )

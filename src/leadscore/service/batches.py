@@ -9,9 +9,9 @@ and shedding.
 
 A scorer gets the model by value (the loaded bundle, pickled once per model) with the first batch
 after a reload, so it always scores with exactly the model the serving process answers with. The
-score log stays in the serving process: it looks up the leads' previous answers before the batch is
-sent (so batch answers carry ``previous`` and ``trend`` like single ones) and queues the log rows the
-scorer returns. A scorer that dies or overruns ``LEADSCORE_BATCH_TIMEOUT`` is replaced; its request
+score log's writer stays in the serving process: a scorer finds the leads' previous answers itself
+(the writer's queued answers, then the store), so batch answers carry ``previous`` and ``trend``
+like single ones, and returns the log rows for the writer to queue. A scorer that dies or overruns ``LEADSCORE_BATCH_TIMEOUT`` is replaced; its request
 gets a 500 or 504, and nothing else is affected. Scorers exit when the serving process closes their
 pipe, or dies.
 """
@@ -90,7 +90,7 @@ def answer_leads(
     *,
     explain: int,
     threads: int,
-    threshold: float,
+    trend_threshold: float,
     previous: Callable[[list[str]], Mapping[str, Previous]] | None,
     request_id: str | None = None,
 ) -> Answered:
@@ -113,10 +113,10 @@ def answer_leads(
         )
         found = previous([row["lead_id"] for row in rows])
         for answer, row in zip(answers, rows, strict=True):
-            answer.update(trend_fields(answer, found.get(row["lead_id"]), threshold))
+            answer.update(trend_fields(answer, found.get(row["lead_id"]), trend_threshold))
     else:
         for answer in answers:
-            answer.update(trend_fields(answer, None, threshold))
+            answer.update(trend_fields(answer, None, trend_threshold))
     return Answered(answers, rows, np.asarray(scored.p_sql, dtype=float), int(scored.mql.sum()))
 
 
@@ -178,7 +178,7 @@ def score_batch_body(
     *,
     explain: int,
     max_batch: int,
-    threshold: float,
+    trend_threshold: float,
     previous: Callable[[list[str]], Mapping[str, Previous]] | None,
     request_id: str | None = None,
     threads: int = BATCH_THREADS,
@@ -206,7 +206,7 @@ def score_batch_body(
             [c for _, c in good],
             explain=explain,
             threads=threads,
-            threshold=threshold,
+            trend_threshold=trend_threshold,
             previous=previous,
             request_id=request_id,
         )
@@ -264,7 +264,7 @@ class Job:
 @dataclass
 class ScorerConfig:
     max_batch: int
-    threshold: float
+    trend_threshold: float
 
 
 def _serve(conn: Connection, config: ScorerConfig) -> None:
@@ -295,7 +295,7 @@ def _serve(conn: Connection, config: ScorerConfig) -> None:
                         job.body,
                         explain=job.explain,
                         max_batch=config.max_batch,
-                        threshold=config.threshold,
+                        trend_threshold=config.trend_threshold,
                         previous=previous_from(job.log) if job.log is not None else None,
                         request_id=job.request_id,
                         threads=job.threads,
@@ -385,6 +385,11 @@ class Scorer:
             self.process.join(timeout)
 
 
+def _stop_later(scorer: Scorer) -> None:
+    """Stop (or reap) a scorer's process off the event loop."""
+    threading.Thread(target=scorer.stop, args=(1.0,), daemon=True).start()
+
+
 SPLIT_BYTES = 64_000  # a batch body at least this big is split over the idle scorers (~100 leads)
 
 
@@ -412,9 +417,8 @@ class BatchScorers:
     async def _acquire(self) -> Scorer:
         while self._idle:
             scorer = self._idle.pop()
-            if scorer.process.is_alive():
+            if self._alive(scorer):
                 return scorer
-            self._drop(scorer)  # died while idle (killed, out of memory): start another
         if len(self._all) + self._starting < self.size:
             self._starting += 1
             return await self._start()
@@ -437,7 +441,7 @@ class BatchScorers:
             self._drop(scorer)
             return
         if self._closed:
-            threading.Thread(target=scorer.stop, args=(1.0,), daemon=True).start()
+            _stop_later(scorer)
             return
         while self._waiters:
             waiter = self._waiters.popleft()
@@ -446,12 +450,20 @@ class BatchScorers:
                 return
         self._idle.append(scorer)
 
+    def _alive(self, scorer: Scorer) -> bool:
+        """Whether an idle scorer still runs; one that died while idle (killed, out of memory) is
+        dropped and replaced."""
+        if scorer.process.is_alive():
+            return True
+        self._drop(scorer)
+        return False
+
     def _drop(self, scorer: Scorer) -> None:
         """Forget a failed scorer, stop (or reap) its process off the event loop, and start its
         replacement at once (for whoever waits, or idle for the next batch)."""
         self._all.discard(scorer)
         self.replaced += 1
-        threading.Thread(target=scorer.stop, args=(1.0,), daemon=True).start()
+        _stop_later(scorer)
         if self._closed:
             return
         self._starting += 1
@@ -479,11 +491,7 @@ class BatchScorers:
         scorers = [await self._acquire()]
         if job.body is not None and len(job.body) >= SPLIT_BYTES:
             idle, self._idle = self._idle, []
-            for scorer in idle:
-                if scorer.process.is_alive():
-                    scorers.append(scorer)
-                else:
-                    self._drop(scorer)
+            scorers += [scorer for scorer in idle if self._alive(scorer)]
         m = len(scorers)
         threads = max(1, BATCH_THREADS // m)
         jobs = [dataclasses.replace(job, part=(k, m), threads=threads) for k in range(m)]

@@ -94,7 +94,7 @@ async def score_one(request: Request, model: ModelDep, state: StateDep, explain:
         [checked],
         explain=explain,
         threads=1,
-        threshold=state.trend_threshold,
+        trend_threshold=state.trend_threshold,
         previous=log.previous if log is not None else None,
         request_id=_request_id(request),
     )
