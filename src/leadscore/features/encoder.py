@@ -192,17 +192,16 @@ class FeatureEncoder:
             ref = np.full(n, _now_ms())
         col = 0
         for f in self.fields:
+            width = len(_date_parts(f.name, self.time_col)) if f.kind == "date" else 1
             values = [r.get(f.name) for r in records]
             if f.kind == "numeric":
                 out[:, col] = _apply_range(self._numbers(values), f.low, f.high)
             elif f.kind == "categorical":
                 out[:, col] = self._codes_of(values, f.name)
             else:
-                width = len(_date_parts(f.name, self.time_col))
                 ms = np.fromiter((parse_date(v) for v in values), float, n)
                 out[:, col : col + width] = _date_features(ms, ref, width)
-                col += width - 1
-            col += 1
+            col += width
         return out
 
     def _numbers(self, values: list[Any]) -> np.ndarray:

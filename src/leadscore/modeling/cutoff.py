@@ -157,21 +157,28 @@ def cutoff_facts(
     seed: int = 0,
 ) -> CutoffFacts:
     """What the contract's threshold means on the test rows: MQL volume, MQL->SQL rate, recall
-    (``weekly``: leads per week in the data, measured once for the cutoff)."""
-    outcome = cutoff_outcome(y, p, threshold)
-    at_volume = rate_at_volume(y, points, int(outcome["mql_count"]), seed) if points is not None else None
-    return CutoffFacts(
+    (``weekly``: leads per week in the data, measured once for the cutoff). Without test rows only
+    the contract and the threshold: the promise cannot be measured."""
+    facts = CutoffFacts(
         contract=contract,
         threshold=None if np.ndim(threshold) else float(threshold),  # per-lead thresholds: no single one
         policy=contract.describe(),
         contract_version=contract.version,
         review_by=contract.review_by.isoformat(),
-        expected_mql_share=outcome["mql_share"],
-        expected_sql_rate=outcome["sql_rate"],
-        expected_recall=outcome["recall"],
-        model_expected_sql_rate=outcome["expected_sql_rate"],
-        mql_count_test=int(outcome["mql_count"]),
-        points_model_sql_rate_at_same_volume=at_volume,
-        weekly_lead_volume=weekly,
-        expected_mql_per_week=(outcome["mql_share"] * weekly) if weekly else None,
+    )
+    if not len(y):
+        return facts
+    outcome = cutoff_outcome(y, p, threshold)
+    at_volume = rate_at_volume(y, points, int(outcome["mql_count"]), seed) if points is not None else None
+    return facts.model_copy(
+        update={
+            "expected_mql_share": outcome["mql_share"],
+            "expected_sql_rate": outcome["sql_rate"],
+            "expected_recall": outcome["recall"],
+            "model_expected_sql_rate": outcome["expected_sql_rate"],
+            "mql_count_test": int(outcome["mql_count"]),
+            "points_model_sql_rate_at_same_volume": at_volume,
+            "weekly_lead_volume": weekly,
+            "expected_mql_per_week": (outcome["mql_share"] * weekly) if weekly else None,
+        }
     )

@@ -34,7 +34,7 @@ from leadscore.modeling.options import TrainOptions
 from leadscore.scoring.bundle import SEGMENT_BOOSTER, ModelBundle
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.contract import CutoffContract
-from leadscore.scoring.meta import CutoffFacts, SegmentModel, SegmentRouting
+from leadscore.scoring.meta import SegmentModel, SegmentRouting
 from leadscore.scoring.segments import SegmentReader, slug
 
 log = logging.getLogger(__name__)
@@ -216,24 +216,16 @@ def train_segments(
             else:
                 threshold, cut_notes = global_bundle.threshold, []
             p_t = p_global_t
-        if len(y_t):
-            facts = cutoff_facts(
-                contract,
-                y_t,
-                p_t,
-                points_test[t_mask] if points_test is not None else None,
-                threshold,
-                weekly_seg,
-                options.seed,
-            )
-        else:  # every lead of the segment fell in training: its promise cannot be measured
-            facts = CutoffFacts(
-                contract=contract,
-                threshold=threshold,
-                policy=contract.describe(),
-                contract_version=contract.version,
-                review_by=contract.review_by.isoformat(),
-            )
+        facts = cutoff_facts(
+            contract,
+            y_t,
+            p_t,
+            points_test[t_mask] if points_test is not None else None,
+            threshold,
+            weekly_seg,
+            options.seed,
+        )
+        if not len(y_t):  # every lead of the segment fell in training: its promise cannot be measured
             cut_notes = [*cut_notes, "no test leads: its cutoff's promise is not measured"]
         facts.notes = [f"{name}: {n}" for n in cut_notes]
         if len(p_calib) >= MIN_MQL:  # fewer calibration leads: no interval worth showing
