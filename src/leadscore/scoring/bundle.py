@@ -29,6 +29,8 @@ from leadscore.scoring.grades import TreeTables, bands
 from leadscore.scoring.meta import BundleMeta, SegmentRouting
 from leadscore.scoring.reasons import Phraser, Reason, reason_weights, reasons_dict, select_reasons
 from leadscore.scoring.segments import GLOBAL, SEPARATOR, SegmentReader
+from leadscore.scoring.treeshap import ShapTables
+from leadscore.scoring.treeshap import build as build_shap_tables
 
 BUNDLE_FILE = "bundle.json"
 BOOSTER_FILE = "booster.txt"
@@ -37,6 +39,9 @@ CHECKSUM_FILE = "checksums.json"  # SHA-256 of the other two, checked before eit
 
 SEGMENT_BOOSTER = "booster_segment_{:03d}.txt"  # a routing bundle's segment boosters
 _ALL = slice(None)  # every row (one segment in the batch)
+# From this many rows reasons come from the TreeSHAP tables (fewer: LightGBM's walk is quicker
+# than the tables' fixed cost of ~0.3 ms; measured in benchmarks/bench_service.py's reason table).
+TABLE_ROWS = 8
 
 
 def write_checksums(folder: Path) -> None:
@@ -143,6 +148,7 @@ class ModelBundle:
         for j, src in enumerate(self.encoder.feature_fields):
             group[j, index[src]] = 1.0
         self._group = group
+        self._shap: ShapTables | None | bool = False  # False: not built yet
         self.field_groups = np.array([self.encoder.field(f).group for f in fields], dtype=object)
         self._fit_mask = self.field_groups == "fit"
         self._group_names = [str(g) for g in self.field_groups]
@@ -293,8 +299,28 @@ class ModelBundle:
     def probability(self, raw: np.ndarray) -> np.ndarray:
         return np.clip(self.calibrator.apply(raw), 0.0, 1.0)
 
+    @property
+    def shap_tables(self) -> ShapTables | None:
+        """The booster's TreeSHAP as tables (built on first use; None: LightGBM explains this model)."""
+        if self._shap is False:
+            self.prepare_reasons()
+        return self._shap  # type: ignore[return-value]
+
+    def prepare_reasons(self) -> None:
+        """Build the TreeSHAP tables now, the segments' models' too (a server does it at load, so
+        that no batch waits for them and its scorer processes receive them built)."""
+        if self._shap is False:
+            self._shap = build_shap_tables(self.booster, self._group)
+        for bundle in self.routes.values():
+            if bundle._shap is False:  # a segment scored by the global booster shares its tables
+                same = bundle.booster is self.booster
+                bundle._shap = self._shap if same else build_shap_tables(bundle.booster, bundle._group)
+
     def field_contributions(self, X: np.ndarray, num_threads: int | None = None) -> tuple[np.ndarray, float]:
         """Exact TreeSHAP contributions (log-odds) summed per CRM field, and the base value."""
+        tables = self.shap_tables if len(X) >= TABLE_ROWS else None
+        if tables is not None:
+            return tables.contributions(X), tables.base
         contrib = self.booster.predict(X, pred_contrib=True, num_threads=num_threads or self.num_threads)
         contrib = np.asarray(contrib).reshape(X.shape[0], -1)
         base = float(contrib[0, -1]) if len(contrib) else 0.0

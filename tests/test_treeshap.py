@@ -1,0 +1,158 @@
+"""TreeSHAP as table lookups: LightGBM's own values, or LightGBM itself when the tables cannot be trusted."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from leadscore.scoring import treeshap
+from leadscore.scoring.bundle import ModelBundle
+from tests.helpers import Trained, make_leads
+
+
+def _lightgbm(booster: lgb.Booster, X: np.ndarray, group: np.ndarray) -> np.ndarray:
+    return np.asarray(booster.predict(X, pred_contrib=True)).reshape(len(X), -1) @ group
+
+
+def _awkward(X: np.ndarray, thresholds: dict[int, list[float]], seed: int) -> np.ndarray:
+    """Rows at and beside every threshold, at zero, LightGBM's zero band, missing, negative, huge."""
+    rng = np.random.default_rng(seed)
+    out = X[rng.integers(0, len(X), size=3000)].copy()
+    for f, ts in thresholds.items():
+        t = np.asarray(ts, dtype=np.float64)
+        pool = np.concatenate(
+            [t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf), [0.0, -0.0, 1e-36, -1e-36, np.nan]]
+            + [[-1.0, 1e300, -1e300, np.inf, -np.inf]]
+        )
+        rows = rng.random(len(out)) < 0.5
+        out[rows, f] = rng.choice(pool, size=int(rows.sum()))
+    return out
+
+
+def _thresholds(booster: lgb.Booster) -> dict[int, list[float]]:
+    found: dict[int, list[float]] = {}
+
+    def walk(node: dict[str, object]) -> None:
+        if "split_feature" in node:
+            if node["decision_type"] == "<=":
+                found.setdefault(int(node["split_feature"]), []).append(float(node["threshold"]))  # type: ignore[arg-type]
+            walk(node["left_child"])  # type: ignore[arg-type]
+            walk(node["right_child"])  # type: ignore[arg-type]
+
+    for tree in booster.dump_model()["tree_info"]:
+        walk(tree["tree_structure"])
+    return found
+
+
+def test_the_trained_models_reasons_come_from_tables_equal_to_lightgbm(trained: Trained) -> None:
+    bundle = ModelBundle.load(trained["model_path"])
+    tables = bundle.shap_tables
+    assert tables is not None and tables.trees == bundle.booster.num_trees() - _stumps(bundle.booster)
+    X = bundle.encode(make_leads(2000, 91, fault_rate=0.1))
+    X = np.vstack([X, _awkward(X, _thresholds(bundle.booster), 5)])
+    want = _lightgbm(bundle.booster, X, bundle._group)
+    got, base = bundle.field_contributions(X)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    assert base == pytest.approx(float(bundle.booster.predict(X[:1], pred_contrib=True)[0, -1]), abs=1e-12)
+    # and the whole answer (P(SQL), parts, phrased reasons) is the one LightGBM's walk gives
+    records = make_leads(300, 92).to_dict(orient="records")
+    fast, _ = bundle.answers(records, explain=5)
+    bundle._shap = None  # LightGBM explains
+    slow, _ = bundle.answers(records, explain=5)
+    for a, b in zip(fast, slow, strict=True):
+        assert a["p_sql"] == pytest.approx(b["p_sql"], abs=1e-9)
+        assert [r["field"] for r in a["reasons"]["positive"]] == [
+            r["field"] for r in b["reasons"]["positive"]
+        ]
+        assert [r["text"] for r in a["reasons"]["negative"]] == [r["text"] for r in b["reasons"]["negative"]]
+
+
+def _stumps(booster: lgb.Booster) -> int:
+    return sum("split_feature" not in t["tree_structure"] for t in booster.dump_model()["tree_info"])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"zero_as_missing": True},  # splits whose missing type is Zero
+        {"use_missing": False},  # missing read as zero (missing type None)
+        {},  # NaN to the side chosen in training, categories split as sets
+    ],
+    ids=["zero-as-missing", "no-missing", "nan-and-categories"],
+)
+def test_categories_missing_values_and_zeros_take_lightgbms_side(params: dict[str, object]) -> None:
+    rng = np.random.default_rng(3)
+    n = 4000
+    X = np.column_stack(
+        [
+            rng.normal(size=n),
+            rng.integers(0, 12, size=n).astype(float),  # a category code
+            rng.choice([0.0, 1.0, 2.0, 5.0], size=n),  # a count with many zeros
+            rng.exponential(size=n),
+        ]
+    )
+    X[rng.random((n, 4)) < 0.1] = np.nan
+    logit = (
+        np.nan_to_num(X[:, 0])
+        + np.isin(X[:, 1], [2, 3, 7])
+        - 0.7 * np.nan_to_num(X[:, 2])
+        + np.isnan(X[:, 3])
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    booster = lgb.train(
+        {
+            "objective": "binary",
+            "num_leaves": 7,
+            "max_depth": 3,
+            "verbose": -1,
+            "seed": 1,
+            "min_data_per_group": 20,
+            "cat_smooth": 1,
+            "max_cat_to_onehot": 2,
+            **params,
+        },
+        lgb.Dataset(X, y, categorical_feature=[1]),
+        num_boost_round=60,
+    )
+    # (Here a split sends the missing values right and every number left: its threshold is
+    # infinite, which LightGBM's dump writes as 1e300.)
+    group = np.zeros((5, 3))  # two features make one field: contributions add up per field
+    group[0, 0] = group[1, 1] = group[2, 2] = group[3, 2] = 1.0
+    tables = treeshap.build(booster, group)
+    assert tables is not None
+    Xt = np.vstack([X, _awkward(X, _thresholds(booster), 6)])
+    Xt[:50, 1] = [
+        -3.0,
+        -0.5,
+        0.5,
+        2.5,
+        11.9,
+        40.0,
+        2.0**40,
+        np.nan,
+        np.inf,
+        -np.inf,
+    ] * 5  # odd category codes
+    np.testing.assert_allclose(tables.contributions(Xt), _lightgbm(booster, Xt, group), rtol=0, atol=1e-9)
+
+
+def test_big_trees_and_tables_that_disagree_leave_the_model_to_lightgbm(
+    trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3000, 12))
+    y = (X.sum(axis=1) + rng.normal(size=3000) > 0).astype(int)
+    deep = lgb.train(
+        {"objective": "binary", "num_leaves": 255, "max_depth": 12, "min_data_in_leaf": 2, "verbose": -1},
+        lgb.Dataset(X, y),
+        num_boost_round=5,
+    )
+    assert treeshap.build(deep, np.eye(13, 12)) is None  # too many combinations of cells per tree
+    # A wrong reading of LightGBM's split rule is caught by the check against LightGBM itself.
+    monkeypatch.setattr(treeshap._Split, "left", lambda self, x: bool(x < self.threshold))
+    bundle = ModelBundle.load(trained["model_path"])
+    assert bundle.shap_tables is None
+    X = bundle.encode(make_leads(200, 93))
+    got, _ = bundle.field_contributions(X)
+    np.testing.assert_allclose(got, _lightgbm(bundle.booster, X, bundle._group), rtol=0, atol=1e-12)
