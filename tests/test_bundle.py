@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from leadscore.errors import UserError
@@ -133,3 +134,22 @@ def test_group_pure_trees_read_the_same_parts_from_leaves_as_treeshap(tmp_path: 
     np.testing.assert_allclose(from_leaves.engagement_part, with_reasons.engagement_part, atol=1e-8)
     np.testing.assert_allclose(from_leaves.raw, bundle.raw_score(X), atol=1e-9)
     assert (from_leaves.grade == with_reasons.grade).all()
+
+
+def test_the_apis_reasons_made_in_one_pass_are_the_phrased_reasons(bundle: ModelBundle) -> None:
+    from leadscore.scoring.reasons import api_reasons, reasons_dict, select_reasons
+
+    records = make_leads(1500, 78).to_dict(orient="records")
+    scored = bundle.score_matrix(bundle.encode(pd.DataFrame(records)), explain=5, records=records)
+    assert scored.weights is not None and scored.reasons is not None
+    # and a matrix with ties, zeros, tiny and missing weights, more fields than reasons asked
+    rng = np.random.default_rng(0)
+    crafted = rng.choice(
+        [0.0, 0.04, -0.04, 0.05, -0.05, 1.005, -2.5, 2.5, np.nan], size=(500, len(bundle.fields))
+    )
+    for weights, recs in ((scored.weights, records), (crafted, records[:500])):
+        for k in (1, 3, 5, 40):
+            args = (recs, weights, k, bundle.fields, bundle._group_names, bundle.phraser)
+            assert api_reasons(*args) == [reasons_dict(r) for r in select_reasons(*args)]
+    answers, _ = bundle.answers(records[:200], explain=5)
+    assert [a["reasons"] for a in answers] == [reasons_dict(r) for r in scored.reasons[:200]]

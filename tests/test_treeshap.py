@@ -156,3 +156,19 @@ def test_big_trees_and_tables_that_disagree_leave_the_model_to_lightgbm(
     X = bundle.encode(make_leads(200, 93))
     got, _ = bundle.field_contributions(X)
     np.testing.assert_allclose(got, _lightgbm(bundle.booster, X, bundle._group), rtol=0, atol=1e-12)
+
+
+def test_tables_travel_to_a_scorer_and_threads_do_not_share_buffers(trained: Trained) -> None:
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    bundle = ModelBundle.load(trained["model_path"])
+    bundle.prepare_reasons()
+    copy = pickle.loads(pickle.dumps(bundle))  # as a scorer process receives the model
+    assert copy.shap_tables is not None
+    blocks = [bundle.encode(make_leads(700, seed)) for seed in (94, 95, 96, 97)]
+    want = [_lightgbm(bundle.booster, X, bundle._group) for X in blocks]
+    with ThreadPoolExecutor(4) as pool:  # several threads on one model's tables at once
+        got = list(pool.map(lambda X: copy.field_contributions(X)[0], blocks * 3))
+    for g, w in zip(got, want * 3, strict=True):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-9)

@@ -27,7 +27,14 @@ from leadscore.features import FeatureEncoder, to_number
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.grades import TreeTables, bands
 from leadscore.scoring.meta import BundleMeta, SegmentRouting
-from leadscore.scoring.reasons import Phraser, Reason, reason_weights, reasons_dict, select_reasons
+from leadscore.scoring.reasons import (
+    Phraser,
+    Reason,
+    api_reasons,
+    reason_weights,
+    reasons_dict,
+    select_reasons,
+)
 from leadscore.scoring.segments import GLOBAL, SEPARATOR, SegmentReader
 from leadscore.scoring.treeshap import ShapTables
 from leadscore.scoring.treeshap import build as build_shap_tables
@@ -115,6 +122,7 @@ class Scored:
     raw: np.ndarray
     contributions: np.ndarray | None = None  # (n, fields) in log-odds, grouped by CRM field
     reasons: list[list[Reason]] | None = None
+    weights: np.ndarray | None = None  # (n, fields): each field's push in percentage points of P(SQL)
     segment: np.ndarray | None = None  # routing bundles: each lead's segment (None: missing)
     segment_model: np.ndarray | None = None  # and the sub-model that scored it ("global" or the segment)
 
@@ -341,8 +349,10 @@ class ModelBundle:
         records: Sequence[Mapping[str, Any]] | None = None,
         num_threads: int | None = None,
         segments: np.ndarray | Sequence[str | None] | None = None,
+        phrase: bool = True,
     ) -> Scored:
-        """Probability, MQL flag and grade for each row; reasons (exact TreeSHAP) when ``explain`` > 0.
+        """Probability, MQL flag and grade for each row; reasons (exact TreeSHAP) when ``explain`` > 0
+        (``phrase`` False: their weights only, for ``api_reasons``).
 
         A routing bundle scores each row with its segment's model and cutoff (``segments``: the rows'
         keys, from ``segment_keys``); rows of unknown or missing segments, or all rows when no keys
@@ -353,7 +363,7 @@ class ModelBundle:
         and whenever reasons are asked for, they are the TreeSHAP contributions summed per group.
         """
         if self.routes and segments is not None:
-            return self._routed(X, segments, explain, records, num_threads)
+            return self._routed(X, segments, explain, records, num_threads, phrase)
         contrib: np.ndarray | None = None
         threads = num_threads or self.num_threads
         if self._trees is not None and explain <= 0:
@@ -382,10 +392,11 @@ class ModelBundle:
             if contrib is None:
                 contrib, _ = self.field_contributions(X, threads)
             scored.contributions = contrib
-            weights = self.reason_weights(contrib, raw)
-            scored.reasons = select_reasons(
-                records, weights, explain, self.fields, self._group_names, self.phraser
-            )
+            scored.weights = weights = self.reason_weights(contrib, raw)
+            if phrase:
+                scored.reasons = select_reasons(
+                    records, weights, explain, self.fields, self._group_names, self.phraser
+                )
         return scored
 
     def _routed(
@@ -395,6 +406,7 @@ class ModelBundle:
         explain: int,
         records: Sequence[Mapping[str, Any]] | None,
         num_threads: int | None,
+        phrase: bool = True,
     ) -> Scored:
         """Each segment's rows scored by its own scorer, put back in the rows' order."""
         n = len(X)
@@ -404,7 +416,9 @@ class ModelBundle:
         if len(members) == 1:  # one segment: no gathering, no scattering
             key = next(iter(members))
             scorer = self.routes.get(key, self) if key is not None else self
-            scored = scorer.score_matrix(X, explain=explain, records=records, num_threads=num_threads)
+            scored = scorer.score_matrix(
+                X, explain=explain, records=records, num_threads=num_threads, phrase=phrase
+            )
             return self._named(scored, [(key, scorer, _ALL)], n)
         groups = [
             (key, self.routes.get(key, self) if key is not None else self, np.asarray(rows, dtype=np.intp))
@@ -414,7 +428,9 @@ class ModelBundle:
         for _key, scorer, rows in groups:
             subset = [records[i] for i in rows] if records is not None else None
             parts.append(
-                scorer.score_matrix(X[rows], explain=explain, records=subset, num_threads=num_threads)
+                scorer.score_matrix(
+                    X[rows], explain=explain, records=subset, num_threads=num_threads, phrase=phrase
+                )
             )
         out = Scored(
             p_sql=np.empty(n),
@@ -427,7 +443,8 @@ class ModelBundle:
             raw=np.empty(n),
         )
         contributions = np.empty((n, len(self.fields))) if explain > 0 else None
-        reasons: list[list[Reason]] | None = [[] for _ in range(n)] if explain > 0 else None
+        weights = np.empty((n, len(self.fields))) if explain > 0 else None
+        reasons: list[list[Reason]] | None = [[] for _ in range(n)] if explain > 0 and phrase else None
         for (_key, _scorer, rows), part in zip(groups, parts, strict=True):
             for name in (
                 "p_sql",
@@ -440,12 +457,14 @@ class ModelBundle:
                 "raw",
             ):
                 getattr(out, name)[rows] = getattr(part, name)
-            if contributions is not None and reasons is not None:
-                if part.contributions is not None:
-                    contributions[rows] = part.contributions
-                for i, r in zip(rows.tolist(), part.reasons or [], strict=False):
-                    reasons[i] = r
-        out.contributions, out.reasons = contributions, reasons
+            if contributions is not None and weights is not None:
+                if part.contributions is not None and part.weights is not None:
+                    contributions[rows], weights[rows] = part.contributions, part.weights
+                for i, r in zip(
+                    rows.tolist(), (part.reasons or []) if reasons is not None else [], strict=False
+                ):
+                    reasons[i] = r  # type: ignore[index]
+        out.contributions, out.reasons, out.weights = contributions, reasons, weights
         return self._named(out, groups, n)
 
     def _named(self, scored: Scored, groups: list[tuple[Any, ModelBundle, Any]], n: int) -> Scored:
@@ -481,12 +500,17 @@ class ModelBundle:
         X = self.encoder.encode_records(records)
         keys = [reader.key(r) for r in records] if reader is not None else None
         scored = self.score_matrix(
-            X, explain=explain, records=records, num_threads=num_threads, segments=keys
+            X, explain=explain, records=records, num_threads=num_threads, segments=keys, phrase=False
         )
         overdue = self.meta.cutoff.review_warning()
         shared = [overdue] if overdue else []
         id_col = self.id_column
-        parts = self.answer_parts(scored)
+        said = (
+            api_reasons(records, scored.weights, explain, self.fields, self._group_names, self.phraser)
+            if scored.weights is not None
+            else None
+        )
+        parts = self.answer_parts(scored, said)
         model_version, cutoff_version = self.model_version, self.cutoff_version
         segment = scored.segment.tolist() if scored.segment is not None else [None] * len(records)
         segment_model = (
@@ -545,14 +569,18 @@ class ModelBundle:
         """The score part of one lead's answer (p_sql, mql, grade, parts, reasons)."""
         return self._parts(scored, i)
 
-    def answer_parts(self, scored: Scored) -> list[dict[str, Any]]:
-        """``_parts`` for every lead, reading each array once (a 1,000-lead batch is on the request path)."""
+    def answer_parts(
+        self, scored: Scored, reasons: list[dict[str, list[dict[str, Any]]]] | None = None
+    ) -> list[dict[str, Any]]:
+        """``_parts`` for every lead, reading each array once (a 1,000-lead batch is on the request
+        path); ``reasons``: the API's reasons when already made (``api_reasons``)."""
         p = [round(v, 6) for v in scored.p_sql.tolist()]
         fit = [round(v, 4) for v in scored.fit_part.tolist()]
         eng = [round(v, 4) for v in scored.engagement_part.tolist()]
         mql, grade = scored.mql.tolist(), scored.grade.tolist()
         fit_band, eng_band = scored.fit_band.tolist(), scored.engagement_band.tolist()
-        reasons = scored.reasons or [[] for _ in p]
+        if reasons is None:
+            reasons = [reasons_dict(r) for r in (scored.reasons or [[] for _ in p])]
         return [
             {
                 "p_sql": p[i],
@@ -560,7 +588,7 @@ class ModelBundle:
                 "grade": grade[i],
                 "fit": {"band": fit_band[i], "log_odds": fit[i]},
                 "engagement": {"band": eng_band[i], "log_odds": eng[i]},
-                "reasons": reasons_dict(reasons[i]),
+                "reasons": reasons[i],
             }
             for i in range(len(p))
         ]

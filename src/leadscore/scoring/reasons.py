@@ -111,6 +111,22 @@ class Phraser:
             return _generic(label, positive).format(value=shown, label=label)
 
 
+def _chosen(weights: np.ndarray, k: int) -> tuple[list[list[int]], list[list[float]], list[list[bool]]]:
+    """For each lead: up to ``k`` positive then up to ``k`` negative fields (indexes), strongest first
+    (stable on ties), their weights, and whether each is a reason at all (strong enough, right sign)."""
+    k = min(k, weights.shape[1])
+    strong = np.abs(weights) >= MIN_WEIGHT_PP
+    # Positive weights ranked high to low, then negative ones low to high (stable on ties).
+    pos = np.argsort(np.where(strong & (weights > 0), -weights, np.inf), axis=1, kind="stable")[:, :k]
+    neg = np.argsort(np.where(strong & (weights < 0), weights, np.inf), axis=1, kind="stable")[:, :k]
+    chosen = np.concatenate([pos, neg], axis=1)
+    picked = np.take_along_axis(weights, chosen, axis=1)
+    valid = np.take_along_axis(strong, chosen, axis=1)
+    valid[:, :k] &= picked[:, :k] > 0
+    valid[:, k:] &= picked[:, k:] < 0
+    return chosen.tolist(), picked.tolist(), valid.tolist()
+
+
 def select_reasons(
     records: Sequence[Mapping[str, Any]],
     weights: np.ndarray,
@@ -123,25 +139,47 @@ def select_reasons(
 
     The selection is done on the whole weight matrix at once; only the chosen reasons are phrased.
     """
-    k = min(k, weights.shape[1])
-    strong = np.abs(weights) >= MIN_WEIGHT_PP
-    # Positive weights ranked high to low, then negative ones low to high (stable on ties).
-    pos = np.argsort(np.where(strong & (weights > 0), -weights, np.inf), axis=1, kind="stable")[:, :k]
-    neg = np.argsort(np.where(strong & (weights < 0), weights, np.inf), axis=1, kind="stable")[:, :k]
-    chosen = np.concatenate([pos, neg], axis=1)
-    picked = np.take_along_axis(weights, chosen, axis=1)
-    valid = np.take_along_axis(strong, chosen, axis=1)
-    valid[:, :k] &= picked[:, :k] > 0
-    valid[:, k:] &= picked[:, k:] < 0
+    chosen, picked, valid = _chosen(weights, k)
     phrase = phraser.phrase
     out: list[list[Reason]] = []
-    for i, record in enumerate(records):
+    for record, cols, ws, oks in zip(records, chosen, picked, valid, strict=True):
         row = []
-        for j, w, ok in zip(chosen[i].tolist(), picked[i].tolist(), valid[i].tolist(), strict=True):
+        for j, w, ok in zip(cols, ws, oks, strict=True):
             if ok:
                 name = fields[j]
                 row.append(Reason(name, phrase(name, record.get(name), w > 0), w, groups[j]))
         out.append(row)
+    return out
+
+
+def api_reasons(
+    records: Sequence[Mapping[str, Any]],
+    weights: np.ndarray,
+    k: int,
+    fields: Sequence[str],
+    groups: Sequence[str],
+    phraser: Phraser,
+) -> list[dict[str, list[dict[str, Any]]]]:
+    """``reasons_dict(r) for r in select_reasons(...)`` in one pass: the API's reasons of a batch,
+    without a ``Reason`` object in between (a 1,000-lead batch has ~10,000 reasons)."""
+    chosen, picked, valid = _chosen(weights, k)
+    k = min(k, weights.shape[1])
+    phrase = phraser.phrase
+    out: list[dict[str, list[dict[str, Any]]]] = []
+    for record, cols, ws, oks in zip(records, chosen, picked, valid, strict=True):
+        sides: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+        for at, (j, w, ok) in enumerate(zip(cols, ws, oks, strict=True)):
+            if ok:
+                name = fields[j]
+                sides[at >= k].append(
+                    {
+                        "field": name,
+                        "text": phrase(name, record.get(name), w > 0),
+                        "weight": round(w, 2),
+                        "group": groups[j],
+                    }
+                )
+        out.append({"positive": sides[0], "negative": sides[1]})
     return out
 
 

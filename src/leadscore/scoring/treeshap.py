@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ MAX_TOTAL_CELLS = 400_000  # table rows over the whole model (x fields per tree:
 ZERO = float(np.float32(1e-35))
 _INT_LIMIT = 2.0**31  # a category code beyond a C int is no category (LightGBM casts to int)
 _TOLERANCE = 1e-9
+BLOCK_ROWS = 256  # rows looked up at once (fewer for a model whose block would pass the budget)
+WORKSPACE_BYTES = 16 << 20  # a thread's buffers for one block
 _DUMPED_INF = 1e300
 
 
@@ -214,19 +217,27 @@ class ShapTables:
                 total += len(tables[-1].values)
                 if total > MAX_TOTAL_CELLS:
                     raise _NotTabular(f"{total:,} combinations of cells over the model")
-        # every (tree, feature it splits on) pair, trees in order
+        # A grid of (tree, feature it splits on) pairs, one row per tree, padded to the widest tree
+        # with pairs that read an always-zero column through an all-zero lookup with stride 0.
         feats_of = [sorted({s.feature for s in splits}) for splits in trees if splits]
-        self._lookup = np.array([row for tt in tables for row in tt.lookups], dtype=np.int64).reshape(
-            -1, width
-        )
-        self._pair_feature = np.array([position[f] for fs in feats_of for f in fs], dtype=np.intp)
-        self._pair_row = np.arange(len(self._lookup), dtype=np.intp)
-        self._stride = np.array([s for tt in tables for s in tt.strides], dtype=np.int64)
-        self._first_pair = np.cumsum([0, *(len(fs) for fs in feats_of)])[:-1].astype(np.intp)
-        self._offsets = np.cumsum([0, *(len(tt.values) for tt in tables)])[:-1].astype(np.int64)
+        m = max((len(fs) for fs in feats_of), default=1)
+        pad = len(self.features)  # the always-zero column of the cells
+        grid_feature = np.full((len(tables), m), pad, dtype=np.intp)
+        grid_stride = np.zeros((len(tables), m), dtype=np.int32)
+        lookup = np.zeros((len(tables), m, width), dtype=np.int32)
+        for i, (fs, tt) in enumerate(zip(feats_of, tables, strict=True)):
+            grid_feature[i, : len(fs)] = [position[f] for f in fs]
+            grid_stride[i, : len(fs)] = tt.strides
+            lookup[i, : len(fs)] = tt.lookups
+        self._grid_feature = grid_feature.ravel()
+        self._grid_stride = grid_stride
+        self._lookup_flat = lookup.ravel()
+        self._grid_base = (np.arange(len(self._grid_feature), dtype=np.int32) * width)[None, :]
+        self._local = threading.local()
+        self._offsets = np.cumsum([0, *(len(tt.values) for tt in tables)])[:-1].astype(np.int32)
         k = max((len(tt.fields) for tt in tables), default=1) or 1
         self._table = np.zeros((total, k))
-        self._field_index = np.full((len(tables), k), self.n_fields, dtype=np.intp)  # n_fields: padding
+        self._field_index = np.full((len(tables), k), self.n_fields, dtype=np.int32)  # n_fields: padding
         for i, tt in enumerate(tables):
             start = int(self._offsets[i])
             self._table[start : start + len(tt.values), : len(tt.fields)] = tt.values
@@ -239,18 +250,75 @@ class ShapTables:
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, fields) TreeSHAP contributions in log-odds, summed per field (the base not included)."""
         n = X.shape[0]
-        out_width = self.n_fields + 1  # the last column takes the padding
-        if n == 0 or self.trees == 0:
-            return np.zeros((n, self.n_fields))
-        cells = np.empty((n, len(self.features)), dtype=np.intp)
+        out = np.zeros((n, self.n_fields))
+        if self.trees == 0:
+            return out
+        work = self._workspace()
+        rows = len(work.cell)
+        for start in range(0, n, rows):
+            out[start : start + rows] = self._block(X[start : start + rows], work)
+        return out
+
+    def _workspace(self) -> _Workspace:
+        """This thread's buffers: a block's temporaries (several MB) are made once, not per call
+        (in fresh memory each time they took as long as the lookups themselves)."""
+        work: _Workspace | None = getattr(self._local, "work", None)
+        if work is None:
+            per_row = (
+                4 * (2 * len(self._grid_feature) + self.trees)
+                + 12 * self._table.size // max(len(self._table), 1) * self.trees
+            )
+            rows = int(np.clip(WORKSPACE_BYTES // max(per_row, 1), 16, BLOCK_ROWS))
+            work = self._local.work = _Workspace(self, rows)
+        return work
+
+    def _block(self, X: np.ndarray, work: _Workspace) -> np.ndarray:
+        n = X.shape[0]
+        cells, pairs, local, cell, vals = (
+            work.cells[:n],
+            work.pairs[:n],
+            work.local[:n],
+            work.cell[:n],
+            work.vals[:n],
+        )
+        by_tree = local.reshape(n, self.trees, -1)  # a view: the buffers are contiguous
         for j, (f, b) in enumerate(zip(self.features, self.bins, strict=True)):
             cells[:, j] = b.of(np.asarray(X[:, f], dtype=np.float64))
-        local = self._lookup[self._pair_row, cells[:, self._pair_feature]]  # (n, pairs)
-        cell = np.add.reduceat(local * self._stride, self._first_pair, axis=1) + self._offsets  # (n, trees)
-        vals = self._table[cell]  # (n, trees, k)
-        target = self._field_index[None, :, :] + (np.arange(n) * out_width)[:, None, None]
-        summed = np.bincount(target.ravel(), weights=vals.ravel(), minlength=n * out_width)
-        return summed.reshape(n, out_width)[:, : self.n_fields]
+        np.take(cells, self._grid_feature, axis=1, out=pairs)  # (n, trees x widest): each pair's cell
+        np.add(pairs, self._grid_base, out=pairs)  # ... as a row of the flat lookup
+        np.take(self._lookup_flat, pairs, out=local)  # the tree's own cell of that feature
+        np.multiply(by_tree, self._grid_stride, out=by_tree)
+        np.sum(by_tree, axis=2, out=cell)
+        np.add(cell, self._offsets, out=cell)  # (n, trees): the row of the table
+        np.take(self._table, cell, axis=0, out=vals)  # (n, trees, k)
+        width = self.n_fields + 1  # the last column takes the padding
+        summed = np.bincount(work.target[:n].ravel(), weights=vals.ravel(), minlength=n * width)
+        return summed.reshape(n, width)[:, : self.n_fields]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_local"]  # buffers stay with their thread (a scorer process makes its own)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+
+class _Workspace:
+    """Buffers for one block of rows of one ``ShapTables``, used by one thread."""
+
+    def __init__(self, tables: ShapTables, rows: int) -> None:
+        pairs = len(tables._grid_feature)
+        self.cells = np.zeros((rows, len(tables.features) + 1), dtype=np.int32)  # + the padding's zeros
+        self.pairs = np.empty((rows, pairs), dtype=np.int32)
+        self.local = np.empty((rows, pairs), dtype=np.int32)
+        self.cell = np.empty((rows, tables.trees), dtype=np.int32)
+        self.vals = np.empty((rows, tables.trees, tables._table.shape[1]))
+        width = tables.n_fields + 1
+        self.target = (
+            tables._field_index[None, :, :] + (np.arange(rows, dtype=np.int32) * width)[:, None, None]
+        )
 
 
 def _probes(tables: ShapTables, seed: int = 0) -> np.ndarray:
