@@ -9,7 +9,9 @@ Everything is measured in this run on this machine, against 127.0.0.1 only:
   3. a 1,000-lead batch with reasons (server-side time, with the score log and without; the
      reference: the same batch scored in this process on one thread) and in-process batch scoring
      without reasons (leads/s);
-  4. how exact reasons (TreeSHAP) cost grows with the number of trees and their depth.
+  4. how exact reasons (TreeSHAP) cost grows with the number of trees and their depth, with
+     LightGBM's walk (two threads) and from the TreeSHAP tables (one thread; trees too big for
+     tables: null).
 """
 
 from __future__ import annotations
@@ -113,8 +115,10 @@ def server_side(log: Path, path: str, since: int) -> dict[str, float]:
     }
 
 
-def reason_cost(X: np.ndarray, y: np.ndarray) -> list[dict[str, float]]:
+def reason_cost(X: np.ndarray, y: np.ndarray) -> list[dict[str, float | None]]:
     import lightgbm as lgb
+
+    from leadscore.scoring.treeshap import build as build_tables
 
     rows = []
     data = lgb.Dataset(X, y, free_raw_data=False)
@@ -143,6 +147,14 @@ def reason_cost(X: np.ndarray, y: np.ndarray) -> list[dict[str, float]]:
             t = time.perf_counter()
             booster.predict(X[:5000], pred_contrib=True, num_threads=2)
             batch = 5000 / (time.perf_counter() - t)
+            # the same reasons from TreeSHAP tables (scoring/treeshap.py), where the trees allow them
+            booster = lgb.Booster(model_str=booster.model_to_string())  # as a bundle holds it
+            tables = build_tables(booster, np.eye(X.shape[1] + 1, X.shape[1]))
+            table_rate = None
+            if tables is not None:
+                t = time.perf_counter()
+                tables.contributions(X[:5000])
+                table_rate = round(5000 / (time.perf_counter() - t))
             rows.append(
                 {
                     "depth": depth,
@@ -151,6 +163,7 @@ def reason_cost(X: np.ndarray, y: np.ndarray) -> list[dict[str, float]]:
                     "one_lead_reasons_ms": round(single, 3),
                     "one_lead_score_only_ms": round(plain, 3),
                     "batch_reasons_leads_per_s": round(batch),
+                    "batch_reasons_from_tables_leads_per_s_one_thread": table_rate,
                 }
             )
     return rows
