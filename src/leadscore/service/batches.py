@@ -226,14 +226,15 @@ def score_batch_body(
 
 
 # -- the scorer process ------------------------------------------------------------------------
-LogView = tuple[dict[str, Previous], str | None]  # the serving process's queued answers, the store URL
+LogView = tuple[bytes, str | None]  # the serving process's queued answers (pickled), the store URL
 _readers: dict[str, LatestReader] = {}
 
 
 def previous_from(view: LogView) -> Callable[[list[str]], dict[str, Previous]]:
     """The leads' previous answers as a scorer finds them: rows still queued in the serving process
     first, then the store (on a connection of the scorer's own; skipped while the store is down)."""
-    pending, url = view
+    queued, url = view
+    pending: dict[str, Previous] = pickle.loads(queued) if queued else {}
 
     def lookup(ids: list[str]) -> dict[str, Previous]:
         found = {i: pending[i] for i in ids if i in pending}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -149,7 +150,7 @@ async def _score_elsewhere(
     log = state.score_log
     # The scorers find the leads' previous answers themselves: this process only hands them its
     # queued rows' answers and the store's URL (no parsing or lookup here).
-    view = log.view() if log is not None else None
+    view = await asyncio.to_thread(log.view) if log is not None else None  # pickling: off the loop
     job = Job(serial=model.serial, bundle=None, body=body, explain=explain, log=view, request_id=request_id)
     return await scorers.score(model, job)
 

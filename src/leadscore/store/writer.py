@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import threading
 import time
 from collections import deque
@@ -92,14 +93,18 @@ class ScoreWriter:
                 self._mark_down(exc)
         return found
 
-    def view(self) -> tuple[dict[str, Previous], str | None]:
+    def view(self) -> tuple[bytes, str | None]:
         """What a batch scorer process needs to find previous answers itself: the answers of rows
-        still queued here, and the store's URL while it is up (None: look in the queue only)."""
+        still queued here (pickled once, for every scorer of a batch: a thousand or two of them
+        took milliseconds to pickle per scorer), and the store's URL while it is up (None: look in
+        the queue only)."""
         with self._cond:
             pending = {key: answer for key, (answer, _) in self._pending.items()}
         store = self._store
         up = store is not None and time.monotonic() >= self._down_until
-        return pending, store.url if up and store is not None else None
+        return pickle.dumps(
+            pending, protocol=pickle.HIGHEST_PROTOCOL
+        ), store.url if up and store is not None else None
 
     # -- the writer thread -----------------------------------------------------------------
     def _ensure_thread(self) -> None:
