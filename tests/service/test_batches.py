@@ -8,7 +8,6 @@ import concurrent.futures
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from collections.abc import Coroutine
@@ -142,54 +141,6 @@ def test_a_big_batch_is_split_over_scorer_processes_and_a_killed_scorer_is_repla
     finally:
         stop(proc)
     assert not _kids(proc.pid)  # scorers, fork server and resource tracker all gone
-
-
-def _logged(db: Path) -> int:
-    with sqlite3.connect(db, timeout=30) as conn:
-        return int(conn.execute("SELECT count(*) FROM scores").fetchone()[0])
-
-
-@pytest.mark.e2e
-def test_a_batch_is_logged_before_its_answer_and_handed_back_when_the_store_is_busy(
-    trained: Trained, tmp_path: Path
-) -> None:
-    """A scorer writes its part's log rows before it answers (no waiting for the serving process's
-    writer); when the store's lock is held longer than a scorer waits, the batch is answered anyway
-    and its rows are written by the serving process once the lock is free: none is lost."""
-    port = free_port()
-    db = tmp_path / "leadscore.db"
-    env = {
-        **trained["env"],
-        "LEADSCORE_API_KEYS": API_KEY,
-        "LEADSCORE_MAX_BODY_BYTES": "2000000",
-        "LEADSCORE_DATABASE_URL": f"sqlite:///{db}",
-    }
-    proc = start_server(trained["model_path"], env, port, log=tmp_path / "server.log")  # type: ignore[arg-type]
-    url = f"http://127.0.0.1:{port}"
-    leads = json.loads(make_leads(600, 96, fault_rate=0.0).to_json(orient="records", date_format="iso"))
-    try:
-        wait_ready(url, proc)
-        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=60) as c:
-            assert c.post("/v1/score/batch", json={"leads": leads[:300]}).status_code == 200
-            assert _logged(db) == 300  # in the store when the answer arrives, not 50 ms later
-            holder = sqlite3.connect(db, timeout=30, isolation_level=None)
-            holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock (an import, say)
-            try:
-                start = time.monotonic()
-                r = c.post("/v1/score/batch", json={"leads": leads[300:]})
-                waited = time.monotonic() - start
-                assert r.status_code == 200 and len(r.json()["results"]) == 300
-                assert waited < 5  # the scorers waited a quarter second, not the store's 30 s
-            finally:
-                holder.execute("COMMIT")
-                holder.close()
-            deadline = time.monotonic() + 30
-            while _logged(db) < 600 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert _logged(db) == 600  # the handed-back rows, written by the serving process
-            assert c.get("/v1/model").json()["score_log"]["written"] == 600  # counted wherever written
-    finally:
-        stop(proc)
 
 
 def test_a_scorer_always_scores_with_the_model_it_is_given(trained: Trained) -> None:

@@ -27,7 +27,6 @@ import multiprocessing
 import pickle
 import signal
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,8 +38,7 @@ import orjson
 
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.service.leads import CheckedLead, LeadChecker, LeadError
-from leadscore.store.db import Store
-from leadscore.store.scores import LatestReader, Previous, score_rows, trend_fields, write_scores
+from leadscore.store.scores import LatestReader, Previous, score_rows, trend_fields
 
 BATCH_THREADS = 2  # TreeSHAP of a batch on two threads (one worker per core serves single leads)
 _serials = itertools.count(1)
@@ -147,12 +145,11 @@ class Batch:
     for the metrics."""
 
     results: bytes
-    rows: list[dict[str, Any]] | None  # log rows still to write (the serving process queues them)
+    rows: list[dict[str, Any]] | None
     leads: int
     mql: int
     invalid: int
     p_sql: np.ndarray
-    logged: int = 0  # log rows the scorer wrote itself
 
     def response(self) -> bytes:
         """The response body: ``{"results": [...]}``."""
@@ -172,7 +169,6 @@ def join_parts(parts: list[Batch]) -> Batch:
         mql=sum(p.mql for p in parts),
         invalid=sum(p.invalid for p in parts),
         p_sql=np.concatenate([p.p_sql for p in parts]),
-        logged=sum(p.logged for p in parts),
     )
 
 
@@ -232,31 +228,6 @@ def score_batch_body(
 # -- the scorer process ------------------------------------------------------------------------
 LogView = tuple[bytes, str | None]  # the serving process's queued answers (pickled), the store URL
 _readers: dict[str, LatestReader] = {}
-_stores: dict[str, Store] = {}
-_failed_until: dict[str, float] = {}
-WRITE_WAIT_MS = 250  # a scorer waits this long for the store's lock, then hands its rows back
-WRITE_RETRY_SECONDS = 5.0  # after a failed write a scorer hands its rows back this long
-
-
-def log_here(batch: Batch, view: LogView) -> Batch:
-    """A scorer writes its batch's log rows itself, before answering: an answered batch is logged,
-    and the serving process, whose event loop shares one interpreter with its writer thread, does no
-    writing for batches (1,000 rows are ~25 ms of SQLite work). When the store cannot be written
-    here, the rows go back with the answer and the serving process queues them as before."""
-    url = view[1]
-    if not batch.rows or not url or time.monotonic() < _failed_until.get(url, 0.0):
-        return batch
-    try:
-        store = _stores.get(url) or _stores.setdefault(
-            url, Store(url, wait_ms=WRITE_WAIT_MS, connect_timeout=1)
-        )
-        write_scores(store, batch.rows)
-    except (
-        Exception
-    ):  # down, locked by a long writer ...: the serving process's writer waits, retries, counts
-        _failed_until[url] = time.monotonic() + WRITE_RETRY_SECONDS
-        return batch
-    return dataclasses.replace(batch, rows=[], logged=len(batch.rows))
 
 
 def previous_from(view: LogView) -> Callable[[list[str]], dict[str, Previous]]:
@@ -318,18 +289,20 @@ def _serve(conn: Connection, config: ScorerConfig) -> None:
             if job.body is None:
                 reply: tuple[Any, ...] = ("loaded", model.model_version)
             else:
-                batch = score_batch_body(
-                    model,
-                    job.body,
-                    explain=job.explain,
-                    max_batch=config.max_batch,
-                    trend_threshold=config.trend_threshold,
-                    previous=previous_from(job.log) if job.log is not None else None,
-                    request_id=job.request_id,
-                    threads=job.threads,
-                    part=job.part,
+                reply = (
+                    "ok",
+                    score_batch_body(
+                        model,
+                        job.body,
+                        explain=job.explain,
+                        max_batch=config.max_batch,
+                        trend_threshold=config.trend_threshold,
+                        previous=previous_from(job.log) if job.log is not None else None,
+                        request_id=job.request_id,
+                        threads=job.threads,
+                        part=job.part,
+                    ),
                 )
-                reply = ("ok", log_here(batch, job.log) if job.log is not None else batch)
         except Refused as exc:
             reply = ("refused", exc.status, exc.detail)
         except Exception as exc:  # reported to the serving process, which logs it and answers 500

@@ -135,9 +135,8 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
         return JSON({"detail": exc.detail}, status_code=exc.status)
     finally:
         state.end_batch()
-    if state.score_log is not None:
-        state.score_log.submit(batch.rows or [])  # the rows a scorer could not write itself
-        state.score_log.count_written(batch.logged)
+    if state.score_log is not None and batch.rows:
+        state.score_log.submit(batch.rows)
     _count(state, batch.leads, batch.mql, batch.p_sql, batch.invalid)
     return Response(batch.response(), media_type="application/json")
 

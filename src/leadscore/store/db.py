@@ -50,9 +50,7 @@ def database_url(given: str | Path | None = None) -> str:
 class Store:
     """One database: its engine and how to read and write in it."""
 
-    def __init__(self, url: str, *, wait_ms: int = BUSY_TIMEOUT_MS, connect_timeout: int = 5) -> None:
-        """``wait_ms``: how long a write waits for SQLite's lock; ``connect_timeout``: seconds to
-        reach PostgreSQL (a batch scorer, which writes on the request path, waits less)."""
+    def __init__(self, url: str) -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -60,15 +58,11 @@ class Store:
             database = parsed.database or ""
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, connect_args={"timeout": wait_ms / 1000})
-            _sqlite_pragmas(self.engine, wait_ms)
+            self.engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            _sqlite_pragmas(self.engine)
         else:
             self.engine = create_engine(
-                url,
-                pool_pre_ping=True,
-                pool_size=5,
-                max_overflow=5,
-                connect_args={"connect_timeout": connect_timeout},
+                url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 5}
             )
 
     @property
@@ -93,13 +87,13 @@ class Store:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(engine: Engine, wait_ms: int = BUSY_TIMEOUT_MS) -> None:
+def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # SQLAlchemy, not the driver, begins transactions
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

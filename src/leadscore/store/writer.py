@@ -79,12 +79,6 @@ class ScoreWriter:
                 self._cond.notify()
         return True
 
-    def count_written(self, rows: int) -> None:
-        """Rows written elsewhere (a batch scorer writes its own): counted with this writer's."""
-        if rows:
-            with self._cond:
-                self.written += rows
-
     def previous(self, lead_ids: Iterable[str]) -> dict[str, Previous]:
         """Each lead's last logged answer: queued rows first, then the store (empty when it is down)."""
         ids = [i for i in lead_ids if i]
