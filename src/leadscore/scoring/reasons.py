@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +127,25 @@ def _chosen(weights: np.ndarray, k: int) -> tuple[list[list[int]], list[list[flo
     return chosen.tolist(), picked.tolist(), valid.tolist()
 
 
+def _phrased(
+    records: Sequence[Mapping[str, Any]],
+    weights: np.ndarray,
+    k: int,
+    fields: Sequence[str],
+    phraser: Phraser,
+) -> Iterator[list[tuple[bool, int, str, float]]]:
+    """Each lead's reasons, strongest first: (a negative one?, field index, phrase, weight)."""
+    chosen, picked, valid = _chosen(weights, k)
+    k = min(k, weights.shape[1])
+    phrase = phraser.phrase
+    for record, cols, ws, oks in zip(records, chosen, picked, valid, strict=True):
+        yield [
+            (at >= k, j, phrase(fields[j], record.get(fields[j]), w > 0), w)
+            for at, (j, w, ok) in enumerate(zip(cols, ws, oks, strict=True))
+            if ok
+        ]
+
+
 def select_reasons(
     records: Sequence[Mapping[str, Any]],
     weights: np.ndarray,
@@ -139,17 +158,10 @@ def select_reasons(
 
     The selection is done on the whole weight matrix at once; only the chosen reasons are phrased.
     """
-    chosen, picked, valid = _chosen(weights, k)
-    phrase = phraser.phrase
-    out: list[list[Reason]] = []
-    for record, cols, ws, oks in zip(records, chosen, picked, valid, strict=True):
-        row = []
-        for j, w, ok in zip(cols, ws, oks, strict=True):
-            if ok:
-                name = fields[j]
-                row.append(Reason(name, phrase(name, record.get(name), w > 0), w, groups[j]))
-        out.append(row)
-    return out
+    return [
+        [Reason(fields[j], text, w, groups[j]) for _, j, text, w in lead]
+        for lead in _phrased(records, weights, k, fields, phraser)
+    ]
 
 
 def api_reasons(
@@ -162,23 +174,13 @@ def api_reasons(
 ) -> list[dict[str, list[dict[str, Any]]]]:
     """``reasons_dict(r) for r in select_reasons(...)`` in one pass: the API's reasons of a batch,
     without a ``Reason`` object in between (a 1,000-lead batch has ~10,000 reasons)."""
-    chosen, picked, valid = _chosen(weights, k)
-    k = min(k, weights.shape[1])
-    phrase = phraser.phrase
     out: list[dict[str, list[dict[str, Any]]]] = []
-    for record, cols, ws, oks in zip(records, chosen, picked, valid, strict=True):
+    for lead in _phrased(records, weights, k, fields, phraser):
         sides: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
-        for at, (j, w, ok) in enumerate(zip(cols, ws, oks, strict=True)):
-            if ok:
-                name = fields[j]
-                sides[at >= k].append(
-                    {
-                        "field": name,
-                        "text": phrase(name, record.get(name), w > 0),
-                        "weight": round(w, 2),
-                        "group": groups[j],
-                    }
-                )
+        for negative, j, text, w in lead:
+            sides[negative].append(
+                {"field": fields[j], "text": text, "weight": round(w, 2), "group": groups[j]}
+            )
         out.append({"positive": sides[0], "negative": sides[1]})
     return out
 
