@@ -6,14 +6,14 @@ of the tree's splits. For each feature a tree splits on, a lead's value falls in
 in the same cell of every feature the tree uses get the same values from that tree. So for every
 combination of cells of a tree (a tree splitting on three features with 3, 3 and 2 cells has 18)
 the values are computed once, by LightGBM itself on a row that falls in those cells, summed per
-CRM field, and stored; scoring a batch is then a few array lookups per tree, about a fifth of
-LightGBM's per-lead walk for the small trees the capacity search prefers (depth 3 to 4).
+CRM field, and stored; scoring a batch is then a few array lookups per block of rows, about a sixth
+of LightGBM's per-lead walk for the small trees the capacity search prefers (depth 3 to 4).
 
 Exactness does not rest on this module's reading of LightGBM's split rules alone: the tables are
 checked at build against LightGBM on probe rows made of every threshold, the values on either
 side of it, zero, missing and each category, and a model whose check fails, or whose trees have
 too many combinations (``MAX_CELLS`` per tree), is explained by LightGBM as before (``build``
-returns None). The values are LightGBM's, summed in another order: equal to ~1e-12.
+returns None). The values are LightGBM's, summed in another order: equal to ~1e-15.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ _INT_LIMIT = 2.0**31  # a category code beyond a C int is no category (LightGBM 
 _TOLERANCE = 1e-9
 BLOCK_ROWS = 256  # rows looked up at once (fewer for a model whose block would pass the budget)
 WORKSPACE_BYTES = 16 << 20  # a thread's buffers for one block
-_DUMPED_INF = 1e300
+_DUMPED_INF = 1e300  # LightGBM's dump writes an infinite threshold as this
 
 
 class _NotTabular(Exception):
