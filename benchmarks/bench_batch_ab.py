@@ -1,0 +1,124 @@
+"""A/B of a 1,000-lead batch with reasons: this checkout's service against an earlier revision's.
+
+Run: .venv/bin/python benchmarks/bench_batch_ab.py --against 72bd01e [--leads 200000] [--batches 60] [--rounds 2]
+On a shared machine absolute latencies swing with other tenants' load, so old and new run in
+alternation, each against a real server (`leadscore serve`, the same model, the same batch body),
+with the score log off and on (SQLite). The earlier revision is checked out in a temporary git
+worktree and served from its own sources (PYTHONPATH). Printed per run: server-side p50/p95/p99
+from the service's own log; then, per setting, new/old ratios of the medians over the rounds.
+The target (issue 13, item 7): p99 under 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_service import KEY, free_port, load, train_model, wait  # noqa: E402
+from leadscore.data.synthetic import GeneratorConfig, generate  # noqa: E402
+from leadscore.scoring.bundle import ModelBundle  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def serve_batches(
+    model: Path, env: dict[str, str], body: bytes, batches: int, log_scores: bool, tmp: Path
+) -> np.ndarray:
+    """Server-side milliseconds of ``batches`` sequential batches (after five to warm up)."""
+    port = free_port()
+    log = tmp / f"server-{time.monotonic_ns()}.log"
+    run_env = {
+        **env,
+        "LEADSCORE_LOG_SCORES": "true" if log_scores else "false",
+        "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp}/scores-{time.monotonic_ns()}.db",
+    }
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "leadscore", "serve", "--model", str(model), "--port", str(port)],
+            env=run_env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        wait(port, "/healthz")
+        headers = {"X-API-Key": KEY}
+        load(port, "/v1/score/batch?explain=5", body, headers, 1, 5)
+        since = len(log.read_text().splitlines())
+        load(port, "/v1/score/batch?explain=5", body, headers, 1, batches)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    lines = log.read_text().splitlines()[since:]
+    return np.array(
+        [
+            json.loads(x)["latency_ms"]
+            for x in lines
+            if x.startswith("{") and '"path": "/v1/score/batch"' in x and '"status": 200' in x
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--against", required=True, help="the earlier revision (a commit, tag or branch)")
+    parser.add_argument("--leads", type=int, default=200_000, help="training leads of the served model")
+    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        worktree = tmp / "old"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(worktree), args.against],
+            check=True,
+        )
+        try:
+            model, env = train_model(tmp, args.leads)
+            bundle = ModelBundle.load(model)
+            test = generate(GeneratorConfig(leads=2_000, seed=2, fault_rate=0.0))["leads"].to_pandas()
+            wanted = (*bundle.fields, "lead_id", "scored_at")
+            leads = json.loads(test.head(1000).to_json(orient="records", date_format="iso"))
+            body = json.dumps({"leads": [{k: r.get(k) for k in wanted if k in r} for r in leads]}).encode()
+            envs = {
+                "old": {**env, "PYTHONPATH": str(worktree / "src")},
+                "new": {k: v for k, v in env.items() if k != "PYTHONPATH"},
+            }
+            medians: dict[tuple[bool, str], list[tuple[float, float]]] = {}
+            print(f"model: {bundle.booster.num_trees()} trees; old = {args.against}, new = this checkout")
+            for _ in range(args.rounds):
+                for log_scores in (False, True):
+                    for version in ("old", "new"):
+                        ms = serve_batches(model, envs[version], body, args.batches, log_scores, tmp)
+                        p50, p95, p99 = (float(np.percentile(ms, q)) for q in (50, 95, 99))
+                        medians.setdefault((log_scores, version), []).append((p50, p99))
+                        print(
+                            f"score log {'on ' if log_scores else 'off'}  {version}: "
+                            f"p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f}  max {ms.max():6.1f} ms"
+                        )
+            for log_scores in (False, True):
+                old = np.median(medians[(log_scores, "old")], axis=0)
+                new = np.median(medians[(log_scores, "new")], axis=0)
+                print(
+                    f"score log {'on ' if log_scores else 'off'}: new/old p50 {new[0] / old[0]:.2f}, "
+                    f"p99 {new[1] / old[1]:.2f} (new p99 {new[1]:.1f} ms; target under 100)"
+                )
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False
+            )
+
+
+if __name__ == "__main__":
+    main()
