@@ -26,12 +26,12 @@ class Reason:
     group: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "text": self.text,
-            "weight": round(float(self.weight_pp), 2),
-            "group": self.group,
-        }
+        return _entry(self.field, self.text, self.weight_pp, self.group)
+
+
+def _entry(field: str, text: str, weight_pp: float, group: str) -> dict[str, Any]:
+    """One reason as the API shows it (weight in percentage points, two decimals)."""
+    return {"field": field, "text": text, "weight": round(float(weight_pp), 2), "group": group}
 
 
 def reason_weights(
@@ -113,8 +113,8 @@ class Phraser:
 
 def _chosen(weights: np.ndarray, k: int) -> tuple[list[list[int]], list[list[float]], list[list[bool]]]:
     """For each lead: up to ``k`` positive then up to ``k`` negative fields (indexes), strongest first
-    (stable on ties), their weights, and whether each is a reason at all (strong enough, right sign)."""
-    k = min(k, weights.shape[1])
+    (stable on ties), their weights, and whether each is a reason at all (strong enough, right sign).
+    ``k`` is at most the number of fields."""
     strong = np.abs(weights) >= MIN_WEIGHT_PP
     # Positive weights ranked high to low, then negative ones low to high (stable on ties).
     pos = np.argsort(np.where(strong & (weights > 0), -weights, np.inf), axis=1, kind="stable")[:, :k]
@@ -135,8 +135,8 @@ def _phrased(
     phraser: Phraser,
 ) -> Iterator[list[tuple[bool, int, str, float]]]:
     """Each lead's reasons, strongest first: (a negative one?, field index, phrase, weight)."""
-    chosen, picked, valid = _chosen(weights, k)
     k = min(k, weights.shape[1])
+    chosen, picked, valid = _chosen(weights, k)
     phrase = phraser.phrase
     for record, cols, ws, oks in zip(records, chosen, picked, valid, strict=True):
         yield [
@@ -178,9 +178,7 @@ def api_reasons(
     for lead in _phrased(records, weights, k, fields, phraser):
         sides: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
         for negative, j, text, w in lead:
-            sides[negative].append(
-                {"field": fields[j], "text": text, "weight": round(w, 2), "group": groups[j]}
-            )
+            sides[negative].append(_entry(fields[j], text, w, groups[j]))
         out.append({"positive": sides[0], "negative": sides[1]})
     return out
 
@@ -193,9 +191,7 @@ def reasons_dict(reasons: Sequence[Reason]) -> dict[str, list[dict[str, Any]]]:
     for r in reasons:
         w = r.weight_pp
         if w > 0 or w < 0:  # neither for zero or NaN
-            (positive if w > 0 else negative).append(
-                {"field": r.field, "text": r.text, "weight": round(float(w), 2), "group": r.group}
-            )
+            (positive if w > 0 else negative).append(_entry(r.field, r.text, w, r.group))
     return {"positive": positive, "negative": negative}
 
 
