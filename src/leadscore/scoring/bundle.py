@@ -460,10 +460,9 @@ class ModelBundle:
             if contributions is not None and weights is not None:
                 if part.contributions is not None and part.weights is not None:
                     contributions[rows], weights[rows] = part.contributions, part.weights
-                for i, r in zip(
-                    rows.tolist(), (part.reasons or []) if reasons is not None else [], strict=False
-                ):
-                    reasons[i] = r  # type: ignore[index]
+            if reasons is not None:
+                for i, r in zip(rows.tolist(), part.reasons or [], strict=False):
+                    reasons[i] = r
         out.contributions, out.reasons, out.weights = contributions, reasons, weights
         return self._named(out, groups, n)
 
