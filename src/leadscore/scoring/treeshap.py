@@ -147,6 +147,7 @@ class _TreeTable:
     """One tree: for each feature it splits on, each value's cell -> the tree's own cell of that
     feature; the strides that make those one index; and the tree's values per field there."""
 
+    features: list[int]  # the features it splits on, in order
     lookups: list[np.ndarray]
     strides: list[int]
     values: np.ndarray  # (combinations, fields used)
@@ -187,7 +188,7 @@ def _tree_table(
     ).reshape(cells, -1)
     per_field = contrib @ group  # (combinations, fields): this tree's part of each field
     used = np.flatnonzero(np.any(per_field != 0.0, axis=0))
-    return _TreeTable(lookups, strides, per_field[:, used], used)
+    return _TreeTable(feats, lookups, strides, per_field[:, used], used)
 
 
 class ShapTables:
@@ -219,16 +220,16 @@ class ShapTables:
                     raise _NotTabular(f"{total:,} combinations of cells over the model")
         # A grid of (tree, feature it splits on) pairs, one row per tree, padded to the widest tree
         # with pairs that read an always-zero column through an all-zero lookup with stride 0.
-        feats_of = [sorted({s.feature for s in splits}) for splits in trees if splits]
-        m = max((len(fs) for fs in feats_of), default=1)
+        m = max((len(tt.features) for tt in tables), default=1)
         pad = len(self.features)  # the always-zero column of the cells
         grid_feature = np.full((len(tables), m), pad, dtype=np.intp)
         grid_stride = np.zeros((len(tables), m), dtype=np.int32)
         lookup = np.zeros((len(tables), m, width), dtype=np.int32)
-        for i, (fs, tt) in enumerate(zip(feats_of, tables, strict=True)):
-            grid_feature[i, : len(fs)] = [position[f] for f in fs]
-            grid_stride[i, : len(fs)] = tt.strides
-            lookup[i, : len(fs)] = tt.lookups
+        for i, tt in enumerate(tables):
+            used = len(tt.features)
+            grid_feature[i, :used] = [position[f] for f in tt.features]
+            grid_stride[i, :used] = tt.strides
+            lookup[i, :used] = tt.lookups
         self._grid_feature = grid_feature.ravel()
         self._grid_stride = grid_stride
         self._lookup_flat = lookup.ravel()
@@ -264,10 +265,8 @@ class ShapTables:
         (in fresh memory each time they took as long as the lookups themselves)."""
         work: _Workspace | None = getattr(self._local, "work", None)
         if work is None:
-            per_row = (
-                4 * (2 * len(self._grid_feature) + self.trees)
-                + 12 * self._table.size // max(len(self._table), 1) * self.trees
-            )
+            # int32 pairs twice and cells per tree; float64 values and int32 targets per table column
+            per_row = 4 * (2 * len(self._grid_feature) + self.trees) + 12 * self._table.shape[1] * self.trees
             rows = int(np.clip(WORKSPACE_BYTES // max(per_row, 1), 16, BLOCK_ROWS))
             work = self._local.work = _Workspace(self, rows)
         return work
@@ -351,9 +350,7 @@ def build(booster: Any, group: np.ndarray) -> ShapTables | None:
         return None
     X = _probes(tables)
     want = np.asarray(booster.predict(X, pred_contrib=True, num_threads=1)).reshape(len(X), -1)
-    expected = want @ group
-    got = tables.contributions(X)
-    error = float(np.max(np.abs(got - expected[:, : tables.n_fields]), initial=0.0))
+    error = float(np.max(np.abs(tables.contributions(X) - want @ group), initial=0.0))
     base_error = abs(tables.base - float(want[0, -1]))
     if error > _TOLERANCE or base_error > _TOLERANCE:
         log.warning("TreeSHAP tables disagree with LightGBM by %.3g on probe rows: not used", error)
