@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_service import KEY, free_port, load, train_model, wait  # noqa: E402
+from bench_service import batches_on_a_server, train_model  # noqa: E402
 from leadscore.data.synthetic import GeneratorConfig, generate  # noqa: E402
 from leadscore.scoring.bundle import ModelBundle  # noqa: E402
 
@@ -33,41 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def serve_batches(
     model: Path, env: dict[str, str], body: bytes, batches: int, log_scores: bool, tmp: Path
 ) -> np.ndarray:
-    """Server-side milliseconds of ``batches`` sequential batches (after five to warm up)."""
-    port = free_port()
-    log = tmp / f"server-{time.monotonic_ns()}.log"
+    """Server-side milliseconds of ``batches`` sequential batches on a server of its own."""
+    run = time.monotonic_ns()
     run_env = {
         **env,
         "LEADSCORE_LOG_SCORES": "true" if log_scores else "false",
-        "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp}/scores-{time.monotonic_ns()}.db",
+        "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp}/scores-{run}.db",
     }
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "leadscore", "serve", "--model", str(model), "--port", str(port)],
-            env=run_env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    try:
-        wait(port, "/healthz")
-        headers = {"X-API-Key": KEY}
-        load(port, "/v1/score/batch?explain=5", body, headers, 1, 5)
-        since = len(log.read_text().splitlines())
-        load(port, "/v1/score/batch?explain=5", body, headers, 1, batches)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    lines = log.read_text().splitlines()[since:]
-    return np.array(
-        [
-            json.loads(x)["latency_ms"]
-            for x in lines
-            if x.startswith("{") and '"path": "/v1/score/batch"' in x and '"status": 200' in x
-        ]
-    )
+    return batches_on_a_server(model, run_env, tmp / f"server-{run}.log", body, batches)[0]
 
 
 def main() -> None:

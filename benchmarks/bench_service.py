@@ -103,13 +103,24 @@ def load(
     }
 
 
-def server_side(log: Path, path: str, since: int) -> dict[str, float]:
+def server_latencies(log: Path, path: str, since: int) -> np.ndarray:
+    """Server-side milliseconds of the answered requests to ``path`` after line ``since`` of the
+    service's JSON log."""
     lines = log.read_text().splitlines()[since:]
-    lat = [
-        json.loads(x)["latency_ms"]
-        for x in lines
-        if x.startswith("{") and f'"path": "{path}"' in x and '"status": 200' in x
-    ]
+    return np.array(
+        [
+            json.loads(x)["latency_ms"]
+            for x in lines
+            if x.startswith("{") and f'"path": "{path}"' in x and '"status": 200' in x
+        ]
+    )
+
+
+def server_side(log: Path, path: str, since: int) -> dict[str, float]:
+    return server_percentiles(server_latencies(log, path, since))
+
+
+def server_percentiles(lat: np.ndarray) -> dict[str, float]:
     return {
         "server_p50_ms": round(float(np.percentile(lat, 50)), 3),
         "server_p99_ms": round(float(np.percentile(lat, 99)), 3),
@@ -218,13 +229,7 @@ def main() -> None:
 
         ours_port, mlflow_port = free_port(), free_port()
         log = tmp / "service.log"
-        with log.open("wb") as err:
-            ours = subprocess.Popen(
-                [sys.executable, "-m", "leadscore", "serve", "--model", str(model), "--port", str(ours_port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
+        ours = start_service(model, ours_port, env, log)
         mlflow_bin = str(Path(sys.executable).parent / "mlflow")
         theirs = subprocess.Popen(
             [
@@ -284,11 +289,7 @@ def main() -> None:
             }
         finally:
             for proc in (ours, theirs):
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                stop(proc)
         # The same batches on a server without the score log (LEADSCORE_LOG_SCORES=false): what the
         # log (previous answers, rows written to the store) adds to a batch.
         report["batch_1000_with_reasons_no_score_log"] = batch_without_log(model, env, tmp, batch_body)
@@ -308,29 +309,47 @@ def main() -> None:
     print(json.dumps(report, indent=2))
 
 
-def batch_without_log(model: Path, env: dict[str, str], tmp: Path, body: bytes) -> dict[str, float]:
-    port = free_port()
-    log = tmp / "service-no-log.log"
+def start_service(model: Path, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`leadscore serve` on 127.0.0.1:``port``, its JSON log written to ``log``."""
     with log.open("wb") as err:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "leadscore", "serve", "--model", str(model), "--port", str(port)],
-            env={**env, "LEADSCORE_LOG_SCORES": "false"},
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def batches_on_a_server(
+    model: Path, env: dict[str, str], log: Path, body: bytes, batches: int = BATCHES
+) -> tuple[np.ndarray, int]:
+    """A server of its own answers ``batches`` batches one after another (after five to warm up
+    its scorers): their server-side milliseconds, and how many failed."""
+    port = free_port()
+    proc = start_service(model, port, env, log)
     try:
         wait(port, "/healthz")
         headers = {"X-API-Key": KEY}
-        load(port, "/v1/score/batch?explain=5", body, headers, 1, 5)  # warm up (scorers started)
+        load(port, "/v1/score/batch?explain=5", body, headers, 1, 5)
         since = len(log.read_text().splitlines())
-        run = load(port, "/v1/score/batch?explain=5", body, headers, 1, BATCHES)
-        return {**server_side(log, "/v1/score/batch", since), "failed": run["failed"]}
+        run = load(port, "/v1/score/batch?explain=5", body, headers, 1, batches)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
+    return server_latencies(log, "/v1/score/batch", since), int(run["failed"])
+
+
+def batch_without_log(model: Path, env: dict[str, str], tmp: Path, body: bytes) -> dict[str, float]:
+    env = {**env, "LEADSCORE_LOG_SCORES": "false"}
+    lat, failed = batches_on_a_server(model, env, tmp / "service-no-log.log", body)
+    return {**server_percentiles(lat), "failed": failed}
 
 
 def in_process_batch(model: Path, body: bytes, runs: int = 15) -> float:
