@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightgbm as lgb
 import numpy as np
 import pytest
@@ -21,10 +23,8 @@ def _awkward(X: np.ndarray, thresholds: dict[int, list[float]], seed: int) -> np
     out = X[rng.integers(0, len(X), size=3000)].copy()
     for f, ts in thresholds.items():
         t = np.asarray(ts, dtype=np.float64)
-        pool = np.concatenate(
-            [t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf), [0.0, -0.0, 1e-36, -1e-36, np.nan]]
-            + [[-1.0, 1e300, -1e300, np.inf, -np.inf]]
-        )
+        odd = np.array([0.0, -0.0, 1e-36, -1e-36, np.nan, -1.0, 1e300, -1e300, np.inf, -np.inf])
+        pool: np.ndarray = np.concatenate([t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf), odd])
         rows = rng.random(len(out)) < 0.5
         out[rows, f] = rng.choice(pool, size=int(rows.sum()))
     return out
@@ -33,12 +33,12 @@ def _awkward(X: np.ndarray, thresholds: dict[int, list[float]], seed: int) -> np
 def _thresholds(booster: lgb.Booster) -> dict[int, list[float]]:
     found: dict[int, list[float]] = {}
 
-    def walk(node: dict[str, object]) -> None:
+    def walk(node: dict[str, Any]) -> None:
         if "split_feature" in node:
             if node["decision_type"] == "<=":
-                found.setdefault(int(node["split_feature"]), []).append(float(node["threshold"]))  # type: ignore[arg-type]
-            walk(node["left_child"])  # type: ignore[arg-type]
-            walk(node["right_child"])  # type: ignore[arg-type]
+                found.setdefault(int(node["split_feature"]), []).append(float(node["threshold"]))
+            walk(node["left_child"])
+            walk(node["right_child"])
 
     for tree in booster.dump_model()["tree_info"]:
         walk(tree["tree_structure"])
@@ -54,7 +54,8 @@ def test_the_trained_models_reasons_come_from_tables_equal_to_lightgbm(trained: 
     want = _lightgbm(bundle.booster, X, bundle._group)
     got, base = bundle.field_contributions(X)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
-    assert base == pytest.approx(float(bundle.booster.predict(X[:1], pred_contrib=True)[0, -1]), abs=1e-12)
+    first = np.asarray(bundle.booster.predict(X[:1], pred_contrib=True))
+    assert base == pytest.approx(float(first[0, -1]), abs=1e-12)
     # and the whole answer (P(SQL), parts, phrased reasons) is the one LightGBM's walk gives
     records = make_leads(300, 92).to_dict(orient="records")
     fast, _ = bundle.answers(records, explain=5)
