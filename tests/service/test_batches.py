@@ -31,6 +31,7 @@ from leadscore.service.batches import (
 )
 from leadscore.service.state import load_model
 from leadscore.service.telemetry import SCORE_BUCKETS, ScoreHistogram
+from leadscore.store.writer import WRITER_NICE, PackedRows
 from tests.helpers import API_KEY, Trained, free_port, make_leads, start_server, stop, wait_ready
 
 T = TypeVar("T")
@@ -63,11 +64,24 @@ def _kids(pid: int) -> list[tuple[int, bytes]]:
     return found
 
 
-def _children(pid: int) -> set[int]:
-    """The server's scorer processes: forked by multiprocessing's fork server, a child of the
-    server (its resource tracker is one too: not counted)."""
+def _forked(pid: int) -> set[int]:
+    """The processes the server had forked by multiprocessing's fork server, a child of the server
+    (its resource tracker is one too: not counted)."""
     servers = [child for child, command in _kids(pid) if b"forkserver" in command]
     return {child for server in servers for child, command in _kids(server) if command}
+
+
+def _children(pid: int) -> set[int]:
+    """The server's scorer processes: forked ones at the server's own CPU priority (the score log's
+    writer process runs below it)."""
+    return {child for child in _forked(pid) if _nice(child) == _nice(pid)}
+
+
+def _nice(pid: int) -> int | None:
+    try:
+        return os.getpriority(os.PRIO_PROCESS, pid)
+    except OSError:  # gone meanwhile
+        return None
 
 
 def _scorers(pid: int, want: int, timeout: float = 60) -> set[int]:
@@ -99,6 +113,10 @@ def test_a_big_batch_is_split_over_scorer_processes_and_a_killed_scorer_is_repla
         wait_ready(url, proc)
         first = _scorers(proc.pid, 2)  # warmed at start: one per batch slot, not the server itself
         assert proc.pid not in first
+        # the score log is written by one more forked process, below the scoring's priority
+        writers = _forked(proc.pid) - first
+        assert len(writers) == 1
+        assert _nice(writers.pop()) == min(19, os.getpriority(os.PRIO_PROCESS, proc.pid) + WRITER_NICE)
         leads = _leads(300)
         body = json.dumps({"leads": leads}).encode()
         assert len(body) >= SPLIT_BYTES  # big enough to be split over both scorers
@@ -190,6 +208,11 @@ def test_a_batch_over_the_timeout_is_504_and_its_scorer_replaced(trained: Traine
     assert before != after and leads == 199  # lead 3 has a wrong type
 
 
+def _logged(rows: list[PackedRows] | None) -> list[dict[str, object]]:
+    """Packed log rows as written, but for the time each part was scored."""
+    return [{k: v for k, v in r.items() if k != "scored_at"} for part in rows or [] for r in part.rows()]
+
+
 def test_parts_of_a_batch_join_as_the_whole(trained: Trained) -> None:
     loaded = load_model(str(trained["model_path"]))
     body = json.dumps({"leads": _leads(301)}).encode()
@@ -207,7 +230,9 @@ def test_parts_of_a_batch_join_as_the_whole(trained: Trained) -> None:
         assert json.loads(joined.response()) == json.loads(whole.response())
         assert (joined.leads, joined.mql, joined.invalid) == (whole.leads, whole.mql, whole.invalid)
         np.testing.assert_array_equal(joined.p_sql, whole.p_sql)
-        assert [r["lead_id"] for r in joined.rows or []] == [r["lead_id"] for r in whole.rows or []]
+        # the log rows stay packed as each scorer made them, and unpack to the whole batch's rows
+        assert joined.rows is not None and len(joined.rows) == m
+        assert _logged(joined.rows) == _logged(whole.rows)
 
 
 def test_the_score_histogram_reads_as_prometheus_own() -> None:

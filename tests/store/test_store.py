@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -10,7 +13,7 @@ from sqlalchemy import inspect
 from leadscore.errors import UserError
 from leadscore.store.db import database_url, migrate, open_store
 from leadscore.store.scores import latest, purge, served_scores, store_counts, trend_fields, write_scores
-from leadscore.store.writer import ScoreWriter
+from leadscore.store.writer import WRITER_NICE, PackedRows, ScoreWriter
 from tests.helpers import free_port
 
 T0 = datetime(2026, 11, 20, 9, 0)
@@ -113,6 +116,29 @@ def test_the_writer_batches_rows_and_answers_previous_before_they_are_written(da
     assert writer.dropped == 101
     writer.close()
     assert latest(open_store(database_url), ["39"])["39"].p_sql == 0.39
+
+
+def test_the_log_is_written_by_a_lower_priority_process_replaced_when_it_dies(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/log.db"
+    writer = ScoreWriter(url, capacity=1_000)
+    writer.start()
+    assert writer.submit([_row("1", 0.1, T0)]) and writer.flush(60) and writer.written == 1
+    first = writer._process
+    assert first is not None and first.pid != os.getpid()
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + WRITER_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, first.pid) == expected  # the scoring comes first
+    os.kill(first.pid, signal.SIGKILL)
+    first.join(10)
+    # Rows packed elsewhere (as a batch scorer packs them) are forwarded as they are.
+    assert writer.submit(PackedRows.pack([_row("2", 0.2, T0), _row("1", 0.3, T0 + timedelta(seconds=1))]))
+    assert writer.flush(60)
+    assert (writer.written, writer.dropped, writer.restarted) == (3, 0, 1)
+    assert writer._process is not None and writer._process.pid != first.pid
+    found = writer.previous(["1", "2"])
+    assert (found["1"].p_sql, found["2"].p_sql) == (0.3, 0.2)
+    writer.close()
+    assert writer._process is not None and not writer._process.is_alive()  # closed with the writer
+    assert store_counts(open_store(url))["scores"] == 3
 
 
 def test_a_writer_whose_database_is_down_drops_and_counts() -> None:

@@ -18,7 +18,7 @@ from leadscore._version import __version__
 from leadscore.config import Settings, get_settings
 from leadscore.errors import UserError
 from leadscore.service.auth import KeyRing
-from leadscore.service.batches import BatchScorers, ScorerConfig
+from leadscore.service.batches import BatchScorers, ScorerConfig, scorer_context
 from leadscore.service.docs import render_docs
 from leadscore.service.gate import OPEN_PATHS, Gate
 from leadscore.service.leads import request_schema
@@ -49,7 +49,12 @@ def _keys(settings: Settings, insecure: bool) -> KeyRing:
 
 def _new_state(settings: Settings, keys: KeyRing, insecure: bool, source: str) -> ServiceState:
     """The service's state from its settings (the model is loaded by the caller)."""
-    log = ScoreWriter(settings.database_url, settings.score_log_buffer) if settings.log_scores else None
+    log = (
+        # the log's writer process comes from the batch scorers' fork server (the store's code imported)
+        ScoreWriter(settings.database_url, settings.score_log_buffer, context=scorer_context())
+        if settings.log_scores
+        else None
+    )
     return ServiceState(
         keys=keys,
         insecure=insecure,

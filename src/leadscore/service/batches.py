@@ -9,10 +9,11 @@ and shedding.
 
 A scorer gets the model by value (the loaded bundle, pickled once per model) with the first batch
 after a reload, so it always scores with exactly the model the serving process answers with. The
-score log's writer stays in the serving process: a scorer finds the leads' previous answers itself
-(the writer's queued answers, then the store), so batch answers carry ``previous`` and ``trend``
-like single ones, and returns the log rows for the writer to queue. A scorer that dies or overruns ``LEADSCORE_BATCH_TIMEOUT`` is replaced; its request
-gets a 500 or 504, and nothing else is affected. Scorers exit when the serving process closes their
+score log's queue stays in the serving process: a scorer finds the leads' previous answers itself
+(the queued answers, then the store), so batch answers carry ``previous`` and ``trend`` like single
+ones, and returns its log rows packed (pickled once, here) for the serving process to forward to the
+log's writer process unread. A scorer that dies or overruns ``LEADSCORE_BATCH_TIMEOUT`` is replaced;
+its request gets a 500 or 504, and nothing else is affected. Scorers exit when the serving process closes their
 pipe, or dies.
 """
 
@@ -39,6 +40,7 @@ import orjson
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.service.leads import CheckedLead, LeadChecker, LeadError
 from leadscore.store.scores import LatestReader, Previous, score_rows, trend_fields
+from leadscore.store.writer import PackedRows
 
 BATCH_THREADS = 2  # TreeSHAP of a batch on two threads (one worker per core serves single leads)
 _serials = itertools.count(1)
@@ -141,11 +143,11 @@ def batch_leads(parsed: Any, max_batch: int) -> list[Any]:
 
 @dataclass
 class Batch:
-    """A scored batch (or part of one): the results as a JSON array, the log rows, and the figures
-    for the metrics."""
+    """A scored batch (or part of one): the results as a JSON array, the log rows (packed, one part
+    per scorer), and the figures for the metrics."""
 
     results: bytes
-    rows: list[dict[str, Any]] | None
+    rows: list[PackedRows] | None
     leads: int
     mql: int
     invalid: int
@@ -161,7 +163,7 @@ def join_parts(parts: list[Batch]) -> Batch:
     if len(parts) == 1:
         return parts[0]
     inner = [p.results[1:-1] for p in parts if p.results != b"[]"]
-    rows = [r for p in parts for r in (p.rows or [])]
+    rows = [r for p in parts for r in (p.rows or [])]  # each scorer's packed rows, in order
     return Batch(
         results=b"[" + b",".join(inner) + b"]",
         rows=rows if any(p.rows is not None for p in parts) else None,
@@ -212,7 +214,8 @@ def score_batch_body(
         )
         for (i, _), answer in zip(good, done.answers, strict=True):
             results[i] = answer
-        rows, p_sql, mql = done.rows, done.p_sql, done.mql
+        rows = None if done.rows is None else [PackedRows.pack(done.rows)]
+        p_sql, mql = done.p_sql, done.mql
     elif previous is not None:
         rows = []
     return Batch(
@@ -324,10 +327,11 @@ class ScorerFailed(Exception):
         self.sent = sent  # False: the job never reached the scorer (safe to give to another)
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """Scorers are forked from a fork server that imported this module once: never a fork of the
-    threaded server itself, and a new scorer starts in milliseconds instead of importing again.
-    Where there is no fork server (Windows), each scorer is spawned (it imports on its own)."""
+def scorer_context() -> multiprocessing.context.BaseContext:
+    """Scorers (and the score log's writer process) are forked from a fork server that imported this
+    module once, and with it the store's code: never a fork of the threaded server itself, and a new
+    scorer starts in milliseconds instead of importing again. Where there is no fork server
+    (Windows), each scorer is spawned (it imports on its own)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
@@ -340,7 +344,7 @@ class Scorer:
     """One scorer process and the serving process's end of its pipe."""
 
     def __init__(self, config: ScorerConfig) -> None:
-        ctx: Any = _context()
+        ctx: Any = scorer_context()
         ours, theirs = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=_serve, args=(theirs, config), name="leadscore-batch", daemon=True)
         self.process.start()

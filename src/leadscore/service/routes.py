@@ -136,7 +136,8 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
     finally:
         state.end_batch()
     if state.score_log is not None and batch.rows:
-        state.score_log.submit(batch.rows)
+        for part in batch.rows:
+            state.score_log.submit(part)
     _count(state, batch.leads, batch.mql, batch.p_sql, batch.invalid)
     return Response(batch.response(), media_type="application/json")
 

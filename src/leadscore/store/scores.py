@@ -8,7 +8,6 @@ import functools
 import math
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +22,6 @@ from leadscore.store.db import Store
 from leadscore.store.schema import decisions, latest_scores, scores
 
 CHUNK = 2_000
-SLICE = 64  # rows per executemany while writing the log: short holds of the interpreter
 
 
 @dataclass(frozen=True)
@@ -182,8 +180,8 @@ def _param(column: str, value: Any, sqlite: bool) -> Any:
 def write_scores(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
     """Log rows in one transaction: every row into ``scores``, each lead's newest into ``latest_scores``.
 
-    Written on a plain driver connection with ``executemany``: the service's writer thread shares
-    the interpreter with the request path, so its work is kept short."""
+    Written on a plain driver connection with ``executemany`` (the service writes its log in a
+    process of its own, ``store.writer``)."""
     newest: dict[str, Mapping[str, Any]] = {}
     for row in rows:
         key = row["lead_id"]
@@ -199,10 +197,8 @@ def write_scores(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
         if sqlite:
             cursor.execute("BEGIN IMMEDIATE")  # writers queue on the busy timeout, none fails
         try:
-            for statement, params in ((insert, score_params), (upsert, latest_params)):
-                for start in range(0, len(params), SLICE):
-                    cursor.executemany(statement, params[start : start + SLICE])
-                    time.sleep(0)  # hand the interpreter to the request path between slices
+            cursor.executemany(insert, score_params)
+            cursor.executemany(upsert, latest_params)
             if sqlite:
                 cursor.execute("COMMIT")
             else:

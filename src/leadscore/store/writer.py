@@ -1,22 +1,36 @@
-"""The score log's writer: answers are queued in memory and written by one background thread in
-batches, so logging never waits for the database on the request path.
+"""The score log's writer: answers are queued in memory and written to the store in batches by a
+process of their own, so logging never waits for the database on the request path and the
+database's work never competes with it for this process's interpreter.
+
+The serving process keeps the queue, each queued lead's newest answer (``previous`` answers from it
+until the row is written) and one thread that hands queued rows to the writer process and waits for
+it. Rows come as the batch scorers pack them (pickled once, opaque here) or as plain rows. The
+writer process runs at a lower CPU priority: on a busy machine the scoring comes first and the log
+catches up in the gaps.
 
 The queue is bounded: when it is full (the database is slow or down) new rows are dropped and
-counted, and the service keeps scoring. Rows not yet written still answer ``previous``.
+counted, and the service keeps scoring. A writer process that dies or hangs is replaced; the rows it
+held are counted as dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
 import pickle
+import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection
 from typing import Any
 
-from leadscore.store.db import Store, error_line, open_store
+from leadscore.store.db import error_line, open_store
 from leadscore.store.scores import LatestReader, Previous, write_scores
 
 log = logging.getLogger(__name__)
@@ -25,23 +39,99 @@ FLUSH_ROWS = 2_000  # rows per write transaction
 FLUSH_SECONDS = 0.05  # the longest a row waits: small, frequent writes keep the request path's tail short
 RETRY_SECONDS = 5.0  # after a failed write or open, the database is tried again this much later
 WARN_EVERY_SECONDS = 60.0
+WRITE_TIMEOUT = 120.0  # a writer process silent this long is stuck: it is replaced, its rows dropped
+WRITER_NICE = 5  # the writer process's CPU priority below the scoring (0: the same)
+
+Answer = tuple[str, float, str, bool, datetime]  # lead key, p_sql, grade, mql, scored_at
+
+
+@dataclass(frozen=True)
+class PackedRows:
+    """Log rows as a batch scorer hands them over: pickled once where they were made (the serving
+    process only forwards the bytes to the writer process) and each row's answer, for ``previous``."""
+
+    blob: bytes
+    answers: list[Answer]
+
+    @classmethod
+    def pack(cls, rows: Sequence[Mapping[str, Any]]) -> PackedRows:
+        return cls(
+            pickle.dumps(list(rows), protocol=pickle.HIGHEST_PROTOCOL),
+            [(r["lead_id"], r["p_sql"], r["grade"], r["mql"], r["scored_at"]) for r in rows],
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = pickle.loads(self.blob)
+        return rows
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+
+def _write_rows(conn: Connection, url: str | None, nice: int) -> None:
+    """The writer process: open the store when asked, write what it is sent, say how it went."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the server decides
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+    store = None
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the serving process closed the pipe (or died)
+            return
+        try:
+            if message[0] == "open":
+                store = open_store(url)
+                reply: tuple[Any, ...] = ("ok", store.url)
+            else:
+                if store is None:
+                    raise RuntimeError("the writer process was asked to write before opening the store")
+                write_scores(store, [row for blob in message[1] for row in pickle.loads(blob)])
+                reply = ("ok", store.url)
+        except Exception as exc:
+            reply = ("down", error_line(exc))
+        try:
+            conn.send(reply)
+        except (BrokenPipeError, OSError):
+            return
+
+
+class _WriterGone(Exception):
+    """The writer process died or stopped answering."""
 
 
 class ScoreWriter:
-    """A bounded queue of log rows and the thread that writes them to the store."""
+    """A bounded queue of log rows, the thread that hands them over and the process that writes them.
 
-    def __init__(self, url: str | None = None, capacity: int = 50_000) -> None:
+    ``context``: how the writer process is started (default: spawned; the service passes its batch
+    scorers' fork server, which has the store's code imported already)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        capacity: int = 50_000,
+        *,
+        context: Any = None,
+        nice: int = WRITER_NICE,
+    ) -> None:
         self.url = url
         self.capacity = capacity
+        self.nice = nice
         self.written = 0
         self.dropped = 0
-        self._rows: deque[Mapping[str, Any]] = deque()
+        self.restarted = 0  # writer processes replaced after dying or hanging
+        self._context: Any = context or multiprocessing.get_context("spawn")
+        self._parts: deque[PackedRows] = deque()
+        self._queued = 0  # rows in self._parts
         # Leads with rows queued or being written: their newest answer, and how many rows are left.
         self._pending: dict[str, tuple[Previous, int]] = {}
         self._hurry = False  # flush() asks for the queue to be written now
         self._cond = threading.Condition()
-        self._store: Store | None = None
+        self._store_url: str | None = None  # the store's URL once the writer process has opened it
         self._reader: LatestReader | None = None  # the request path's lookups of previous answers
+        self._process: Any = None
+        self._conn: Connection | None = None
         self._down_until = 0.0
         self._warned_at = 0.0
         self._closing = False
@@ -53,29 +143,31 @@ class ScoreWriter:
     @property
     def connected(self) -> bool:
         """Whether the store is open and was not found down lately."""
-        return self._store is not None and time.monotonic() >= self._down_until
+        return self._store_url is not None and time.monotonic() >= self._down_until
 
     # -- the request path ------------------------------------------------------------------
-    def submit(self, rows: Sequence[Mapping[str, Any]]) -> bool:
-        """Queue rows to be written; False (rows dropped and counted) when the queue is full."""
-        if not rows:
+    def submit(self, rows: Sequence[Mapping[str, Any]] | PackedRows) -> bool:
+        """Queue rows to be written (plain rows, or rows a scorer packed); False (rows dropped and
+        counted) when the queue is full."""
+        part = rows if isinstance(rows, PackedRows) else PackedRows.pack(rows)
+        if not len(part):
             return True
         with self._cond:
             self._ensure_thread()
-            if self._store is None:  # not connected yet: try again in the background
+            if self._store_url is None:  # not connected yet: try again in the background
                 self._cond.notify()
-            if len(self._rows) + len(rows) > self.capacity:
-                self.dropped += len(rows)
-                self._warn(f"score log queue full ({self.capacity:,} rows): dropped {len(rows):,} rows")
+            if self._queued + len(part) > self.capacity:
+                self.dropped += len(part)
+                self._warn(f"score log queue full ({self.capacity:,} rows): dropped {len(part):,} rows")
                 return False
-            self._rows.extend(rows)
-            for row in rows:
-                key = row["lead_id"]
+            self._parts.append(part)
+            self._queued += len(part)
+            pending = self._pending
+            for key, p_sql, grade, mql, at in part.answers:
                 if key:
-                    left = self._pending[key][1] if key in self._pending else 0
-                    answer = Previous(row["p_sql"], row["grade"], row["mql"], row["scored_at"])
-                    self._pending[key] = (answer, left + 1)
-            if len(self._rows) >= FLUSH_ROWS:
+                    left = pending[key][1] if key in pending else 0
+                    pending[key] = (Previous(p_sql, grade, mql, at), left + 1)
+            if self._queued >= FLUSH_ROWS:
                 self._cond.notify()
         return True
 
@@ -85,7 +177,7 @@ class ScoreWriter:
         with self._cond:
             found = {i: self._pending[i][0] for i in ids if i in self._pending}
         rest = [i for i in ids if i not in found]
-        reader = self._reader  # set once the writer thread has opened the store
+        reader = self._reader  # set once the writer process has opened the store
         if rest and reader is not None and time.monotonic() >= self._down_until:
             try:
                 found.update(reader.get(rest))
@@ -100,21 +192,20 @@ class ScoreWriter:
         the queue only)."""
         with self._cond:
             pending = {key: answer for key, (answer, _) in self._pending.items()}
-        store = self._store
-        up = store is not None and time.monotonic() >= self._down_until
-        return pickle.dumps(
-            pending, protocol=pickle.HIGHEST_PROTOCOL
-        ), store.url if up and store is not None else None
+        url = self._store_url if time.monotonic() >= self._down_until else None
+        return pickle.dumps(pending, protocol=pickle.HIGHEST_PROTOCOL), url
 
-    # -- the writer thread -----------------------------------------------------------------
+    # -- the thread that hands rows to the writer process -----------------------------------
     def _ensure_thread(self) -> None:
         if self._thread is None or self._pid != os.getpid():  # a forked worker starts its own
+            if self._pid != os.getpid():
+                self._process, self._conn = None, None  # the parent's writer process is not ours
             self._pid = os.getpid()
             self._thread = threading.Thread(target=self._run, name="leadscore-score-log", daemon=True)
             self._thread.start()
 
     def start(self) -> None:
-        """Start the writer thread now (it connects to the store at once, off the request path)."""
+        """Start the writer now (it connects to the store at once, off the request path)."""
         with self._cond:
             self._ensure_thread()
 
@@ -122,61 +213,123 @@ class ScoreWriter:
         self._open()
         while True:
             with self._cond:
-                if len(self._rows) < FLUSH_ROWS and not self._closing and not self._hurry:
+                if self._queued < FLUSH_ROWS and not self._closing and not self._hurry:
                     self._cond.wait(FLUSH_SECONDS)  # gather rows: one transaction per batch, not per answer
-                if not self._rows:
+                if not self._parts:
                     self._hurry = False
                     if self._closing:
                         return
                     continue
-                batch = [self._rows.popleft() for _ in range(min(FLUSH_ROWS, len(self._rows)))]
+                batch = [self._parts.popleft()]
+                size = len(batch[0])
+                while self._parts and size + len(self._parts[0]) <= FLUSH_ROWS:
+                    batch.append(self._parts.popleft())
+                    size += len(batch[-1])
+                self._queued -= size
                 self._busy = True
-            self._write(batch)
+            self._write(batch, size)
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
 
-    def _write(self, batch: list[Mapping[str, Any]]) -> None:
-        store = self._open()
+    def _write(self, batch: list[PackedRows], size: int) -> None:
         ok = False
-        if store is not None:
+        for attempt in (1, 2):  # a writer process found dead is replaced and the rows sent once more
+            if not self._open():
+                break
             try:
-                write_scores(store, batch)
-                ok = True
-            except Exception as exc:
-                self._mark_down(exc)
+                reply = self._ask(("write", [part.blob for part in batch]))
+            except _WriterGone as exc:
+                if attempt == 2:
+                    self._mark_down(exc)
+                continue
+            ok = reply[0] == "ok"
+            if not ok:
+                self._mark_down(reply[1])
+            break
         with self._cond:
             if ok:
-                self.written += len(batch)
+                self.written += size
             else:
-                self.dropped += len(batch)
-                self._warn(f"score log: {len(batch):,} rows dropped, the database cannot be written")
-            for row in batch:  # written (or given up): the store answers for them from now on
-                key = row["lead_id"]
-                if key in self._pending:
-                    answer, left = self._pending[key]
-                    if left > 1:
-                        self._pending[key] = (answer, left - 1)
-                    else:
-                        del self._pending[key]
+                self.dropped += size
+                self._warn(f"score log: {size:,} rows dropped, the database cannot be written")
+            pending = self._pending
+            for part in batch:  # written (or given up): the store answers for them from now on
+                for key, *_ in part.answers:
+                    if key in pending:
+                        answer, left = pending[key]
+                        if left > 1:
+                            pending[key] = (answer, left - 1)
+                        else:
+                            del pending[key]
 
-    def _open(self) -> Store | None:
-        if self._store is not None:
-            return self._store
+    def _open(self) -> bool:
+        """Whether the writer process has the store open (asking it to open it when it has not)."""
+        if self._store_url is not None and self._conn is not None:
+            return True
         if time.monotonic() < self._down_until:
-            return None
+            return False
         try:
-            self._store = open_store(self.url)
-            self._reader = LatestReader(self._store.url)
-        except Exception as exc:
+            reply = self._ask(("open",))
+            if reply[0] != "ok":
+                self._mark_down(reply[1])
+                return False
+            self._store_url = reply[1]
+            if self._reader is None:
+                self._reader = LatestReader(reply[1])
+            return True
+        except _WriterGone as exc:
             self._mark_down(exc)
+            return False
         finally:
             self.tried.set()
-        return self._store
 
-    def _mark_down(self, exc: BaseException) -> None:
+    def _ask(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Send the writer process a message and wait for its answer (starting it first if need be)."""
+        if self._conn is None:
+            try:
+                ours, theirs = self._context.Pipe(duplex=True)
+                self._process = self._context.Process(
+                    target=_write_rows,
+                    args=(theirs, self.url, self.nice),
+                    name="leadscore-score-log",
+                    daemon=True,
+                )
+                self._process.start()
+            except Exception as exc:  # no process could be started (out of memory, a bad context)
+                self._process = None
+                raise _WriterGone(f"the writer process cannot be started: {exc}") from None
+            theirs.close()
+            self._conn = ours
+        conn = self._conn
+        try:
+            conn.send(message)
+            if not conn.poll(WRITE_TIMEOUT):
+                raise _WriterGone(f"the writer process did not answer within {WRITE_TIMEOUT:g} s")
+            reply: tuple[Any, ...] = conn.recv()
+            return reply
+        except (EOFError, OSError, _WriterGone) as exc:
+            self._replace()
+            raise _WriterGone(str(exc) or f"the writer process died ({type(exc).__name__})") from None
+
+    def _replace(self) -> None:
+        """Stop a dead or stuck writer process; the next message starts another."""
+        process, conn = self._process, self._conn
+        self._process, self._conn, self._store_url = None, None, None
+        self.restarted += 1
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.close()
+        if process is not None:
+            process.join(1.0)
+            if process.is_alive():
+                process.kill()
+                process.join(5.0)
+
+    def _mark_down(self, exc: BaseException | str) -> None:
         self._down_until = time.monotonic() + RETRY_SECONDS
-        self._warn(f"score log: database unavailable ({error_line(exc)})")
+        reason = exc if isinstance(exc, str) else error_line(exc)
+        self._warn(f"score log: database unavailable ({reason})")
 
     def _warn(self, message: str) -> None:
         now = time.monotonic()
@@ -191,7 +344,7 @@ class ScoreWriter:
         with self._cond:
             self._hurry = True
             self._cond.notify_all()
-            while self._rows or self._busy:
+            while self._parts or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -199,12 +352,20 @@ class ScoreWriter:
         return True
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued and stop the thread."""
+        """Write what is queued, stop the thread and the writer process."""
         self.flush(timeout)
         with self._cond:
             self._closing = True
             self._cond.notify_all()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout)
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()  # the writer process sees the end of its pipe and exits
+        if self._process is not None:
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(5.0)
         if self._reader is not None:
             self._reader.close()
