@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import lightgbm as lgb
@@ -152,6 +153,7 @@ def test_big_trees_and_tables_that_disagree_leave_the_model_to_lightgbm(
     assert treeshap.build(deep, np.eye(13, 12)) is None  # too many combinations of cells per tree
     # A wrong reading of LightGBM's split rule is caught by the check against LightGBM itself.
     monkeypatch.setattr(treeshap._Split, "left", lambda self, x: bool(x < self.threshold))
+    monkeypatch.setattr(treeshap, "_BUILT", OrderedDict())  # tables built by earlier tests: forgotten
     bundle = ModelBundle.load(trained["model_path"])
     assert bundle.shap_tables is None
     X = bundle.encode(make_leads(200, 93))
@@ -173,3 +175,29 @@ def test_tables_travel_to_a_scorer_and_threads_do_not_share_buffers(trained: Tra
         got = list(pool.map(lambda X: copy.field_contributions(X)[0], blocks * 3))
     for g, w in zip(got, want * 3, strict=True):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-9)
+
+
+def test_bundles_of_one_booster_share_one_build(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training looks at one booster through several bundles (drafts, then the final one): the
+    tables are built once for all of them, and only for the same trees grouped the same way."""
+    monkeypatch.setattr(treeshap, "_BUILT", OrderedDict())
+    builds: list[int] = []
+    real = treeshap.build
+
+    def counted(booster: Any, group: np.ndarray) -> Any:
+        builds.append(booster.num_trees())
+        return real(booster, group)
+
+    monkeypatch.setattr(treeshap, "build", counted)
+    first, second = ModelBundle.load(trained["model_path"]), ModelBundle.load(trained["model_path"])
+    assert first.booster is not second.booster  # each bundle parses its own copy of the trees
+    assert first.shap_tables is not None and second.shap_tables is first.shap_tables
+    assert len(builds) == 1
+    regrouped = np.zeros_like(first._group)
+    regrouped[:, 0] = 1.0  # every feature one field: other tables
+    other = treeshap.build_once(first.booster, regrouped, first.booster_text)
+    assert other is not first.shap_tables and len(builds) == 2
+    fewer = first.booster_text.replace("Tree=0\n", "Tree=0 \n", 1)  # other model text: other tables
+    treeshap.build_once(first.booster, first._group, fewer)
+    treeshap.build_once(first.booster, first._group, first.booster_text)  # forgotten: only 2 are kept
+    assert len(builds) == 4 and len(treeshap._BUILT) == treeshap.KEEP_BUILT

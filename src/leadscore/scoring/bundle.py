@@ -37,7 +37,7 @@ from leadscore.scoring.reasons import (
 )
 from leadscore.scoring.segments import GLOBAL, SEPARATOR, SegmentReader
 from leadscore.scoring.treeshap import ShapTables
-from leadscore.scoring.treeshap import build as build_shap_tables
+from leadscore.scoring.treeshap import build_once as build_shap_tables
 
 BUNDLE_FILE = "bundle.json"
 BOOSTER_FILE = "booster.txt"
@@ -318,11 +318,15 @@ class ModelBundle:
         """Build the TreeSHAP tables now, the segments' models' too (a server does it at load, so
         that no batch waits for them and its scorer processes receive them built)."""
         if self._shap is False:
-            self._shap = build_shap_tables(self.booster, self._group)
+            self._shap = build_shap_tables(self.booster, self._group, self.booster_text)
         for bundle in self.routes.values():
             if bundle._shap is False:  # a segment scored by the global booster shares its tables
                 same = bundle.booster is self.booster
-                bundle._shap = self._shap if same else build_shap_tables(bundle.booster, bundle._group)
+                bundle._shap = (
+                    self._shap
+                    if same
+                    else build_shap_tables(bundle.booster, bundle._group, bundle.booster_text)
+                )
 
     def field_contributions(self, X: np.ndarray, num_threads: int | None = None) -> tuple[np.ndarray, float]:
         """Exact TreeSHAP contributions (log-odds) summed per CRM field, and the base value."""

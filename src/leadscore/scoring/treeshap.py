@@ -18,10 +18,12 @@ returns None). The values are LightGBM's, summed in another order: equal to ~1e-
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import math
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -355,4 +357,29 @@ def build(booster: Any, group: np.ndarray) -> ShapTables | None:
     if error > _TOLERANCE or base_error > _TOLERANCE:
         log.warning("TreeSHAP tables disagree with LightGBM by %.3g on probe rows: not used", error)
         return None
+    return tables
+
+
+_BUILT: OrderedDict[str, ShapTables | None] = OrderedDict()
+_BUILT_LOCK = threading.Lock()
+KEEP_BUILT = 2  # boosters whose tables are remembered (the newest ones)
+
+
+def build_once(booster: Any, group: np.ndarray, model_text: str) -> ShapTables | None:
+    """``build``, remembered for the last few boosters by their model text and field grouping.
+    Training looks at one booster through several bundles (drafts while it checks for leaks and
+    sets the grade bands, then the final one), each parsing its own copy of the same trees: the
+    tables are built once for all of them (each build is a few hundred ``pred_contrib`` calls)."""
+    digest = hashlib.sha256(model_text.encode())
+    digest.update(np.ascontiguousarray(group).tobytes())
+    key = digest.hexdigest()
+    with _BUILT_LOCK:
+        if key in _BUILT:
+            _BUILT.move_to_end(key)
+            return _BUILT[key]
+    tables = build(booster, group)
+    with _BUILT_LOCK:
+        _BUILT[key] = tables
+        while len(_BUILT) > KEEP_BUILT:
+            _BUILT.popitem(last=False)
     return tables
