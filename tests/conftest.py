@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from leadscore.data.synthetic import write_dataset
-from tests.helpers import XEDUCATION, PostgresServer, Trained, make_tables, private_env
+from tests.helpers import XEDUCATION, PostgresServer, Trained, make_tables, mlflow_env, private_env
 
 
 @pytest.fixture(autouse=True)
@@ -66,9 +66,8 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """A private MLflow store, artifact root and models folder for one test."""
     from leadscore.config import get_settings
 
-    monkeypatch.setenv("LEADSCORE_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-    monkeypatch.setenv("LEADSCORE_ARTIFACT_ROOT", str(tmp_path / "mlruns" / "artifacts"))
-    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
+    for key, value in mlflow_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
@@ -84,12 +83,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> Tr
     from leadscore.cli import app
 
     root = tmp_path_factory.mktemp("trained")
-    env = {
-        "LEADSCORE_SEARCH_TRIALS": "2",
-        "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlruns/mlflow.db",
-        "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
-        "LEADSCORE_MODELS_DIR": str(root / "models"),
-    }
+    env = {"LEADSCORE_SEARCH_TRIALS": "2", **mlflow_env(root)}
     with private_env(env):
         result = CliRunner().invoke(app, ["train", str(synthetic_dir), "--spec", "synthetic", "--json"])
         assert result.exit_code == 0, result.output

@@ -85,6 +85,33 @@ def private_env(env: dict[str, str]) -> Iterator[None]:
         get_settings.cache_clear()
 
 
+@functools.cache
+def _migrated_mlflow_store() -> bytes:
+    """An empty MLflow SQLite store as MLflow itself creates it (tables made, every migration run),
+    made once per session: creating one takes MLflow 3 s or more, and a dozen tests need their own."""
+    import tempfile
+
+    from mlflow.tracking import MlflowClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlflow.db").search_experiments()
+        return (Path(tmp) / "mlflow.db").read_bytes()
+
+
+def mlflow_env(root: Path) -> dict[str, str]:
+    """The settings of a private, empty MLflow store, artifact root and models folder under ``root``
+    (the store is a copy of one MLflow created and migrated earlier in the session)."""
+    store = root / "mlruns" / "mlflow.db"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    if not store.exists():
+        store.write_bytes(_migrated_mlflow_store())
+    return {
+        "LEADSCORE_TRACKING_URI": f"sqlite:///{store}",
+        "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
+        "LEADSCORE_MODELS_DIR": str(root / "models"),
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, mlflow_env
 
 pytestmark = pytest.mark.e2e
 
@@ -17,9 +17,7 @@ pytestmark = pytest.mark.e2e
 def test_demo_runs_the_whole_path_and_says_where_to_look(tmp_path: Path) -> None:
     env = {
         **os.environ,
-        "LEADSCORE_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db",
-        "LEADSCORE_ARTIFACT_ROOT": str(tmp_path / "mlruns" / "artifacts"),
-        "LEADSCORE_MODELS_DIR": str(tmp_path / "models"),
+        **mlflow_env(tmp_path),
         "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path}/data/leadscore.db",
     }
     out = tmp_path / "demo"

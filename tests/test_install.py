@@ -78,6 +78,7 @@ def test_the_installed_package_runs_the_main_commands_from_an_empty_folder(
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADSCORE_", "MLFLOW_", "PYTHONPATH"))}
+    env["LEADSCORE_SEARCH_TRIALS"] = "2"  # the suite's search budget (the search has tests of its own)
     where = _run([str(bin_dir / "python"), "-c", "import leadscore; print(leadscore.__file__)"], empty, env)
     assert Path(where.stdout.strip()).is_relative_to(installed), "leadscore was not imported from the wheel"
     assert not (empty / "configs").exists()
@@ -110,6 +111,7 @@ def test_a_projects_own_configs_override_the_shipped_ones(installed: Path, tmp_p
         "rules:\n  - {name: big, part: fit, points: 10, column: employee_count, op: '>=', value: 100}\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADSCORE_", "MLFLOW_", "PYTHONPATH"))}
+    env["LEADSCORE_SEARCH_TRIALS"] = "2"  # the suite's search budget (the search has tests of its own)
     _run([str(installed / "bin" / "leadscore"), "generate", "--leads", "1000", "--out", "d"], tmp_path, env)
     out = _run([str(installed / "bin" / "leadscore"), "points", "d", "--json"], tmp_path, env).stdout
     assert '"rules": "our-rules"' in out

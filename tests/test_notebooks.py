@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
+from mlflow.tracking import MlflowClient
 from nbclient import NotebookClient
 
 import leadscore
+from tests.helpers import mlflow_env
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 pytestmark = pytest.mark.slow
@@ -39,9 +40,9 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     from leadscore.config import get_settings
 
     # The kernel inherits this environment: a private MLflow store and models folder per notebook.
-    monkeypatch.setenv("LEADSCORE_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-    monkeypatch.setenv("LEADSCORE_ARTIFACT_ROOT", str(tmp_path / "mlruns" / "artifacts"))
-    monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
+    env = mlflow_env(tmp_path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     get_settings.cache_clear()
@@ -54,4 +55,6 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     print(f"{path.name}: {elapsed:.1f} s")
     errors = [o for c in book.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
-    assert os.listdir(tmp_path / "mlruns")  # the runs landed in MLflow
+    # the runs landed in the notebook's MLflow store
+    store = MlflowClient(tracking_uri=env["LEADSCORE_TRACKING_URI"])
+    assert store.search_runs([e.experiment_id for e in store.search_experiments()])

@@ -23,6 +23,7 @@ from tests.helpers import (
     API_KEY,
     free_port,
     make_tables,
+    mlflow_env,
     private_env,
     start_server,
     stop,
@@ -45,9 +46,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> I
     """A private store with three versions: 1 champion, 2 a worse challenger, 3 as good as 1."""
     root = tmp_path_factory.mktemp("registry")
     env = {
-        "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlruns/mlflow.db",
-        "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
-        "LEADSCORE_MODELS_DIR": str(root / "models"),
+        **mlflow_env(root),
         "LEADSCORE_USER": "test-reviewer",
     }
     recent = root / "recent"

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from leadscore.cli import app
 from leadscore.errors import UserError
 from leadscore.scoring.bundle import BOOSTER_FILE, CHECKSUM_FILE, ModelBundle
-from tests.helpers import Trained, make_leads, make_tables, private_env
+from tests.helpers import Trained, make_leads, make_tables, mlflow_env, private_env
 
 runner = CliRunner()
 
@@ -165,11 +165,7 @@ def test_two_feedback_imports_at_once_lose_nothing(tmp_path: Path, database_url:
 
 @pytest.fixture()
 def private_store(tmp_path: Path) -> dict[str, str]:
-    return {
-        "LEADSCORE_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db",
-        "LEADSCORE_ARTIFACT_ROOT": str(tmp_path / "mlruns" / "artifacts"),
-        "LEADSCORE_MODELS_DIR": str(tmp_path / "models"),
-    }
+    return mlflow_env(tmp_path)
 
 
 @pytest.mark.slow

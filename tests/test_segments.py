@@ -29,7 +29,7 @@ from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.contract import load_contract
 from leadscore.scoring.meta import SegmentModel
 from leadscore.tracking.export import input_example
-from tests.helpers import free_port, make_tables, private_env, start_server, stop, wait_ready
+from tests.helpers import free_port, make_tables, mlflow_env, private_env, start_server, stop, wait_ready
 
 N_LEADS = 12_000
 KEY = "segments-test-key-0123456789"
@@ -60,9 +60,7 @@ def seg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     write_dataset(make_tables(N_LEADS, 7, segment_effect=True), data)
     env = {
         "LEADSCORE_SEARCH_TRIALS": "2",
-        "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlruns/mlflow.db",
-        "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
-        "LEADSCORE_MODELS_DIR": str(root / "models"),
+        **mlflow_env(root),
     }
     spec = _spec(root)
     contract = _contract(root, {"APAC": {"min_sql_rate": 0.35}, "latam": {"mql_capacity": 3}})
