@@ -65,6 +65,8 @@ def test_run_has_metrics_params_and_evidence(trained: Trained, store: MlflowClie
     } <= names
     local = Path(store.download_artifacts(run.info.run_id, "shap_summary.png"))
     assert local.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and local.stat().st_size > 10_000
+    bar = Path(store.download_artifacts(run.info.run_id, "shap_bar.png"))
+    assert bar.read_bytes() != local.read_bytes()  # two plots, not one figure saved twice
 
 
 def test_model_is_registered_with_aliases(trained: Trained, store: MlflowClient) -> None:

@@ -78,12 +78,12 @@ def shap_plots(
         import shap
 
     explanation = shap.Explanation(values=contrib, data=values, feature_names=names)
-    shap.plots.beeswarm(explanation, max_display=max_display, show=False)
-    beeswarm = plt.gcf()
-    beeswarm.set_size_inches(8, 6)
-    plt.title("What drives P(SQL) (SHAP, log-odds)")
-    shap.plots.bar(explanation, max_display=max_display, show=False)
-    bar = plt.gcf()
-    bar.set_size_inches(8, 6)
-    plt.title("Mean |SHAP| per field")
+    # Each plot on axes of its own figure: left to itself, shap draws on the current figure, and the
+    # bar plot landed on the beeswarm's axes (both files showed the two plots on top of each other).
+    beeswarm, ax = plt.subplots(figsize=(8, 6))
+    shap.plots.beeswarm(explanation, max_display=max_display, show=False, ax=ax, plot_size=None)
+    ax.set_title("What drives P(SQL) (SHAP, log-odds)")
+    bar, ax = plt.subplots(figsize=(8, 6))
+    shap.plots.bar(explanation, max_display=max_display, show=False, ax=ax)
+    ax.set_title("Mean |SHAP| per field")
     return beeswarm, bar
