@@ -38,8 +38,15 @@ class Previous:
             "p_sql": self.p_sql,
             "grade": self.grade,
             "mql": self.mql,
-            "scored_at": self.scored_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
+            "scored_at": _iso_z(self.scored_at),
         }
+
+
+@functools.lru_cache(maxsize=256)
+def _iso_z(value: datetime) -> str:
+    """A stored (naive UTC) time as the API writes it (remembered: a batch's rows share one time, so
+    the previous answers of a batch scored again mostly do too)."""
+    return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
 
 def now_utc() -> datetime:
