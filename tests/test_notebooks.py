@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import time
@@ -70,7 +71,9 @@ def test_the_notebooks_run_top_to_bottom(tmp_path: Path) -> None:
     async def all_of_them() -> list[float | BaseException]:
         return await asyncio.gather(*(timed(p) for p in NOTEBOOKS), return_exceptions=True)
 
-    outcomes = asyncio.run(all_of_them())
+    # on a loop of its own, in a thread: an earlier test may have left one running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        outcomes = pool.submit(asyncio.run, all_of_them()).result()
     for path, outcome in zip(NOTEBOOKS, outcomes, strict=True):
         assert not isinstance(outcome, BaseException), f"{path.name}: {outcome}"
         print(f"{path.name}: {outcome:.1f} s")
