@@ -41,11 +41,16 @@ java: ## Install a Java runtime from Debian (the Spark path's tests run a local 
 demo: $(STAMP) ## Run the whole main job on synthetic data (local MLflow under mlruns/)
 	$(BIN)/leadscore demo --out $(DEMO) --port $(PORT)
 
+# Two pytest workers, a test file each at a time (module fixtures are built once); tests/conftest.py
+# gives every process one compute thread, so two workers fill two cores without OpenMP threads
+# spinning against each other. A single test: `.venv/bin/python -m pytest tests/x.py::test_y`.
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
+
 test: $(STAMP) browser postgres java ## Run the test suite (what CI runs; installs Chromium, PostgreSQL and Java first)
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: $(STAMP) browser postgres java ## Run the tests without the slow and end-to-end ones
-	$(BIN)/python -m pytest -m "not slow and not e2e"
+	$(PYTEST) -m "not slow and not e2e"
 
 lint: $(STAMP) ## Ruff lint and format check
 	$(BIN)/ruff check src tests benchmarks

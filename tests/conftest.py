@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from leadscore.data.synthetic import write_dataset
-from tests.helpers import XEDUCATION, PostgresServer, Trained, make_tables, mlflow_env, private_env
+# `make test` runs two workers on two cores: one compute thread per process (LightGBM, OpenMP,
+# BLAS), so that no process's threads spin waiting for a core another process holds (three
+# processes of two OpenMP threads each took five times as long). Set before anything loads them;
+# servers and kernels the tests start inherit it.
+for _name in ("LEADSCORE_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+from leadscore.data.synthetic import write_dataset  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    XEDUCATION,
+    PostgresServer,
+    Trained,
+    make_tables,
+    mlflow_env,
+    private_env,
+)
 
 
 @pytest.fixture(autouse=True)

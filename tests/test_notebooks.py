@@ -52,8 +52,8 @@ def test_the_notebooks_run_top_to_bottom(tmp_path: Path) -> None:
             "LEADSCORE_DATABASE_URL": f"sqlite:///{home}/leadscore.db",
             "MPLBACKEND": "Agg",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-            # One thread each: three kernels whose OpenMP threads spin while waiting for each other
-            # on two cores took five times as long as one kernel after another.
+            # One thread each (as every process of the suite, tests/conftest.py): three kernels
+            # whose OpenMP threads spun waiting for each other on two cores took five times as long.
             "LEADSCORE_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1",
