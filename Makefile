@@ -43,14 +43,16 @@ demo: $(STAMP) ## Run the whole main job on synthetic data (local MLflow under m
 
 # Two pytest workers, a test file each at a time (module fixtures are built once); tests/conftest.py
 # gives every process one compute thread, so two workers fill two cores without OpenMP threads
-# spinning against each other. A single test: `.venv/bin/python -m pytest tests/x.py::test_y`.
+# spinning against each other. Tests that time a server under load (marker `serial`) run after
+# them, alone. A single test: `.venv/bin/python -m pytest tests/x.py::test_y`.
 PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
 
 test: $(STAMP) browser postgres java ## Run the test suite (what CI runs; installs Chromium, PostgreSQL and Java first)
-	$(PYTEST)
+	$(PYTEST) -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 test-fast: $(STAMP) browser postgres java ## Run the tests without the slow and end-to-end ones
-	$(PYTEST) -m "not slow and not e2e"
+	$(PYTEST) -m "not slow and not e2e and not serial"
 
 lint: $(STAMP) ## Ruff lint and format check
 	$(BIN)/ruff check src tests benchmarks

@@ -207,6 +207,7 @@ def test_reloading_a_damaged_model_is_409_and_the_old_one_keeps_serving(
 # --- item 5: load is shed instead of piling up ------------------------------------------------------
 
 
+@pytest.mark.serial  # times health under a storm: not beside another worker's training
 def test_a_storm_of_batches_is_shed_and_health_stays_fast(trained: Trained, tmp_path: Path) -> None:
     proc, url, _ = _start(
         trained,
