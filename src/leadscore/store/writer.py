@@ -308,7 +308,7 @@ class ScoreWriter:
                 raise _WriterGone(f"the writer process did not answer within {WRITE_TIMEOUT:g} s")
             reply: tuple[Any, ...] = conn.recv()
             return reply
-        except (EOFError, OSError, _WriterGone) as exc:
+        except Exception as exc:  # died (EOF, broken pipe), hung, or sent something unreadable
             self._replace()
             raise _WriterGone(str(exc) or f"the writer process died ({type(exc).__name__})") from None
 
