@@ -9,8 +9,8 @@ writer process runs at a lower CPU priority: on a busy machine the scoring comes
 catches up in the gaps.
 
 The queue is bounded: when it is full (the database is slow or down) new rows are dropped and
-counted, and the service keeps scoring. A writer process that dies or hangs is replaced; the rows it
-held are counted as dropped.
+counted, and the service keeps scoring. A writer process that dies is replaced and its batch sent
+once more; a batch that fails again, or a writer silent for ``WRITE_TIMEOUT``, is dropped and counted.
 """
 
 from __future__ import annotations
@@ -314,17 +314,20 @@ class ScoreWriter:
 
     def _replace(self) -> None:
         """Stop a dead or stuck writer process; the next message starts another."""
-        process, conn = self._process, self._conn
+        self._stop_process(1.0)
         self._process, self._conn, self._store_url = None, None, None
         self.restarted += 1
-        if conn is not None:
+
+    def _stop_process(self, timeout: float) -> None:
+        """Close the writer process's pipe (it exits on the end of it), wait, kill it if it does not."""
+        if self._conn is not None:
             with contextlib.suppress(OSError):
-                conn.close()
-        if process is not None:
-            process.join(1.0)
-            if process.is_alive():
-                process.kill()
-                process.join(5.0)
+                self._conn.close()
+        if self._process is not None:
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(5.0)
 
     def _mark_down(self, exc: BaseException | str) -> None:
         self._down_until = time.monotonic() + RETRY_SECONDS
@@ -359,13 +362,6 @@ class ScoreWriter:
             self._cond.notify_all()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout)
-        if self._conn is not None:
-            with contextlib.suppress(OSError):
-                self._conn.close()  # the writer process sees the end of its pipe and exits
-        if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(5.0)
+        self._stop_process(timeout)
         if self._reader is not None:
             self._reader.close()
