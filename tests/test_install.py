@@ -26,6 +26,14 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpro
     return done
 
 
+def _outside_env() -> dict[str, str]:
+    """This environment without the project's settings and paths (as a user's shell would be), at the
+    suite's search budget (the search has tests of its own)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADSCORE_", "MLFLOW_", "PYTHONPATH"))}
+    env["LEADSCORE_SEARCH_TRIALS"] = "2"
+    return env
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with leadscore installed from a wheel built from a copy of the sources.
@@ -77,8 +85,7 @@ def test_the_installed_package_runs_the_main_commands_from_an_empty_folder(
     bin_dir = installed / "bin"
     empty = tmp_path / "empty"
     empty.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADSCORE_", "MLFLOW_", "PYTHONPATH"))}
-    env["LEADSCORE_SEARCH_TRIALS"] = "2"  # the suite's search budget (the search has tests of its own)
+    env = _outside_env()
     where = _run([str(bin_dir / "python"), "-c", "import leadscore; print(leadscore.__file__)"], empty, env)
     assert Path(where.stdout.strip()).is_relative_to(installed), "leadscore was not imported from the wheel"
     assert not (empty / "configs").exists()
@@ -110,8 +117,7 @@ def test_a_projects_own_configs_override_the_shipped_ones(installed: Path, tmp_p
         "name: our-rules\nmql_points: 10\nmin_fit_points: 0\n"
         "rules:\n  - {name: big, part: fit, points: 10, column: employee_count, op: '>=', value: 100}\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADSCORE_", "MLFLOW_", "PYTHONPATH"))}
-    env["LEADSCORE_SEARCH_TRIALS"] = "2"  # the suite's search budget (the search has tests of its own)
+    env = _outside_env()
     _run([str(installed / "bin" / "leadscore"), "generate", "--leads", "1000", "--out", "d"], tmp_path, env)
     out = _run([str(installed / "bin" / "leadscore"), "points", "d", "--json"], tmp_path, env).stdout
     assert '"rules": "our-rules"' in out
