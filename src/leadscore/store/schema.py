@@ -57,7 +57,6 @@ scores = Table(
     Column("request_id", String(64)),
     Column("source", String(8), nullable=False),  # api or batch
 )
-Index("ix_scores_lead_time", scores.c.lead_id, scores.c.scored_at)
 Index("ix_scores_scored_at", scores.c.scored_at)
 
 # Each lead's last logged answer: one row per lead, so ``previous`` is one key lookup.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -149,6 +150,19 @@ SCORE_COLUMNS = (
 )
 LATEST_COLUMNS = ("lead_id", "scored_at", "p_sql", "mql", "grade", "model_version")
 _JSON = frozenset({"reasons", "inputs"})
+_LEAD, _AT = SCORE_COLUMNS.index("lead_id"), SCORE_COLUMNS.index("scored_at")
+_JSON_AT = tuple(SCORE_COLUMNS.index(c) for c in sorted(_JSON))
+_latest_values = operator.itemgetter(*(SCORE_COLUMNS.index(c) for c in LATEST_COLUMNS))
+_row_values = operator.itemgetter(*SCORE_COLUMNS)
+
+
+def score_tuple(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A log row's values in ``SCORE_COLUMNS`` order (a column left out is null): how rows travel
+    to the writer and into the driver."""
+    try:
+        return _row_values(row)  # type: ignore[no-any-return]
+    except KeyError:
+        return tuple(row.get(c) for c in SCORE_COLUMNS)
 
 
 def _statements(dialect: str) -> tuple[str, str]:
@@ -173,31 +187,39 @@ def _sqlite_time(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _param(column: str, value: Any, sqlite: bool) -> Any:
-    """A value as the driver takes it, stored exactly as SQLAlchemy stores it (so both read it back)."""
-    if column in _JSON:  # JSON text as score_rows makes it, or a value to encode
-        return value if value is None or isinstance(value, str) else orjson.dumps(value).decode()
-    if sqlite and isinstance(value, datetime):
-        return _sqlite_time(value)
-    if sqlite and isinstance(value, bool):
-        return int(value)
-    return value
-
-
 def write_scores(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Log rows in one transaction: every row into ``scores``, each lead's newest into ``latest_scores``.
+    """Log rows (mappings, as ``score_rows`` makes them) in one transaction: see ``write_score_tuples``."""
+    write_score_tuples(store, list(map(score_tuple, rows)))
+
+
+def write_score_tuples(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Log rows (``score_tuple``: values in ``SCORE_COLUMNS`` order) in one transaction: every row
+    into ``scores``, each lead's newest into ``latest_scores``.
 
     Written on a plain driver connection with ``executemany`` (the service writes its log in a
-    process of its own, ``store.writer``)."""
-    newest: dict[str, Mapping[str, Any]] = {}
-    for row in rows:
-        key = row["lead_id"]
-        if key and (key not in newest or row["scored_at"] >= newest[key]["scored_at"]):
-            newest[key] = row
+    process of its own, ``store.writer``). The driver's parameters are made a column at a time:
+    per value, Python took a fifth of the write's CPU."""
+    if not rows:
+        return
     sqlite = store.dialect == "sqlite"
+    newest: dict[str, tuple[Any, ...]] = {}
+    for row in rows:
+        key = row[_LEAD]
+        if key and (key not in newest or row[_AT] >= newest[key][_AT]):
+            newest[key] = row
+    columns = list(zip(*rows, strict=True))
+    for i in _JSON_AT:  # JSON text as score_rows makes it, or a value to encode
+        if not all(v is None or type(v) is str for v in columns[i]):
+            columns[i] = tuple(
+                v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in columns[i]
+            )
+    if sqlite:  # stored exactly as SQLAlchemy stores times (so both read them back); booleans are 0/1 already
+        columns[_AT] = tuple(map(_sqlite_time, columns[_AT]))
+    score_params = list(zip(*columns, strict=True))
+    latest_params = list(map(_latest_values, newest.values()))  # lead_id, scored_at, ...
+    if sqlite:
+        latest_params = [(v[0], _sqlite_time(v[1]), *v[2:]) for v in latest_params]
     insert, upsert = _statements(store.dialect)
-    score_params = [tuple(_param(c, r.get(c), sqlite) for c in SCORE_COLUMNS) for r in rows]
-    latest_params = [tuple(_param(c, r[c], sqlite) for c in LATEST_COLUMNS) for r in newest.values()]
     raw = store.engine.raw_connection()
     try:
         cursor = raw.cursor()
