@@ -53,7 +53,8 @@ def wait(port: int, path: str, timeout: float = 120) -> None:
             if conn.getresponse().status == 200:
                 return
         except OSError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.1)  # not up, or not ready yet (503): ask again shortly, not in a tight loop
     raise RuntimeError(f"server on {port} not ready")
 
 
@@ -250,7 +251,7 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait(ours_port, "/healthz")
+            wait(ours_port, "/readyz")  # the batch scorers hold the model
             wait(mlflow_port, "/ping")
             body = json.dumps(lead_cols).encode()
             mlflow_cols = model_input_columns(model)
@@ -336,7 +337,7 @@ def batches_on_a_server(
     port = free_port()
     proc = start_service(model, port, env, log)
     try:
-        wait(port, "/healthz")
+        wait(port, "/readyz")  # the batch scorers hold the model: none loads it in the measured batches
         headers = {"X-API-Key": KEY}
         load(port, "/v1/score/batch?explain=5", body, headers, 1, 5)
         since = len(log.read_text().splitlines())

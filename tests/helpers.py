@@ -144,7 +144,8 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.1)  # not up, or not ready yet (503): ask again shortly, not in a tight loop
     raise RuntimeError("server did not become ready")
 
 

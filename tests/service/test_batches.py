@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -111,8 +112,15 @@ def test_a_big_batch_is_split_over_scorer_processes_and_a_killed_scorer_is_repla
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
-        first = _scorers(proc.pid, 2)  # warmed at start: one per batch slot, not the server itself
-        assert proc.pid not in first
+        # ready means both scorers (one per batch slot) hold the model: a batch sent at once waits
+        # for none to start or load it
+        assert httpx.get(f"{url}/readyz").json()["batch_scorers"] == 2
+        first = _children(proc.pid)
+        assert len(first) == 2 and proc.pid not in first
+        # they are forked from a fork server that imported LightGBM once (a scorer imported it with
+        # its first model: 1.5 s of CPU in every new or replacing scorer)
+        (fork_server,) = [child for child, command in _kids(proc.pid) if b"forkserver" in command]
+        assert "lib_lightgbm" in Path(f"/proc/{fork_server}/maps").read_text()
         # the score log is written by one more forked process, below the scoring's priority
         writers = _forked(proc.pid) - first
         assert len(writers) == 1
@@ -159,6 +167,35 @@ def test_a_big_batch_is_split_over_scorer_processes_and_a_killed_scorer_is_repla
     finally:
         stop(proc)
     assert not _kids(proc.pid)  # scorers, fork server and resource tracker all gone
+
+
+def test_ready_only_once_the_batch_scorers_hold_the_model(trained: Trained) -> None:
+    """A load balancer sends batches once /readyz says ready: they must find both scorers started
+    and holding the model, not wait while one forks and loads it (the first batches of a fresh
+    server took one scorer's time, or the whole load's)."""
+    from leadscore.config import Settings
+    from leadscore.service.app import create_app
+
+    settings = Settings(api_keys=API_KEY, log_scores=False, warm_scorers=True, max_batches=2)
+    interval = sys.getswitchinterval()  # create_app shortens it for the server's process
+
+    async def run() -> tuple[httpx.Response, httpx.Response]:
+        app = create_app(str(trained["model_path"]), settings=settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+                first = await c.get("/readyz")  # the scorers are still starting
+                deadline = time.monotonic() + 60
+                while (ready := await c.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+        return first, ready
+
+    try:
+        first, ready = _in_a_loop(run())
+    finally:
+        sys.setswitchinterval(interval)
+    assert first.status_code == 503 and first.json() == {"status": "starting the batch scorers"}
+    assert ready.status_code == 200 and ready.json()["batch_scorers"] == 2
 
 
 def test_a_scorer_always_scores_with_the_model_it_is_given(trained: Trained) -> None:

@@ -110,7 +110,7 @@ def create_app(
             pass
         watcher = loop.create_task(_follow_reloads(state)) if state.board is not None else None
         # Batch scorers start while the server already answers (or with the first batch).
-        warming = loop.create_task(_warm(state)) if settings.warm_scorers else None
+        warming = _start_warming(loop, state) if settings.warm_scorers else None
         yield
         for task in (watcher, warming):
             if task is not None:
@@ -189,6 +189,15 @@ async def _shut_down(state: ServiceState) -> None:
         await asyncio.to_thread(state.score_log.close, 10.0)
 
 
+def _start_warming(loop: asyncio.AbstractEventLoop, state: ServiceState) -> asyncio.Task[None] | None:
+    """Start the batch scorers with the model in the background; /readyz waits for them (a batch
+    sent meanwhile would wait for a scorer to start and load the model)."""
+    if state.scorers is None or state.loaded is None:
+        return None
+    state.scorers_warming = True
+    return loop.create_task(_warm(state))
+
+
 async def _warm(state: ServiceState) -> None:
     """Start the batch scorer processes with the model, so the first batches do not wait for them."""
     if state.scorers is None or state.loaded is None:
@@ -197,6 +206,8 @@ async def _warm(state: ServiceState) -> None:
         await state.scorers.warm(state.loaded)
     except Exception as exc:  # a batch will start its scorer itself, and report a failure then
         access_logger().warning("batch scorers not started", extra={"fields": {"error": str(exc)}})
+    finally:
+        state.scorers_warming = False
 
 
 async def _reload_logged(state: ServiceState) -> None:

@@ -275,13 +275,19 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"model": ErrorOut}})
 async def readyz(state: StateDep) -> Response:
-    """Ready when a model is loaded and the score log has tried its store once (connected, or found
-    it down: the service scores either way, and the log says which)."""
+    """Ready when a model is loaded, the batch scorers hold it (a batch sent before would wait for
+    them), and the score log has tried its store once (connected, or found it down: the service
+    scores either way, and the log says which)."""
     if state.loaded is None:
         return JSON({"status": "loading"}, status_code=503)
+    if state.scorers_warming:
+        return JSON({"status": "starting the batch scorers"}, status_code=503)
     if state.score_log is not None and not state.score_log.tried.is_set():
         return JSON({"status": "connecting to the store"}, status_code=503)
-    return JSON({"status": "ready", "model_version": state.loaded.model_version})
+    ready: dict[str, Any] = {"status": "ready", "model_version": state.loaded.model_version}
+    if state.scorers is not None:
+        ready["batch_scorers"] = state.scorers.holding(state.loaded)  # holding the served model
+    return JSON(ready)
 
 
 @router.get("/metrics", response_class=Response)

@@ -39,6 +39,7 @@ class ServiceState:
     score_log: ScoreWriter | None = None  # every answer logged to the store (None: logging off)
     trend_threshold: float = 0.05  # a change in P(SQL) of at least this is a trend
     scorers: BatchScorers | None = None  # the batch scorer processes (one per batch slot)
+    scorers_warming: bool = False  # the scorers are being started with the model (not ready yet)
 
     def try_start_batch(self) -> bool:
         """Take a batch slot if one is free (the event loop is single-threaded: no lock needed)."""
