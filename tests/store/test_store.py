@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,15 @@ from sqlalchemy import inspect
 
 from leadscore.errors import UserError
 from leadscore.store.db import database_url, migrate, open_store
-from leadscore.store.scores import latest, purge, served_scores, store_counts, trend_fields, write_scores
+from leadscore.store.scores import (
+    Previous,
+    latest,
+    purge,
+    served_scores,
+    store_counts,
+    trend_fields,
+    write_scores,
+)
 from leadscore.store.writer import WRITER_NICE, PackedRows, ScoreWriter
 from tests.helpers import free_port
 
@@ -139,6 +148,36 @@ def test_the_writer_batches_rows_and_answers_previous_before_they_are_written(da
     assert writer.dropped == 101
     writer.close()
     assert latest(open_store(database_url), ["39"])["39"].p_sql == 0.39
+
+
+def test_a_batch_scorer_finds_answers_still_queued_and_the_rest_in_the_store(tmp_path: Path) -> None:
+    """A scorer gets the serving process's queued answers (``view``) and the store's URL: a lead
+    whose rows are not written yet gets its newest queued answer, another the store's."""
+    from leadscore.service.batches import previous_from
+
+    url = f"sqlite:///{tmp_path}/log.db"
+    write_scores(open_store(url), [_row("3", 0.33, T0, mql=True)])
+    writer = ScoreWriter(url, capacity=1_000)
+    writer.start()
+    assert writer.tried.wait(60)
+    blocker = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the writer process waits for the lock: its rows stay queued
+    try:
+        later = T0 + timedelta(seconds=1)
+        assert writer.submit(PackedRows.pack([_row("1", 0.1, T0), _row("1", 0.4, later), _row("2", 0.2, T0)]))
+        found = previous_from(writer.view())(["1", "2", "3", "nobody"])
+        assert found == {
+            "1": Previous(0.4, "B2", False, later),
+            "2": Previous(0.2, "B2", False, T0),
+            "3": Previous(0.33, "B2", True, T0),  # from the store
+        }
+        assert writer.written == 0
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert writer.flush(60) and writer.written == 3
+    writer.close()
+    assert previous_from((b"", url))(["1"])["1"].p_sql == 0.4  # written: now from the store
 
 
 def test_the_log_is_written_by_a_lower_priority_process_replaced_when_it_dies(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ import orjson
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.service.leads import CheckedLead, LeadChecker, LeadError
 from leadscore.store.scores import LatestReader, Previous, score_rows, trend_fields
-from leadscore.store.writer import PackedRows
+from leadscore.store.writer import PackedRows, Pending
 
 BATCH_THREADS = 2  # TreeSHAP of a batch on two threads (one worker per core serves single leads)
 _serials = itertools.count(1)
@@ -237,10 +237,10 @@ def previous_from(view: LogView) -> Callable[[list[str]], dict[str, Previous]]:
     """The leads' previous answers as a scorer finds them: rows still queued in the serving process
     first, then the store (on a connection of the scorer's own; skipped while the store is down)."""
     queued, url = view
-    pending: dict[str, Previous] = pickle.loads(queued) if queued else {}
+    pending: dict[str, Pending] = pickle.loads(queued) if queued else {}
 
     def lookup(ids: list[str]) -> dict[str, Previous]:
-        found = {i: pending[i] for i in ids if i in pending}
+        found = {i: Previous(*pending[i]) for i in ids if i in pending}
         rest = [i for i in ids if i and i not in found]
         if rest and url:
             reader = _readers.get(url) or _readers.setdefault(url, LatestReader(url))
