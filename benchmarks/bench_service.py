@@ -59,10 +59,17 @@ def wait(port: int, path: str, timeout: float = 120) -> None:
 
 
 def load(
-    port: int, path: str, body: bytes | list[bytes], headers: dict[str, str], concurrency: int, total: int
+    port: int,
+    path: str,
+    body: bytes | list[bytes],
+    headers: dict[str, str],
+    concurrency: int,
+    total: int,
+    pause: float = 0.0,
 ) -> dict[str, float]:
     """A bounded keep-alive load loop: ``total`` POSTs spread over ``concurrency`` connections
-    (several bodies are sent in turn: a different lead per request)."""
+    (several bodies are sent in turn: a different lead per request), each connection waiting
+    ``pause`` seconds between an answer and its next request."""
     per = total // concurrency
     bodies = body if isinstance(body, list) else [body]
     latencies: list[float] = []
@@ -82,6 +89,8 @@ def load(
             if resp.status != 200:
                 with lock:
                     failures[0] += 1
+            if pause:
+                time.sleep(pause)
         conn.close()
         with lock:
             latencies.extend(mine)
@@ -330,10 +339,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def batches_on_a_server(
-    model: Path, env: dict[str, str], log: Path, body: bytes, batches: int = BATCHES
+    model: Path, env: dict[str, str], log: Path, body: bytes, batches: int = BATCHES, pause: float = 0.0
 ) -> tuple[np.ndarray, int]:
     """A server of its own answers ``batches`` batches one after another (after five to warm up
-    its scorers): their server-side milliseconds, and how many failed."""
+    its scorers; ``pause`` seconds between an answer and the next batch): their server-side
+    milliseconds, and how many failed."""
     port = free_port()
     proc = start_service(model, port, env, log)
     try:
@@ -341,7 +351,7 @@ def batches_on_a_server(
         headers = {"X-API-Key": KEY}
         load(port, "/v1/score/batch?explain=5", body, headers, 1, 5)
         since = len(log.read_text().splitlines())
-        run = load(port, "/v1/score/batch?explain=5", body, headers, 1, batches)
+        run = load(port, "/v1/score/batch?explain=5", body, headers, 1, batches, pause)
     finally:
         stop(proc)
     return server_latencies(log, "/v1/score/batch", since), int(run["failed"])
