@@ -39,7 +39,7 @@ import orjson
 
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.service.leads import CheckedLead, LeadChecker, LeadError
-from leadscore.store.scores import LatestReader, Previous, score_rows, trend_fields
+from leadscore.store.scores import LatestReader, Previous, score_tuples, trend_fields
 from leadscore.store.writer import PackedRows, Pending
 
 BATCH_THREADS = 2  # TreeSHAP of a batch on two threads (one worker per core serves single leads)
@@ -81,7 +81,7 @@ class Answered:
     """Leads answered: each answer, the log rows (when logged), and the figures for the metrics."""
 
     answers: list[dict[str, Any]]
-    rows: list[dict[str, Any]] | None
+    rows: PackedRows | None
     p_sql: np.ndarray
     mql: int
 
@@ -105,17 +105,19 @@ def answer_leads(
     )
     rows = None
     if previous is not None:
-        rows = score_rows(
-            answers,
-            records,
-            model_name=bundle.name,
-            fields=bundle.fields,
-            source="api",
-            request_id=request_id,
+        rows = PackedRows.from_tuples(
+            score_tuples(
+                answers,
+                records,
+                model_name=bundle.name,
+                fields=bundle.fields,
+                source="api",
+                request_id=request_id,
+            )
         )
-        found = previous([row["lead_id"] for row in rows])
-        for answer, row in zip(answers, rows, strict=True):
-            answer.update(trend_fields(answer, found.get(row["lead_id"]), trend_threshold))
+        found = previous([key for key, *_ in rows.answers])
+        for answer, (key, *_) in zip(answers, rows.answers, strict=True):
+            answer.update(trend_fields(answer, found.get(key), trend_threshold))
     else:
         for answer in answers:
             answer.update(trend_fields(answer, None, trend_threshold))
@@ -214,7 +216,7 @@ def score_batch_body(
         )
         for (i, _), answer in zip(good, done.answers, strict=True):
             results[i] = answer
-        rows = None if done.rows is None else [PackedRows.pack(done.rows)]
+        rows = None if done.rows is None else [done.rows]
         p_sql, mql = done.p_sql, done.mql
     elif previous is not None:
         rows = []

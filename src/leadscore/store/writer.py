@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import operator
 import os
 import pickle
 import signal
@@ -44,6 +45,9 @@ WRITER_NICE = 5  # the writer process's CPU priority below the scoring (0: the s
 
 Answer = tuple[str, float, str, bool, datetime]  # lead key, p_sql, grade, mql, scored_at
 Pending = tuple[float, str, bool, datetime]  # a queued answer: Previous's fields, in its order
+_answer_of = operator.itemgetter(
+    *(SCORE_COLUMNS.index(c) for c in ("lead_id", "p_sql", "grade", "mql", "scored_at"))
+)
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,14 @@ class PackedRows:
 
     @classmethod
     def pack(cls, rows: Sequence[Mapping[str, Any]]) -> PackedRows:
-        """Rows packed as value tuples (``score_tuple``): smaller to pickle and quicker to unpickle
+        """Rows (mappings) packed as value tuples: see ``from_tuples``."""
+        return cls.from_tuples(list(map(score_tuple, rows)))
+
+    @classmethod
+    def from_tuples(cls, rows: list[tuple[Any, ...]]) -> PackedRows:
+        """Rows as value tuples (``score_tuples``) packed: smaller to pickle and quicker to unpickle
         than dicts, and what the driver takes."""
-        return cls(
-            pickle.dumps(list(map(score_tuple, rows)), protocol=pickle.HIGHEST_PROTOCOL),
-            [(r["lead_id"], r["p_sql"], r["grade"], r["mql"], r["scored_at"]) for r in rows],
-        )
+        return cls(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), list(map(_answer_of, rows)))
 
     def tuples(self) -> list[tuple[Any, ...]]:
         values: list[tuple[Any, ...]] = pickle.loads(self.blob)
