@@ -13,7 +13,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadscore.store.scores import SCORE_COLUMNS, plain_value, score_rows, score_tuples
+from leadscore.store.scores import SCORE_COLUMNS, plain_value, score_tuples
 from leadscore.store.writer import PackedRows
 
 T0 = datetime(2026, 11, 20, 9, 0)
@@ -58,7 +58,7 @@ answers = st.fixed_dictionaries(
 def _plain_rows(
     answers: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]], fields: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """The rows by their plain definition (how ``score_rows`` made them before the tuples)."""
+    """The rows by their plain definition (a mapping per row, as they were made before the tuples)."""
     from leadscore.store.scores import lead_key
 
     out = []
@@ -105,7 +105,6 @@ def test_rows_made_as_tuples_say_what_the_plain_definition_says(data: st.DataObj
     expected = _plain_rows(given_answers, leads, fields)
     tuples = score_tuples(given_answers, leads, scored_at=T0, **kwargs)
     assert [dict(zip(SCORE_COLUMNS, t, strict=True)) for t in tuples] == expected
-    assert score_rows(given_answers, leads, scored_at=T0, **kwargs) == expected
     packed = PackedRows.from_tuples(tuples)
     assert packed.rows() == expected == PackedRows.pack(expected).rows()
     assert packed.answers == [(r["lead_id"], r["p_sql"], r["grade"], r["mql"], T0) for r in expected]
@@ -113,7 +112,7 @@ def test_rows_made_as_tuples_say_what_the_plain_definition_says(data: st.DataObj
 
 def test_a_lead_without_some_fields_logs_them_as_null_and_nan_as_null() -> None:
     answer = {"p_sql": 0.4, "mql": False, "grade": "B2", "lead_id": 7.0}
-    (row,) = score_rows(
+    (values,) = score_tuples(
         [answer],
         [{"job_title": "CTO", "employee_count": math.nan, "email": "a@b.c"}],
         model_name="synthetic",
@@ -121,5 +120,6 @@ def test_a_lead_without_some_fields_logs_them_as_null_and_nan_as_null() -> None:
         source="batch",
         scored_at=T0,
     )
+    row = dict(zip(SCORE_COLUMNS, values, strict=True))
     assert row["lead_id"] == "7"
     assert orjson.loads(row["inputs"]) == {"job_title": "CTO", "employee_count": None, "region": None}

@@ -19,7 +19,7 @@ from leadscore.data.sources import atomic_path, count_rows, iter_table, read_tab
 from leadscore.errors import UserError
 from leadscore.scoring.bundle import ModelBundle, Scored
 from leadscore.store.db import Store
-from leadscore.store.scores import latest, score_rows, trend_fields, write_scores
+from leadscore.store.scores import latest, lead_of, score_tuples, trend_fields, write_score_tuples
 
 log = logging.getLogger(__name__)
 
@@ -99,22 +99,23 @@ def log_chunk(
         {**part, "lead_id": lead_id, **versions}
         for part, lead_id in zip(bundle.answer_parts(scored), raw_ids, strict=True)
     ]
-    rows = score_rows(answers, records, model_name=bundle.name, fields=fields, source="batch")
-    previous = latest(store, [row["lead_id"] for row in rows])
+    rows = score_tuples(answers, records, model_name=bundle.name, fields=fields, source="batch")
+    keys = list(map(lead_of, rows))
+    previous = latest(store, keys)
     trends: dict[str, list[Any]] = {
         "previous_p_sql": [],
         "previous_scored_at": [],
         "trend": [],
         "crossed_cutoff": [],
     }
-    for answer, row in zip(answers, rows, strict=True):
-        extra = trend_fields(answer, previous.get(row["lead_id"]), threshold)
+    for answer, key in zip(answers, keys, strict=True):
+        extra = trend_fields(answer, previous.get(key), threshold)
         before = extra["previous"]
         trends["previous_p_sql"].append(before["p_sql"] if before else None)
         trends["previous_scored_at"].append(before["scored_at"] if before else None)
         trends["trend"].append(extra["trend"])
         trends["crossed_cutoff"].append(extra["crossed_cutoff"])
-    write_scores(store, rows)
+    write_score_tuples(store, rows)
     out = frame.copy()
     for name, values in trends.items():
         out[name] = pd.Series(
