@@ -13,7 +13,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadscore.store.scores import SCORE_COLUMNS, plain_value, score_tuples
+from leadscore.store.scores import SCORE_COLUMNS, lead_key, plain_value, score_tuples
 from leadscore.store.writer import PackedRows
 
 T0 = datetime(2026, 11, 20, 9, 0)
@@ -59,8 +59,6 @@ def _plain_rows(
     answers: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]], fields: Sequence[str]
 ) -> list[dict[str, Any]]:
     """The rows by their plain definition (a mapping per row, as they were made before the tuples)."""
-    from leadscore.store.scores import lead_key
-
     out = []
     for answer, record in zip(answers, records, strict=True):
         inputs = {f: record.get(f) for f in fields}
