@@ -14,7 +14,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
@@ -249,3 +250,18 @@ class PostgresServer:
             [*self.prefix, self.pg_ctl, "-D", str(self.data), "-m", "fast", "stop"], capture_output=True
         )
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class Page:
+    """What a page did when it was opened: its text, a screenshot and anything that went wrong."""
+
+    text: str
+    screenshot: Path
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    outside_requests: list[str] = field(default_factory=list)
+    svg_count: int = 0
+
+
+OpenPage = Callable[[Path], Page]  # the ``open_page`` fixture: an HTML file -> what opening it did

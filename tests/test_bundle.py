@@ -15,7 +15,7 @@ from tests.helpers import Trained, make_leads
 
 @pytest.fixture(scope="module")
 def bundle(trained: Trained) -> ModelBundle:
-    return ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    return ModelBundle.load(trained["model_path"])
 
 
 def test_base_plus_contributions_is_the_raw_score_for_every_lead(bundle: ModelBundle) -> None:
@@ -46,12 +46,13 @@ def test_fit_and_engagement_parts_are_the_group_sums_of_the_contributions(bundle
 def test_single_lead_and_batch_give_identical_scores(bundle: ModelBundle) -> None:
     leads = make_leads(300, 79)
     scored = bundle.score_frame(leads, explain=3)
+    assert scored.reasons is not None
     for i in range(0, 300, 37):
         one = bundle.score_record(leads.iloc[i].to_dict(), explain=3)
         assert one["p_sql"] == round(float(scored.p_sql[i]), 6)
         assert one["grade"] == scored.grade[i] and one["mql"] == bool(scored.mql[i])
         texts = [r["text"] for r in one["reasons"]["positive"] + one["reasons"]["negative"]]
-        assert sorted(texts) == sorted(r.text for r in scored.reasons[i])  # type: ignore[index]
+        assert sorted(texts) == sorted(r.text for r in scored.reasons[i])
 
 
 def test_reasons_name_the_leads_own_values(bundle: ModelBundle) -> None:

@@ -216,7 +216,7 @@ def _train(folder: Path, spec: dict[str, object], spec_path: Path) -> TrainResul
 
 
 @pytest.mark.slow
-def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) -> None:
 
     from leadscore.data.synthetic import write_dataset
 
@@ -324,7 +324,7 @@ def test_a_declared_feature_without_a_template_is_phrased_from_its_definition(
     assert definition_phrase(parse_definitions({"f": definition})["f"], value) == text
 
 
-def test_a_bad_declared_export_is_one_line_naming_the_spec_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_declared_export_is_one_line_naming_the_spec_key(tmp_path) -> None:
     import yaml
 
     from leadscore.config import load_spec
@@ -363,7 +363,7 @@ def test_a_bad_declared_export_is_one_line_naming_the_spec_key(tmp_path) -> None
         load_spec(str(bad))
 
 
-def test_validate_reads_a_declared_folder_in_its_own_vocabulary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_validate_reads_a_declared_folder_in_its_own_vocabulary(tmp_path) -> None:
     import json
 
     import yaml
@@ -419,7 +419,7 @@ def test_events_of_unknown_leads_or_with_unreadable_times_are_never_used() -> No
     pd.testing.assert_frame_equal(before, after)
 
 
-def test_validate_gives_label_counts_by_stage_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_validate_gives_label_counts_by_stage_path(tmp_path) -> None:
     from leadscore.data.declared import validate_folder
     from leadscore.data.synthetic import write_dataset
 
@@ -460,7 +460,7 @@ def _stage_spec(**label: object) -> DatasetSpec:
     )
 
 
-def test_labels_from_the_status_history_match_the_generators_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_labels_from_the_status_history_match_the_generators_own(tmp_path) -> None:
     from leadscore.data.declared import with_stage_labels
     from leadscore.data.synthetic import write_dataset
 
@@ -478,7 +478,7 @@ def test_labels_from_the_status_history_match_the_generators_own(tmp_path) -> No
     )
 
 
-def test_backward_moves_count_as_the_history_says(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_backward_moves_count_as_the_history_says(tmp_path) -> None:
     from leadscore.data.declared import with_stage_labels
 
     t0 = pd.Timestamp("2026-06-01")
@@ -511,7 +511,7 @@ def test_backward_moves_count_as_the_history_says(tmp_path) -> None:  # type: ig
     assert past == 1
 
 
-def test_a_stage_list_that_never_occurs_is_one_line_naming_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_stage_list_that_never_occurs_is_one_line_naming_the_key(tmp_path) -> None:
     from leadscore.data.declared import with_stage_labels
     from leadscore.data.synthetic import write_dataset
     from leadscore.errors import UserError
@@ -523,11 +523,11 @@ def test_a_stage_list_that_never_occurs_is_one_line_naming_the_key(tmp_path) -> 
     ):
         with_stage_labels(
             tables["leads"].to_pandas(), tmp_path / "d", _stage_spec(stages=["Sales Qualified"])
-        )  # type: ignore[arg-type]
+        )
 
 
 @pytest.mark.slow
-def test_training_takes_its_labels_from_the_status_history(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_training_takes_its_labels_from_the_status_history(tmp_path) -> None:
 
     from leadscore.data.synthetic import write_dataset
 
@@ -549,7 +549,7 @@ def test_training_takes_its_labels_from_the_status_history(tmp_path) -> None:  #
 
 @pytest.mark.slow
 @pytest.mark.e2e
-def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tmp_path) -> None:
     import json
 
     import httpx

@@ -43,7 +43,7 @@ def run_monitor(trained: Trained, reference: Path, current: Path, out: Path) -> 
             str(out),
             "--json",
         ],
-        env=trained["env"],  # type: ignore[arg-type]
+        env=trained["env"],
     )
     return result.exit_code, json.loads(result.stdout)
 
@@ -88,7 +88,7 @@ def test_the_drifted_period_is_caught_and_exits_3(
     assert by_field["pricing_page_views_total"]["psi"] > 0.1  # the changed pricing-page behaviour
     assert set(result) >= {"verdict", "reasons", "score_psi", "fields", "outcomes", "sources", "contract"}
     # Logged to MLflow, with the verdict as a tag and the report as an artifact.
-    client = MlflowClient(tracking_uri=trained["env"]["LEADSCORE_TRACKING_URI"])  # type: ignore[index]
+    client = MlflowClient(tracking_uri=trained["env"]["LEADSCORE_TRACKING_URI"])
     run = client.get_run(result["mlflow_run_id"])
     assert run.data.tags["verdict"] == "retrain"
     assert run.data.metrics["score_psi"] == pytest.approx(result["score_psi"])
@@ -100,7 +100,7 @@ def test_overdue_contract_and_rejections_by_source(
 ) -> None:
     from leadscore.monitoring.feedback import import_feedback, load_store
 
-    bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    bundle = ModelBundle.load(trained["model_path"])
     store = tmp_path / "fb.db"
     import_feedback(periods["quiet"] / "feedback.parquet", store)
     result = monitor(
@@ -126,7 +126,7 @@ def test_monitor_errors_name_the_file(trained: Trained, synthetic_dir: Path, tmp
             "--current",
             str(tmp_path / "nope.csv"),
         ],
-        env=trained["env"],  # type: ignore[arg-type]
+        env=trained["env"],
     )
     assert result.exit_code == 2
     assert result.output.strip() == f"error: {tmp_path / 'nope.csv'}: file not found"

@@ -58,7 +58,7 @@ def test_the_notebooks_run_top_to_bottom(tmp_path: Path) -> None:
             "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1",
         }
-        books[path] = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+        books[path] = nbformat.read(path, as_version=4)
         clients[path] = NotebookClient(
             books[path], timeout=600, kernel_name="python3", resources={"metadata": {"path": str(home)}}
         )

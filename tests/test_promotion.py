@@ -88,13 +88,13 @@ def champion() -> str:
     return str(MlflowClient().get_model_version_by_alias(NAME, "champion").version)
 
 
-def exported_version(registry: dict[str, object]) -> str:
+def exported_version(registry: dict[str, Any]) -> str:
     bundle = ModelBundle.load(Path(str(registry["root"])) / "models" / "synthetic")
     assert bundle.meta.registered is not None
     return bundle.meta.registered.version
 
 
-def test_promotion_refused_accepted_forced_and_rolled_back(registry: dict[str, object]) -> None:
+def test_promotion_refused_accepted_forced_and_rolled_back(registry: dict[str, Any]) -> None:
     recent = str(registry["recent"])
     assert champion() == "1"
 
@@ -139,10 +139,10 @@ def test_promotion_refused_accepted_forced_and_rolled_back(registry: dict[str, o
 
 
 def test_running_service_picks_up_a_new_champion_without_dropping_requests(
-    registry: dict[str, object], tmp_path: Path
+    registry: dict[str, Any], tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {**registry["env"], "LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_ADMIN_KEYS": ADMIN_KEY}  # type: ignore[dict-item]
+    env = {**registry["env"], "LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_ADMIN_KEYS": ADMIN_KEY}
     proc = start_server(f"models:/{NAME}@champion", env, port, log=tmp_path / "server.log")
     url = f"http://127.0.0.1:{port}"
     lead = make_tables(4000, 11)["leads"].slice(0, 1).to_pylist()[0]
@@ -182,10 +182,10 @@ def test_running_service_picks_up_a_new_champion_without_dropping_requests(
 
 
 def test_several_workers_are_replaced_on_reload_without_dropping_requests(
-    registry: dict[str, object], tmp_path: Path
+    registry: dict[str, Any], tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {**registry["env"], "LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_ADMIN_KEYS": ADMIN_KEY}  # type: ignore[dict-item]
+    env = {**registry["env"], "LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_ADMIN_KEYS": ADMIN_KEY}
     proc = start_server(f"models:/{NAME}@champion", env, port, "--workers", "2", log=tmp_path / "server.log")
     url = f"http://127.0.0.1:{port}"
     lead = {"lead_id": 1, "job_title": "CTO", "employee_count": 300, "demo_requests": 1}

@@ -22,18 +22,18 @@ pytestmark = pytest.mark.slow
 def store(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
     from leadscore.config import get_settings
 
-    for k, v in trained["env"].items():  # type: ignore[attr-defined]
+    for k, v in trained["env"].items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
-    mlflow.set_tracking_uri(trained["env"]["LEADSCORE_TRACKING_URI"])  # type: ignore[index]
-    mlflow.set_registry_uri(trained["env"]["LEADSCORE_TRACKING_URI"])  # type: ignore[index]
+    mlflow.set_tracking_uri(trained["env"]["LEADSCORE_TRACKING_URI"])
+    mlflow.set_registry_uri(trained["env"]["LEADSCORE_TRACKING_URI"])
     yield MlflowClient()
     get_settings.cache_clear()
 
 
 def test_run_has_metrics_params_and_evidence(trained: Trained, store: MlflowClient) -> None:
     payload = trained["payload"]
-    run = store.get_run(payload["run_id"])  # type: ignore[index]
+    run = store.get_run(payload["run_id"])
     m = run.data.metrics
     for key in (
         "test_roc_auc",
@@ -49,7 +49,7 @@ def test_run_has_metrics_params_and_evidence(trained: Trained, store: MlflowClie
         "points_model_sql_rate_at_same_volume",
     ):
         assert key in m, key
-    assert m["test_roc_auc"] == pytest.approx(payload["metrics"]["roc_auc"])  # type: ignore[index]
+    assert m["test_roc_auc"] == pytest.approx(payload["metrics"]["roc_auc"])
     assert run.data.params["dataset"] == "synthetic" and "data_sha256" in run.data.params
     assert len(run.data.tags["data_sha256"]) == 64
     names = {a.path for a in store.list_artifacts(run.info.run_id)}
@@ -74,13 +74,13 @@ def test_model_is_registered_with_aliases(trained: Trained, store: MlflowClient)
     challenger = store.get_model_version_by_alias("leadscore-synthetic", "challenger")
     assert (
         str(champion.version) == str(challenger.version) == trained["payload"]["model_uri"].rsplit("/", 1)[1]
-    )  # type: ignore[index]
-    assert champion.run_id == trained["payload"]["run_id"]  # type: ignore[index]
+    )
+    assert champion.run_id == trained["payload"]["run_id"]
 
 
 def test_registry_uri_exported_folder_and_pyfunc_score_alike(trained: Trained, store: MlflowClient) -> None:
     leads = make_leads(200, 90)
-    exported = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    exported = ModelBundle.load(trained["model_path"])
     registered = load_bundle("models:/leadscore-synthetic@champion")
     a = exported.score_frame(leads).p_sql
     b = registered.score_frame(leads).p_sql
@@ -98,5 +98,5 @@ def test_registry_uri_exported_folder_and_pyfunc_score_alike(trained: Trained, s
     out = pyfunc.predict(sample)
     assert list(out.columns)[:4] == ["lead_id", "p_sql", "mql", "grade"]
     assert (out["p_sql"].to_numpy() == pd.Series(a[:20]).round(6).to_numpy()).all()
-    assert (Path(trained["model_path"]) / "MLmodel").is_file()  # type: ignore[arg-type]
-    assert os.path.isdir(Path(trained["model_path"]) / "artifacts" / "bundle")  # type: ignore[arg-type]
+    assert (Path(trained["model_path"]) / "MLmodel").is_file()
+    assert os.path.isdir(Path(trained["model_path"]) / "artifacts" / "bundle")

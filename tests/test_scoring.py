@@ -52,7 +52,7 @@ def test_score_writes_id_score_flag_grade_and_reasons(trained: Trained, tmp_path
         "engagement_log_odds",
     ]
     assert len(frame) == len(leads) and frame["lead_id"].tolist() == leads["lead_id"].tolist()
-    bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    bundle = ModelBundle.load(trained["model_path"])
     scored = bundle.score_frame(leads)
     assert (frame["p_sql"].to_numpy() == scored.p_sql.round(6)).all()  # chunking changes nothing
     # The grade is the fit band and the engagement band; the parts are the service's log-odds.

@@ -71,7 +71,7 @@ def _base(n: int = 200) -> pd.DataFrame:
         (lambda f: f.drop(columns="id"), "missing_column", "error"),
     ],
 )
-def test_broken_files_are_reported_by_column_and_count(mutate, check: str, level: str) -> None:  # type: ignore[no-untyped-def]
+def test_broken_files_are_reported_by_column_and_count(mutate, check: str, level: str) -> None:
     spec = spec_from_flags("t", "won", ["1"], "id", "when")
     spec.label.negative = [0]
     spec.ranges = {"size": (0, 10_000)}

@@ -59,7 +59,7 @@ def test_scan_flags_a_perfect_column_and_spares_honest_ones() -> None:
 
 
 @pytest.mark.slow
-def test_training_without_a_spec_excludes_the_synthetic_call_duration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_training_without_a_spec_excludes_the_synthetic_call_duration(tmp_path) -> None:
     leads = make_leads(6000, 3)
     path = tmp_path / "export.csv"
     leads.drop(columns=["true_p_sql"]).to_csv(path, index=False)
@@ -73,7 +73,7 @@ def test_training_without_a_spec_excludes_the_synthetic_call_duration(tmp_path) 
 
 
 @pytest.mark.slow
-def test_a_telemarketing_call_duration_is_flagged_even_when_it_is_not_decisive(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_telemarketing_call_duration_is_flagged_even_when_it_is_not_decisive(tmp_path) -> None:
     # Like a bank telemarketing export: call length is known only after the call, and is strong
     # but far from perfect on its own.
     rng = np.random.default_rng(5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,8 @@ from leadscore.scoring.contract import load_contract
 from tests.helpers import make_leads, make_tables
 
 
-def _options(**kw: object) -> TrainOptions:
-    return TrainOptions(contract=load_contract()[0], **kw)  # type: ignore[arg-type]
+def _options(**kw: Any) -> TrainOptions:
+    return TrainOptions(contract=load_contract()[0], **kw)
 
 
 def test_time_split_tests_on_the_most_recent_fifth() -> None:
@@ -48,13 +49,13 @@ def test_without_a_time_column_the_split_is_stratified_and_seeded() -> None:
 
 
 @pytest.fixture(scope="module")
-def synthetic_result(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def synthetic_result(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("train")
     write_dataset(make_tables(20000, 31), out)
     return train(out, load_spec("synthetic"), _options())
 
 
-def test_model_beats_both_baselines_and_is_calibrated(synthetic_result) -> None:  # type: ignore[no-untyped-def]
+def test_model_beats_both_baselines_and_is_calibrated(synthetic_result) -> None:
     r = synthetic_result
     truth = roc_auc_score(r.test_y, r.test_frame["true_p_sql"])
     assert r.metrics["roc_auc"] > r.baselines["points_model"]["roc_auc"] + 0.02
@@ -68,7 +69,7 @@ def test_model_beats_both_baselines_and_is_calibrated(synthetic_result) -> None:
     assert r.bundle.meta.cutoff.expected_mql_share_interval == r.cutoff.expected_mql_share_interval
 
 
-def test_cutoff_keeps_the_contracts_promise_and_beats_the_points_model(synthetic_result) -> None:  # type: ignore[no-untyped-def]
+def test_cutoff_keeps_the_contracts_promise_and_beats_the_points_model(synthetic_result) -> None:
     cut = synthetic_result.cutoff
     assert cut.expected_sql_rate >= 0.27  # contract: 30% (measured on unseen leads)
     assert 0.05 < cut.expected_mql_share < 0.4
@@ -76,7 +77,7 @@ def test_cutoff_keeps_the_contracts_promise_and_beats_the_points_model(synthetic
     assert cut.expected_mql_per_week > 0
 
 
-def test_excluded_and_leaking_columns_are_not_features(synthetic_result) -> None:  # type: ignore[no-untyped-def]
+def test_excluded_and_leaking_columns_are_not_features(synthetic_result) -> None:
     fields = set(synthetic_result.bundle.fields)
     assert not fields & {"true_p_sql", "call_duration_sec", "email", "sql_within_90d", "lead_id"}
     assert synthetic_result.notes and "duplicate" in synthetic_result.notes[0]
@@ -142,7 +143,7 @@ def test_xeducation_without_a_spec_flags_tags(xeducation_path: Path) -> None:
     assert "Lead Number" in r.excluded_columns  # identifier-like
 
 
-def test_the_run_reports_each_shapes_auc_and_reason_cost(synthetic_result) -> None:  # type: ignore[no-untyped-def]
+def test_the_run_reports_each_shapes_auc_and_reason_cost(synthetic_result) -> None:
     params = synthetic_result.params
     shapes = [c.name for c in CAPACITIES] + ["searched"]
     for name in shapes:

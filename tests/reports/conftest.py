@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import OpenPage, Page
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -19,18 +20,6 @@ def chromium_path() -> str:
         if found:
             return found
     pytest.fail("headless Chromium not found: run `make browser` (installs Debian's chromium)")
-
-
-@dataclass
-class Page:
-    """What a page did when it was opened: its text, a screenshot and anything that went wrong."""
-
-    text: str
-    screenshot: Path
-    console_errors: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-    outside_requests: list[str] = field(default_factory=list)
-    svg_count: int = 0
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +41,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture()
-def open_page(browser: Any, tmp_path: Path) -> Any:
+def open_page(browser: Any, tmp_path: Path) -> OpenPage:
     def _open(html: Path) -> Page:
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         result = Page(text="", screenshot=tmp_path / f"{html.stem}.png")

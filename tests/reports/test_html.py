@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -11,29 +12,29 @@ from typer.testing import CliRunner
 
 from leadscore.cli import app
 from leadscore.scoring.bundle import ModelBundle
-from tests.helpers import Trained, make_leads
+from tests.helpers import OpenPage, Page, Trained, make_leads
 
 pytestmark = pytest.mark.e2e
 
 
-def run(*args: str) -> dict[str, object]:
+def run(*args: str) -> dict[str, Any]:
     result = CliRunner().invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
-def assert_clean(page: object) -> None:
-    assert page.console_errors == []  # type: ignore[attr-defined]
-    assert page.failed_requests == []  # type: ignore[attr-defined]
-    assert page.outside_requests == []  # type: ignore[attr-defined]
-    shot = page.screenshot  # type: ignore[attr-defined]
+def assert_clean(page: Page) -> None:
+    assert page.console_errors == []
+    assert page.failed_requests == []
+    assert page.outside_requests == []
+    shot = page.screenshot
     assert shot.stat().st_size > 20_000  # a real rendering, not a blank page
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def an_mql(trained: Trained, synthetic_dir: Path) -> tuple[str, dict[str, object]]:
+def an_mql(trained: Trained, synthetic_dir: Path) -> tuple[str, dict[str, Any]]:
     """The id and the scored answer of the highest-scored lead of the last week (an MQL)."""
-    bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    bundle = ModelBundle.load(trained["model_path"])
     leads = pd.read_parquet(synthetic_dir / "leads.parquet")
     scored = bundle.score_frame(leads)
     best = int(scored.p_sql.argmax())
@@ -42,7 +43,7 @@ def an_mql(trained: Trained, synthetic_dir: Path) -> tuple[str, dict[str, object
 
 
 def test_lead_report_shows_score_reasons_activity_and_response_time(
-    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: object
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: OpenPage
 ) -> None:
     lead_id, answer = an_mql(trained, synthetic_dir)
     out = tmp_path / "lead.html"
@@ -58,13 +59,13 @@ def test_lead_report_shows_score_reasons_activity_and_response_time(
         "--out",
         str(out),
     )
-    page = open_page(out)  # type: ignore[operator]
+    page = open_page(out)
     assert_clean(page)
     text = page.text
     assert f"Lead {lead_id}" in text and "MQL" in text
     assert f"{answer['p_sql']:.1%}" in text  # the same score as the service gives
     assert answer["grade"] in text
-    for reason in answer["reasons"]["positive"] + answer["reasons"]["negative"]:  # type: ignore[index,operator]
+    for reason in answer["reasons"]["positive"] + answer["reasons"]["negative"]:
         assert reason["text"] in text
     assert "Suggested talking points" in text and "Recent activity" in text
     assert "In the last 30 days" in text or "No activity in the last" in text
@@ -80,7 +81,7 @@ def test_lead_report_shows_score_reasons_activity_and_response_time(
     from leadscore.store.db import open_store
     from leadscore.store.scores import write_scores
 
-    before = max(0.0, float(answer["p_sql"]) - 0.2)  # type: ignore[arg-type]
+    before = max(0.0, float(answer["p_sql"]) - 0.2)
     row = {
         "lead_id": lead_id, "scored_at": datetime(2026, 11, 17, 9, 0), "model_name": "synthetic",
         "model_version": "1", "cutoff_version": "c", "p_sql": before, "mql": False, "grade": "C3",
@@ -89,13 +90,13 @@ def test_lead_report_shows_score_reasons_activity_and_response_time(
     write_scores(open_store(), [row])
     run("report", "lead", "--model", str(trained["model_path"]), "--data", str(synthetic_dir),
         "--lead-id", lead_id, "--out", str(out))  # fmt: skip
-    text = open_page(out).text  # type: ignore[operator]
+    text = open_page(out).text
     assert "improving" in text and f"was {before:.1%} (C3) on 2026-11-17" in text
     assert "crossed the MQL cutoff" in text
 
 
 def test_lead_report_escapes_crm_text(
-    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: object
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: OpenPage
 ) -> None:
     leads = pd.read_parquet(synthetic_dir / "leads.parquet").head(50)
     leads["job_title"] = leads["job_title"].astype("object")
@@ -115,14 +116,14 @@ def test_lead_report_escapes_crm_text(
         "--out",
         str(out),
     )
-    page = open_page(out)  # type: ignore[operator]
+    page = open_page(out)
     assert_clean(page)  # the markup stayed text: no script ran, nothing was fetched
     assert "<script>alert('x')</script>" in page.text
     assert "The data has no event history" in page.text
 
 
 def test_queue_lists_mqls_best_first_with_reasons(
-    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: object
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: OpenPage
 ) -> None:
     out = tmp_path / "queue.html"
     summary = run(
@@ -137,8 +138,8 @@ def test_queue_lists_mqls_best_first_with_reasons(
         "--out",
         str(out),
     )
-    assert int(summary["mql"]) > 0  # type: ignore[call-overload]
-    page = open_page(out)  # type: ignore[operator]
+    assert int(summary["mql"]) > 0
+    page = open_page(out)
     assert_clean(page)
     assert "Today's MQL queue" in page.text and "leads scored" in page.text
     rows = [line for line in page.text.splitlines() if "%" in line and "\t" in line]
@@ -164,14 +165,16 @@ def test_queue_lists_mqls_best_first_with_reasons(
     write_scores(open_store(), rows_logged)
     run("report", "queue", "--model", str(trained["model_path"]), "--data", str(synthetic_dir),
         "--days", "14", "--out", str(out))  # fmt: skip
-    text = open_page(out).text  # type: ignore[operator]
+    text = open_page(out).text
     assert text.count("improving (was 1.0%)") == len(scores) and "\tnew\t" not in text
 
 
-def test_model_card_covers_the_quarterly_review(trained: Trained, tmp_path: Path, open_page: object) -> None:
+def test_model_card_covers_the_quarterly_review(
+    trained: Trained, tmp_path: Path, open_page: OpenPage
+) -> None:
     out = tmp_path / "model.html"
     run("report", "model", "--model", str(trained["model_path"]), "--out", str(out))
-    page = open_page(out)  # type: ignore[operator]
+    page = open_page(out)
     assert_clean(page)
     text = page.text
     for heading in (
@@ -186,19 +189,19 @@ def test_model_card_covers_the_quarterly_review(trained: Trained, tmp_path: Path
     assert "points model" in text and "logistic regression" in text
     assert "call_duration_sec" in text and "leaks the outcome" in text
     payload = trained["payload"]
-    assert payload["cutoff"]["review_by"] in text  # type: ignore[index]
-    assert f"{payload['metrics']['roc_auc']:.3f}" in text  # type: ignore[index]
+    assert payload["cutoff"]["review_by"] in text
+    assert f"{payload['metrics']['roc_auc']:.3f}" in text
     assert page.svg_count >= 3  # calibration, gains, SHAP
 
 
 def test_model_card_is_logged_to_the_mlflow_run(trained: Trained, tmp_path: Path) -> None:
     import mlflow
 
-    mlflow.set_tracking_uri(trained["env"]["LEADSCORE_TRACKING_URI"])  # type: ignore[index]
+    mlflow.set_tracking_uri(trained["env"]["LEADSCORE_TRACKING_URI"])
     local = mlflow.artifacts.download_artifacts(
         run_id=trained["payload"]["run_id"],
         artifact_path="model_card.html",
-        dst_path=str(tmp_path),  # type: ignore[index]
+        dst_path=str(tmp_path),
     )
     html = Path(local).read_text()
     assert "Model card: synthetic" in html and "The cutoff contract" in html
@@ -231,7 +234,7 @@ def test_report_errors_are_one_line(trained: Trained, synthetic_dir: Path, tmp_p
 
 
 def test_monitor_report_shows_the_verdict_and_drift(
-    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: object
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: OpenPage
 ) -> None:
     from leadscore.data.synthetic import write_dataset
     from leadscore.monitoring.monitor import monitor
@@ -239,10 +242,10 @@ def test_monitor_report_shows_the_verdict_and_drift(
     from tests.helpers import make_tables
 
     write_dataset(make_tables(3000, 12, drift=True), tmp_path / "drifted")
-    bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    bundle = ModelBundle.load(trained["model_path"])
     result = monitor(bundle, synthetic_dir, tmp_path / "drifted")
     out = write_html(monitor_report(bundle, result), tmp_path / "monitor.html")
-    page = open_page(out)  # type: ignore[operator]
+    page = open_page(out)
     assert_clean(page)
     assert "Verdict: retrain" in page.text
     assert "AI Assistant" in page.text and "Sources by SQL share" in page.text

@@ -17,12 +17,12 @@ def server(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     env = {
         **trained["env"],
         "LEADSCORE_API_KEYS": f"another-crm-key-0123, {API_KEY}",
-        "LEADSCORE_MAX_BATCH": "50",  # type: ignore[dict-item]
+        "LEADSCORE_MAX_BATCH": "50",
         "LEADSCORE_MAX_BODY_BYTES": "200000",
         # The score log of this server (previous and trend): a store of its own.
         "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('store')}/leadscore.db",
     }
-    proc = start_server(trained["model_path"], env, port, log=log)  # type: ignore[arg-type]
+    proc = start_server(trained["model_path"], env, port, log=log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)

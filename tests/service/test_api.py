@@ -86,7 +86,7 @@ def test_real_answers_match_the_declared_response_models(client: httpx.Client) -
 
 def test_service_and_batch_scoring_agree(client: httpx.Client, server: Server) -> None:
     leads = make_leads(400, 95)
-    bundle = ModelBundle.load(server["model_path"])  # type: ignore[arg-type]
+    bundle = ModelBundle.load(server["model_path"])
     batch = bundle.score_frame(leads)
     for i in (0, 17, 123, 399):
         r = client.post("/v1/score", json=_lead(i))
@@ -95,9 +95,9 @@ def test_service_and_batch_scoring_agree(client: httpx.Client, server: Server) -
 
 
 def test_batch_keeps_order_and_reports_bad_leads_by_index(client: httpx.Client) -> None:
-    leads = [_lead(i) for i in range(6)]
+    leads: list[Any] = [_lead(i) for i in range(6)]
     leads[2] = {**leads[2], "employee_count": "many"}
-    leads[4] = ["not", "an", "object"]  # type: ignore[call-overload]
+    leads[4] = ["not", "an", "object"]
     r = client.post("/v1/score/batch", json={"leads": leads})
     assert r.status_code == 200
     results = r.json()["results"]
@@ -174,8 +174,8 @@ def test_oversized_body_is_413(client: httpx.Client) -> None:
 def test_no_key_or_a_wrong_key_is_401(server: Server, path: str) -> None:
     url = f"{server['url']}{path}"
     method = httpx.post if path == "/v1/score" else httpx.get
-    assert method(url).status_code == 401  # type: ignore[operator]
-    assert method(url, headers={"X-API-Key": "wrong"}).status_code == 401  # type: ignore[operator]
+    assert method(url).status_code == 401
+    assert method(url, headers={"X-API-Key": "wrong"}).status_code == 401
     bearer = {"Authorization": f"Bearer {API_KEY}"}
     ok = httpx.post(url, headers=bearer, json={}) if path == "/v1/score" else httpx.get(url, headers=bearer)
     assert ok.status_code == 200
@@ -242,17 +242,17 @@ def test_bounded_load_has_no_failed_request(server: Server) -> None:
 
 
 def test_refuses_to_start_without_keys_or_with_a_broken_model(trained: Trained, tmp_path: Path) -> None:
-    env = {**trained["env"], "LEADSCORE_API_KEYS": "", "LEADSCORE_API_KEY_FILE": ""}  # type: ignore[dict-item]
+    env = {**trained["env"], "LEADSCORE_API_KEYS": "", "LEADSCORE_API_KEY_FILE": ""}
     for model, extra, needle in [
         (trained["model_path"], (), "no API key configured"),
         (tmp_path / "missing", ("--insecure-dev",), "model not found"),
     ]:
-        proc = start_server(model, env, free_port(), *extra)  # type: ignore[arg-type]
+        proc = start_server(model, env, free_port(), *extra)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 2
         assert needle in err.decode() and "Traceback" not in err.decode()
     broken = tmp_path / "broken"
-    ModelBundle.load(trained["model_path"]).save(broken)  # type: ignore[arg-type]
+    ModelBundle.load(trained["model_path"]).save(broken)
     (broken / "bundle.json").write_text("{ half written")
     proc = start_server(broken, {**env, "LEADSCORE_API_KEYS": API_KEY}, free_port())
     _, err = proc.communicate(timeout=60)
@@ -277,7 +277,7 @@ def test_key_file_holds_hashes(trained: Trained, tmp_path: Path) -> None:
         {**trained["env"], "LEADSCORE_API_KEY_FILE": str(keyfile), "LEADSCORE_API_KEYS": ""},
         port,
         log=tmp_path / "log",
-    )  # type: ignore[dict-item, arg-type]
+    )
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
         assert (
@@ -301,14 +301,14 @@ def test_an_overdue_contract_is_reported_by_the_service(trained: Trained, tmp_pa
     from tests.helpers import wait_ready
 
     overdue = tmp_path / "overdue"
-    bundle = ModelBundle.load(trained["model_path"])  # type: ignore[arg-type]
+    bundle = ModelBundle.load(trained["model_path"])
     contract = bundle.meta.cutoff.contract
     contract.agreed_on, contract.review_by = date(2025, 3, 1), date(2025, 6, 30)  # the review was missed
     bundle.save(overdue)
     port = free_port()
     proc = start_server(
         overdue, {**trained["env"], "LEADSCORE_API_KEYS": API_KEY}, port, log=tmp_path / "log"
-    )  # type: ignore[dict-item]
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import json
 import os
 import signal
@@ -108,7 +109,7 @@ def test_a_big_batch_is_split_over_scorer_processes_and_a_killed_scorer_is_repla
         "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path}/leadscore.db",
         "LEADSCORE_WARM_SCORERS": "true",
     }
-    proc = start_server(trained["model_path"], env, port, log=tmp_path / "server.log")  # type: ignore[arg-type]
+    proc = start_server(trained["model_path"], env, port, log=tmp_path / "server.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
@@ -253,16 +254,19 @@ def _logged(rows: list[PackedRows] | None) -> list[dict[str, object]]:
 def test_parts_of_a_batch_join_as_the_whole(trained: Trained) -> None:
     loaded = load_model(str(trained["model_path"]))
     body = json.dumps({"leads": _leads(301)}).encode()
-    kwargs = {
-        "explain": 2,
-        "max_batch": 1000,
-        "trend_threshold": 0.05,
-        "previous": lambda ids: {},
-        "threads": 1,
-    }
-    whole = score_batch_body(loaded, body, **kwargs)  # type: ignore[arg-type]
+    score = functools.partial(
+        score_batch_body,
+        loaded,
+        body,
+        explain=2,
+        max_batch=1000,
+        trend_threshold=0.05,
+        previous=lambda ids: {},
+        threads=1,
+    )
+    whole = score()
     for m in (2, 3):
-        parts = [score_batch_body(loaded, body, part=(k, m), **kwargs) for k in range(m)]  # type: ignore[arg-type]
+        parts = [score(part=(k, m)) for k in range(m)]
         joined = join_parts(parts)
         assert json.loads(joined.response()) == json.loads(whole.response())
         assert (joined.leads, joined.mql, joined.invalid) == (whole.leads, whole.mql, whole.invalid)

@@ -72,7 +72,7 @@ def test_a_lead_scored_again_shows_its_previous_answer_and_trend(
     assert status["written"] >= 5 and status["dropped"] == 0
 
 
-def test_the_service_keeps_scoring_when_the_database_is_down(trained: Trained, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_service_keeps_scoring_when_the_database_is_down(trained: Trained, tmp_path) -> None:
     port, log = free_port(), tmp_path / "server.log"
     env = {
         **trained["env"],

@@ -213,7 +213,7 @@ def test_a_writer_whose_database_is_down_drops_and_counts() -> None:
     writer.close()
 
 
-def test_a_store_that_cannot_be_opened_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_store_that_cannot_be_opened_is_one_line(tmp_path) -> None:
     with pytest.raises(
         UserError, match=r"^database postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:\d+/gone: cannot be opened"
     ):

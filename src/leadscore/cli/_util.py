@@ -104,7 +104,7 @@ def user_errors(func: F) -> F:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps func's signature; mypy types it _Wrapped
 
 
 def echo_json(payload: Any) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -60,7 +60,7 @@ def serve(
         info("warning: --insecure-dev: the API accepts requests without a key; never expose this server")
     source = model or settings.model
     info(f"serving {source} on http://{host}:{port} (docs at /docs)")
-    common = {
+    common: dict[str, Any] = {
         "host": host,
         "port": port,
         "access_log": False,
@@ -69,7 +69,7 @@ def serve(
         "log_config": uvicorn_log_config("warning"),
     }
     if workers == 1:
-        uvicorn.run(app_obj, **common)  # type: ignore[arg-type]
+        uvicorn.run(app_obj, **common)
         return
     os.environ["LEADSCORE_MODEL"] = source
     os.environ["LEADSCORE_WORKERS"] = str(workers)
@@ -85,7 +85,7 @@ def serve(
             factory=True,
             workers=workers,
             timeout_worker_healthcheck=WORKER_START_TIMEOUT,
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     finally:
         shutil.rmtree(board, ignore_errors=True)

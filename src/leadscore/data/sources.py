@@ -10,7 +10,7 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +140,7 @@ def _parse(
     return frame
 
 
-def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Generator[pd.DataFrame]:
     """Stream a CSV or Parquet file in chunks of about ``chunk_rows`` rows (the same reader and limits
     as ``read_table``). A file with a header but no rows yields one empty frame with its columns."""
     path = resolve_leads_path(path)

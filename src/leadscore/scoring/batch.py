@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -165,9 +165,9 @@ def _chunks(
     return (frame.iloc[i : i + chunk_rows] for i in starts), len(frame)
 
 
-def _closing(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _closing(chunks: Generator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Iterate chunks and close the reader even when scoring stops half-way."""
-    with closing(chunks):  # type: ignore[type-var]
+    with closing(chunks):
         yield from chunks
 
 

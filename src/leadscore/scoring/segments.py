@@ -36,13 +36,11 @@ class SegmentReader:
         }
 
     def key(self, record: Mapping[str, Any]) -> str | None:
-        parts = [canonical_category(record.get(c), self._ph, self._aliases.get(c)) for c in self.by]
-        return None if any(p is None for p in parts) else SEPARATOR.join(parts)  # type: ignore[arg-type]
+        return _joined([canonical_category(record.get(c), self._ph, self._aliases.get(c)) for c in self.by])
 
     def shown(self, record: Mapping[str, Any]) -> str | None:
         """The lead's own segment value as it was sent (for a segment the model never saw)."""
-        parts = [clean_text(record.get(c)) for c in self.by]
-        return None if any(p is None for p in parts) else SEPARATOR.join(parts)  # type: ignore[arg-type]
+        return _joined([clean_text(record.get(c)) for c in self.by])
 
     def keys(self, frame: pd.DataFrame) -> np.ndarray:
         """The key of every row (object array; None where a segment column is missing or empty)."""
@@ -110,3 +108,9 @@ def segment_rows(routing: Any) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _joined(parts: list[str | None]) -> str | None:
+    """One key from every column's value; None when any of them is missing."""
+    present = [p for p in parts if p is not None]
+    return SEPARATOR.join(present) if len(present) == len(parts) else None

@@ -510,20 +510,22 @@ class BatchScorers:
         threads = max(1, BATCH_THREADS // m)
         jobs = [dataclasses.replace(job, part=(k, m), threads=threads) for k in range(m)]
         runs = [self._part(s, model, j) for s, j in zip(scorers, jobs, strict=True)]
-        parts = await asyncio.gather(*runs, return_exceptions=True)
-        for outcome in parts:
+        outcomes = await asyncio.gather(*runs, return_exceptions=True)
+        parts: list[Batch] = []
+        for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return join_parts(list(parts))  # type: ignore[arg-type]
+            parts.append(outcome)
+        return join_parts(parts)
 
     async def _part(self, scorer: Scorer, model: Loaded, job: Job) -> Batch:
         """One part on one scorer; if that scorer turns out dead before it got the job, on another."""
         try:
-            return await self._run(scorer, model, job)  # type: ignore[no-any-return]
+            return await self._run(scorer, model, job)
         except ScorerFailed as exc:
             if exc.sent:
                 raise
-        return await self._run(await self._acquire(), model, job)  # type: ignore[no-any-return]
+        return await self._run(await self._acquire(), model, job)
 
     def _run(self, scorer: Scorer, model: Loaded, job: Job) -> asyncio.Future[Any]:
         """Run a job in a thread; the scorer goes back when the job has ended (even if the request

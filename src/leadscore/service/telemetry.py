@@ -96,7 +96,7 @@ class ScoreHistogram(Collector):
 
 def _go_float(value: float) -> str:
     """A bucket bound written as prometheus_client writes it (so both histograms read the same)."""
-    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]  # prometheus_client has no annotation
 
 
 class JsonFormatter(logging.Formatter):

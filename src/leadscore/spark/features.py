@@ -88,12 +88,12 @@ def declared_frame(
     stage_cols: list[str] = []
     events_schema = None
     if spec.declared:
-        events, event_cols = _events(spark, folder, spec)
+        events, event_cols, events_id = _events(spark, folder, spec)
         events_schema = events.schema
-        tables.append((events, event_cols, "e", spec.events.id))  # type: ignore[union-attr]
+        tables.append((events, event_cols, "e", events_id))
     if use_labels:
-        history, stage_cols = _history(spark, folder, spec)
-        tables.append((history, stage_cols, "s", spec.stages.id))  # type: ignore[union-attr]
+        history, stage_cols, history_id = _history(spark, folder, spec)
+        tables.append((history, stage_cols, "s", history_id))
     if buckets is None:
         buckets = _buckets(spark, leads)
     id_type = leads.schema[spec.id].dataType
@@ -117,7 +117,7 @@ def _table(spark: SparkSession, folder: str, spec: DatasetSpec, kind: str) -> tu
     return read_table(spark, path), Path(path).name
 
 
-def _events(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFrame, list[str]]:
+def _events(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFrame, list[str], str]:
     """The activity log with only the columns the declarations read, checked as the single-machine
     path checks it (a missing column or an event type that never occurs is one line naming its key)."""
     from pyspark.sql import functions as F
@@ -139,10 +139,10 @@ def _events(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFr
     columns = [log.id, log.time, log.type]
     for d in spec.declared.values():
         columns += [c for c in [*d.where, *([d.attribute] if d.attribute else [])] if c not in columns]
-    return events.select(*[F.col(f"`{c}`") for c in columns]), columns
+    return events.select(*[F.col(f"`{c}`") for c in columns]), columns, log.id
 
 
-def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFrame, list[str]]:
+def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFrame, list[str], str]:
     from pyspark.sql import functions as F
 
     log = spec.stages
@@ -159,7 +159,7 @@ def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataF
             f"spec key 'label.stages': none of {', '.join(spec.label.stages or [])} occurs in {name}"
         )
     columns = list(dict.fromkeys([log.id, log.time, log.stage]))
-    return history.select(*[F.col(f"`{c}`") for c in columns]), columns
+    return history.select(*[F.col(f"`{c}`") for c in columns]), columns, log.id
 
 
 def _bucket(id_column: Any, buckets: int) -> Any:

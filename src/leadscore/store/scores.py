@@ -129,7 +129,7 @@ def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, 
 
     def pick(record: Mapping[str, Any]) -> tuple[Any, ...]:
         try:
-            return getter(record)  # type: ignore[no-any-return]
+            return getter(record)
         except KeyError:  # a lead sent without some fields
             return tuple(record.get(n) for n in names)
 
@@ -186,7 +186,7 @@ def score_tuple(row: Mapping[str, Any]) -> tuple[Any, ...]:
     """A log row's values in ``SCORE_COLUMNS`` order (a column left out is null): how rows travel
     to the writer and into the driver."""
     try:
-        return _row_values(row)  # type: ignore[no-any-return]
+        return _row_values(row)
     except KeyError:
         return tuple(row.get(c) for c in SCORE_COLUMNS)
 

@@ -31,7 +31,7 @@ PIP_REQUIREMENTS = [
 ]
 
 
-class LeadScorePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+class LeadScorePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]  # mlflow.pyfunc is untyped
     """The bundle as an MLflow pyfunc: strings in, calibrated P(SQL), MQL flag and grade out."""
 
     def load_context(self, context: Any) -> None:
