@@ -15,7 +15,6 @@ the segment models themselves cost (their trees differ from the global model's).
 from __future__ import annotations
 
 import argparse
-import copy
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.train import train
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.contract import load_contract
+from leadscore.scoring.predictor import Predictor
 
 
 def routed_bundle(work: Path, leads: int, seed: int) -> ModelBundle:
@@ -46,10 +46,10 @@ def routed_bundle(work: Path, leads: int, seed: int) -> ModelBundle:
     return ModelBundle.load(folder)
 
 
-def global_only(bundle: ModelBundle) -> ModelBundle:
-    single = copy.copy(bundle)
-    single.routes, single.reader, single.segment_boosters = {}, None, {}
-    return single
+def alone(model: Predictor) -> ModelBundle:
+    """One model as a bundle of its own, without routing (the global one, or a segment's)."""
+    meta = model.meta.model_copy(update={"segments": None, "threshold": model.threshold})
+    return ModelBundle(meta, model.booster_text)
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
@@ -74,7 +74,7 @@ def main() -> None:
     assert routing is not None and bundle.reader is not None
     for seg in routing.models.values():
         print(f"  segment {seg.name:<14} {seg.model:<7} {seg.why}")
-    single = global_only(bundle)
+    single = alone(bundle)
     fields = [c for c in data.columns if c in set(bundle.fields) | {"lead_id", "scored_at"}]
     records: list[dict[str, Any]] = (
         data[fields].astype(object).where(data[fields].notna(), None).to_dict("records")
@@ -82,9 +82,11 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(records))
 
+    direct = {key: alone(model) for key, model in bundle.routes.items()}
+
     def own_scorer(record: dict[str, Any]) -> ModelBundle:
         assert bundle.reader is not None
-        return bundle.routes.get(bundle.reader.key(record) or "", single)
+        return direct.get(bundle.reader.key(record) or "", single)
 
     # One lead with reasons, interleaved.
     times: dict[str, list[float]] = {"routed": [], "direct": [], "single": []}

@@ -24,6 +24,7 @@ from leadscore.config import SHIPPED_CONFIGS, load_spec
 from leadscore.data.synthetic import write_dataset
 from leadscore.errors import UserError
 from leadscore.modeling.options import TrainOptions
+from leadscore.scoring.answer import score_parts
 from leadscore.scoring.batch import SEGMENT_COLUMNS, score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.contract import load_contract
@@ -151,7 +152,7 @@ def test_answers_route_each_lead_to_its_segment(seg: dict[str, Any]) -> None:
         assert answer["segment"] == name
         own = bundle.meta.segments.models[key_of[name]]
         scorer = bundle.routes[key_of[name]]
-        alone = scorer.score_record(record, explain=0)
+        alone = score_parts(scorer.score_matrix(scorer.encoder.encode_records([record])))[0]
         assert answer["p_sql"] == pytest.approx(alone["p_sql"], abs=1e-6)
         assert answer["mql"] == (answer["p_sql"] >= own.threshold - 1e-6)
         if own.model == "segment":

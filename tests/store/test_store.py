@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import inspect
 
 from leadscore.errors import UserError
+from leadscore.scoring.answer import trend_fields
 from leadscore.store.db import database_url, migrate, open_store
 from leadscore.store.scores import (
     Previous,
@@ -19,7 +20,6 @@ from leadscore.store.scores import (
     purge,
     served_scores,
     store_counts,
-    trend_fields,
     write_scores,
 )
 from leadscore.store.writer import WRITER_NICE, PackedRows, ScoreWriter

@@ -19,6 +19,7 @@ from leadscore.data.validate import label_values, validate_frame
 from leadscore.jobs.workflow import train_and_log
 from leadscore.modeling.cutoff import tradeoff
 from leadscore.reports import plots
+from leadscore.scoring.answer import score_parts
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.points import load_rules
 
@@ -78,8 +79,7 @@ def explain_leads(bundle: ModelBundle, leads: pd.DataFrame, k: int = 3) -> pd.Da
     """Score, grade and the top reasons of each lead, as a rep would read them."""
     scored = bundle.score_frame(leads, explain=k)
     rows = []
-    for i in range(len(leads)):
-        r = bundle.result_dict(scored, i)
+    for i, r in enumerate(score_parts(scored)):
         rows.append(
             {
                 "lead_id": leads[bundle.id_column].iloc[i] if bundle.id_column else i,

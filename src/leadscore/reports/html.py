@@ -26,6 +26,7 @@ from leadscore.errors import UserError
 from leadscore.features import dates_ms
 from leadscore.monitoring.feedback import STANDARD_REASONS
 from leadscore.reports import svg
+from leadscore.scoring.answer import score_parts
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.segments import segment_rows
 
@@ -277,8 +278,9 @@ def _logged_trend(result: dict[str, Any], lead_id: Any) -> dict[str, Any] | None
 def _logged_trends(results: list[dict[str, Any]], lead_ids: list[Any]) -> list[dict[str, Any] | None]:
     """Each lead's trend against its last logged score, read in one query."""
     from leadscore.config import get_settings
+    from leadscore.scoring.answer import trend_fields
     from leadscore.store.db import open_store, store_exists
-    from leadscore.store.scores import latest, lead_key, trend_fields
+    from leadscore.store.scores import latest, lead_key
 
     keys = [lead_key(i) for i in lead_ids]
     try:  # a report only reads the score log: it never creates a store
@@ -326,9 +328,8 @@ def queue_context(
     top = frame.iloc[order].reset_index(drop=True)
     explained = bundle.score_frame(top, explain=3) if len(top) else None
     rows: list[dict[str, Any]] = []
-    for i in range(len(top)):
-        assert explained is not None
-        result = bundle.result_dict(explained, i)
+    parts = score_parts(explained) if explained is not None else []
+    for i, result in enumerate(parts):
         record = top.iloc[i].to_dict()
         rows.append(
             {

@@ -37,9 +37,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from leadscore.scoring.answer import trend_fields
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.service.leads import CheckedLead, LeadChecker, LeadError
-from leadscore.store.scores import LatestReader, Previous, score_tuples, trend_fields
+from leadscore.store.scores import LatestReader, Previous, score_tuples
 from leadscore.store.writer import PackedRows, Pending
 
 BATCH_THREADS = 2  # TreeSHAP of a batch on two threads (one worker per core serves single leads)

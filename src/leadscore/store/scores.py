@@ -55,19 +55,6 @@ def now_utc() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def trend_fields(answer: Mapping[str, Any], previous: Previous | None, threshold: float) -> dict[str, Any]:
-    """``previous``, ``trend`` and ``crossed_cutoff`` for one answer (all null for a lead never logged)."""
-    if previous is None:
-        return {"previous": None, "trend": None, "crossed_cutoff": None}
-    change = float(answer["p_sql"]) - previous.p_sql
-    trend = "improving" if change >= threshold else "declining" if change <= -threshold else "steady"
-    return {
-        "previous": previous.to_dict(),
-        "trend": trend,
-        "crossed_cutoff": bool(answer["mql"]) != previous.mql,
-    }
-
-
 def score_tuples(
     answers: Sequence[Mapping[str, Any]],
     records: Sequence[Mapping[str, Any]],

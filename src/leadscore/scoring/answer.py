@@ -1,0 +1,169 @@
+"""The answer for a lead: what the API sends, the batch file writes and the score log keeps.
+
+One place turns a model's ``Scored`` and its reasons into answers, so the service, batch scoring,
+the reports, the pyfunc and the notebooks cannot disagree: ``score_parts`` (p_sql, mql, grade,
+parts, reasons), ``answers`` (those plus the lead id, segment, respond-within rule, versions and
+warnings), and ``trend_fields`` (how the answer moved since the lead's previous logged one).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from leadscore.config import DatasetSpec
+from leadscore.features import to_number
+from leadscore.scoring.predictor import Predictor, Scored
+from leadscore.scoring.reasons import api_reasons, reasons_dict
+from leadscore.scoring.router import ALL_ROWS, Route, SegmentRouter
+from leadscore.scoring.segments import GLOBAL
+from leadscore.store.scores import Previous
+
+if TYPE_CHECKING:
+    from leadscore.scoring.bundle import ModelBundle
+
+Answer = dict[str, Any]
+
+
+class Named(NamedTuple):
+    """Who answers: the lead-id column, the versions every answer names, warnings for every lead."""
+
+    id_column: str | None
+    model_version: str
+    cutoff_version: str
+    shared_warnings: list[str]
+
+
+def respond_within(spec: DatasetSpec, record: Mapping[str, Any]) -> str:
+    """The service level for this lead: 1 hour for demo or pricing requests, else 24 hours."""
+    for name in spec.respond_fast_when:
+        number = to_number(record.get(name))
+        if not math.isnan(number) and number > 0:
+            return "1h"
+    return "24h"
+
+
+def trend_fields(answer: Mapping[str, Any], previous: Previous | None, threshold: float) -> dict[str, Any]:
+    """``previous``, ``trend`` and ``crossed_cutoff`` for one answer (all null for a lead never logged)."""
+    if previous is None:
+        return {"previous": None, "trend": None, "crossed_cutoff": None}
+    change = float(answer["p_sql"]) - previous.p_sql
+    trend = "improving" if change >= threshold else "declining" if change <= -threshold else "steady"
+    return {
+        "previous": previous.to_dict(),
+        "trend": trend,
+        "crossed_cutoff": bool(answer["mql"]) != previous.mql,
+    }
+
+
+def score_parts(scored: Scored, reasons: list[dict[str, list[dict[str, Any]]]] | None = None) -> list[Answer]:
+    """The score part of each lead's answer (p_sql, mql, grade, fit, engagement, reasons), reading
+    each array once (a 1,000-lead batch is on the request path); ``reasons``: the API's reasons
+    when already made (``api_reasons``), else the phrased ones in ``scored``."""
+    p = [round(v, 6) for v in scored.p_sql.tolist()]
+    fit = [round(v, 4) for v in scored.fit_part.tolist()]
+    eng = [round(v, 4) for v in scored.engagement_part.tolist()]
+    mql, grade = scored.mql.tolist(), scored.grade.tolist()
+    fit_band, eng_band = scored.fit_band.tolist(), scored.engagement_band.tolist()
+    if reasons is None:
+        reasons = [reasons_dict(r) for r in (scored.reasons or [[] for _ in p])]
+    return [
+        {
+            "p_sql": p[i],
+            "mql": mql[i],
+            "grade": grade[i],
+            "fit": {"band": fit_band[i], "log_odds": fit[i]},
+            "engagement": {"band": eng_band[i], "log_odds": eng[i]},
+            "reasons": reasons[i],
+        }
+        for i in range(len(p))
+    ]
+
+
+def answers(
+    bundle: ModelBundle,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    explain: int = 5,
+    warnings: Sequence[Sequence[str]] | None = None,
+    num_threads: int | None = None,
+) -> tuple[list[Answer], Scored]:
+    """The whole answer for each lead (what the API sends), and the scores behind them."""
+    router = bundle.router
+    X = bundle.encoder.encode_records(records)
+    kw: dict[str, Any] = {"explain": explain, "records": records, "num_threads": num_threads, "phrase": False}
+    if router is None:
+        return _answered(
+            bundle, _named(bundle, bundle), records, bundle.score_matrix(X, **kw), explain, warnings
+        )
+    keys = [router.key(r) for r in records]
+    if len(records) == 1 and keys[0] is not None and keys[0] in router.models:
+        # one lead of a known segment: its model answers, named as the bundle (its version, segment)
+        model = router.models[keys[0]]
+        scored = router.name_rows(model.score_matrix(X, **kw), [Route(keys[0], model, ALL_ROWS)], 1)
+        return _answered(model, _named(bundle, model), records, scored, explain, warnings)
+    scored = router.score(X, keys, **kw)
+    return _answered(
+        bundle, _named(bundle, bundle), records, scored, explain, warnings, _unrouted(router, records, keys)
+    )
+
+
+def _named(bundle: ModelBundle, model: Predictor) -> Named:
+    """The bundle's identity, with the review warning of the cutoff the answering model is held to."""
+    overdue = model.meta.cutoff.review_warning()
+    return Named(bundle.id_column, bundle.model_version, bundle.cutoff_version, [overdue] if overdue else [])
+
+
+def _unrouted(
+    router: SegmentRouter, records: Sequence[Mapping[str, Any]], keys: list[str | None]
+) -> dict[int, tuple[str, str | None]]:
+    """Leads scored by the global model for want of a known segment: their warning and, for a new
+    segment, the segment as it was sent."""
+    return {
+        i: (router.unrouted(records[i], key), router.reader.shown(records[i]) if key is not None else None)
+        for i, key in enumerate(keys)
+        if key not in router.models
+    }
+
+
+def _answered(
+    model: Predictor,
+    named: Named,
+    records: Sequence[Mapping[str, Any]],
+    scored: Scored,
+    explain: int,
+    warnings: Sequence[Sequence[str]] | None,
+    unrouted: Mapping[int, tuple[str, str | None]] | None = None,
+) -> tuple[list[Answer], Scored]:
+    """Each lead's answer from its scores: the score part, then who it is and who answered."""
+    said = (
+        api_reasons(records, scored.weights, explain, model.fields, model._group_names, model.phraser)
+        if scored.weights is not None
+        else None
+    )
+    n = len(records)
+    parts = score_parts(scored, said)
+    segment = scored.segment.tolist() if scored.segment is not None else [None] * n
+    segment_model = scored.segment_model.tolist() if scored.segment_model is not None else [GLOBAL] * n
+    out = []
+    for i, record in enumerate(records):
+        own = [*(warnings[i] if warnings is not None else ())]
+        if unrouted is not None and i in unrouted:
+            warning, shown = unrouted[i]
+            own.append(warning)
+            if shown is not None:
+                segment[i] = shown
+        out.append(
+            {
+                "lead_id": record.get(named.id_column) if named.id_column else None,
+                **parts[i],
+                "segment": segment[i],
+                "segment_model": segment_model[i],
+                "respond_within": respond_within(model.spec, record),
+                "model_version": named.model_version,
+                "cutoff_version": named.cutoff_version,
+                "warnings": [*own, *named.shared_warnings],
+            }
+        )
+    return out, scored
