@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from leadscore.config import DatasetSpec
 from leadscore.features import to_number
@@ -19,9 +19,6 @@ from leadscore.scoring.reasons import api_reasons, reasons_dict
 from leadscore.scoring.router import ALL_ROWS, Route, SegmentRouter
 from leadscore.scoring.segments import GLOBAL
 from leadscore.store.scores import Previous
-
-if TYPE_CHECKING:
-    from leadscore.scoring.bundle import ModelBundle
 
 Answer = dict[str, Any]
 
@@ -82,37 +79,37 @@ def score_parts(scored: Scored, reasons: list[dict[str, list[dict[str, Any]]]] |
 
 
 def answers(
-    bundle: ModelBundle,
+    main: Predictor,
+    router: SegmentRouter | None,
     records: Sequence[Mapping[str, Any]],
     *,
     explain: int = 5,
     warnings: Sequence[Sequence[str]] | None = None,
     num_threads: int | None = None,
 ) -> tuple[list[Answer], Scored]:
-    """The whole answer for each lead (what the API sends), and the scores behind them."""
-    router = bundle.router
-    X = bundle.encoder.encode_records(records)
+    """The whole answer for each lead (what the API sends), and the scores behind them: ``main``
+    (the bundle's global model) answers, or with a ``router`` each lead's segment model."""
+    X = main.encoder.encode_records(records)
     kw: dict[str, Any] = {"explain": explain, "records": records, "num_threads": num_threads, "phrase": False}
     if router is None:
-        return _answered(
-            bundle, _named(bundle, bundle), records, bundle.score_matrix(X, **kw), explain, warnings
-        )
+        return _answered(main, _named(main, main), records, main.score_matrix(X, **kw), explain, warnings)
     keys = [router.key(r) for r in records]
     if len(records) == 1 and keys[0] is not None and keys[0] in router.models:
         # one lead of a known segment: its model answers, named as the bundle (its version, segment)
         model = router.models[keys[0]]
         scored = router.name_rows(model.score_matrix(X, **kw), [Route(keys[0], model, ALL_ROWS)], 1)
-        return _answered(model, _named(bundle, model), records, scored, explain, warnings)
+        return _answered(model, _named(main, model), records, scored, explain, warnings)
     scored = router.score(X, keys, **kw)
     return _answered(
-        bundle, _named(bundle, bundle), records, scored, explain, warnings, _unrouted(router, records, keys)
+        main, _named(main, main), records, scored, explain, warnings, _unrouted(router, records, keys)
     )
 
 
-def _named(bundle: ModelBundle, model: Predictor) -> Named:
+def _named(main: Predictor, model: Predictor) -> Named:
     """The bundle's identity, with the review warning of the cutoff the answering model is held to."""
     overdue = model.meta.cutoff.review_warning()
-    return Named(bundle.id_column, bundle.model_version, bundle.cutoff_version, [overdue] if overdue else [])
+    meta = main.meta
+    return Named(main.spec.id, meta.model_version, meta.cutoff_version, [overdue] if overdue else [])
 
 
 def _unrouted(

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.errors import UserError
-from leadscore.scoring import answer
+from leadscore.scoring.answer import answers, respond_within
 from leadscore.scoring.bundle_files import (
     BOOSTER_FILE,
     BUNDLE_FILE,
@@ -181,7 +181,9 @@ class ModelBundle(Predictor):
         num_threads: int | None = None,
     ) -> tuple[list[dict[str, Any]], Scored]:
         """The whole answer for each lead (what the API sends), and the scores behind them."""
-        return answer.answers(self, records, explain=explain, warnings=warnings, num_threads=num_threads)
+        return answers(
+            self, self.router, records, explain=explain, warnings=warnings, num_threads=num_threads
+        )
 
     def score_record(self, record: Mapping[str, Any], *, explain: int = 5) -> dict[str, Any]:
         """One lead as the CRM sends it, scored and explained: the same answer as the service's."""
@@ -189,4 +191,4 @@ class ModelBundle(Predictor):
 
     def respond_within(self, record: Mapping[str, Any]) -> str:
         """The service level for this lead: 1 hour for demo or pricing requests, else 24 hours."""
-        return answer.respond_within(self.spec, record)
+        return respond_within(self.spec, record)
