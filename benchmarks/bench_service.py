@@ -365,7 +365,7 @@ def batch_without_log(model: Path, env: dict[str, str], tmp: Path, body: bytes) 
 
 def in_process_batch(model: Path, body: bytes, runs: int = 15) -> float:
     """The batch's scoring cost without the service: parse, check, score, reasons, answers, log rows."""
-    from leadscore.service.batches import score_batch_body
+    from leadscore.service.batch_body import score_batch_body
     from leadscore.service.state import load_model
 
     loaded = load_model(str(model))

@@ -22,15 +22,9 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from leadscore.service.batches import (
-    SPLIT_BYTES,
-    BatchScorers,
-    Job,
-    ScorerConfig,
-    ScorerFailed,
-    join_parts,
-    score_batch_body,
-)
+from leadscore.service.batch_body import join_parts, score_batch_body
+from leadscore.service.batches import SPLIT_BYTES, BatchScorers, ScorerFailed
+from leadscore.service.scorer_process import Job, ScorerConfig
 from leadscore.service.state import load_model
 from leadscore.service.telemetry import SCORE_BUCKETS, ScoreHistogram
 from leadscore.store.writer import WRITER_NICE, PackedRows

@@ -22,7 +22,7 @@ from leadscore.store.scores import (
     store_counts,
     write_scores,
 )
-from leadscore.store.writer import WRITER_NICE, PackedRows, ScoreWriter
+from leadscore.store.writer import WRITER_NICE, LogView, PackedRows, ScoreWriter
 from tests.helpers import free_port
 
 T0 = datetime(2026, 11, 20, 9, 0)
@@ -153,7 +153,7 @@ def test_the_writer_batches_rows_and_answers_previous_before_they_are_written(da
 def test_a_batch_scorer_finds_answers_still_queued_and_the_rest_in_the_store(tmp_path: Path) -> None:
     """A scorer gets the serving process's queued answers (``view``) and the store's URL: a lead
     whose rows are not written yet gets its newest queued answer, another the store's."""
-    from leadscore.service.batches import previous_from
+    from leadscore.service.scorer_process import previous_from
 
     url = f"sqlite:///{tmp_path}/log.db"
     write_scores(open_store(url), [_row("3", 0.33, T0, mql=True)])
@@ -177,7 +177,7 @@ def test_a_batch_scorer_finds_answers_still_queued_and_the_rest_in_the_store(tmp
         blocker.close()
     assert writer.flush(60) and writer.written == 3
     writer.close()
-    assert previous_from((b"", url))(["1"])["1"].p_sql == 0.4  # written: now from the store
+    assert previous_from(LogView(b"", url))(["1"])["1"].p_sql == 0.4  # written: now from the store
 
 
 def test_the_log_is_written_by_a_lower_priority_process_replaced_when_it_dies(tmp_path: Path) -> None:

@@ -18,12 +18,14 @@ from leadscore._version import __version__
 from leadscore.config import Settings, get_settings
 from leadscore.errors import UserError
 from leadscore.service.auth import KeyRing
-from leadscore.service.batches import BatchScorers, ScorerConfig, scorer_context
+from leadscore.service.batches import BatchScorers
 from leadscore.service.docs import render_docs
+from leadscore.service.forkserver import scorer_context
 from leadscore.service.gate import OPEN_PATHS, Gate
 from leadscore.service.leads import request_schema
 from leadscore.service.responses import JSON
 from leadscore.service.routes import router
+from leadscore.service.scorer_process import ScorerConfig
 from leadscore.service.state import ServiceState, load_model, reload_state
 from leadscore.service.telemetry import access_logger
 from leadscore.service.workers import POLL_SECONDS, ReloadBoard

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from leadscore.service.batches import Loaded
+from leadscore.service.loaded import Loaded
 from leadscore.service.state import ServiceState
 
 

@@ -13,19 +13,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from leadscore.config import ANY
 from leadscore.errors import UserError
 from leadscore.scoring.segments import segment_rows
-from leadscore.service.batches import (
-    Batch,
-    Job,
-    Loaded,
-    Refused,
-    ScorerFailed,
-    answer_leads,
-    parse_body,
-)
+from leadscore.service.answering import answer_leads
+from leadscore.service.batch_body import Batch, Refused, parse_body
+from leadscore.service.batches import ScorerFailed
 from leadscore.service.deps import ModelDep, StateDep
 from leadscore.service.leads import LeadError
+from leadscore.service.loaded import Loaded
 from leadscore.service.responses import JSON
 from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadOut, ReloadStatusOut, ScoreOut
+from leadscore.service.scorer_process import Job
 from leadscore.service.state import ServiceState, reload_state
 from leadscore.service.telemetry import access_logger
 

@@ -11,8 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from leadscore.errors import UserError
 from leadscore.service.auth import KeyRing
-from leadscore.service.batches import BatchScorers, Loaded
+from leadscore.service.batches import BatchScorers
 from leadscore.service.leads import LeadChecker
+from leadscore.service.loaded import Loaded
 from leadscore.service.telemetry import Metrics
 from leadscore.service.workers import ReloadBoard
 from leadscore.store.writer import ScoreWriter

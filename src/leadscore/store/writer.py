@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 from leadscore.store.db import error_line, open_store
 from leadscore.store.scores import SCORE_COLUMNS, LatestReader, Previous, score_tuple, write_score_tuples
@@ -45,6 +45,15 @@ WRITER_NICE = 5  # the writer process's CPU priority below the scoring (0: the s
 
 Answer = tuple[str, float, str, bool, datetime]  # lead key, p_sql, grade, mql, scored_at
 Pending = tuple[float, str, bool, datetime]  # a queued answer: Previous's fields, in its order
+
+
+class LogView(NamedTuple):
+    """What a batch scorer process needs to find previous answers itself."""
+
+    queued: bytes  # the answers of rows still queued here (``Pending`` by lead key), pickled
+    url: str | None  # the store's URL while it is up (None: look in the queue only)
+
+
 _answer_of = operator.itemgetter(
     *(SCORE_COLUMNS.index(c) for c in ("lead_id", "p_sql", "grade", "mql", "scored_at"))
 )
@@ -80,6 +89,28 @@ class PackedRows:
         return len(self.answers)
 
 
+class OpenStore(NamedTuple):
+    """Ask the writer process to open the store (answered with ``StoreUp`` or ``StoreDown``)."""
+
+
+class WriteRows(NamedTuple):
+    """Rows for the writer process to write: packed parts (``PackedRows.blob``), in order."""
+
+    blobs: list[bytes]
+
+
+class StoreUp(NamedTuple):
+    url: str  # the store's URL as opened (its password hidden)
+
+
+class StoreDown(NamedTuple):
+    error: str  # one line: why the store cannot be opened or written
+
+
+ToWriter = OpenStore | WriteRows
+FromWriter = StoreUp | StoreDown
+
+
 def _write_rows(conn: Connection, url: str | None, nice: int) -> None:
     """The writer process: open the store when asked, write what it is sent, say how it went."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the server decides
@@ -89,20 +120,20 @@ def _write_rows(conn: Connection, url: str | None, nice: int) -> None:
     store = None
     while True:
         try:
-            message = conn.recv()
+            message: ToWriter = conn.recv()
         except (EOFError, OSError):  # the serving process closed the pipe (or died)
             return
         try:
-            if message[0] == "open":
+            if isinstance(message, OpenStore):
                 store = open_store(url)
-                reply: tuple[Any, ...] = ("ok", store.url)
+                reply: FromWriter = StoreUp(store.url)
             else:
                 if store is None:
                     raise RuntimeError("the writer process was asked to write before opening the store")
-                write_score_tuples(store, [row for blob in message[1] for row in pickle.loads(blob)])
-                reply = ("ok", store.url)
+                write_score_tuples(store, [row for blob in message.blobs for row in pickle.loads(blob)])
+                reply = StoreUp(store.url)
         except Exception as exc:
-            reply = ("down", error_line(exc))
+            reply = StoreDown(error_line(exc))
         try:
             conn.send(reply)
         except (BrokenPipeError, OSError):
@@ -199,14 +230,14 @@ class ScoreWriter:
                 self._mark_down(exc)
         return found
 
-    def view(self) -> tuple[bytes, str | None]:
+    def view(self) -> LogView:
         """What a batch scorer process needs to find previous answers itself: the answers of rows
         still queued here (``Pending`` tuples, pickled once for every scorer of a batch, on its
         critical path), and the store's URL while it is up (None: look in the queue only)."""
         with self._cond:
             pending = {key: answer for key, (answer, _) in self._pending.items()}
         url = self._store_url if time.monotonic() >= self._down_until else None
-        return pickle.dumps(pending, protocol=pickle.HIGHEST_PROTOCOL), url
+        return LogView(pickle.dumps(pending, protocol=pickle.HIGHEST_PROTOCOL), url)
 
     # -- the thread that hands rows to the writer process -----------------------------------
     def _ensure_thread(self) -> None:
@@ -251,14 +282,14 @@ class ScoreWriter:
             if not self._open():
                 break
             try:
-                reply = self._ask(("write", [part.blob for part in batch]))
+                reply = self._ask(WriteRows([part.blob for part in batch]))
             except _WriterGone as exc:
                 if attempt == 2:
                     self._mark_down(exc)
                 continue
-            ok = reply[0] == "ok"
-            if not ok:
-                self._mark_down(reply[1])
+            ok = isinstance(reply, StoreUp)
+            if isinstance(reply, StoreDown):
+                self._mark_down(reply.error)
             break
         with self._cond:
             if ok:
@@ -283,13 +314,13 @@ class ScoreWriter:
         if time.monotonic() < self._down_until:
             return False
         try:
-            reply = self._ask(("open",))
-            if reply[0] != "ok":
-                self._mark_down(reply[1])
+            reply = self._ask(OpenStore())
+            if isinstance(reply, StoreDown):
+                self._mark_down(reply.error)
                 return False
-            self._store_url = reply[1]
+            self._store_url = reply.url
             if self._reader is None:
-                self._reader = LatestReader(reply[1])
+                self._reader = LatestReader(reply.url)
             return True
         except _WriterGone as exc:
             self._mark_down(exc)
@@ -297,7 +328,7 @@ class ScoreWriter:
         finally:
             self.tried.set()
 
-    def _ask(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+    def _ask(self, message: ToWriter) -> FromWriter:
         """Send the writer process a message and wait for its answer (starting it first if need be)."""
         if self._conn is None:
             try:
@@ -319,7 +350,7 @@ class ScoreWriter:
             conn.send(message)
             if not conn.poll(WRITE_TIMEOUT):
                 raise _WriterGone(f"the writer process did not answer within {WRITE_TIMEOUT:g} s")
-            reply: tuple[Any, ...] = conn.recv()
+            reply: FromWriter = conn.recv()
             return reply
         except Exception as exc:  # died (EOF, broken pipe), hung, or sent something unreadable
             self._replace()

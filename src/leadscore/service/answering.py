@@ -1,0 +1,68 @@
+"""Checked leads scored together: their answers, their score-log rows and the figures for the metrics.
+
+The single-lead route and every batch (in a scorer process) answer through ``answer_leads``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from leadscore.scoring.answer import trend_fields
+from leadscore.service.leads import CheckedLead
+from leadscore.service.loaded import Loaded
+from leadscore.store.scores import Previous, score_tuples
+from leadscore.store.writer import PackedRows
+
+PreviousLookup = Callable[[list[str]], Mapping[str, Previous]]  # lead keys -> their last logged answers
+
+
+@dataclass
+class Answered:
+    """Leads answered: each answer, the log rows (when logged), and the figures for the metrics."""
+
+    answers: list[dict[str, Any]]
+    rows: PackedRows | None
+    p_sql: np.ndarray
+    mql: int
+
+
+def answer_leads(
+    model: Loaded,
+    leads: list[CheckedLead],
+    *,
+    explain: int,
+    threads: int,
+    trend_threshold: float,
+    previous: PreviousLookup | None,
+    request_id: str | None = None,
+) -> Answered:
+    """Checked leads scored together. With ``previous`` (the score log is on) each answer gains the
+    lead's previous logged answer and trend, and a log row is made for it; without, they are null."""
+    records = [c.record for c in leads]
+    bundle = model.bundle
+    answers, scored = bundle.answers(
+        records, explain=explain, warnings=[c.warnings for c in leads], num_threads=threads
+    )
+    rows = None
+    if previous is not None:
+        rows = PackedRows.from_tuples(
+            score_tuples(
+                answers,
+                records,
+                model_name=bundle.name,
+                fields=bundle.fields,
+                source="api",
+                request_id=request_id,
+            )
+        )
+        found = previous([key for key, *_ in rows.answers])
+        for answer, (key, *_) in zip(answers, rows.answers, strict=True):
+            answer.update(trend_fields(answer, found.get(key), trend_threshold))
+    else:
+        for answer in answers:
+            answer.update(trend_fields(answer, None, trend_threshold))
+    return Answered(answers, rows, np.asarray(scored.p_sql, dtype=float), int(scored.mql.sum()))
