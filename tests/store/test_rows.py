@@ -103,7 +103,7 @@ def test_rows_made_as_tuples_say_what_the_plain_definition_says(data: st.DataObj
     expected = _plain_rows(given_answers, leads, fields)
     tuples = score_tuples(given_answers, leads, scored_at=T0, **kwargs)
     assert [dict(zip(SCORE_COLUMNS, t, strict=True)) for t in tuples] == expected
-    packed = PackedRows.from_tuples(tuples)
+    packed = PackedRows.from_rows(tuples)
     assert packed.rows() == expected == PackedRows.pack(expected).rows()
     assert packed.answers == [(r["lead_id"], r["p_sql"], r["grade"], r["mql"], T0) for r in expected]
 
@@ -118,6 +118,6 @@ def test_a_lead_without_some_fields_logs_them_as_null_and_nan_as_null() -> None:
         source="batch",
         scored_at=T0,
     )
-    row = dict(zip(SCORE_COLUMNS, values, strict=True))
+    row: dict[str, Any] = dict(zip(SCORE_COLUMNS, values, strict=True))
     assert row["lead_id"] == "7"
     assert orjson.loads(row["inputs"]) == {"job_title": "CTO", "employee_count": None, "region": None}

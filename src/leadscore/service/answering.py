@@ -49,7 +49,7 @@ def answer_leads(
     )
     rows = None
     if previous is not None:
-        rows = PackedRows.from_tuples(
+        rows = PackedRows.from_rows(
             score_tuples(
                 answers,
                 records,
@@ -59,8 +59,9 @@ def answer_leads(
                 request_id=request_id,
             )
         )
-        found = previous([key for key, *_ in rows.answers])
-        for answer, (key, *_) in zip(answers, rows.answers, strict=True):
+        keys = [logged.lead_id for logged in rows.answers]
+        found = previous(keys)
+        for answer, key in zip(answers, keys, strict=True):
             answer.update(trend_fields(answer, found.get(key), trend_threshold))
     else:
         for answer in answers:

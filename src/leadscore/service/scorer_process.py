@@ -20,7 +20,7 @@ from leadscore.service.batch_body import BATCH_THREADS, Batch, Refused, score_ba
 from leadscore.service.leads import LeadChecker
 from leadscore.service.loaded import Loaded
 from leadscore.store.scores import LatestReader, Previous
-from leadscore.store.writer import LogView, Pending
+from leadscore.store.writer import LogView
 
 
 @dataclass
@@ -79,10 +79,10 @@ class PreviousFinder:
 
     def lookup(self, view: LogView) -> PreviousLookup:
         queued, url = view
-        pending: dict[str, Pending] = pickle.loads(queued) if queued else {}
+        pending: dict[str, Previous] = pickle.loads(queued) if queued else {}
 
         def found_for(ids: list[str]) -> dict[str, Previous]:
-            found = {i: Previous(*pending[i]) for i in ids if i in pending}
+            found = {i: pending[i] for i in ids if i in pending}
             rest = [i for i in ids if i and i not in found]
             if rest and url:
                 reader = self._readers.get(url) or self._readers.setdefault(url, LatestReader(url))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
-import operator
 import os
 import pickle
 import signal
@@ -32,7 +31,14 @@ from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
 from leadscore.store.db import error_line, open_store
-from leadscore.store.scores import SCORE_COLUMNS, LatestReader, Previous, score_tuple, write_score_tuples
+from leadscore.store.scores import (
+    SCORE_COLUMNS,
+    LatestReader,
+    Previous,
+    ScoreRow,
+    score_tuple,
+    write_score_tuples,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +49,26 @@ WARN_EVERY_SECONDS = 60.0
 WRITE_TIMEOUT = 120.0  # a writer process silent this long is stuck: it is replaced, its rows dropped
 WRITER_NICE = 5  # the writer process's CPU priority below the scoring (0: the same)
 
-Answer = tuple[str, float, str, bool, datetime]  # lead key, p_sql, grade, mql, scored_at
-Pending = tuple[float, str, bool, datetime]  # a queued answer: Previous's fields, in its order
+
+class LoggedAnswer(NamedTuple):
+    """A logged row's lead and answer: what ``previous`` needs of a row still queued."""
+
+    lead_id: str
+    p_sql: float
+    grade: str
+    mql: bool
+    scored_at: datetime
+
+    @property
+    def previous(self) -> Previous:
+        return Previous(self.p_sql, self.grade, self.mql, self.scored_at)
 
 
 class LogView(NamedTuple):
     """What a batch scorer process needs to find previous answers itself."""
 
-    queued: bytes  # the answers of rows still queued here (``Pending`` by lead key), pickled
+    queued: bytes  # the answers of rows still queued here (``Previous`` by lead key), pickled
     url: str | None  # the store's URL while it is up (None: look in the queue only)
-
-
-_answer_of = operator.itemgetter(
-    *(SCORE_COLUMNS.index(c) for c in ("lead_id", "p_sql", "grade", "mql", "scored_at"))
-)
 
 
 @dataclass(frozen=True)
@@ -65,21 +77,22 @@ class PackedRows:
     process only forwards the bytes to the writer process) and each row's answer, for ``previous``."""
 
     blob: bytes
-    answers: list[Answer]
+    answers: list[LoggedAnswer]
 
     @classmethod
     def pack(cls, rows: Sequence[Mapping[str, Any]]) -> PackedRows:
-        """Rows (mappings) packed as value tuples: see ``from_tuples``."""
-        return cls.from_tuples(list(map(score_tuple, rows)))
+        """Rows (mappings) packed: see ``from_rows``."""
+        return cls.from_rows(list(map(score_tuple, rows)))
 
     @classmethod
-    def from_tuples(cls, rows: list[tuple[Any, ...]]) -> PackedRows:
-        """Rows as value tuples (``score_tuples``) packed: smaller to pickle and quicker to unpickle
-        than dicts, and what the driver takes."""
-        return cls(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), list(map(_answer_of, rows)))
+    def from_rows(cls, rows: Sequence[ScoreRow]) -> PackedRows:
+        """Rows (``score_tuples``) packed: smaller to pickle and quicker to unpickle than dicts, and
+        what the driver takes."""
+        answers = [LoggedAnswer(r.lead_id, r.p_sql, r.grade, r.mql, r.scored_at) for r in rows]
+        return cls(pickle.dumps(list(rows), protocol=pickle.HIGHEST_PROTOCOL), answers)
 
-    def tuples(self) -> list[tuple[Any, ...]]:
-        values: list[tuple[Any, ...]] = pickle.loads(self.blob)
+    def tuples(self) -> list[ScoreRow]:
+        values: list[ScoreRow] = pickle.loads(self.blob)
         return values
 
     def rows(self) -> list[dict[str, Any]]:
@@ -167,10 +180,8 @@ class ScoreWriter:
         self._context: Any = context or multiprocessing.get_context("spawn")
         self._parts: deque[PackedRows] = deque()
         self._queued = 0  # rows in self._parts
-        # Leads with rows queued or being written: their newest answer (``Pending``: a plain tuple,
-        # pickled for every batch's scorers seven times faster than ``Previous``), and how many
-        # rows are left.
-        self._pending: dict[str, tuple[Pending, int]] = {}
+        # Leads with rows queued or being written: their newest answer, and how many rows are left.
+        self._pending: dict[str, tuple[Previous, int]] = {}
         self._hurry = False  # flush() asks for the queue to be written now
         self._cond = threading.Condition()
         self._store_url: str | None = None  # the store's URL once the writer process has opened it
@@ -208,10 +219,11 @@ class ScoreWriter:
             self._parts.append(part)
             self._queued += len(part)
             pending = self._pending
-            for key, p_sql, grade, mql, at in part.answers:
+            for answer in part.answers:
+                key = answer.lead_id
                 if key:
                     left = pending[key][1] if key in pending else 0
-                    pending[key] = ((p_sql, grade, mql, at), left + 1)
+                    pending[key] = (answer.previous, left + 1)
             if self._queued >= FLUSH_ROWS:
                 self._cond.notify()
         return True
@@ -220,7 +232,7 @@ class ScoreWriter:
         """Each lead's last logged answer: queued rows first, then the store (empty when it is down)."""
         ids = [i for i in lead_ids if i]
         with self._cond:
-            found = {i: Previous(*self._pending[i][0]) for i in ids if i in self._pending}
+            found = {i: self._pending[i][0] for i in ids if i in self._pending}
         rest = [i for i in ids if i not in found]
         reader = self._reader  # set once the writer process has opened the store
         if rest and reader is not None and time.monotonic() >= self._down_until:
@@ -232,8 +244,7 @@ class ScoreWriter:
 
     def view(self) -> LogView:
         """What a batch scorer process needs to find previous answers itself: the answers of rows
-        still queued here (``Pending`` tuples, pickled once for every scorer of a batch, on its
-        critical path), and the store's URL while it is up (None: look in the queue only)."""
+        still queued here (pickled once for every scorer of a batch, on its critical path), and the store's URL while it is up (None: look in the queue only)."""
         with self._cond:
             pending = {key: answer for key, (answer, _) in self._pending.items()}
         url = self._store_url if time.monotonic() >= self._down_until else None
