@@ -34,7 +34,7 @@ from leadscore.modeling.options import TrainOptions
 from leadscore.scoring.bundle import SEGMENT_BOOSTER, ModelBundle
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.contract import CutoffContract
-from leadscore.scoring.meta import SegmentModel, SegmentRouting
+from leadscore.scoring.meta import CutoffFacts, SegmentModel, SegmentRouting
 from leadscore.scoring.segments import SegmentReader, slug
 
 log = logging.getLogger(__name__)
@@ -122,147 +122,248 @@ def _contract_keys(contract: CutoffContract, spec: DatasetSpec, known: dict[str,
     return out
 
 
-def train_segments(
-    segmentation: Segmentation,
-    global_bundle: ModelBundle,
-    fitted: Fitted,
-    X: np.ndarray,
-    data: TrainingData,
-    split: Split,
-    spec: DatasetSpec,
-    options: TrainOptions,
-    crossfit: bool,
-    p_test: np.ndarray,
-    points_test: np.ndarray | None,
-    weekly: float | None,
-    make: MakeBundle,
-) -> SegmentedOutcome:
-    """Fit, compare and cut off every segment; ``p_test`` is the global model on ``split.test``."""
-    rule = spec.segments
+@dataclass(frozen=True)
+class GlobalRun:
+    """What segment training reads of the global run: its model, data, split and test scores."""
+
+    segmentation: Segmentation
+    bundle: ModelBundle  # the global model
+    fitted: Fitted
+    X: np.ndarray
+    data: TrainingData
+    split: Split
+    spec: DatasetSpec
+    options: TrainOptions
+    crossfit: bool
+    p_test: np.ndarray  # the global model on ``split.test``
+    points_test: np.ndarray | None  # the points model on ``split.test``
+    weekly: float | None  # leads per week, all segments
+    make: MakeBundle
+
+
+@dataclass(frozen=True)
+class SegmentRows:
+    """One segment's rows: all of them, its test rows, and how its test leads are scored globally."""
+
+    number: int
+    key: str
+    name: str
+    in_seg: np.ndarray  # over all leads
+    t_mask: np.ndarray  # over the test leads
+    y_test: np.ndarray
+    p_global_test: np.ndarray
+    contract: CutoffContract  # its own policy, else the contract's
+    weekly: float | None
+
+
+@dataclass(frozen=True)
+class OwnModel:
+    """A segment's own model, fitted, calibrated and graded on its rows."""
+
+    fitted: Fitted
+    calibrator: Calibrator
+    draft: ModelBundle  # at a placeholder threshold: scores, not MQL flags
+    edges: tuple[list[float], list[float]]
+    p_test: np.ndarray
+
+
+@dataclass(frozen=True)
+class SegmentCutoff:
+    """The model that scores a segment, its threshold, and what the threshold was chosen on."""
+
+    model: str  # "segment" or "global"
+    threshold: float
+    notes: list[str]
+    p_calib: np.ndarray
+    y_calib: np.ndarray
+    p_test: np.ndarray
+    booster_text: str | None = None
+    group_pure: bool | None = None
+
+
+def train_segments(run: GlobalRun) -> SegmentedOutcome:
+    """Fit, compare and cut off every segment."""
+    rule = run.spec.segments
     assert rule is not None
-    keys, names, own_policy = segmentation.keys, segmentation.names, segmentation.own_policy
-    y = data.y
-    p_calib_global = global_bundle.probability(fitted.calib_raw)
-    routed_p = p_test.copy()
-    routed_t = np.full(len(p_test), global_bundle.threshold)
-    test_keys = keys[split.test]
-    boosters: dict[str, str] = {}
+    names = run.segmentation.names
+    routed_p = run.p_test.copy()
+    routed_t = np.full(len(run.p_test), run.bundle.threshold)
+    out = SegmentedOutcome(SegmentRouting(by=list(rule.by)), {}, routed_p, routed_t)
     models: dict[str, SegmentModel] = {}
-    notes: list[str] = []
-    params: dict[str, Any] = {}
-    n_all = len(data.frame)
     for number, key in enumerate(sorted(names)):
-        name = names[key]
-        in_seg = keys == key
-        t_mask = test_keys == key
-        y_t, p_global_t = y[split.test][t_mask], p_test[t_mask]
-        n_sql = int(y[in_seg].sum())
-        n_non = int(in_seg.sum()) - n_sql
-        metrics: dict[str, Any] = {
-            "n_leads": int(in_seg.sum()),
-            "n_sql": n_sql,
-            "n_non_sql": n_non,
-            "n_test": int(t_mask.sum()),
-            "sql_test": int(y_t.sum()),
-            "roc_auc_global": _auc(y_t, p_global_t),
-            "roc_auc_segment": None,
-        }
-        small = _too_small(rule.min_sql, rule.min_leads, n_sql, n_non)
-        seg_fitted: Fitted | None = None
-        if small is None:
-            seg_fitted, small = _fit_segment(X, y, split, in_seg, global_bundle, options, crossfit)
-        contract = options.contract.for_segment(own_policy[key]) if key in own_policy else options.contract
-        weekly_seg = _weekly(data, in_seg, spec, weekly, n_all)
-        model = "global"
-        why = small or ""
-        group_pure: bool | None = None
-        if seg_fitted is not None:
-            calibrator, _ = choose_calibrator(
-                seg_fitted.calib_raw, y[seg_fitted.calib_rows], seed=options.seed
-            )
-            draft = make(seg_fitted, calibrator, 0.5, NO_EDGES)
-            edges = band_edges(draft, X[seg_fitted.calib_rows])
-            p_seg_t = draft.probability(draft.raw_score(X[split.test][t_mask]))
-            metrics["roc_auc_segment"] = _auc(y_t, p_seg_t)
-            auc_g, auc_s = metrics["roc_auc_global"], metrics["roc_auc_segment"]
-            if auc_g is None or auc_s is None:
-                why = "its test leads are all of one class: kept the global model"
-            elif auc_s > auc_g:
-                model = "segment"
-                why = f"own model better on its test leads (ROC AUC {auc_s:.3f} vs global {auc_g:.3f})"
-            else:
-                why = f"global model as good or better on its test leads (ROC AUC {auc_g:.3f} vs own {auc_s:.3f})"
-        if model == "segment":
-            assert seg_fitted is not None
-            p_calib = draft.probability(seg_fitted.calib_raw)
-            y_calib = y[seg_fitted.calib_rows]
-            own = (
-                contract
-                if key in own_policy
-                else _shared(options.contract, weekly_seg, weekly, in_seg, n_all)
-            )
-            threshold, cut_notes = resolve_threshold(own, p_calib, weekly_seg, y=y_calib, seed=options.seed)
-            seg_bundle = make(seg_fitted, calibrator, threshold, edges)
-            boosters[SEGMENT_BOOSTER.format(number)] = seg_bundle.booster_text
-            group_pure = seg_bundle.group_pure
-            p_t = p_seg_t
-        else:
-            calib_in = in_seg[fitted.calib_rows]
-            p_calib, y_calib = p_calib_global[calib_in], y[fitted.calib_rows][calib_in]
-            if key in own_policy:
-                threshold, cut_notes = resolve_threshold(
-                    contract, p_calib, weekly_seg, y=y_calib, seed=options.seed
-                )
-            else:
-                threshold, cut_notes = global_bundle.threshold, []
-            p_t = p_global_t
-        facts = cutoff_facts(
-            contract,
-            y_t,
-            p_t,
-            points_test[t_mask] if points_test is not None else None,
-            threshold,
-            weekly_seg,
-            options.seed,
-        )
-        if not len(y_t):  # every lead of the segment fell in training: its promise cannot be measured
-            cut_notes = [*cut_notes, "no test leads: its cutoff's promise is not measured"]
-        facts.notes = [f"{name}: {n}" for n in cut_notes]
-        if len(p_calib) >= MIN_MQL:  # fewer calibration leads: no interval worth showing
-            interval = promise_interval(p_calib, y_calib, threshold, seed=options.seed)
-            facts.expected_mql_share_interval = interval["mql_share"]
-            facts.expected_sql_rate_interval = interval["sql_rate"]
-        facts.confidence = contract.confidence
-        notes.extend(facts.notes)
-        metrics.update({f"test_{k}": v for k, v in binary_metrics(y_t, p_t).items()} if len(y_t) else {})
-        routed_p[t_mask] = p_t
-        routed_t[t_mask] = threshold
-        models[key] = SegmentModel(
-            name=name,
-            model=model,
-            why=why,
-            booster=SEGMENT_BOOSTER.format(number) if model == "segment" else None,
-            calibrator=calibrator.to_dict() if model == "segment" else None,
-            threshold=threshold,
-            grade_edges={"fit": edges[0], "engagement": edges[1]} if model == "segment" else None,
-            group_pure=group_pure,
-            cutoff=facts,
-            metrics=metrics,
-            reliability=reliability_table(y_t, p_t, RELIABILITY_BINS) if len(y_t) else [],
-        )
-        params[f"segment_{slug(name)}_model"] = model
-        log.debug("segment %s: %s (%s), threshold %.4f", name, model, why, threshold)
+        rows = _segment_rows(run, number, key)
+        model, cutoff = _train_segment(run, rows)
+        models[key] = model
+        if cutoff.booster_text is not None:
+            out.boosters[SEGMENT_BOOSTER.format(number)] = cutoff.booster_text
+        out.notes.extend(model.cutoff.notes if model.cutoff is not None else [])
+        routed_p[rows.t_mask] = cutoff.p_test
+        routed_t[rows.t_mask] = cutoff.threshold
+        out.params[f"segment_{slug(rows.name)}_model"] = model.model
+        log.debug("segment %s: %s (%s), threshold %.4f", rows.name, model.model, model.why, cutoff.threshold)
     if not names:
-        notes.append(
+        out.notes.append(
             f"segments by {', '.join(rule.by)}: no lead has a value; every lead uses the global model"
         )
-    routing = SegmentRouting(
+    out.routing = SegmentRouting(
         by=list(rule.by),
-        placeholders=list(spec.placeholders),
-        aliases={c: dict(m) for c, m in spec.aliases.items() if c in rule.by},
+        placeholders=list(run.spec.placeholders),
+        aliases={c: dict(m) for c, m in run.spec.aliases.items() if c in rule.by},
         models=models,
     )
-    return SegmentedOutcome(routing, boosters, routed_p, routed_t, notes, params)
+    return out
+
+
+def _segment_rows(run: GlobalRun, number: int, key: str) -> SegmentRows:
+    keys, own_policy = run.segmentation.keys, run.segmentation.own_policy
+    in_seg = keys == key
+    t_mask = keys[run.split.test] == key
+    contract = (
+        run.options.contract.for_segment(own_policy[key]) if key in own_policy else run.options.contract
+    )
+    return SegmentRows(
+        number=number,
+        key=key,
+        name=run.segmentation.names[key],
+        in_seg=in_seg,
+        t_mask=t_mask,
+        y_test=run.data.y[run.split.test][t_mask],
+        p_global_test=run.p_test[t_mask],
+        contract=contract,
+        weekly=_weekly(run.data, in_seg, run.spec, run.weekly, len(run.data.frame)),
+    )
+
+
+def _train_segment(run: GlobalRun, rows: SegmentRows) -> tuple[SegmentModel, SegmentCutoff]:
+    """One segment: its own model if it has enough leads, the better of that and the global model,
+    the chosen model's cutoff, and what the cutoff promises on the segment's test leads."""
+    rule = run.spec.segments
+    assert rule is not None
+    y = run.data.y
+    n_sql = int(y[rows.in_seg].sum())
+    n_non = int(rows.in_seg.sum()) - n_sql
+    metrics: dict[str, Any] = {
+        "n_leads": int(rows.in_seg.sum()),
+        "n_sql": n_sql,
+        "n_non_sql": n_non,
+        "n_test": int(rows.t_mask.sum()),
+        "sql_test": int(rows.y_test.sum()),
+        "roc_auc_global": _auc(rows.y_test, rows.p_global_test),
+        "roc_auc_segment": None,
+    }
+    why = _too_small(rule.min_sql, rule.min_leads, n_sql, n_non)
+    own: OwnModel | None = None
+    if why is None:
+        own, why = _own_model(run, rows)
+    model = "global"
+    if own is not None:
+        metrics["roc_auc_segment"] = _auc(rows.y_test, own.p_test)
+        model, why = _champion(metrics["roc_auc_global"], metrics["roc_auc_segment"])
+    cutoff = (
+        _own_cutoff(run, rows, own) if model == "segment" and own is not None else _global_cutoff(run, rows)
+    )
+    facts = _facts(run, rows, cutoff)
+    y_t, p_t = rows.y_test, cutoff.p_test
+    metrics.update({f"test_{k}": v for k, v in binary_metrics(y_t, p_t).items()} if len(y_t) else {})
+    mine = model == "segment" and own is not None
+    return SegmentModel(
+        name=rows.name,
+        model=model,
+        why=why or "",
+        booster=SEGMENT_BOOSTER.format(rows.number) if mine else None,
+        calibrator=own.calibrator.to_dict() if mine and own is not None else None,
+        threshold=cutoff.threshold,
+        grade_edges={"fit": own.edges[0], "engagement": own.edges[1]} if mine and own is not None else None,
+        group_pure=cutoff.group_pure,
+        cutoff=facts,
+        metrics=metrics,
+        reliability=reliability_table(y_t, p_t, RELIABILITY_BINS) if len(y_t) else [],
+    ), cutoff
+
+
+def _own_model(run: GlobalRun, rows: SegmentRows) -> tuple[OwnModel | None, str | None]:
+    """The segment's own booster, calibrated and graded on its calibration rows (None: why not)."""
+    fitted, why = _fit_segment(
+        run.X, run.data.y, run.split, rows.in_seg, run.bundle, run.options, run.crossfit
+    )
+    if fitted is None:
+        return None, why
+    calibrator, _ = choose_calibrator(fitted.calib_raw, run.data.y[fitted.calib_rows], seed=run.options.seed)
+    draft = run.make(fitted, calibrator, 0.5, NO_EDGES)
+    edges = band_edges(draft, run.X[fitted.calib_rows])
+    p_test = draft.probability(draft.raw_score(run.X[run.split.test][rows.t_mask]))
+    return OwnModel(fitted, calibrator, draft, edges, p_test), None
+
+
+def _champion(auc_global: float | None, auc_segment: float | None) -> tuple[str, str]:
+    """Which model scores the segment ("segment" or "global") and why."""
+    if auc_global is None or auc_segment is None:
+        return "global", "its test leads are all of one class: kept the global model"
+    if auc_segment > auc_global:
+        return (
+            "segment",
+            f"own model better on its test leads (ROC AUC {auc_segment:.3f} vs global {auc_global:.3f})",
+        )
+    return (
+        "global",
+        f"global model as good or better on its test leads (ROC AUC {auc_global:.3f} vs own {auc_segment:.3f})",
+    )
+
+
+def _own_cutoff(run: GlobalRun, rows: SegmentRows, own: OwnModel) -> SegmentCutoff:
+    """The segment's own model's threshold: its own policy, else the default one on its leads."""
+    options = run.options
+    p_calib = own.draft.probability(own.fitted.calib_raw)
+    y_calib = run.data.y[own.fitted.calib_rows]
+    contract = (
+        rows.contract
+        if rows.key in run.segmentation.own_policy
+        else _shared(options.contract, rows.weekly, run.weekly, rows.in_seg, len(run.data.frame))
+    )
+    threshold, notes = resolve_threshold(contract, p_calib, rows.weekly, y=y_calib, seed=options.seed)
+    bundle = run.make(own.fitted, own.calibrator, threshold, own.edges)
+    return SegmentCutoff(
+        "segment", threshold, notes, p_calib, y_calib, own.p_test, bundle.booster_text, bundle.group_pure
+    )
+
+
+def _global_cutoff(run: GlobalRun, rows: SegmentRows) -> SegmentCutoff:
+    """The global model on the segment: its own policy's threshold, else the global threshold."""
+    calib_rows = run.fitted.calib_rows
+    calib_in = rows.in_seg[calib_rows]
+    p_calib = run.bundle.probability(run.fitted.calib_raw)[calib_in]
+    y_calib = run.data.y[calib_rows][calib_in]
+    if rows.key in run.segmentation.own_policy:
+        threshold, notes = resolve_threshold(
+            rows.contract, p_calib, rows.weekly, y=y_calib, seed=run.options.seed
+        )
+    else:
+        threshold, notes = run.bundle.threshold, []
+    return SegmentCutoff("global", threshold, notes, p_calib, y_calib, rows.p_global_test)
+
+
+def _facts(run: GlobalRun, rows: SegmentRows, cutoff: SegmentCutoff) -> CutoffFacts:
+    """What the segment's cutoff promises, measured on its test leads, with its interval."""
+    contract, seed = rows.contract, run.options.seed
+    facts = cutoff_facts(
+        contract,
+        rows.y_test,
+        cutoff.p_test,
+        run.points_test[rows.t_mask] if run.points_test is not None else None,
+        cutoff.threshold,
+        rows.weekly,
+        seed,
+    )
+    notes = cutoff.notes
+    if not len(rows.y_test):  # every lead of the segment fell in training: its promise cannot be measured
+        notes = [*notes, "no test leads: its cutoff's promise is not measured"]
+    facts.notes = [f"{rows.name}: {n}" for n in notes]
+    if len(cutoff.p_calib) >= MIN_MQL:  # fewer calibration leads: no interval worth showing
+        interval = promise_interval(cutoff.p_calib, cutoff.y_calib, cutoff.threshold, seed=seed)
+        facts.expected_mql_share_interval = interval["mql_share"]
+        facts.expected_sql_rate_interval = interval["sql_rate"]
+    facts.confidence = contract.confidence
+    return facts
 
 
 def _too_small(min_sql: int, min_leads: int, n_sql: int, n_non: int) -> str | None:

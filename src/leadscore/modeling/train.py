@@ -36,7 +36,13 @@ from leadscore.modeling.dataset import (
 )
 from leadscore.modeling.evaluate import Evaluation, binary_metrics
 from leadscore.modeling.options import CROSSFIT_MAX_ROWS, Capacity, TrainOptions
-from leadscore.modeling.segments import Segmentation, SegmentedOutcome, check_segments, train_segments
+from leadscore.modeling.segments import (
+    GlobalRun,
+    Segmentation,
+    SegmentedOutcome,
+    check_segments,
+    train_segments,
+)
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.meta import CutoffFacts
@@ -152,19 +158,21 @@ def segment(
         )
 
     outcome = train_segments(
-        segmentation,
-        bundle,
-        guarded.fitted,
-        guarded.X,
-        data,
-        split,
-        spec,
-        options,
-        guarded.crossfit,
-        ev.p,
-        ev.points,
-        weekly,
-        make,
+        GlobalRun(
+            segmentation=segmentation,
+            bundle=bundle,
+            fitted=guarded.fitted,
+            X=guarded.X,
+            data=data,
+            split=split,
+            spec=spec,
+            options=options,
+            crossfit=guarded.crossfit,
+            p_test=ev.p,
+            points_test=ev.points,
+            weekly=weekly,
+            make=make,
+        )
     )
     data.notes.extend(outcome.notes)
     ev.metrics = {
