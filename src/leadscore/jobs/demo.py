@@ -13,7 +13,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from leadscore.config import get_settings, load_spec
+import pandas as pd
+
+from leadscore.config import DatasetSpec, get_settings, load_spec
 from leadscore.data.sources import read_table, write_frame
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.data.validate import validate_frame
@@ -39,13 +41,50 @@ def _step(title: str) -> None:
 
 
 def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
-    """Generate, validate and score with the points model; later steps are added as they land."""
+    """The whole path on synthetic data: generate, validate, points model, train, batch-score,
+    reports, feedback and monitoring, the service; then where to look."""
     train_dir = out / "train"
+    spec, frame = _generate_and_validate(train_dir, leads, seed)
+    points_path = _points_baseline(spec, frame, out)
+    logged = _train(train_dir, spec, seed)
+    model = Path(logged["model_path"])
+    new_dir = out / "new_leads"
+    store = _batch_score(model, new_dir, out, leads, seed)
+    _step(f"write the reports for sales and for the quarterly review -> {out / 'reports'}")
+    reports = _write_reports(model, new_dir, out / "reports")
+    for kind, path in reports.items():
+        info(f"    {kind:<6} {path}")
+    monitors = _feedback_and_monitoring(model, train_dir, out, leads, seed, store)
+    _step(f"start the scoring service on port {port} (--insecure-dev: no API key, local only) and call it")
+    answer, command = _call_service(model, new_dir, port)
+    info(f"    $ {command}")
+    for line in answer.splitlines():
+        info(f"    {line}")
+    info("\nWhere to look:")
+    info(f"    data:              {train_dir}")
+    info(f"    points per lead:   {points_path}")
+    info(f"    scores + reasons:  {out / 'scored.csv'}")
+    for kind, path in reports.items():
+        info(f"    {kind + ' report:':<18} {path}")
+    info(f"    monitor report:    {monitors[0]}")
+    info(f"    served monitor:    {monitors[1]}")
+    info(f"    store:             {store.shown}  (decisions, the score log; LEADSCORE_DATABASE_URL)")
+    info(
+        f"    model bundle:      {model}  (plain MLflow: PATH=.venv/bin:$PATH mlflow models serve -m {model} --env-manager local)"
+    )
+    info(
+        f"    MLflow:            .venv/bin/mlflow ui --backend-store-uri {get_settings().tracking_uri}  -> http://127.0.0.1:5000"
+    )
+    info(
+        f"    scoring API:       .venv/bin/leadscore serve --model {model} --insecure-dev --port {port}  (docs: /docs)"
+    )
+
+
+def _generate_and_validate(train_dir: Path, leads: int, seed: int) -> tuple[DatasetSpec, pd.DataFrame]:
     _step(f"generate {leads:,} synthetic leads (seed {seed}) -> {train_dir}")
     tables = generate(GeneratorConfig(leads=leads, seed=seed))
     write_dataset(tables, train_dir)
     info(f"    {tables['leads'].num_rows:,} leads, {tables['events'].num_rows:,} events")
-
     _step("validate the export against the shipped dataset spec 'synthetic'")
     spec = load_spec("synthetic")
     frame = read_table(train_dir)
@@ -54,7 +93,10 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
         info(f"    {line}")
     if not report.usable:
         raise UserError("demo data failed validation")
+    return spec, frame
 
+
+def _points_baseline(spec: DatasetSpec, frame: pd.DataFrame, out: Path) -> Path:
     _step("score with the written points model (the baseline)")
     model = load_rules(spec.rules or "b2b-default")
     scored = model.score(frame)
@@ -63,7 +105,10 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     mql = scored["mql"].to_numpy()
     rate = float(frame.loc[mql, spec.label.column].mean()) if mql.any() else 0.0
     info(f"    {mql.mean():.1%} of leads are MQL; their MQL->SQL rate is {rate:.1%}")
+    return points_path
 
+
+def _train(train_dir: Path, spec: DatasetSpec, seed: int) -> dict[str, Any]:
     _step("train: LightGBM + baselines, calibration, leakage guard, agreed cutoff -> MLflow")
     result, logged = train_and_log(train_dir, spec, seed=seed)
     m, cut = result.metrics, result.cutoff
@@ -78,68 +123,43 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     info(
         f"    registered {logged['model_uri']} ({', '.join(logged['aliases'])}); exported to {logged['model_path']}"
     )
+    return logged
 
-    new_dir = out / "new_leads"
+
+def _batch_score(model: Path, new_dir: Path, out: Path, leads: int, seed: int) -> Store:
     _step(f"batch-score a fresh export of new leads -> {out / 'scored.csv'}")
     write_dataset(generate(GeneratorConfig(leads=max(1000, leads // 10), seed=seed + 1)), new_dir)
     store = open_store()  # the SQLite default (LEADSCORE_DATABASE_URL): decisions and the score log
     summary = score_file(
-        new_dir,
-        load_bundle(logged["model_path"]),
-        out / "scored.csv",
-        explain=3,
-        progress=False,
-        log_to=store,
+        new_dir, load_bundle(str(model)), out / "scored.csv", explain=3, progress=False, log_to=store
     )
     info(
         f"    {summary['rows']:,} leads scored, {summary['mql_share']:.1%} MQL; every score logged to {store.shown}"
     )
+    return store
 
-    _step(f"write the reports for sales and for the quarterly review -> {out / 'reports'}")
-    reports = _write_reports(Path(logged["model_path"]), new_dir, out / "reports")
-    for kind, path in reports.items():
-        info(f"    {kind:<6} {path}")
 
+def _feedback_and_monitoring(
+    model: Path, train_dir: Path, out: Path, leads: int, seed: int, store: Store
+) -> tuple[str, str]:
+    """The monitor on a drifted later period, from its outcomes and from the served log; the two
+    reports' paths."""
     _step("sales feedback and monitoring: a later period with a new channel and changed behaviour")
     drift_dir = out / "later_period"
     write_dataset(
         generate(GeneratorConfig(leads=max(2000, leads // 5), seed=seed + 2, drift=True)), drift_dir
     )
-    verdict = _monitor(Path(logged["model_path"]), train_dir, drift_dir, out)
+    verdict = _monitor(model, train_dir, drift_dir, out)
     info(f"    verdict: {verdict['verdict']} (report: {verdict['report']})")
     for reason in verdict["reasons"][:4]:
         info(f"      {reason}")
-    served = _monitor_served(Path(logged["model_path"]), train_dir, drift_dir, out, store)
+    served = _monitor_served(model, train_dir, drift_dir, out, store)
     sent = served["served"]
     info(
         f"    monitor --served: {sent['answers']:,} logged answers, {sent['mql_share_sent']:.1%} sent to sales as MQL, "
         f"{sent['leads_with_outcome']:,} with a sales decision; verdict: {served['verdict']} (report: {served['report']})"
     )
-
-    _step(f"start the scoring service on port {port} (--insecure-dev: no API key, local only) and call it")
-    answer, command = _call_service(Path(logged["model_path"]), new_dir, port)
-    info(f"    $ {command}")
-    for line in answer.splitlines():
-        info(f"    {line}")
-
-    info("\nWhere to look:")
-    info(f"    data:              {train_dir}")
-    info(f"    points per lead:   {points_path}")
-    info(f"    scores + reasons:  {out / 'scored.csv'}")
-    for kind, path in reports.items():
-        info(f"    {kind + ' report:':<18} {path}")
-    info(f"    monitor report:    {verdict['report']}")
-    info(f"    served monitor:    {served['report']}")
-    info(f"    store:             {store.shown}  (decisions, the score log; LEADSCORE_DATABASE_URL)")
-    info(
-        f"    model bundle:      {logged['model_path']}  (plain MLflow: PATH=.venv/bin:$PATH mlflow models serve -m {logged['model_path']} --env-manager local)"
-    )
-    info(
-        f"    MLflow:            .venv/bin/mlflow ui --backend-store-uri {get_settings().tracking_uri}  -> http://127.0.0.1:5000"
-    )
-    info(
-        f"    scoring API:       .venv/bin/leadscore serve --model {logged['model_path']} --insecure-dev --port {port}  (docs: /docs)"
-    )
+    return str(verdict["report"]), str(served["report"])
 
 
 def _write_reports(model: Path, data: Path, folder: Path) -> dict[str, Path]:

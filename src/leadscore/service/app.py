@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -95,6 +96,30 @@ def create_app(
     if state.board is not None:
         state.board.report(model_version=state.loaded.model_version, generation=state.generation)
 
+    app = FastAPI(
+        lifespan=_lifespan(state, settings),
+        title="leadscore",
+        version=__version__,
+        summary="Calibrated P(SQL), MQL flag, grade and reasons for B2B leads.",
+        default_response_class=JSON,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.leadscore = state
+    app.include_router(router)
+
+    _answer_invalid_requests(app, state)
+    _document(app, state)
+    app.add_middleware(Gate, state=state)
+    return app
+
+
+def _lifespan(
+    state: ServiceState, settings: Settings
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What runs around serving: SIGHUP reloads, following other workers' reloads, warming the batch
+    scorers; then stopping the scorers and writing the queued score log."""
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # SIGHUP reloads the model source (e.g. after `leadscore promote`), like the reload endpoint.
@@ -119,17 +144,11 @@ def create_app(
                 task.cancel()
         await _shut_down(state)
 
-    app = FastAPI(
-        lifespan=lifespan,
-        title="leadscore",
-        version=__version__,
-        summary="Calibrated P(SQL), MQL flag, grade and reasons for B2B leads.",
-        default_response_class=JSON,
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.leadscore = state
-    app.include_router(router)
+    return lifespan
+
+
+def _answer_invalid_requests(app: FastAPI, state: ServiceState) -> None:
+    """A request FastAPI cannot validate: 422 naming the field, counted."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSON:
@@ -137,6 +156,10 @@ def create_app(
         where = ".".join(str(p) for p in first.get("loc", []) if p not in ("body", "query"))
         state.metrics.errors.labels(kind="invalid_request").inc()
         return JSON({"detail": f"field '{where}': {first.get('msg')}", "field": where}, status_code=422)
+
+
+def _document(app: FastAPI, state: ServiceState) -> None:
+    """The OpenAPI schema with the loaded model's lead fields and the keys it needs, and /docs."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -160,9 +183,6 @@ def create_app(
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return HTMLResponse(render_docs(openapi()))
-
-    app.add_middleware(Gate, state=state)
-    return app
 
 
 async def _follow_reloads(state: ServiceState) -> None:
