@@ -9,7 +9,7 @@ DEMO   := data/demo
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint typecheck bench clean browser postgres java serve
+.PHONY: help venv demo test test-fast lint typecheck sizes bench clean browser postgres java serve
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,9 @@ lint: $(STAMP) ## Ruff lint and format check
 
 typecheck: $(STAMP) ## mypy (strict) on src/ and tests/
 	$(BIN)/mypy src tests
+
+sizes: $(STAMP) ## Print the three largest functions, modules and classes of src/ (tests/test_sizes.py holds the limits)
+	$(BIN)/python tests/test_sizes.py
 
 bench: $(STAMP) ## Run the benchmarks (prints figures; not part of the tests)
 	$(BIN)/python benchmarks/bench_generate.py

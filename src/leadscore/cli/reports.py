@@ -78,7 +78,8 @@ def queue(
 @user_errors
 def model_card_cmd(model: ModelOpt, out: OutOpt, json_out: JsonOpt = False) -> None:
     """The model card: data and validation, metrics against baselines, calibration, cutoff, SHAP, leaks."""
-    from leadscore.reports.html import model_card, write_html
+    from leadscore.reports.html import write_html
+    from leadscore.reports.model_card import model_card
     from leadscore.tracking.loading import load_bundle
 
     bundle = load_bundle(model)

@@ -22,7 +22,8 @@ from leadscore.data.validate import validate_frame
 from leadscore.errors import UserError
 from leadscore.jobs.workflow import monitor_and_report, train_and_log
 from leadscore.monitoring.feedback import import_feedback
-from leadscore.reports.html import lead_report, model_card, queue_report, write_html
+from leadscore.reports.html import lead_report, queue_report, write_html
+from leadscore.reports.model_card import model_card
 from leadscore.scoring.batch import score_file
 from leadscore.scoring.points import load_rules
 from leadscore.store.db import Store, open_store

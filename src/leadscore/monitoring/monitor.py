@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from leadscore.config import DatasetSpec
@@ -61,19 +62,9 @@ def monitor(
 ) -> dict[str, Any]:
     """Compare a recent period (a file, or the served leads as a frame) with the training reference;
     return figures, verdict and reasons."""
-    source = source or bundle.spec.source
-    ref = load(reference, bundle.spec)
-    served = isinstance(current, pd.DataFrame)
-    cur = current if isinstance(current, pd.DataFrame) else load(current, bundle.spec)
-    current = current_name or ("served leads" if served else current)
-    if served and source and source not in cur.columns:
-        source = None  # the score log keeps the model's own fields only
-    if source and source not in cur.columns:
-        raise UserError(f"{current}: source column '{source}' is missing")
-    if cur.empty:
-        raise UserError(f"{current}: no leads to monitor")
-    if len(ref) > MAX_REFERENCE_ROWS:
-        ref = ref.sample(MAX_REFERENCE_ROWS, random_state=SEED).reset_index(drop=True)
+    ref, cur, current, source = _periods(
+        bundle, reference, current, source or bundle.spec.source, current_name
+    )
     verdict = Verdict()
     X_ref, X_cur = bundle.encode(ref), bundle.encode(cur)  # once, for drift and scores alike
     fields = field_drift(bundle, ref, cur, X_ref, X_cur)
@@ -89,16 +80,7 @@ def monitor(
     if outcomes:
         _judge_outcomes(outcomes, verdict)
     cut = bundle.meta.cutoff
-    mql_share = float(mql_cur.mean())
-    volume: dict[str, float | None] = {
-        "mql_share": mql_share,
-        "expected_mql_share": cut.expected_mql_share,
-        "mql_per_week": None,
-        "expected_mql_per_week": cut.expected_mql_per_week,
-    }
-    weekly = weekly_volume(cur, bundle.encoder.time_col, min_weeks=1.0)
-    if weekly is not None:
-        volume["mql_per_week"] = weekly * mql_share
+    volume, weekly = _volume(bundle, cur, mql_cur)
     _judge_volume(volume, len(cur), verdict)
     segments = []
     if seg_cur is not None:
@@ -134,6 +116,49 @@ def monitor(
         },
         "bands": {"stable_below": PSI_WATCH, "act_above": PSI_ACT},
     }
+
+
+def _periods(
+    bundle: ModelBundle,
+    reference: str | Path,
+    current: str | Path | pd.DataFrame,
+    source: str | None,
+    current_name: str | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, str | Path, str | None]:
+    """The reference (sampled down to ``MAX_REFERENCE_ROWS``) and the current period, the current
+    period's name, and the source column where the current period has it."""
+    ref = load(reference, bundle.spec)
+    served = isinstance(current, pd.DataFrame)
+    cur = current if isinstance(current, pd.DataFrame) else load(current, bundle.spec)
+    name = current_name or ("served leads" if served else current)
+    assert not isinstance(name, pd.DataFrame)
+    if served and source and source not in cur.columns:
+        source = None  # the score log keeps the model's own fields only
+    if source and source not in cur.columns:
+        raise UserError(f"{name}: source column '{source}' is missing")
+    if cur.empty:
+        raise UserError(f"{name}: no leads to monitor")
+    if len(ref) > MAX_REFERENCE_ROWS:
+        ref = ref.sample(MAX_REFERENCE_ROWS, random_state=SEED).reset_index(drop=True)
+    return ref, cur, name, source
+
+
+def _volume(
+    bundle: ModelBundle, cur: pd.DataFrame, mql_cur: np.ndarray
+) -> tuple[dict[str, float | None], float | None]:
+    """The MQL share and MQLs per week against what training expected; the leads per week."""
+    cut = bundle.meta.cutoff
+    mql_share = float(mql_cur.mean())
+    volume: dict[str, float | None] = {
+        "mql_share": mql_share,
+        "expected_mql_share": cut.expected_mql_share,
+        "mql_per_week": None,
+        "expected_mql_per_week": cut.expected_mql_per_week,
+    }
+    weekly = weekly_volume(cur, bundle.encoder.time_col, min_weeks=1.0)
+    if weekly is not None:
+        volume["mql_per_week"] = weekly * mql_share
+    return volume, weekly
 
 
 def _judge_drift(score_psi: float, fields: list[dict[str, Any]], verdict: Verdict) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from leadscore.modeling.train import TrainResult
 from leadscore.reports import plots
-from leadscore.reports.html import model_card
+from leadscore.reports.model_card import model_card
 
 SHAP_SAMPLE = 2000
 

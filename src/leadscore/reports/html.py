@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from leadscore.config import MIN_SEGMENT_CLASS, DatasetSpec
+from leadscore.config import DatasetSpec
 from leadscore.data.declared import read_activity, read_leads
 from leadscore.data.sources import atomic_path
 from leadscore.errors import UserError
@@ -28,7 +28,6 @@ from leadscore.monitoring.feedback import STANDARD_REASONS
 from leadscore.reports import svg
 from leadscore.scoring.answer import score_parts
 from leadscore.scoring.bundle import ModelBundle
-from leadscore.scoring.segments import segment_rows
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +264,7 @@ def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[st
         "trend": _logged_trend(result, record.get(bundle.id_column or "", lead_id)),
         "fit_fields": [f for f in fields if f["group"] == "fit"],
         "engagement_fields": [f for f in fields if f["group"] != "fit"],
-        **_model_ids(bundle),
+        **model_ids(bundle),
     }
 
 
@@ -355,7 +354,7 @@ def queue_context(
         "rows": rows,
         "fast": sum(r["respond"] == "1h" for r in rows),
         "segments": _queue_segments(bundle, scored),
-        **_model_ids(bundle),
+        **model_ids(bundle),
     }
 
 
@@ -398,103 +397,7 @@ def queue_report(
 # --- the model card ----------------------------------------------------------------------------
 
 
-def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, Any]:
-    meta = bundle.meta
-    card = meta.card
-    cutoff = meta.cutoff
-    contract = cutoff.contract
-    review_by = contract.review_by.isoformat()
-    overdue = cutoff.review_warning(today) is not None
-    reliability = card.reliability
-    rel_chart = (
-        svg.line_chart(
-            [
-                (
-                    "model",
-                    [r["predicted"] for r in reliability],
-                    [r["observed"] for r in reliability],
-                    svg.NEUTRAL,
-                )
-            ],
-            x_label="predicted P(SQL)",
-            y_label="observed SQL rate",
-            diagonal=True,
-            x_max=_axis_max(reliability),
-            y_max=_axis_max(reliability),
-            title="Reliability on test leads",
-        )
-        if reliability
-        else ""
-    )
-    gains = card.gains
-    gain_series = [("model", gains.get("share_contacted", []), gains.get("model", []), svg.NEUTRAL)]
-    if gains.get("points_model"):
-        gain_series.append(("points model", gains["share_contacted"], gains["points_model"], "#b54708"))
-    gains_chart = (
-        svg.line_chart(
-            gain_series,
-            x_label="share of leads contacted, best first",
-            y_label="share of SQLs found",
-            diagonal=True,
-            title="Gains on test leads",
-        )
-        if gains
-        else ""
-    )
-    importance = sorted(card.importance.items(), key=lambda kv: -kv[1])
-    shap_chart = svg.hbars(
-        [(bundle.labels.get(k) or k, v * 100) for k, v in importance],
-        unit="%",
-        title="Share of mean |SHAP| per field",
-    )
-    metrics = meta.metrics
-    models = [("LightGBM (this model)", metrics)] + [
-        (name.replace("_", " "), m) for name, m in meta.baselines.items()
-    ]
-    return {
-        "title": f"Model card: {bundle.name}",
-        "card": card,
-        "data": card.data,
-        "metrics": metrics,
-        "models": models,
-        "cutoff": cutoff,
-        "contract": contract,
-        "review_by": review_by,
-        "overdue": overdue,
-        "rel_chart": rel_chart,
-        "gains_chart": gains_chart,
-        "shap_chart": shap_chart,
-        "excluded": meta.excluded_columns,
-        "suspects": meta.leakage_suspects,
-        "leakage": card.leakage,
-        "fields": [
-            {"name": f.name, "kind": f.kind, "group": f.group, "label": bundle.labels.get(f.name) or f.name}
-            for f in bundle.encoder.fields
-        ],
-        "shape": "group-pure (fit and engagement trees apart)" if bundle.group_pure else "mixed trees",
-        "segments": (
-            {
-                "by": meta.segments.by,
-                "min_sql": bundle.spec.segments.min_sql if bundle.spec.segments else MIN_SEGMENT_CLASS,
-                "rows": segment_rows(meta.segments),
-            }
-            if meta.segments is not None
-            else None
-        ),
-        **_model_ids(bundle),
-    }
-
-
-def _axis_max(rows: list[dict[str, float]]) -> float:
-    top = max([r["predicted"] for r in rows] + [r["observed"] for r in rows] + [0.05])
-    return float(min(1.0, math.ceil(top * 10 + 0.5) / 10))
-
-
-def model_card(bundle: ModelBundle, today: date | None = None) -> str:
-    return render("model.html", **card_context(bundle, today))
-
-
-def _model_ids(bundle: ModelBundle) -> dict[str, Any]:
+def model_ids(bundle: ModelBundle) -> dict[str, Any]:
     registered = bundle.meta.registered
     version = f"{registered.name} v{registered.version}" if registered is not None else bundle.version
     return {
@@ -518,5 +421,5 @@ def monitor_report(bundle: ModelBundle, result: dict[str, Any]) -> str:
         r=result,
         psi_chart=chart,
         reasons=STANDARD_REASONS,
-        **_model_ids(bundle),
+        **model_ids(bundle),
     )

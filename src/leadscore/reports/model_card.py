@@ -1,0 +1,115 @@
+"""The model card: what a quarterly review reads about a model, from its bundle alone."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+from leadscore.config import MIN_SEGMENT_CLASS
+from leadscore.reports import svg
+from leadscore.reports.html import model_ids, render
+from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.meta import CardFacts
+from leadscore.scoring.segments import segment_rows
+
+__all__ = ["card_context", "model_card"]
+
+
+def model_card(bundle: ModelBundle, today: date | None = None) -> str:
+    return render("model.html", **card_context(bundle, today))
+
+
+def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, Any]:
+    meta = bundle.meta
+    card, cutoff = meta.card, meta.cutoff
+    contract = cutoff.contract
+    metrics = meta.metrics
+    models = [("LightGBM (this model)", metrics)] + [
+        (name.replace("_", " "), m) for name, m in meta.baselines.items()
+    ]
+    return {
+        "title": f"Model card: {bundle.name}",
+        "card": card,
+        "data": card.data,
+        "metrics": metrics,
+        "models": models,
+        "cutoff": cutoff,
+        "contract": contract,
+        "review_by": contract.review_by.isoformat(),
+        "overdue": cutoff.review_warning(today) is not None,
+        **_charts(bundle, card),
+        "excluded": meta.excluded_columns,
+        "suspects": meta.leakage_suspects,
+        "leakage": card.leakage,
+        "fields": [
+            {"name": f.name, "kind": f.kind, "group": f.group, "label": bundle.labels.get(f.name) or f.name}
+            for f in bundle.encoder.fields
+        ],
+        "shape": "group-pure (fit and engagement trees apart)" if bundle.group_pure else "mixed trees",
+        "segments": _segments(bundle),
+        **model_ids(bundle),
+    }
+
+
+def _charts(bundle: ModelBundle, card: CardFacts) -> dict[str, str]:
+    """Reliability and gains on the test leads, and each field's share of the attribution (SVG)."""
+    reliability = card.reliability
+    rel_chart = (
+        svg.line_chart(
+            [
+                (
+                    "model",
+                    [r["predicted"] for r in reliability],
+                    [r["observed"] for r in reliability],
+                    svg.NEUTRAL,
+                )
+            ],
+            x_label="predicted P(SQL)",
+            y_label="observed SQL rate",
+            diagonal=True,
+            x_max=_axis_max(reliability),
+            y_max=_axis_max(reliability),
+            title="Reliability on test leads",
+        )
+        if reliability
+        else ""
+    )
+    gains = card.gains
+    gain_series = [("model", gains.get("share_contacted", []), gains.get("model", []), svg.NEUTRAL)]
+    if gains.get("points_model"):
+        gain_series.append(("points model", gains["share_contacted"], gains["points_model"], "#b54708"))
+    gains_chart = (
+        svg.line_chart(
+            gain_series,
+            x_label="share of leads contacted, best first",
+            y_label="share of SQLs found",
+            diagonal=True,
+            title="Gains on test leads",
+        )
+        if gains
+        else ""
+    )
+    importance = sorted(card.importance.items(), key=lambda kv: -kv[1])
+    shap_chart = svg.hbars(
+        [(bundle.labels.get(k) or k, v * 100) for k, v in importance],
+        unit="%",
+        title="Share of mean |SHAP| per field",
+    )
+    return {"rel_chart": rel_chart, "gains_chart": gains_chart, "shap_chart": shap_chart}
+
+
+def _segments(bundle: ModelBundle) -> dict[str, Any] | None:
+    meta = bundle.meta
+    if meta.segments is None:
+        return None
+    return {
+        "by": meta.segments.by,
+        "min_sql": bundle.spec.segments.min_sql if bundle.spec.segments else MIN_SEGMENT_CLASS,
+        "rows": segment_rows(meta.segments),
+    }
+
+
+def _axis_max(rows: list[dict[str, float]]) -> float:
+    top = max([r["predicted"] for r in rows] + [r["observed"] for r in rows] + [0.05])
+    return float(min(1.0, math.ceil(top * 10 + 0.5) / 10))
