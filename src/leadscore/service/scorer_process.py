@@ -13,7 +13,7 @@ import pickle
 import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from leadscore.service.answering import PreviousLookup
 from leadscore.service.batch_body import BATCH_THREADS, Batch, Refused, score_batch_body
@@ -79,10 +79,10 @@ class PreviousFinder:
 
     def lookup(self, view: LogView) -> PreviousLookup:
         queued, url = view
-        pending: dict[str, Previous] = pickle.loads(queued) if queued else {}
+        pending: dict[str, tuple[Any, ...]] = pickle.loads(queued) if queued else {}
 
         def found_for(ids: list[str]) -> dict[str, Previous]:
-            found = {i: pending[i] for i in ids if i in pending}
+            found = {i: Previous._make(pending[i]) for i in ids if i in pending}
             rest = [i for i in ids if i and i not in found]
             if rest and url:
                 reader = self._readers.get(url) or self._readers.setdefault(url, LatestReader(url))

@@ -67,7 +67,7 @@ class LoggedAnswer(NamedTuple):
 class LogView(NamedTuple):
     """What a batch scorer process needs to find previous answers itself."""
 
-    queued: bytes  # the answers of rows still queued here (``Previous`` by lead key), pickled
+    queued: bytes  # the answers of rows still queued here (``Previous``'s values by lead key), pickled
     url: str | None  # the store's URL while it is up (None: look in the queue only)
 
 
@@ -89,10 +89,13 @@ class PackedRows:
         """Rows (``score_tuples``) packed: smaller to pickle and quicker to unpickle than dicts, and
         what the driver takes."""
         answers = [LoggedAnswer(r.lead_id, r.p_sql, r.grade, r.mql, r.scored_at) for r in rows]
-        return cls(pickle.dumps(list(rows), protocol=pickle.HIGHEST_PROTOCOL), answers)
+        # On the wire as plain tuples: a NamedTuple pickles through Python calls per row (1,000
+        # rows: 0.76 ms to dump, 0.30 ms to load, against 0.08 and 0.09 ms as tuples).
+        return cls(pickle.dumps(list(map(tuple, rows)), protocol=pickle.HIGHEST_PROTOCOL), answers)
 
-    def tuples(self) -> list[ScoreRow]:
-        values: list[ScoreRow] = pickle.loads(self.blob)
+    def tuples(self) -> list[tuple[Any, ...]]:
+        """The rows as the driver takes them: values in ``SCORE_COLUMNS`` order."""
+        values: list[tuple[Any, ...]] = pickle.loads(self.blob)
         return values
 
     def rows(self) -> list[dict[str, Any]]:
@@ -246,7 +249,7 @@ class ScoreWriter:
         """What a batch scorer process needs to find previous answers itself: the answers of rows
         still queued here (pickled once for every scorer of a batch, on its critical path), and the store's URL while it is up (None: look in the queue only)."""
         with self._cond:
-            pending = {key: answer for key, (answer, _) in self._pending.items()}
+            pending = {key: tuple(answer) for key, (answer, _) in self._pending.items()}  # plain on the wire
         url = self._store_url if time.monotonic() >= self._down_until else None
         return LogView(pickle.dumps(pending, protocol=pickle.HIGHEST_PROTOCOL), url)
 
