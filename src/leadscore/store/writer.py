@@ -16,6 +16,7 @@ once more; a batch that fails again, or a writer silent for ``WRITE_TIMEOUT``, i
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
@@ -104,6 +105,17 @@ class PackedRows:
     def __len__(self) -> int:
         return len(self.answers)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its answers as plain tuples (a scorer hands every part to the serving process)."""
+        return (_unpack, (self.blob, list(map(tuple, self.answers))))
+
+
+_as_answer = functools.partial(tuple.__new__, LoggedAnswer)  # a plain tuple named, without a Python call
+
+
+def _unpack(blob: bytes, answers: list[tuple[Any, ...]]) -> PackedRows:
+    return PackedRows(blob, list(map(_as_answer, answers)))
+
 
 class OpenStore(NamedTuple):
     """Ask the writer process to open the store (answered with ``StoreUp`` or ``StoreDown``)."""
@@ -184,7 +196,7 @@ class ScoreWriter:
         self._parts: deque[PackedRows] = deque()
         self._queued = 0  # rows in self._parts
         # Leads with rows queued or being written: their newest answer, and how many rows are left.
-        self._pending: dict[str, tuple[Previous, int]] = {}
+        self._pending: dict[str, tuple[LoggedAnswer, int]] = {}
         self._hurry = False  # flush() asks for the queue to be written now
         self._cond = threading.Condition()
         self._store_url: str | None = None  # the store's URL once the writer process has opened it
@@ -226,7 +238,7 @@ class ScoreWriter:
                 key = answer.lead_id
                 if key:
                     left = pending[key][1] if key in pending else 0
-                    pending[key] = (answer.previous, left + 1)
+                    pending[key] = (answer, left + 1)
             if self._queued >= FLUSH_ROWS:
                 self._cond.notify()
         return True
@@ -235,7 +247,7 @@ class ScoreWriter:
         """Each lead's last logged answer: queued rows first, then the store (empty when it is down)."""
         ids = [i for i in lead_ids if i]
         with self._cond:
-            found = {i: self._pending[i][0] for i in ids if i in self._pending}
+            found = {i: self._pending[i][0].previous for i in ids if i in self._pending}
         rest = [i for i in ids if i not in found]
         reader = self._reader  # set once the writer process has opened the store
         if rest and reader is not None and time.monotonic() >= self._down_until:
@@ -249,7 +261,8 @@ class ScoreWriter:
         """What a batch scorer process needs to find previous answers itself: the answers of rows
         still queued here (pickled once for every scorer of a batch, on its critical path), and the store's URL while it is up (None: look in the queue only)."""
         with self._cond:
-            pending = {key: tuple(answer) for key, (answer, _) in self._pending.items()}  # plain on the wire
+            # Previous's values, plain on the wire (a slice of a NamedTuple is a tuple)
+            pending = {key: answer[1:] for key, (answer, _) in self._pending.items()}
         url = self._store_url if time.monotonic() >= self._down_until else None
         return LogView(pickle.dumps(pending, protocol=pickle.HIGHEST_PROTOCOL), url)
 
