@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from leadscore.config import load_spec
-from leadscore.data.declared import leads_path
+from leadscore.data.folders import leads_path
 from leadscore.data.sources import find_table, read_table
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.features import rollups_for_spec
+from leadscore.spec import load_spec
 
 
 def features(folder: Path) -> dict[str, float]:

@@ -24,13 +24,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from leadscore.config import SHIPPED_CONFIGS, load_spec
+from leadscore.config import SHIPPED_CONFIGS
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.modeling.options import TrainOptions
-from leadscore.modeling.train import train
+from leadscore.modeling.train import train_model
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.contract import load_contract
 from leadscore.scoring.predictor import Predictor
+from leadscore.spec import load_spec
 
 
 def routed_bundle(work: Path, leads: int, seed: int) -> ModelBundle:
@@ -39,7 +40,7 @@ def routed_bundle(work: Path, leads: int, seed: int) -> ModelBundle:
     spec = yaml.safe_load((SHIPPED_CONFIGS / "datasets" / "synthetic.yaml").read_text())
     spec.update(name="bench-segments", segments={"by": "region"})
     (work / "spec.yaml").write_text(yaml.safe_dump(spec))
-    result = train(
+    result = train_model(
         data, load_spec(str(work / "spec.yaml")), TrainOptions(contract=load_contract()[0], seed=seed)
     )
     folder = result.bundle.save(work / "bundle")

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from leadscore.config import load_spec
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.modeling.evaluate import expected_calibration_error
 from leadscore.modeling.options import TrainOptions
-from leadscore.modeling.train import train
+from leadscore.modeling.train import train_model
 from leadscore.scoring.contract import load_contract
+from leadscore.spec import load_spec
 
 XEDUCATION = Path(__file__).resolve().parents[2] / "shared" / "data" / "xeducation" / "Leads.csv"
 
@@ -36,7 +36,7 @@ XEDUCATION = Path(__file__).resolve().parents[2] / "shared" / "data" / "xeducati
 def run(name: str, data: Path, spec: str, seed: int, trials: int | None = None) -> dict[str, float]:
     start = time.perf_counter()
     options = TrainOptions(contract=load_contract()[0], seed=seed, search_trials=trials)
-    r = train(data, load_spec(spec), options)
+    r = train_model(data, load_spec(spec), options)
     seconds = time.perf_counter() - start
     raw = r.bundle.raw_score(r.test_X)
     row = {

@@ -16,15 +16,15 @@ from pathlib import Path
 
 from sklearn.metrics import roc_auc_score
 
-from leadscore.config import load_spec
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.modeling.dataset import deduplicate
 from leadscore.modeling.evaluate import cutoff_outcome, expected_calibration_error, rate_at_volume
 from leadscore.modeling.options import TrainOptions
-from leadscore.modeling.train import train
+from leadscore.modeling.train import train_model
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.contract import load_contract
 from leadscore.scoring.points import load_rules
+from leadscore.spec import load_spec
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
 
         caps = tuple(c for c in CAPACITIES if c.name == args.capacity) if args.capacity else CAPACITIES
         t = time.perf_counter()
-        result = train(train_dir, spec, TrainOptions(contract=load_contract()[0], capacities=caps))
+        result = train_model(train_dir, spec, TrainOptions(contract=load_contract()[0], capacities=caps))
         seconds = time.perf_counter() - t
         bundle = ModelBundle.load(result.bundle.save(Path(tmp) / "bundle"))
     test = generate(GeneratorConfig(leads=args.test, seed=2))["leads"].to_pandas()

@@ -113,16 +113,16 @@ def test_reason_weights_add_up_to_the_distance_from_the_average_lead(bundle: Mod
 
 
 def test_group_pure_trees_read_the_same_parts_from_leaves_as_treeshap(tmp_path: Path) -> None:
-    from leadscore.config import load_spec
     from leadscore.data.synthetic import write_dataset
     from leadscore.modeling.options import CAPACITIES, TrainOptions
-    from leadscore.modeling.train import train
+    from leadscore.modeling.train import train_model
     from leadscore.scoring.contract import load_contract
+    from leadscore.spec import load_spec
     from tests.helpers import make_tables
 
     write_dataset(make_tables(5000, 83), tmp_path)
     pure = next(c for c in CAPACITIES if c.group_pure)
-    result = train(
+    result = train_model(
         tmp_path, load_spec("synthetic"), TrainOptions(contract=load_contract()[0], capacities=(pure,))
     )
     bundle = result.bundle

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from leadscore.config import DatasetSpec, load_spec, parse_definitions
-from leadscore.features.declared import declared_rollups
+from leadscore.features.rollups import declared_rollups
+from leadscore.spec import DatasetSpec, load_spec, parse_definitions
 from tests.helpers import make_tables
 
 if TYPE_CHECKING:
@@ -207,12 +207,12 @@ def _train(folder: Path, spec: dict[str, object], spec_path: Path) -> TrainResul
     import yaml
 
     from leadscore.modeling.options import CAPACITIES, TrainOptions
-    from leadscore.modeling.train import train
+    from leadscore.modeling.train import train_model
     from leadscore.scoring.contract import load_contract
 
     spec_path.write_text(yaml.safe_dump(spec))
     options = TrainOptions(contract=load_contract()[0], capacities=(CAPACITIES[1],))
-    return train(folder, load_spec(str(spec_path)), options)
+    return train_model(folder, load_spec(str(spec_path)), options)
 
 
 @pytest.mark.slow
@@ -327,10 +327,10 @@ def test_a_declared_feature_without_a_template_is_phrased_from_its_definition(
 def test_a_bad_declared_export_is_one_line_naming_the_spec_key(tmp_path) -> None:
     import yaml
 
-    from leadscore.config import load_spec
-    from leadscore.data.declared import with_declared_engagement
+    from leadscore.data.folders import with_declared_engagement
     from leadscore.data.synthetic import write_dataset
     from leadscore.errors import UserError
+    from leadscore.spec import load_spec
 
     write_dataset(make_tables(300, 24), tmp_path / "d")
     leads = pd.read_parquet(tmp_path / "d" / "leads.parquet")
@@ -420,7 +420,7 @@ def test_events_of_unknown_leads_or_with_unreadable_times_are_never_used() -> No
 
 
 def test_validate_gives_label_counts_by_stage_path(tmp_path) -> None:
-    from leadscore.data.declared import validate_folder
+    from leadscore.data.folders import validate_folder
     from leadscore.data.synthetic import write_dataset
 
     write_dataset(make_tables(1500, 8, fault_rate=0.0), tmp_path)
@@ -434,7 +434,7 @@ def test_validate_gives_label_counts_by_stage_path(tmp_path) -> None:
 
 
 def test_the_shipped_example_of_a_crms_own_tables_loads() -> None:
-    from leadscore.config import EventLog, load_spec
+    from leadscore.spec import EventLog, load_spec
 
     spec = load_spec("marketo-example")
     assert spec.table("leads") == "contacts" and spec.table("events") == "activities"
@@ -461,7 +461,7 @@ def _stage_spec(**label: object) -> DatasetSpec:
 
 
 def test_labels_from_the_status_history_match_the_generators_own(tmp_path) -> None:
-    from leadscore.data.declared import with_stage_labels
+    from leadscore.data.folders import with_stage_labels
     from leadscore.data.synthetic import write_dataset
 
     tables = make_tables(4000, 26)
@@ -479,7 +479,7 @@ def test_labels_from_the_status_history_match_the_generators_own(tmp_path) -> No
 
 
 def test_backward_moves_count_as_the_history_says(tmp_path) -> None:
-    from leadscore.data.declared import with_stage_labels
+    from leadscore.data.folders import with_stage_labels
 
     t0 = pd.Timestamp("2026-06-01")
     days = pd.Timedelta(days=1)
@@ -512,7 +512,7 @@ def test_backward_moves_count_as_the_history_says(tmp_path) -> None:
 
 
 def test_a_stage_list_that_never_occurs_is_one_line_naming_the_key(tmp_path) -> None:
-    from leadscore.data.declared import with_stage_labels
+    from leadscore.data.folders import with_stage_labels
     from leadscore.data.synthetic import write_dataset
     from leadscore.errors import UserError
 

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadscore.config import load_spec
 from leadscore.features import (
     FeatureEncoder,
     canonical_category,
@@ -18,7 +17,8 @@ from leadscore.features import (
     parse_dates,
     to_number,
 )
-from leadscore.features.declared import rollups_for_spec
+from leadscore.features.rollups import rollups_for_spec
+from leadscore.spec import load_spec
 from tests.helpers import make_leads, make_tables
 
 SPEC = load_spec("synthetic")

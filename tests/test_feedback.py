@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from leadscore.config import load_spec
 from leadscore.data.labels import apply_labels
 from leadscore.monitoring.feedback import load_store, sla_report
+from leadscore.spec import load_spec
 
 
 def cli(*args: str) -> tuple[int, str]:

@@ -29,6 +29,7 @@ LAYERS: list[set[str]] = [
     {"store"},
     {"data"},
     {"features"},
+    {"spec"},
     {"config"},
     {"errors", "_version"},
 ]

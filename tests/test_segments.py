@@ -20,7 +20,7 @@ import yaml
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from leadscore.config import SHIPPED_CONFIGS, load_spec
+from leadscore.config import SHIPPED_CONFIGS
 from leadscore.data.synthetic import write_dataset
 from leadscore.errors import UserError
 from leadscore.modeling.options import TrainOptions
@@ -29,6 +29,7 @@ from leadscore.scoring.batch import SEGMENT_COLUMNS, score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.contract import load_contract
 from leadscore.scoring.meta import SegmentModel
+from leadscore.spec import load_spec
 from leadscore.tracking.export import input_example
 from tests.helpers import free_port, make_tables, mlflow_env, private_env, start_server, stop, wait_ready
 
@@ -291,9 +292,9 @@ def test_the_service_answers_with_the_segment(seg: dict[str, Any], tmp_path: Pat
 
 def test_small_segments_keep_the_global_model(synthetic_dir: Path, tmp_path: Path) -> None:
     spec = load_spec(str(_spec(tmp_path, "by-country", by="country", min_leads=300)))
-    from leadscore.modeling.train import train
+    from leadscore.modeling.train import train_model
 
-    result = train(synthetic_dir, spec, TrainOptions(contract=load_contract()[0], search_trials=0))
+    result = train_model(synthetic_dir, spec, TrainOptions(contract=load_contract()[0], search_trials=0))
     assert result.bundle.meta.segments is not None
     models = result.bundle.meta.segments.models
     small = [
@@ -471,7 +472,7 @@ def test_promote_refuses_a_challenger_worse_on_a_large_segment(
 
 
 def test_segments_of_several_columns_are_read_like_categories() -> None:
-    from leadscore.scoring.segments import SegmentReader
+    from leadscore.scoring.segment_keys import SegmentReader
 
     reader = SegmentReader(["region", "product"], ["N/A", ""], {"region": {"Europe": "EMEA"}})
     frame = pd.DataFrame(

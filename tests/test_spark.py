@@ -16,8 +16,8 @@ import yaml
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from leadscore.config import DatasetSpec, load_spec
-from leadscore.data.declared import read_leads
+from leadscore.data.folders import read_leads
+from leadscore.spec import DatasetSpec, load_spec
 from tests.helpers import make_tables
 from tests.test_declared import FIT as DECLARED_FIT
 from tests.test_declared import RENAME_LEADS
@@ -175,12 +175,12 @@ def test_how_the_leads_are_bucketed_changes_no_value(
 @pytest.fixture(scope="module")
 def crm_model(export: tuple[Path, DatasetSpec, Path]) -> ModelBundle:
     from leadscore.modeling.options import CAPACITIES, TrainOptions
-    from leadscore.modeling.train import train
+    from leadscore.modeling.train import train_model
     from leadscore.scoring.contract import load_contract
 
     folder, spec, _ = export
     options = TrainOptions(contract=load_contract()[0], capacities=(CAPACITIES[1],))
-    return train(folder, spec, options).bundle
+    return train_model(folder, spec, options).bundle
 
 
 def test_spark_scores_are_the_single_machine_scores(
@@ -322,7 +322,7 @@ def test_a_segmented_model_routes_each_lead_the_same_inside_spark(
     spark: SparkSession, export: tuple[Path, DatasetSpec, Path], tmp_path: Path
 ) -> None:
     from leadscore.modeling.options import CAPACITIES, TrainOptions
-    from leadscore.modeling.train import train
+    from leadscore.modeling.train import train_model
     from leadscore.scoring.batch import score_file
     from leadscore.scoring.contract import CutoffContract, load_contract
     from leadscore.spark.scoring import score_spark
@@ -333,7 +333,9 @@ def test_a_segmented_model_routes_each_lead_the_same_inside_spark(
     contract = CutoffContract.model_validate(
         {**default, "segments": {"United States": {"probability": 0.05}}}
     )
-    bundle = train(folder, segmented, TrainOptions(contract=contract, capacities=(CAPACITIES[1],))).bundle
+    bundle = train_model(
+        folder, segmented, TrainOptions(contract=contract, capacities=(CAPACITIES[1],))
+    ).bundle
     assert bundle.segmented and bundle.routes["united states"].threshold == 0.05 != bundle.threshold
     summary = score_spark(spark, str(folder), bundle, str(tmp_path / "scored"), explain=2)
     score_file(folder, bundle, tmp_path / "single.parquet", explain=2, progress=False)

@@ -13,10 +13,10 @@ from leadscore._version import __version__
 
 _EXPORTS = {
     # settings, specs, errors
-    "DatasetSpec": "leadscore.config",
+    "DatasetSpec": "leadscore.spec",
     "Settings": "leadscore.config",
     "get_settings": "leadscore.config",
-    "load_spec": "leadscore.config",
+    "load_spec": "leadscore.spec",
     "UserError": "leadscore.errors",
     # data
     "GeneratorConfig": "leadscore.data.synthetic",
@@ -95,7 +95,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from leadscore.config import DatasetSpec, Settings, get_settings, load_spec
+    from leadscore.config import Settings, get_settings
     from leadscore.data.sources import read_table
     from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
     from leadscore.data.validate import validate_frame
@@ -119,6 +119,7 @@ if TYPE_CHECKING:
     from leadscore.scoring.bundle import ModelBundle
     from leadscore.scoring.contract import CutoffContract, load_contract, write_contract
     from leadscore.scoring.points import PointsModel, load_rules
+    from leadscore.spec import DatasetSpec, load_spec
     from leadscore.tracking.loading import load_bundle
     from leadscore.tracking.promotion import describe_champion, promote, rollback
 

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from leadscore.config import load_spec
 from leadscore.data.synthetic import (
     DISQUALIFY_REASONS,
     DRIFT_SOURCE,
@@ -23,6 +22,7 @@ from leadscore.data.synthetic import (
 )
 from leadscore.features import rollups_for_spec
 from leadscore.scoring.points import load_rules
+from leadscore.spec import load_spec
 from tests.helpers import make_leads, make_tables
 
 ENGAGEMENT_COLUMNS = list(load_spec("synthetic").declared)

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from leadscore.config import load_spec, spec_from_flags
 from leadscore.data.validate import validate_frame
+from leadscore.spec import load_spec, spec_from_flags
 from tests.helpers import make_leads
 
 runner = CliRunner()

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.config import spec_from_flags
 from leadscore.modeling.leakage import family_check, name_hint, single_column_scan
 from leadscore.modeling.options import TrainOptions
-from leadscore.modeling.train import train
+from leadscore.modeling.train import train_model
 from leadscore.scoring.contract import load_contract
+from leadscore.spec import spec_from_flags
 from tests.helpers import make_leads
 
 
@@ -64,7 +64,7 @@ def test_training_without_a_spec_excludes_the_synthetic_call_duration(tmp_path) 
     path = tmp_path / "export.csv"
     leads.drop(columns=["true_p_sql"]).to_csv(path, index=False)
     spec = spec_from_flags("export", "sql_within_90d", ["1"], "lead_id")
-    result = train(path, spec, TrainOptions(contract=load_contract()[0]))
+    result = train_model(path, spec, TrainOptions(contract=load_contract()[0]))
     assert "call_duration_sec" in result.leakage_suspects
     assert "call_duration_sec" not in result.bundle.fields
     assert result.excluded_columns["call_duration_sec"].startswith("suspected leak")
@@ -97,7 +97,7 @@ def test_a_telemarketing_call_duration_is_flagged_even_when_it_is_not_decisive(t
     path = tmp_path / "bank.csv"
     frame.to_csv(path, index=False)
     spec = spec_from_flags("bank", "y", ["yes"], "id")
-    result = train(path, spec, TrainOptions(contract=load_contract()[0]))
+    result = train_model(path, spec, TrainOptions(contract=load_contract()[0]))
     assert result.leakage_suspects == ["duration"]
-    kept = train(path, spec, TrainOptions(contract=load_contract()[0], keep=["duration"]))
+    kept = train_model(path, spec, TrainOptions(contract=load_contract()[0], keep=["duration"]))
     assert "duration" in kept.bundle.fields and any("kept 'duration'" in n for n in kept.notes)

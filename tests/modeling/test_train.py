@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from leadscore.config import load_spec, spec_from_flags
 from leadscore.data.synthetic import write_dataset
 from leadscore.errors import UserError
 from leadscore.modeling.dataset import split_indices
 from leadscore.modeling.options import CAPACITIES, TrainOptions
-from leadscore.modeling.train import train
+from leadscore.modeling.train import train_model
 from leadscore.scoring.contract import load_contract
+from leadscore.spec import load_spec, spec_from_flags
 from tests.helpers import make_leads, make_tables
 
 
@@ -52,7 +52,7 @@ def test_without_a_time_column_the_split_is_stratified_and_seeded() -> None:
 def synthetic_result(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("train")
     write_dataset(make_tables(20000, 31), out)
-    return train(out, load_spec("synthetic"), _options())
+    return train_model(out, load_spec("synthetic"), _options())
 
 
 def test_model_beats_both_baselines_and_is_calibrated(synthetic_result) -> None:
@@ -85,8 +85,8 @@ def test_excluded_and_leaking_columns_are_not_features(synthetic_result) -> None
 
 def test_same_seed_same_model(tmp_path: Path) -> None:
     write_dataset(make_tables(4000, 2), tmp_path)
-    a = train(tmp_path, load_spec("synthetic"), _options(seed=5))
-    b = train(tmp_path, load_spec("synthetic"), _options(seed=5))
+    a = train_model(tmp_path, load_spec("synthetic"), _options(seed=5))
+    b = train_model(tmp_path, load_spec("synthetic"), _options(seed=5))
     assert a.bundle.booster_text == b.bundle.booster_text
     assert a.bundle.version == b.bundle.version
 
@@ -98,7 +98,7 @@ def test_too_few_examples_refuses_and_offers_the_points_model(tmp_path: Path) ->
     path = tmp_path / "small.csv"
     small.to_csv(path, index=False)
     with pytest.raises(UserError, match=r"only 30 SQL .* leadscore points"):
-        train(path, load_spec("synthetic"), _options())
+        train_model(path, load_spec("synthetic"), _options())
 
 
 @pytest.mark.slow
@@ -108,7 +108,7 @@ def test_small_data_trains_and_reports_an_interval(tmp_path: Path) -> None:
     small = pd.concat([pos, leads[leads["sql_within_90d"] == 0].head(900)])
     path = tmp_path / "small.csv"
     small.to_csv(path, index=False)
-    r = train(path, load_spec("synthetic"), _options())
+    r = train_model(path, load_spec("synthetic"), _options())
     assert r.uncertainty is not None and r.uncertainty["folds"] == 5
     assert r.uncertainty["roc_auc_low"] < r.uncertainty["roc_auc_mean"] < r.uncertainty["roc_auc_high"]
     assert any("small data" in n for n in r.notes)
@@ -117,7 +117,7 @@ def test_small_data_trains_and_reports_an_interval(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_xeducation_with_its_spec_is_honest_and_good(xeducation_path: Path) -> None:
-    r = train(xeducation_path, load_spec("xeducation"), _options())
+    r = train_model(xeducation_path, load_spec("xeducation"), _options())
     assert r.metrics["roc_auc"] >= 0.89
     assert r.metrics["roc_auc"] > r.baselines["logistic_regression"]["roc_auc"]
     assert r.metrics["roc_auc"] > r.baselines["points_model"]["roc_auc"]
@@ -137,7 +137,7 @@ def test_xeducation_without_a_spec_flags_tags(xeducation_path: Path) -> None:
     # One shallow shape: the leak guard is under test here, not the choice of shape (which on this
     # file prefers deep trees: too big for the TreeSHAP tables, so every leak check walks them).
     options = _options(capacities=(CAPACITIES[1],))
-    r = train(xeducation_path, spec_from_flags("leads", "Converted", ["1"], "Prospect ID"), options)
+    r = train_model(xeducation_path, spec_from_flags("leads", "Converted", ["1"], "Prospect ID"), options)
     assert "Tags" in r.leakage_suspects
     assert "Tags" not in r.bundle.fields
     assert "Lead Number" in r.excluded_columns  # identifier-like
@@ -197,8 +197,8 @@ def test_the_full_search_proposes_a_shape_and_the_same_seed_gives_the_same_model
     monkeypatch.delenv("LEADSCORE_SEARCH_TRIALS")
     get_settings.cache_clear()
     write_dataset(make_tables(3000, 6), tmp_path)
-    a = train(tmp_path, load_spec("synthetic"), _options(seed=3))
-    b = train(tmp_path, load_spec("synthetic"), _options(seed=3))
+    a = train_model(tmp_path, load_spec("synthetic"), _options(seed=3))
+    b = train_model(tmp_path, load_spec("synthetic"), _options(seed=3))
     assert a.bundle.booster_text == b.bundle.booster_text  # the search is seeded and counted, not timed
     assert a.params["capacity_auc_searched"] > 0.7 and "capacity_searched_lambda_l2" in a.params
     assert explain_units(a.bundle.booster) > 0

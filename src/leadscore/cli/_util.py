@@ -12,8 +12,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from leadscore.config import DatasetSpec, load_spec, spec_from_flags
 from leadscore.errors import UserError
+from leadscore.spec import DatasetSpec, load_spec, spec_from_flags
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -26,14 +26,14 @@ from leadscore.cli._util import (
 from leadscore.errors import UserError
 
 if TYPE_CHECKING:
-    from leadscore.config import DatasetSpec
+    from leadscore.spec import DatasetSpec
 
 app = typer.Typer()
 
 
-@app.command()
+@app.command("generate")
 @user_errors
-def generate(
+def generate_cmd(
     leads: Annotated[int, typer.Option("--leads", min=1, help="Number of leads.")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes).")] = 42,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("data/synthetic"),
@@ -87,9 +87,9 @@ def generate(
         )
 
 
-@app.command()
+@app.command("validate")
 @user_errors
-def validate(
+def validate_cmd(
     file: Annotated[Path, typer.Argument(help="CSV or Parquet export, or a generator folder.")],
     spec: SpecOpt = None,
     label: LabelOpt = None,
@@ -106,7 +106,7 @@ def validate(
     ds = resolve_spec(file, spec, label, positive, id_col, time_col)
     if email:
         ds.email = email
-    from leadscore.data.declared import is_declared_folder, validate_folder
+    from leadscore.data.folders import is_declared_folder, validate_folder
 
     if is_declared_folder(file, ds):  # a CRM's own tables, read as training reads them, and each table
         report = validate_folder(file, ds)
@@ -152,7 +152,7 @@ def features(
     the label from the status history, computed in this process or with Spark (the same rows)."""
     import time
 
-    from leadscore.config import load_spec
+    from leadscore.spec import load_spec
 
     check_engine(engine, master)
     ds = load_spec(spec)
@@ -177,7 +177,7 @@ def features(
 
 
 def _pandas_features(folder: Path, ds: DatasetSpec, out: Path, labels: bool) -> int:
-    from leadscore.data.declared import is_declared_folder, read_leads
+    from leadscore.data.folders import is_declared_folder, read_leads
     from leadscore.data.sources import atomic_path
 
     if not is_declared_folder(folder, ds):

@@ -25,8 +25,8 @@ from leadscore.cli._util import (
     resolve_spec,
     user_errors,
 )
-from leadscore.config import rename
 from leadscore.errors import UserError
+from leadscore.spec import rename
 
 app = typer.Typer()
 DatasetOpt = Annotated[
@@ -34,9 +34,9 @@ DatasetOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command("train")
 @user_errors
-def train(
+def train_cmd(
     data: Annotated[Path, typer.Argument(help="CSV or Parquet export, or a generator folder.")],
     spec: SpecOpt = None,
     label: LabelOpt = None,
@@ -193,9 +193,9 @@ def score(
         info(f"scored {summary['rows']:,} leads ({summary['mql_share']:.1%} MQL) -> {summary['out']}")
 
 
-@app.command()
+@app.command("promote")
 @user_errors
-def promote(
+def promote_cmd(
     challenger: Annotated[
         str | None,
         typer.Option("--challenger", help="Version to promote: a number, an alias or models:/name/N."),

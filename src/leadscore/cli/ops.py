@@ -27,9 +27,9 @@ def cli_time(option: str, value: str) -> datetime:
     return datetime(1970, 1, 1) + timedelta(milliseconds=ms)
 
 
-@app.command()
+@app.command("monitor")
 @user_errors
-def monitor(
+def monitor_cmd(
     model: Annotated[
         str, typer.Option("--model", help="Model folder or MLflow URI (the one in production).")
     ],
@@ -162,9 +162,9 @@ def feedback_sla(
     json_out: JsonOpt = False,
 ) -> None:
     """Time from MQL to accept or reject, against 1 hour for demo or pricing requests and 24 hours otherwise."""
-    from leadscore.config import load_spec
     from leadscore.data.sources import read_table, resolve_leads_path
     from leadscore.monitoring.feedback import existing_store, load_store, sla_report, with_logged_mql_times
+    from leadscore.spec import load_spec
     from leadscore.store.db import open_store
     from leadscore.store.scores import first_mql_answers
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from leadscore.config import DatasetSpec
 from leadscore.errors import UserError
+from leadscore.spec import DatasetSpec
 
 
 def latest_decisions(store: pd.DataFrame) -> pd.DataFrame:

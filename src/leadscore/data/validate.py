@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import DatasetSpec, norm_label
 from leadscore.features import (
     canonical_category,
     clean_text,
@@ -18,6 +17,7 @@ from leadscore.features import (
     parse_date,
     to_number,
 )
+from leadscore.spec import DatasetSpec, norm_label
 
 MIN_CLASS_EXAMPLES = 40
 

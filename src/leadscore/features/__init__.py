@@ -1,7 +1,7 @@
 """Features: values parsed the same way everywhere, engagement declared over an activity log and rolled up point in time, the model-row encoder."""
 
-from leadscore.features.declared import declared_rollups, rollups_for_spec
 from leadscore.features.encoder import FeatureEncoder, FieldInfo, guess_group, infer_kind
+from leadscore.features.rollups import declared_rollups, rollups_for_spec
 from leadscore.features.values import (
     canonical_category,
     clean_text,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from leadscore.config import DatasetSpec, get_settings, load_spec
+from leadscore.config import get_settings
 from leadscore.data.sources import read_table, write_frame
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.data.validate import validate_frame
@@ -26,6 +26,7 @@ from leadscore.reports.html import lead_report, queue_report, write_html
 from leadscore.reports.model_card import model_card
 from leadscore.scoring.batch import score_file
 from leadscore.scoring.points import load_rules
+from leadscore.spec import DatasetSpec, load_spec
 from leadscore.store.db import Store, open_store
 from leadscore.store.scores import now_utc
 from leadscore.tracking.loading import load_bundle

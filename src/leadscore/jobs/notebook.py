@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import load_spec
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.data.validate import label_values, validate_frame
@@ -22,6 +21,7 @@ from leadscore.reports import plots
 from leadscore.scoring.answer import score_parts
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.points import load_rules
+from leadscore.spec import load_spec
 
 
 def make_demo_data(folder: str | Path, *, leads: int = 3000, seed: int = 1, drift: bool = False) -> Path:

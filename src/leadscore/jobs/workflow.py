@@ -10,17 +10,17 @@ from typing import Any
 
 import pandas as pd
 
-from leadscore.config import DatasetSpec, get_settings
+from leadscore.config import get_settings
 from leadscore.errors import UserError
 from leadscore.modeling.options import CAPACITIES, TrainOptions
-from leadscore.modeling.train import TrainResult
-from leadscore.modeling.train import train as run_training
+from leadscore.modeling.train import TrainResult, train_model
 from leadscore.monitoring.feedback import existing_store, load_store
 from leadscore.monitoring.monitor import monitor
 from leadscore.monitoring.served import served_frame
 from leadscore.reports.artifacts import training_artifacts
 from leadscore.reports.html import monitor_report, write_html
 from leadscore.scoring.contract import load_contract
+from leadscore.spec import DatasetSpec
 from leadscore.store.db import store_exists
 from leadscore.tracking.lineage import check_spec_lineage
 from leadscore.tracking.loading import load_bundle
@@ -87,7 +87,7 @@ def train_and_log(
     options, contract_path = train_options(cutoff, keep=keep, capacity=capacity, seed=seed, feedback=feedback)
     check_spec_lineage(spec)  # before training: a model of other data under this name is refused anyway
     log.info("training on %s (dataset '%s') ...", data, spec.name)
-    result = run_training(data, spec, options)
+    result = train_model(data, spec, options)
     for col in result.leakage_suspects:
         status = "kept (--keep)" if col in options.keep else "excluded"
         log.warning("'%s' looks like a leak and is %s: %s", col, status, result.excluded_columns.get(col, ""))

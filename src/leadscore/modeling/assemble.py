@@ -5,7 +5,6 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 
-from leadscore.config import DatasetSpec
 from leadscore.features import FeatureEncoder
 from leadscore.modeling.boosters import Fitted
 from leadscore.modeling.options import TrainOptions
@@ -13,6 +12,7 @@ from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.grades import ENGAGEMENT_BANDS, FIT_BANDS, grade_edges
 from leadscore.scoring.meta import BundleMeta, CutoffFacts
+from leadscore.spec import DatasetSpec
 
 NO_EDGES: tuple[list[float], list[float]] = ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 GRADE_SAMPLE = 20_000

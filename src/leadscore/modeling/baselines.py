@@ -14,10 +14,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from leadscore.config import DatasetSpec
 from leadscore.errors import UserError
 from leadscore.modeling.evaluate import binary_metrics
 from leadscore.scoring.points import PointsModel, load_rules
+from leadscore.spec import DatasetSpec
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, categorical: list[int], seed: int) -> Pipeline:

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from leadscore.config import DatasetSpec
-from leadscore.data.declared import is_declared_folder, leads_path, with_declared_tables
+from leadscore.data.folders import is_declared_folder, leads_path, with_declared_tables
 from leadscore.data.labels import apply_labels
 from leadscore.data.sources import read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
 from leadscore.features import canonical_category, map_values, parse_dates
+from leadscore.spec import DatasetSpec
 
 TEST_SHARE = 0.2
 VALID_SHARE = 0.2

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import DatasetSpec
 from leadscore.data.validate import ValidationReport
 from leadscore.errors import UserError
 from leadscore.features import FeatureEncoder
@@ -36,7 +35,7 @@ from leadscore.modeling.dataset import (
 )
 from leadscore.modeling.evaluate import Evaluation, binary_metrics
 from leadscore.modeling.options import CROSSFIT_MAX_ROWS, Capacity, TrainOptions
-from leadscore.modeling.segments import (
+from leadscore.modeling.segment_models import (
     GlobalRun,
     Segmentation,
     SegmentedOutcome,
@@ -46,6 +45,7 @@ from leadscore.modeling.segments import (
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.meta import CutoffFacts
+from leadscore.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class TrainResult:
     uncertainty: dict[str, Any] | None = None
 
 
-def train(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainResult:
+def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainResult:
     """The whole training run, without side effects beyond reading ``path``."""
     data = read_training_data(path, spec, options.feedback, options.feedback_source)
     segmentation = check_segments(spec, options.contract, data.frame)

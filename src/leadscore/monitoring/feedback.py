@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import DatasetSpec
 from leadscore.data.sources import read_table
 from leadscore.errors import UserError
 from leadscore.features import clean_text, dates_ms
+from leadscore.spec import DatasetSpec
 from leadscore.store.db import open_store
 from leadscore.store.decisions import add_decisions, count_decisions, load_decisions
 

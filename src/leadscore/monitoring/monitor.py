@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import DatasetSpec
-from leadscore.data.declared import read_leads
+from leadscore.data.folders import read_leads
 from leadscore.errors import UserError
 from leadscore.modeling.dataset import weekly_volume
 from leadscore.monitoring.drift import PSI_ACT, PSI_WATCH, band, field_drift, numeric_psi
@@ -26,6 +25,7 @@ from leadscore.monitoring.feedback import reasons_by_source
 from leadscore.monitoring.outcomes import outcome_checks, segment_checks, source_table
 from leadscore.monitoring.served import SERVED_MQL, SERVED_P
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.spec import DatasetSpec
 
 KEY_FIELD_SHARE = 0.02  # fields carrying at least this share of the model's attribution
 Z_FLAG = 3.0

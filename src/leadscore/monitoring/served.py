@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import DatasetSpec
 from leadscore.data.labels import apply_labels
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.data.validate import label_values
 from leadscore.errors import UserError
+from leadscore.spec import DatasetSpec
 from leadscore.store.db import Store, open_store
 from leadscore.store.decisions import load_decisions
 from leadscore.store.scores import served_scores

@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from leadscore.config import DatasetSpec
-from leadscore.data.declared import read_activity, read_leads
+from leadscore.data.folders import read_activity, read_leads
 from leadscore.data.sources import atomic_path
 from leadscore.errors import UserError
 from leadscore.features import dates_ms
@@ -28,6 +27,7 @@ from leadscore.monitoring.feedback import STANDARD_REASONS
 from leadscore.reports import svg
 from leadscore.scoring.answer import score_parts
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 

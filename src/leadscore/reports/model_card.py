@@ -6,12 +6,12 @@ import math
 from datetime import date
 from typing import Any
 
-from leadscore.config import MIN_SEGMENT_CLASS
 from leadscore.reports import svg
 from leadscore.reports.html import model_ids, render
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.meta import CardFacts
-from leadscore.scoring.segments import segment_rows
+from leadscore.scoring.segment_keys import segment_rows
+from leadscore.spec import MIN_SEGMENT_CLASS
 
 __all__ = ["card_context", "model_card"]
 

@@ -12,12 +12,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from leadscore.config import DatasetSpec
 from leadscore.features import to_number
 from leadscore.scoring.predictor import Predictor, Scored
 from leadscore.scoring.reasons import api_reasons, reasons_dict
 from leadscore.scoring.router import ALL_ROWS, Route, SegmentRouter
-from leadscore.scoring.segments import GLOBAL
+from leadscore.scoring.segment_keys import GLOBAL
+from leadscore.spec import DatasetSpec
 from leadscore.store.scores import Previous
 
 Answer = dict[str, Any]

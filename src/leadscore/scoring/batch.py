@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from leadscore.data.declared import is_declared_folder, leads_path, with_declared_engagement
+from leadscore.data.folders import is_declared_folder, leads_path, with_declared_engagement
 from leadscore.data.sources import atomic_path, count_rows, iter_table, read_table, resolve_leads_path
 from leadscore.errors import UserError
 from leadscore.scoring.answer import score_parts, trend_fields

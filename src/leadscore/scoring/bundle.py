@@ -33,7 +33,7 @@ from leadscore.scoring.bundle_files import (
 from leadscore.scoring.meta import BundleMeta
 from leadscore.scoring.predictor import TABLE_ROWS, Predictor, Scored
 from leadscore.scoring.router import SegmentRouter
-from leadscore.scoring.segments import SegmentReader
+from leadscore.scoring.segment_keys import SegmentReader
 
 __all__ = [
     "BOOSTER_FILE",

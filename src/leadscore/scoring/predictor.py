@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from leadscore.config import DatasetSpec
 from leadscore.features import FeatureEncoder
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.grades import TreeTables, bands
@@ -22,6 +21,7 @@ from leadscore.scoring.meta import BundleMeta
 from leadscore.scoring.reasons import Phraser, Reason, reason_weights, select_reasons
 from leadscore.scoring.treeshap import ShapTables
 from leadscore.scoring.treeshap import build_once as build_shap_tables
+from leadscore.spec import DatasetSpec
 
 # From this many rows reasons come from the TreeSHAP tables (fewer: LightGBM's walk is quicker
 # than the tables' fixed cost of ~0.3 ms; measured in benchmarks/bench_service.py's reason table).

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from leadscore.config import ANY, Aggregation
 from leadscore.features import FeatureEncoder, to_number
+from leadscore.spec import ANY, Aggregation
 
 MIN_WEIGHT_PP = 0.05  # weights under this many percentage points are not worth a rep's attention
 PHRASE_CACHE = 200_000

@@ -1,6 +1,6 @@
 """Segment routing: the global model and each segment's model, and which one scores a lead.
 
-A routing bundle was trained with a model or a cutoff per segment (``modeling/segments.py`` decides
+A routing bundle was trained with a model or a cutoff per segment (``modeling/segment_models.py`` decides
 where the data says so). ``SegmentRouter`` holds the global model and one ``Predictor`` per segment
 seen at training time (its own booster, or the global booster held to the segment's cutoff), reads
 each lead's segment with ``SegmentReader`` and scores each segment's rows with its model, putting
@@ -18,7 +18,7 @@ import pandas as pd
 from leadscore.errors import UserError
 from leadscore.scoring.meta import SegmentModel, SegmentRouting
 from leadscore.scoring.predictor import ROW_ARRAYS, Predictor, Scored, empty_scored
-from leadscore.scoring.segments import GLOBAL, SEPARATOR, SegmentReader
+from leadscore.scoring.segment_keys import GLOBAL, SEPARATOR, SegmentReader
 
 ALL_ROWS = slice(None)  # every row (one segment in the batch)
 

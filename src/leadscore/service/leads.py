@@ -8,11 +8,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadscore.config import EventLog
 from leadscore.features import canonical_category, parse_date
-from leadscore.features.declared import rollups_for_lead
+from leadscore.features.rollups import rollups_for_lead
 from leadscore.features.values import MAX_MAGNITUDE
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.spec import EventLog
 
 MAX_TEXT = 1000
 EVENTS_KEY = "events"

@@ -10,9 +10,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from leadscore.config import ANY
 from leadscore.errors import UserError
-from leadscore.scoring.segments import segment_rows
+from leadscore.scoring.segment_keys import segment_rows
 from leadscore.service.answering import answer_leads
 from leadscore.service.batch_body import Batch, Refused, parse_body
 from leadscore.service.batches import ScorerFailed
@@ -24,6 +23,7 @@ from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadO
 from leadscore.service.scorer_process import Job
 from leadscore.service.state import ServiceState, reload_state
 from leadscore.service.telemetry import access_logger
+from leadscore.spec import ANY
 
 router = APIRouter()
 LEAD_BODY = {

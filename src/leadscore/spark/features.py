@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from leadscore.config import ANY, Aggregation, DatasetSpec, EventLog
-from leadscore.data.declared import check_definitions, engagement_from, labels_from, require_columns
+from leadscore.data.folders import check_definitions, engagement_from, labels_from, require_columns
 from leadscore.data.sources import find_table
 from leadscore.errors import UserError
 from leadscore.spark.session import is_remote, read_table
+from leadscore.spec import ANY, Aggregation, DatasetSpec, EventLog
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

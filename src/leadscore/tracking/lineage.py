@@ -11,10 +11,10 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from leadscore.config import DatasetSpec
 from leadscore.errors import UserError
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.meta import BundleMeta
+from leadscore.spec import DatasetSpec
 from leadscore.tracking.champions import champion_version
 from leadscore.tracking.store import client, quiet, registered_name
 

@@ -18,12 +18,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from leadscore.config import MIN_SEGMENT_CLASS  # a segment is judged with this many SQL and non-SQL leads
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.data.validate import label_values
 from leadscore.errors import UserError
 from leadscore.modeling.evaluate import rate_at_volume
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.spec import MIN_SEGMENT_CLASS  # a segment is judged with this many SQL and non-SQL leads
 from leadscore.tracking.champions import (
     CHALLENGER,
     CHAMPION,

@@ -16,7 +16,7 @@ import yaml
 from leadscore.modeling.leakage import report as leakage_report
 from leadscore.modeling.train import TrainResult
 from leadscore.scoring.meta import Registered
-from leadscore.scoring.segments import segment_rows, slug
+from leadscore.scoring.segment_keys import segment_rows, slug
 from leadscore.tracking.champions import CHAMPION, set_aliases
 from leadscore.tracking.export import challenger_folder, export, input_example, pyfunc_args
 from leadscore.tracking.lineage import check_lineage, record_lineage

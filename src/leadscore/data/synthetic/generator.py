@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from leadscore.config import SHIPPED_CONFIGS, DatasetSpec, load_spec
+from leadscore.config import SHIPPED_CONFIGS
 from leadscore.data.synthetic.accounts import draw_accounts
 from leadscore.data.synthetic.events import arrow_events_table, draw_events, events_frame
 from leadscore.data.synthetic.people import draw_emails, titles_table
@@ -50,6 +50,7 @@ from leadscore.data.synthetic.vocab import (
     choice,
 )
 from leadscore.features import rollups_for_spec
+from leadscore.spec import DatasetSpec, load_spec
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from leadscore.config import DatasetSpec
 from leadscore.errors import UserError
 from leadscore.features.values import most_common_spelling
 from leadscore.modeling.assemble import NO_EDGES, band_edges
@@ -35,7 +34,8 @@ from leadscore.scoring.bundle import SEGMENT_BOOSTER, ModelBundle
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.contract import CutoffContract
 from leadscore.scoring.meta import CutoffFacts, SegmentModel, SegmentRouting
-from leadscore.scoring.segments import SegmentReader, slug
+from leadscore.scoring.segment_keys import SegmentReader, slug
+from leadscore.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import ANY, Aggregation, DatasetSpec, EventLog
 from leadscore.features.values import MS_PER_DAY, canonical_category, map_values, to_epoch_ms, to_number
+from leadscore.spec import ANY, Aggregation, DatasetSpec, EventLog
 
 NAT_MS = np.iinfo(np.int64).min  # what ``to_epoch_ms`` gives for a missing or unreadable time
 

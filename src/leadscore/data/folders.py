@@ -1,5 +1,5 @@
 """A data folder's declared tables into feature columns: the activity log rolled up as each lead's
-scoring time, by the one engine in ``leadscore.features.declared``."""
+scoring time, by the one engine in ``leadscore.features.rollups``."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.config import ANY, DatasetSpec, EventLog
 from leadscore.data.sources import find_table, read_folder_table, read_table, resolve_leads_path
 from leadscore.data.validate import ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
-from leadscore.features.declared import NAT_MS, align_events, rollups_for_spec
+from leadscore.features.rollups import NAT_MS, align_events, rollups_for_spec
 from leadscore.features.values import MS_PER_DAY, to_epoch_ms
+from leadscore.spec import ANY, DatasetSpec, EventLog
 
 
 def is_declared_folder(path: str | Path, spec: DatasetSpec) -> bool:

@@ -1,0 +1,292 @@
+"""The dataset spec: how to read one CRM export (its id, label, time, fields, activity log, status
+history, segments), as typed models loaded from YAML. Runtime settings are ``config.py``'s."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from leadscore.config import DEFAULT_PLACEHOLDERS, SHIPPED_CONFIGS, find_config, read_yaml, validation_message
+from leadscore.errors import UserError
+
+
+class LabelRule(BaseModel):
+    """Which column holds the outcome and which of its values count as SQL, or, for a folder with a
+    status history, which stages count as SQL when reached within ``within_days`` of the scoring time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = "reached_sql"
+    positive: list[Any] = Field(default_factory=lambda: [1])
+    negative: list[Any] | None = None
+    description: str = ""
+    stages: list[str] | None = None  # reaching any of these after the scoring time counts as SQL
+    within_days: float = 90
+
+    @model_validator(mode="after")
+    def _stages_give_a_two_class_label(self) -> LabelRule:
+        if self.stages is not None:
+            if not self.stages:
+                raise ValueError("'stages' must name at least one stage")
+            if self.within_days <= 0:
+                raise ValueError("'within_days' must be above 0")
+            if self.negative is None:
+                self.negative = [0]
+        return self
+
+    def is_positive(self, value: Any) -> bool:
+        return norm_label(value) in {norm_label(v) for v in self.positive}
+
+
+def norm_label(value: Any) -> str:
+    text = str(value).strip().casefold()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+AGGREGATIONS = (
+    "count",
+    "returns",
+    "distinct_days",
+    "days_since_last",
+    "days_since_first",
+    "sum",
+    "mean",
+    "min",
+    "max",
+    "unique",
+    "last",
+)
+
+
+ANY = "any"
+
+
+# Aggregations over event types (the rest aggregate an attribute column of the events).
+EVENT_KINDS = ("count", "returns", "distinct_days", "days_since_last", "days_since_first")
+
+
+class Aggregation(BaseModel):
+    """One declared feature: exactly one aggregation key, and its options."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    count: str | list[str] | None = None
+    returns: str | list[str] | None = None  # events after the first in the window (return visits)
+    distinct_days: str | list[str] | None = None
+    days_since_last: str | list[str] | None = None
+    days_since_first: str | list[str] | None = None
+    sum: str | None = None
+    mean: str | None = None
+    min: str | None = None
+    max: str | None = None
+    unique: str | None = None
+    last: str | None = None
+    of: str | list[str] = ANY  # for attribute aggregations: which event types (default: any)
+    where: dict[str, str | list[str]] = Field(default_factory=dict)
+    days: float | None = None
+    half_life_days: float | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Aggregation:
+        given = [k for k in AGGREGATIONS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of {', '.join(AGGREGATIONS)} (got {', '.join(given) or 'none'})"
+            )
+        if self.days is not None and self.days <= 0:
+            raise ValueError("'days' must be above 0")
+        if self.half_life_days is not None:
+            if self.half_life_days <= 0:
+                raise ValueError("'half_life_days' must be above 0")
+            if given[0] not in ("count", "sum"):
+                raise ValueError("'half_life_days' goes with count or sum only")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in AGGREGATIONS if getattr(self, k) is not None)
+
+    @property
+    def types(self) -> list[str]:
+        """The event types it reads (``any`` for all)."""
+        value = getattr(self, self.kind) if self.kind in EVENT_KINDS else self.of
+        return [value] if isinstance(value, str) else list(value)
+
+    @property
+    def attribute(self) -> str | None:
+        """The attribute column it aggregates (sum, mean, min, max, unique, last)."""
+        return None if self.kind in EVENT_KINDS else getattr(self, self.kind)
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind != "last"
+
+
+def parse_definitions(raw: Mapping[str, Any]) -> dict[str, Aggregation]:
+    """Definitions from a spec's ``engagement:`` mapping (pydantic errors name the key)."""
+    return {str(name): Aggregation.model_validate(value) for name, value in raw.items()}
+
+
+class StageLog(BaseModel):
+    """The lifecycle / status history's own column names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    time: str
+    stage: str
+
+
+class EventLog(BaseModel):
+    """The activity log's own column names (each CRM has its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    time: str
+    type: str
+
+
+MIN_SEGMENT_CLASS = 40  # a segment model needs this many SQL and non-SQL leads (the small-data rule)
+
+
+class SegmentRule(BaseModel):
+    """How leads fall into segments (regions, product lines, business units), each of which may get
+    its own model and cutoff: one column, or a few combined (``by: [region, product]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: list[str]
+    min_leads: int = Field(0, ge=0)  # fewer labelled leads than this: the segment uses the global model
+    # fewer SQL (or non-SQL) leads than this: the global model (never below the small-data rule)
+    min_sql: int = Field(MIN_SEGMENT_CLASS, ge=MIN_SEGMENT_CLASS)
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _sane(self) -> SegmentRule:
+        if not self.by or any(not str(c).strip() for c in self.by):
+            raise ValueError("'by' must name at least one column")
+        if len(set(self.by)) != len(self.by):
+            raise ValueError("'by' names a column twice")
+        return self
+
+
+class DatasetSpec(BaseModel):
+    """What a CRM export looks like: id, label rule, time, fields, exclusions, placeholders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    id: str | None = None
+    email: str | None = None
+    label: LabelRule
+    time: str | None = None
+    fit: list[str] = Field(default_factory=list)
+    engagement: list[str] | dict[str, Aggregation] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    dates: list[str] = Field(default_factory=list)
+    exclude: dict[str, str] = Field(default_factory=dict)
+    placeholders: list[str] = Field(default_factory=lambda: list(DEFAULT_PLACEHOLDERS))
+    ranges: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
+    aliases: dict[str, dict[str, str]] = Field(default_factory=dict)
+    rules: str | None = None
+    reasons: dict[str, dict[str, str]] = Field(default_factory=dict)
+    respond_fast_when: list[str] = Field(default_factory=list)
+    source: str | None = None  # lead source or channel: the monitor ranks it by SQL share
+    events: bool | EventLog = False  # true: the generator's log; or the columns of a CRM's own log
+    tables: dict[str, str] = Field(default_factory=dict)  # a data folder: the file stem of each table
+    stages: StageLog | None = None  # the status history, for labels from stages
+    segments: SegmentRule | None = None  # one model and cutoff per segment where the data says so
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in value.strip().lower())
+        if not cleaned:
+            raise ValueError("name must not be empty")
+        return cleaned
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.fit, *[c for c in self.engagement if c not in self.fit]]
+
+    @property
+    def declared(self) -> dict[str, Aggregation]:
+        """Engagement features declared as aggregations over the activity log (empty for columns)."""
+        return dict(self.engagement) if isinstance(self.engagement, dict) else {}
+
+    @model_validator(mode="after")
+    def _generator_log(self) -> DatasetSpec:
+        """``events: true`` (older specs) names the generator's activity log: its columns, and the
+        roll-ups its shipped spec declares for the engagement fields listed here."""
+        if self.events is not True:
+            return self
+        shipped = read_yaml(SHIPPED_CONFIGS / "datasets" / "synthetic.yaml")
+        self.events = EventLog.model_validate(shipped["events"])
+        definitions = parse_definitions(shipped["engagement"])
+        if isinstance(self.engagement, list) and self.engagement and set(self.engagement) <= set(definitions):
+            self.engagement = {name: definitions[name] for name in self.engagement}
+        return self
+
+    def table(self, kind: str) -> str:
+        """The file stem of one of a data folder's tables (``leads``, ``events``, ``stages``)."""
+        return self.tables.get(kind, kind)
+
+    def digest(self) -> str:
+        dumped = self.model_dump(mode="json")
+        if dumped.get("segments") is None:  # keys added later leave older specs' digests as they were
+            dumped.pop("segments", None)
+        payload = json.dumps(dumped, sort_keys=True).encode()
+        return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def load_spec(name_or_path: str) -> DatasetSpec:
+    """Load a dataset spec by path or by name (``configs/datasets/<name>.yaml``)."""
+    path = find_config("datasets", name_or_path)
+    try:
+        spec = DatasetSpec.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise UserError(validation_message(path, exc)) from exc
+    if spec.rules and not Path(spec.rules).is_absolute():
+        spec.rules = str((path.parent / spec.rules).resolve())
+    return spec
+
+
+def rename(spec: DatasetSpec, name: str) -> DatasetSpec:
+    """The same spec under another dataset name (``train --name``), checked like a spec's own name."""
+    try:
+        return DatasetSpec.model_validate({**spec.model_dump(), "name": name})
+    except ValidationError as exc:
+        raise UserError(f"--name: {exc.errors()[0]['msg']}") from exc
+
+
+def spec_from_flags(
+    name: str,
+    label: str,
+    positive: list[str] | None = None,
+    id_col: str | None = None,
+    time_col: str | None = None,
+    exclude: list[str] | None = None,
+) -> DatasetSpec:
+    """A spec for any CRM export described only by command-line flags."""
+    return DatasetSpec(
+        name=name,
+        id=id_col,
+        label=LabelRule(column=label, positive=list(positive or ["1"])),
+        time=time_col,
+        exclude={c: "excluded on the command line" for c in exclude or []},
+    )
