@@ -45,7 +45,9 @@ def _resolve(words: list[str]) -> Any:
     command: Any = typer.main.get_command(app)
     for word in words:
         found = _subcommands(command).get(word)
-        assert found is not None, f"docs/commands.md names 'leadscore {' '.join(words)}', which does not exist"
+        assert found is not None, (
+            f"docs/commands.md names 'leadscore {' '.join(words)}', which does not exist"
+        )
         command = found
     return command
 
@@ -59,7 +61,9 @@ def test_the_command_table_names_real_commands_and_flags() -> None:
         command = _resolve(path[:1])
         if _subcommands(command) and len(path) > 1:
             command = _resolve(path[:2])
-        flags = {o for p in command.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+        flags = {
+            o for p in command.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]
+        }
         for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", usage):
             assert flag in flags, f"docs/commands.md: '{usage}' names {flag}, which the command does not take"
 
@@ -115,7 +119,9 @@ def test_the_key_tables_name_every_key_and_only_real_ones(heading: str, model: t
     real = _keys(model)
     if model is CutoffContract:  # a segment's own policy repeats the contract's policy keys
         real = {k for k in real if not k.startswith("segments.")}
-    assert documented - real == set(), f"docs/spec.md names keys the schema does not have: {documented - real}"
+    assert documented - real == set(), (
+        f"docs/spec.md names keys the schema does not have: {documented - real}"
+    )
     assert real - documented == set(), f"docs/spec.md does not name: {real - documented}"
 
 
