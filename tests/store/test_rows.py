@@ -13,7 +13,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadscore.store.scores import SCORE_COLUMNS, lead_key, plain_value, score_tuples
+from leadscore.scoring.answer import log_rows
+from leadscore.store.scores import SCORE_COLUMNS, lead_key, plain_value
 from leadscore.store.writer import PackedRows
 
 T0 = datetime(2026, 11, 20, 9, 0)
@@ -101,7 +102,7 @@ def test_rows_made_as_tuples_say_what_the_plain_definition_says(data: st.DataObj
         "request_id": "req-1",
     }
     expected = _plain_rows(given_answers, leads, fields)
-    tuples = score_tuples(given_answers, leads, scored_at=T0, **kwargs)
+    tuples = log_rows(given_answers, leads, scored_at=T0, **kwargs)
     assert [dict(zip(SCORE_COLUMNS, t, strict=True)) for t in tuples] == expected
     packed = PackedRows.from_rows(tuples)
     assert packed.rows() == expected == PackedRows.pack(expected).rows()
@@ -110,7 +111,7 @@ def test_rows_made_as_tuples_say_what_the_plain_definition_says(data: st.DataObj
 
 def test_a_lead_without_some_fields_logs_them_as_null_and_nan_as_null() -> None:
     answer = {"p_sql": 0.4, "mql": False, "grade": "B2", "lead_id": 7.0}
-    (values,) = score_tuples(
+    (values,) = log_rows(
         [answer],
         [{"job_title": "CTO", "employee_count": math.nan, "email": "a@b.c"}],
         model_name="synthetic",

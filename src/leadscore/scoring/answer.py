@@ -3,14 +3,19 @@
 One place turns a model's ``Scored`` and its reasons into answers, so the service, batch scoring,
 the reports, the pyfunc and the notebooks cannot disagree: ``score_parts`` (p_sql, mql, grade,
 parts, reasons), ``answers`` (those plus the lead id, segment, respond-within rule, versions and
-warnings), and ``trend_fields`` (how the answer moved since the lead's previous logged one).
+warnings), ``log_rows`` (the score log's rows of answers) and ``trend_fields`` (how the answer moved
+since the lead's previous logged one).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
+
+import orjson
 
 from leadscore.features import to_number
 from leadscore.scoring.predictor import Predictor, Scored
@@ -18,7 +23,7 @@ from leadscore.scoring.reasons import api_reasons, reasons_dict
 from leadscore.scoring.router import ALL_ROWS, Route, SegmentRouter
 from leadscore.scoring.segment_keys import GLOBAL
 from leadscore.spec import DatasetSpec
-from leadscore.store.scores import Previous
+from leadscore.store.scores import Previous, ScoreRow, lead_key, now_utc, plain_value
 
 Answer = dict[str, Any]
 
@@ -164,3 +169,74 @@ def _answered(
             }
         )
     return out, scored
+
+
+def log_rows(
+    answers: Sequence[Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
+    *,
+    model_name: str,
+    fields: Sequence[str],
+    source: str,
+    request_id: str | None = None,
+    scored_at: datetime | None = None,
+) -> list[ScoreRow]:
+    """Log rows for answers (same order as the leads' records), made by name (``ScoreRow``, a tuple
+    in ``SCORE_COLUMNS`` order: how rows travel to the writer and into the driver): ids, scores and
+    the model's own fields, never anything else the CRM sent. ``reasons`` and ``inputs`` are JSON text already, made
+    where the rows are made (a batch scorer process), not by the writer.
+
+    The model's fields are picked by one ``itemgetter`` (docs/performance.md)."""
+    when = scored_at or now_utc()
+    model_name = str(model_name)
+    names = tuple(fields)
+    pick = _picker(names)
+    dumps = orjson.dumps
+    out = []
+    for answer, record in zip(answers, records, strict=True):
+        values = pick(record)
+        if set(map(type, values)) <= _PLAIN:  # NaN floats are null in both ways
+            inputs = dumps(dict(zip(names, values, strict=True)))
+        else:
+            inputs = dumps({f: plain_value(v) for f, v in zip(names, values, strict=True)})
+        reasons = answer.get("reasons") or {}
+        fit, engagement = answer.get("fit"), answer.get("engagement")
+        out.append(
+            ScoreRow(
+                lead_id=lead_key(answer.get("lead_id")),
+                scored_at=when,
+                model_name=model_name,
+                model_version=str(answer.get("model_version") or ""),
+                cutoff_version=answer.get("cutoff_version"),
+                p_sql=float(answer["p_sql"]),
+                mql=bool(answer["mql"]),
+                grade=str(answer["grade"]),
+                fit=fit.get("log_odds") if fit else None,
+                engagement=engagement.get("log_odds") if engagement else None,
+                reasons=dumps(
+                    [r["field"] for side in ("positive", "negative") for r in reasons.get(side, ())]
+                ).decode(),
+                inputs=inputs.decode(),
+                request_id=request_id,
+                source=source,
+            )
+        )
+    return out
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A record's values of ``names``, in order (a field it lacks is None)."""
+    if len(names) < 2:
+        return lambda record: tuple(record.get(n) for n in names)
+    getter = operator.itemgetter(*names)
+
+    def pick(record: Mapping[str, Any]) -> tuple[Any, ...]:
+        try:
+            return getter(record)
+        except KeyError:  # a lead sent without some fields
+            return tuple(record.get(n) for n in names)
+
+    return pick
+
+
+_PLAIN = frozenset({type(None), bool, int, float, str})

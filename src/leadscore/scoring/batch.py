@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 from leadscore.data.folders import is_declared_folder, leads_path, with_declared_engagement
 from leadscore.data.sources import atomic_path, count_rows, iter_table, read_table, resolve_leads_path
 from leadscore.errors import UserError
-from leadscore.scoring.answer import score_parts, trend_fields
+from leadscore.scoring.answer import log_rows, score_parts, trend_fields
 from leadscore.scoring.bundle import ModelBundle, Scored
 from leadscore.store.db import Store
-from leadscore.store.scores import latest, lead_of, score_tuples, write_score_tuples
+from leadscore.store.scores import latest, lead_of, write_score_tuples
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def log_chunk(
         {**part, "lead_id": lead_id, **versions}
         for part, lead_id in zip(score_parts(scored), raw_ids, strict=True)
     ]
-    rows = score_tuples(answers, records, model_name=bundle.name, fields=fields, source="batch")
+    rows = log_rows(answers, records, model_name=bundle.name, fields=fields, source="batch")
     keys = list(map(lead_of, rows))
     previous = latest(store, keys)
     trends: dict[str, list[Any]] = {

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from leadscore.scoring.answer import trend_fields
+from leadscore.scoring.answer import log_rows, trend_fields
 from leadscore.service.leads import CheckedLead
 from leadscore.service.loaded import Loaded
-from leadscore.store.scores import Previous, score_tuples
+from leadscore.store.scores import Previous
 from leadscore.store.writer import PackedRows
 
 PreviousLookup = Callable[[list[str]], Mapping[str, Previous]]  # lead keys -> their last logged answers
@@ -50,7 +50,7 @@ def answer_leads(
     rows = None
     if previous is not None:
         rows = PackedRows.from_rows(
-            score_tuples(
+            log_rows(
                 answers,
                 records,
                 model_name=bundle.name,

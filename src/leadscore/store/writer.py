@@ -87,7 +87,7 @@ class PackedRows:
 
     @classmethod
     def from_rows(cls, rows: Sequence[ScoreRow]) -> PackedRows:
-        """Rows (``score_tuples``) packed: smaller to pickle and quicker to unpickle than dicts, and
+        """Rows (``scoring.answer.log_rows``) packed: smaller to pickle and quicker to unpickle than dicts, and
         what the driver takes."""
         answers = [LoggedAnswer(r.lead_id, r.p_sql, r.grade, r.mql, r.scored_at) for r in rows]
         # On the wire as plain tuples: a NamedTuple pickles through Python calls per row (1,000
