@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,9 @@ class DatasetSpec(BaseModel):
     tables: dict[str, str] = Field(default_factory=dict)  # a data folder: the file stem of each table
     stages: StageLog | None = None  # the status history, for labels from stages
     segments: SegmentRule | None = None  # one model and cutoff per segment where the data says so
+    # The day the export was taken: a lead whose label window ends after it is open (unknown). Unset:
+    # the latest time found in the data (data/maturity.py).
+    observed_until: datetime | date | None = None
 
     @field_validator("name")
     @classmethod
@@ -248,8 +252,9 @@ class DatasetSpec(BaseModel):
 
     def digest(self) -> str:
         dumped = self.model_dump(mode="json")
-        if dumped.get("segments") is None:  # keys added later leave older specs' digests as they were
-            dumped.pop("segments", None)
+        for key in ("segments", "observed_until"):  # keys added later leave older specs' digests as they were
+            if dumped.get(key) is None:
+                dumped.pop(key, None)
         payload = json.dumps(dumped, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
 
@@ -272,6 +277,18 @@ def rename(spec: DatasetSpec, name: str) -> DatasetSpec:
         return DatasetSpec.model_validate({**spec.model_dump(), "name": name})
     except ValidationError as exc:
         raise UserError(f"--name: {exc.errors()[0]['msg']}") from exc
+
+
+def observed(spec: DatasetSpec, observed_until: str | None) -> DatasetSpec:
+    """The spec with the export day given on the command line (``--observed-until``), checked."""
+    if observed_until is None:
+        return spec
+    try:
+        return DatasetSpec.model_validate({**spec.model_dump(), "observed_until": observed_until})
+    except ValidationError as exc:
+        raise UserError(
+            f"--observed-until: '{observed_until}' is not a date (expected e.g. 2026-11-30)"
+        ) from exc
 
 
 def spec_from_flags(

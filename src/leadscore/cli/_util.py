@@ -64,6 +64,14 @@ def check_engine(engine: str, master: str | None) -> None:
         raise UserError("--master: only with --engine spark")
 
 
+ObservedUntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--observed-until",
+        help="The day the export was taken (e.g. 2026-11-30): a lead whose label window ends after it is "
+        "left out as not known yet. Default: the spec's observed_until, else the latest time in the data.",
+    ),
+]
 ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Column to leave out (repeatable).")]
 
 

@@ -53,6 +53,15 @@ def generate_cmd(
             "model should win there: see 'segments' in a dataset spec).",
         ),
     ] = False,
+    observed_until: Annotated[
+        str | None,
+        typer.Option(
+            "--observed-until",
+            help="The day the export is taken (e.g. 2026-11-30): nothing after it is written, so recent "
+            "leads' label windows are open. Default: a week after the last lead's scoring time; "
+            "'uncut' writes every lead's whole future.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Generate realistic synthetic B2B leads with events, stage history and ground truth."""
@@ -62,9 +71,17 @@ def generate_cmd(
     if fmt not in {"parquet", "csv"}:
         raise UserError(f"--format: unknown format '{fmt}' (use parquet or csv)")
     config = GeneratorConfig(
-        leads=leads, seed=seed, fault_rate=fault_rate, drift=drift, segment_effect=segment_effect
+        leads=leads,
+        seed=seed,
+        fault_rate=fault_rate,
+        drift=drift,
+        segment_effect=segment_effect,
+        observed_until=observed_until,
     )
-    tables = draw(config)
+    try:
+        tables = draw(config)
+    except ValueError as exc:
+        raise UserError(f"--observed-until: {exc}") from None
     paths = write_dataset(tables, out, fmt)
     leads_table = tables["leads"]
     labels = leads_table.column("sql_within_90d").to_numpy()
@@ -77,6 +94,7 @@ def generate_cmd(
         "sql_rate": round(float(labels.mean()), 4),
         "drift": drift,
         "segment_effect": segment_effect,
+        "observed_until": _export_day(tables),
     }
     if json_out:
         echo_json(summary)
@@ -85,6 +103,16 @@ def generate_cmd(
             f"wrote {summary['leads']:,} leads, {summary['events']:,} events and "
             f"{summary['stage_rows']:,} stage rows to {out} (SQL rate {summary['sql_rate']:.1%})"
         )
+
+
+def _export_day(tables: dict[str, Any]) -> str | None:
+    """The day the generated export was taken: the latest time it holds (None when empty)."""
+    times = [
+        tables[name].column(column).to_numpy().max()
+        for name, column in (("events", "occurred_at"), ("stage_history", "entered_at"))
+        if tables[name].num_rows
+    ]
+    return str(max(times).astype("datetime64[D]")) if times else None
 
 
 @app.command("validate")

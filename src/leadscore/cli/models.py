@@ -16,6 +16,7 @@ from leadscore.cli._util import (
     LabelOpt,
     MasterOpt,
     ModelOpt,
+    ObservedUntilOpt,
     PositiveOpt,
     SpecOpt,
     TimeOpt,
@@ -26,7 +27,7 @@ from leadscore.cli._util import (
     user_errors,
 )
 from leadscore.errors import UserError
-from leadscore.spec import rename
+from leadscore.spec import observed, rename
 
 app = typer.Typer()
 DatasetOpt = Annotated[
@@ -44,6 +45,7 @@ def train_cmd(
     id_col: IdOpt = None,
     time_col: TimeOpt = None,
     exclude: ExcludeOpt = None,
+    observed_until: ObservedUntilOpt = None,
     cutoff: Annotated[
         str, typer.Option("--cutoff", help="Cutoff contract: YAML path or a shipped name (configs/cutoffs/).")
     ] = "default",
@@ -77,7 +79,7 @@ def train_cmd(
     """Train a calibrated P(SQL) model with baselines, leakage guard and the agreed cutoff; log it to MLflow."""
     from leadscore.jobs.workflow import train_and_log
 
-    ds = resolve_spec(data, spec, label, positive, id_col, time_col, exclude)
+    ds = observed(resolve_spec(data, spec, label, positive, id_col, time_col, exclude), observed_until)
     if name is not None:
         ds = rename(ds, name)
     result, payload = train_and_log(

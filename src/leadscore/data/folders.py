@@ -29,15 +29,21 @@ Loaded = dict[str, tuple[pd.DataFrame, str]]
 
 
 def with_declared_tables(
-    frame: pd.DataFrame, folder: Path, spec: DatasetSpec, loaded: Loaded | None = None
+    frame: pd.DataFrame,
+    folder: Path,
+    spec: DatasetSpec,
+    loaded: Loaded | None = None,
+    *,
+    until_ms: float | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """The leads with what the spec declares over the folder's other tables: engagement from the
     activity log, the label from the status history (and how many leads that left out). Tables
-    are read once into ``loaded`` when one is given (a caller that reads them again)."""
+    are read once into ``loaded`` when one is given (a caller that reads them again). ``until_ms``:
+    the export day when it is earlier than the tables' end: later stage changes are not read."""
     if spec.declared:
         frame = with_declared_engagement(frame, folder, spec, loaded)
     if spec.label.stages:
-        return with_stage_labels(frame, folder, spec, loaded)
+        return with_stage_labels(frame, folder, spec, loaded, until_ms=until_ms)
     return frame, 0
 
 
@@ -144,7 +150,12 @@ def check_definitions(columns: Iterable[str], present: set[str], source: str, sp
 
 
 def with_stage_labels(
-    frame: pd.DataFrame, folder: Path, spec: DatasetSpec, loaded: Loaded | None = None
+    frame: pd.DataFrame,
+    folder: Path,
+    spec: DatasetSpec,
+    loaded: Loaded | None = None,
+    *,
+    until_ms: float | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """``frame`` with the label from the folder's status history: SQL when the lead enters one of
     ``label.stages`` after its scoring time and within ``label.within_days``. A lead whose last stage
@@ -167,6 +178,8 @@ def with_stage_labels(
     stage, wanted = _stages(history, spec)
     if not np.isin(stage, list(wanted)).any():
         raise UserError(f"spec key 'label.stages': none of {', '.join(rule.stages)} occurs in {source}")
+    if until_ms is not None:
+        history = history.loc[~(to_epoch_ms(history[log.time]) > until_ms)].reset_index(drop=True)
     return labels_from(frame, history, spec)
 
 

@@ -15,6 +15,14 @@ def latest_decisions(store: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop_duplicates("lead_id", keep="last").set_index("lead_id")
 
 
+def decided_leads(frame: pd.DataFrame, spec: DatasetSpec, store: pd.DataFrame) -> np.ndarray:
+    """Which leads have a sales decision (their label is known whatever their window)."""
+    if store.empty or not spec.id or spec.id not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    decisions = latest_decisions(store)["decision"]
+    return frame[spec.id].astype("string").isin(decisions.index.astype("string")).to_numpy(dtype=bool)
+
+
 def apply_labels(frame: pd.DataFrame, spec: DatasetSpec, store: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Set the label from sales' decisions (accepted -> SQL, rejected -> not SQL) where there is one."""
     if not spec.id or spec.id not in frame.columns:

@@ -123,6 +123,7 @@ def summarise(result: TrainResult, logged: dict[str, Any]) -> dict[str, Any]:
         "n_test": result.n_test,
         "uncertainty": result.uncertainty,
         "notes": result.notes,
+        "label_windows": result.label_windows,  # the export day and the open windows left out
         "segments": logged.get("segments"),  # per segment: its champion, both ROC AUCs, its cutoff
     }
 

@@ -43,6 +43,7 @@ def card_facts(
             "positives": report.get("positives"),
             "negatives": report.get("negatives"),
             "duplicates_left_out": data.dropped,
+            "label_windows": data.windows,
             "problems": report.get("problems", [])[:30],
             "split": split_kind,
             "fit_method": "crossfit" if crossfit else "holdout",

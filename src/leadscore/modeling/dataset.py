@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from leadscore.data.folders import is_declared_folder, leads_path, with_declared_tables
-from leadscore.data.labels import apply_labels
+from leadscore.data.labels import apply_labels, decided_leads
+from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
 from leadscore.data.sources import read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
-from leadscore.features import canonical_category, map_values, parse_dates
+from leadscore.features import canonical_category, dates_ms, map_values, parse_dates
 from leadscore.spec import DatasetSpec
 
 TEST_SHARE = 0.2
@@ -31,6 +33,7 @@ class TrainingData:
     data_hash: str
     dropped: int
     notes: list[str] = field(default_factory=list)
+    windows: dict[str, Any] = field(default_factory=dict)  # LabelWindows.to_dict(): what was left out
 
     @property
     def n_pos(self) -> int:
@@ -57,18 +60,22 @@ class Split:
 
 def load_training_frame(
     path: str | Path, spec: DatasetSpec, notes: list[str] | None = None
-) -> tuple[pd.DataFrame, str]:
-    """The leads table and its SHA-256; a data folder's tables get the spec's declared features (the
-    activity log rolled up as of each lead's scoring time) and its labels from stages."""
+) -> tuple[pd.DataFrame, str, ExportDay | None]:
+    """The leads table, its SHA-256 and the day the export was taken; a data folder's tables get the
+    spec's declared features (the activity log rolled up as of each lead's scoring time) and its
+    labels from stages (only what the status history says up to the export day)."""
     folder = Path(path)
     if is_declared_folder(folder, spec):  # a CRM's own tables, declared in the spec
         frame, digest = read_table_hashed(leads_path(folder, spec))
-        frame, past = with_declared_tables(frame, folder, spec)
+        given = parse_observed_until(spec.observed_until, "spec key 'observed_until'")
+        loaded: dict[str, tuple[pd.DataFrame, str]] = {}
+        frame, past = with_declared_tables(frame, folder, spec, loaded, until_ms=given)
         if notes is not None and past:
             stages = " / ".join(spec.label.stages or [])
             notes.append(f"left out {past} leads already at {stages} when they were scored")
-        return frame, digest
-    return read_table_hashed(path)
+        return frame, digest, export_day(frame, spec, loaded)
+    frame, digest = read_table_hashed(path)
+    return frame, digest, export_day(frame, spec)
 
 
 def read_training_data(
@@ -76,7 +83,7 @@ def read_training_data(
 ) -> TrainingData:
     """Read, apply sales' decisions as labels, validate, deduplicate and keep the labelled leads."""
     notes: list[str] = []
-    raw, digest = load_training_frame(path, spec, notes)
+    raw, digest, day = load_training_frame(path, spec, notes)
     if feedback is not None:
         raw, changed = apply_labels(raw, spec, feedback)
         notes.append(f"sales feedback from {feedback_source} set the label of {changed} leads")
@@ -88,16 +95,42 @@ def read_training_data(
     if dropped:
         notes.append(f"left out {dropped} duplicate leads (same id or same contact)")
     y_all, known = label_values(frame, spec)
+    frame, y_all, known = _within_export(frame, y_all, known, spec, day, notes)
+    decided = decided_leads(frame, spec, feedback) if feedback is not None else None
+    windows = label_windows(frame, y_all, spec, day, decided)
+    note = windows.note(spec.label.within_days)
+    if note:
+        notes.append(note)
+    keep = known & windows.closed
     data = TrainingData(
-        frame=frame.loc[known].reset_index(drop=True),
-        y=y_all[known].astype(int),
+        frame=frame.loc[keep].reset_index(drop=True),
+        y=y_all[keep].astype(int),
         report=report,
         data_hash=digest,
         dropped=dropped,
         notes=notes,
+        windows=windows.to_dict(),
     )
     _require_both_classes(data, spec, path)
     return data
+
+
+def _within_export(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    known: np.ndarray,
+    spec: DatasetSpec,
+    day: ExportDay | None,
+    notes: list[str],
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Leads scored after the export day are not in an export taken that day: left out, said."""
+    if day is None or not spec.time:
+        return frame, y, known
+    inside = ~(dates_ms(frame[spec.time]) > day.ms)
+    if inside.all():
+        return frame, y, known
+    notes.append(f"left out {int((~inside).sum())} leads scored after the export day {day.day}")
+    return frame.loc[inside].reset_index(drop=True), y[inside], known[inside]
 
 
 def _require_both_classes(data: TrainingData, spec: DatasetSpec, path: str | Path) -> None:

@@ -111,6 +111,7 @@ class TrainResult:
     test_X: np.ndarray
     notes: list[str] = field(default_factory=list)
     uncertainty: dict[str, Any] | None = None
+    label_windows: dict[str, Any] = field(default_factory=dict)  # the export day, leads left out open
 
 
 def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainResult:
@@ -371,6 +372,7 @@ def describe(
         test_X=ev.X,
         notes=data.notes,
         uncertainty=ev.uncertainty,
+        label_windows=data.windows,
     )
 
 

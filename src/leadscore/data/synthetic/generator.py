@@ -41,6 +41,7 @@ from leadscore.data.synthetic.vocab import (
     DRIFT_MONTHS,
     DRIFT_SOURCE,
     DRIFT_START,
+    EXPORT_LAG_DAYS,
     INDUSTRIES,
     SENIORITIES,
     SENIORITY_W,
@@ -64,6 +65,11 @@ class GeneratorConfig:
     # APAC's buyers answer to other signals and its SMB team sells to small firms' managers: a
     # segment a model of its own serves better (off by default: the shipped figures assume one world).
     segment_effect: bool = False
+    # The day the export is taken (a date): later events and stage changes are not in it, and the
+    # flat label says what was known that day. None: the last lead's scoring time plus
+    # ``export_lag_days``; "uncut": every lead's whole future (no open windows).
+    observed_until: str | None = None
+    export_lag_days: float = EXPORT_LAG_DAYS
 
 
 def synthetic_spec() -> DatasetSpec:
@@ -105,7 +111,8 @@ class Outcome:
     """What happened after the scoring time: the truth, the label, the later events and stages."""
 
     true_p: np.ndarray
-    label: np.ndarray
+    label: np.ndarray  # SQL within 90 days, whenever it happened (the truth)
+    sql_at: np.ndarray  # when it happened (epoch ms; NaN: not within 90 days)
     after: dict[str, np.ndarray]
     stages: dict[str, Any]  # ``draw_stage_history``
     call: np.ndarray  # call_duration_sec: filled in after sales contact (the leak)
@@ -121,8 +128,22 @@ def generate(cfg: GeneratorConfig) -> dict[str, pa.Table]:
     leads = _draw_leads(rng, cfg)
     engagement = _draw_engagement(rng, cfg, leads)
     outcome = _draw_outcome(rng, cfg, leads, engagement)
-    columns = inject_faults(rng, _lead_columns(rng, leads, engagement, outcome), cfg.fault_rate)
-    return _tables(leads, engagement, outcome, columns)
+    cut = export_cut(cfg, leads.scored)
+    columns = inject_faults(rng, _lead_columns(rng, leads, engagement, outcome, cut), cfg.fault_rate)
+    return _tables(leads, engagement, outcome, columns, cut)
+
+
+def export_cut(cfg: GeneratorConfig, scored: np.ndarray) -> float | None:
+    """The export day as epoch ms (the end of that day), or None for an uncut export."""
+    if cfg.observed_until is not None and cfg.observed_until.strip().casefold() == "uncut":
+        return None
+    if cfg.observed_until is None:
+        return float(scored.max() + cfg.export_lag_days * DAY_MS)
+    try:
+        day = np.datetime64(cfg.observed_until.strip()[:10], "D")
+    except ValueError:
+        raise ValueError(f"observed_until: '{cfg.observed_until}' is not a date (e.g. 2026-11-30)") from None
+    return float((day + np.timedelta64(1, "D")).astype("datetime64[ms]").astype(np.int64) - 1)
 
 
 def _draw_leads(rng: np.random.Generator, cfg: GeneratorConfig) -> Leads:
@@ -229,13 +250,33 @@ def _draw_outcome(rng: np.random.Generator, cfg: GeneratorConfig, leads: Leads, 
         np.exp(rng.normal(6.4, 0.5, n)),
         np.where(contacted, np.exp(rng.normal(5.0, 0.8, n)), 0.0),
     ).round(0)
-    return Outcome(true_p=true_p, label=label, after=after, stages=stages, call=call)
+    return Outcome(
+        true_p=true_p,
+        label=label,
+        sql_at=_sql_at(stages, leads.scored),
+        after=after,
+        stages=stages,
+        call=call,
+    )
+
+
+def _sql_at(stages: dict[str, Any], scored: np.ndarray) -> np.ndarray:
+    """Each lead's first SQL within 90 days of its scoring time (epoch ms; NaN: none)."""
+    code = list(stages["stage_names"]).index("SQL")
+    lead, ts = stages["lead"], stages["ts"]
+    delta = ts - scored[lead]
+    hit = (stages["stage"] == code) & (delta >= 0) & (delta <= 90 * DAY_MS)
+    out = np.full(len(scored), np.inf)
+    np.minimum.at(out, lead[hit], ts[hit].astype(np.float64))
+    out[np.isinf(out)] = np.nan
+    return out
 
 
 def _lead_columns(
-    rng: np.random.Generator, leads: Leads, eng: Engagement, outcome: Outcome
+    rng: np.random.Generator, leads: Leads, eng: Engagement, outcome: Outcome, cut: float | None
 ) -> dict[str, np.ndarray]:
-    """The leads table's columns as a CRM exports them (before its data faults)."""
+    """The leads table's columns as a CRM exports them on the export day (before its data faults):
+    the label says what was known that day; ``true_days_to_sql`` keeps the truth for evaluation."""
     acc, account, fit = leads.accounts, leads.account, leads.fit
     countries = np.array([c[0] for c in COUNTRIES], dtype=object)[fit["country"]]
     regions = np.array([c[1] for c in COUNTRIES], dtype=object)[fit["country"]]
@@ -263,18 +304,25 @@ def _lead_columns(
         columns[col] = eng.rollups[col].to_numpy()
     columns["call_duration_sec"] = outcome.call
     columns["true_p_sql"] = np.round(outcome.true_p, 6)
-    columns["sql_within_90d"] = outcome.label.astype(np.int8)
+    known = (
+        outcome.label.astype(bool) if cut is None else outcome.label.astype(bool) & (outcome.sql_at <= cut)
+    )
+    columns["sql_within_90d"] = known.astype(np.int8)
+    columns["true_days_to_sql"] = np.round((outcome.sql_at - leads.scored) / DAY_MS, 3)
     return columns
 
 
 def _tables(
-    leads: Leads, eng: Engagement, outcome: Outcome, columns: dict[str, np.ndarray]
+    leads: Leads, eng: Engagement, outcome: Outcome, columns: dict[str, np.ndarray], cut: float | None
 ) -> dict[str, pa.Table]:
-    """The generated world as Arrow tables, each in the order a CRM export has it."""
-    lead_ids, stages = leads.lead_ids, outcome.stages
+    """The generated world as Arrow tables, each in the order a CRM export has it, as exported on
+    the export day (nothing after ``cut``)."""
+    lead_ids = leads.lead_ids
+    stages = _until(outcome.stages, cut, ("lead", "stage", "ts", "reason"))
     events = {
         k: np.concatenate([eng.before[k], outcome.after[k]]) for k in ("lead", "ts", "type", "stage", "title")
     }
+    events = _until(events, cut, ("lead", "ts", "type", "stage", "title"))
     stage_table = pa.table(
         {
             "lead_id": pa.array(lead_ids[stages["lead"]]),
@@ -292,6 +340,14 @@ def _tables(
         "accounts": _accounts_table(leads),
         "feedback": feedback_from_stages(stage_table),
     }
+
+
+def _until(table: dict[str, Any], cut: float | None, columns: tuple[str, ...]) -> dict[str, Any]:
+    """The rows of a drawn table (arrays by column, times in ``ts``) up to the export day."""
+    if cut is None:
+        return table
+    keep = table["ts"] <= cut
+    return {**table, **{c: table[c][keep] for c in columns}}
 
 
 def _accounts_table(leads: Leads) -> pa.Table:

@@ -173,6 +173,7 @@ DRIFT_MONTHS = 6
 
 
 DAY_MS = 86_400_000
+EXPORT_LAG_DAYS = 7.0  # an export is taken a week after the last lead was scored
 
 
 def choice(rng: np.random.Generator, n: int, weights: tuple[float, ...]) -> np.ndarray:
