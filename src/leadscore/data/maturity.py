@@ -11,6 +11,7 @@ decisions (feedback labels) are known whenever they exist.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -79,12 +80,11 @@ def parse_observed_until(value: str | date | datetime | None, source: str) -> fl
     elif isinstance(value, date):
         stamp = pd.Timestamp(value) + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)
     else:
-        parsed = parse_date(value)
-        if parsed is None:
+        ms = parse_date(value)  # epoch ms, NaN when not a date
+        if math.isnan(ms):
             raise UserError(f"{source}: '{value}' is not a date (expected e.g. 2026-11-30)")
-        stamp = pd.Timestamp(parsed)
-        if len(str(value).strip()) <= 10:  # a bare date: the whole day was observed
-            stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)
+        whole_day = len(str(value).strip()) <= 10  # a bare date: the whole day was observed
+        return ms + (MS_PER_DAY - 1 if whole_day else 0)
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
     return float(stamp.value // 1_000_000)
