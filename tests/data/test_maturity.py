@@ -163,3 +163,12 @@ def test_the_commands_take_an_export_day_and_refuse_a_bad_one(tmp_path: Path) ->
         app, ["train", str(tmp_path / "g"), "--spec", "synthetic", "--observed-until", "yesterday-ish"]
     )
     assert result.exit_code == 2 and "--observed-until: 'yesterday-ish' is not a date" in result.output
+
+
+def test_an_early_export_day_holds_no_lead_scored_after_it() -> None:
+    tables = generate(GeneratorConfig(leads=1500, seed=5, fault_rate=0.0, observed_until="2024-09-30"))
+    leads = tables["leads"].to_pandas()
+    end = pd.Timestamp("2024-10-01")
+    assert 0 < len(leads) < 1500 and (leads["scored_at"] < end).all()
+    events = tables["events"].to_pandas()
+    assert set(events["lead_id"]) <= set(leads["lead_id"]) and (events["occurred_at"] < end).all()

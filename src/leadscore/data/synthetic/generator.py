@@ -129,8 +129,10 @@ def generate(cfg: GeneratorConfig) -> dict[str, pa.Table]:
     engagement = _draw_engagement(rng, cfg, leads)
     outcome = _draw_outcome(rng, cfg, leads, engagement)
     cut = export_cut(cfg, leads.scored)
-    columns = inject_faults(rng, _lead_columns(rng, leads, engagement, outcome, cut), cfg.fault_rate)
-    return _tables(leads, engagement, outcome, columns, cut)
+    exported = np.ones(leads.n, dtype=bool) if cut is None else leads.scored <= cut  # later ones: not yet
+    columns = _lead_columns(rng, leads, engagement, outcome, cut)
+    columns = inject_faults(rng, {k: v[exported] for k, v in columns.items()}, cfg.fault_rate)
+    return _tables(leads, engagement, outcome, columns, cut, exported)
 
 
 def export_cut(cfg: GeneratorConfig, scored: np.ndarray) -> float | None:
@@ -313,16 +315,21 @@ def _lead_columns(
 
 
 def _tables(
-    leads: Leads, eng: Engagement, outcome: Outcome, columns: dict[str, np.ndarray], cut: float | None
+    leads: Leads,
+    eng: Engagement,
+    outcome: Outcome,
+    columns: dict[str, np.ndarray],
+    cut: float | None,
+    exported: np.ndarray,
 ) -> dict[str, pa.Table]:
     """The generated world as Arrow tables, each in the order a CRM export has it, as exported on
-    the export day (nothing after ``cut``)."""
+    the export day (nothing after ``cut``, no lead scored after it)."""
     lead_ids = leads.lead_ids
-    stages = _until(outcome.stages, cut, ("lead", "stage", "ts", "reason"))
+    stages = _until(outcome.stages, cut, exported, ("lead", "stage", "ts", "reason"))
     events = {
         k: np.concatenate([eng.before[k], outcome.after[k]]) for k in ("lead", "ts", "type", "stage", "title")
     }
-    events = _until(events, cut, ("lead", "ts", "type", "stage", "title"))
+    events = _until(events, cut, exported, ("lead", "ts", "type", "stage", "title"))
     stage_table = pa.table(
         {
             "lead_id": pa.array(lead_ids[stages["lead"]]),
@@ -342,11 +349,14 @@ def _tables(
     }
 
 
-def _until(table: dict[str, Any], cut: float | None, columns: tuple[str, ...]) -> dict[str, Any]:
-    """The rows of a drawn table (arrays by column, times in ``ts``) up to the export day."""
+def _until(
+    table: dict[str, Any], cut: float | None, exported: np.ndarray, columns: tuple[str, ...]
+) -> dict[str, Any]:
+    """The rows of a drawn table (arrays by column, times in ``ts``, leads in ``lead``) of exported
+    leads up to the export day."""
     if cut is None:
         return table
-    keep = table["ts"] <= cut
+    keep = (table["ts"] <= cut) & exported[table["lead"]]
     return {**table, **{c: table[c][keep] for c in columns}}
 
 
