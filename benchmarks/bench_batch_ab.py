@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,11 +24,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _revision import checkout  # noqa: E402
 from bench_service import batches_on_a_server, train_model  # noqa: E402
 from leadscore.data.synthetic import GeneratorConfig, generate  # noqa: E402
 from leadscore.scoring.bundle import ModelBundle  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def serve_batches(
@@ -61,51 +59,39 @@ def main() -> None:
         "--pause", type=float, default=0.0, help="seconds between an answer and the next batch"
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp_dir:
+    with tempfile.TemporaryDirectory() as tmp_dir, checkout(args.against, Path(tmp_dir) / "old") as worktree:
         tmp = Path(tmp_dir)
-        worktree = tmp / "old"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(worktree), args.against],
-            check=True,
+        model, env = train_model(tmp, args.leads)
+        bundle = ModelBundle.load(model)
+        test = generate(GeneratorConfig(leads=2_000, seed=2, fault_rate=0.0))["leads"].to_pandas()
+        wanted = (*bundle.fields, "lead_id", "scored_at")
+        leads = json.loads(test.head(1000).to_json(orient="records", date_format="iso"))
+        body = json.dumps({"leads": [{k: r.get(k) for k in wanted if k in r} for r in leads]}).encode()
+        envs = {
+            "old": {**env, "PYTHONPATH": str(worktree / "src")},
+            "new": {k: v for k, v in env.items() if k != "PYTHONPATH"},
+        }
+        medians: dict[tuple[bool, str], list[tuple[float, float]]] = {}
+        print(
+            f"model: {bundle.booster.num_trees()} trees; old = {args.against}, new = this checkout; "
+            f"{args.pause:g} s between batches"
         )
-        try:
-            model, env = train_model(tmp, args.leads)
-            bundle = ModelBundle.load(model)
-            test = generate(GeneratorConfig(leads=2_000, seed=2, fault_rate=0.0))["leads"].to_pandas()
-            wanted = (*bundle.fields, "lead_id", "scored_at")
-            leads = json.loads(test.head(1000).to_json(orient="records", date_format="iso"))
-            body = json.dumps({"leads": [{k: r.get(k) for k in wanted if k in r} for r in leads]}).encode()
-            envs = {
-                "old": {**env, "PYTHONPATH": str(worktree / "src")},
-                "new": {k: v for k, v in env.items() if k != "PYTHONPATH"},
-            }
-            medians: dict[tuple[bool, str], list[tuple[float, float]]] = {}
-            print(
-                f"model: {bundle.booster.num_trees()} trees; old = {args.against}, new = this checkout; "
-                f"{args.pause:g} s between batches"
-            )
-            for _ in range(args.rounds):
-                for log_scores in (False, True):
-                    for version in ("old", "new"):
-                        ms = serve_batches(
-                            model, envs[version], body, args.batches, log_scores, tmp, args.pause
-                        )
-                        p50, p95, p99 = (float(np.percentile(ms, q)) for q in (50, 95, 99))
-                        medians.setdefault((log_scores, version), []).append((p50, p99))
-                        print(
-                            f"score log {'on ' if log_scores else 'off'}  {version}: "
-                            f"p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f}  max {ms.max():6.1f} ms"
-                        )
+        for _ in range(args.rounds):
             for log_scores in (False, True):
-                old = np.median(medians[(log_scores, "old")], axis=0)
-                new = np.median(medians[(log_scores, "new")], axis=0)
-                print(
-                    f"score log {'on ' if log_scores else 'off'}: new/old p50 {new[0] / old[0]:.2f}, "
-                    f"p99 {new[1] / old[1]:.2f} (new p99 {new[1]:.1f} ms; target under 100)"
-                )
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False
+                for version in ("old", "new"):
+                    ms = serve_batches(model, envs[version], body, args.batches, log_scores, tmp, args.pause)
+                    p50, p95, p99 = (float(np.percentile(ms, q)) for q in (50, 95, 99))
+                    medians.setdefault((log_scores, version), []).append((p50, p99))
+                    print(
+                        f"score log {'on ' if log_scores else 'off'}  {version}: "
+                        f"p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f}  max {ms.max():6.1f} ms"
+                    )
+        for log_scores in (False, True):
+            old = np.median(medians[(log_scores, "old")], axis=0)
+            new = np.median(medians[(log_scores, "new")], axis=0)
+            print(
+                f"score log {'on ' if log_scores else 'off'}: new/old p50 {new[0] / old[0]:.2f}, "
+                f"p99 {new[1] / old[1]:.2f} (new p99 {new[1]:.1f} ms; target under 100)"
             )
 
 

@@ -44,7 +44,7 @@ def main() -> None:
         result = train_model(train_dir, spec, TrainOptions(contract=load_contract()[0], capacities=caps))
         seconds = time.perf_counter() - t
         bundle = ModelBundle.load(result.bundle.save(Path(tmp) / "bundle"))
-    test = generate(GeneratorConfig(leads=args.test, seed=2))["leads"].to_pandas()
+    test = generate(GeneratorConfig(leads=args.test, seed=2, observed_until="uncut"))["leads"].to_pandas()
     test, _ = deduplicate(test, spec)
     y = test["sql_within_90d"].to_numpy()
     p = bundle.score_frame(test).p_sql

@@ -55,11 +55,22 @@ class Server(TypedDict):
 
 @functools.lru_cache(maxsize=8)
 def make_tables(
-    n: int, seed: int, fault_rate: float = 0.02, drift: bool = False, segment_effect: bool = False
+    n: int,
+    seed: int,
+    fault_rate: float = 0.02,
+    drift: bool = False,
+    segment_effect: bool = False,
+    observed_until: str | None = None,
 ) -> dict[str, pa.Table]:
-    """Seeded synthetic tables (cached: generation is deterministic)."""
+    """Seeded synthetic tables, exported a week after the last lead (recent windows open) unless
+    ``observed_until`` says otherwise ("uncut": every lead's whole future)."""
     config = GeneratorConfig(
-        leads=n, seed=seed, fault_rate=fault_rate, drift=drift, segment_effect=segment_effect
+        leads=n,
+        seed=seed,
+        fault_rate=fault_rate,
+        drift=drift,
+        segment_effect=segment_effect,
+        observed_until=observed_until,
     )
     return generate(config)
 

@@ -59,7 +59,9 @@ def _contract(tmp: Path, segments: dict[str, Any]) -> Path:
 def seg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("segments")
     data = root / "data"
-    write_dataset(make_tables(N_LEADS, 7, segment_effect=True), data)
+    # Every window closed (an export taken long after its leads): these tests are about segments
+    # and their contracts, on all of the leads; open windows are tests/data/test_maturity.py's.
+    write_dataset(make_tables(N_LEADS, 7, segment_effect=True, observed_until="uncut"), data)
     env = {
         "LEADSCORE_SEARCH_TRIALS": "2",
         **mlflow_env(root),

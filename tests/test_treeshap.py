@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pytest
 
+from leadscore.modeling.options import CAPACITIES, TrainOptions
+from leadscore.modeling.train import train_model
 from leadscore.scoring import treeshap
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.contract import load_contract
+from leadscore.spec import load_spec
 from tests.helpers import Trained, make_leads
+
+
+@pytest.fixture(scope="module")
+def small_trees(synthetic_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained on the session's synthetic data in the small-tree shape the tables serve
+    (the session's own model takes whichever shape its data favours)."""
+    shape = tuple(c for c in CAPACITIES if c.name == "shallow-d3")
+    options = TrainOptions(contract=load_contract()[0], capacities=shape, search_trials=0)
+    result = train_model(synthetic_dir, load_spec("synthetic"), options)
+    return result.bundle.save(tmp_path_factory.mktemp("small-trees") / "bundle")
 
 
 def _lightgbm(booster: lgb.Booster, X: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -46,8 +61,8 @@ def _thresholds(booster: lgb.Booster) -> dict[int, list[float]]:
     return found
 
 
-def test_the_trained_models_reasons_come_from_tables_equal_to_lightgbm(trained: Trained) -> None:
-    bundle = ModelBundle.load(trained["model_path"])
+def test_the_trained_models_reasons_come_from_tables_equal_to_lightgbm(small_trees: Path) -> None:
+    bundle = ModelBundle.load(small_trees)
     tables = bundle.shap_tables
     assert tables is not None and tables.trees == bundle.booster.num_trees() - _stumps(bundle.booster)
     X = bundle.encode(make_leads(2000, 91, fault_rate=0.1))
@@ -161,11 +176,11 @@ def test_big_trees_and_tables_that_disagree_leave_the_model_to_lightgbm(
     np.testing.assert_allclose(got, _lightgbm(bundle.booster, X, bundle._group), rtol=0, atol=1e-12)
 
 
-def test_tables_travel_to_a_scorer_and_threads_do_not_share_buffers(trained: Trained) -> None:
+def test_tables_travel_to_a_scorer_and_threads_do_not_share_buffers(small_trees: Path) -> None:
     import pickle
     from concurrent.futures import ThreadPoolExecutor
 
-    bundle = ModelBundle.load(trained["model_path"])
+    bundle = ModelBundle.load(small_trees)
     bundle.prepare_reasons()
     copy = pickle.loads(pickle.dumps(bundle))  # as a scorer process receives the model
     assert copy.shap_tables is not None
@@ -177,7 +192,7 @@ def test_tables_travel_to_a_scorer_and_threads_do_not_share_buffers(trained: Tra
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-9)
 
 
-def test_bundles_of_one_booster_share_one_build(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bundles_of_one_booster_share_one_build(small_trees: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Training looks at one booster through several bundles (drafts, then the final one): the
     tables are built once for all of them, and only for the same trees grouped the same way."""
     monkeypatch.setattr(treeshap, "_BUILT", OrderedDict())
@@ -189,7 +204,7 @@ def test_bundles_of_one_booster_share_one_build(trained: Trained, monkeypatch: p
         return real(booster, group)
 
     monkeypatch.setattr(treeshap, "build", counted)
-    first, second = ModelBundle.load(trained["model_path"]), ModelBundle.load(trained["model_path"])
+    first, second = ModelBundle.load(small_trees), ModelBundle.load(small_trees)
     assert first.booster is not second.booster  # each bundle parses its own copy of the trees
     assert first.shap_tables is not None and second.shap_tables is first.shap_tables
     assert len(builds) == 1

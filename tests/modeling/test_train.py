@@ -97,8 +97,11 @@ def test_too_few_examples_refuses_and_offers_the_points_model(tmp_path: Path) ->
     small = pd.concat([pos, leads[leads["sql_within_90d"] == 0].head(500)])
     path = tmp_path / "small.csv"
     small.to_csv(path, index=False)
+    # A sample of an export: its day is the export's, not the sample's latest lead (whose recent
+    # windows would otherwise count as open).
+    exported = load_spec("synthetic").model_copy(update={"observed_until": leads["scored_at"].max().date()})
     with pytest.raises(UserError, match=r"only 30 SQL .* leadscore points"):
-        train_model(path, load_spec("synthetic"), _options())
+        train_model(path, exported, _options())
 
 
 @pytest.mark.slow

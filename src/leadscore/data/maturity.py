@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadscore.data.validate import label_values
 from leadscore.errors import UserError
 from leadscore.features import dates_ms, parse_date
 from leadscore.spec import DatasetSpec
@@ -153,3 +154,11 @@ def label_windows(
         open_ &= ~decided
     positive = y.astype(bool)
     return LabelWindows(day, ~open_, int((open_ & positive).sum()), int((open_ & ~positive).sum()))
+
+
+def matured_labels(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The label as 0/1 and a mask of leads whose outcome is known without bias: a known label and a
+    window closed on the export day (the spec's ``observed_until``, else the latest time in the
+    leads). What the monitor and promotion judge a model on."""
+    y, known = label_values(frame, spec)
+    return y, known & label_windows(frame, y, spec, export_day(frame, spec)).closed

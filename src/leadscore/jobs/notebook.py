@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadscore.data.maturity import matured_labels
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
-from leadscore.data.validate import label_values, validate_frame
+from leadscore.data.validate import validate_frame
 from leadscore.jobs.workflow import train_and_log
 from leadscore.modeling.cutoff import tradeoff
 from leadscore.reports import plots
@@ -98,7 +99,7 @@ def explain_leads(bundle: ModelBundle, leads: pd.DataFrame, k: int = 3) -> pd.Da
 
 def cutoff_tradeoff(bundle: ModelBundle, leads: pd.DataFrame, steps: int = 20) -> pd.DataFrame:
     """MQL volume against MQL->SQL rate and recall on labelled leads, with the points model beside it."""
-    y, known = label_values(leads, bundle.spec)
+    y, known = matured_labels(leads, bundle.spec)  # closed windows only: an open one is not a "no"
     leads = leads[known].reset_index(drop=True)
     y = y[known]
     p = bundle.score_frame(leads).p_sql

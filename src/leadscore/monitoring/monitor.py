@@ -193,7 +193,9 @@ def _judge_outcomes(o: dict[str, Any], verdict: Verdict) -> None:
     elif abs(z) > Z_FLAG:
         verdict.raise_to("watch", f"calibration drifting: observed/expected {ratio:.2f} (z {z:+.1f})")
     train_auc = o.get("training_roc_auc")
-    if train_auc and o["roc_auc"] < train_auc - 0.05:
+    # a drop must be beyond both samples' noise too: a test set and a recent period are samples
+    noise = math.hypot(o.get("roc_auc_se") or 0.0, o.get("training_roc_auc_se") or 0.0)
+    if train_auc and o["roc_auc"] is not None and o["roc_auc"] < train_auc - max(0.05, Z_FLAG * noise):
         verdict.raise_to("retrain", f"ROC AUC {o['roc_auc']:.3f} against {train_auc:.3f} at training")
     rate, se, promise = o["mql_sql_rate"], o["mql_sql_rate_se"], o["contract_sql_rate"]
     if not math.isnan(rate) and promise:

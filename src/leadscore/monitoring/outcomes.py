@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from leadscore.data.validate import label_values
+from leadscore.data.maturity import matured_labels
 from leadscore.modeling.evaluate import expected_calibration_error
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.meta import SegmentModel
@@ -24,14 +24,21 @@ def outcome_checks(
     """Calibration, ROC AUC and the MQL->SQL rate where the recent leads' outcomes are known."""
     if bundle.spec.label.column not in cur.columns:
         return None
-    y, known = label_values(cur, bundle.spec)
+    y, known = matured_labels(cur, bundle.spec)
     if known.sum() < MIN_OUTCOMES or len(np.unique(y[known])) < 2:
         return None
     y, p, mql = y[known].astype(float), p[known], mql[known]
+    figures = outcome_figures(y, p, mql)
+    metrics = bundle.meta.metrics
+    n_test, test_rate = metrics.get("n_test") or 0, bundle.meta.card.data.get("test_sql_rate") or 0.0
     return {
         "leads_with_outcome": int(known.sum()),
-        **outcome_figures(y, p, mql),
-        "training_roc_auc": bundle.meta.metrics.get("roc_auc"),
+        **figures,
+        "roc_auc_se": auc_se(figures["roc_auc"], int(y.sum()), int(len(y) - y.sum())),
+        "training_roc_auc": metrics.get("roc_auc"),
+        "training_roc_auc_se": auc_se(
+            metrics.get("roc_auc"), round(n_test * test_rate), round(n_test * (1 - test_rate))
+        ),
         "mql": int(mql.sum()),
         "contract_sql_rate": bundle.meta.cutoff.promised_sql_rate,
     }
@@ -63,7 +70,9 @@ def source_table(
     if not col or col not in cur.columns:
         return []
     has_label = bundle.spec.label.column in cur.columns
-    y, known = label_values(cur, bundle.spec) if has_label else (np.zeros(len(cur)), np.zeros(len(cur), bool))
+    y, known = (
+        matured_labels(cur, bundle.spec) if has_label else (np.zeros(len(cur)), np.zeros(len(cur), bool))
+    )
     frame = pd.DataFrame(
         {
             "source": cur[col].astype("string").fillna("(missing)").to_numpy(),
@@ -119,7 +128,9 @@ def segment_checks(
     if routing is None:
         return []
     has_label = bundle.spec.label.column in cur.columns
-    y, known = label_values(cur, bundle.spec) if has_label else (np.zeros(len(cur)), np.zeros(len(cur), bool))
+    y, known = (
+        matured_labels(cur, bundle.spec) if has_label else (np.zeros(len(cur)), np.zeros(len(cur), bool))
+    )
     known_keys = set(routing.models)
     groups: list[tuple[str, np.ndarray, SegmentModel | None]] = [
         (routing.models[k].name, keys == k, routing.models[k])

@@ -18,8 +18,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from leadscore.data.maturity import matured_labels
 from leadscore.data.sources import read_table, resolve_leads_path
-from leadscore.data.validate import label_values
 from leadscore.errors import UserError
 from leadscore.modeling.evaluate import rate_at_volume
 from leadscore.scoring.bundle import ModelBundle
@@ -54,7 +54,7 @@ def labelled_leads(data: str | Path, bundle: ModelBundle) -> tuple[pd.DataFrame,
     frame = read_table(resolve_leads_path(data))
     if bundle.spec.label.column not in frame.columns:
         raise UserError(f"{data}: label column '{bundle.spec.label.column}' is missing (outcomes are needed)")
-    y, known = label_values(frame, bundle.spec)
+    y, known = matured_labels(frame, bundle.spec)
     frame = frame[known].reset_index(drop=True)
     y = y[known].astype(int)
     if len(np.unique(y)) < 2:

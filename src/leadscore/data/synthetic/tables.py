@@ -75,7 +75,7 @@ def arrow_leads_table(cols: dict[str, np.ndarray]) -> pa.Table:
         elif values.dtype == object:
             arrays[name] = pa.array(values, type=pa.string())
         else:
-            arrays[name] = pa.array(values)
+            arrays[name] = pa.array(values, from_pandas=True)  # NaN (a truth not drawn) is null
     return pa.table(arrays)
 
 
