@@ -80,3 +80,46 @@ def test_shipped_contract_loads_and_knows_when_review_is_due(tmp_path: Path) -> 
     bad.write_text("version: x\npolicy: sometimes\n")
     with pytest.raises(UserError, match="c.yaml"):
         load_contract(bad)
+
+
+def _leads(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated scores and outcomes drawn from them."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(0.6, 6.0, n)
+    return (rng.random(n) < p).astype(float), p
+
+
+def test_a_promise_the_threshold_does_not_keep_is_said_with_what_is_reachable() -> None:
+    from leadscore.modeling.cutoff import cutoff_facts
+
+    y, p = _leads(4000, 1)
+    contract = _contract(policy="min_sql_rate", min_sql_rate=0.30)
+    order = np.sort(p)[::-1]
+    loose = float(order[int(0.3 * len(p))])  # 30% of leads: far below a 30% rate here
+    facts = cutoff_facts(contract, y, p, None, loose, weekly=100.0)
+    assert facts.expected_sql_rate is not None and facts.expected_sql_rate < 0.30
+    said = " ".join(facts.warnings)
+    assert "does not keep the contract's MQL->SQL rate of 30%" in said
+    assert "it is kept up to" in said and "per week" in said
+    kept_share = float(said.split("it is kept up to ")[1].split("%")[0]) / 100
+    top = np.sort(p)[::-1][: round(kept_share * len(p))]
+    assert y[p >= top.min()].mean() >= 0.30  # the volume named really keeps the rate
+    strict = float(order[int(0.05 * len(p))])
+    assert cutoff_facts(contract, y, p, None, strict, weekly=100.0).warnings == []  # kept: nothing said
+
+
+def test_a_bar_that_is_too_loose_is_said_whatever_the_policy() -> None:
+    from leadscore.modeling.cutoff import cutoff_facts
+
+    y, p = _leads(4000, 2)
+    capacity = _contract(policy="mql_capacity", mql_capacity=60.0)
+    facts = cutoff_facts(capacity, y, p, None, float(np.quantile(p, 0.4)), weekly=100.0)
+    said = " ".join(facts.warnings)
+    assert "of leads become MQL (over 40%)" in said and "below 20%" in said
+    assert "does not keep" not in said  # a capacity contract promises no rate
+    y1 = np.zeros(30)
+    y1[:5] = 1
+    few = cutoff_facts(
+        _contract(policy="min_sql_rate", min_sql_rate=0.9), y1, np.linspace(1, 0, 30), None, 0.5, None
+    )
+    assert any("best reachable with at least 20 MQLs" in w for w in few.warnings)

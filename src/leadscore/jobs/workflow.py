@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top_decile")
 CUTOFF_KEYS = (
+    "warnings",  # the contract's rate not kept, or a bar too loose: said plainly
     "threshold",
     "expected_mql_share",
     "expected_sql_rate",
@@ -93,6 +94,8 @@ def train_and_log(
         log.warning("'%s' looks like a leak and is %s: %s", col, status, result.excluded_columns.get(col, ""))
     for note in result.notes:
         log.info("note: %s", note)
+    for warning in result.cutoff.warnings:
+        log.warning("cutoff: %s", warning)
     logged = log_training(
         result,
         data,

@@ -12,6 +12,8 @@ from leadscore.scoring.meta import CutoffFacts
 BOOTSTRAP_SAMPLES = 200
 BOOTSTRAP_MAX_ROWS = 50_000
 MIN_MQL = 20  # a confident promise needs at least this many MQLs behind it
+LOOSE_MQL_SHARE = 0.40  # more leads than this made MQL: the bar is too loose
+LOOSE_SQL_RATE = 0.20  # an MQL->SQL rate below this: the bar is too loose (a healthy one is 30% or more)
 
 
 def resolve_threshold(
@@ -172,6 +174,7 @@ def cutoff_facts(
     at_volume = rate_at_volume(y, points, int(outcome["mql_count"]), seed) if points is not None else None
     return facts.model_copy(
         update={
+            "warnings": promise_warnings(contract, y, p, outcome, weekly),
             "expected_mql_share": outcome["mql_share"],
             "expected_sql_rate": outcome["sql_rate"],
             "expected_recall": outcome["recall"],
@@ -182,3 +185,45 @@ def cutoff_facts(
             "expected_mql_per_week": (outcome["mql_share"] * weekly) if weekly else None,
         }
     )
+
+
+def promise_warnings(
+    contract: CutoffContract, y: np.ndarray, p: np.ndarray, outcome: dict[str, float], weekly: float | None
+) -> list[str]:
+    """What the threshold's result on the test leads says about the contract, in plain words: the
+    contract's rate not kept (with what is reachable), or a bar that is too loose."""
+    out: list[str] = []
+    rate, share = outcome["sql_rate"], outcome["mql_share"]
+    wanted = contract.min_sql_rate if contract.policy == "min_sql_rate" else None
+    if wanted is not None and not rate >= wanted:
+        out.append(
+            f"the threshold does not keep the contract's MQL->SQL rate of {wanted:.0%}: {rate:.1%} on the "
+            f"test leads; {_reachable(y, p, wanted, weekly)}"
+        )
+    if share > LOOSE_MQL_SHARE:
+        out.append(f"{share:.1%} of leads become MQL (over {LOOSE_MQL_SHARE:.0%}): the bar is too loose")
+    if rate < LOOSE_SQL_RATE:
+        out.append(f"the MQL->SQL rate is {rate:.1%} (below {LOOSE_SQL_RATE:.0%}): the bar is too loose")
+    return out
+
+
+def _reachable(y: np.ndarray, p: np.ndarray, wanted: float, weekly: float | None) -> str:
+    """The most volume that keeps ``wanted`` on these leads, else the best rate with MIN_MQL MQLs."""
+    order = np.argsort(-np.asarray(p, dtype=float), kind="stable")
+    hits = np.cumsum(np.asarray(y, dtype=float)[order])
+    count = np.arange(1, len(order) + 1)
+    rates = hits / count
+    enough = count >= MIN_MQL
+    keeps = np.flatnonzero(enough & (rates >= wanted))
+
+    def volume(k: int) -> str:
+        per_week = f", about {k / len(order) * weekly:.0f} per week" if weekly else ""
+        return f"{k / len(order):.1%} of leads{per_week}"
+
+    if keeps.size:
+        k = int(keeps[-1]) + 1
+        return f"it is kept up to {volume(k)} as MQL ({rates[k - 1]:.1%})"
+    if not enough.any():
+        return f"fewer than {MIN_MQL} test leads: no rate is measurable"
+    best = int(np.argmax(np.where(enough, rates, -1.0))) + 1
+    return f"the best reachable with at least {MIN_MQL} MQLs is {rates[best - 1]:.1%} at {volume(best)}"

@@ -47,6 +47,9 @@ class CutoffFacts(BaseModel):
     expected_mql_share_interval: list[float] | None = None
     expected_sql_rate_interval: list[float] | None = None
     notes: list[str] = Field(default_factory=list)
+    # Said plainly when the threshold does not keep the contract's rate on the test leads, or when
+    # the bar is too loose (over 40% of leads MQL, or an MQL->SQL rate under 20%).
+    warnings: list[str] = Field(default_factory=list)
 
     def review_warning(self, today: date | None = None) -> str | None:
         """The overdue-review warning of the contract, or None (one rule for service, monitor, reports)."""

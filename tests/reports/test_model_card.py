@@ -1,0 +1,21 @@
+"""The model card and train --json say plainly when the cutoff's promise is not kept."""
+
+from __future__ import annotations
+
+import html
+
+from leadscore.reports.model_card import model_card
+from leadscore.scoring.bundle import ModelBundle
+from tests.helpers import Trained
+
+
+def test_train_json_and_the_card_carry_the_promises_warnings(trained: Trained) -> None:
+    payload = trained["payload"]
+    assert isinstance(payload["cutoff"]["warnings"], list)
+    assert set(payload["label_windows"]) >= {"observed_until", "closed", "open_positive", "open_unknown"}
+    bundle = ModelBundle.load(trained["model_path"])
+    said = "the threshold does not keep the contract's MQL->SQL rate of 30%: 24.0% on the test leads"
+    bundle.meta.cutoff.warnings = [said]
+    page = html.unescape(model_card(bundle))
+    assert f"<strong>The promise:</strong> {said}" in page
+    assert "Label windows" in page and 'a lead that has not had its chance is not a "no"' in page
