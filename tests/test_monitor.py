@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
@@ -75,18 +76,36 @@ def test_an_undrifted_period_is_not_flagged(
     assert (tmp_path / "quiet.html").is_file()
 
 
-def test_the_drifted_period_is_caught_and_exits_3(
+def test_the_drifted_period_is_caught_and_named_but_its_outcomes_decide(
     trained: Trained, synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
 ) -> None:
+    """A new channel and changed behaviour are named; with matured outcomes that still hold (within
+    their noise), drift alone is a watch, not a retrain."""
     code, result = run_monitor(trained, synthetic_dir, periods["drifted"], tmp_path / "drift.html")
-    assert code == 3
-    assert result["verdict"] == "retrain"
+    assert code == 0
+    assert result["verdict"] == "watch"
     by_field = {f["field"]: f for f in result["fields"]}
     assert by_field["lead_source"]["band"] == "act"
     assert [c["value"] for c in by_field["lead_source"]["new"]] == [DRIFT_SOURCE]
     assert any("lead_source" in r for r in result["reasons"])
     assert by_field["pricing_page_views_total"]["psi"] > 0.1  # the changed pricing-page behaviour
+    assert result["outcomes"]["leads_with_outcome"] > 1000
+    assert 0 < result["input_psi_weighted"] < by_field["lead_source"]["psi"]  # weighed by attribution
     assert set(result) >= {"verdict", "reasons", "score_psi", "fields", "outcomes", "sources", "contract"}
+
+
+def test_outcomes_that_fail_beyond_their_noise_call_for_a_retrain_and_exit_3(
+    trained: Trained, synthetic_dir: Path, periods: dict[str, Path], tmp_path: Path
+) -> None:
+    leads = pd.read_parquet(periods["quiet"] / "leads.parquet")
+    label = leads["sql_within_90d"].to_numpy()
+    leads["sql_within_90d"] = np.random.default_rng(3).permutation(label)  # the ranking is gone
+    current = tmp_path / "shuffled.parquet"
+    leads.to_parquet(current)
+    code, result = run_monitor(trained, synthetic_dir, current, tmp_path / "shuffled.html")
+    assert code == 3
+    assert result["verdict"] == "retrain"
+    assert any(r.startswith("retrain: ROC AUC") for r in result["reasons"])
     # Logged to MLflow, with the verdict as a tag and the report as an artifact.
     client = MlflowClient(tracking_uri=trained["env"]["LEADSCORE_TRACKING_URI"])
     run = client.get_run(result["mlflow_run_id"])

@@ -75,8 +75,8 @@ def monitor(
     p_cur = cur[SERVED_P].to_numpy(dtype=float) if SERVED_P in cur.columns else s_cur.p_sql
     mql_cur = cur[SERVED_MQL].to_numpy(dtype=bool) if SERVED_MQL in cur.columns else s_cur.mql
     score_psi = numeric_psi(s_ref.p_sql, p_cur)
-    _judge_drift(score_psi, fields, verdict)
     outcomes = outcome_checks(bundle, cur, p_cur, mql_cur)
+    _judge_drift(score_psi, fields, verdict, outcomes_decide=outcomes is not None)
     if outcomes:
         _judge_outcomes(outcomes, verdict)
     cut = bundle.meta.cutoff
@@ -102,6 +102,7 @@ def monitor(
         "reference": {"source": str(reference), "leads": len(ref)},
         "current": {"source": str(current), "leads": len(cur)},
         "score_psi": score_psi,
+        "input_psi_weighted": weighted_psi(fields),
         "score_band": band(score_psi),
         "fields": fields,
         "outcomes": outcomes,
@@ -161,21 +162,34 @@ def _volume(
     return volume, weekly
 
 
-def _judge_drift(score_psi: float, fields: list[dict[str, Any]], verdict: Verdict) -> None:
+def weighted_psi(fields: list[dict[str, Any]]) -> float:
+    """Input drift weighed by what the model reads: each field's PSI times its share of the model's
+    attribution (a drifted field the model barely uses moves its scores little)."""
+    return float(sum((f["share"] or 0.0) * f["psi"] for f in fields if f["psi"] is not None))
+
+
+def _judge_drift(
+    score_psi: float, fields: list[dict[str, Any]], verdict: Verdict, *, outcomes_decide: bool
+) -> None:
+    """Drift in the scores or in what the model reads calls for a retrain only while no matured
+    outcomes say how the model does; where they exist, drift alone is a watch."""
+    drift_level = "watch" if outcomes_decide else "retrain"
     if score_psi > PSI_ACT:
-        verdict.raise_to("retrain", f"score PSI {score_psi:.3f} is above {PSI_ACT}")
+        verdict.raise_to(drift_level, f"score PSI {score_psi:.3f} is above {PSI_ACT}")
     elif score_psi >= PSI_WATCH:
         verdict.raise_to("watch", f"score PSI {score_psi:.3f} is in the watch band")
+    weighted = weighted_psi(fields)
+    if weighted > PSI_ACT:
+        verdict.raise_to(drift_level, f"input drift weighed by attribution {weighted:.3f} is above {PSI_ACT}")
     for f in fields:
         key = (f["share"] or 0.0) >= KEY_FIELD_SHARE
-        if f["band"] == "act":
+        if f["band"] == "act" or (f["band"] == "watch" and key):
             verdict.raise_to(
-                "retrain" if key else "watch",
+                "watch",
                 f"field '{f['field']}' PSI {f['psi']:.3f}"
-                + (f" ({f['share']:.0%} of the model's attribution)" if f["share"] else ""),
+                + (f" ({f['share']:.0%} of the model's attribution)" if f["share"] else "")
+                + (" is in the watch band" if f["band"] == "watch" else ""),
             )
-        elif f["band"] == "watch" and key:
-            verdict.raise_to("watch", f"field '{f['field']}' PSI {f['psi']:.3f} is in the watch band")
         for new in f.get("new", []):
             verdict.raise_to(
                 "watch",
