@@ -22,7 +22,7 @@ from leadscore.errors import UserError
 from leadscore.modeling.dataset import weekly_volume
 from leadscore.monitoring.drift import PSI_ACT, PSI_WATCH, band, field_drift, numeric_psi
 from leadscore.monitoring.feedback import reasons_by_source
-from leadscore.monitoring.outcomes import outcome_checks, segment_checks, source_table
+from leadscore.monitoring.outcomes import outcome_checks, outcome_labels, segment_checks, source_table
 from leadscore.monitoring.served import SERVED_MQL, SERVED_P
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.spec import DatasetSpec
@@ -75,7 +75,8 @@ def monitor(
     p_cur = cur[SERVED_P].to_numpy(dtype=float) if SERVED_P in cur.columns else s_cur.p_sql
     mql_cur = cur[SERVED_MQL].to_numpy(dtype=bool) if SERVED_MQL in cur.columns else s_cur.mql
     score_psi = numeric_psi(s_ref.p_sql, p_cur)
-    outcomes = outcome_checks(bundle, cur, p_cur, mql_cur)
+    labels = outcome_labels(bundle, cur, served=SERVED_P in cur.columns)  # served: sales decisions
+    outcomes = outcome_checks(bundle, labels, p_cur, mql_cur)
     _judge_drift(score_psi, fields, verdict, outcomes_decide=outcomes is not None)
     if outcomes:
         _judge_outcomes(outcomes, verdict)
@@ -85,7 +86,7 @@ def monitor(
     segments = []
     if seg_cur is not None:
         weeks = len(cur) / weekly if weekly else None
-        segments = segment_checks(bundle, cur, p_cur, mql_cur, seg_cur, weeks)
+        segments = segment_checks(bundle, labels, p_cur, mql_cur, seg_cur, weeks)
         _judge_segments(segments, verdict)
     contract = cut.contract
     overdue = cut.review_warning(today)
@@ -107,7 +108,7 @@ def monitor(
         "fields": fields,
         "outcomes": outcomes,
         "volume": volume,
-        "sources": source_table(bundle, cur, mql_cur, source),
+        "sources": source_table(cur, labels, mql_cur, source),
         "segments": segments,
         "rejections_by_source": rejections,
         "contract": {

@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from leadscore.data.maturity import matured_labels
+from leadscore.data.validate import label_values
 from leadscore.modeling.evaluate import expected_calibration_error
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.meta import SegmentModel
@@ -18,13 +19,25 @@ from leadscore.scoring.meta import SegmentModel
 MIN_OUTCOMES = 200
 
 
-def outcome_checks(
-    bundle: ModelBundle, cur: pd.DataFrame, p: np.ndarray, mql: np.ndarray
-) -> dict[str, Any] | None:
-    """Calibration, ROC AUC and the MQL->SQL rate where the recent leads' outcomes are known."""
+Labels = tuple[np.ndarray, np.ndarray]  # each lead's outcome as 0/1, and whether it is known
+
+
+def outcome_labels(bundle: ModelBundle, cur: pd.DataFrame, *, served: bool = False) -> Labels | None:
+    """The recent leads' outcomes the monitor judges on: matured ones (a label window closed on the
+    export day); for served leads, sales' decisions, which are known whenever they exist. None
+    without a label column."""
     if bundle.spec.label.column not in cur.columns:
         return None
-    y, known = matured_labels(cur, bundle.spec)
+    return label_values(cur, bundle.spec) if served else matured_labels(cur, bundle.spec)
+
+
+def outcome_checks(
+    bundle: ModelBundle, labels: Labels | None, p: np.ndarray, mql: np.ndarray
+) -> dict[str, Any] | None:
+    """Calibration, ROC AUC and the MQL->SQL rate where the recent leads' outcomes are known."""
+    if labels is None:
+        return None
+    y, known = labels
     if known.sum() < MIN_OUTCOMES or len(np.unique(y[known])) < 2:
         return None
     y, p, mql = y[known].astype(float), p[known], mql[known]
@@ -64,15 +77,13 @@ def outcome_figures(y: np.ndarray, p: np.ndarray, mql: np.ndarray) -> dict[str, 
 
 
 def source_table(
-    bundle: ModelBundle, cur: pd.DataFrame, mql: np.ndarray, col: str | None
+    cur: pd.DataFrame, labels: Labels | None, mql: np.ndarray, col: str | None
 ) -> list[dict[str, Any]]:
     """Sources ranked by their share of SQLs (not of MQLs), with their MQL->SQL rate."""
     if not col or col not in cur.columns:
         return []
-    has_label = bundle.spec.label.column in cur.columns
-    y, known = (
-        matured_labels(cur, bundle.spec) if has_label else (np.zeros(len(cur)), np.zeros(len(cur), bool))
-    )
+    has_label = labels is not None
+    y, known = labels if labels is not None else (np.zeros(len(cur)), np.zeros(len(cur), bool))
     frame = pd.DataFrame(
         {
             "source": cur[col].astype("string").fillna("(missing)").to_numpy(),
@@ -115,7 +126,7 @@ OTHER_SEGMENT = "(other or missing)"
 
 def segment_checks(
     bundle: ModelBundle,
-    cur: pd.DataFrame,
+    labels: Labels | None,
     p: np.ndarray,
     mql: np.ndarray,
     keys: np.ndarray,
@@ -127,10 +138,7 @@ def segment_checks(
     routing = bundle.meta.segments
     if routing is None:
         return []
-    has_label = bundle.spec.label.column in cur.columns
-    y, known = (
-        matured_labels(cur, bundle.spec) if has_label else (np.zeros(len(cur)), np.zeros(len(cur), bool))
-    )
+    y, known = labels if labels is not None else (np.zeros(len(p)), np.zeros(len(p), bool))
     known_keys = set(routing.models)
     groups: list[tuple[str, np.ndarray, SegmentModel | None]] = [
         (routing.models[k].name, keys == k, routing.models[k])
