@@ -12,19 +12,20 @@ import pandas as pd
 
 from leadscore.config import get_settings
 from leadscore.errors import UserError
+from leadscore.modeling.backtest import backtest
 from leadscore.modeling.options import CAPACITIES, TrainOptions
 from leadscore.modeling.train import TrainResult, train_model
 from leadscore.monitoring.feedback import existing_store, load_store
 from leadscore.monitoring.monitor import monitor
 from leadscore.monitoring.served import served_frame
 from leadscore.reports.artifacts import training_artifacts
-from leadscore.reports.html import monitor_report, write_html
+from leadscore.reports.html import backtest_report, monitor_report, write_html
 from leadscore.scoring.contract import load_contract
 from leadscore.spec import DatasetSpec
 from leadscore.store.db import store_exists
 from leadscore.tracking.lineage import check_spec_lineage
 from leadscore.tracking.loading import load_bundle
-from leadscore.tracking.runs import log_monitoring, log_training, spec_to_yaml
+from leadscore.tracking.runs import log_backtest, log_monitoring, log_training, spec_to_yaml
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +174,35 @@ def _decisions_or_none(feedback: str | Path | None) -> pd.DataFrame | None:
         return None
     decisions = load_store(feedback)
     return decisions if len(decisions) else None
+
+
+def backtest_and_log(
+    data: str | Path,
+    spec: DatasetSpec,
+    *,
+    cutoff: str | Path = "default",
+    seed: int = 42,
+    every: str = "month",
+    start: str | None = None,
+    stop: str | None = None,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """The month-by-month backtest, logged to MLflow (and written as a page with ``out``)."""
+    options, _ = train_options(cutoff, seed=seed)
+    result = backtest(
+        data, spec, options, every=every, start=_month_flag("--from", start), stop=_month_flag("--to", stop)
+    )
+    page = backtest_report(result)
+    result["mlflow_run_id"] = log_backtest(spec.name, result, page)
+    if out is not None:
+        result["report"] = str(write_html(page, out))
+    return result
+
+
+def _month_flag(flag: str, value: str | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value)
+    except ValueError:
+        raise UserError(f"{flag}: '{value}' is not a date (expected e.g. 2025-01-01)") from None

@@ -423,3 +423,17 @@ def monitor_report(bundle: ModelBundle, result: dict[str, Any]) -> str:
         reasons=STANDARD_REASONS,
         **model_ids(bundle),
     )
+
+
+def backtest_report(result: dict[str, Any]) -> str:
+    """The month-by-month backtest as a page: would the model have worked, month after month?"""
+    return render(
+        "backtest.html",
+        title=f"Backtest: {result['dataset']}",
+        r=result,
+        model_name=result["dataset"],
+        model_version="one per month",
+        bundle_version="backtest",
+        cutoff_version=result["cutoff_version"],
+        threshold=None,
+    )

@@ -166,5 +166,33 @@ def log_monitoring(dataset: str, result: dict[str, Any], html: str) -> str:
         return str(run.info.run_id)
 
 
+BACKTEST_METRICS = (
+    "roc_auc",
+    "ece",
+    "mql_share",
+    "mql_sql_rate",
+    "points_roc_auc",
+    "points_sql_rate_at_same_volume",
+)
+
+
+def log_backtest(dataset: str, result: dict[str, Any], html: str) -> str:
+    """Log a backtest (each month's figures as a step: month 0, 1, ...; the table; the page)."""
+    configure()
+    exp = experiment_id(f"{registered_name(dataset)}-backtest")
+    fail_abandoned_runs(client(), exp)
+    with quiet(), mlflow.start_run(experiment_id=exp, tags=owner_tags()) as run:
+        months = result["months"]
+        mlflow.set_tags({"every": result["every"], "months": f"{months[0]['month']}..{months[-1]['month']}"})
+        for step, row in enumerate(months):
+            values = {k: row.get(k) for k in BACKTEST_METRICS}
+            mlflow.log_metrics(
+                {k: float(v) for k, v in values.items() if v is not None and np.isfinite(v)}, step=step
+            )
+        mlflow.log_dict(result, "backtest.json")
+        mlflow.log_text(html, "backtest.html")
+        return str(run.info.run_id)
+
+
 def spec_to_yaml(spec_dict: dict[str, Any]) -> str:
     return yaml.safe_dump(spec_dict, sort_keys=False, allow_unicode=True)
