@@ -247,7 +247,9 @@ def test_monitor_report_shows_the_verdict_and_drift(
     out = write_html(monitor_report(bundle, result), tmp_path / "monitor.html")
     page = open_page(out)
     assert_clean(page)
-    assert "Verdict: retrain" in page.text
+    # The drifted period is caught (a watch or a retrain: its matured outcomes' call) and named.
+    assert result["verdict"] != "ok" and f"Verdict: {result['verdict']}" in page.text
+    assert "lead_source" in page.text
     assert "AI Assistant" in page.text and "Sources by SQL share" in page.text
     assert page.svg_count >= 1
 
