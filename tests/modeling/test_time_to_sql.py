@@ -58,7 +58,7 @@ class _Constant:
 
 
 def test_horizons_are_monotone_and_the_median_is_where_one_half_is_crossed() -> None:
-    head = TimeHead(_Constant([0.1, 0.2, 0.3, 0.2, 0.1]))  # type: ignore[arg-type]  # a stand-in booster
+    head = TimeHead(_Constant([0.1, 0.2, 0.3, 0.2, 0.1]))
     X = np.zeros((2, 1))
     cum = head.cumulative(X)
     assert np.all(np.diff(cum, axis=1) > 0)
@@ -69,7 +69,7 @@ def test_horizons_are_monotone_and_the_median_is_where_one_half_is_crossed() -> 
     # constant hazard takes the survival from 0.504 to 0.4032.
     rate = np.log(0.504 / 0.4032) / 30
     assert head.median_days(X)[0] == pytest.approx(30 + np.log(0.504 / 0.5) / rate)
-    never = TimeHead(_Constant([0.01] * 5))  # type: ignore[arg-type]
+    never = TimeHead(_Constant([0.01] * 5))
     assert np.isnan(never.median_days(X)).all()  # below one half by day 90: "over 90"
 
 

@@ -421,3 +421,29 @@ def read_activity(data: str | Path, spec: DatasetSpec) -> pd.DataFrame | None:
         if column not in events.columns:
             return None
     return events
+
+
+def sql_times(
+    frame: pd.DataFrame, history: pd.DataFrame, spec: DatasetSpec, until_ms: float | None = None
+) -> pd.Series:
+    """Each lead's first entry into an SQL stage after its scoring time and within the label window
+    (epoch ms, by lead id; leads without one are absent): when, not only whether. Stage changes after
+    ``until_ms`` (the export's day) are not read."""
+    assert spec.stages is not None and spec.id and spec.time
+    stage, wanted = _stages(history, spec)
+    ids = pd.Index(frame[spec.id].to_numpy())
+    pos = ids.get_indexer(history[spec.stages.id].to_numpy())
+    entered = to_epoch_ms(history[spec.stages.time])
+    anchor = to_epoch_ms(frame[spec.time])
+    pos_safe = np.where(pos >= 0, pos, 0)
+    delta = entered - anchor[pos_safe]
+    hit = (
+        (pos >= 0)
+        & np.isin(stage, list(wanted))
+        & (delta >= 0)
+        & (delta <= spec.label.within_days * MS_PER_DAY)
+    )
+    if until_ms is not None:
+        hit &= ~(entered > until_ms)
+    first = pd.Series(entered[hit].astype(np.float64)).groupby(pos_safe[hit]).min()
+    return pd.Series(first.to_numpy(), index=ids[first.index.to_numpy()])

@@ -4,23 +4,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from leadscore.data.folders import is_declared_folder, leads_path, with_declared_tables
+from leadscore.data.folders import is_declared_folder, leads_path, sql_times, with_declared_tables
 from leadscore.data.labels import apply_labels, decided_leads
 from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
 from leadscore.data.sources import read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
 from leadscore.features import canonical_category, dates_ms, map_values, parse_dates
+from leadscore.modeling.survival import Observed, observed
 from leadscore.spec import DatasetSpec
 
 TEST_SHARE = 0.2
 VALID_SHARE = 0.2
+
+
+@dataclass
+class Survival:
+    """For the time-to-SQL head: every lead with a known label, its window open or not, and the days
+    to its first SQL or the days it was seen without one."""
+
+    frame: pd.DataFrame
+    obs: Observed
 
 
 @dataclass
@@ -34,6 +44,7 @@ class TrainingData:
     dropped: int
     notes: list[str] = field(default_factory=list)
     windows: dict[str, Any] = field(default_factory=dict)  # LabelWindows.to_dict(): what was left out
+    survival: Survival | None = None  # every labelled lead, open ones too, with what was seen of it
 
     @property
     def n_pos(self) -> int:
@@ -58,9 +69,17 @@ class Split:
         return np.sort(np.concatenate([self.fit, self.valid]))
 
 
-def load_training_frame(
-    path: str | Path, spec: DatasetSpec, notes: list[str] | None = None
-) -> tuple[pd.DataFrame, str, ExportDay | None]:
+class LoadedExport(NamedTuple):
+    """An export as training reads it: the leads, their SHA-256, the export's day and, from a status
+    history, each lead's first SQL time (epoch ms by lead id; None for a flat export)."""
+
+    frame: pd.DataFrame
+    digest: str
+    day: ExportDay | None
+    sql_at: pd.Series | None
+
+
+def load_training_frame(path: str | Path, spec: DatasetSpec, notes: list[str] | None = None) -> LoadedExport:
     """The leads table, its SHA-256 and the day the export was taken; a data folder's tables get the
     spec's declared features (the activity log rolled up as of each lead's scoring time) and its
     labels from stages (only what the status history says up to the export day)."""
@@ -73,9 +92,10 @@ def load_training_frame(
         if notes is not None and past:
             stages = " / ".join(spec.label.stages or [])
             notes.append(f"left out {past} leads already at {stages} when they were scored")
-        return frame, digest, export_day(frame, spec, loaded)
+        sql_at = sql_times(frame, loaded["stages"][0], spec, given) if "stages" in loaded else None
+        return LoadedExport(frame, digest, export_day(frame, spec, loaded), sql_at)
     frame, digest = read_table_hashed(path)
-    return frame, digest, export_day(frame, spec)
+    return LoadedExport(frame, digest, export_day(frame, spec), None)
 
 
 def read_training_data(
@@ -83,7 +103,7 @@ def read_training_data(
 ) -> TrainingData:
     """Read, apply sales' decisions as labels, validate, deduplicate and keep the labelled leads."""
     notes: list[str] = []
-    raw, digest, day = load_training_frame(path, spec, notes)
+    raw, digest, day, sql_at = load_training_frame(path, spec, notes)
     if feedback is not None:
         raw, changed = apply_labels(raw, spec, feedback)
         notes.append(f"sales feedback from {feedback_source} set the label of {changed} leads")
@@ -102,6 +122,7 @@ def read_training_data(
     if note:
         notes.append(note)
     keep = known & windows.closed
+    survival = _survival(frame.loc[known].reset_index(drop=True), spec, day, sql_at)
     data = TrainingData(
         frame=frame.loc[keep].reset_index(drop=True),
         y=y_all[keep].astype(int),
@@ -110,9 +131,22 @@ def read_training_data(
         dropped=dropped,
         notes=notes,
         windows=windows.to_dict(),
+        survival=survival,
     )
     _require_both_classes(data, spec, path)
     return data
+
+
+def _survival(
+    frame: pd.DataFrame, spec: DatasetSpec, day: ExportDay | None, sql_at: pd.Series | None
+) -> Survival | None:
+    """Every labelled lead with what was seen of it after its scoring time (needs SQL times: a folder
+    with a status history)."""
+    if sql_at is None or not spec.id or not spec.time:
+        return None
+    scored = dates_ms(frame[spec.time])
+    first = frame[spec.id].map(sql_at).to_numpy(dtype=np.float64, na_value=np.nan)
+    return Survival(frame, observed(scored, first, day.ms if day else None, spec.label.within_days))
 
 
 def _within_export(

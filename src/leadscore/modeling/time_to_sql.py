@@ -12,12 +12,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 
-INTERVALS = (0.0, 7.0, 14.0, 30.0, 60.0, 90.0)  # day bounds after the scoring time
-HORIZONS = (7, 30, 90)
+from leadscore.features import FeatureEncoder, dates_ms
+from leadscore.modeling.dataset import Split, TrainingData
+from leadscore.modeling.evaluate import expected_calibration_error, reliability_table
+from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.survival import Observed, known_by, observed
+from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.time_head import HORIZONS, INTERVALS, TimeHead
+from leadscore.spec import DatasetSpec
+
+__all__ = [
+    "HORIZONS",
+    "INTERVALS",
+    "Observed",
+    "TimeHead",
+    "concordance",
+    "fit_time_head",
+    "known_by",
+    "observed",
+]
+
 PARAMS = {
     "objective": "binary",
     "learning_rate": 0.05,
@@ -27,28 +47,6 @@ PARAMS = {
     "feature_fraction": 0.9,
     "verbose": -1,
 }
-
-
-@dataclass(frozen=True)
-class Observed:
-    """What was seen of each lead after its scoring time: the days to its first SQL (``event``), or
-    the days it was observed without one (censored: the window's end, or the export's day)."""
-
-    days: np.ndarray
-    event: np.ndarray
-
-
-def observed(
-    scored_ms: np.ndarray, sql_ms: np.ndarray, export_ms: float | None, window_days: float = 90.0
-) -> Observed:
-    """``sql_ms``: the first SQL after the scoring time (NaN: none seen); ``export_ms``: the day the
-    export was taken (None: every window closed)."""
-    day = 86_400_000.0
-    seen = np.full(len(scored_ms), window_days) if export_ms is None else (export_ms - scored_ms) / day
-    seen = np.clip(seen, 0.0, window_days)
-    to_sql = (sql_ms - scored_ms) / day
-    event = ~np.isnan(to_sql) & (to_sql <= seen)
-    return Observed(np.where(event, to_sql, seen), event)
 
 
 def person_periods(X: np.ndarray, obs: Observed) -> tuple[np.ndarray, np.ndarray]:
@@ -63,43 +61,6 @@ def person_periods(X: np.ndarray, obs: Observed) -> tuple[np.ndarray, np.ndarray
         rows.append(np.column_stack([X[idx], np.full(len(idx), k, dtype=np.float64)]))
         labels.append(hit[idx].astype(np.float64))
     return np.vstack(rows), np.concatenate(labels)
-
-
-@dataclass
-class TimeHead:
-    """The fitted hazard booster."""
-
-    booster: lgb.Booster
-    num_threads: int = 1
-
-    def hazards(self, X: np.ndarray) -> np.ndarray:
-        """(n, intervals): each interval's chance of SQL for a lead that had not reached it before."""
-        n, k = len(X), len(INTERVALS) - 1
-        stacked = np.vstack([np.column_stack([X, np.full(n, j, dtype=np.float64)]) for j in range(k)])
-        h = np.asarray(self.booster.predict(stacked, num_threads=self.num_threads))
-        return h.reshape(k, n).T
-
-    def cumulative(self, X: np.ndarray) -> np.ndarray:
-        """(n, intervals): P(SQL by each interval's end), monotone in the horizon."""
-        return 1.0 - np.cumprod(1.0 - self.hazards(X), axis=1)
-
-    def within(self, X: np.ndarray, days: float) -> np.ndarray:
-        """P(SQL within ``days``), for ``days`` an interval bound (7, 14, 30, 60 or 90)."""
-        return self.cumulative(X)[:, INTERVALS.index(float(days)) - 1]
-
-    def median_days(self, X: np.ndarray) -> np.ndarray:
-        """The day by which P(SQL) reaches one half (constant hazard within an interval); NaN where it
-        stays below one half within 90 days ("over 90")."""
-        cum = self.cumulative(X)
-        out = np.full(len(X), np.nan)
-        before = np.zeros(len(X))
-        for k, (start, end) in enumerate(zip(INTERVALS[:-1], INTERVALS[1:], strict=True)):
-            crossing = np.isnan(out) & (cum[:, k] >= 0.5)
-            survive_start, survive_end = 1.0 - before[crossing], 1.0 - cum[crossing, k]
-            rate = np.log(np.maximum(survive_start, 1e-12) / np.maximum(survive_end, 1e-12)) / (end - start)
-            out[crossing] = start + np.log(np.maximum(survive_start, 1e-12) / 0.5) / np.maximum(rate, 1e-12)
-            before = cum[:, k]
-        return out
 
 
 def fit_time_head(
@@ -127,12 +88,6 @@ def fit_time_head(
     return TimeHead(booster, num_threads)
 
 
-def known_by(obs: Observed, days: float) -> tuple[np.ndarray, np.ndarray]:
-    """Leads whose outcome by ``days`` is known (observed that long, or SQL before), and the outcome."""
-    known = obs.event & (obs.days <= days) | (obs.days >= days)
-    return known, obs.event & (obs.days <= days)
-
-
 def concordance(risk: np.ndarray, obs: Observed, max_pairs: int = 2_000_000, seed: int = 0) -> float:
     """Harrell's C: of comparable pairs (one reached SQL before the other was last seen), the share
     where the earlier SQL had the higher risk (ties count half); sampled pairs for large sets."""
@@ -148,3 +103,91 @@ def concordance(risk: np.ndarray, obs: Observed, max_pairs: int = 2_000_000, see
     if not len(i):
         return math.nan
     return float(np.mean((risk[i] > risk[j]) + 0.5 * (risk[i] == risk[j])))
+
+
+MIN_EVENTS = 40  # fewer SQLs with a known time: no time head (the small-data rule)
+
+
+@dataclass(frozen=True)
+class TimedModel:
+    """A fitted time head as a bundle keeps it: the booster's text and what it measured on the test."""
+
+    booster_text: str
+    facts: dict[str, Any]
+
+
+def train_time_head(
+    X: np.ndarray,
+    obs: Observed,
+    in_test: np.ndarray,
+    when_ms: np.ndarray,
+    p_sql_test: np.ndarray,
+    seed: int = 42,
+    num_threads: int = 1,
+) -> TimedModel | None:
+    """Fit on the leads outside the classification test (older 80% fit, newer 20% stop early), judge
+    on the test leads: calibration per horizon on leads whose outcome by then is known, Harrell's C,
+    and P(SQL within 90 days) against the classification model's calibrated p_sql."""
+    rest = np.flatnonzero(~in_test)
+    if int(obs.event[rest].sum()) < MIN_EVENTS or not in_test.any():
+        return None
+    rest = rest[np.argsort(when_ms[rest], kind="stable")]
+    cut = int(round(0.8 * len(rest)))
+    head = fit_time_head(X, obs, rest[:cut], rest[cut:], seed, num_threads)
+    test = np.flatnonzero(in_test)
+    seen = Observed(obs.days[test], obs.event[test])
+    cum = head.cumulative(X[test])
+    horizons = {}
+    for days in HORIZONS:
+        known, y = known_by(seen, days)
+        p = cum[:, INTERVALS.index(float(days)) - 1]
+        horizons[str(days)] = _calibration(y[known], p[known])
+    known90, y90 = known_by(seen, 90)
+    p90 = cum[:, -1]
+    facts = {
+        "intervals": list(INTERVALS),
+        "horizons": horizons,
+        "concordance": concordance(p90, seen),
+        "test_leads": int(len(test)),
+        "trained_on": int(len(rest)),
+        "open_windows_used": int((~obs.event[rest] & (obs.days[rest] < INTERVALS[-1])).sum()),
+        "p_sql_90d_vs_p_sql": float(np.mean(np.abs(p90[known90] - p_sql_test[known90])))
+        if known90.any()
+        else None,
+        "ece_p_sql": expected_calibration_error(y90[known90], p_sql_test[known90]) if known90.any() else None,
+    }
+    return TimedModel(head.booster.model_to_string(), facts)
+
+
+def _calibration(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    if not len(y):
+        return {"leads": 0}
+    return {
+        "leads": int(len(y)),
+        "ece": expected_calibration_error(y, p),
+        "mean_p": float(np.mean(p)),
+        "observed": float(np.mean(y)),
+        "reliability": reliability_table(y, p, 10),
+    }
+
+
+def time_head(
+    bundle: ModelBundle,
+    encoder: FeatureEncoder,
+    data: TrainingData,
+    split: Split,
+    spec: DatasetSpec,
+    options: TrainOptions,
+) -> TimedModel | None:
+    """The time-to-SQL head, from every labelled lead (open windows for the days they were seen),
+    judged on the classification test leads; None without SQL times (a flat export) or few SQLs."""
+    survival = data.survival
+    if survival is None or not spec.id or not spec.time:
+        return None
+    X = encoder.transform(survival.frame)
+    test_ids = pd.Index(data.frame[spec.id].iloc[split.test])
+    in_test = survival.frame[spec.id].isin(test_ids).to_numpy()
+    p_test = np.full(len(X), np.nan)
+    p_test[in_test] = bundle.score_matrix(X[in_test]).p_sql
+    when = dates_ms(survival.frame[spec.time])
+    return train_time_head(X, survival.obs, in_test, when, p_test[in_test], options.seed, options.num_threads)

@@ -42,7 +42,9 @@ from leadscore.modeling.segment_models import (
     check_segments,
     train_segments,
 )
+from leadscore.modeling.time_to_sql import TimedModel, time_head
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.bundle_files import TIME_BOOSTER
 from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.meta import CutoffFacts
 from leadscore.spec import DatasetSpec
@@ -125,7 +127,8 @@ def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> T
     bundle = assemble(spec, guarded, cut, options)
     evaluation = evaluate(bundle, guarded, data, split, spec, options, cut.weekly)
     segmented = segment(segmentation, bundle, guarded, data, split, spec, options, evaluation, cut.weekly)
-    return describe(bundle, data, split, encoded, guarded, cut, evaluation, options, segmented)
+    timed = time_head(bundle, encoded.encoder, data, split, spec, options)
+    return describe(bundle, data, split, encoded, guarded, cut, evaluation, options, segmented, timed)
 
 
 def segment(
@@ -330,6 +333,7 @@ def describe(
     ev: Evaluation,
     options: TrainOptions,
     segmented: SegmentedOutcome | None = None,
+    timed: TimedModel | None = None,
 ) -> TrainResult:
     """Store the evidence in the bundle (for the card and ``GET /v1/model``) and gather the run's facts."""
     n_train = len(split.train) if guarded.crossfit else len(split.fit)
@@ -346,6 +350,11 @@ def describe(
     if segmented is not None:
         meta.segments = segmented.routing
         bundle = ModelBundle(meta, bundle.booster_text, segmented.boosters)
+    if timed is not None:  # the time head's booster beside the others, its evidence in the metadata
+        meta.time_head = timed.facts
+        bundle = ModelBundle(
+            meta, bundle.booster_text, {**bundle.segment_boosters, TIME_BOOSTER: timed.booster_text}
+        )
     meta.card = card_facts(bundle, data, split.kind, guarded.crossfit, guarded.findings, ev)
     meta.version = _version(bundle)
     return TrainResult(

@@ -48,6 +48,7 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
         ],
         "shape": "group-pure (fit and engagement trees apart)" if bundle.group_pure else "mixed trees",
         "segments": _segments(bundle),
+        "time_head": _time_head(bundle.meta.time_head),
         **model_ids(bundle),
     }
 
@@ -97,6 +98,14 @@ def _charts(bundle: ModelBundle, card: CardFacts) -> dict[str, str]:
         title="Share of mean |SHAP| per field",
     )
     return {"rel_chart": rel_chart, "gains_chart": gains_chart, "shap_chart": shap_chart}
+
+
+def _time_head(facts: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The time head's evidence with its horizons in order (7, 30, 90 days)."""
+    if facts is None:
+        return None
+    horizons = sorted(facts.get("horizons", {}).items(), key=lambda kv: int(kv[0]))
+    return {**facts, "horizons": dict(horizons)}
 
 
 def _segments(bundle: ModelBundle) -> dict[str, Any] | None:

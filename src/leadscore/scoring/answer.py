@@ -29,12 +29,17 @@ Answer = dict[str, Any]
 
 
 class Named(NamedTuple):
-    """Who answers: the lead-id column, the versions every answer names, warnings for every lead."""
+    """Who answers: the lead-id column, the versions every answer names, warnings for every lead,
+    and each lead's time to SQL (the bundle's time head; null fields without one)."""
 
     id_column: str | None
     model_version: str
     cutoff_version: str
     shared_warnings: list[str]
+    times: list[dict[str, Any]] | None = None
+
+
+NO_TIMES = {"p_sql_7d": None, "p_sql_30d": None, "expected_days_to_sql": None}
 
 
 def respond_within(spec: DatasetSpec, record: Mapping[str, Any]) -> str:
@@ -96,25 +101,27 @@ def answers(
     (the bundle's global model) answers, or with a ``router`` each lead's segment model."""
     X = main.encoder.encode_records(records)
     kw: dict[str, Any] = {"explain": explain, "records": records, "num_threads": num_threads, "phrase": False}
+    times = main.time_head.answer_fields(X) if main.time_head is not None else None
     if router is None:
-        return _answered(main, _named(main, main), records, main.score_matrix(X, **kw), explain, warnings)
+        named = _named(main, main, times)
+        return _answered(main, named, records, main.score_matrix(X, **kw), explain, warnings)
     keys = [router.key(r) for r in records]
     if len(records) == 1 and keys[0] is not None and keys[0] in router.models:
         # one lead of a known segment: its model answers, named as the bundle (its version, segment)
         model = router.models[keys[0]]
         scored = router.name_rows(model.score_matrix(X, **kw), [Route(keys[0], model, ALL_ROWS)], 1)
-        return _answered(model, _named(main, model), records, scored, explain, warnings)
+        return _answered(model, _named(main, model, times), records, scored, explain, warnings)
     scored = router.score(X, keys, **kw)
     return _answered(
-        main, _named(main, main), records, scored, explain, warnings, _unrouted(router, records, keys)
+        main, _named(main, main, times), records, scored, explain, warnings, _unrouted(router, records, keys)
     )
 
 
-def _named(main: Predictor, model: Predictor) -> Named:
+def _named(main: Predictor, model: Predictor, times: list[dict[str, Any]] | None) -> Named:
     """The bundle's identity, with the review warning of the cutoff the answering model is held to."""
     overdue = model.meta.cutoff.review_warning()
     meta = main.meta
-    return Named(main.spec.id, meta.model_version, meta.cutoff_version, [overdue] if overdue else [])
+    return Named(main.spec.id, meta.model_version, meta.cutoff_version, [overdue] if overdue else [], times)
 
 
 def _unrouted(
@@ -160,6 +167,7 @@ def _answered(
             {
                 "lead_id": record.get(named.id_column) if named.id_column else None,
                 **parts[i],
+                **(named.times[i] if named.times is not None else NO_TIMES),
                 "segment": segment[i],
                 "segment_model": segment_model[i],
                 "respond_within": respond_within(model.spec, record),

@@ -34,6 +34,7 @@ PART_COLUMNS = ("fit_band", "fit_log_odds", "engagement_band", "engagement_log_o
 # A routing bundle's answers also name each lead's segment and the sub-model that scored it ("global"
 # or the segment's own), after the parts.
 SEGMENT_COLUMNS = ("segment", "segment_model")
+TIME_COLUMNS = ("p_sql_7d", "p_sql_30d", "expected_days_to_sql")  # with a time-to-SQL head
 
 
 def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> pd.DataFrame:
@@ -56,10 +57,16 @@ def _score_output(
         out.update(
             {c: np.array([], dtype=object if c.endswith("band") else np.float64) for c in PART_COLUMNS}
         )
+        if bundle.time_head is not None:
+            out.update(
+                {c: np.array([], dtype=object if c == TIME_COLUMNS[-1] else np.float64) for c in TIME_COLUMNS}
+            )
         if bundle.segmented:
             out.update({c: np.array([], dtype=object) for c in SEGMENT_COLUMNS})
         return pd.DataFrame(out), None
-    scored = bundle.score_frame(frame, explain=explain)
+    X = bundle.encode(frame)
+    records = frame.to_dict(orient="records") if explain > 0 else None
+    scored = bundle.score_matrix(X, explain=explain, records=records, segments=bundle.segment_keys(frame))
     out["p_sql"] = np.round(scored.p_sql, 6)
     out["mql"] = scored.mql
     out["grade"] = scored.grade.astype(str)
@@ -73,6 +80,11 @@ def _score_output(
     out["fit_log_odds"] = np.round(scored.fit_part, 4)
     out["engagement_band"] = scored.engagement_band.astype(str)
     out["engagement_log_odds"] = np.round(scored.engagement_part, 4)
+    if bundle.time_head is not None:  # when, not only whether: P(SQL within 7 and 30 days), the median day
+        times = bundle.time_head.answer_fields(X)
+        out["p_sql_7d"] = [t["p_sql_7d"] for t in times]
+        out["p_sql_30d"] = [t["p_sql_30d"] for t in times]
+        out["expected_days_to_sql"] = [str(t["expected_days_to_sql"]) for t in times]  # days, or "over 90"
     if scored.segment is not None and scored.segment_model is not None:
         out["segment"] = scored.segment
         out["segment_model"] = scored.segment_model

@@ -25,6 +25,7 @@ from leadscore.scoring.bundle_files import (
     BUNDLE_FILE,
     CHECKSUM_FILE,
     SEGMENT_BOOSTER,
+    TIME_BOOSTER,
     read_bundle,
     read_verified,
     write_bundle,
@@ -34,6 +35,7 @@ from leadscore.scoring.meta import BundleMeta
 from leadscore.scoring.predictor import TABLE_ROWS, Predictor, Scored
 from leadscore.scoring.router import SegmentRouter
 from leadscore.scoring.segment_keys import SegmentReader
+from leadscore.scoring.time_head import TimeHead
 
 __all__ = [
     "BOOSTER_FILE",
@@ -55,7 +57,7 @@ class ModelBundle(Predictor):
         self,
         meta: BundleMeta | Mapping[str, Any],
         booster_text: str,
-        segment_boosters: Mapping[str, str] | None = None,
+        segment_boosters: Mapping[str, str] | None = None,  # the bundle's other booster files, by name
     ) -> None:
         super().__init__(
             meta if isinstance(meta, BundleMeta) else BundleMeta.model_validate(meta), booster_text
@@ -64,6 +66,7 @@ class ModelBundle(Predictor):
         self.router: SegmentRouter | None = None
         if self.meta.segments is not None:
             self.router = SegmentRouter(self.meta.segments, self, self.segment_boosters)
+        self.time_head = _time_head(self.meta, self.segment_boosters.get(TIME_BOOSTER))
 
     # identity
 
@@ -192,3 +195,12 @@ class ModelBundle(Predictor):
     def respond_within(self, record: Mapping[str, Any]) -> str:
         """The service level for this lead: 1 hour for demo or pricing requests, else 24 hours."""
         return respond_within(self.spec, record)
+
+
+def _time_head(meta: BundleMeta, text: str | None) -> TimeHead | None:
+    """The time-to-SQL head when the bundle has one (older bundles and flat exports do not)."""
+    if text is None or meta.time_head is None:
+        return None
+    import lightgbm as lgb
+
+    return TimeHead(lgb.Booster(model_str=text), num_threads=int(meta.num_threads))

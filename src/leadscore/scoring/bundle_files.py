@@ -19,6 +19,7 @@ BUNDLE_FILE = "bundle.json"
 BOOSTER_FILE = "booster.txt"
 CHECKSUM_FILE = "checksums.json"  # SHA-256 of the other files, checked before either is parsed
 SEGMENT_BOOSTER = "booster_segment_{:03d}.txt"  # a routing bundle's segment boosters
+TIME_BOOSTER = "time_booster.txt"  # the time-to-SQL head's hazard booster (when the data had SQL times)
 
 
 class BundleFiles(NamedTuple):
@@ -45,7 +46,9 @@ def write_bundle(
 def write_checksums(folder: Path) -> None:
     """Record the SHA-256 of a bundle's files (after any change to them): bundle.json, the booster
     and, in a routing bundle, each segment's booster."""
-    names = [BUNDLE_FILE, BOOSTER_FILE, *sorted(p.name for p in folder.glob("booster_segment_*.txt"))]
+    extra = [p.name for p in folder.glob("booster_segment_*.txt")]
+    extra += [TIME_BOOSTER] if (folder / TIME_BOOSTER).is_file() else []
+    names = [BUNDLE_FILE, BOOSTER_FILE, *sorted(extra)]
     sums = {name: _sha256(folder / name) for name in names}
     (folder / CHECKSUM_FILE).write_text(json.dumps(sums, indent=1, sort_keys=True), encoding="utf-8")
 

@@ -131,6 +131,8 @@ class BundleMeta(BaseModel):
     card: CardFacts = Field(default_factory=CardFacts)
     registered: Registered | None = None
     segments: SegmentRouting | None = None  # set: the bundle routes each lead by its segment
+    # set: a time-to-SQL head (time_booster.txt) and what it measured on the test leads
+    time_head: dict[str, Any] | None = None
 
     @property
     def model_version(self) -> str:
@@ -145,7 +147,7 @@ class BundleMeta(BaseModel):
 
     def to_json(self) -> str:
         payload = self.model_dump(mode="json")
-        for key in ("registered", "segments"):
+        for key in ("registered", "segments", "time_head"):
             if payload.get(key) is None:
                 payload.pop(key, None)
         return json.dumps(payload, indent=1, sort_keys=True)

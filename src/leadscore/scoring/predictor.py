@@ -19,6 +19,7 @@ from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.grades import TreeTables, bands
 from leadscore.scoring.meta import BundleMeta
 from leadscore.scoring.reasons import Phraser, Reason, reason_weights, select_reasons
+from leadscore.scoring.time_head import TimeHead
 from leadscore.scoring.treeshap import ShapTables
 from leadscore.scoring.treeshap import build_once as build_shap_tables
 from leadscore.spec import DatasetSpec
@@ -101,6 +102,7 @@ class Predictor:
         # Group-pure trees (each uses fit or engagement fields only) let the grade be read off the
         # leaves; otherwise it comes from exact TreeSHAP contributions summed per group.
         self.group_pure = bool(meta.group_pure)
+        self.time_head: TimeHead | None = None  # set by a bundle that has one (the global model's)
         self._trees = (
             TreeTables(self.booster, self.encoder.feature_fields, self.field_groups, fields)
             if self.group_pure

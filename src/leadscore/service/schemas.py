@@ -59,6 +59,15 @@ class ScoreOut(BaseModel):
         description="The sub-model that scored the lead: the segment's own name, or 'global' (the global "
         "model: one model, a small or unknown segment, or a segment the global model serves better).",
     )
+    p_sql_7d: float | None = Field(
+        None, description="Calibrated P(SQL within 7 days) from the time-to-SQL head; null without one."
+    )
+    p_sql_30d: float | None = Field(None, description="P(SQL within 30 days); null without a time head.")
+    expected_days_to_sql: float | Literal["over 90"] | None = Field(
+        None,
+        description="The day by which P(SQL) reaches one half, or 'over 90' when it stays below one half "
+        "within 90 days; null without a time head.",
+    )
     respond_within: str = Field(description="Service level: 1h for demo or pricing requests, else 24h.")
     model_version: str
     cutoff_version: str

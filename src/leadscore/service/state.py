@@ -57,6 +57,8 @@ def load_model(source: str) -> Loaded:
     """Load a bundle for serving (single-threaded scoring per request; one worker per core)."""
     bundle = load_bundle(source)
     bundle.num_threads = 1
+    if bundle.time_head is not None:
+        bundle.time_head.num_threads = 1
     bundle.prepare_reasons()
     loaded = Loaded(bundle=bundle, checker=LeadChecker(bundle), source=source)
     # The model lives until the next reload: keep its objects out of the garbage collector's full

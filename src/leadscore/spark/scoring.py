@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from leadscore.errors import UserError
-from leadscore.scoring.batch import PART_COLUMNS, SEGMENT_COLUMNS, score_output
+from leadscore.scoring.batch import PART_COLUMNS, SEGMENT_COLUMNS, TIME_COLUMNS, score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.spark.features import arrow_safe, declared_frame, is_declared
 from leadscore.spark.session import is_remote, read_table, write_parquet
@@ -55,6 +55,11 @@ def score_schema(leads: StructType, bundle: ModelBundle, explain: int) -> Struct
     fields += [
         StructField(c, StringType() if c.endswith("band") else DoubleType(), True) for c in PART_COLUMNS
     ]
+    if bundle.time_head is not None:
+        fields += [
+            StructField(c, StringType() if c == TIME_COLUMNS[-1] else DoubleType(), True)
+            for c in TIME_COLUMNS
+        ]
     if bundle.segmented:
         fields += [StructField(c, StringType(), True) for c in SEGMENT_COLUMNS]
     return StructType(fields)

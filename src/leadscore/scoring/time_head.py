@@ -1,0 +1,66 @@
+"""The time-to-SQL head at scoring time: P(SQL within 7, 30 and 90 days) and the median day.
+
+A hazard booster (trained by ``modeling/time_to_sql.py``) gives each lead's chance of reaching SQL
+in each day interval after its scoring time, having not reached it before; P(SQL by day t) is one
+minus the product of surviving each interval up to t, so the horizons are monotone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+INTERVALS = (0.0, 7.0, 14.0, 30.0, 60.0, 90.0)  # day bounds after the scoring time
+HORIZONS = (7, 30, 90)
+OVER = "over 90"  # expected_days_to_sql when P(SQL within 90 days) stays below one half
+
+
+@dataclass
+class TimeHead:
+    """The fitted hazard booster."""
+
+    booster: Any  # a lightgbm.Booster (or anything with its predict)
+    num_threads: int = 1
+
+    def hazards(self, X: np.ndarray) -> np.ndarray:
+        """(n, intervals): each interval's chance of SQL for a lead that had not reached it before."""
+        n, k = len(X), len(INTERVALS) - 1
+        stacked = np.vstack([np.column_stack([X, np.full(n, j, dtype=np.float64)]) for j in range(k)])
+        h = np.asarray(self.booster.predict(stacked, num_threads=self.num_threads))
+        return h.reshape(k, n).T
+
+    def cumulative(self, X: np.ndarray) -> np.ndarray:
+        """(n, intervals): P(SQL by each interval's end), monotone in the horizon."""
+        return 1.0 - np.cumprod(1.0 - self.hazards(X), axis=1)
+
+    def within(self, X: np.ndarray, days: float) -> np.ndarray:
+        """P(SQL within ``days``), for ``days`` an interval bound (7, 14, 30, 60 or 90)."""
+        return self.cumulative(X)[:, INTERVALS.index(float(days)) - 1]
+
+    def median_days(self, X: np.ndarray) -> np.ndarray:
+        """The day by which P(SQL) reaches one half (constant hazard within an interval); NaN where it
+        stays below one half within 90 days ("over 90")."""
+        cum = self.cumulative(X)
+        out = np.full(len(X), np.nan)
+        before = np.zeros(len(X))
+        for k, (start, end) in enumerate(zip(INTERVALS[:-1], INTERVALS[1:], strict=True)):
+            crossing = np.isnan(out) & (cum[:, k] >= 0.5)
+            survive_start, survive_end = 1.0 - before[crossing], 1.0 - cum[crossing, k]
+            rate = np.log(np.maximum(survive_start, 1e-12) / np.maximum(survive_end, 1e-12)) / (end - start)
+            out[crossing] = start + np.log(np.maximum(survive_start, 1e-12) / 0.5) / np.maximum(rate, 1e-12)
+            before = cum[:, k]
+        return out
+
+    def answer_fields(self, X: np.ndarray) -> list[dict[str, Any]]:
+        """Each lead's ``p_sql_7d``, ``p_sql_30d`` and ``expected_days_to_sql`` (a number of days, or
+        "over 90")."""
+        cum = self.cumulative(X)
+        p7 = np.round(cum[:, INTERVALS.index(7.0) - 1], 6).tolist()
+        p30 = np.round(cum[:, INTERVALS.index(30.0) - 1], 6).tolist()
+        days = [OVER if np.isnan(d) else round(float(d), 1) for d in self.median_days(X)]
+        return [
+            {"p_sql_7d": a, "p_sql_30d": b, "expected_days_to_sql": c}
+            for a, b, c in zip(p7, p30, days, strict=True)
+        ]
