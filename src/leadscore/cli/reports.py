@@ -71,7 +71,17 @@ def queue(
     bundle = load_bundle(model)
     context = queue_context(bundle, data, day=chosen, window=days, limit=limit)
     write_html(render("queue.html", **context), out)
-    _done("queue", out, json_out, mql=context["n_mql"], leads=context["n_leads"], scope=context["scope"])
+    _done(
+        "queue",
+        out,
+        json_out,
+        mql=context["n_mql"],
+        leads=context["n_leads"],
+        scope=context["scope"],
+        expected_sql=context["expected_sql"],
+        expected_sql_7d=context["expected_sql_7d"],
+        expected_sql_30d=context["expected_sql_30d"],
+    )
 
 
 @report_group.command("model")

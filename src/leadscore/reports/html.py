@@ -350,11 +350,24 @@ def queue_context(
         "n_leads": len(frame),
         "n_mql": len(mql_rows),
         "expected_sql": float(scored.p_sql[mql_rows].sum()),
+        **_expected_soon(bundle, frame.iloc[mql_rows]),
         "shown": len(rows),
         "rows": rows,
         "fast": sum(r["respond"] == "1h" for r in rows),
         "segments": _queue_segments(bundle, scored),
         **model_ids(bundle),
+    }
+
+
+def _expected_soon(bundle: ModelBundle, mqls: pd.DataFrame) -> dict[str, float | None]:
+    """What sales can plan with: the SQLs expected among the current MQLs within 7 and 30 days (the
+    time head's horizons; None for a model without one)."""
+    if bundle.time_head is None or mqls.empty:
+        return {"expected_sql_7d": None, "expected_sql_30d": None}
+    X = bundle.encode(mqls)
+    return {
+        "expected_sql_7d": float(bundle.time_head.within(X, 7).sum()),
+        "expected_sql_30d": float(bundle.time_head.within(X, 30).sum()),
     }
 
 
