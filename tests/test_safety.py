@@ -46,7 +46,8 @@ def test_a_header_only_csv_scores_to_an_empty_result_with_the_header(
     assert code == 0, output
     assert out.read_text().splitlines() == [
         '"lead_id","p_sql","mql","grade","reason_1","reason_2",'
-        '"fit_band","fit_log_odds","engagement_band","engagement_log_odds"'
+        '"fit_band","fit_log_odds","engagement_band","engagement_log_odds",'
+        '"p_sql_7d","p_sql_30d","expected_days_to_sql"'
     ]
     assert "Traceback" not in output
 

@@ -50,6 +50,9 @@ def test_score_writes_id_score_flag_grade_and_reasons(trained: Trained, tmp_path
         "fit_log_odds",
         "engagement_band",
         "engagement_log_odds",
+        "p_sql_7d",
+        "p_sql_30d",
+        "expected_days_to_sql",
     ]
     assert len(frame) == len(leads) and frame["lead_id"].tolist() == leads["lead_id"].tolist()
     bundle = ModelBundle.load(trained["model_path"])

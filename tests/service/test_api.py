@@ -46,7 +46,11 @@ def test_one_lead_gets_score_flag_grade_reasons_and_versions(client: httpx.Clien
         "previous",
         "trend",
         "crossed_cutoff",
+        "p_sql_7d",
+        "p_sql_30d",
+        "expected_days_to_sql",
     }
+    assert 0 <= body["p_sql_7d"] <= body["p_sql_30d"] <= 1  # the time head: a folder with stages
     assert 0 <= body["p_sql"] <= 1 and isinstance(body["mql"], bool)
     assert body["grade"][0] in "ABCD" and body["grade"][1] in "1234"
     assert body["respond_within"] in {"1h", "24h"}
