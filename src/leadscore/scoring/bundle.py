@@ -203,4 +203,5 @@ def _time_head(meta: BundleMeta, text: str | None) -> TimeHead | None:
         return None
     import lightgbm as lgb
 
-    return TimeHead(lgb.Booster(model_str=text), num_threads=int(meta.num_threads))
+    additive = bool(meta.time_head.get("additive", False))
+    return TimeHead(lgb.Booster(model_str=text), num_threads=int(meta.num_threads), additive=additive)

@@ -7,7 +7,7 @@ minus the product of surviving each interval up to t, so the horizons are monoto
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,13 +23,32 @@ class TimeHead:
 
     booster: Any  # a lightgbm.Booster (or anything with its predict)
     num_threads: int = 1
+    additive: bool = False  # trees use the interval alone or the lead alone (see ``hazards``)
+    _parts: np.ndarray | None = field(default=None, repr=False)
 
     def hazards(self, X: np.ndarray) -> np.ndarray:
-        """(n, intervals): each interval's chance of SQL for a lead that had not reached it before."""
+        """(n, intervals): each interval's chance of SQL for a lead that had not reached it before.
+        The booster's trees use the interval alone or the lead alone (additive log-odds), so each
+        lead is walked once, at the first interval, and each interval's own part is added."""
         n, k = len(X), len(INTERVALS) - 1
-        stacked = np.vstack([np.column_stack([X, np.full(n, j, dtype=np.float64)]) for j in range(k)])
-        h = np.asarray(self.booster.predict(stacked, num_threads=self.num_threads))
-        return h.reshape(k, n).T
+        if not self.additive:
+            stacked = np.vstack([np.column_stack([X, np.full(n, j, dtype=np.float64)]) for j in range(k)])
+            return np.asarray(self.booster.predict(stacked, num_threads=self.num_threads)).reshape(k, n).T
+        lead = np.asarray(
+            self.booster.predict(
+                np.column_stack([X, np.zeros(n)]), raw_score=True, num_threads=self.num_threads
+            )
+        )
+        return 1.0 / (1.0 + np.exp(-(lead[:, None] + self._interval_parts(X.shape[1])[None, :])))
+
+    def _interval_parts(self, width: int) -> np.ndarray:
+        """Each interval's part of the log-odds, relative to the first (read once per booster)."""
+        if self._parts is None:
+            k = len(INTERVALS) - 1
+            probe = np.column_stack([np.full((k, width), np.nan), np.arange(k, dtype=np.float64)])
+            raw = np.asarray(self.booster.predict(probe, raw_score=True, num_threads=1))
+            self._parts = raw - raw[0]
+        return self._parts
 
     def cumulative(self, X: np.ndarray) -> np.ndarray:
         """(n, intervals): P(SQL by each interval's end), monotone in the horizon."""
