@@ -149,3 +149,20 @@ def test_monitor_errors_name_the_file(trained: Trained, synthetic_dir: Path, tmp
     )
     assert result.exit_code == 2
     assert result.output.strip() == f"error: {tmp_path / 'nope.csv'}: file not found"
+
+
+def test_the_time_heads_horizons_are_checked_against_what_was_observed(
+    trained: Trained, synthetic_dir: Path, periods: dict[str, Path]
+) -> None:
+    bundle = ModelBundle.load(trained["model_path"])
+    assert bundle.time_head is not None
+    result = monitor(bundle, synthetic_dir, periods["quiet"])
+    rows = {r["days"]: r for r in result["horizons"]}
+    assert sorted(rows) == [7, 30, 90]
+    assert rows[7]["leads"] >= rows[30]["leads"] >= rows[90]["leads"] > 1000  # known by then: fewer later
+    assert rows[7]["observed_sql"] <= rows[30]["observed_sql"]
+    for row in rows.values():
+        assert abs(row["z"]) < 3 and row["expected_sql"] > 0  # a quiet period: as the head expected
+    leads = pd.read_parquet(periods["quiet"] / "leads.parquet")
+    flat = monitor(bundle, synthetic_dir, leads)  # no status history (served-like frame): no horizons
+    assert flat["horizons"] == []

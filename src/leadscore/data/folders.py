@@ -447,3 +447,10 @@ def sql_times(
         hit &= ~(entered > until_ms)
     first = pd.Series(entered[hit].astype(np.float64)).groupby(pos_safe[hit]).min()
     return pd.Series(first.to_numpy(), index=ids[first.index.to_numpy()])
+
+
+def stage_history(folder: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, str]:
+    """A folder's status history with the columns its spec key names, and its file's name."""
+    assert spec.stages is not None
+    log = spec.stages
+    return _declared_table(folder, spec, "stages", {"id": log.id, "time": log.time, "stage": log.stage})

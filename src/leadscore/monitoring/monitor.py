@@ -22,6 +22,7 @@ from leadscore.errors import UserError
 from leadscore.modeling.dataset import weekly_volume
 from leadscore.monitoring.drift import PSI_ACT, PSI_WATCH, band, field_drift, numeric_psi
 from leadscore.monitoring.feedback import reasons_by_source
+from leadscore.monitoring.horizons import horizon_checks
 from leadscore.monitoring.outcomes import outcome_checks, outcome_labels, segment_checks, source_table
 from leadscore.monitoring.served import SERVED_MQL, SERVED_P
 from leadscore.scoring.bundle import ModelBundle
@@ -80,6 +81,8 @@ def monitor(
     _judge_drift(score_psi, fields, verdict, outcomes_decide=outcomes is not None)
     if outcomes:
         _judge_outcomes(outcomes, verdict)
+    horizons = horizon_checks(bundle, current, cur)  # the time head: expected against observed by horizon
+    _judge_horizons(horizons, verdict)
     cut = bundle.meta.cutoff
     volume, weekly = _volume(bundle, cur, mql_cur)
     _judge_volume(volume, len(cur), verdict)
@@ -107,6 +110,7 @@ def monitor(
         "score_band": band(score_psi),
         "fields": fields,
         "outcomes": outcomes,
+        "horizons": horizons,
         "volume": volume,
         "sources": source_table(cur, labels, mql_cur, source),
         "segments": segments,
@@ -195,6 +199,18 @@ def _judge_drift(
             verdict.raise_to(
                 "watch",
                 f"new category '{new['value']}' in '{f['field']}' ({new['share']:.1%} of recent leads)",
+            )
+
+
+def _judge_horizons(rows: list[dict[str, Any]], verdict: Verdict) -> None:
+    """SQLs within a horizon that are off the time head's expectation beyond their noise: a watch."""
+    for row in rows:
+        ratio = row["observed_sql"] / row["expected_sql"] if row["expected_sql"] else 1.0
+        if abs(row["z"]) > Z_FLAG and abs(ratio - 1) > 0.2:
+            verdict.raise_to(
+                "watch",
+                f"SQLs within {row['days']} days: {row['observed_sql']:.0f} observed against "
+                f"{row['expected_sql']:.0f} expected (z {row['z']:+.1f})",
             )
 
 
