@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -202,27 +202,46 @@ def labels_from(frame: pd.DataFrame, history: pd.DataFrame, spec: DatasetSpec) -
     return out, past
 
 
+class _Entries(NamedTuple):
+    """A status history's rows against the leads: whose row (``lead``, ``known`` when it is one of
+    ``frame``'s), when it was entered, how long after that lead's scoring time, and whether it is an
+    SQL stage."""
+
+    lead: np.ndarray
+    known: np.ndarray
+    entered: np.ndarray
+    delta: np.ndarray
+    is_sql: np.ndarray
+
+    def in_window(self, spec: DatasetSpec) -> np.ndarray:
+        """Entries into an SQL stage after the lead's scoring time and within the label window."""
+        window = spec.label.within_days * MS_PER_DAY
+        return self.known & self.is_sql & (self.delta >= 0) & (self.delta <= window)
+
+
+def _entries(
+    frame: pd.DataFrame, history: pd.DataFrame, stage: np.ndarray, wanted: set[str], spec: DatasetSpec
+) -> _Entries:
+    assert spec.stages is not None and spec.id and spec.time
+    pos = pd.Index(frame[spec.id].to_numpy()).get_indexer(history[spec.stages.id].to_numpy())
+    known = pos >= 0
+    lead = np.where(known, pos, 0)
+    entered = to_epoch_ms(history[spec.stages.time])
+    delta = entered - to_epoch_ms(frame[spec.time])[lead]
+    return _Entries(lead, known, entered, delta, np.isin(stage, list(wanted)))
+
+
 def _stage_label(
     frame: pd.DataFrame, history: pd.DataFrame, stage: np.ndarray, wanted: set[str], spec: DatasetSpec
 ) -> tuple[np.ndarray, int]:
-    assert spec.stages is not None and spec.id and spec.time
-    ids = pd.Index(frame[spec.id].to_numpy())
-    pos = ids.get_indexer(history[spec.stages.id].to_numpy())
-    anchor = to_epoch_ms(frame[spec.time])
-    entered = to_epoch_ms(history[spec.stages.time])
-    known = pos >= 0
-    pos_safe = np.where(known, pos, 0)
-    delta = entered - anchor[pos_safe]
-    is_sql = np.isin(stage, list(wanted))
-    window = spec.label.within_days * MS_PER_DAY
-    hit = known & is_sql & (delta >= 0) & (delta <= window)
+    e = _entries(frame, history, stage, wanted, spec)
     n = len(frame)
     label = np.zeros(n, dtype=np.int64)
-    label[pos_safe[hit]] = 1
+    label[e.lead[e.in_window(spec)]] = 1
     # The state at the scoring time: the latest change strictly before it.
-    before = known & (delta < 0)
-    order = np.lexsort((entered[before], pos_safe[before]))
-    rows, sql_then = pos_safe[before][order], is_sql[before][order]
+    before = e.known & (e.delta < 0)
+    order = np.lexsort((e.entered[before], e.lead[before]))
+    rows, sql_then = e.lead[before][order], e.is_sql[before][order]
     last = np.r_[rows[1:] != rows[:-1], True] if len(rows) else np.array([], dtype=bool)
     already = np.zeros(n, dtype=bool)
     already[rows[last]] = sql_then[last]
@@ -429,23 +448,13 @@ def sql_times(
     """Each lead's first entry into an SQL stage after its scoring time and within the label window
     (epoch ms, by lead id; leads without one are absent): when, not only whether. Stage changes after
     ``until_ms`` (the export's day) are not read."""
-    assert spec.stages is not None and spec.id and spec.time
     stage, wanted = _stages(history, spec)
-    ids = pd.Index(frame[spec.id].to_numpy())
-    pos = ids.get_indexer(history[spec.stages.id].to_numpy())
-    entered = to_epoch_ms(history[spec.stages.time])
-    anchor = to_epoch_ms(frame[spec.time])
-    pos_safe = np.where(pos >= 0, pos, 0)
-    delta = entered - anchor[pos_safe]
-    hit = (
-        (pos >= 0)
-        & np.isin(stage, list(wanted))
-        & (delta >= 0)
-        & (delta <= spec.label.within_days * MS_PER_DAY)
-    )
+    e = _entries(frame, history, stage, wanted, spec)
+    hit = e.in_window(spec)
     if until_ms is not None:
-        hit &= ~(entered > until_ms)
-    first = pd.Series(entered[hit].astype(np.float64)).groupby(pos_safe[hit]).min()
+        hit &= ~(e.entered > until_ms)
+    first = pd.Series(e.entered[hit].astype(np.float64)).groupby(e.lead[hit]).min()
+    ids = pd.Index(frame[spec.id].to_numpy())
     return pd.Series(first.to_numpy(), index=ids[first.index.to_numpy()])
 
 

@@ -23,9 +23,18 @@ import pandas as pd
 from leadscore.data.validate import label_values
 from leadscore.errors import UserError
 from leadscore.features import dates_ms, parse_date
+from leadscore.features.values import MS_PER_DAY
 from leadscore.spec import DatasetSpec
 
-MS_PER_DAY = 86_400_000
+__all__ = [
+    "MS_PER_DAY",
+    "ExportDay",
+    "LabelWindows",
+    "export_day",
+    "label_windows",
+    "matured_labels",
+    "parse_observed_until",
+]
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,7 @@ class ExportDay:
     """When the export was taken (epoch ms, UTC) and how that was found."""
 
     ms: float
-    how: str  # "spec key 'observed_until'", "--observed-until", or "the latest time in ..."
+    how: str  # "spec key 'observed_until'" (also set by --observed-until) or "the latest time in ..."
 
     @property
     def day(self) -> str:
@@ -95,15 +104,12 @@ def export_day(
     frame: pd.DataFrame,
     spec: DatasetSpec,
     tables: Mapping[str, tuple[pd.DataFrame, str]] | None = None,
-    given: float | None = None,
-    given_how: str = "--observed-until",
 ) -> ExportDay | None:
-    """The export day: given (a flag), the spec's ``observed_until``, else the latest time found in
-    the status history, the activity log and the leads' own time columns. None without a time column."""
+    """The export day: the spec's ``observed_until`` (``--observed-until`` sets it), else the latest
+    time found in the status history, the activity log and the leads' own time columns. None without
+    a time column."""
     if not spec.time or spec.time not in frame.columns:
         return None
-    if given is not None:
-        return ExportDay(given, given_how)
     if spec.observed_until is not None:
         ms = parse_observed_until(spec.observed_until, "spec key 'observed_until'")
         assert ms is not None

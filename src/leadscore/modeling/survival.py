@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from leadscore.features.values import MS_PER_DAY
+
 
 @dataclass(frozen=True)
 class Observed:
@@ -22,7 +24,7 @@ def observed(
 ) -> Observed:
     """``sql_ms``: the first SQL after the scoring time (NaN: none seen); ``export_ms``: the day the
     export was taken (None: every window closed)."""
-    day = 86_400_000.0
+    day = float(MS_PER_DAY)
     seen = np.full(len(scored_ms), window_days) if export_ms is None else (export_ms - scored_ms) / day
     seen = np.clip(seen, 0.0, window_days)
     to_sql = (sql_ms - scored_ms) / day

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from leadscore.data.folders import is_declared_folder, sql_times, stage_history
@@ -19,17 +20,18 @@ from leadscore.spec import DatasetSpec
 
 
 def horizon_checks(
-    bundle: ModelBundle, current: str | Path | pd.DataFrame, cur: pd.DataFrame
+    bundle: ModelBundle, current: str | Path | pd.DataFrame, cur: pd.DataFrame, X: np.ndarray
 ) -> list[dict[str, Any]]:
     """SQLs expected by the time head within 7, 30 and 90 days against those observed, on the leads
-    whose outcome by then is known (a folder with a status history; none otherwise)."""
+    whose outcome by then is known (a folder with a status history; none otherwise). ``X``: ``cur``
+    as the monitor already encoded it."""
     spec = bundle.spec
     if bundle.time_head is None or isinstance(current, pd.DataFrame) or not spec.id or not spec.time:
         return []
     seen = period_survival(current, cur, spec)
     if seen is None:
         return []
-    cumulative = bundle.time_head.cumulative(bundle.encode(cur))
+    cumulative = bundle.time_head.cumulative(X)
     rows = []
     for days in HORIZONS:
         known, y = known_by(seen, days)

@@ -81,7 +81,9 @@ def monitor(
     _judge_drift(score_psi, fields, verdict, outcomes_decide=outcomes is not None)
     if outcomes:
         _judge_outcomes(outcomes, verdict)
-    horizons = horizon_checks(bundle, current, cur)  # the time head: expected against observed by horizon
+    horizons = horizon_checks(
+        bundle, current, cur, X_cur
+    )  # the time head: expected against observed by horizon
     _judge_horizons(horizons, verdict)
     cut = bundle.meta.cutoff
     volume, weekly = _volume(bundle, cur, mql_cur)
