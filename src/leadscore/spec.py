@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leadscore.config import DEFAULT_PLACEHOLDERS, SHIPPED_CONFIGS, find_config, read_yaml, validation_message
-from leadscore.errors import UserError
+from leadscore.errors import UserError, not_a_date
 
 
 class LabelRule(BaseModel):
@@ -286,9 +286,7 @@ def observed(spec: DatasetSpec, observed_until: str | None) -> DatasetSpec:
     try:
         return DatasetSpec.model_validate({**spec.model_dump(), "observed_until": observed_until})
     except ValidationError as exc:
-        raise UserError(
-            f"--observed-until: '{observed_until}' is not a date (expected e.g. 2026-11-30)"
-        ) from exc
+        raise not_a_date("--observed-until", observed_until) from exc
 
 
 def spec_from_flags(

@@ -153,7 +153,8 @@ def test_the_commands_take_an_export_day_and_refuse_a_bad_one(tmp_path: Path) ->
     result = runner.invoke(
         app, ["generate", "--leads", "50", "--out", str(tmp_path / "g"), "--observed-until", "soon"]
     )
-    assert result.exit_code == 2 and "--observed-until" in result.output and "Traceback" not in result.output
+    said = "--observed-until: 'soon' is not a date (expected a date like 2026-11-30 or an ISO timestamp)"
+    assert result.exit_code == 2 and said in result.output and "Traceback" not in result.output
     result = runner.invoke(
         app,
         ["generate", "--leads", "200", "--out", str(tmp_path / "g"), "--json", "--observed-until", "uncut"],

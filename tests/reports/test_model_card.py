@@ -13,6 +13,9 @@ def test_train_json_and_the_card_carry_the_promises_warnings(trained: Trained) -
     payload = trained["payload"]
     assert isinstance(payload["cutoff"]["warnings"], list)
     assert set(payload["label_windows"]) >= {"observed_until", "closed", "open_positive", "open_unknown"}
+    head = payload["time_head"]  # the fixture's folder has a status history: the head is trained
+    assert set(head["ece"]) == {"7", "30", "90"} and all(0 <= e < 0.05 for e in head["ece"].values())
+    assert 0.6 < head["concordance"] <= 1 and head["trained_on"] > 0
     bundle = ModelBundle.load(trained["model_path"])
     said = "the threshold does not keep the contract's MQL->SQL rate of 30%: 24.0% on the test leads"
     bundle.meta.cutoff.warnings = [said]

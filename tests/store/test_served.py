@@ -71,7 +71,7 @@ def test_monitor_served_reads_the_score_log_joined_with_decisions(
         code, out = _cli("monitor", "--model", model, "--reference", str(synthetic_dir), "--no-log")
         assert code == 2 and "--current FILE" in out
         code, out = _cli("monitor", "--model", model, "--reference", str(synthetic_dir), "--served", "soon")
-        assert code == 2 and "option '--served': 'soon' is not a date" in out
+        assert code == 2 and "--served: 'soon' is not a date" in out
 
 
 def test_feedback_sla_takes_mql_times_from_the_score_log(tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ def generate_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Generate realistic synthetic B2B leads with events, stage history and ground truth."""
+    from leadscore.data.maturity import parse_observed_until
     from leadscore.data.synthetic import GeneratorConfig, write_dataset
     from leadscore.data.synthetic import generate as draw
 
@@ -78,10 +79,9 @@ def generate_cmd(
         segment_effect=segment_effect,
         observed_until=observed_until,
     )
-    try:
-        tables = draw(config)
-    except ValueError as exc:
-        raise UserError(f"--observed-until: {exc}") from None
+    if observed_until is not None and observed_until.strip().casefold() != "uncut":
+        parse_observed_until(observed_until, "--observed-until")  # one line naming the flag
+    tables = draw(config)
     paths = write_dataset(tables, out, fmt)
     leads_table = tables["leads"]
     labels = leads_table.column("sql_within_90d").to_numpy()

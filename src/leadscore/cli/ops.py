@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from leadscore.cli._util import JsonOpt, echo_json, info, user_errors
-from leadscore.errors import UserError
+from leadscore.errors import UserError, not_a_date
 
 app = typer.Typer()
 
@@ -23,7 +23,7 @@ def cli_time(option: str, value: str) -> datetime:
 
     ms = parse_date(value)
     if math.isnan(ms):
-        raise UserError(f"option '{option}': '{value}' is not a date (YYYY-MM-DD or an ISO timestamp)")
+        raise not_a_date(option, value)
     return datetime(1970, 1, 1) + timedelta(milliseconds=ms)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from leadscore.cli._util import JsonOpt, ModelOpt, echo_json, info, user_errors
-from leadscore.errors import UserError
+from leadscore.errors import not_a_date
 
 report_group = typer.Typer(
     help="Write HTML reports: one lead, today's MQL queue, or the model card.",
@@ -67,7 +67,7 @@ def queue(
     try:
         chosen = date.fromisoformat(day) if day else None
     except ValueError:
-        raise UserError(f"--day: '{day}' is not a date (use YYYY-MM-DD)") from None
+        raise not_a_date("--day", day, date_only=True) from None
     bundle = load_bundle(model)
     context = queue_context(bundle, data, day=chosen, window=days, limit=limit)
     write_html(render("queue.html", **context), out)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.validate import label_values
-from leadscore.errors import UserError
+from leadscore.errors import not_a_date
 from leadscore.features import dates_ms, parse_date
 from leadscore.features.values import MS_PER_DAY
 from leadscore.spec import DatasetSpec
@@ -92,7 +92,7 @@ def parse_observed_until(value: str | date | datetime | None, source: str) -> fl
     else:
         ms = parse_date(value)  # epoch ms, NaN when not a date
         if math.isnan(ms):
-            raise UserError(f"{source}: '{value}' is not a date (expected e.g. 2026-11-30)")
+            raise not_a_date(source, value)
         whole_day = len(str(value).strip()) <= 10  # a bare date: the whole day was observed
         return ms + (MS_PER_DAY - 1 if whole_day else 0)
     if stamp.tzinfo is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from leadscore.config import get_settings
-from leadscore.errors import UserError
+from leadscore.errors import UserError, not_a_date
 from leadscore.modeling.backtest import backtest
 from leadscore.modeling.options import CAPACITIES, TrainOptions
 from leadscore.modeling.train import TrainResult, train_model
@@ -129,6 +129,21 @@ def summarise(result: TrainResult, logged: dict[str, Any]) -> dict[str, Any]:
         "notes": result.notes,
         "label_windows": result.label_windows,  # the export day and the open windows left out
         "segments": logged.get("segments"),  # per segment: its champion, both ROC AUCs, its cutoff
+        "time_head": time_head_summary(result.bundle.meta.time_head),
+    }
+
+
+def time_head_summary(facts: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The time-to-SQL head in ``train --json``: its test ECE per horizon, Harrell's C and what it
+    learned from (None when the export has no SQL times)."""
+    if facts is None:
+        return None
+    return {
+        "ece": {days: _finite(h.get("ece")) for days, h in facts["horizons"].items()},
+        "concordance": _finite(facts.get("concordance")),
+        "trained_on": facts.get("trained_on"),
+        "open_windows_used": facts.get("open_windows_used"),
+        "p_sql_90d_vs_p_sql": _finite(facts.get("p_sql_90d_vs_p_sql")),
     }
 
 
@@ -205,4 +220,4 @@ def _month_flag(flag: str, value: str | None) -> pd.Timestamp | None:
     try:
         return pd.Timestamp(value)
     except ValueError:
-        raise UserError(f"{flag}: '{value}' is not a date (expected e.g. 2025-01-01)") from None
+        raise not_a_date(flag, value) from None

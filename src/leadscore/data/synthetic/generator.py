@@ -50,6 +50,7 @@ from leadscore.data.synthetic.vocab import (
     TECH_STACKS,
     choice,
 )
+from leadscore.errors import not_a_date
 from leadscore.features import rollups_for_spec
 from leadscore.spec import DatasetSpec, load_spec
 
@@ -144,7 +145,7 @@ def export_cut(cfg: GeneratorConfig, scored: np.ndarray) -> float | None:
     try:
         day = np.datetime64(cfg.observed_until.strip()[:10], "D")
     except ValueError:
-        raise ValueError(f"observed_until: '{cfg.observed_until}' is not a date (e.g. 2026-11-30)") from None
+        raise not_a_date("observed_until", cfg.observed_until) from None
     return float((day + np.timedelta64(1, "D")).astype("datetime64[ms]").astype(np.int64) - 1)
 
 
