@@ -28,6 +28,10 @@ class LabelRule(BaseModel):
     description: str = ""
     stages: list[str] | None = None  # reaching any of these after the scoring time counts as SQL
     within_days: float = 90
+    # A flat export's column with when the lead reached the label's stage (HubSpot's "Became a Sales
+    # Qualified Lead Date", Salesforce's ConvertedDate): its time to SQL, for the time head. Filled in
+    # after the outcome, so never a feature.
+    reached_at: str | None = None
 
     @model_validator(mode="after")
     def _stages_give_a_two_class_label(self) -> LabelRule:
@@ -255,6 +259,8 @@ class DatasetSpec(BaseModel):
         for key in ("segments", "observed_until"):  # keys added later leave older specs' digests as they were
             if dumped.get(key) is None:
                 dumped.pop(key, None)
+        if dumped["label"].get("reached_at") is None:
+            dumped["label"].pop("reached_at", None)
         payload = json.dumps(dumped, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
 

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 
 from leadscore.errors import UserError
+from leadscore.features import dates_ms
+from leadscore.features.values import MS_PER_DAY
 from leadscore.spec import DatasetSpec
 
 
@@ -45,3 +47,21 @@ def apply_labels(frame: pd.DataFrame, spec: DatasetSpec, store: pd.DataFrame) ->
     out = frame.copy()
     out[spec.label.column] = label
     return out, changed
+
+
+def reached_times(frame: pd.DataFrame, spec: DatasetSpec, until_ms: float | None) -> pd.Series | None:
+    """A flat export's SQL times from its ``label.reached_at`` column: each lead's time of reaching the
+    label's stage after its scoring time, within the window and by the export day (epoch ms, by lead
+    id; leads without one are absent). None without the column, an id or a time."""
+    column = spec.label.reached_at
+    if column is None or not spec.id or not spec.time or spec.time not in frame.columns:
+        return None
+    if column not in frame.columns:
+        raise UserError(f"column '{column}' (spec key label.reached_at) is not in the leads table")
+    reached, scored = dates_ms(frame[column]), dates_ms(frame[spec.time])
+    delta = reached - scored
+    hit = (delta >= 0) & (delta <= spec.label.within_days * MS_PER_DAY)
+    if until_ms is not None:
+        hit &= reached <= until_ms
+    first = pd.Series(reached[hit]).groupby(frame[spec.id].to_numpy()[hit]).min()
+    return first

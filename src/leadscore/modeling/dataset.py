@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from leadscore.data.folders import is_declared_folder, leads_path, sql_times, with_declared_tables
-from leadscore.data.labels import apply_labels, decided_leads
+from leadscore.data.labels import apply_labels, decided_leads, reached_times
 from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
 from leadscore.data.sources import read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
@@ -95,7 +95,8 @@ def load_training_frame(path: str | Path, spec: DatasetSpec, notes: list[str] | 
         sql_at = sql_times(frame, loaded["stages"][0], spec, given) if "stages" in loaded else None
         return LoadedExport(frame, digest, export_day(frame, spec, loaded), sql_at)
     frame, digest = read_table_hashed(path)
-    return LoadedExport(frame, digest, export_day(frame, spec), None)
+    day = export_day(frame, spec)
+    return LoadedExport(frame, digest, day, reached_times(frame, spec, day.ms if day else None))
 
 
 def read_training_data(
@@ -122,7 +123,7 @@ def read_training_data(
     if note:
         notes.append(note)
     keep = known & windows.closed
-    survival = _survival(frame.loc[known].reset_index(drop=True), spec, day, sql_at)
+    survival = _survival(frame.loc[known].reset_index(drop=True), y_all[known], spec, day, sql_at, notes)
     data = TrainingData(
         frame=frame.loc[keep].reset_index(drop=True),
         y=y_all[keep].astype(int),
@@ -138,14 +139,27 @@ def read_training_data(
 
 
 def _survival(
-    frame: pd.DataFrame, spec: DatasetSpec, day: ExportDay | None, sql_at: pd.Series | None
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    spec: DatasetSpec,
+    day: ExportDay | None,
+    sql_at: pd.Series | None,
+    notes: list[str],
 ) -> Survival | None:
     """Every labelled lead with what was seen of it after its scoring time (needs SQL times: a folder
-    with a status history)."""
+    with a status history, or a flat export's ``label.reached_at``). A lead whose label and SQL time
+    disagree (an SQL without its date, a date the label denies) cannot say when: left out, said."""
     if sql_at is None or not spec.id or not spec.time:
         return None
     scored = dates_ms(frame[spec.time])
     first = frame[spec.id].map(sql_at).to_numpy(dtype=np.float64, na_value=np.nan)
+    agree = (y == 1) == ~np.isnan(first)
+    if not agree.all():
+        notes.append(
+            f"time to SQL: left out {int((~agree).sum())} leads whose label and "
+            f"'{spec.label.reached_at or 'status history'}' disagree"
+        )
+        frame, scored, first = frame.loc[agree].reset_index(drop=True), scored[agree], first[agree]
     return Survival(frame, observed(scored, first, day.ms if day else None, spec.label.within_days))
 
 
@@ -190,7 +204,7 @@ def deduplicate(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, i
 
 def candidate_fields(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[list[str], dict[str, str]]:
     """The fields a model may learn from, and the excluded ones with the reason."""
-    reserved = {spec.label.column, spec.id, spec.time} - {None}
+    reserved = {spec.label.column, spec.id, spec.time, spec.label.reached_at} - {None}
     excluded = {col: why for col, why in spec.exclude.items() if col in frame.columns}
     if spec.features:
         wanted = [c for c in dict.fromkeys([*spec.features, *spec.dates]) if c in frame.columns]
