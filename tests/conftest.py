@@ -20,6 +20,7 @@ from tests.helpers import (  # noqa: E402
     XEDUCATION,
     PostgresServer,
     Trained,
+    current_contract,
     make_tables,
     mlflow_env,
     private_env,
@@ -99,8 +100,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> Tr
 
     root = tmp_path_factory.mktemp("trained")
     env = {"LEADSCORE_SEARCH_TRIALS": "2", **mlflow_env(root)}
+    contract, review_by = current_contract(root)  # never overdue, whatever day the tests run
     with private_env(env):
-        result = CliRunner().invoke(app, ["train", str(synthetic_dir), "--spec", "synthetic", "--json"])
+        result = CliRunner().invoke(
+            app, ["train", str(synthetic_dir), "--spec", "synthetic", "--cutoff", str(contract), "--json"]
+        )
         assert result.exit_code == 0, result.output
         payload = json.loads(result.stdout)
-    return {"root": root, "env": env, "payload": payload, "model_path": Path(payload["model_path"])}
+    return {
+        "root": root,
+        "env": env,
+        "payload": payload,
+        "model_path": Path(payload["model_path"]),
+        "review_by": review_by,
+    }

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
@@ -41,6 +42,7 @@ class Trained(TypedDict):
     env: dict[str, str]
     payload: dict[str, Any]
     model_path: Path
+    review_by: date  # the contract it was trained with is due for review then (after today)
 
 
 class Server(TypedDict):
@@ -54,6 +56,23 @@ class Server(TypedDict):
 
 
 @functools.lru_cache(maxsize=8)
+def current_contract(folder: Path) -> tuple[Path, date]:
+    """The shipped default contract, agreed a month before the test's today and due for review two
+    months after it: tests that expect no overdue review pass on any day they run. Returns its path
+    and its review date."""
+    import yaml
+
+    from leadscore.config import find_config
+
+    raw = yaml.safe_load(find_config("cutoffs", "default").read_text())
+    today = date.today()
+    review_by = today + timedelta(days=60)
+    raw.update(agreed_on=(today - timedelta(days=30)).isoformat(), review_by=review_by.isoformat())
+    path = folder / "current-contract.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path, review_by
+
+
 def make_tables(
     n: int,
     seed: int,

@@ -10,6 +10,7 @@ import pytest
 
 from leadscore.errors import UserError
 from leadscore.scoring.bundle import ModelBundle, write_checksums
+from leadscore.scoring.reasons import fmt_count, plural
 from tests.helpers import Trained, make_leads
 
 
@@ -62,10 +63,23 @@ def test_reasons_name_the_leads_own_values(bundle: ModelBundle) -> None:
     assert len(out["reasons"]["positive"]) <= 5 and len(out["reasons"]["negative"]) <= 5
     weights = [r["weight"] for r in out["reasons"]["positive"]]
     assert weights == sorted(weights, reverse=True) and all(w > 0 for w in weights)
-    assert (
-        f"{int(lead['pricing_page_views_7d'])} times in the last 7 days" in texts
-        or "pricing" in texts.lower()
-    )
+    reasons = out["reasons"]["positive"] + out["reasons"]["negative"]
+    categorical = set(bundle.spec.categorical)
+    named = [r for r in reasons if r["field"] in categorical]
+    counted = [r for r in reasons if r["field"] not in categorical and float(lead[r["field"]]).is_integer()]
+    assert named and counted, texts  # both kinds among this lead's reasons
+    for r in named:  # a fit field is phrased with the lead's own value
+        assert str(lead[r["field"]]) in r["text"], r
+    for r in counted:  # a count with the lead's own number
+        assert f"{int(lead[r['field']]):,}" in r["text"] or lead[r["field"]] == 1, r
+    pricing = {r["field"]: r["text"] for r in reasons}["pricing_page_views_total"]
+    assert pricing == f"Visited the pricing page {int(lead['pricing_page_views_total'])} times"
+
+
+def test_a_count_below_one_reads_as_words() -> None:
+    assert (fmt_count(0.024), plural(0.024)) == ("less than 1", "")
+    assert (fmt_count(1), plural(1), fmt_count(3), plural(3), plural(0)) == ("1", "", "3", "s", "s")
+    assert fmt_count(1200) == "1,200" and fmt_count(2.5) == "2.5" and fmt_count(float("nan")) == "?"
 
 
 def test_respond_within_follows_the_service_levels(bundle: ModelBundle) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from leadscore.data.synthetic import GeneratorConfig, generate
 from leadscore.features import FeatureEncoder
+from leadscore.modeling import time_to_sql
 from leadscore.modeling.evaluate import expected_calibration_error
 from leadscore.modeling.time_to_sql import (
     HORIZONS,
@@ -19,6 +20,7 @@ from leadscore.modeling.time_to_sql import (
     known_by,
     observed,
     person_periods,
+    sampled,
 )
 from leadscore.spec import load_spec
 
@@ -57,6 +59,19 @@ class _Constant:
         return self.h[X[:, -1].astype(int)]
 
 
+def test_sampled_periods_keep_every_sql_and_weigh_the_rest_back() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(100_000) < 0.03).astype(float)
+    X = np.arange(len(y), dtype=float)[:, None]
+    Xs, ys, w = sampled(X, y, 20_000, np.random.default_rng(1))
+    assert w is not None and ys.sum() == y.sum() and abs(len(ys) - 20_000) < 600
+    assert w[ys == 1].tolist() == [1.0] * int(y.sum())
+    assert w[ys == 0].sum() == pytest.approx((y == 0).sum(), rel=0.02)  # the negatives, weighed back
+    again = sampled(X, y, 20_000, np.random.default_rng(1))
+    assert np.array_equal(again[0], Xs)  # seeded: the same rows
+    assert sampled(X, y, 200_000, rng)[2] is None  # under the cap: every row, no weights
+
+
 def test_horizons_are_monotone_and_the_median_is_where_one_half_is_crossed() -> None:
     head = TimeHead(_Constant([0.1, 0.2, 0.3, 0.2, 0.1]))
     X = np.zeros((2, 1))
@@ -74,7 +89,12 @@ def test_horizons_are_monotone_and_the_median_is_where_one_half_is_crossed() -> 
 
 
 @pytest.mark.slow
-def test_the_time_head_is_calibrated_per_horizon_on_matured_leads() -> None:
+@pytest.mark.parametrize("cap", [None, 30_000], ids=["every period", "sampled periods"])
+def test_the_time_head_is_calibrated_per_horizon_on_matured_leads(
+    cap: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if cap is not None:  # a large export's bounded cost: a third of the non-SQL periods, weighted back
+        monkeypatch.setattr(time_to_sql, "MAX_PERIODS", cap)
     spec = load_spec("synthetic")
     train = generate(GeneratorConfig(leads=20_000, seed=1, fault_rate=0.0))[
         "leads"
@@ -97,6 +117,7 @@ def test_the_time_head_is_calibrated_per_horizon_on_matured_leads() -> None:
     assert (~obs.event & (obs.days < 90)).sum() > 1000  # open leads teach the head for the days seen
     order = np.argsort(train["scored_at"].to_numpy(), kind="stable")
     head = fit_time_head(enc.transform(train), obs, order[:16_000], order[16_000:], seed=1)
+    assert head.booster.num_trees() > 20
     X, truth = enc.transform(test), times(test, None)
     for days in HORIZONS:
         known, y = known_by(truth, days)

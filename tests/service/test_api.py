@@ -191,9 +191,10 @@ def test_health_needs_no_key_and_readiness_names_the_model(server: Server) -> No
     assert ready["status"] == "ready" and ready["model_version"].startswith("leadscore-synthetic/")
 
 
-def test_model_endpoint_describes_fields_metrics_and_contract(client: httpx.Client) -> None:
+def test_model_endpoint_describes_fields_metrics_and_contract(client: httpx.Client, trained: Trained) -> None:
     body = client.get("/v1/model").json()
-    assert body["cutoff"]["contract"]["review_by"] == "2027-02-23" and body["cutoff_overdue"] is False
+    review_by = trained["review_by"].isoformat()
+    assert body["cutoff"]["contract"]["review_by"] == review_by and body["cutoff_overdue"] is False
     assert 0 < body["threshold"] < 1 and body["metrics"]["roc_auc"] > 0.7
     names = {f["name"]: f for f in body["fields"]}
     assert names["employee_count"]["type"] == "number" and names["employee_count"]["range"] == [1, 3000000]

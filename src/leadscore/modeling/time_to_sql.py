@@ -63,6 +63,28 @@ def person_periods(X: np.ndarray, obs: Observed) -> tuple[np.ndarray, np.ndarray
     return np.vstack(rows), np.concatenate(labels)
 
 
+MAX_PERIODS = 1_500_000  # person-periods the booster learns from; beyond, non-SQL rows are sampled
+
+
+def sampled(
+    X: np.ndarray, y: np.ndarray, cap: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """At most about ``cap`` person-periods: every SQL row kept, the others sampled at one rate and
+    weighted by its inverse, so each interval's hazard is learned without bias (the likelihood's
+    expectation is unchanged) at a bounded cost on large exports. No weights when nothing is dropped."""
+    negative = y == 0
+    room = cap - int((~negative).sum())
+    if len(y) <= cap or room <= 0:
+        return X, y, None
+    rate = room / int(negative.sum())
+    keep = ~negative | (rng.random(len(y)) < rate)
+    return X[keep], y[keep], np.where(negative[keep], 1.0 / rate, 1.0)
+
+
+def _at(obs: Observed, rows: np.ndarray) -> Observed:
+    return Observed(obs.days[rows], obs.event[rows])
+
+
 def fit_time_head(
     X: np.ndarray,
     obs: Observed,
@@ -72,8 +94,9 @@ def fit_time_head(
     num_threads: int = 1,
 ) -> TimeHead:
     """The hazard booster, stopped early on the validation leads' person-periods."""
-    Xf, yf = person_periods(X[fit_rows], Observed(obs.days[fit_rows], obs.event[fit_rows]))
-    Xv, yv = person_periods(X[valid_rows], Observed(obs.days[valid_rows], obs.event[valid_rows]))
+    rng = np.random.default_rng(seed)
+    Xf, yf, wf = sampled(*person_periods(X[fit_rows], _at(obs, fit_rows)), MAX_PERIODS, rng)
+    Xv, yv, wv = sampled(*person_periods(X[valid_rows], _at(obs, valid_rows)), MAX_PERIODS // 4, rng)
     interval = Xf.shape[1] - 1
     # Trees use the interval alone or the lead's fields alone: the log-odds of the hazard is the
     # lead's part plus the interval's (a discrete-time proportional-odds model), so scoring a lead
@@ -86,8 +109,8 @@ def fit_time_head(
         "deterministic": True,
         "interaction_constraints": [[interval], lead_fields],
     }
-    train = lgb.Dataset(Xf, yf, categorical_feature=[interval], free_raw_data=True)
-    valid = lgb.Dataset(Xv, yv, reference=train, categorical_feature=[interval])
+    train = lgb.Dataset(Xf, yf, weight=wf, categorical_feature=[interval], free_raw_data=True)
+    valid = lgb.Dataset(Xv, yv, weight=wv, reference=train, categorical_feature=[interval])
     booster = lgb.train(
         params,
         train,

@@ -105,7 +105,7 @@ class Phraser:
         number = to_number(value)
         try:
             return template.format(
-                value=shown, n=fmt_count(number), s="" if number == 1 else "s", label=label
+                value=shown, n=fmt_count(number), s=plural(number), label=label
             )
         except (KeyError, IndexError, ValueError):
             return _generic(label, positive).format(value=shown, label=label)
@@ -204,8 +204,13 @@ def fmt_count(number: float) -> str:
     if math.isnan(number):
         return "?"
     if 0 < number < 1:
-        return "<1"
+        return "less than 1"
     return f"{number:,.0f}" if float(number).is_integer() or abs(number) >= 10 else f"{number:.1f}"
+
+
+def plural(number: float) -> str:
+    """The "s" of a count's noun: "1 day", "less than 1 day", "3 days", "0 days"."""
+    return "" if 0 < number <= 1 else "s"
 
 
 _SUMMARY = {"sum": "Total", "mean": "Average", "min": "Lowest", "max": "Highest"}
@@ -228,7 +233,7 @@ def _definition_phrase(d: Aggregation, value: Any) -> str:
     )
     window = f" in the last {fmt_count(d.days)} days" if d.days is not None else ""
     number = to_number(value)
-    n, s = fmt_count(number), "" if number == 1 else "s"
+    n, s = fmt_count(number), plural(number)
     kind = d.kind
     if kind == "last":
         shown = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
