@@ -275,9 +275,18 @@ def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) ->
         ("Visit Pricing Page: ", "No Visit Pricing Page in the last 7 days")
     )
     assert texts["pricing_7d"].endswith("in the last 7 days")
-    assert "Fill Out Form with Asset Stage BOTTOM" in texts.get(
-        "buying_downloads", "Fill Out Form with Asset Stage BOTTOM"
-    )
+    buyers = b.test_frame[b.test_frame["buying_downloads"] >= 1].head(300)
+    answers, _ = b.bundle.answers(buyers.to_dict("records"), explain=10)
+    said = [
+        (n, r["text"])
+        for n, a in zip(buyers["buying_downloads"], answers, strict=True)
+        for side in a["reasons"].values()
+        for r in side
+        if r["field"] == "buying_downloads"
+    ]
+    assert said  # the lead's own count, in the export's own words
+    for n, text in said:
+        assert text == f"Fill Out Form with Asset Stage BOTTOM: {int(n)} time{'' if n == 1 else 's'}"
 
 
 @pytest.mark.parametrize(

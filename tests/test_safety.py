@@ -135,6 +135,34 @@ def test_temporary_files_of_a_killed_process_are_cleaned_on_the_next_run(
 # --- the feedback store under concurrency --------------------------------------------------------
 
 
+# Runs ``leadscore ARGS`` with two barriers: neither process opens the store before the other is
+# ready to, and neither writes its decisions before the other is ready to (so the two really overlap).
+_TOGETHER = """
+import sys, time, pathlib, runpy
+from leadscore.monitoring import feedback
+folder, me = pathlib.Path(sys.argv[1]), sys.argv[2]
+
+def together(step):
+    (folder / f"{step}-{me}").touch()
+    deadline = time.monotonic() + 120
+    while len(list(folder.glob(f"{step}-*"))) < 2:
+        if time.monotonic() > deadline:
+            sys.exit(f"barrier {step}: the other import never came")
+        time.sleep(0.005)
+
+def waiting(step, inner):
+    def call(*args, **kwargs):
+        together(step)
+        return inner(*args, **kwargs)
+    return call
+
+feedback.open_store = waiting("open", feedback.open_store)
+feedback.add_decisions = waiting("write", feedback.add_decisions)
+sys.argv = ["leadscore", *sys.argv[3:]]
+runpy.run_module("leadscore", run_name="__main__")
+"""
+
+
 def test_two_feedback_imports_at_once_lose_nothing(tmp_path: Path, database_url: str) -> None:
     """Two imports of overlapping exports at once, into a store neither has opened yet (both migrate
     it), on SQLite and PostgreSQL: every decision once, none lost."""
@@ -148,13 +176,20 @@ def test_two_feedback_imports_at_once_lose_nothing(tmp_path: Path, database_url:
         path = tmp_path / f"part{i}.csv"
         part.to_csv(path, index=False)
         files.append(path)
-    cmd = [sys.executable, "-m", "leadscore", "feedback", "import", "--store", database_url, "--json"]
+    barriers = tmp_path / "barriers"
+    barriers.mkdir()
+    cmd = [sys.executable, "-c", _TOGETHER, str(barriers)]
+    args = ["feedback", "import", "--store", database_url, "--json"]
     procs = [
-        subprocess.Popen([*cmd, str(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for f in files
+        subprocess.Popen(
+            [*cmd, str(i), *args, str(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for i, f in enumerate(files)
     ]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
+    # Both opened (and migrated) the store together, and both wrote together.
+    assert sorted(p.name for p in barriers.iterdir()) == ["open-0", "open-1", "write-0", "write-1"]
     unique = len(feedback.drop_duplicates(["lead_id", "decision", "decided_at"]))
     new = [json.loads(out)["new"] for out, _ in outputs]
     assert sum(new) == unique and min(new) > 0, f"{new}: decisions lost or added twice"

@@ -380,8 +380,10 @@ def test_monitor_and_queue_show_each_segment(seg: dict[str, Any], tmp_path: Path
                 "--json",
             ],
         )
-    assert result.exit_code in (0, 3), result.output
     report = json.loads(result.stdout)
+    # Later leads convert less than expected (APAC not at all): the outcomes decide, exit 3.
+    assert result.exit_code == 3 and report["verdict"] == "retrain", result.output
+    assert any(r.startswith("retrain: calibration: ") for r in report["reasons"]), report["reasons"]
     rows = {r["segment"]: r for r in report["segments"]}
     assert {"APAC", "Europe", "LATAM", "North America"} <= set(rows)
     assert sum(r["leads"] for r in rows.values()) == report["current"]["leads"]

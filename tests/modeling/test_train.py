@@ -15,6 +15,7 @@ from leadscore.errors import UserError
 from leadscore.modeling.dataset import split_indices
 from leadscore.modeling.options import CAPACITIES, TrainOptions
 from leadscore.modeling.train import train_model
+from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.contract import load_contract
 from leadscore.spec import load_spec, spec_from_flags
 from tests.helpers import make_leads, make_tables
@@ -64,9 +65,21 @@ def test_model_beats_both_baselines_and_is_calibrated(synthetic_result) -> None:
     assert r.metrics["ece"] < 0.02
     assert r.metrics["brier"] < r.baselines["points_model"]["brier"]
     assert set(r.baselines) == {"logistic_regression", "plain_lightgbm", "points_model"}
+
+
+def test_the_promise_comes_with_how_far_it_can_move(synthetic_result, tmp_path: Path) -> None:
+    r = synthetic_result
+    mql = r.test_p >= r.cutoff.threshold
+    observed = float(r.test_y[mql].mean())
     lo, hi = r.cutoff.expected_sql_rate_interval
-    assert lo <= r.cutoff.expected_sql_rate + 0.05 and hi >= lo  # the promise, with how far it can move
-    assert r.bundle.meta.cutoff.expected_mql_share_interval == r.cutoff.expected_mql_share_interval
+    assert lo < observed < hi  # the bootstrap interval of the test leads' MQL->SQL rate holds it
+    binomial = 2 * 1.645 * np.sqrt(observed * (1 - observed) / mql.sum())  # a 90% normal interval
+    assert 0.7 < (hi - lo) / binomial < 1.4, (lo, hi, binomial)
+    share_lo, share_hi = r.cutoff.expected_mql_share_interval
+    assert share_lo < mql.mean() < share_hi
+    saved = ModelBundle.load(r.bundle.save(tmp_path / "b")).meta.cutoff  # what serving reads
+    assert saved.expected_sql_rate_interval == pytest.approx([lo, hi])
+    assert saved.expected_mql_share_interval == pytest.approx([share_lo, share_hi])
 
 
 def test_cutoff_keeps_the_contracts_promise_and_beats_the_points_model(synthetic_result) -> None:

@@ -68,8 +68,10 @@ def test_lead_report_shows_score_reasons_activity_and_response_time(
     for reason in answer["reasons"]["positive"] + answer["reasons"]["negative"]:
         assert reason["text"] in text
     assert "Suggested talking points" in text and "Recent activity" in text
-    assert "In the last 30 days" in text or "No activity in the last" in text
-    assert "within 1 hour" in text or "within 24 hours" in text
+    assert "In the last 30 days" in text  # the best-scored MQL was active: its activity is told
+    phrases = {"1h": "within 1 hour", "24h": "within 24 hours"}
+    said = phrases.pop(answer["respond_within"])  # the service level the service answered, only it
+    assert said in text and all(other not in text for other in phrases.values())
     assert page.svg_count >= 2  # the score gauge and the reasons chart
     html = out.read_text()
     assert "<script" not in html and "http://" not in html and "https://" not in html

@@ -202,32 +202,52 @@ def test_model_endpoint_describes_fields_metrics_and_contract(client: httpx.Clie
     assert "call_duration_sec" in body["excluded_columns"]
 
 
+def _samples(client: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of ``/metrics``, by name and labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
 def test_metrics_count_requests_scores_and_errors(client: httpx.Client) -> None:
-    client.post("/v1/score", json=_lead(5))
-    client.post("/v1/score", json={"employee_count": "x"})
-    text = client.get("/metrics").text
-    for name in (
-        "leadscore_requests_total",
-        "leadscore_request_latency_seconds_bucket",
-        "leadscore_p_sql_bucket",
-        "leadscore_leads_scored_total",
-        "leadscore_leads_mql_total",
-        'leadscore_errors_total{kind="invalid_lead"}',
-    ):
-        assert name in text, name
+    before = _samples(client)
+    answer = client.post("/v1/score", json=_lead(5)).json()
+    assert client.post("/v1/score", json={"employee_count": "x"}).status_code == 422
+    after = _samples(client)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("leadscore_requests_total", path="/v1/score", status="200") == 1
+    assert grew("leadscore_requests_total", path="/v1/score", status="422") == 1
+    assert grew("leadscore_request_latency_seconds_count", path="/v1/score") == 2
+    assert grew("leadscore_errors_total", kind="invalid_lead") == 1
+    assert grew("leadscore_leads_scored_total") == 1
+    assert grew("leadscore_leads_mql_total") == int(answer["mql"])
+    assert grew("leadscore_p_sql_count") == 1
+    edges = [dict(labels)["le"] for name, labels in after if name == "leadscore_p_sql_bucket"]
+    assert len(edges) > 5
+    for le in edges:  # the answer falls in every bucket from its own up, in none below
+        assert grew("leadscore_p_sql_bucket", le=le) == int(answer["p_sql"] <= float(le)), le
 
 
 def test_logs_are_json_without_lead_data(server: Server, client: httpx.Client) -> None:
-    client.post(
+    sent = client.post(
         "/v1/score", json={"lead_id": "secret-lead-42", "email": "someone@example.com", "employee_count": 10}
     )
+    rid = sent.headers["x-request-id"]
     text = Path(str(server["log"])).read_text()
     lines = [json.loads(x) for x in text.splitlines() if x.startswith("{")]
-    assert lines and all(
-        {"request_id", "latency_ms", "status", "model_version"} <= set(x)
-        for x in lines
-        if x["msg"] == "request"
-    )
+    mine = [x for x in lines if x["msg"] == "request" and x.get("request_id") == rid]
+    assert len(mine) == 1, f"no request line for {rid}"
+    line = mine[0]
+    assert (line["method"], line["path"], line["status"]) == ("POST", "/v1/score", sent.status_code)
+    assert line["latency_ms"] > 0 and line["model_version"].startswith("leadscore-synthetic/")
     assert "secret-lead-42" not in text and "someone@example.com" not in text
 
 

@@ -8,12 +8,14 @@ import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import inspect
 
 from leadscore.errors import UserError
 from leadscore.scoring.answer import trend_fields
 from leadscore.store.db import database_url, migrate, open_store
+from leadscore.store.decisions import add_decisions, count_decisions, load_decisions
 from leadscore.store.scores import (
     Previous,
     latest,
@@ -129,10 +131,25 @@ def test_store_info_says_what_the_store_holds(database_url: str) -> None:
 def test_purge_by_age_and_by_lead(database_url: str) -> None:
     store = open_store(database_url)
     write_scores(store, [_row("1", 0.1, T0 - timedelta(days=400)), _row("2", 0.2, T0), _row("3", 0.3, T0)])
+    old = T0 - timedelta(days=400)
+    decided = pd.DataFrame(
+        {
+            "lead_id": ["1", "2", "2", "3"],
+            "decision": ["accepted", "rejected", "accepted", "accepted"],
+            "reason": [None, "not ICP", None, None],
+            "decided_at": [old, T0, T0 + timedelta(hours=1), T0],
+            "mql_at": [old, T0, T0, T0],
+            "rep": ["ana", "bo", "bo", "cy"],
+        }
+    )
+    assert add_decisions(store, decided) == (4, 4)
+    # Retention takes old answers; sales' decisions are training labels and stay, old or not.
     assert purge(store, before=T0 - timedelta(days=365)) == {"scores": 1, "latest_scores": 1, "decisions": 0}
-    assert set(latest(store, ["1", "2", "3"])) == {"2", "3"}
-    assert purge(store, lead="2")["scores"] == 1
+    assert set(latest(store, ["1", "2", "3"])) == {"2", "3"} and count_decisions(store) == 4
+    # A deletion request takes every row of that lead, and only of that lead.
+    assert purge(store, lead="2") == {"scores": 1, "latest_scores": 1, "decisions": 2}
     assert set(latest(store, ["1", "2", "3"])) == {"3"} and store_counts(store)["scores"] == 1
+    assert sorted(load_decisions(store)["lead_id"]) == ["1", "3"]
 
 
 def test_the_writer_batches_rows_and_answers_previous_before_they_are_written(database_url: str) -> None:
