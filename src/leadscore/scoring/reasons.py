@@ -104,9 +104,7 @@ class Phraser:
             template = templates.get(key) or templates.get("any") or _generic(label, positive)
         number = to_number(value)
         try:
-            return template.format(
-                value=shown, n=fmt_count(number), s=plural(number), label=label
-            )
+            return template.format(value=shown, n=fmt_count(number), s=plural(number), label=label)
         except (KeyError, IndexError, ValueError):
             return _generic(label, positive).format(value=shown, label=label)
 
