@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from sklearn.metrics import roc_auc_score
 
 from leadscore.features.rollups import declared_rollups
 from leadscore.spec import DatasetSpec, load_spec, parse_definitions
@@ -241,7 +242,8 @@ def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) ->
         RENAME_LEADS[f] for f in FIT
     ]
     assert abs(a.metrics["roc_auc"] - b.metrics["roc_auc"]) <= 0.002
-    assert a.metrics["roc_auc"] > 0.75
+    truth = roc_auc_score(a.test_y, a.test_frame["true_p_sql"])  # the generator's own P(SQL)
+    assert a.metrics["roc_auc"] > truth - 0.05  # 5,000 leads: measured 0.027 below the truth
     np.testing.assert_allclose(a.test_p, b.test_p, atol=1e-9)  # the same model, in another vocabulary
 
     # Batch scoring reads the same folder the same way: the test leads get the scores training saw.
@@ -548,7 +550,11 @@ def test_training_takes_its_labels_from_the_status_history(tmp_path) -> None:
         "tables": {"stages": "stage_history"},
     }
     result = _train(tmp_path / "d", spec, tmp_path / "spec.yaml")
-    assert result.metrics["roc_auc"] > 0.75
+    truth = roc_auc_score(result.test_y, result.test_frame["true_p_sql"])
+    # Reaching Opportunity or Customer passes through SQL: the labels are the generator's own, lead for
+    # lead, and the model is as good as a small one gets (measured 0.069 below the truth at 5,000).
+    assert np.array_equal(result.test_y, result.test_frame["sql_within_90d"].to_numpy())
+    assert result.metrics["roc_auc"] > truth - 0.09
     assert "reached_sql" not in result.bundle.fields and result.bundle.spec.label.stages == [
         "SQL",
         "Opportunity",

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from leadscore.cli import app
@@ -388,7 +389,9 @@ def test_monitor_and_queue_show_each_segment(seg: dict[str, Any], tmp_path: Path
     assert {"APAC", "Europe", "LATAM", "North America"} <= set(rows)
     assert sum(r["leads"] for r in rows.values()) == report["current"]["leads"]
     assert rows["APAC"]["model"] == "segment" and rows["APAC"]["observed_sql"] == 0
-    assert rows["Europe"]["roc_auc"] > 0.7 and rows["Europe"]["leads_with_outcome"] >= 100
+    europe = leads[leads["region"] == "Europe"]
+    truth = roc_auc_score(europe["sql_within_90d"], europe["true_p_sql"])  # the best any model can do
+    assert rows["Europe"]["roc_auc"] > truth - 0.05 and rows["Europe"]["leads_with_outcome"] >= 100
     for name, row in rows.items():  # a segment's calibration is named exactly when it moved
         moved = abs(row["calibration_z"]) > 3 and abs(row["observed_over_expected"] - 1) > 0.2
         named = any(

@@ -122,4 +122,5 @@ def test_the_time_head_is_calibrated_per_horizon_on_matured_leads(
     for days in HORIZONS:
         known, y = known_by(truth, days)
         assert expected_calibration_error(y[known], head.within(X, days)[known]) <= 0.01, days
-    assert concordance(head.within(X, 90), truth) > 0.78
+    best = concordance(test["true_p_sql"].to_numpy(), truth)  # the generator's own risk ranks best
+    assert concordance(head.within(X, 90), truth) > best - 0.03, best

@@ -216,5 +216,7 @@ def test_the_full_search_proposes_a_shape_and_the_same_seed_gives_the_same_model
     a = train_model(tmp_path, load_spec("synthetic"), _options(seed=3))
     b = train_model(tmp_path, load_spec("synthetic"), _options(seed=3))
     assert a.bundle.booster_text == b.bundle.booster_text  # the search is seeded and counted, not timed
-    assert a.params["capacity_auc_searched"] > 0.7 and "capacity_searched_lambda_l2" in a.params
+    truth = roc_auc_score(a.test_y, a.test_frame["true_p_sql"])
+    # The search's cross-validated AUC is a real one: near what the truth reaches (measured 0.001 above)
+    assert abs(a.params["capacity_auc_searched"] - truth) < 0.05 and "capacity_searched_lambda_l2" in a.params
     assert explain_units(a.bundle.booster) > 0
