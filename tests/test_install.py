@@ -121,3 +121,10 @@ def test_a_projects_own_configs_override_the_shipped_ones(installed: Path, tmp_p
     _run([str(installed / "bin" / "leadscore"), "generate", "--leads", "1000", "--out", "d"], tmp_path, env)
     out = _run([str(installed / "bin" / "leadscore"), "points", "d", "--json"], tmp_path, env).stdout
     assert '"rules": "our-rules"' in out
+
+
+def test_the_wheels_requirements_are_met_where_it_is_installed(installed: Path) -> None:
+    """``pip check``: every requirement the wheel declares is satisfied (its dependencies are seen
+    through the test's path line, so this proves the declared ones exist, and the next test that
+    nothing imported is left undeclared)."""
+    _run([sys.executable, "-m", "pip", "--python", str(installed / "bin" / "python"), "check"], installed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import threading
 import time
@@ -42,20 +43,28 @@ def cli(*args: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> Iterator[dict[str, Any]]:
-    """A private store with three versions: 1 champion, 2 a worse challenger, 3 as good as 1."""
+def trained_registry(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> Path:
+    """A private store with three versions: 1 champion, 2 a worse challenger, 3 as good as 1 (trained
+    once; each test gets its own copy)."""
     root = tmp_path_factory.mktemp("registry")
-    env = {
-        **mlflow_env(root),
-        "LEADSCORE_USER": "test-reviewer",
-    }
-    recent = root / "recent"
-    write_dataset(make_tables(4000, 11), recent)
-    with private_env(env):
+    with private_env(mlflow_env(root)):
         for extra in ([], [a for col in BLINDFOLD for a in ("--exclude", col)], ["--seed", "7"]):
             code, out = cli("train", str(synthetic_dir), "--spec", "synthetic", "--json", *extra)
             assert code == 0, out
-        yield {"root": root, "env": env, "recent": recent}
+    write_dataset(make_tables(4000, 11), root / "recent")
+    return root
+
+
+@pytest.fixture()
+def registry(trained_registry: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """This test's own copy of the registry (its store and exported models; the run artifacts they
+    point to are only read): what one test promotes or rolls back, the next never sees."""
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry, root)
+    env = {**mlflow_env(root), "LEADSCORE_USER": "test-reviewer"}
+    with private_env(env):
+        assert champion() == "1"  # each test starts from the trained state
+        yield {"root": root, "env": env, "recent": root / "recent"}
 
 
 class Stream:
