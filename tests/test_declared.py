@@ -612,6 +612,27 @@ def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tm
                 answer = c.post("/v1/score", content=json.dumps(body, default=str))
                 assert answer.status_code == 200, answer.text
                 assert answer.json()["p_sql"] == pytest.approx(batch.loc[lead_id], abs=1e-6), lead_id
+            # Without a scoring time the lead is scored as of now: its activity moved to end now gives
+            # the score it had at its own scoring time, and activity after now is not read.
+            lead_id = busy[0]
+            row, own = leads.loc[lead_id], events[events["lead_id"] == lead_id]
+            shift = pd.Timestamp.now(tz="UTC").tz_localize(None) - pd.Timestamp(row["scored_at"])
+            fit = {f: (None if pd.isna(row[f]) else row[f]) for f in FIT}
+
+            def sent(moved: pd.Timedelta) -> dict[str, object]:
+                body = {"lead_id": int(lead_id), **fit, "events": [
+                    {"type": e.event_type, "time": (pd.Timestamp(e.occurred_at) + moved).isoformat() + "Z",
+                     "funnel_stage": None if pd.isna(e.funnel_stage) else e.funnel_stage}
+                    for e in own.itertuples()
+                ]}  # fmt: skip
+                answer = c.post("/v1/score", content=json.dumps(body, default=str))
+                assert answer.status_code == 200, answer.text
+                return dict(answer.json())
+
+            assert sent(shift)["p_sql"] == pytest.approx(batch.loc[lead_id], abs=1e-6)
+            silent = c.post("/v1/score", content=json.dumps({"lead_id": int(lead_id), **fit}, default=str))
+            future = sent(shift + pd.Timedelta(days=400))  # every event after now: none counts
+            assert future["p_sql"] == silent.json()["p_sql"] != sent(shift)["p_sql"]
             bad = c.post("/v1/score", json={"lead_id": 1, "events": [{"type": "web_visit"}]})
             assert bad.status_code == 422 and bad.json()["field"] == "events[0]"
     finally:

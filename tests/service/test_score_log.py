@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import httpx
@@ -97,3 +98,55 @@ def test_the_service_keeps_scoring_when_the_database_is_down(trained: Trained, t
     finally:
         stop(proc)
     assert "score log" in log.read_text() and "database unavailable" in log.read_text()
+
+
+def _serving(trained: Trained, tmp_path, extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**trained["env"], "LEADSCORE_API_KEYS": API_KEY, **extra}
+    proc = start_server(trained["model_path"], env, port, log=tmp_path / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, proc)
+    return proc, url
+
+
+def test_logging_turned_off_writes_nothing_and_answers_no_previous(trained: Trained, tmp_path) -> None:
+    db = tmp_path / "log.db"
+    proc, url = _serving(
+        trained, tmp_path, {"LEADSCORE_LOG_SCORES": "false", "LEADSCORE_DATABASE_URL": f"sqlite:///{db}"}
+    )
+    try:
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as client:
+            answers = [client.post("/v1/score", json=_lead(992_001, **COLD)).json() for _ in range(2)]
+            batch = client.post("/v1/score/batch", json={"leads": [_lead(992_001, **HOT)]}).json()
+            assert all(a["previous"] is None and a["trend"] is None for a in [*answers, *batch["results"]])
+            status = client.get("/v1/model").json()["score_log"]
+            assert not status["enabled"] and status["written"] == 0
+            assert _metric(client, "leadscore_score_log_written") == 0
+    finally:
+        stop(proc)
+    assert (
+        not db.exists()
+        or open_store(f"sqlite:///{db}")
+        .engine.connect()
+        .exec_driver_sql("select count(*) from scores")
+        .scalar_one()
+        == 0
+    )
+
+
+def test_the_trend_threshold_comes_from_the_settings(trained: Trained, tmp_path) -> None:
+    proc, url = _serving(
+        trained,
+        tmp_path,
+        {"LEADSCORE_TREND_THRESHOLD": "0.5", "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path}/log.db"},
+    )
+    try:
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}, timeout=30) as client:
+            assert client.get("/v1/model").json()["score_log"]["trend_threshold"] == 0.5
+            cold = client.post("/v1/score", json=_lead(993_001, **COLD)).json()
+            hot = client.post("/v1/score", json=_lead(993_001, **HOT)).json()
+    finally:
+        stop(proc)
+    change = hot["p_sql"] - cold["p_sql"]
+    assert change >= 0.05  # a trend at the default threshold ...
+    assert hot["trend"] == ("improving" if change >= 0.5 else "steady")  # ... judged against 0.5 here

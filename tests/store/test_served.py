@@ -20,14 +20,13 @@ def _cli(*args: str) -> tuple[int, str]:
 
 
 def test_monitor_served_reads_the_score_log_joined_with_decisions(
-    trained: Trained, synthetic_dir: Path, tmp_path: Path
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, database_url: str
 ) -> None:
     from leadscore.data.synthetic import write_dataset
 
     later = tmp_path / "later"
     write_dataset(make_tables(3000, 31, drift=True), later)
-    db = str(tmp_path / "served.db")
-    with private_env({**trained["env"], "LEADSCORE_DATABASE_URL": f"sqlite:///{db}"}):
+    with private_env({**trained["env"], "LEADSCORE_DATABASE_URL": database_url}):
         model = str(trained["model_path"])
         code, out = _cli(
             "score", str(later), "--model", model, "--out", str(tmp_path / "s.csv"), "--log", "--json"
@@ -48,7 +47,7 @@ def test_monitor_served_reads_the_score_log_joined_with_decisions(
         == served["leads"]
         == len(pd.read_csv(tmp_path / "s.csv").drop_duplicates("lead_id"))
     )
-    assert served["leads_with_outcome"] > 300 and served["store"] == f"sqlite:///{db}"
+    assert served["leads_with_outcome"] > 300 and served["store"] == open_store(database_url).shown
     (version,) = served["by_model_version"]
     assert version["model_version"].startswith("leadscore-synthetic/") and version["leads"] == served["leads"]
     assert abs(version["mql_share"] - served["mql_share_sent"]) < 1e-12
@@ -76,12 +75,12 @@ def test_monitor_served_reads_the_score_log_joined_with_decisions(
         assert code == 2 and "--served: 'soon' is not a date" in out
 
 
-def test_feedback_sla_takes_mql_times_from_the_score_log(tmp_path: Path) -> None:
+def test_feedback_sla_takes_mql_times_from_the_score_log(tmp_path: Path, database_url: str) -> None:
     from datetime import datetime
 
     from leadscore.store.scores import write_scores
 
-    store = open_store(str(tmp_path / "s.db"))
+    store = open_store(database_url)
     sent = datetime(2026, 3, 2, 9, 0)
 
     def row(lead: str, mql: bool, at: datetime, demo: int) -> dict[str, object]:
@@ -104,8 +103,8 @@ def test_feedback_sla_takes_mql_times_from_the_score_log(tmp_path: Path) -> None
             "decided_at": ["2026-03-02 09:30", "2026-03-03 12:00"],  # no mql_at in this export
         }
     ).to_csv(export, index=False)
-    assert _cli("feedback", "import", str(export), "--store", str(tmp_path / "s.db"))[0] == 0
-    code, out = _cli("feedback", "sla", "--store", str(tmp_path / "s.db"), "--json")
+    assert _cli("feedback", "import", str(export), "--store", database_url)[0] == 0
+    code, out = _cli("feedback", "sla", "--store", database_url, "--json")
     assert code == 0, out
     report = json.loads(out)
     fast, other = report["lanes"]
