@@ -56,3 +56,45 @@ def test_points_scores_a_generator_folder(tmp_path: Path, synthetic_dir: Path) -
     frame = pd.read_csv(out)
     assert list(frame.columns) == ["lead_id", "fit_points", "engagement_points", "points", "mql"]
     assert frame["fit_points"].between(0, 50).all() and frame["engagement_points"].between(0, 50).all()
+
+
+def _bank_export(path: Path, n: int = 4000) -> None:
+    """A telemarketing-like export whose call duration is known only after the call (a leak)."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    age = rng.integers(18, 90, n)
+    job = rng.choice(["admin.", "technician", "services", "management", "retired", "student"], n)
+    latent = 0.02 * (age - 40) + np.where(np.isin(job, ["retired", "student"]), 0.8, 0)
+    y = rng.random(n) < 1 / (1 + np.exp(-(latent - 1.5)))
+    duration = np.round(rng.gamma(2, 120, n) * np.where(y, 2.2, 1.0))
+    frame = pd.DataFrame({"id": np.arange(n), "age": age, "job": job, "duration": duration})
+    frame.assign(y=np.where(y, "yes", "no")).to_csv(path, index=False)
+
+
+def test_train_keep_and_promote_from_the_command_line(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from leadscore.scoring.bundle import ModelBundle
+    from tests.helpers import mlflow_env, private_env
+
+    data = tmp_path / "bank.csv"
+    _bank_export(data)
+    flags = ["train", str(data), "--label", "y", "--positive", "yes", "--id", "id", "--json"]
+    with private_env({**mlflow_env(tmp_path), "LEADSCORE_SEARCH_TRIALS": "0"}):
+        runs = []
+        for extra in ([], ["--keep", "duration", "--promote"], ["--seed", "3"]):
+            result = CliRunner().invoke(app, [*flags, *extra])
+            assert result.exit_code == 0, result.output
+            runs.append(json.loads(result.stdout))
+        client = MlflowClient()
+        champion = client.get_model_version_by_alias(runs[0]["registered_model"], "champion").version
+    guarded, kept, third = runs
+    assert guarded["leakage_suspects"] == ["duration"] and "duration" in guarded["excluded_columns"]
+    assert "duration" not in ModelBundle.load(guarded["model_path"]).fields
+    # --keep: the user's decision wins over the guard, and the run says so.
+    assert "duration" in ModelBundle.load(kept["model_path"]).fields
+    assert any("kept 'duration'" in note for note in kept["notes"])
+    # --promote: the second model is the champion at once; the third, trained without it, is not.
+    assert kept["registered_version"] == "2" and "champion" in kept["aliases"]
+    assert "champion" not in third["aliases"] and str(champion) == "2"

@@ -256,3 +256,13 @@ def test_a_storm_of_batches_is_shed_and_health_stays_fast(trained: Trained, tmp_
     # The target (p99 under 200 ms) is measured in benchmarks/bench_service.py on a quiet machine;
     # here, on a shared CI machine, health must simply never queue behind the scoring work.
     assert statistics.median(health) < 0.2 and max(health) < 2.0, (statistics.median(health), max(health))
+
+
+def test_a_lead_id_longer_than_the_store_keeps_is_refused_at_the_door(client: httpx.Client) -> None:
+    assert client.post("/v1/score", json={**_lead(3), "lead_id": "x" * 200}).status_code == 200
+    r = client.post("/v1/score", json={**_lead(3), "lead_id": " " + "x" * 201})
+    assert r.status_code == 422 and r.json()["field"] == "lead_id"
+    assert "a lead id of 201 characters (at most 200)" in r.json()["detail"]
+    batch = client.post("/v1/score/batch", json={"leads": [{**_lead(3), "lead_id": "y" * 500}, _lead(4)]})
+    bad, good = batch.json()["results"]  # one bad lead never takes its batch with it
+    assert bad["error"]["field"] == "lead_id" and 0 < good["p_sql"] < 1

@@ -167,6 +167,23 @@ def test_the_writer_batches_rows_and_answers_previous_before_they_are_written(da
     assert latest(open_store(database_url), ["39"])["39"].p_sql == 0.39
 
 
+def test_rows_the_database_refuses_never_take_their_batch_with_them(database_url: str) -> None:
+    """A value the database will not keep (an id past its column on PostgreSQL, a missing grade on
+    both) costs only its own row: the batch is halved until the refused rows stand alone."""
+    writer = ScoreWriter(database_url, capacity=1_000)
+    writer.start()
+    rows = [_row(str(i), i / 1000, T0) for i in range(300)]
+    rows[17]["lead_id"] = "z" * 300  # the door refuses these; the writer must survive one anyway
+    rows[230]["grade"] = None
+    assert writer.submit(rows) and writer.flush(30)
+    postgres = database_url.startswith("postgresql")
+    refused = {"z" * 300, "230"} if postgres else {"230"}  # SQLite keeps text of any length
+    assert (writer.written, writer.dropped) == (300 - len(refused), len(refused))
+    ids = [str(r["lead_id"]) for r in rows]
+    assert set(latest(open_store(database_url), ids)) == set(ids) - refused
+    writer.close()
+
+
 def test_a_batch_scorer_finds_answers_still_queued_and_the_rest_in_the_store(tmp_path: Path) -> None:
     """A scorer gets the serving process's queued answers (``view``) and the store's URL: a lead
     whose rows are not written yet gets its newest queued answer, another the store's."""

@@ -7,7 +7,7 @@ import pandas as pd
 
 from leadscore.errors import UserError
 from leadscore.features import dates_ms
-from leadscore.features.values import MS_PER_DAY
+from leadscore.features.values import MS_PER_DAY, lead_key
 from leadscore.spec import DatasetSpec
 
 
@@ -22,7 +22,7 @@ def decided_leads(frame: pd.DataFrame, spec: DatasetSpec, store: pd.DataFrame) -
     if store.empty or not spec.id or spec.id not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
     decisions = latest_decisions(store)["decision"]
-    return frame[spec.id].astype("string").isin(decisions.index.astype("string")).to_numpy(dtype=bool)
+    return frame[spec.id].map(lead_key).isin(decisions.index.map(lead_key)).to_numpy(dtype=bool)
 
 
 def apply_labels(frame: pd.DataFrame, spec: DatasetSpec, store: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -32,8 +32,8 @@ def apply_labels(frame: pd.DataFrame, spec: DatasetSpec, store: pd.DataFrame) ->
     if store.empty:
         return frame, 0
     decisions = latest_decisions(store)["decision"]
-    ids = frame[spec.id].astype("string")
-    found = ids.map(decisions)
+    decisions.index = decisions.index.map(lead_key)
+    found = frame[spec.id].map(lead_key).map(decisions)
     has = found.notna().to_numpy()
     label = frame[spec.label.column].astype(object).copy() if spec.label.column in frame.columns else None
     if label is None:

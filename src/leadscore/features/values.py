@@ -18,6 +18,7 @@ import pandas as pd
 
 MS_PER_DAY = 86_400_000
 MAX_MAGNITUDE = 1e15  # no CRM field holds a number this large: a unit or export error, read as missing
+MAX_ID_LENGTH = 200  # characters of a lead id (the store's column): longer ids are refused at the door
 
 
 def to_epoch_ms(values: Any) -> np.ndarray:
@@ -39,6 +40,26 @@ def is_missing(value: Any) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float) and math.isnan(value)
+
+
+def lead_key(value: Any) -> str:
+    """A lead id as every path keys it (the API, batch scores, sales' decisions, the store, training's
+    join of decisions): text as sent with its ends trimmed, a whole number without its ".0" (a CSV
+    column with gaps is read as floats); '' for none. Nothing else is changed: 'lead-9.0' stays."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value).strip()
+
+
+def id_problem(key: str) -> str | None:
+    """Why a lead key cannot be kept (too long for the store), or None."""
+    if len(key) > MAX_ID_LENGTH:
+        return f"a lead id of {len(key):,} characters (at most {MAX_ID_LENGTH})"
+    return None
 
 
 def clean_text(value: Any) -> str | None:

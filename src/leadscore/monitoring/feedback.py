@@ -19,6 +19,7 @@ import pandas as pd
 from leadscore.data.sources import read_table
 from leadscore.errors import UserError
 from leadscore.features import clean_text, dates_ms
+from leadscore.features.values import id_problem, lead_key
 from leadscore.spec import DatasetSpec
 from leadscore.store.db import open_store
 from leadscore.store.decisions import add_decisions, count_decisions, load_decisions
@@ -71,11 +72,15 @@ def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
         if col not in raw.columns:
             raise UserError(f"{path}: column '{col}' is missing (need lead_id, decision, reason, decided_at)")
     out = pd.DataFrame(index=raw.index)
-    ids = raw["lead_id"].map(clean_text)
-    missing = ids.isna().to_numpy()
+    ids = raw["lead_id"].map(lead_key)  # the one rule for ids: kept as sent, ends trimmed
+    missing = (ids == "").to_numpy()
     if missing.any():
         raise _bad(path, "lead_id", int(np.flatnonzero(missing)[0]), "empty lead id")
-    out["lead_id"] = ids.map(lambda v: str(v)[:-2] if str(v).endswith(".0") else str(v)).astype("string")
+    for row, key in enumerate(ids):
+        problem = id_problem(key)
+        if problem:
+            raise _bad(path, "lead_id", row, problem)
+    out["lead_id"] = ids.astype("string")
     decision = raw["decision"].map(lambda v: _DECISIONS.get((clean_text(v) or "").casefold()))
     unknown = decision.isna().to_numpy()
     if unknown.any():

@@ -277,9 +277,10 @@ def _logged_trend(result: dict[str, Any], lead_id: Any) -> dict[str, Any] | None
 def _logged_trends(results: list[dict[str, Any]], lead_ids: list[Any]) -> list[dict[str, Any] | None]:
     """Each lead's trend against its last logged score, read in one query."""
     from leadscore.config import get_settings
+    from leadscore.features.values import lead_key
     from leadscore.scoring.answer import trend_fields
     from leadscore.store.db import open_store, store_exists
-    from leadscore.store.scores import latest, lead_key
+    from leadscore.store.scores import latest
 
     keys = [lead_key(i) for i in lead_ids]
     try:  # a report only reads the score log: it never creates a store

@@ -18,12 +18,13 @@ from typing import Any, NamedTuple
 import orjson
 
 from leadscore.features import to_number
+from leadscore.features.values import lead_key
 from leadscore.scoring.predictor import Predictor, Scored
 from leadscore.scoring.reasons import api_reasons, reasons_dict
 from leadscore.scoring.router import ALL_ROWS, Route, SegmentRouter
 from leadscore.scoring.segment_keys import GLOBAL
 from leadscore.spec import DatasetSpec
-from leadscore.store.scores import Previous, ScoreRow, lead_key, now_utc, plain_value
+from leadscore.store.scores import Previous, ScoreRow, now_utc, plain_value
 
 Answer = dict[str, Any]
 

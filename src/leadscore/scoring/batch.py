@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from leadscore.data.folders import is_declared_folder, leads_path, with_declared_engagement
 from leadscore.data.sources import atomic_path, count_rows, iter_table, read_table, resolve_leads_path
 from leadscore.errors import UserError
+from leadscore.features.values import MAX_ID_LENGTH, id_problem, lead_key
 from leadscore.scoring.answer import log_rows, score_parts, trend_fields
 from leadscore.scoring.bundle import ModelBundle, Scored
 from leadscore.store.db import Store
@@ -137,6 +138,17 @@ def log_chunk(
     return out
 
 
+def check_ids(ids: pd.Series, where: str, first_row: int = 0) -> None:
+    """One line naming the row of the first id the store cannot keep (the rule every path follows)."""
+    text = ids.astype("string")
+    if not (text.str.len() > MAX_ID_LENGTH).any():  # the usual case, vectorised
+        return
+    for offset, value in enumerate(ids.tolist()):
+        problem = id_problem(lead_key(value))
+        if problem:
+            raise UserError(f"{where}, row {first_row + offset + 2}: {problem}")  # +2: header, 1-based
+
+
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Text cells that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage
     return) get a leading apostrophe, as OWASP recommends for CSV files people open in Excel."""
@@ -229,6 +241,8 @@ def score_file(
                             data,
                             ", ".join(missing),
                         )
+                if bundle.id_column:
+                    check_ids(chunk[bundle.id_column], f"{data}: column '{bundle.id_column}'", rows)
                 frame, scored = _score_output(bundle, chunk, explain=explain)
                 if log_to is not None:
                     frame = log_chunk(log_to, bundle, chunk, frame, scored, trend_threshold)

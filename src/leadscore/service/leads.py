@@ -10,7 +10,7 @@ from typing import Any
 
 from leadscore.features import canonical_category, parse_date
 from leadscore.features.rollups import rollups_for_lead
-from leadscore.features.values import MAX_MAGNITUDE
+from leadscore.features.values import MAX_MAGNITUDE, id_problem, lead_key
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.spec import EventLog
 
@@ -172,6 +172,9 @@ class LeadChecker:
         if isinstance(value, str) and len(value) > MAX_TEXT:
             raise LeadError(name, f"text longer than {MAX_TEXT} characters")
         if name == self.id_field:
+            problem = id_problem(lead_key(value))
+            if problem:
+                raise LeadError(name, problem)
             return value
         kind = self.kinds.get(name, "date" if name == self.time_field else "categorical")
         if kind == "numeric":

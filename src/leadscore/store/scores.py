@@ -18,7 +18,8 @@ import pandas as pd
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 
-from leadscore.store.db import Store
+from leadscore.features.values import lead_key
+from leadscore.store.db import Store, error_line
 from leadscore.store.schema import decisions, latest_scores, scores
 
 CHUNK = 2_000
@@ -51,15 +52,6 @@ def _iso_z(value: datetime) -> str:
 def now_utc() -> datetime:
     """The time an answer is logged: naive UTC (the store keeps UTC everywhere)."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def lead_key(value: Any) -> str:
-    """A lead id as the log keys it (ids arrive as numbers or text): '' for none."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def plain_value(value: Any) -> Any:
@@ -182,6 +174,31 @@ def write_score_tuples(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
             cursor.close()
     finally:
         raw.close()  # back to the pool
+
+
+def write_isolating(store: Store, rows: Sequence[tuple[Any, ...]]) -> tuple[int, str | None]:
+    """``write_score_tuples``, but a row the database refuses (a value too long for its column ...)
+    never takes its batch with it: the batch is halved until the refused rows stand alone, and only
+    they are left out. Returns how many were refused and the database's first reason. A database
+    that is down still raises."""
+    try:
+        write_score_tuples(store, rows)
+    except Exception as exc:
+        if not _refused_data(store, exc):
+            raise
+        if len(rows) == 1:
+            return 1, error_line(exc)
+        half = len(rows) // 2
+        refused_a, why_a = write_isolating(store, rows[:half])
+        refused_b, why_b = write_isolating(store, rows[half:])
+        return refused_a + refused_b, why_a or why_b
+    return 0, None
+
+
+def _refused_data(store: Store, exc: BaseException) -> bool:
+    """Whether the database refused the rows themselves (not a connection or lock problem)."""
+    dbapi = store.engine.dialect.loaded_dbapi
+    return isinstance(exc, dbapi.DataError | dbapi.IntegrityError)
 
 
 def latest(store: Store, lead_ids: Iterable[str]) -> dict[str, Previous]:

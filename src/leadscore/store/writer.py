@@ -38,7 +38,7 @@ from leadscore.store.scores import (
     Previous,
     ScoreRow,
     score_tuple,
-    write_score_tuples,
+    write_isolating,
 )
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,8 @@ class WriteRows(NamedTuple):
 
 class StoreUp(NamedTuple):
     url: str  # the store's URL as opened (its password hidden)
+    refused: int = 0  # rows of the batch the database refused (the others were written)
+    why: str | None = None  # the database's reason for the first refused row
 
 
 class StoreDown(NamedTuple):
@@ -158,8 +160,9 @@ def _write_rows(conn: Connection, url: str | None, nice: int) -> None:
             else:
                 if store is None:
                     raise RuntimeError("the writer process was asked to write before opening the store")
-                write_score_tuples(store, [row for blob in message.blobs for row in pickle.loads(blob)])
-                reply = StoreUp(store.url)
+                rows = [row for blob in message.blobs for row in pickle.loads(blob)]
+                refused, why = write_isolating(store, rows)
+                reply = StoreUp(store.url, refused, why)
         except Exception as exc:
             reply = StoreDown(error_line(exc))
         try:
@@ -304,7 +307,7 @@ class ScoreWriter:
                 self._cond.notify_all()
 
     def _write(self, batch: list[PackedRows], size: int) -> None:
-        ok = False
+        ok, refused, why = False, 0, None
         for attempt in (1, 2):  # a writer process found dead is replaced and the rows sent once more
             if not self._open():
                 break
@@ -315,12 +318,17 @@ class ScoreWriter:
                     self._mark_down(exc)
                 continue
             ok = isinstance(reply, StoreUp)
-            if isinstance(reply, StoreDown):
+            if isinstance(reply, StoreUp):
+                refused, why = reply.refused, reply.why
+            else:
                 self._mark_down(reply.error)
             break
         with self._cond:
             if ok:
-                self.written += size
+                self.written += size - refused
+                if refused:  # the database refused these rows themselves: the rest was written
+                    self.dropped += refused
+                    self._warn(f"score log: {refused:,} rows refused by the database and dropped ({why})")
             else:
                 self.dropped += size
                 self._warn(f"score log: {size:,} rows dropped, the database cannot be written")
