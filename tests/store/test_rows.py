@@ -13,8 +13,9 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leadscore.features.values import lead_key
 from leadscore.scoring.answer import log_rows
-from leadscore.store.scores import SCORE_COLUMNS, lead_key, plain_value
+from leadscore.store.scores import SCORE_COLUMNS, plain_value
 from leadscore.store.writer import PackedRows
 
 T0 = datetime(2026, 11, 20, 9, 0)
