@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from leadscore.cli import app
 from leadscore.errors import UserError
 from leadscore.scoring.bundle import BOOSTER_FILE, CHECKSUM_FILE, ModelBundle
+from leadscore.store.db import open_store
+from leadscore.store.scores import store_counts
 from tests.helpers import Trained, make_leads, make_tables, mlflow_env, private_env
 
 runner = CliRunner()
@@ -94,6 +96,48 @@ def test_scores_never_overwrite_their_input(trained: Trained, tmp_path: Path) ->
     code, output = _cli("score", str(src), "--model", str(trained["model_path"]), "--out", str(src))
     assert code == 2 and "is the input file" in output
     assert src.read_bytes() == before
+
+
+def test_scores_never_replace_a_table_of_the_folder_they_read(
+    trained: Trained, synthetic_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "folder"
+    shutil.copytree(synthetic_dir, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    model = str(trained["model_path"])
+    for out, what in [
+        ("events.csv", "the folder's events table 'events'"),  # the activity log, another extension
+        ("stage_history.parquet", "the folder's stages table 'stage_history'"),
+        ("leads.parquet", "the input file"),
+    ]:
+        code, output = _cli("score", str(folder), "--model", model, "--out", str(folder / out))
+        assert code == 2 and f"{folder / out}: is {what}; write the scores" in output, output
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # nothing added or changed
+    code, output = _cli("score", str(folder), "--model", model, "--out", str(folder / "scored.csv"))
+    assert code == 0, output  # beside the tables is fine
+
+
+def test_a_score_log_run_stopped_halfway_logs_nothing_and_its_rerun_logs_once(
+    trained: Trained, tmp_path: Path
+) -> None:
+    leads = make_leads(450, 8, fault_rate=0.0)
+    leads["lead_id"] = leads["lead_id"].astype(str)
+    leads.loc[leads.index[420], "lead_id"] = "x" * 300  # a bad cell in the fifth chunk of 100
+    src, out = tmp_path / "in.csv", tmp_path / "scored.csv"
+    leads.to_csv(src, index=False)
+    store = f"sqlite:///{tmp_path}/log.db"
+    model = str(trained["model_path"])
+    args = ["score", str(src), "--model", model, "--out", str(out), "--log", "--chunk-rows", "100", "--json"]
+    with private_env({**trained["env"], "LEADSCORE_DATABASE_URL": store}):
+        code, output = _cli(*args)
+        assert code == 2 and "row 422" in output, output
+        assert not out.exists() and store_counts(open_store(store))["scores"] == 0  # nothing half-logged
+        leads.loc[leads.index[420], "lead_id"] = "fixed"
+        leads.to_csv(src, index=False)
+        code, output = _cli(*args)
+    assert code == 0 and json.loads(output)["logged"] == 450, output
+    counts = store_counts(open_store(store))
+    assert (counts["scores"], counts["leads_scored"]) == (450, 450)  # each answer once
 
 
 def test_csv_output_neutralises_formulas(trained: Trained, tmp_path: Path) -> None:

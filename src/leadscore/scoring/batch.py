@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterator
-from contextlib import closing
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from leadscore.features.values import MAX_ID_LENGTH, id_problem, lead_key
 from leadscore.scoring.answer import log_rows, score_parts, trend_fields
 from leadscore.scoring.bundle import ModelBundle, Scored
 from leadscore.store.db import Store
-from leadscore.store.scores import latest, lead_of, write_score_tuples
+from leadscore.store.scores import latest, lead_of
+from leadscore.store.spool import LogSpool
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +94,15 @@ def _score_output(
 
 
 def log_chunk(
-    store: Store,
+    spool: LogSpool,
     bundle: ModelBundle,
     chunk: pd.DataFrame,
     frame: pd.DataFrame,
     scored: Scored | None,
     threshold: float,
 ) -> pd.DataFrame:
-    """Log a scored chunk to the store's score log (ids, scores and the model's fields) and add each
-    lead's previous logged score and trend to the output."""
+    """Hold a scored chunk's score-log rows (ids, scores and the model's fields) in the run's spool and
+    add each lead's previous logged score and trend to the output."""
     if scored is None or frame.empty:
         return frame
     id_col = bundle.id_column
@@ -115,7 +116,7 @@ def log_chunk(
     ]
     rows = log_rows(answers, records, model_name=bundle.name, fields=fields, source="batch")
     keys = list(map(lead_of, rows))
-    previous = latest(store, keys)
+    previous = latest(spool.store, keys)
     trends: dict[str, list[Any]] = {
         "previous_p_sql": [],
         "previous_scored_at": [],
@@ -129,7 +130,7 @@ def log_chunk(
         trends["previous_scored_at"].append(before["scored_at"] if before else None)
         trends["trend"].append(extra["trend"])
         trends["crossed_cutoff"].append(extra["crossed_cutoff"])
-    write_score_tuples(store, rows)
+    spool.add(rows)
     out = frame.copy()
     for name, values in trends.items():
         out[name] = pd.Series(
@@ -166,13 +167,23 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _same_file(data: str | Path, bundle: ModelBundle, out: Path) -> bool:
+def _replaced_input(data: str | Path, bundle: ModelBundle, out: Path) -> str | None:
+    """What of the input ``out`` would replace: the leads file, or a table of the folder being read
+    (its activity log, its status history ... whatever the extension), else None."""
     source = (
         leads_path(Path(data), bundle.spec)
         if is_declared_folder(data, bundle.spec)
         else resolve_leads_path(data)
     ).resolve()
-    return out.resolve() == source or (out.exists() and out.samefile(source))
+    if out.resolve() == source or (out.exists() and out.samefile(source)):
+        return "the input file"
+    folder = Path(data).resolve()
+    if folder.is_dir() and out.resolve().parent == folder:
+        tables = {"leads", "events", "stages", *bundle.spec.tables}
+        stems = {bundle.spec.table(kind): kind for kind in tables}
+        if out.stem in stems:
+            return f"the folder's {stems[out.stem]} table '{out.stem}'"
+    return None
 
 
 def _chunks(
@@ -208,64 +219,88 @@ def score_file(
     trend_threshold: float = 0.05,
 ) -> dict[str, object]:
     """Score every lead in ``data`` and write id, p_sql, mql, grade (and reasons) to ``out``; with
-    ``log_to``, log every score to the store (chunk by chunk) and add each lead's previous score and trend."""
+    ``log_to``, log every score to the store and add each lead's previous score and trend: the rows are
+    held until the output is complete and written in one transaction just before it replaces ``out``
+    (a run stopped halfway logs nothing)."""
     out = Path(out)
     fmt = "csv" if out.suffix.lower() == ".csv" else "parquet"
     if out.suffix.lower() not in {".csv", ".parquet", ".pq"}:
         raise UserError(f"{out}: output must end in .csv or .parquet")
-    if _same_file(data, bundle, out):
-        raise UserError(f"{out}: is the input file; write the scores to another file")
+    replaced = _replaced_input(data, bundle, out)
+    if replaced:
+        raise UserError(f"{out}: is {replaced}; write the scores to another file")
     chunks, total = _chunks(data, bundle, chunk_rows)
-    rows = mql = 0
-    warned = False
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with (
-        atomic_path(out) as tmp,
-        Progress(*columns, disable=not progress, transient=True, redirect_stdout=False) as bar,
-    ):
+    with ExitStack() as stack:  # left in reverse: the bar, the output (replaced), the spool
+        spool = stack.enter_context(LogSpool(log_to, out.parent)) if log_to is not None else None
+        tmp = stack.enter_context(atomic_path(out))
+        bar = stack.enter_context(
+            Progress(*columns, disable=not progress, transient=True, redirect_stdout=False)
+        )
         task = bar.add_task("score", total=total)
-        writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        sink = _Sink(tmp, fmt, spool, trend_threshold)
         try:
             for chunk in chunks:
-                if not warned:
-                    warned = True
-                    if bundle.id_column and bundle.id_column not in chunk.columns:
-                        raise UserError(f"{data}: id column '{bundle.id_column}' is missing")
-                    missing = [c for c in bundle.fields if c not in chunk.columns]
-                    if missing:
-                        log.warning(
-                            "%d model columns missing from %s, scored as missing values: %s",
-                            len(missing),
-                            data,
-                            ", ".join(missing),
-                        )
-                if bundle.id_column:
-                    check_ids(chunk[bundle.id_column], f"{data}: column '{bundle.id_column}'", rows)
-                frame, scored = _score_output(bundle, chunk, explain=explain)
-                if log_to is not None:
-                    frame = log_chunk(log_to, bundle, chunk, frame, scored, trend_threshold)
-                if fmt == "csv":
-                    frame = neutralise_formulas(frame)
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                if writer is None:
-                    writer = (
-                        pq.ParquetWriter(tmp, table.schema)
-                        if fmt == "parquet"
-                        else pacsv.CSVWriter(tmp, table.schema)
-                    )
-                writer.write_table(table)
-                rows += len(frame)
-                mql += int(frame["mql"].sum())
-                bar.update(task, advance=len(frame))
+                sink.write(bundle, chunk, data, explain)
+                bar.update(task, advance=len(chunk))
         finally:
-            if writer is not None:
-                writer.close()
+            sink.close()
+        logged = spool.commit() if spool is not None else None  # before the output replaces ``out``
+    rows, mql = sink.rows, sink.mql
     return {
         "out": str(out),
         "rows": rows,
         "mql": mql,
         "mql_share": mql / rows if rows else 0.0,
         "model_version": bundle.version,
+        **({"logged": logged} if logged is not None else {}),
     }
+
+
+class _Sink:
+    """Where a run's scored chunks go: the output file (made on the first chunk) and the log spool."""
+
+    def __init__(self, tmp: Path, fmt: str, spool: LogSpool | None, trend_threshold: float) -> None:
+        self.tmp, self.fmt, self.spool, self.threshold = tmp, fmt, spool, trend_threshold
+        self.writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        self.rows = self.mql = 0
+
+    def write(self, bundle: ModelBundle, chunk: pd.DataFrame, data: str | Path, explain: int) -> None:
+        if self.writer is None:
+            _first_chunk_checks(bundle, chunk, data)
+        if bundle.id_column:
+            check_ids(chunk[bundle.id_column], f"{data}: column '{bundle.id_column}'", self.rows)
+        frame, scored = _score_output(bundle, chunk, explain=explain)
+        if self.spool is not None:
+            frame = log_chunk(self.spool, bundle, chunk, frame, scored, self.threshold)
+        if self.fmt == "csv":
+            frame = neutralise_formulas(frame)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.writer = (
+                pq.ParquetWriter(self.tmp, table.schema)
+                if self.fmt == "parquet"
+                else pacsv.CSVWriter(self.tmp, table.schema)
+            )
+        self.writer.write_table(table)
+        self.rows += len(frame)
+        self.mql += int(frame["mql"].sum())
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _first_chunk_checks(bundle: ModelBundle, chunk: pd.DataFrame, data: str | Path) -> None:
+    if bundle.id_column and bundle.id_column not in chunk.columns:
+        raise UserError(f"{data}: id column '{bundle.id_column}' is missing")
+    missing = [c for c in bundle.fields if c not in chunk.columns]
+    if missing:
+        log.warning(
+            "%d model columns missing from %s, scored as missing values: %s",
+            len(missing),
+            data,
+            ", ".join(missing),
+        )

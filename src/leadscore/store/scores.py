@@ -125,40 +125,34 @@ def write_scores(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
 
 def write_score_tuples(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
     """Log rows (``score_tuple``: values in ``SCORE_COLUMNS`` order) in one transaction: every row
-    into ``scores``, each lead's newest into ``latest_scores``.
+    into ``scores``, each lead's newest into ``latest_scores``. See ``write_score_chunks``."""
+    if rows:
+        write_score_chunks(store, [rows])
+
+
+def write_score_chunks(store: Store, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> int:
+    """Log chunks of rows in one transaction (all or none: a batch run's log commits whole);
+    returns the rows written.
 
     Written on a plain driver connection with ``executemany`` (the service writes its log in a
     process of its own, ``store.writer``). The driver's parameters are made a column at a time:
     per value, Python took a fifth of the write's CPU."""
-    if not rows:
-        return
     sqlite = store.dialect == "sqlite"
-    newest: dict[str, tuple[Any, ...]] = {}
-    for row in rows:
-        key = row[_LEAD]
-        if key and (key not in newest or row[_AT] >= newest[key][_AT]):
-            newest[key] = row
-    columns = list(zip(*rows, strict=True))
-    for i in _JSON_AT:  # JSON text as log_rows makes it, or a value to encode
-        if not all(v is None or type(v) is str for v in columns[i]):
-            columns[i] = tuple(
-                v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in columns[i]
-            )
-    if sqlite:  # stored exactly as SQLAlchemy stores times (so both read them back); booleans are 0/1 already
-        columns[_AT] = tuple(map(_sqlite_time, columns[_AT]))
-    score_params = list(zip(*columns, strict=True))
-    latest_params = list(map(_latest_values, newest.values()))  # lead_id, scored_at, ...
-    if sqlite:
-        latest_params = [(v[0], _sqlite_time(v[1]), *v[2:]) for v in latest_params]
     insert, upsert = _statements(store.dialect)
+    written = 0
     raw = store.engine.raw_connection()
     try:
         cursor = raw.cursor()
         if sqlite:
             cursor.execute("BEGIN IMMEDIATE")  # writers queue on the busy timeout, none fails
         try:
-            cursor.executemany(insert, score_params)
-            cursor.executemany(upsert, latest_params)
+            for rows in chunks:
+                if not rows:
+                    continue
+                score_params, latest_params = _parameters(rows, sqlite)
+                cursor.executemany(insert, score_params)
+                cursor.executemany(upsert, latest_params)
+                written += len(rows)
             if sqlite:
                 cursor.execute("COMMIT")
             else:
@@ -174,6 +168,30 @@ def write_score_tuples(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
             cursor.close()
     finally:
         raw.close()  # back to the pool
+    return written
+
+
+def _parameters(
+    rows: Sequence[tuple[Any, ...]], sqlite: bool
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The driver's parameters for the rows (``scores``) and each lead's newest (``latest_scores``)."""
+    newest: dict[str, tuple[Any, ...]] = {}
+    for row in rows:
+        key = row[_LEAD]
+        if key and (key not in newest or row[_AT] >= newest[key][_AT]):
+            newest[key] = row
+    columns = list(zip(*rows, strict=True))
+    for i in _JSON_AT:  # JSON text as log_rows makes it, or a value to encode
+        if not all(v is None or type(v) is str for v in columns[i]):
+            columns[i] = tuple(
+                v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in columns[i]
+            )
+    if sqlite:  # stored exactly as SQLAlchemy stores times (so both read them back); booleans are 0/1 already
+        columns[_AT] = tuple(map(_sqlite_time, columns[_AT]))
+    latest_params = list(map(_latest_values, newest.values()))  # lead_id, scored_at, ...
+    if sqlite:
+        latest_params = [(v[0], _sqlite_time(v[1]), *v[2:]) for v in latest_params]
+    return list(zip(*columns, strict=True)), latest_params
 
 
 def write_isolating(store: Store, rows: Sequence[tuple[Any, ...]]) -> tuple[int, str | None]:
