@@ -62,14 +62,15 @@ class _Constant:
 def test_sampled_periods_keep_every_sql_and_weigh_the_rest_back() -> None:
     rng = np.random.default_rng(0)
     y = (rng.random(100_000) < 0.03).astype(float)
-    X = np.arange(len(y), dtype=float)[:, None]
-    Xs, ys, w = sampled(X, y, 20_000, np.random.default_rng(1))
-    assert w is not None and ys.sum() == y.sum() and abs(len(ys) - 20_000) < 600
+    keep, w = sampled(y, 20_000, np.random.default_rng(1))
+    assert keep is not None and w is not None
+    ys = y[keep]
+    assert ys.sum() == y.sum() and abs(len(ys) - 20_000) < 600
     assert w[ys == 1].tolist() == [1.0] * int(y.sum())
     assert w[ys == 0].sum() == pytest.approx((y == 0).sum(), rel=0.02)  # the negatives, weighed back
-    again = sampled(X, y, 20_000, np.random.default_rng(1))
-    assert np.array_equal(again[0], Xs)  # seeded: the same rows
-    assert sampled(X, y, 200_000, rng)[2] is None  # under the cap: every row, no weights
+    again, _ = sampled(y, 20_000, np.random.default_rng(1))
+    assert again is not None and np.array_equal(again, keep)  # seeded: the same rows
+    assert sampled(y, 200_000, rng) == (None, None)  # under the cap: every row, no weights
 
 
 def test_horizons_are_monotone_and_the_median_is_where_one_half_is_crossed() -> None:

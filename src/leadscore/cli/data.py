@@ -128,18 +128,24 @@ def validate_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Check an export: duplicates, placeholders, dates, impossible values, label, class sizes."""
-    from leadscore.data.sources import read_table
+    from leadscore.data.sources import ambiguous_message, csv_format_of, read_table
     from leadscore.data.validate import validate_frame
 
     ds = resolve_spec(file, spec, label, positive, id_col, time_col)
     if email:
         ds.email = email
-    from leadscore.data.folders import is_declared_folder, validate_folder
+    from leadscore.data.folders import is_declared_folder, leads_path, validate_folder
 
-    if is_declared_folder(file, ds):  # a CRM's own tables, read as training reads them, and each table
+    declared = is_declared_folder(file, ds)
+    if declared:  # a CRM's own tables, read as training reads them, and each table
         report = validate_folder(file, ds)
     else:
         report = validate_frame(read_table(file), ds, source=str(file))
+    found = csv_format_of(leads_path(file, ds) if declared else file)
+    if found is not None:  # how its numbers were read, and the columns that could be read either way
+        report.read_as = found.describe()
+        for column in found.ambiguous:
+            report.add("warning", "ambiguous_number", column, 0, ambiguous_message(found))
     if json_out:
         echo_json(report.to_dict())
     else:
@@ -147,6 +153,8 @@ def validate_cmd(
             typer.echo(line)
         for line in table_lines(report.tables):
             typer.echo(line)
+        if report.read_as:
+            typer.echo(f"{file}: read as {report.read_as}")
         verdict = "usable" if report.usable else "NOT usable"
         typer.echo(
             f"{file}: {report.rows:,} rows, {report.positives:,} SQL / {report.negatives:,} non-SQL: {verdict}"

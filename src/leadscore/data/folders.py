@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from leadscore.data.joins import NO_JOIN, joined
 from leadscore.data.sources import find_table, read_folder_table, read_table, resolve_leads_path
 from leadscore.data.validate import ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
@@ -73,7 +74,7 @@ def with_declared_engagement(
     for key, column in (("id", spec.id), ("time", spec.time)):
         if column not in frame.columns:
             raise UserError(f"spec key '{key}': column '{column}' is not in the leads table")
-    events, source = _events(folder, spec, log, loaded)
+    events, source = _events(folder, spec, log, loaded, frame[spec.id])
     _check_definitions(events, source, spec)
     return engagement_from(frame, events, spec)
 
@@ -92,17 +93,28 @@ def engagement_from(frame: pd.DataFrame, events: pd.DataFrame, spec: DatasetSpec
 
 
 def _events(
-    folder: Path, spec: DatasetSpec, log: EventLog, loaded: Loaded | None = None
+    folder: Path,
+    spec: DatasetSpec,
+    log: EventLog,
+    loaded: Loaded | None = None,
+    lead_ids: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, str]:
     columns = {k: getattr(log, k) for k in ("id", "time", "type")}
-    return _declared_table(folder, spec, "events", columns, loaded)
+    return _declared_table(folder, spec, "events", columns, loaded, lead_ids)
 
 
 def _declared_table(
-    folder: Path, spec: DatasetSpec, kind: str, columns: dict[str, str], loaded: Loaded | None = None
+    folder: Path,
+    spec: DatasetSpec,
+    kind: str,
+    columns: dict[str, str],
+    loaded: Loaded | None = None,
+    lead_ids: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """One of a folder's declared tables (``events``, ``stages``), with the columns its spec key names
-    (taken from ``loaded`` when it was read already, and kept there)."""
+    (taken from ``loaded`` when it was read already, and kept there). With the leads' ids, the
+    table's ids are put in their form (``7`` and ``"7"`` are one lead), and a table none of whose
+    rows joins a lead stops the command in the line ``validate`` gives."""
     if loaded is not None and kind in loaded:
         return loaded[kind]
     stem = spec.table(kind)
@@ -111,6 +123,8 @@ def _declared_table(
         raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key 'tables.{kind}'")
     table = read_table(path)
     require_columns(table.columns, path.name, kind, columns)
+    if lead_ids is not None:
+        table = joined(table, columns["id"], lead_ids, path.name, kind)
     if loaded is not None:
         loaded[kind] = (table, path.name)
     return table, path.name
@@ -173,7 +187,7 @@ def with_stage_labels(
             "spec keys 'id' and 'time': needed to read the status history as of each lead's scoring time"
         )
     history, source = _declared_table(
-        folder, spec, "stages", {k: getattr(log, k) for k in ("id", "time", "stage")}, loaded
+        folder, spec, "stages", {k: getattr(log, k) for k in ("id", "time", "stage")}, loaded, frame[spec.id]
     )
     stage, wanted = _stages(history, spec)
     if not np.isin(stage, list(wanted)).any():
@@ -320,7 +334,7 @@ def _log_facts(
             "ids_dont_join",
             id_col,
             rows,
-            f"no row's id matches a lead's id in the leads table: check spec key '{kind}.id'",
+            f"{NO_JOIN} '{kind}.id'",
             name,
         )
     elif unknown.any():

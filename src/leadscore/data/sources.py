@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import functools
 import glob
 import hashlib
 import io
@@ -18,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leadscore.data.csvformat import CsvFormat, detect, separator
 from leadscore.errors import UserError
 
 TABLES = ("leads", "events", "stage_history", "accounts", "feedback")
@@ -92,7 +94,6 @@ def _read_errors(path: Path, kind: str) -> Iterator[None]:
 
 
 MAX_CELL_CHARS = 100_000  # a longer cell is a broken export (or an attack), in every reader alike
-SEPARATORS = (",", ";", "\t", "|")
 HEAD_BYTES = 1 << 20
 
 
@@ -133,7 +134,7 @@ def _parse(
             else:
                 frame = pd.read_parquet(source, columns=columns)
         else:
-            frame = pd.read_csv(source, sep=csv_separator(path), usecols=columns)
+            frame = pd.read_csv(source, usecols=columns, **csv_format(path).read_options())
     frame = _checked(path, frame)
     if frame.empty:
         raise UserError(f"{path}: file has a header but no rows")
@@ -158,12 +159,13 @@ def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Generator[pd.DataF
                 yield _checked(path, schema.empty_table().to_pandas())
         else:
             seen = 0
-            with pd.read_csv(path, sep=csv_separator(path), chunksize=chunk_rows) as chunks:
+            options = csv_format(path).read_options()
+            with pd.read_csv(path, chunksize=chunk_rows, **options) as chunks:
                 for chunk in chunks:
                     yield _checked(path, chunk, offset=seen)
                     seen += len(chunk)
             if seen == 0:
-                yield _checked(path, pd.read_csv(path, sep=csv_separator(path), nrows=0))
+                yield _checked(path, pd.read_csv(path, nrows=0, **options))
 
 
 def _opened(path: Path) -> str:
@@ -201,12 +203,44 @@ def _first_line(path: Path) -> str:
 
 def csv_separator(path: Path) -> str:
     """The CSV's separator, from its header line: the most common of , ; tab and | (a comma when none)."""
-    if path.suffix.lower() == ".tsv":
-        return "\t"
-    first = _first_line(path)
-    counts = {sep: first.count(sep) for sep in SEPARATORS}
-    best = max(SEPARATORS, key=lambda sep: counts[sep])
-    return best if counts[best] else ","
+    return separator(_first_line(path), path.suffix.lower())
+
+
+def csv_format(path: Path) -> CsvFormat:
+    """How the CSV writes its numbers (separator, decimal and thousands marks), from its own cells;
+    worked out once per version of the file."""
+    stat = path.stat()
+    return _format(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _format(path: Path, mtime_ns: int, size: int) -> CsvFormat:
+    return detect(path)
+
+
+def csv_format_of(path: str | Path) -> CsvFormat | None:
+    """The number format of a leads file when it is a CSV (None for Parquet)."""
+    path = resolve_leads_path(path)
+    if path.is_dir() or _check_format(path) != "csv":
+        return None
+    return csv_format(path)
+
+
+def ambiguous_message(found: CsvFormat) -> str:
+    return (
+        f"numbers like 1.919 read with '{found.decimal}' as the decimal mark ({found.describe()}); "
+        "nothing in the column says which mark is meant: check the export"
+    )
+
+
+def format_warnings(path: str | Path) -> list[str]:
+    """What a reader of ``path`` should be told about how its numbers were read (empty for Parquet
+    and for plain comma files): every command says the same."""
+    found = csv_format_of(path)
+    if found is None:
+        return []
+    shown = resolve_leads_path(path)
+    return [f"{shown}: column '{column}': {ambiguous_message(found)}" for column in found.ambiguous]
 
 
 def _checked(path: Path, frame: pd.DataFrame, offset: int = 0) -> pd.DataFrame:

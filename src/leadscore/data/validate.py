@@ -51,6 +51,7 @@ class ValidationReport:
     negatives: int = 0
     problems: list[Problem] = field(default_factory=list)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # a data folder: facts per table
+    read_as: str | None = None  # a CSV's separator and number marks, as every reader takes them
 
     @property
     def usable(self) -> bool:
@@ -82,6 +83,7 @@ class ValidationReport:
             "warnings": sum(p.level == "warning" for p in self.problems),
             "problems": [asdict(p) for p in self.problems],
             "tables": self.tables,
+            "read_as": self.read_as,
         }
 
     def lines(self) -> list[str]:

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from leadscore.data.folders import is_declared_folder, leads_path, sql_times, with_declared_tables
 from leadscore.data.labels import apply_labels, decided_leads, reached_times
 from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
-from leadscore.data.sources import read_table_hashed
+from leadscore.data.sources import format_warnings, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
 from leadscore.features import canonical_category, dates_ms, map_values, parse_dates
@@ -84,7 +84,10 @@ def load_training_frame(path: str | Path, spec: DatasetSpec, notes: list[str] | 
     spec's declared features (the activity log rolled up as of each lead's scoring time) and its
     labels from stages (only what the status history says up to the export day)."""
     folder = Path(path)
-    if is_declared_folder(folder, spec):  # a CRM's own tables, declared in the spec
+    declared = is_declared_folder(folder, spec)
+    if notes is not None:  # a CSV whose numbers read either way is named in the run's notes
+        notes.extend(format_warnings(leads_path(folder, spec) if declared else path))
+    if declared:  # a CRM's own tables, declared in the spec
         frame, digest = read_table_hashed(leads_path(folder, spec))
         given = parse_observed_until(spec.observed_until, "spec key 'observed_until'")
         loaded: dict[str, tuple[pd.DataFrame, str]] = {}

@@ -49,36 +49,55 @@ PARAMS = {
 }
 
 
-def person_periods(X: np.ndarray, obs: Observed) -> tuple[np.ndarray, np.ndarray]:
-    """One row per lead and interval it was observed through (or reached SQL in): the lead's
-    features with the interval's number appended, and whether it reached SQL in that interval."""
-    rows, labels = [], []
+def period_index(obs: Observed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One entry per lead and interval it was observed through (or reached SQL in): the lead's row,
+    the interval's number, and whether it reached SQL in that interval."""
+    leads, intervals, labels = [], [], []
     for k, (start, end) in enumerate(zip(INTERVALS[:-1], INTERVALS[1:], strict=True)):
         hit = obs.event & (obs.days >= start) & (obs.days < end if end < INTERVALS[-1] else obs.days <= end)
         through = obs.days >= end
         at_risk = (obs.days >= start) & (hit | through) & ~(obs.event & (obs.days < start))
         idx = np.flatnonzero(at_risk)
-        rows.append(np.column_stack([X[idx], np.full(len(idx), k, dtype=np.float64)]))
+        leads.append(idx)
+        intervals.append(np.full(len(idx), k, dtype=np.float64))
         labels.append(hit[idx].astype(np.float64))
-    return np.vstack(rows), np.concatenate(labels)
+    return np.concatenate(leads), np.concatenate(intervals), np.concatenate(labels)
+
+
+def person_periods(X: np.ndarray, obs: Observed) -> tuple[np.ndarray, np.ndarray]:
+    """The person-period rows: each lead's features with the interval's number appended, and
+    whether it reached SQL in that interval (``period_index``)."""
+    idx, interval, y = period_index(obs)
+    return np.column_stack([X[idx], interval]), y
+
+
+def _periods(
+    X: np.ndarray, obs: Observed, rows: np.ndarray, cap: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The person-periods of ``rows``, sampled to about ``cap`` before the features are gathered
+    (a large export's periods are never all built)."""
+    idx, interval, y = period_index(_at(obs, rows))
+    keep, weight = sampled(y, cap, rng)
+    if keep is not None:
+        idx, interval, y = idx[keep], interval[keep], y[keep]
+    return np.column_stack([X[rows[idx]], interval]), y, weight
 
 
 MAX_PERIODS = 1_500_000  # person-periods the booster learns from; beyond, non-SQL rows are sampled
 
 
-def sampled(
-    X: np.ndarray, y: np.ndarray, cap: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """At most about ``cap`` person-periods: every SQL row kept, the others sampled at one rate and
-    weighted by its inverse, so each interval's hazard is learned without bias (the likelihood's
-    expectation is unchanged) at a bounded cost on large exports. No weights when nothing is dropped."""
+def sampled(y: np.ndarray, cap: int, rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Which of the person-periods labelled ``y`` to keep, at most about ``cap``, and their weights:
+    every SQL row kept, the others sampled at one rate and weighted by its inverse, so each
+    interval's hazard is learned without bias (the likelihood's expectation is unchanged) at a
+    bounded cost on large exports. (None, None) when nothing is dropped."""
     negative = y == 0
     room = cap - int((~negative).sum())
     if len(y) <= cap or room <= 0:
-        return X, y, None
+        return None, None
     rate = room / int(negative.sum())
     keep = ~negative | (rng.random(len(y)) < rate)
-    return X[keep], y[keep], np.where(negative[keep], 1.0 / rate, 1.0)
+    return keep, np.where(negative[keep], 1.0 / rate, 1.0)
 
 
 def _at(obs: Observed, rows: np.ndarray) -> Observed:
@@ -95,8 +114,8 @@ def fit_time_head(
 ) -> TimeHead:
     """The hazard booster, stopped early on the validation leads' person-periods."""
     rng = np.random.default_rng(seed)
-    Xf, yf, wf = sampled(*person_periods(X[fit_rows], _at(obs, fit_rows)), MAX_PERIODS, rng)
-    Xv, yv, wv = sampled(*person_periods(X[valid_rows], _at(obs, valid_rows)), MAX_PERIODS // 4, rng)
+    Xf, yf, wf = _periods(X, obs, fit_rows, MAX_PERIODS, rng)
+    Xv, yv, wv = _periods(X, obs, valid_rows, MAX_PERIODS // 4, rng)
     interval = Xf.shape[1] - 1
     # Trees use the interval alone or the lead's fields alone: the log-odds of the hazard is the
     # lead's part plus the interval's (a discrete-time proportional-odds model), so scoring a lead

@@ -15,7 +15,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from leadscore.data.folders import is_declared_folder, leads_path, with_declared_engagement
-from leadscore.data.sources import atomic_path, count_rows, iter_table, read_table, resolve_leads_path
+from leadscore.data.sources import (
+    atomic_path,
+    count_rows,
+    format_warnings,
+    iter_table,
+    read_table,
+    resolve_leads_path,
+)
 from leadscore.errors import UserError
 from leadscore.features.values import MAX_ID_LENGTH, id_problem, lead_key
 from leadscore.scoring.answer import log_rows, score_parts, trend_fields
@@ -296,6 +303,9 @@ class _Sink:
 def _first_chunk_checks(bundle: ModelBundle, chunk: pd.DataFrame, data: str | Path) -> None:
     if bundle.id_column and bundle.id_column not in chunk.columns:
         raise UserError(f"{data}: id column '{bundle.id_column}' is missing")
+    leads = leads_path(Path(data), bundle.spec) if is_declared_folder(data, bundle.spec) else data
+    for warning in format_warnings(leads):
+        log.warning("%s", warning)
     missing = [c for c in bundle.fields if c not in chunk.columns]
     if missing:
         log.warning(
