@@ -295,3 +295,10 @@ class Page:
 
 
 OpenPage = Callable[[Path], Page]  # the ``open_page`` fixture: an HTML file -> what opening it did
+
+
+def one_byte_off(booster: Path) -> None:
+    """Change the first tree's leaf count by one byte: a file LightGBM aborts on (not an exception)."""
+    text = booster.read_text()
+    at = text.index("num_leaves=") + len("num_leaves=")
+    booster.write_text(text[:at] + ("9" if text[at] != "9" else "8") + text[at + 1 :])

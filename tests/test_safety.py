@@ -19,7 +19,7 @@ from leadscore.errors import UserError
 from leadscore.scoring.bundle import BOOSTER_FILE, CHECKSUM_FILE, ModelBundle
 from leadscore.store.db import open_store
 from leadscore.store.scores import store_counts
-from tests.helpers import Trained, make_leads, make_tables, mlflow_env, private_env
+from tests.helpers import Trained, make_leads, make_tables, mlflow_env, one_byte_off, private_env
 
 runner = CliRunner()
 
@@ -322,6 +322,20 @@ def test_a_damaged_or_partial_bundle_is_one_line_and_never_parsed(trained: Train
     (_bundle_dir(model) / CHECKSUM_FILE).unlink()  # an older bundle without checksums: still refused
     with pytest.raises(UserError, match="cut short|fewer trees"):
         ModelBundle.load(model)
+    # One byte changed in an older bundle's booster (num_leaves=7 -> 9): whole by its header, but
+    # LightGBM aborts the process parsing it. It is parsed in a child process first: refused here.
+    shutil.rmtree(model)
+    shutil.copytree(trained["model_path"], model)
+    (_bundle_dir(model) / CHECKSUM_FILE).unlink()
+    one_byte_off(_bundle_dir(model) / BOOSTER_FILE)
+    with pytest.raises(UserError, match="its booster cannot be read"):
+        ModelBundle.load(model)  # this process is still here to see the error
+    done = subprocess.run(
+        [sys.executable, "-m", "leadscore", "score", str(src), "--model", str(model), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "its booster cannot be read" in done.stderr, done.stderr
     shutil.rmtree(model)
     shutil.copytree(trained["model_path"], model)
     (_bundle_dir(model) / BOOSTER_FILE).unlink()  # partial: a file is missing

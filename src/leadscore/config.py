@@ -79,9 +79,16 @@ def find_config(kind: str, name_or_path: str) -> Path:
     raise UserError(f"{kind} config not found: {name_or_path}")
 
 
+MAX_YAML_NODES = 200_000  # a spec or contract is a few hundred; aliases may not multiply it past this
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
+    """A spec, contract or rules file: YAML read safely, its aliases counted as what they expand to
+    (a "billion laughs" file is refused in one line, whatever key it hides under)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _limited_load(path.read_text(encoding="utf-8"), path)
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to be a leadscore file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -91,6 +98,39 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def _limited_load(text: str, path: Path) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded(node, {})
+        if size > MAX_YAML_NODES:
+            raise UserError(
+                f"{path}: its aliases (&anchor / *alias) expand to over {MAX_YAML_NODES:,} values: "
+                "not a leadscore file"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values ``node`` stands for once every alias is written out (each shared node counted
+    where it is used, computed once)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = MAX_YAML_NODES + 1  # a node that contains itself expands without end
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded(item, memo) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded(k, memo) + _expanded(v, memo) for k, v in node.value)
+    memo[key] = min(size, MAX_YAML_NODES + 1)
+    return memo[key]
 
 
 def validation_message(path: Path | str, exc: ValidationError) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -189,6 +190,34 @@ class SegmentRule(BaseModel):
         return self
 
 
+REASON_KEYS = ("label", "positive", "negative", "missing", "any")
+PLACEHOLDERS = ("value", "n", "s", "label")
+MAX_TEMPLATE = 300
+
+
+def template_problem(kind: str, text: str) -> str | None:
+    """Why a reasons template (``reasons.<field>.<kind>``) cannot be used, or None: only the
+    documented placeholders, each plain ({value}, {n}, {s}, {label}: no attribute, index, conversion
+    or format spec), a label without braces, and at most ``MAX_TEMPLATE`` characters."""
+    if kind not in REASON_KEYS:
+        return f"unknown key (use {', '.join(REASON_KEYS)})"
+    if len(text) > MAX_TEMPLATE:
+        return f"longer than {MAX_TEMPLATE} characters"
+    if kind == "label":
+        return "a label is plain text, without braces" if "{" in text or "}" in text else None
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        return f"unbalanced braces ({exc})"
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in PLACEHOLDERS or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            return f"'{shown}' is not a placeholder (use {{value}}, {{n}}, {{s}} or {{label}}, as written)"
+    return None
+
+
 class DatasetSpec(BaseModel):
     """What a CRM export looks like: id, label rule, time, fields, exclusions, placeholders."""
 
@@ -219,6 +248,16 @@ class DatasetSpec(BaseModel):
     # The day the export was taken: a lead whose label window ends after it is open (unknown). Unset:
     # the latest time found in the data (data/maturity.py).
     observed_until: datetime | date | None = None
+
+    @field_validator("reasons")
+    @classmethod
+    def _templates(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for field_name, phrases in value.items():
+            for kind, text in phrases.items():
+                problem = template_problem(kind, text)
+                if problem:
+                    raise ValueError(f"'{field_name}.{kind}': {problem}")
+        return value
 
     @field_validator("name")
     @classmethod

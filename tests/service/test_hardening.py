@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from leadscore.scoring.batch import score_output
-from leadscore.scoring.bundle import BOOSTER_FILE, ModelBundle
+from leadscore.scoring.bundle import BOOSTER_FILE, CHECKSUM_FILE, ModelBundle
 from tests.helpers import (
     ADMIN_KEY,
     API_KEY,
@@ -27,6 +27,7 @@ from tests.helpers import (
     Trained,
     free_port,
     make_leads,
+    one_byte_off,
     start_server,
     stop,
     wait_ready,
@@ -197,6 +198,12 @@ def test_reloading_a_damaged_model_is_409_and_the_old_one_keeps_serving(
         booster.write_bytes(text[: len(text) // 3])  # truncated, as a half-copied file would be
         r = httpx.post(f"{url}/v1/admin/reload", headers={"X-API-Key": ADMIN_KEY}, timeout=60)
         assert r.status_code == 409 and "damaged" in r.json()["detail"]
+        # An older bundle without checksums, one byte off: LightGBM would abort the server parsing it.
+        booster.write_bytes(text)
+        (model / "artifacts" / "bundle" / CHECKSUM_FILE).unlink()
+        one_byte_off(booster)
+        r = httpx.post(f"{url}/v1/admin/reload", headers={"X-API-Key": ADMIN_KEY}, timeout=60)
+        assert r.status_code == 409 and "its booster cannot be read" in r.json()["detail"]
         after = httpx.post(f"{url}/v1/score", headers={"X-API-Key": API_KEY}, json=_lead(3))
         assert after.status_code == 200 and after.json()["p_sql"] == before["p_sql"]
         assert proc.poll() is None

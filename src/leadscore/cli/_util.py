@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -108,11 +109,41 @@ def user_errors(func: F) -> F:
         except UserError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
+        except OSError as exc:
+            if exc.errno not in _USER_FAULTS:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            typer.echo(f"error: {where}{exc.strerror or exc} (nothing was written)", err=True)
+            raise typer.Exit(code=2) from None
+        except Exception as exc:
+            line = _database_fault(exc)
+            if line is None:
+                raise
+            typer.echo(f"error: {line}", err=True)
+            raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps func's signature; mypy types it _Wrapped
+
+
+# The machine's faults a user fixes (a full disk, a read-only folder, no permission), not bugs.
+_USER_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _database_fault(exc: BaseException) -> str | None:
+    """One line for a database's refusal (a full disk, a value too long, a lost connection), or None
+    for anything else (a bug keeps its traceback)."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError | sqlite3.Error) or type(exc).__module__.startswith("psycopg"):
+        from leadscore.store.db import error_line
+
+        return f"database: {error_line(exc)}"
+    return None
 
 
 def echo_json(payload: Any) -> None:

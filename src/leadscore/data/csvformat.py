@@ -36,10 +36,11 @@ class CsvFormat:
     decimal: str = "."
     thousands: str | None = None
     ambiguous: tuple[str, ...] = field(default=())
+    encoding: str = "utf-8"  # "utf-16" for Excel's "Unicode Text" (found by its byte-order mark)
 
     def read_options(self) -> dict[str, Any]:
         """What ``pandas.read_csv`` needs to read the file's numbers as its author wrote them."""
-        options: dict[str, Any] = {"sep": self.sep}
+        options: dict[str, Any] = {"sep": self.sep, "encoding": self.encoding}
         if self.decimal != ".":
             options.update(decimal=self.decimal, thousands=self.thousands)
         return options
@@ -61,24 +62,48 @@ def separator(first_line: str, suffix: str) -> str:
     return best if counts[best] else ","
 
 
-def detect(path: Path) -> CsvFormat:
-    """The file's format from its first rows (at most ``HEAD_BYTES``)."""
+def encoding_of(head: bytes) -> str:
+    """The text encoding from the first bytes: UTF-16 by its byte-order mark (Excel's "Unicode
+    Text"), else UTF-8 (with or without its mark)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    return "utf-8"
+
+
+def head_text(path: Path) -> tuple[str, str, bool]:
+    """The file's first ``HEAD_BYTES`` as text, its encoding, and whether that is the whole file."""
     with path.open("rb") as fh:
         head = fh.read(HEAD_BYTES)
-    text = head.decode("utf-8-sig", errors="replace")
+        whole = not fh.read(1)
+    encoding = encoding_of(head)
+    if encoding == "utf-16" and len(head) % 2:
+        head = head[:-1]
+    return head.decode(encoding, errors="replace"), encoding, whole
+
+
+def detect(path: Path) -> CsvFormat:
+    """The file's format from its first rows (at most ``HEAD_BYTES``)."""
+    text, encoding, whole = head_text(path)
     lines = text.splitlines()
     if not lines:
-        return CsvFormat()
+        return CsvFormat(encoding=encoding)
     sep = separator(lines[0], path.suffix.lower())
     if sep == ",":  # a comma file cannot hold unquoted decimal commas: numbers use points
-        return CsvFormat(sep)
-    rows = list(csv.reader(lines[: SAMPLE_ROWS + 1], delimiter=sep))
-    header, body = rows[0], rows[1:-1] if len(lines) > SAMPLE_ROWS or not head.endswith(b"\n") else rows[1:]
+        return CsvFormat(sep, encoding=encoding)
+    try:
+        rows = list(csv.reader(lines[: SAMPLE_ROWS + 1], delimiter=sep))
+    except csv.Error:  # a cell past the csv module's limit: the reader says so, naming the row
+        return CsvFormat(sep, encoding=encoding)
+    header, body = rows[0], rows[1:] if whole and len(lines) <= SAMPLE_ROWS else rows[1:-1]
     comma, point, either = _counts(header, body)
     names = [c.strip() for c in header]
     if sum(comma.values()) <= sum(point.values()):
-        return CsvFormat(sep, ambiguous=tuple(c for c in names if either.get(c) and not point.get(c)))
-    return CsvFormat(sep, ",", ".", tuple(c for c in names if either.get(c) and not comma.get(c)))
+        ambiguous = tuple(c for c in names if either.get(c) and not point.get(c))
+        return CsvFormat(sep, ambiguous=ambiguous, encoding=encoding)
+    ambiguous = tuple(c for c in names if either.get(c) and not comma.get(c))
+    return CsvFormat(sep, ",", ".", ambiguous, encoding)
 
 
 def _counts(header: list[str], body: list[list[str]]) -> tuple[dict[str, int], ...]:

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leadscore.data.csvformat import CsvFormat, detect, separator
+from leadscore.data.csvformat import CsvFormat, detect, head_text, separator
 from leadscore.errors import UserError
 
 TABLES = ("leads", "events", "stage_history", "accounts", "feedback")
@@ -87,14 +87,18 @@ def _read_errors(path: Path, kind: str) -> Iterator[None]:
         raise UserError(f"{path}: not a readable {kind} file ({str(exc).splitlines()[0]})") from exc
     except pd.errors.EmptyDataError as exc:
         raise UserError(f"{path}: file is empty") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: not UTF-8 text (byte {exc.start:,}): save it as 'CSV UTF-8' in Excel, or as "
+            "'Unicode Text' (UTF-16 with its byte-order mark)"
+        ) from exc
+    except (pd.errors.ParserError, csv.Error) as exc:
         raise UserError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
     except ValueError as exc:
         raise UserError(f"{path}: {str(exc).splitlines()[0]}") from exc
 
 
 MAX_CELL_CHARS = 100_000  # a longer cell is a broken export (or an attack), in every reader alike
-HEAD_BYTES = 1 << 20
 
 
 def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -191,13 +195,16 @@ def _header(path: Path, kind: str) -> list[str]:
         with _read_errors(path, kind):
             return [str(n).strip() for n in pq.read_schema(path).names]
     first = _first_line(path)
-    return [c.strip() for c in next(csv.reader([first], delimiter=csv_separator(path)), [])]
+    try:
+        return [c.strip() for c in next(csv.reader([first], delimiter=csv_separator(path)), [])]
+    except csv.Error:
+        raise UserError(
+            f"{path}: the header line has a cell of more than {MAX_CELL_CHARS:,} characters"
+        ) from None
 
 
 def _first_line(path: Path) -> str:
-    with path.open("rb") as fh:
-        head = fh.read(HEAD_BYTES)
-    text = head.decode("utf-8-sig", errors="replace")
+    text, _, _ = head_text(path)
     return text.splitlines()[0] if text.strip() else ""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -105,11 +107,13 @@ def read_verified(folder: Path, location: str | Path) -> dict[str, bytes]:
         ) from exc
     except ValueError as exc:
         raise UserError(f"{location}: model bundle is damaged ({CHECKSUM_FILE} is not valid JSON)") from exc
-    if expected is None:
+    if expected is None:  # nothing says these bytes are the ones written: parse them elsewhere first
         try:
-            _check_booster_text(raw[BOOSTER_FILE].decode("utf-8"))
+            text = raw[BOOSTER_FILE].decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UserError(f"{location}: model bundle is damaged (the booster file is not text)") from exc
+        _check_booster_text(text)
+        _parse_elsewhere(text)
         return raw
     for name in raw:
         if hashlib.sha256(raw[name]).hexdigest() != expected.get(name):
@@ -124,6 +128,27 @@ def _check_booster_text(text: str) -> None:
         raise UserError("model bundle is damaged (the booster file is cut short)")
     if text.count("\nTree=") != len(declared.removeprefix("tree_sizes=").split()):
         raise UserError("model bundle is damaged (the booster file has fewer trees than it declares)")
+
+
+_PARSE = "import sys, lightgbm; lightgbm.Booster(model_str=sys.stdin.read())"
+
+
+def _parse_elsewhere(text: str) -> None:
+    """Parse an unverified booster in a child process: a damaged one can make LightGBM abort the
+    whole process ("terminate called without an active exception"), which must not be this one."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PARSE], input=text, capture_output=True, text=True, timeout=300
+        )
+    except subprocess.TimeoutExpired:
+        raise UserError("model bundle is damaged (reading its booster did not finish)") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        why = lines[-1][:200] if lines else f"the reader died with code {done.returncode}"
+        raise UserError(
+            f"model bundle is damaged (its booster cannot be read: {why}); it has no {CHECKSUM_FILE} "
+            "to tell what was written: export it again"
+        )
 
 
 def _sha256(path: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,10 +104,7 @@ class Phraser:
             key = "positive" if positive else "negative"
             template = templates.get(key) or templates.get("any") or _generic(label, positive)
         number = to_number(value)
-        try:
-            return template.format(value=shown, n=fmt_count(number), s=plural(number), label=label)
-        except (KeyError, IndexError, ValueError):
-            return _generic(label, positive).format(value=shown, label=label)
+        return fill(template, value=str(shown), n=fmt_count(number), s=plural(number), label=label)
 
 
 def _chosen(weights: np.ndarray, k: int) -> tuple[list[list[int]], list[list[float]], list[list[bool]]]:
@@ -194,7 +192,17 @@ def reasons_dict(reasons: Sequence[Reason]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _generic(label: str, positive: bool) -> str:
-    return f"{label}: {{value}} ({'raises' if positive else 'lowers'} the chance of SQL)"
+    return f"{{label}}: {{value}} ({'raises' if positive else 'lowers'} the chance of SQL)"
+
+
+_PLACEHOLDER = re.compile(r"\{(value|n|s|label)\}")
+
+
+def fill(template: str, **values: str) -> str:
+    """A reasons template with its placeholders ({value}, {n}, {s}, {label}) filled. Never
+    ``str.format``: a template, a label or a column name from a user's file must not reach an
+    object's attributes or ask for a 300 MB padding; anything else in braces stays as written."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), template)
 
 
 def fmt_count(number: float) -> str:

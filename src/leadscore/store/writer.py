@@ -207,6 +207,7 @@ class ScoreWriter:
         self._process: Any = None
         self._conn: Connection | None = None
         self._down_until = 0.0
+        self._down_reason = "the database cannot be opened"
         self._warned_at = 0.0
         self._closing = False
         self._busy = False
@@ -308,20 +309,22 @@ class ScoreWriter:
 
     def _write(self, batch: list[PackedRows], size: int) -> None:
         ok, refused, why = False, 0, None
+        down = "the database cannot be opened"
         for attempt in (1, 2):  # a writer process found dead is replaced and the rows sent once more
-            if not self._open():
+            if not self._open(warn=False):
+                down = self._down_reason
                 break
             try:
                 reply = self._ask(WriteRows([part.blob for part in batch]))
             except _WriterGone as exc:
                 if attempt == 2:
-                    self._mark_down(exc)
+                    down = self._mark_down(exc, warn=False)
                 continue
             ok = isinstance(reply, StoreUp)
             if isinstance(reply, StoreUp):
                 refused, why = reply.refused, reply.why
             else:
-                self._mark_down(reply.error)
+                down = self._mark_down(reply.error, warn=False)
             break
         with self._cond:
             if ok:
@@ -329,9 +332,9 @@ class ScoreWriter:
                 if refused:  # the database refused these rows themselves: the rest was written
                     self.dropped += refused
                     self._warn(f"score log: {refused:,} rows refused by the database and dropped ({why})")
-            else:
+            else:  # counted first: the warning says what was dropped, this batch included
                 self.dropped += size
-                self._warn(f"score log: {size:,} rows dropped, the database cannot be written")
+                self._warn(f"score log: {size:,} rows dropped: database unavailable ({down})")
             pending = self._pending
             for part in batch:  # written (or given up): the store answers for them from now on
                 for key, *_ in part.answers:
@@ -342,7 +345,7 @@ class ScoreWriter:
                         else:
                             del pending[key]
 
-    def _open(self) -> bool:
+    def _open(self, warn: bool = True) -> bool:
         """Whether the writer process has the store open (asking it to open it when it has not)."""
         if self._store_url is not None and self._conn is not None:
             return True
@@ -351,14 +354,14 @@ class ScoreWriter:
         try:
             reply = self._ask(OpenStore())
             if isinstance(reply, StoreDown):
-                self._mark_down(reply.error)
+                self._mark_down(reply.error, warn=warn)
                 return False
             self._store_url = reply.url
             if self._reader is None:
                 self._reader = LatestReader(reply.url)
             return True
         except _WriterGone as exc:
-            self._mark_down(exc)
+            self._mark_down(exc, warn=warn)
             return False
         finally:
             self.tried.set()
@@ -408,10 +411,15 @@ class ScoreWriter:
                 self._process.kill()
                 self._process.join(5.0)
 
-    def _mark_down(self, exc: BaseException | str) -> None:
+    def _mark_down(self, exc: BaseException | str, *, warn: bool = True) -> str:
+        """Take the store as down for a while; the reason, in one line (warned unless the caller
+        warns itself, after counting what it dropped)."""
         self._down_until = time.monotonic() + RETRY_SECONDS
         reason = exc if isinstance(exc, str) else error_line(exc)
-        self._warn(f"score log: database unavailable ({reason})")
+        self._down_reason = reason
+        if warn:
+            self._warn(f"score log: database unavailable ({reason})")
+        return reason
 
     def _warn(self, message: str) -> None:
         now = time.monotonic()
