@@ -68,7 +68,15 @@ class Gate:
 
         try:
             if path == "/healthz":  # answered here: never behind scoring work, a body or a key check
-                await _reply(send_with_id, 200, {"status": "ok"})
+                if scope.get("method") == "GET":
+                    await _reply(send_with_id, 200, {"status": "ok"})
+                elif scope.get("method") == "HEAD":
+                    await send_with_id({"type": "http.response.start", "status": 200, "headers": []})
+                    await send_with_id({"type": "http.response.body", "body": b""})
+                else:
+                    await _reply(
+                        send_with_id, 405, {"detail": "Method Not Allowed"}, [(b"allow", b"GET, HEAD")]
+                    )
                 return
             refusal = self._refusal(path, headers)
             if refusal is not None:

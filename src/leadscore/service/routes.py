@@ -286,7 +286,16 @@ async def readyz(state: StateDep) -> Response:
     return JSON(ready)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics(state: StateDep) -> Response:
     """Prometheus metrics: requests, latency, score and MQL-rate distribution, errors by kind."""
     if state.score_log is not None:
