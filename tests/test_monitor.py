@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +122,15 @@ def test_overdue_contract_and_rejections_by_source(
     bundle = ModelBundle.load(trained["model_path"])
     store = tmp_path / "fb.db"
     import_feedback(periods["quiet"] / "feedback.parquet", store)
+    due = trained["review_by"]
     result = monitor(
-        bundle, synthetic_dir, periods["quiet"], feedback=load_store(store), today=date(2027, 3, 1)
+        bundle, synthetic_dir, periods["quiet"], feedback=load_store(store), today=due + timedelta(days=1)
     )
     assert result["verdict"] == "watch"
     assert result["contract"]["overdue"] is True
-    assert any("was due for review on 2027-02-23" in r for r in result["reasons"])
+    assert any(f"was due for review on {due.isoformat()}" in r for r in result["reasons"])
+    on_the_day = monitor(bundle, synthetic_dir, periods["quiet"], today=due)
+    assert on_the_day["contract"]["overdue"] is False  # due that day, not yet overdue
     rows = result["rejections_by_source"]
     assert rows and sum(r["duplicate"] + r["bad data"] for r in rows) > 0
     assert {"source", "rejected", "duplicate", "bad data", "not ICP"} <= set(rows[0])

@@ -12,8 +12,9 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from leadscore.config import get_settings
 from leadscore.scoring.batch import score_output
@@ -62,6 +63,17 @@ def input_example(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     return example
 
 
+def signature(bundle: ModelBundle, example: pd.DataFrame) -> ModelSignature:
+    """The pyfunc's signature: it takes what the service takes. Every input column is named and
+    optional (a lead without ``department`` is scored with a warning, not refused) and of any scalar
+    type: MLflow refuses int64 where a double is declared, and a CSV read by pandas gives ids,
+    counts and codes as int64 (the bundle's own reader checks each value as the service does)."""
+    inferred = infer_signature(example, score_output(bundle, example), params={"explain": 0})
+    anything = AnyType()  # type: ignore[no-untyped-call]  # mlflow's AnyType.__init__ is unannotated
+    inputs = Schema([ColSpec(anything, str(name), required=False) for name in example.columns])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
+
+
 @contextlib.contextmanager
 def pyfunc_args(bundle: ModelBundle, example: pd.DataFrame) -> Iterator[dict[str, Any]]:
     """What MLflow needs to write the bundle as a pyfunc model (logged or saved alike)."""
@@ -70,7 +82,7 @@ def pyfunc_args(bundle: ModelBundle, example: pd.DataFrame) -> Iterator[dict[str
         yield {
             "python_model": LeadScorePyfunc(),
             "artifacts": {"bundle": str(bundle_dir)},
-            "signature": infer_signature(example, score_output(bundle, example), params={"explain": 0}),
+            "signature": signature(bundle, example),
             "input_example": example,
             "pip_requirements": PIP_REQUIREMENTS,
         }
