@@ -11,12 +11,13 @@ import pandas as pd
 from leadscore.features import (
     canonical_category,
     clean_text,
+    dates_ms,
     infer_kind,
     map_unique,
     map_values,
-    parse_date,
     to_number,
 )
+from leadscore.features.values import date_warnings
 from leadscore.spec import DatasetSpec, norm_label
 
 MIN_CLASS_EXAMPLES = 40
@@ -263,11 +264,14 @@ def _check_dates(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationRepor
         if col not in frame.columns or pd.api.types.is_datetime64_any_dtype(frame[col]):
             continue
         present = map_values(frame[col], lambda v: clean_text(v) is not None)
-        parsed = map_unique(frame[col], parse_date)
+        parsed = dates_ms(frame[col])  # the column's own slash dates decide their order, as everywhere
         bad = int((present.to_numpy(dtype=bool) & np.isnan(parsed)).sum())
         if bad:
             level = "error" if col == spec.time and bad == int(present.sum()) else "warning"
             report.add(level, "unparseable_date", col, bad, f"{bad} values are not dates in a known format")
+        for line in date_warnings(frame, [col]):
+            if "are not dates" not in line:  # said above, with its count
+                report.add("warning", "date_order", col, 0, line.split(": ", 1)[1])
 
 
 def _check_numbers(

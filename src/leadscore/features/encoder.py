@@ -26,6 +26,7 @@ from leadscore.features.values import (
     map_values,
     most_common_spelling,
     parse_date,
+    slash_day_first,
     to_number,
 )
 
@@ -79,11 +80,15 @@ class FeatureEncoder:
     placeholders: list[str]
     aliases: dict[str, dict[str, str]]
     time_col: str | None = None
+    # Date columns whose slash dates the training data showed day first (25/03/2024): read so on
+    # every path afterwards (the service, batch scores), whatever one lead's value looks like.
+    day_first: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ph = frozenset(p.strip().casefold() for p in self.placeholders)
         self._codes = {f.name: {c: i for i, c in enumerate(f.categories)} for f in self.fields}
         self._by_name = {f.name: f for f in self.fields}
+        self._day_first = frozenset(self.day_first)
         names: list[str] = []
         sources: list[str] = []
         for f in self.fields:
@@ -98,6 +103,10 @@ class FeatureEncoder:
 
     def field(self, name: str) -> FieldInfo:
         return self._by_name[name]
+
+    def reads_day_first(self, name: str | None) -> bool:
+        """Whether the date column ``name`` is read day first (dd/mm/yyyy) rather than by the rule."""
+        return name in self._day_first
 
     @property
     def field_names(self) -> list[str]:
@@ -147,11 +156,13 @@ class FeatureEncoder:
                 finite = values[~np.isnan(values)]
                 info.median = float(np.median(finite)) if finite.size else None
             fields.append(info)
+        dated = [f.name for f in fields if f.kind == "date"] + ([time_col] if time_col else [])
         return cls(
             fields=fields,
             placeholders=sorted(ph),
             aliases={k: dict(v) for k, v in alias_maps.items()},
             time_col=time_col,
+            day_first=[c for c in dict.fromkeys(dated) if c in frame.columns and slash_day_first(frame[c])],
         )
 
     # encoding
@@ -175,7 +186,8 @@ class FeatureEncoder:
                 )
                 out[:, col] = map_unique(series, encode)
             else:
-                out[:, col : col + width] = _date_features(dates_ms(series), ref, width)
+                ms = dates_ms(series, self.reads_day_first(f.name))
+                out[:, col : col + width] = _date_features(ms, ref, width)
             col += width
         return out
 
@@ -186,7 +198,8 @@ class FeatureEncoder:
         n = len(records)
         out = np.full((n, len(self.feature_names)), np.nan, dtype=np.float64)
         if self.time_col:
-            ref = np.fromiter((parse_date(r.get(self.time_col)) for r in records), float, n)
+            first = self.reads_day_first(self.time_col)
+            ref = np.fromiter((parse_date(r.get(self.time_col), first) for r in records), float, n)
             ref = np.where(np.isnan(ref), _now_ms(), ref)
         else:
             ref = np.full(n, _now_ms())
@@ -199,7 +212,8 @@ class FeatureEncoder:
             elif f.kind == "categorical":
                 out[:, col] = self._codes_of(values, f.name)
             else:
-                ms = np.fromiter((parse_date(v) for v in values), float, n)
+                first = self.reads_day_first(f.name)
+                ms = np.fromiter((parse_date(v, first) for v in values), float, n)
                 out[:, col : col + width] = _date_features(ms, ref, width)
             col += width
         return out
@@ -246,7 +260,7 @@ class FeatureEncoder:
             elif f.kind == "categorical":
                 row[col] = self._cat_code(value, self._codes[f.name], self.aliases.get(f.name))
             else:
-                ms = np.array([parse_date(value)])
+                ms = np.array([parse_date(value, self.reads_day_first(f.name))])
                 row[col : col + width] = _date_features(ms, np.array([ref]), width)[0]
             col += width
         return row
@@ -273,13 +287,17 @@ class FeatureEncoder:
 
     def _reference_ms_frame(self, frame: pd.DataFrame) -> np.ndarray:
         if self.time_col and self.time_col in frame.columns:
-            ref = dates_ms(frame[self.time_col])
+            ref = dates_ms(frame[self.time_col], self.reads_day_first(self.time_col))
         else:
             ref = np.full(len(frame), math.nan)
         return np.where(np.isnan(ref), _now_ms(), ref)
 
     def _reference_ms_record(self, record: Mapping[str, Any]) -> float:
-        ref = parse_date(record.get(self.time_col)) if self.time_col else math.nan
+        ref = (
+            parse_date(record.get(self.time_col), self.reads_day_first(self.time_col))
+            if self.time_col
+            else math.nan
+        )
         return _now_ms() if math.isnan(ref) else ref
 
     def describe_value(self, field_name: str, value: Any) -> str | None:
@@ -295,7 +313,7 @@ class FeatureEncoder:
             if math.isnan(number):
                 return None
             return f"{number:g}"
-        ms = parse_date(value)
+        ms = parse_date(value, self.reads_day_first(field_name))
         return None if math.isnan(ms) else str(np.datetime64(int(ms), "ms").astype("datetime64[D]"))
 
     # persistence
@@ -306,6 +324,7 @@ class FeatureEncoder:
             "placeholders": self.placeholders,
             "aliases": self.aliases,
             "time_col": self.time_col,
+            "day_first": self.day_first,
         }
 
     @classmethod
@@ -315,6 +334,7 @@ class FeatureEncoder:
             placeholders=list(data["placeholders"]),
             aliases={k: dict(v) for k, v in data["aliases"].items()},
             time_col=data.get("time_col"),
+            day_first=list(data.get("day_first", [])),
         )
 
 

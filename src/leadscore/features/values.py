@@ -71,8 +71,10 @@ def clean_text(value: Any) -> str | None:
     return " ".join(str(value).split())
 
 
-def parse_date(value: Any) -> float:
-    """A date or timestamp (ISO, dd-mm-yyyy, mm/dd/yyyy) as epoch milliseconds; NaN if not one."""
+def parse_date(value: Any, day_first: bool = False) -> float:
+    """A date or timestamp as epoch milliseconds; NaN if not one. The rule, the same on every path:
+    ISO 8601 as written; dd-mm-yyyy (dashes) day first; slashes month first (mm/dd/yyyy) unless
+    ``day_first``, which a column whose slash dates say so gets (``slash_day_first``)."""
     if is_missing(value):
         return math.nan
     if isinstance(value, (pd.Timestamp, datetime)):
@@ -84,16 +86,18 @@ def parse_date(value: Any) -> float:
         return float(value.astype("datetime64[ms]").astype(np.int64))
     if not isinstance(value, str):
         return math.nan
-    return _text_date(value) if len(value) <= 64 else _text_date.__wrapped__(value)  # no junk kept
+    if len(value) > 64:  # no junk kept in the cache
+        return _text_date.__wrapped__(value, day_first)
+    return _text_date(value, day_first)
 
 
 @functools.lru_cache(maxsize=8192)
-def _text_date(value: str) -> float:
+def _text_date(value: str, day_first: bool = False) -> float:
     """``parse_date`` of text, remembered: a lead's dates are read when it is checked and again when
     it is encoded (and a scoring time is also the reference of every date field)."""
     text = value.strip()
     parsed: datetime | None = None
-    for pattern, order in ((_DMY, "dmy"), (_MDY, "mdy")):
+    for pattern, order in ((_DMY, "dmy"), (_MDY, "dmy" if day_first else "mdy")):
         match = pattern.match(text)
         if match:
             a, b, year = int(match[1]), int(match[2]), int(match[3])
@@ -114,8 +118,31 @@ def _text_date(value: str) -> float:
     return float(int((parsed - datetime(1970, 1, 1)).total_seconds() * 1000))
 
 
-def dates_ms(series: pd.Series) -> np.ndarray:
-    """``parse_date`` over a column as float epoch ms (NaN where not a date); datetime columns vectorised."""
+def slash_orders(values: Any) -> tuple[bool, bool]:
+    """What a column's slash dates (a/b/yyyy) say: some can only be day first (a > 12), some only
+    month first (b > 12)."""
+    series = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return False, False
+    day_only = month_only = False
+    for value in series.dropna().unique()[:100_000]:
+        match = _MDY.match(value.strip()) if isinstance(value, str) else None
+        if match:
+            a, b = int(match[1]), int(match[2])
+            day_only |= a > 12
+            month_only |= b > 12
+    return day_only, month_only
+
+
+def slash_day_first(values: Any) -> bool:
+    """Whether a column's slash dates are day first: some say so (25/03/2024) and none says otherwise."""
+    day_only, month_only = slash_orders(values)
+    return day_only and not month_only
+
+
+def dates_ms(series: pd.Series, day_first: bool | None = None) -> np.ndarray:
+    """``parse_date`` over a column as float epoch ms (NaN where not a date); datetime columns
+    vectorised. ``day_first`` None: the column's own slash dates decide (``slash_day_first``)."""
     if pd.api.types.is_datetime64_any_dtype(series):
         if isinstance(series.dtype, pd.DatetimeTZDtype):
             series = series.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -123,21 +150,63 @@ def dates_ms(series: pd.Series) -> np.ndarray:
         out = stamps.astype(np.int64).astype(np.float64)
         out[np.isnat(stamps)] = math.nan
         return out
-    return map_unique(series, parse_date)
+    first = slash_day_first(series) if day_first is None else day_first
+    return map_unique(series, functools.partial(parse_date, day_first=first))
 
 
-def parse_dates(values: Any) -> np.ndarray:
+def parse_dates(values: Any, day_first: bool | None = None) -> np.ndarray:
     """Vectorised ``parse_date``: datetime64[ms] with NaT where a value is not a date."""
     series = pd.Series(values)
     if pd.api.types.is_datetime64_any_dtype(series):
         if isinstance(series.dtype, pd.DatetimeTZDtype):
             series = series.dt.tz_convert("UTC").dt.tz_localize(None)
         return series.to_numpy(dtype="datetime64[ms]")
-    ms = map_unique(series, parse_date)
+    ms = dates_ms(series, day_first)
     out = np.full(len(ms), np.datetime64("NaT"), dtype="datetime64[ms]")
     ok = ~np.isnan(ms)
     out[ok] = ms[ok].astype(np.int64).astype("datetime64[ms]")
     return out
+
+
+def date_warnings(frame: pd.DataFrame, columns: Any) -> list[str]:
+    """What every command says of a file's date columns: values that are not dates, and how the
+    column's slash dates were read (day first when they say so, month first when nothing says)."""
+    counts = unreadable_dates(frame, columns)
+    said = [f"column '{c}': {n:,} values are not dates (read as missing)" for c, n in counts.items() if n]
+    return said + date_order_notes(frame, columns)
+
+
+def unreadable_dates(frame: pd.DataFrame, columns: Any) -> dict[str, int]:
+    """Per date column: the values given that are not dates (read as missing)."""
+    counts = {}
+    for column in dict.fromkeys(c for c in columns if c and c in frame.columns):
+        series = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            continue
+        given = (series.astype("string").str.strip() != "").fillna(False).to_numpy(dtype=bool)
+        counts[column] = int((np.isnan(dates_ms(series)) & given).sum())
+    return counts
+
+
+def date_order_notes(frame: pd.DataFrame, columns: Any) -> list[str]:
+    """How each date column's slash dates are read, when the column does not make it plain."""
+    said = []
+    for column in dict.fromkeys(c for c in columns if c and c in frame.columns):
+        day_only, month_only = slash_orders(frame[column])
+        if day_only and month_only:
+            said.append(f"column '{column}': slash dates are written both day first and month first: "
+                        "read month first (mm/dd/yyyy); dates like 05/03/2024 may be wrong")  # fmt: skip
+        elif day_only:
+            said.append(f"column '{column}': slash dates read day first (dd/mm/yyyy), as values like "
+                        "25/03/2024 say")  # fmt: skip
+        elif not month_only and _has_slash_dates(frame[column]):
+            said.append(f"column '{column}': slash dates read month first (mm/dd/yyyy): nothing in the "
+                        "column says otherwise (05/03/2024 is 3 May)")  # fmt: skip
+    return said
+
+
+def _has_slash_dates(series: pd.Series) -> bool:
+    return any(isinstance(v, str) and _MDY.match(v.strip()) for v in series.dropna().unique()[:1000])
 
 
 def to_number(value: Any, placeholders: frozenset[str] = frozenset()) -> float:

@@ -17,6 +17,7 @@ from leadscore.data.sources import format_warnings, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
 from leadscore.features import canonical_category, dates_ms, map_values, parse_dates
+from leadscore.features.values import date_warnings
 from leadscore.modeling.survival import Observed, observed
 from leadscore.spec import DatasetSpec
 
@@ -111,6 +112,7 @@ def read_training_data(
     if feedback is not None:
         raw, changed = apply_labels(raw, spec, feedback)
         notes.append(f"sales feedback from {feedback_source} set the label of {changed} leads")
+    notes.extend(f"{path}: {line}" for line in date_warnings(raw, [spec.time, *spec.dates]))
     report = validate_frame(raw, spec, source=str(path))
     blocking = [p for p in report.problems if p.level == "error" and p.check != "too_few_examples"]
     if blocking:

@@ -460,6 +460,7 @@ def _subset(encoder: FeatureEncoder, drop: list[str]) -> FeatureEncoder:
         placeholders=encoder.placeholders,
         aliases=encoder.aliases,
         time_col=encoder.time_col,
+        day_first=encoder.day_first,
     )
 
 

@@ -24,7 +24,7 @@ from leadscore.data.sources import (
     resolve_leads_path,
 )
 from leadscore.errors import UserError
-from leadscore.features.values import MAX_ID_LENGTH, id_problem, lead_key
+from leadscore.features.values import MAX_ID_LENGTH, date_order_notes, id_problem, lead_key, unreadable_dates
 from leadscore.scoring.answer import log_rows, score_parts, trend_fields
 from leadscore.scoring.bundle import ModelBundle, Scored
 from leadscore.store.db import Store
@@ -253,7 +253,7 @@ def score_file(
                 sink.write(bundle, chunk, data, explain)
                 bar.update(task, advance=len(chunk))
         finally:
-            sink.close()
+            sink.close(data)
         logged = spool.commit() if spool is not None else None  # before the output replaces ``out``
     rows, mql = sink.rows, sink.mql
     return {
@@ -273,10 +273,16 @@ class _Sink:
         self.tmp, self.fmt, self.spool, self.threshold = tmp, fmt, spool, trend_threshold
         self.writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
         self.rows = self.mql = 0
+        self.unreadable: dict[str, int] = {}  # date values that are not dates, per column
 
     def write(self, bundle: ModelBundle, chunk: pd.DataFrame, data: str | Path, explain: int) -> None:
+        dated = [bundle.encoder.time_col, *(f.name for f in bundle.encoder.fields if f.kind == "date")]
         if self.writer is None:
             _first_chunk_checks(bundle, chunk, data)
+            for line in date_order_notes(chunk, dated):
+                log.warning("%s: %s", data, line)
+        for column, count in unreadable_dates(chunk, dated).items():
+            self.unreadable[column] = self.unreadable.get(column, 0) + count
         if bundle.id_column:
             check_ids(chunk[bundle.id_column], f"{data}: column '{bundle.id_column}'", self.rows)
         frame, scored = _score_output(bundle, chunk, explain=explain)
@@ -295,9 +301,14 @@ class _Sink:
         self.rows += len(frame)
         self.mql += int(frame["mql"].sum())
 
-    def close(self) -> None:
+    def close(self, data: str | Path) -> None:
         if self.writer is not None:
             self.writer.close()
+        for column, count in self.unreadable.items():
+            if count:
+                log.warning(
+                    "%s: column '%s': %s values are not dates (read as missing)", data, column, f"{count:,}"
+                )
 
 
 def _first_chunk_checks(bundle: ModelBundle, chunk: pd.DataFrame, data: str | Path) -> None:

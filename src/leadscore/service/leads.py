@@ -156,7 +156,8 @@ class LeadChecker:
                 raise LeadError(f"{EVENTS_KEY}[{i}]", "each event needs a 'type' and a 'time'")
             if not isinstance(event["time"], str) or math.isnan(parse_date(event["time"])):
                 raise LeadError(f"{EVENTS_KEY}[{i}].time", "not a date and time (use ISO 8601)")
-        when = parse_date(record.get(self.time_field)) if self.time_field else math.nan
+        first = self.bundle.encoder.reads_day_first(self.time_field)
+        when = parse_date(record.get(self.time_field), first) if self.time_field else math.nan
         scored_at = time.time() * 1000 if math.isnan(when) else when
         try:
             return rollups_for_lead(events, scored_at, self.declared, self.event_log)
@@ -182,7 +183,7 @@ class LeadChecker:
         if kind == "date":
             if isinstance(value, str) and not value.strip():
                 return None
-            if math.isnan(parse_date(value)):
+            if math.isnan(parse_date(value, self.bundle.encoder.reads_day_first(name))):
                 raise LeadError(name, "not a date (use ISO 8601, dd-mm-yyyy or mm/dd/yyyy)")
             return value
         if canonical_category(value, self.placeholders) is None:
