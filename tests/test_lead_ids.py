@@ -95,3 +95,20 @@ def test_a_long_id_stops_batch_scoring_in_one_line_and_writes_nothing(
     assert code == 2 and "Traceback" not in said
     assert f"{data}: column 'lead_id', row 42: a lead id of 201 characters (at most 200)" in said
     assert not out.exists()
+
+
+def test_a_value_past_its_store_column_is_refused_alike_on_both_databases(
+    tmp_path: Path, database_url: str
+) -> None:
+    export = tmp_path / "decisions.csv"
+    pd.DataFrame(
+        {
+            "lead_id": ["1", "2"],
+            "decision": ["accepted"] * 2,
+            "decided_at": ["2026-03-02"] * 2,
+            "rep": ["ana", "r" * 201],
+        }
+    ).to_csv(export, index=False)
+    code, out = _cli("feedback", "import", str(export), "--store", database_url)
+    assert code == 2 and out.strip() == f"error: {export}: column 'rep', row 3: longer than 200 characters"
+    assert load_decisions(open_store(database_url)).empty

@@ -52,6 +52,7 @@ _DECISIONS = {
     "reject": "rejected",
     "disqualified": "rejected",
 }
+MAX_REP_LENGTH = 200  # the store's column for the rep's name
 FAST_SLA_HOURS = 1.0
 SLA_HOURS = 24.0
 
@@ -115,6 +116,9 @@ def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
         raise _bad(path, "decided_at", int(np.flatnonzero(early)[0]), "decided before the lead became an MQL")
     out["rep"] = raw["rep"].map(clean_text).astype("string") if "rep" in raw.columns else pd.NA
     out["rep"] = out["rep"].astype("string")
+    too_long = (out["rep"].str.len() > MAX_REP_LENGTH).fillna(False).to_numpy(dtype=bool)
+    if too_long.any():  # the store's column: refused here on both databases, not by PostgreSQL alone
+        raise _bad(path, "rep", int(np.flatnonzero(too_long)[0]), f"longer than {MAX_REP_LENGTH} characters")
     return out.reset_index(drop=True)
 
 
