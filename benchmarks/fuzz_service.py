@@ -29,7 +29,7 @@ from schemathesis import checks
 
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 
-KEY = "fuzz-key"
+KEY = "fuzz-key-for-a-local-run-only"
 CONFORMANCE = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -94,6 +94,14 @@ def _fuzz_operation(operation: Any, url: str, seconds: float, report: dict[str, 
     report["operations"][name] = seen
 
 
+def _up(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/healthz", timeout=2)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=5.0)
@@ -121,12 +129,12 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
+            while httpx.get(f"{url}/healthz", timeout=2).status_code != 200 if _up(url) else True:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"the server did not start:\n{(root / 'server.log').read_text()[-3000:]}"
+                    )
+                time.sleep(0.3)
             started = time.monotonic()
             report = _fuzz(url, args.minutes * 60)
             report["seconds"] = round(time.monotonic() - started, 1)
