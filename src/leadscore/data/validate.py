@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadscore.data.personal import email_column
 from leadscore.features import (
     canonical_category,
     clean_text,
@@ -223,14 +224,15 @@ def _check_duplicates(frame: pd.DataFrame, spec: DatasetSpec, report: Validation
         dup = int(ids.dropna().duplicated().sum())
         if dup:
             report.add("warning", "duplicate_id", spec.id, dup, f"{dup} rows repeat an id already seen")
-    if spec.email and spec.email in frame.columns:
-        emails = map_values(frame[spec.email], canonical_category).dropna()
+    contact = email_column(frame, spec.email)
+    if contact is not None:  # the spec's email column, or one found by its values
+        emails = map_values(frame[contact], canonical_category).dropna()
         dup = int(emails.duplicated().sum())
         if dup:
             report.add(
                 "warning",
                 "duplicate_contact",
-                spec.email,
+                contact,
                 dup,
                 f"{dup} rows repeat a contact (same email once case and spaces are ignored)",
             )

@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 from leadscore.data.folders import is_declared_folder, leads_path, sql_times, with_declared_tables
 from leadscore.data.labels import apply_labels, decided_leads, reached_times
 from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
+from leadscore.data.personal import email_column, personal_reason
 from leadscore.data.sources import format_warnings, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
@@ -114,6 +115,7 @@ def read_training_data(
         notes.append(f"sales feedback from {feedback_source} set the label of {changed} leads")
     notes.extend(f"{path}: {line}" for line in date_warnings(raw, [spec.time, *spec.dates]))
     report = validate_frame(raw, spec, source=str(path))
+    notes.extend(validation_notes(report))
     blocking = [p for p in report.problems if p.level == "error" and p.check != "too_few_examples"]
     if blocking:
         raise UserError(blocking[0].line().removeprefix("error: "))
@@ -141,6 +143,15 @@ def read_training_data(
     )
     _require_both_classes(data, spec, path)
     return data
+
+
+def validation_notes(report: ValidationReport, most: int = 8) -> list[str]:
+    """What ``validate`` finds, carried into the run's notes and the card (errors stop the run)."""
+    warned = [p.line() for p in report.problems if p.level == "warning"]
+    shown = [f"validation: {line}" for line in warned[:most]]
+    if len(warned) > most:
+        shown.append(f"validation: and {len(warned) - most} more warnings (leadscore validate lists them)")
+    return shown
 
 
 def _survival(
@@ -201,8 +212,9 @@ def deduplicate(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, i
     keep = np.ones(len(frame), dtype=bool)
     if spec.id and spec.id in frame.columns:
         keep &= ~frame[spec.id].duplicated().to_numpy()
-    if spec.email and spec.email in frame.columns:
-        emails = map_values(frame[spec.email], canonical_category)
+    contact = email_column(frame, spec.email)
+    if contact is not None:  # the spec's, or found by its values in an export trained with flags
+        emails = map_values(frame[contact], canonical_category)
         keep &= ~(emails.duplicated() & emails.notna()).to_numpy()
     return frame.loc[keep].reset_index(drop=True), int((~keep).sum())
 
@@ -218,7 +230,7 @@ def candidate_fields(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[list[str],
     for col in frame.columns:
         if col in reserved or col in excluded:
             continue
-        why = _unusable(frame[col], len(frame))
+        why = personal_reason(col, frame[col]) or _unusable(frame[col], len(frame))
         if why:
             excluded[col] = why
         else:

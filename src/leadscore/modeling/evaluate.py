@@ -123,3 +123,25 @@ def gains_curve(
     idx = np.clip((xs * len(y)).astype(int) - 1, 0, len(y) - 1)
     ys = np.where(xs == 0, 0.0, found[idx])
     return xs, ys
+
+
+BASELINE_NAMES = {
+    "logistic_regression": "logistic regression",
+    "plain_lightgbm": "a plain LightGBM",
+    "points_model": "the written points model",
+}
+
+
+def baseline_warnings(metrics: dict[str, float], baselines: dict[str, dict[str, float]]) -> list[str]:
+    """Said plainly in ``train`` and on the card: a baseline that ranks the test leads better."""
+    ours = metrics.get("roc_auc")
+    said = []
+    for name, theirs in baselines.items():
+        auc = theirs.get("roc_auc")
+        if ours is not None and auc is not None and auc > ours:
+            said.append(
+                f"warning: the model's test ROC AUC {ours:.3f} is below {BASELINE_NAMES.get(name, name)}'s "
+                f"{auc:.3f} on the same test leads: check the fields it learned from and the data's "
+                "problems before trusting it"
+            )
+    return said

@@ -33,7 +33,7 @@ from leadscore.modeling.dataset import (
     split_indices,
     weekly_volume,
 )
-from leadscore.modeling.evaluate import Evaluation, binary_metrics
+from leadscore.modeling.evaluate import Evaluation, baseline_warnings, binary_metrics
 from leadscore.modeling.options import CROSSFIT_MAX_ROWS, Capacity, TrainOptions
 from leadscore.modeling.segment_models import (
     GlobalRun,
@@ -355,6 +355,7 @@ def describe(
         bundle = ModelBundle(
             meta, bundle.booster_text, {**bundle.segment_boosters, TIME_BOOSTER: timed.booster_text}
         )
+    data.notes.extend(baseline_warnings(ev.metrics, ev.baselines))
     meta.card = card_facts(bundle, data, split.kind, guarded.crossfit, guarded.findings, ev)
     meta.version = _version(bundle)
     return TrainResult(
