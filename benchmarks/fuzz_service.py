@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
@@ -71,7 +71,13 @@ def _fuzz_operation(operation: Any, url: str, seconds: float, report: dict[str, 
     stop_at = time.monotonic() + seconds
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=10_000_000, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=10_000_000,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # no shrinking: the time is up, not a failure
+    )
     def call(case: schemathesis.Case[Any]) -> None:
         if time.monotonic() > stop_at:
             raise _TimeUp
