@@ -153,6 +153,7 @@ RENAME_LEADS = {
     "employee_count": "Employees",
     "country": "Country",
     "lead_source": "Lead Source",
+    "email": "Email",  # found by its values: the same repeated contacts left out as in the native export
 }
 RENAME_EVENTS = {
     "lead_id": "Lead ID",

@@ -69,6 +69,7 @@ PUBLIC_API = [
     "train_and_log",
     "validate",
     "validate_frame",
+    "workspace",
     "write_contract",
     "write_dataset",
 ]

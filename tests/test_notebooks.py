@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -81,6 +82,50 @@ def test_the_notebooks_run_top_to_bottom(tmp_path: Path) -> None:
             o for c in books[path].cells for o in c.get("outputs", []) if o.get("output_type") == "error"
         ]
         assert errors == [], path.name
-        # the runs landed in the notebook's own MLflow store
+        # On the demo data the runs went to a temporary workspace, which the last cell removed: the
+        # notebook's folder holds only what was there before, and the workspace is gone.
+        home = tmp_path / path.stem
+        assert sorted(p.name for p in home.iterdir()) == ["mlruns"]  # the store made before it ran
+        said = "".join(o.get("text", "") for o in books[path].cells[-1].get("outputs", []))
+        said += "".join(
+            str(o.get("data", {}).get("text/plain", "")) for o in books[path].cells[-1].get("outputs", [])
+        )
+        removed = said.strip().strip("'").removeprefix("removed ")
+        assert removed.startswith(tempfile.gettempdir()) and not Path(removed).exists(), said
         store = MlflowClient(tracking_uri=envs[path]["LEADSCORE_TRACKING_URI"])
-        assert store.search_runs([e.experiment_id for e in store.search_experiments()]), path.name
+        assert not store.search_runs([e.experiment_id for e in store.search_experiments()]), path.name
+    figures = [
+        o for c in books[NOTEBOOKS[1]].cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
+    assert len(figures) == 1  # the SHAP beeswarm shows as an image, not as "<Figure size ...>"
+
+
+def test_a_notebook_runs_on_your_own_data_from_its_parameters_cell(
+    tmp_path: Path, synthetic_dir: Path
+) -> None:
+    """As papermill would: the cell tagged ``parameters`` set to a data folder of one's own; the runs
+    land in the project's MLflow store (here the test's) and nothing of the data is removed."""
+    path = NOTEBOOKS[1]  # 02-explain
+    book = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in book.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    cell.source = f'DATA = "{synthetic_dir}"\nSPEC = "synthetic"'
+    home = tmp_path / "own"
+    home.mkdir()
+    env = {
+        **os.environ,
+        **mlflow_env(home),
+        "LEADSCORE_DATABASE_URL": f"sqlite:///{home}/leadscore.db",
+        "MPLBACKEND": "Agg",
+        "LEADSCORE_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    before = sorted(p.name for p in synthetic_dir.iterdir())
+    client = NotebookClient(
+        book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(home)}}
+    )
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, client.async_execute(env=env)).result()
+    store = MlflowClient(tracking_uri=env["LEADSCORE_TRACKING_URI"])
+    assert store.search_runs([e.experiment_id for e in store.search_experiments()])  # the project's store
+    last = "".join(str(o.get("data", {}).get("text/plain", "")) for o in book.cells[-1].get("outputs", []))
+    assert "nothing temporary to remove" in last and sorted(p.name for p in synthetic_dir.iterdir()) == before

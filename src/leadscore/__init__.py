@@ -53,6 +53,7 @@ _EXPORTS = {
     "shap_figures": "leadscore.jobs.notebook",
     "explain_leads": "leadscore.jobs.notebook",
     "cutoff_tradeoff": "leadscore.jobs.notebook",
+    "workspace": "leadscore.jobs.notebook",
 }
 
 __all__ = [
@@ -90,6 +91,7 @@ __all__ = [
     "train_and_log",
     "validate",
     "validate_frame",
+    "workspace",
     "write_contract",
     "write_dataset",
 ]
@@ -110,6 +112,7 @@ if TYPE_CHECKING:
         shap_figures,
         train,
         validate,
+        workspace,
     )
     from leadscore.jobs.workflow import train_and_log
     from leadscore.modeling.options import TrainOptions

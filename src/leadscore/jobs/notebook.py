@@ -6,12 +6,19 @@ nothing but ``leadscore``.
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from leadscore.config import get_settings
+from leadscore.data.folders import is_declared_folder, validate_folder
+from leadscore.data.folders import read_leads as read_folder_leads
 from leadscore.data.maturity import matured_labels
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
@@ -32,13 +39,80 @@ def make_demo_data(folder: str | Path, *, leads: int = 3000, seed: int = 1, drif
     return folder
 
 
-def read_leads(data: str | Path) -> pd.DataFrame:
-    return read_table(resolve_leads_path(data))
+Given = str | Path | dict[str, str | Path | None] | None  # a notebook's DATA parameter(s)
+
+
+class Workspace:
+    """Where a notebook's runs go. With your own data: the project's MLflow store, models folder and
+    database, as the CLI uses them. With the demo data (``data=None``): a temporary folder holding
+    the generated data, a private MLflow store, models folder and database, removed by ``close()``
+    (a notebook's last cell), so running a notebook leaves nothing behind."""
+
+    def __init__(self, data: Given, spec: str, demo: dict[str, dict[str, Any]]) -> None:
+        self.spec = spec
+        self._tmp: Path | None = None
+        self._saved: dict[str, str | None] = {}
+        self.data: dict[str, Path] = {}
+        if data:  # your own data: one export for every use, or one per name
+            given = data if isinstance(data, dict) else dict.fromkeys(demo, data)
+            first = next(v for v in given.values() if v)
+            self.data = {name: Path(given.get(name) or first) for name in demo}
+            return
+        self._tmp = Path(tempfile.mkdtemp(prefix="leadscore-notebook-"))
+        self._use(
+            LEADSCORE_TRACKING_URI=f"sqlite:///{self._tmp}/mlruns/mlflow.db",
+            LEADSCORE_ARTIFACT_ROOT=str(self._tmp / "mlruns" / "artifacts"),
+            LEADSCORE_MODELS_DIR=str(self._tmp / "models"),
+            LEADSCORE_DATABASE_URL=f"sqlite:///{self._tmp}/leadscore.db",
+        )
+        (self._tmp / "mlruns").mkdir()
+        self.data = {name: make_demo_data(self._tmp / name, **kwargs) for name, kwargs in demo.items()}
+
+    def path(self, name: str) -> Path:
+        """A file of the workspace (the demo's temporary folder, else the current one)."""
+        return (self._tmp or Path.cwd()) / name
+
+    def _use(self, **env: str) -> None:
+        for key, value in env.items():
+            self._saved.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        get_settings.cache_clear()
+
+    def close(self) -> str:
+        """Remove the demo's temporary folder and restore the settings; says what was done."""
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        if self._tmp is None:
+            return "runs are in the project's MLflow store; nothing temporary to remove"
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        return f"removed {self._tmp}"
+
+
+def workspace(data: Given, spec: str = "synthetic", /, **demo: dict[str, Any]) -> Workspace:
+    """A notebook's data and where its runs go: ``data`` (a folder or export, or one per name) or,
+    when None, demo data generated per name in ``demo`` (e.g. ``train={"leads": 3000, "seed": 1}``)."""
+    return Workspace(data, spec, demo or {"data": {}})
+
+
+def read_leads(data: str | Path, spec: str | None = None) -> pd.DataFrame:
+    """The leads of a file or folder; with ``spec``, a folder of a CRM's own tables is read through
+    it (declared engagement from its activity log), as ``leadscore train`` reads it."""
+    if spec is None:
+        return read_table(resolve_leads_path(data))
+    return read_folder_leads(data, load_spec(spec))
 
 
 def validate(data: str | Path, spec: str = "synthetic") -> pd.DataFrame:
     """What validation finds in the data, one row per problem (an empty frame: nothing found)."""
-    report = validate_frame(read_leads(data), load_spec(spec), source=str(data))
+    dataset = load_spec(spec)
+    if is_declared_folder(data, dataset):
+        report = validate_folder(Path(data), dataset)
+    else:
+        report = validate_frame(read_table(resolve_leads_path(data)), dataset, source=str(data))
     columns = ["level", "check", "column", "count", "message"]
     return pd.DataFrame(report.to_dict()["problems"], columns=columns)
 
@@ -69,11 +143,25 @@ def global_importance(bundle: ModelBundle, leads: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("share", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def shap_figures(bundle: ModelBundle, leads: pd.DataFrame) -> tuple[Any, Any]:
-    """The global SHAP beeswarm and bar figures (matplotlib) for these leads."""
+class Figure:
+    """A matplotlib figure that shows as an image in any notebook, whatever the backend (``figure``
+    is the matplotlib object, to save or change)."""
+
+    def __init__(self, figure: Any) -> None:
+        self.figure = figure
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        return buffer.getvalue()
+
+
+def shap_figures(bundle: ModelBundle, leads: pd.DataFrame) -> tuple[Figure, Figure]:
+    """The global SHAP beeswarm and bar figures for these leads (shown as images)."""
     X = bundle.encode(leads)
     contrib, _ = bundle.field_contributions(X)
-    return plots.shap_plots(contrib, bundle.field_values(X), bundle.fields)
+    beeswarm, bar = plots.shap_plots(contrib, bundle.field_values(X), bundle.fields)
+    return Figure(beeswarm), Figure(bar)
 
 
 def explain_leads(bundle: ModelBundle, leads: pd.DataFrame, k: int = 3) -> pd.DataFrame:
