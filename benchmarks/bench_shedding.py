@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -24,6 +23,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _private import private_env  # noqa: E402
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 
 KEY = "bench-key-0123456789abcdef"
@@ -98,14 +99,7 @@ def main() -> None:
     client = ("wrk" if shutil.which("wrk") else "python") if args.client == "auto" else args.client
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = {
-            **os.environ,
-            "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
-            "LEADSCORE_ARTIFACT_ROOT": str(root / "artifacts"),
-            "LEADSCORE_MODELS_DIR": str(root / "models"),
-            "LEADSCORE_API_KEYS": KEY,
-            "LEADSCORE_MAX_BATCH": "1000",
-        }
+        env = private_env(root, LEADSCORE_API_KEYS=KEY, LEADSCORE_MAX_BATCH="1000")
         tables = generate(GeneratorConfig(leads=args.leads, seed=5))
         write_dataset(tables, root / "train")
         leadscore = [sys.executable, "-m", "leadscore"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _private import private_env  # noqa: E402
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 
 KEY = "fuzz-key-for-a-local-run-only"
@@ -116,15 +117,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = {
-            **os.environ,
-            "LEADSCORE_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
-            "LEADSCORE_ARTIFACT_ROOT": str(root / "artifacts"),
-            "LEADSCORE_MODELS_DIR": str(root / "models"),
-            "LEADSCORE_DATABASE_URL": f"sqlite:///{root}/log.db",
-            "LEADSCORE_API_KEYS": KEY,
-            "LEADSCORE_SEARCH_TRIALS": "2",
-        }
+        env = private_env(
+            root,
+            LEADSCORE_DATABASE_URL=f"sqlite:///{root}/log.db",
+            LEADSCORE_API_KEYS=KEY,
+            LEADSCORE_SEARCH_TRIALS="2",
+        )
         model = _model(root, args.leads, args.seed, env)
         port = _port()
         with (root / "server.log").open("wb") as log:
