@@ -1,7 +1,7 @@
 """What an export's day does to a model's promise: open label windows, with and without maturity.
 
 Run: .venv/bin/python benchmarks/quality_maturity.py [--leads 40000] [--open 0.25] [--seed 1]
-     [--test 40000] [--against REV]
+     [--test 40000] [--against REV] [--train-seeds 1 2 3]
 
 Generates a world, takes its export on the day when a share ``--open`` of the exported leads' 90-day
 label windows are still open (events and stage changes after it dropped, the label from the stages),
@@ -97,6 +97,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--test", type=int, default=40_000, help="independent matured leads")
     parser.add_argument("--against", default=None, help="an earlier revision to train the same export with")
+    parser.add_argument(
+        "--train-seeds",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also train the uncut leads with these training seeds: the booster's own spread of mean P(SQL)",
+    )
     args = parser.parse_args()
     spec = load_spec("synthetic")
     uncut = generate(GeneratorConfig(leads=args.leads, seed=args.seed, observed_until="uncut"))
@@ -127,6 +134,12 @@ def main() -> None:
         for name, (folder, run_spec) in runs.items():
             result = train_model(folder, run_spec, options)
             report[name] = {"label_windows": result.label_windows, **evaluate(result.bundle, test_leads)}
+        for train_seed in args.train_seeds:
+            options_s = TrainOptions(contract=load_contract()[0], seed=train_seed)
+            result = train_model(uncut_dir, runs["the same leads uncut"][1], options_s)
+            report[f"uncut, training seed {train_seed}"] = {
+                "mean_p_sql": evaluate(result.bundle, test_leads)["mean_p_sql"]
+            }
         if args.against:
             report[f"{args.against}, export"] = evaluate(
                 old_revision_bundle(args.against, cut_dir, tmp), test_leads
