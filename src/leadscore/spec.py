@@ -33,9 +33,20 @@ class LabelRule(BaseModel):
     # Qualified Lead Date", Salesforce's ConvertedDate): its time to SQL, for the time head. Filled in
     # after the outcome, so never a feature.
     reached_at: str | None = None
+    # A flat export's lifecycle date columns (HubSpot's "Became a Sales Qualified Lead Date", "Became
+    # an Opportunity Date"): SQL when any falls after the scoring time and within ``within_days``; a
+    # lead already past one when scored has no label (left out, counted). No label column needed.
+    date_columns: list[str] | None = None
 
     @model_validator(mode="after")
     def _stages_give_a_two_class_label(self) -> LabelRule:
+        if self.date_columns is not None:
+            if not self.date_columns:
+                raise ValueError("'date_columns' must name at least one column")
+            if self.within_days <= 0:
+                raise ValueError("'within_days' must be above 0")
+            if self.negative is None:
+                self.negative = [0]
         if self.stages is not None:
             if not self.stages:
                 raise ValueError("'stages' must name at least one stage")
@@ -298,8 +309,9 @@ class DatasetSpec(BaseModel):
         for key in ("segments", "observed_until"):  # keys added later leave older specs' digests as they were
             if dumped.get(key) is None:
                 dumped.pop(key, None)
-        if dumped["label"].get("reached_at") is None:
-            dumped["label"].pop("reached_at", None)
+        for key in ("reached_at", "date_columns"):  # keys added later: older specs' digests unchanged
+            if dumped["label"].get(key) is None:
+                dumped["label"].pop(key, None)
         payload = json.dumps(dumped, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from leadscore.data.lifecycle import DateLabels
 from leadscore.errors import UserError
 from leadscore.features import dates_ms
 from leadscore.features.values import MS_PER_DAY, lead_key
@@ -53,6 +54,10 @@ def reached_times(frame: pd.DataFrame, spec: DatasetSpec, until_ms: float | None
     """A flat export's SQL times from its ``label.reached_at`` column: each lead's time of reaching the
     label's stage after its scoring time, within the window and by the export day (epoch ms, by lead
     id; leads without one are absent). None without the column, an id or a time."""
+    if spec.label.date_columns and spec.id:  # lifecycle dates: the first one in the window
+        reached = DateLabels(frame, spec).first
+        hit = ~np.isnan(reached) & (reached <= until_ms if until_ms is not None else True)
+        return pd.Series(reached[hit]).groupby(frame[spec.id].to_numpy()[hit]).min()
     column = spec.label.reached_at
     if column is None or not spec.id or not spec.time or spec.time not in frame.columns:
         return None

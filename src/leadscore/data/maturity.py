@@ -121,7 +121,9 @@ def export_day(
     ):
         if tables and kind in tables and column and column in tables[kind][0].columns:
             found.append((_latest(tables[kind][0][column]), tables[kind][1]))
-    for column in dict.fromkeys([spec.time, *spec.dates, spec.label.reached_at]):
+    for column in dict.fromkeys(
+        [spec.time, *spec.dates, spec.label.reached_at, *(spec.label.date_columns or [])]
+    ):
         if column and column in frame.columns:
             found.append((_latest(frame[column]), f"column '{column}'"))
     found = [(ms, where) for ms, where in found if not np.isnan(ms)]

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadscore.data.lifecycle import DateLabels
 from leadscore.data.personal import email_column
+from leadscore.errors import UserError
 from leadscore.features import (
     canonical_category,
     clean_text,
@@ -93,7 +95,10 @@ class ValidationReport:
 
 
 def label_values(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
-    """The label as 0/1 and a mask of rows whose label is known and allowed."""
+    """The label as 0/1 and a mask of rows whose label is known and allowed (from a flat export's
+    lifecycle dates with ``label.date_columns``; sales' decisions written into the label column win)."""
+    if spec.label.date_columns:
+        return _dated_label_values(frame, spec)
     series = frame[spec.label.column]
     norm = map_values(series, lambda v: None if clean_text(v) is None else norm_label(v))
     positives = {norm_label(v) for v in spec.label.positive}
@@ -102,6 +107,19 @@ def label_values(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np
     if negatives is not None:
         known = known & norm.isin(positives | negatives).to_numpy()
     y = norm.isin(positives).to_numpy().astype(np.int8)
+    return y, known
+
+
+def _dated_label_values(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
+    dated = DateLabels(frame, spec)
+    y, known = dated.y.copy(), dated.known.copy()
+    if spec.label.column in frame.columns:  # a label set on purpose (sales' decisions) wins
+        given = frame[spec.label.column]
+        norm = map_values(given, lambda v: None if clean_text(v) is None else norm_label(v))
+        has = norm.notna().to_numpy()
+        positives = {norm_label(v) for v in spec.label.positive}
+        y[has] = norm[has].isin(positives).to_numpy().astype(np.int8)
+        known |= has
     return y, known
 
 
@@ -153,6 +171,9 @@ def _check_spellings(
 
 def _check_label(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationReport) -> None:
     col = spec.label.column
+    if spec.label.date_columns:
+        _check_dated_label(frame, spec, report)
+        return
     if col not in frame.columns:
         report.add("error", "missing_label", col, 0, "label column is missing")
         return
@@ -200,6 +221,25 @@ def _check_label(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationRepor
                 count,
                 f"only {count} {name} examples; at least {MIN_CLASS_EXAMPLES} are needed to learn from",
             )
+
+
+def _check_dated_label(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationReport) -> None:
+    """A label from lifecycle dates: every named column there, and who was already past them."""
+    try:
+        dated = DateLabels(frame, spec)
+    except UserError as exc:
+        report.add("error", "missing_label", None, 0, str(exc))
+        return
+    past = int(dated.past.sum())
+    if past:
+        report.add(
+            "warning",
+            "already_past",
+            None,
+            past,
+            f"{past:,} leads had a date of {', '.join(spec.label.date_columns or [])} before they were "
+            "scored: left out of training",
+        )
 
 
 def _check_missing_columns(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationReport) -> None:

@@ -12,6 +12,7 @@ from sklearn.model_selection import train_test_split
 
 from leadscore.data.folders import is_declared_folder, leads_path, sql_times, with_declared_tables
 from leadscore.data.labels import apply_labels, decided_leads, reached_times
+from leadscore.data.lifecycle import DateLabels
 from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
 from leadscore.data.personal import email_column, personal_reason
 from leadscore.data.sources import format_warnings, read_table_hashed
@@ -100,6 +101,12 @@ def load_training_frame(path: str | Path, spec: DatasetSpec, notes: list[str] | 
         sql_at = sql_times(frame, loaded["stages"][0], spec, given) if "stages" in loaded else None
         return LoadedExport(frame, digest, export_day(frame, spec, loaded), sql_at)
     frame, digest = read_table_hashed(path)
+    if spec.label.date_columns and notes is not None:
+        past = int(DateLabels(frame, spec).past.sum())
+        if past:
+            notes.append(
+                f"left out {past} leads already past {' / '.join(spec.label.date_columns)} when they were scored"
+            )
     day = export_day(frame, spec)
     return LoadedExport(frame, digest, day, reached_times(frame, spec, day.ms if day else None))
 
@@ -221,7 +228,14 @@ def deduplicate(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, i
 
 def candidate_fields(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[list[str], dict[str, str]]:
     """The fields a model may learn from, and the excluded ones with the reason."""
-    reserved = {spec.label.column, spec.id, spec.time, spec.label.reached_at} - {None}
+    reserved = {
+        spec.label.column,
+        spec.id,
+        spec.time,
+        spec.label.reached_at,
+        *(spec.label.date_columns or []),
+    }
+    reserved -= {None}
     excluded = {col: why for col, why in spec.exclude.items() if col in frame.columns}
     if spec.features:
         wanted = [c for c in dict.fromkeys([*spec.features, *spec.dates]) if c in frame.columns]
