@@ -58,8 +58,8 @@ def personal_reason(column: str, series: pd.Series) -> str | None:
 def _by_values(series: pd.Series) -> str | None:
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
         return None
-    text = series.dropna().astype("string").str.strip()
-    text = text[text != ""].head(2000)
+    text = series.head(5000).dropna().astype("string").str.strip()
+    text = text[text != ""]
     if len(text) < 20:
         return None
     digits = text.str.count(r"\d")
@@ -82,7 +82,7 @@ def email_column(frame: pd.DataFrame, declared: str | None) -> str | None:
         series = frame[column]
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
             continue
-        text = series.dropna().astype("string").str.strip().head(2000)
+        text = series.head(5000).dropna().astype("string").str.strip()  # a sample: every column is looked at
         if len(text) >= 20 and text.str.match(_EMAIL.pattern).mean() > 0.8:
             return str(column)
     return None

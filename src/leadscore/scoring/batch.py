@@ -148,6 +148,8 @@ def log_chunk(
 
 def check_ids(ids: pd.Series, where: str, first_row: int = 0) -> None:
     """One line naming the row of the first id the store cannot keep (the rule every path follows)."""
+    if pd.api.types.is_numeric_dtype(ids):  # a number is never 200 characters long
+        return
     text = ids.astype("string")
     if not (text.str.len() > MAX_ID_LENGTH).any():  # the usual case, vectorised
         return
@@ -253,7 +255,8 @@ def score_file(
                 sink.write(bundle, chunk, data, explain)
                 bar.update(task, advance=len(chunk))
         finally:
-            sink.close(data)
+            sink.close()
+        sink.say_dates(data)  # only for a run that read the whole file
         logged = spool.commit() if spool is not None else None  # before the output replaces ``out``
     rows, mql = sink.rows, sink.mql
     return {
@@ -301,9 +304,11 @@ class _Sink:
         self.rows += len(frame)
         self.mql += int(frame["mql"].sum())
 
-    def close(self, data: str | Path) -> None:
+    def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+    def say_dates(self, data: str | Path) -> None:
         for column, count in self.unreadable.items():
             if count:
                 log.warning(
