@@ -27,6 +27,7 @@ from leadscore.monitoring.feedback import STANDARD_REASONS
 from leadscore.reports import svg
 from leadscore.scoring.answer import score_parts
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.time_head import INTERVALS
 from leadscore.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
@@ -365,10 +366,10 @@ def _expected_soon(bundle: ModelBundle, mqls: pd.DataFrame) -> dict[str, float |
     time head's horizons; None for a model without one)."""
     if bundle.time_head is None or mqls.empty:
         return {"expected_sql_7d": None, "expected_sql_30d": None}
-    X = bundle.encode(mqls)
+    cum = bundle.time_head.cumulative(bundle.encode(mqls))  # one walk of the trees for both horizons
     return {
-        "expected_sql_7d": float(bundle.time_head.within(X, 7).sum()),
-        "expected_sql_30d": float(bundle.time_head.within(X, 30).sum()),
+        "expected_sql_7d": float(cum[:, INTERVALS.index(7.0) - 1].sum()),
+        "expected_sql_30d": float(cum[:, INTERVALS.index(30.0) - 1].sum()),
     }
 
 

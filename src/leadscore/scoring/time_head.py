@@ -61,25 +61,29 @@ class TimeHead:
     def median_days(self, X: np.ndarray) -> np.ndarray:
         """The day by which P(SQL) reaches one half (constant hazard within an interval); NaN where it
         stays below one half within 90 days ("over 90")."""
-        cum = self.cumulative(X)
-        out = np.full(len(X), np.nan)
-        before = np.zeros(len(X))
-        for k, (start, end) in enumerate(zip(INTERVALS[:-1], INTERVALS[1:], strict=True)):
-            crossing = np.isnan(out) & (cum[:, k] >= 0.5)
-            survive_start, survive_end = 1.0 - before[crossing], 1.0 - cum[crossing, k]
-            rate = np.log(np.maximum(survive_start, 1e-12) / np.maximum(survive_end, 1e-12)) / (end - start)
-            out[crossing] = start + np.log(np.maximum(survive_start, 1e-12) / 0.5) / np.maximum(rate, 1e-12)
-            before = cum[:, k]
-        return out
+        return median_from(self.cumulative(X))
 
     def answer_fields(self, X: np.ndarray) -> list[dict[str, Any]]:
         """Each lead's ``p_sql_7d``, ``p_sql_30d`` and ``expected_days_to_sql`` (a number of days, or
-        "over 90")."""
+        "over 90"): the booster walked once for all three."""
         cum = self.cumulative(X)
         p7 = np.round(cum[:, INTERVALS.index(7.0) - 1], 6).tolist()
         p30 = np.round(cum[:, INTERVALS.index(30.0) - 1], 6).tolist()
-        days = [OVER if np.isnan(d) else round(float(d), 1) for d in self.median_days(X)]
+        days = [OVER if np.isnan(d) else round(float(d), 1) for d in median_from(cum)]
         return [
             {"p_sql_7d": a, "p_sql_30d": b, "expected_days_to_sql": c}
             for a, b, c in zip(p7, p30, days, strict=True)
         ]
+
+
+def median_from(cum: np.ndarray) -> np.ndarray:
+    """``TimeHead.median_days`` from the cumulative chances already computed."""
+    out = np.full(len(cum), np.nan)
+    before = np.zeros(len(cum))
+    for k, (start, end) in enumerate(zip(INTERVALS[:-1], INTERVALS[1:], strict=True)):
+        crossing = np.isnan(out) & (cum[:, k] >= 0.5)
+        survive_start, survive_end = 1.0 - before[crossing], 1.0 - cum[crossing, k]
+        rate = np.log(np.maximum(survive_start, 1e-12) / np.maximum(survive_end, 1e-12)) / (end - start)
+        out[crossing] = start + np.log(np.maximum(survive_start, 1e-12) / 0.5) / np.maximum(rate, 1e-12)
+        before = cum[:, k]
+    return out
