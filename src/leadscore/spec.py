@@ -240,6 +240,9 @@ class DatasetSpec(BaseModel):
     email: str | None = None
     label: LabelRule
     time: str | None = None
+    # ``time`` given as a list (``time: [Became a Marketing Qualified Lead Date, Create Date]``): the
+    # first column that is filled is the scoring moment; ``time`` keeps the first, these the others.
+    time_also: list[str] = Field(default_factory=list)
     fit: list[str] = Field(default_factory=list)
     engagement: list[str] | dict[str, Aggregation] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
@@ -259,6 +262,17 @@ class DatasetSpec(BaseModel):
     # The day the export was taken: a lead whose label window ends after it is open (unknown). Unset:
     # the latest time found in the data (data/maturity.py).
     observed_until: datetime | date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _time_list(cls, data: Any) -> Any:
+        """``time`` may list columns: the first that is filled is each lead's scoring moment."""
+        if isinstance(data, dict) and isinstance(data.get("time"), list):
+            columns = [str(c) for c in data["time"]]
+            if not columns:
+                raise ValueError("'time' must name at least one column")
+            data = {**data, "time": columns[0], "time_also": [*columns[1:], *data.get("time_also", [])]}
+        return data
 
     @field_validator("reasons")
     @classmethod
@@ -306,8 +320,8 @@ class DatasetSpec(BaseModel):
 
     def digest(self) -> str:
         dumped = self.model_dump(mode="json")
-        for key in ("segments", "observed_until"):  # keys added later leave older specs' digests as they were
-            if dumped.get(key) is None:
+        for key in ("segments", "observed_until", "time_also"):  # keys added later: older digests unchanged
+            if not dumped.get(key):
                 dumped.pop(key, None)
         for key in ("reached_at", "date_columns"):  # keys added later: older specs' digests unchanged
             if dumped["label"].get(key) is None:

@@ -100,3 +100,36 @@ def test_training_on_lifecycle_dates_learns_when_too(synthetic_dir: Path, tmp_pa
 
     truth = roc_auc_score(result.test_y, result.test_frame["true_p_sql"])  # the generator's own P(SQL)
     assert result.metrics["roc_auc"] > truth - 0.07, (result.metrics["roc_auc"], truth)
+
+
+def test_time_may_list_columns_and_the_first_filled_is_the_moment(
+    synthetic_dir: Path, tmp_path: Path
+) -> None:
+    from leadscore.data.lifecycle import with_scoring_time
+    from leadscore.modeling.options import CAPACITIES, TrainOptions
+    from leadscore.modeling.train import train_model
+    from leadscore.scoring.contract import load_contract
+    from leadscore.service.leads import LeadChecker
+
+    path = _hubspot_flat(synthetic_dir, tmp_path, already=0)
+    frame = pd.read_csv(path)
+    frame.insert(2, "MQL Date", frame["Create Date"])
+    frame.loc[frame.index[::3], "MQL Date"] = None  # a third never became MQL through the form
+    frame["Create Date"] = pd.to_datetime(frame["Create Date"]) - pd.Timedelta(days=2)
+    frame.to_csv(path, index=False)
+    spec_path = _spec(tmp_path)
+    raw = yaml.safe_load(spec_path.read_text())
+    raw["time"] = ["MQL Date", "Create Date"]
+    spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = load_spec(str(spec_path))
+    assert (spec.time, spec.time_also) == ("MQL Date", ["Create Date"])
+    moment = with_scoring_time(pd.read_csv(path), spec)["MQL Date"]
+    assert moment.notna().all()
+    expected = pd.to_datetime(frame["MQL Date"]).fillna(pd.to_datetime(frame["Create Date"]))
+    assert (pd.to_datetime(moment) == expected).all()  # the form's date where there is one, else creation
+    options = TrainOptions(contract=load_contract()[0], capacities=(CAPACITIES[1],))
+    result = train_model(path, spec, options)
+    assert "Create Date" not in result.bundle.fields and "MQL Date" not in result.bundle.fields
+    assert len(result.test_frame) > 0 and result.test_frame["MQL Date"].notna().all()
+    checked = LeadChecker(result.bundle).check({"Record ID": 1, "Create Date": "2025-03-01T10:00:00"})
+    assert checked.record["MQL Date"] == "2025-03-01T10:00:00"  # the service takes the same moment

@@ -128,6 +128,7 @@ def validate_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Check an export: duplicates, placeholders, dates, impossible values, label, class sizes."""
+    from leadscore.data.lifecycle import with_scoring_time
     from leadscore.data.sources import ambiguous_message, csv_format_of, read_table
     from leadscore.data.validate import validate_frame
 
@@ -140,7 +141,7 @@ def validate_cmd(
     if declared:  # a CRM's own tables, read as training reads them, and each table
         report = validate_folder(file, ds)
     else:
-        report = validate_frame(read_table(file), ds, source=str(file))
+        report = validate_frame(with_scoring_time(read_table(file), ds), ds, source=str(file))
     found = csv_format_of(leads_path(file, ds) if declared else file)
     if found is not None:  # how its numbers were read, and the columns that could be read either way
         report.read_as = found.describe()

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.joins import NO_JOIN, joined
+from leadscore.data.lifecycle import with_scoring_time
 from leadscore.data.sources import find_table, read_folder_table, read_table, resolve_leads_path
 from leadscore.data.validate import ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
@@ -272,7 +273,7 @@ def validate_folder(folder: Path, spec: DatasetSpec, now_ms: float | None = None
     """A data folder checked as training reads it: the leads (with the declared features and labels)
     as ``validate_frame`` does, and each declared table on its own: rows whose id joins no lead,
     unreadable or future times, rows per lead, and the label counts by stage path."""
-    leads = read_table(leads_path(folder, spec))
+    leads = with_scoring_time(read_table(leads_path(folder, spec)), spec)
     loaded: Loaded = {}  # each table is read once, for the features and labels and for its checks
     frame, past = with_declared_tables(leads, folder, spec, loaded)
     report = validate_frame(frame, spec, source=str(folder))
@@ -426,9 +427,9 @@ def read_leads(data: str | Path, spec: DatasetSpec, *, labels: bool = False) -> 
     """The leads of a file or a data folder as a model reads them: a folder of declared tables gets
     its declared features (and, with ``labels``, its labels from the status history)."""
     if not is_declared_folder(data, spec):
-        return read_table(resolve_leads_path(data))
+        return with_scoring_time(read_table(resolve_leads_path(data)), spec)
     folder = Path(data)
-    frame = read_table(leads_path(folder, spec))
+    frame = with_scoring_time(read_table(leads_path(folder, spec)), spec)
     if labels:
         return with_declared_tables(frame, folder, spec)[0]
     return with_declared_engagement(frame, folder, spec) if spec.declared else frame

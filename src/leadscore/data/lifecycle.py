@@ -46,3 +46,23 @@ def require_date_columns(frame: pd.DataFrame, spec: DatasetSpec) -> None:
         raise UserError(
             "spec key 'label.date_columns' needs the scoring time: set spec key 'time' to its column"
         )
+
+
+def with_scoring_time(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """``frame`` with each lead's scoring moment in the ``time`` column: with ``time`` given as a list
+    of columns (``time: [Became a Marketing Qualified Lead Date, Create Date]``), the first of them
+    that is filled. Every reader of leads goes through here, so training, scores, reports and the
+    monitor agree on each lead's moment."""
+    if not spec.time or not spec.time_also:
+        return frame
+    present = [c for c in (spec.time, *spec.time_also) if c in frame.columns]
+    if not present:
+        return frame
+    moment = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    for column in present:
+        values = frame[column]
+        empty = moment.isna() | (moment.astype("string").str.strip() == "").fillna(True)
+        moment = moment.where(~empty.to_numpy(dtype=bool), values.astype(object))
+    out = frame.copy()
+    out[spec.time] = moment
+    return out

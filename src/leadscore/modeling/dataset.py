@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split
 
 from leadscore.data.folders import is_declared_folder, leads_path, sql_times, with_declared_tables
 from leadscore.data.labels import apply_labels, decided_leads, reached_times
-from leadscore.data.lifecycle import DateLabels
+from leadscore.data.lifecycle import DateLabels, with_scoring_time
 from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
 from leadscore.data.personal import email_column, personal_reason
 from leadscore.data.sources import format_warnings, read_table_hashed
@@ -92,6 +92,7 @@ def load_training_frame(path: str | Path, spec: DatasetSpec, notes: list[str] | 
         notes.extend(format_warnings(leads_path(folder, spec) if declared else path))
     if declared:  # a CRM's own tables, declared in the spec
         frame, digest = read_table_hashed(leads_path(folder, spec))
+        frame = with_scoring_time(frame, spec)
         given = parse_observed_until(spec.observed_until, "spec key 'observed_until'")
         loaded: dict[str, tuple[pd.DataFrame, str]] = {}
         frame, past = with_declared_tables(frame, folder, spec, loaded, until_ms=given)
@@ -101,6 +102,7 @@ def load_training_frame(path: str | Path, spec: DatasetSpec, notes: list[str] | 
         sql_at = sql_times(frame, loaded["stages"][0], spec, given) if "stages" in loaded else None
         return LoadedExport(frame, digest, export_day(frame, spec, loaded), sql_at)
     frame, digest = read_table_hashed(path)
+    frame = with_scoring_time(frame, spec)
     if spec.label.date_columns and notes is not None:
         past = int(DateLabels(frame, spec).past.sum())
         if past:
@@ -234,6 +236,7 @@ def candidate_fields(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[list[str],
         spec.time,
         spec.label.reached_at,
         *(spec.label.date_columns or []),
+        *spec.time_also,
     }
     reserved -= {None}
     excluded = {col: why for col, why in spec.exclude.items() if col in frame.columns}

@@ -15,6 +15,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from leadscore.data.folders import is_declared_folder, leads_path, with_declared_engagement
+from leadscore.data.lifecycle import with_scoring_time
 from leadscore.data.sources import (
     atomic_path,
     count_rows,
@@ -200,10 +201,12 @@ def _chunks(
 ) -> tuple[Iterator[pd.DataFrame], int | None]:
     """The leads in chunks, and how many when that is cheap to know. A folder of a CRM's own tables
     gets its declared engagement first, from the activity log as of each lead's scoring time."""
-    if not is_declared_folder(data, bundle.spec):
-        return _closing(iter_table(data, chunk_rows)), count_rows(data)
+    spec = bundle.spec
+    if not is_declared_folder(data, spec):
+        chunks = (with_scoring_time(chunk, spec) for chunk in _closing(iter_table(data, chunk_rows)))
+        return chunks, count_rows(data)
     folder = Path(data)
-    frame = read_table(leads_path(folder, bundle.spec))
+    frame = with_scoring_time(read_table(leads_path(folder, spec)), spec)
     if bundle.spec.declared:  # scoring needs the features, not the labels
         frame = with_declared_engagement(frame, folder, bundle.spec)
     starts = range(0, max(len(frame), 1), chunk_rows)

@@ -64,7 +64,8 @@ class LeadChecker:
         self.placeholders = frozenset(p.casefold() for p in enc.placeholders)
         self.id_field = bundle.spec.id
         self.time_field = enc.time_col
-        self.known = set(self.kinds) | {c for c in (self.id_field, self.time_field) if c}
+        self.time_also = list(bundle.spec.time_also) if self.time_field else []  # time given as a list
+        self.known = set(self.kinds) | {c for c in (self.id_field, self.time_field, *self.time_also) if c}
         # A model with declared engagement also takes a lead with its recent activity ("events").
         spec = bundle.spec
         self.declared = spec.declared
@@ -103,6 +104,9 @@ class LeadChecker:
                 record[name] = self._check_value(name, value)
             except ImpossibleValue as exc:
                 record[name] = self._refused(name, exc, warnings)
+        moment = self.time_field
+        if self.time_also and moment and record.get(moment) is None:  # the first listed time that is filled
+            record[moment] = next((record[c] for c in self.time_also if record.get(c) is not None), None)
         if EVENTS_KEY in lead and EVENTS_KEY in self.known:
             record.update(self._from_events(lead[EVENTS_KEY], record))
         if unknown:
@@ -177,7 +181,9 @@ class LeadChecker:
             if problem:
                 raise LeadError(name, problem)
             return value
-        kind = self.kinds.get(name, "date" if name == self.time_field else "categorical")
+        kind = self.kinds.get(
+            name, "date" if name == self.time_field or name in self.time_also else "categorical"
+        )
         if kind == "numeric":
             return self._number(name, value)
         if kind == "date":
