@@ -32,6 +32,10 @@ def leads_frame(
 ) -> DataFrame:
     """What the model scores: a folder of declared tables gets its declared engagement (no labels);
     any other DATA is a Parquet file, folder or glob (or a CSV file) read as it is."""
+    if bundle.spec.time_also:  # refused rather than scored as of a different moment than elsewhere
+        raise UserError(
+            "spec key 'time' lists columns: --engine spark does not read a list yet (score without it)"
+        )
     if is_declared(spark, data, bundle.spec):
         return declared_frame(spark, data, bundle.spec, labels=False, buckets=buckets)
     if not is_remote(data) and not any(ch in data for ch in "*?[") and not Path(data).exists():
