@@ -133,3 +133,18 @@ def test_time_may_list_columns_and_the_first_filled_is_the_moment(
     assert len(result.test_frame) > 0 and result.test_frame["MQL Date"].notna().all()
     checked = LeadChecker(result.bundle).check({"Record ID": 1, "Create Date": "2025-03-01T10:00:00"})
     assert checked.record["MQL Date"] == "2025-03-01T10:00:00"  # the service takes the same moment
+
+
+def test_the_spark_path_refuses_a_time_list_it_cannot_read_yet() -> None:
+    import pytest
+
+    from leadscore.errors import UserError
+    from leadscore.spark.scoring import leads_frame
+
+    class _Bundle:
+        spec = load_spec("synthetic").model_copy(update={"time_also": ["Create Date"]})
+
+    with pytest.raises(
+        UserError, match="spec key 'time' lists columns: --engine spark does not read a list yet"
+    ):
+        leads_frame(None, "anything", _Bundle())  # type: ignore[arg-type]  # refused before Spark is touched
