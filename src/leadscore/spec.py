@@ -40,16 +40,12 @@ class LabelRule(BaseModel):
 
     @model_validator(mode="after")
     def _stages_give_a_two_class_label(self) -> LabelRule:
-        if self.date_columns is not None:
-            if not self.date_columns:
-                raise ValueError("'date_columns' must name at least one column")
-            if self.within_days <= 0:
-                raise ValueError("'within_days' must be above 0")
-            if self.negative is None:
-                self.negative = [0]
-        if self.stages is not None:
-            if not self.stages:
-                raise ValueError("'stages' must name at least one stage")
+        """A label made by leadscore (from stages or dates) is 0/1 within a positive window."""
+        for key, named in (("stages", self.stages), ("date_columns", self.date_columns)):
+            if named is None:
+                continue
+            if not named:
+                raise ValueError(f"'{key}' must name at least one {'stage' if key == 'stages' else 'column'}")
             if self.within_days <= 0:
                 raise ValueError("'within_days' must be above 0")
             if self.negative is None:
