@@ -125,3 +125,16 @@ def test_the_time_head_is_calibrated_per_horizon_on_matured_leads(
         assert expected_calibration_error(y[known], head.within(X, days)[known]) <= 0.01, days
     best = concordance(test["true_p_sql"].to_numpy(), truth)  # the generator's own risk ranks best
     assert concordance(head.within(X, 90), truth) > best - 0.03, best
+
+
+def test_the_median_day_of_one_lead_is_the_vector_paths() -> None:
+    """The service's one-lead path (plain Python) and the batch path (numpy) give the same day."""
+    from leadscore.scoring.time_head import SMALL, _median_one, median_from
+
+    rng = np.random.default_rng(0)
+    cum = 1 - np.cumprod(1 - rng.uniform(0, 0.5, size=(5000, len(INTERVALS) - 1)), axis=1)
+    batch = median_from(cum)
+    assert len(cum) > SMALL and np.isnan(batch).any() and (~np.isnan(batch)).any()
+    one_by_one = np.concatenate([median_from(cum[i : i + 1]) for i in range(len(cum))])
+    np.testing.assert_allclose(one_by_one, batch, rtol=0, atol=1e-9)
+    assert np.isnan(_median_one([0.1, 0.2, 0.3, 0.4, 0.45]))  # below one half at 90 days: "over 90"

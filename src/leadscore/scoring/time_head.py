@@ -7,6 +7,7 @@ minus the product of surviving each interval up to t, so the horizons are monoto
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +78,10 @@ class TimeHead:
 
 
 def median_from(cum: np.ndarray) -> np.ndarray:
-    """``TimeHead.median_days`` from the cumulative chances already computed."""
+    """``TimeHead.median_days`` from the cumulative chances already computed (a lead or two, as the
+    service scores them, in plain Python: numpy's per-call cost is most of the time for one row)."""
+    if len(cum) <= SMALL:
+        return np.array([_median_one(row) for row in cum.tolist()], dtype=float).reshape(len(cum))
     out = np.full(len(cum), np.nan)
     before = np.zeros(len(cum))
     for k, (start, end) in enumerate(zip(INTERVALS[:-1], INTERVALS[1:], strict=True)):
@@ -87,3 +91,18 @@ def median_from(cum: np.ndarray) -> np.ndarray:
         out[crossing] = start + np.log(np.maximum(survive_start, 1e-12) / 0.5) / np.maximum(rate, 1e-12)
         before = cum[:, k]
     return out
+
+
+SMALL = 4  # rows at most for the plain-Python median
+
+
+def _median_one(cum: list[float]) -> float:
+    """One lead's median day: the same arithmetic as ``median_from``'s vector path."""
+    before = 0.0
+    for k, (start, end) in enumerate(zip(INTERVALS[:-1], INTERVALS[1:], strict=True)):
+        if cum[k] >= 0.5:
+            survive_start, survive_end = max(1.0 - before, 1e-12), max(1.0 - cum[k], 1e-12)
+            rate = math.log(survive_start / survive_end) / (end - start)
+            return start + math.log(survive_start / 0.5) / max(rate, 1e-12)
+        before = cum[k]
+    return math.nan
