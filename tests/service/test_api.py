@@ -6,6 +6,7 @@ import concurrent.futures
 import json
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -242,9 +243,14 @@ def test_logs_are_json_without_lead_data(server: Server, client: httpx.Client) -
         "/v1/score", json={"lead_id": "secret-lead-42", "email": "someone@example.com", "employee_count": 10}
     )
     rid = sent.headers["x-request-id"]
-    text = Path(str(server["log"])).read_text()
-    lines = [json.loads(x) for x in text.splitlines() if x.startswith("{")]
-    mine = [x for x in lines if x["msg"] == "request" and x.get("request_id") == rid]
+    deadline = time.monotonic() + 10
+    while True:  # the request's line is written once the answer has gone out: wait for it
+        text = Path(str(server["log"])).read_text()
+        lines = [json.loads(x) for x in text.splitlines() if x.startswith("{")]
+        mine = [x for x in lines if x["msg"] == "request" and x.get("request_id") == rid]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(mine) == 1, f"no request line for {rid}"
     line = mine[0]
     assert (line["method"], line["path"], line["status"]) == ("POST", "/v1/score", sent.status_code)
