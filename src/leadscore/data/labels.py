@@ -7,8 +7,7 @@ import pandas as pd
 
 from leadscore.data.lifecycle import DateLabels
 from leadscore.errors import UserError
-from leadscore.features import dates_ms
-from leadscore.features.values import MS_PER_DAY, lead_key
+from leadscore.features.values import lead_key
 from leadscore.spec import DatasetSpec
 
 
@@ -51,22 +50,20 @@ def apply_labels(frame: pd.DataFrame, spec: DatasetSpec, store: pd.DataFrame) ->
 
 
 def reached_times(frame: pd.DataFrame, spec: DatasetSpec, until_ms: float | None) -> pd.Series | None:
-    """A flat export's SQL times from its ``label.reached_at`` column: each lead's time of reaching the
-    label's stage after its scoring time, within the window and by the export day (epoch ms, by lead
-    id; leads without one are absent). None without the column, an id or a time."""
-    if spec.label.date_columns and spec.id:  # lifecycle dates: the first one in the window
-        reached = DateLabels(frame, spec).first
-        hit = ~np.isnan(reached) & (reached <= until_ms if until_ms is not None else True)
-        return pd.Series(reached[hit]).groupby(frame[spec.id].to_numpy()[hit]).min()
-    column = spec.label.reached_at
-    if column is None or not spec.id or not spec.time or spec.time not in frame.columns:
-        return None
-    if column not in frame.columns:
-        raise UserError(f"column '{column}' (spec key label.reached_at) is not in the leads table")
-    reached, scored = dates_ms(frame[column]), dates_ms(frame[spec.time])
-    delta = reached - scored
-    hit = (delta >= 0) & (delta <= spec.label.within_days * MS_PER_DAY)
+    """A flat export's SQL times: each lead's first lifecycle date (``label.date_columns``) or date in
+    its ``label.reached_at`` column after its scoring time, within the window and by the export day
+    (epoch ms, by lead id; leads without one are absent). None without such a column, an id or a time."""
+    if spec.label.date_columns and spec.id:
+        dated = DateLabels(frame, spec)
+    else:
+        column = spec.label.reached_at
+        if column is None or not spec.id or not spec.time or spec.time not in frame.columns:
+            return None
+        if column not in frame.columns:
+            raise UserError(f"column '{column}' (spec key label.reached_at) is not in the leads table")
+        dated = DateLabels(frame, spec, [column])
+    reached = dated.first
+    hit = ~np.isnan(reached)
     if until_ms is not None:
         hit &= reached <= until_ms
-    first = pd.Series(reached[hit]).groupby(frame[spec.id].to_numpy()[hit]).min()
-    return first
+    return pd.Series(reached[hit]).groupby(frame[spec.id].to_numpy()[hit]).min()

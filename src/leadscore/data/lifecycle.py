@@ -18,11 +18,13 @@ from leadscore.spec import DatasetSpec
 
 
 class DateLabels:
-    """What a flat export's lifecycle dates say of each lead."""
+    """What a flat export's lifecycle dates say of each lead: ``label.date_columns``, or the ``columns``
+    given (a flat export's one column of SQL dates, ``label.reached_at``, checked by its caller)."""
 
-    def __init__(self, frame: pd.DataFrame, spec: DatasetSpec) -> None:
-        columns = spec.label.date_columns or []
-        require_date_columns(frame, spec)
+    def __init__(self, frame: pd.DataFrame, spec: DatasetSpec, columns: list[str] | None = None) -> None:
+        if columns is None:
+            columns = spec.label.date_columns or []
+            require_date_columns(frame, spec)
         assert spec.time is not None
         self.scored = dates_ms(frame[spec.time])
         dates = (

@@ -182,7 +182,7 @@ def _survival(
     if not agree.all():
         notes.append(
             f"time to SQL: left out {int((~agree).sum())} leads whose label and "
-            f"'{spec.label.reached_at or 'status history'}' disagree"
+            f"'{spec.label.reached_at or ' / '.join(spec.label.date_columns or []) or 'status history'}' disagree"
         )
         frame, scored, first = frame.loc[agree].reset_index(drop=True), scored[agree], first[agree]
     return Survival(frame, observed(scored, first, day.ms if day else None, spec.label.within_days))
