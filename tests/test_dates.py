@@ -63,3 +63,21 @@ def test_every_command_says_what_it_made_of_the_dates(trained: Trained, tmp_path
     )
     # Days past the 12th appear in second place: the column says month first itself, nothing to add.
     assert not any("slash dates" in line for line in said)
+
+
+def test_score_counts_unreadable_dates_as_the_model_reads_them(trained: Trained, tmp_path: Path) -> None:
+    """A file whose scoring times are day first (25/03/2024) against a model that reads that column
+    month first: the count says what the model made of them, not what the file alone suggests."""
+    leads = make_leads(120, 13, fault_rate=0.0)
+    leads["scored_at"] = pd.to_datetime(leads["scored_at"]).dt.strftime("%d/%m/%Y %H:%M")
+    path = tmp_path / "leads.csv"
+    leads.to_csv(path, index=False)
+    readable = pd.Series(pd.to_datetime(leads["scored_at"], format="%d/%m/%Y %H:%M").dt.day <= 12)
+    scored = CliRunner().invoke(
+        app, ["score", str(path), "--model", str(trained["model_path"]), "--out", str(tmp_path / "s.csv")]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert (
+        f"column 'scored_at': {int((~readable).sum())} values are not dates (read as missing)"
+        in scored.output
+    )

@@ -20,7 +20,7 @@ from leadscore.features import (
     map_values,
     to_number,
 )
-from leadscore.features.values import date_warnings
+from leadscore.features.values import date_order_notes
 from leadscore.spec import DatasetSpec, norm_label
 
 MIN_CLASS_EXAMPLES = 40
@@ -311,9 +311,8 @@ def _check_dates(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationRepor
         if bad:
             level = "error" if col == spec.time and bad == int(present.sum()) else "warning"
             report.add(level, "unparseable_date", col, bad, f"{bad} values are not dates in a known format")
-        for line in date_warnings(frame, [col]):
-            if "are not dates" not in line:  # said above, with its count
-                report.add("warning", "date_order", col, 0, line.split(": ", 1)[1])
+        for line in date_order_notes(frame, [col]):
+            report.add("warning", "date_order", col, 0, line.split(": ", 1)[1])
 
 
 def _check_numbers(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -172,19 +172,27 @@ def date_warnings(frame: pd.DataFrame, columns: Any) -> list[str]:
     """What every command says of a file's date columns: values that are not dates, and how the
     column's slash dates were read (day first when they say so, month first when nothing says)."""
     counts = unreadable_dates(frame, columns)
-    said = [f"column '{c}': {n:,} values are not dates (read as missing)" for c, n in counts.items() if n]
+    said = [unreadable_line(c, n) for c, n in counts.items() if n]
     return said + date_order_notes(frame, columns)
 
 
-def unreadable_dates(frame: pd.DataFrame, columns: Any) -> dict[str, int]:
-    """Per date column: the values given that are not dates (read as missing)."""
+def unreadable_line(column: str, count: int) -> str:
+    return f"column '{column}': {count:,} values are not dates (read as missing)"
+
+
+def unreadable_dates(
+    frame: pd.DataFrame, columns: Any, day_first: Callable[[str], bool] | None = None
+) -> dict[str, int]:
+    """Per date column: the values given that are not dates (read as missing). ``day_first``: how a
+    model reads each column (its encoder's order); by default each column's own slash dates decide."""
     counts = {}
     for column in dict.fromkeys(c for c in columns if c and c in frame.columns):
         series = frame[column]
         if pd.api.types.is_datetime64_any_dtype(series):
             continue
         given = (series.astype("string").str.strip() != "").fillna(False).to_numpy(dtype=bool)
-        counts[column] = int((np.isnan(dates_ms(series)) & given).sum())
+        order = None if day_first is None else day_first(column)
+        counts[column] = int((np.isnan(dates_ms(series, order)) & given).sum())
     return counts
 
 

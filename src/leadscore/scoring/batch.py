@@ -25,7 +25,14 @@ from leadscore.data.sources import (
     resolve_leads_path,
 )
 from leadscore.errors import UserError
-from leadscore.features.values import MAX_ID_LENGTH, date_order_notes, id_problem, lead_key, unreadable_dates
+from leadscore.features.values import (
+    MAX_ID_LENGTH,
+    date_order_notes,
+    id_problem,
+    lead_key,
+    unreadable_dates,
+    unreadable_line,
+)
 from leadscore.scoring.answer import log_rows, score_parts, trend_fields
 from leadscore.scoring.bundle import ModelBundle, Scored
 from leadscore.store.db import Store
@@ -287,7 +294,7 @@ class _Sink:
             _first_chunk_checks(bundle, chunk, data)
             for line in date_order_notes(chunk, dated):
                 log.warning("%s: %s", data, line)
-        for column, count in unreadable_dates(chunk, dated).items():
+        for column, count in unreadable_dates(chunk, dated, bundle.encoder.reads_day_first).items():
             self.unreadable[column] = self.unreadable.get(column, 0) + count
         if bundle.id_column:
             check_ids(chunk[bundle.id_column], f"{data}: column '{bundle.id_column}'", self.rows)
@@ -314,9 +321,7 @@ class _Sink:
     def say_dates(self, data: str | Path) -> None:
         for column, count in self.unreadable.items():
             if count:
-                log.warning(
-                    "%s: column '%s': %s values are not dates (read as missing)", data, column, f"{count:,}"
-                )
+                log.warning("%s: %s", data, unreadable_line(column, count))
 
 
 def _first_chunk_checks(bundle: ModelBundle, chunk: pd.DataFrame, data: str | Path) -> None:
