@@ -128,25 +128,12 @@ def validate_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Check an export: duplicates, placeholders, dates, impossible values, label, class sizes."""
-    from leadscore.data.lifecycle import with_scoring_time
-    from leadscore.data.sources import ambiguous_message, csv_format_of, read_table
-    from leadscore.data.validate import validate_frame
+    from leadscore.data.checking import validate_export
 
     ds = resolve_spec(file, spec, label, positive, id_col, time_col)
     if email:
         ds.email = email
-    from leadscore.data.folders import is_declared_folder, leads_path, validate_folder
-
-    declared = is_declared_folder(file, ds)
-    if declared:  # a CRM's own tables, read as training reads them, and each table
-        report = validate_folder(file, ds)
-    else:
-        report = validate_frame(with_scoring_time(read_table(file), ds), ds, source=str(file))
-    found = csv_format_of(leads_path(file, ds) if declared else file)
-    if found is not None:  # how its numbers were read, and the columns that could be read either way
-        report.read_as = found.describe()
-        for column in found.ambiguous:
-            report.add("warning", "ambiguous_number", column, 0, ambiguous_message(found))
+    report = validate_export(file, ds)
     if json_out:
         echo_json(report.to_dict())
     else:

@@ -17,12 +17,11 @@ import numpy as np
 import pandas as pd
 
 from leadscore.config import get_settings
-from leadscore.data.folders import is_declared_folder, validate_folder
+from leadscore.data.checking import validate_export
 from leadscore.data.folders import read_leads as read_folder_leads
 from leadscore.data.maturity import matured_labels
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
-from leadscore.data.validate import validate_frame
 from leadscore.jobs.workflow import train_and_log
 from leadscore.modeling.cutoff import tradeoff
 from leadscore.reports import plots
@@ -108,11 +107,7 @@ def read_leads(data: str | Path, spec: str | None = None) -> pd.DataFrame:
 
 def validate(data: str | Path, spec: str = "synthetic") -> pd.DataFrame:
     """What validation finds in the data, one row per problem (an empty frame: nothing found)."""
-    dataset = load_spec(spec)
-    if is_declared_folder(data, dataset):
-        report = validate_folder(Path(data), dataset)
-    else:
-        report = validate_frame(read_table(resolve_leads_path(data)), dataset, source=str(data))
+    report = validate_export(data, load_spec(spec))
     columns = ["level", "check", "column", "count", "message"]
     return pd.DataFrame(report.to_dict()["problems"], columns=columns)
 
