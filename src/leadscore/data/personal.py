@@ -55,12 +55,18 @@ def personal_reason(column: str, series: pd.Series) -> str | None:
     return _by_values(series)
 
 
-def _by_values(series: pd.Series) -> str | None:
+def _text_sample(series: pd.Series) -> pd.Series | None:
+    """The first rows' filled values of a text column, trimmed (None for numbers and times): a sample,
+    as every column of an export is looked at."""
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
         return None
     text = series.head(5000).dropna().astype("string").str.strip()
-    text = text[text != ""]
-    if len(text) < 20:
+    return text[text != ""]
+
+
+def _by_values(series: pd.Series) -> str | None:
+    text = _text_sample(series)
+    if text is None or len(text) < 20:
         return None
     digits = text.str.count(r"\d")
     if (text.str.match(_PHONE.pattern) & (digits >= 7)).mean() > 0.5:
@@ -79,10 +85,7 @@ def email_column(frame: pd.DataFrame, declared: str | None) -> str | None:
     if declared:
         return declared if declared in frame.columns else None
     for column in frame.columns:
-        series = frame[column]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
-            continue
-        text = series.head(5000).dropna().astype("string").str.strip()  # a sample: every column is looked at
-        if len(text) >= 20 and text.str.match(_EMAIL.pattern).mean() > 0.8:
+        text = _text_sample(frame[column])
+        if text is not None and len(text) >= 20 and text.str.match(_EMAIL.pattern).mean() > 0.8:
             return str(column)
     return None

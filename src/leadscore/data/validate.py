@@ -99,8 +99,7 @@ def label_values(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np
     lifecycle dates with ``label.date_columns``; sales' decisions written into the label column win)."""
     if spec.label.date_columns:
         return _dated_label_values(frame, spec)
-    series = frame[spec.label.column]
-    norm = map_values(series, lambda v: None if clean_text(v) is None else norm_label(v))
+    norm = _normalised(frame[spec.label.column])
     positives = {norm_label(v) for v in spec.label.positive}
     negatives = {norm_label(v) for v in spec.label.negative} if spec.label.negative else None
     known = norm.notna().to_numpy().copy()
@@ -110,12 +109,16 @@ def label_values(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np
     return y, known
 
 
+def _normalised(labels: pd.Series) -> pd.Series:
+    """A label column's values as compared with the spec's positives and negatives (None: empty)."""
+    return map_values(labels, lambda v: None if clean_text(v) is None else norm_label(v))
+
+
 def _dated_label_values(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
     dated = DateLabels(frame, spec)
     y, known = dated.y.copy(), dated.known.copy()
     if spec.label.column in frame.columns:  # a label set on purpose (sales' decisions) wins
-        given = frame[spec.label.column]
-        norm = map_values(given, lambda v: None if clean_text(v) is None else norm_label(v))
+        norm = _normalised(frame[spec.label.column])
         has = norm.notna().to_numpy()
         positives = {norm_label(v) for v in spec.label.positive}
         y[has] = norm[has].isin(positives).to_numpy().astype(np.int8)
