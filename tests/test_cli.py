@@ -83,7 +83,7 @@ def test_train_keep_and_promote_from_the_command_line(tmp_path: Path) -> None:
     flags = ["train", str(data), "--label", "y", "--positive", "yes", "--id", "id", "--json"]
     with private_env({**mlflow_env(tmp_path), "LEADSCORE_SEARCH_TRIALS": "0"}):
         runs = []
-        for extra in ([], ["--keep", "duration", "--promote"], ["--seed", "3"]):
+        for extra in ([], ["--keep", "duration", "--promote"], ["--seed", "3", "--no-finalize"]):
             result = CliRunner().invoke(app, [*flags, *extra])
             assert result.exit_code == 0, result.output
             payload = json.loads(result.stdout)  # the champion's folder changes with --promote: read now
@@ -99,3 +99,8 @@ def test_train_keep_and_promote_from_the_command_line(tmp_path: Path) -> None:
     # --promote: the second model is the champion at once; the third, trained without it, is not.
     assert kept["registered_version"] == "2" and "champion" in kept["aliases"]
     assert "champion" not in third["aliases"] and str(champion) == "2"
+    # The shipped model learns from every labelled lead unless --no-finalize keeps the evaluated one.
+    assert guarded["learned_from"]["finalized"] and guarded["learned_from"]["rows"] == 4000
+    assert guarded["cutoff"]["measured_on"] == "out-of-fold scores of 4,000 labelled leads"
+    assert not third["learned_from"]["finalized"] and third["learned_from"]["rows"] == third["n_train"]
+    assert third["learned_from"]["why"] == "--no-finalize" and third["cutoff"]["measured_on"] == "test leads"

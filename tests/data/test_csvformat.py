@@ -77,3 +77,29 @@ def test_numbers_that_read_either_way_are_named(tmp_path: Path) -> None:
     point.write_text("id;employees;score\n1;1.919;0.75\n2;250;0.5\n")  # decimal points: read as written
     assert detect(point) == CsvFormat(";", ".", None, ("employees",))
     assert read_table(point)["score"].tolist() == [0.75, 0.5]
+
+
+def test_words_that_pandas_would_drop_are_read_as_written(tmp_path: Path) -> None:
+    """'NA' is North America and 'None' an answer in a CRM field: a CSV keeps them as Parquet does,
+    while empty cells and the unambiguous marks (N/A, NULL) are still missing, in every reader."""
+    from leadscore.data.sources import iter_table
+
+    frame = pd.DataFrame(
+        {
+            "region": ["NA", "EMEA", "APAC", "NA"],
+            "tech_stack": ["None", "HubSpot", None, "Salesforce"],
+            "employees": [12.0, None, 40.0, 7.0],
+            "budget": ["N/A", "NULL", "10", ""],
+        }
+    )
+    csv, parquet = tmp_path / "leads.csv", tmp_path / "leads.parquet"
+    frame.to_csv(csv, index=False)
+    frame.to_parquet(parquet)
+    for read in (read_table(csv), pd.concat(list(iter_table(csv, chunk_rows=2)), ignore_index=True)):
+        assert read["region"].tolist() == ["NA", "EMEA", "APAC", "NA"]
+        assert read["tech_stack"].iloc[[0, 1, 3]].tolist() == ["None", "HubSpot", "Salesforce"]
+        assert read["tech_stack"].isna().tolist() == [False, False, True, False]
+        assert read["employees"].isna().tolist() == [False, True, False, False]
+        assert pd.api.types.is_float_dtype(read["employees"])
+        assert read["budget"].isna().tolist() == [True, True, False, True]
+    assert read_table(parquet)["region"].tolist() == read_table(csv)["region"].tolist()

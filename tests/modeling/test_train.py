@@ -69,14 +69,15 @@ def test_model_beats_both_baselines_and_is_calibrated(synthetic_result) -> None:
 
 def test_the_promise_comes_with_how_far_it_can_move(synthetic_result, tmp_path: Path) -> None:
     r = synthetic_result
-    mql = r.test_p >= r.cutoff.threshold
-    observed = float(r.test_y[mql].mean())
-    lo, hi = r.cutoff.expected_sql_rate_interval
-    assert lo < observed < hi  # the bootstrap interval of the test leads' MQL->SQL rate holds it
-    binomial = 2 * 1.645 * np.sqrt(observed * (1 - observed) / mql.sum())  # a 90% normal interval
+    cut = r.cutoff  # the shipped threshold on the out-of-fold scores of every labelled lead
+    assert cut.measured_on == f"out-of-fold scores of {r.bundle.meta.learned_from['rows']:,} labelled leads"
+    observed, mqls = cut.expected_sql_rate, cut.mql_count_test
+    lo, hi = cut.expected_sql_rate_interval
+    assert lo < observed < hi  # the bootstrap interval holds the rate it was drawn around
+    binomial = 2 * 1.645 * np.sqrt(observed * (1 - observed) / mqls)  # a 90% normal interval
     assert 0.7 < (hi - lo) / binomial < 1.4, (lo, hi, binomial)
-    share_lo, share_hi = r.cutoff.expected_mql_share_interval
-    assert share_lo < mql.mean() < share_hi
+    share_lo, share_hi = cut.expected_mql_share_interval
+    assert share_lo < cut.expected_mql_share < share_hi
     saved = ModelBundle.load(r.bundle.save(tmp_path / "b")).meta.cutoff  # what serving reads
     assert saved.expected_sql_rate_interval == pytest.approx([lo, hi])
     assert saved.expected_mql_share_interval == pytest.approx([share_lo, share_hi])
@@ -141,10 +142,14 @@ def test_xeducation_with_its_spec_is_honest_and_good(xeducation_path: Path) -> N
     assert r.metrics["roc_auc"] > r.baselines["points_model"]["roc_auc"]
     # the bar of issue 14: a careful plain LightGBM on the same rows, fields and test leads
     assert r.metrics["roc_auc"] >= r.baselines["plain_lightgbm"]["roc_auc"]
-    # calibration keeps the booster's order: no ties it did not have, the same AUC
+    # the shipped model's calibration keeps its booster's order: no ties it did not have, the same AUC
     raw = r.bundle.raw_score(r.test_X)
-    assert len(np.unique(r.test_p)) == len(np.unique(raw))
-    assert abs(roc_auc_score(r.test_y, r.test_p) - roc_auc_score(r.test_y, raw)) < 0.0005
+    shipped = r.bundle.probability(raw)
+    assert len(np.unique(shipped)) == len(np.unique(raw))
+    assert abs(roc_auc_score(r.test_y, shipped) - roc_auc_score(r.test_y, raw)) < 0.0005
+    # it learned from every labelled lead, the test leads too (issue 30)
+    learned = r.bundle.meta.learned_from
+    assert learned is not None and learned["finalized"] and learned["rows"] == r.n_train + r.n_test
     assert {"Tags", "Lead Quality", "Asymmetrique Activity Score"} <= set(r.excluded_columns)
     assert not {"Tags", "Lead Quality"} & set(r.bundle.fields)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,6 +28,9 @@ from leadscore.cli._util import (
 )
 from leadscore.errors import UserError
 from leadscore.spec import observed, rename
+
+if TYPE_CHECKING:
+    from leadscore.modeling.train import TrainResult
 
 app = typer.Typer()
 DatasetOpt = Annotated[
@@ -74,6 +77,14 @@ def train_cmd(
             help="The store (database URL or SQLite file) whose sales decisions become the labels.",
         ),
     ] = None,
+    finalize: Annotated[
+        bool,
+        typer.Option(
+            "--finalize/--no-finalize",
+            help="Ship the evaluated recipe refitted on every labelled lead (default), or the model that "
+            "was evaluated, which never learned from the test leads.",
+        ),
+    ] = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a calibrated P(SQL) model with baselines, leakage guard and the agreed cutoff; log it to MLflow."""
@@ -83,12 +94,27 @@ def train_cmd(
     if name is not None:
         ds = rename(ds, name)
     result, payload = train_and_log(
-        data, ds, cutoff=cutoff, keep=keep, promote=promote, capacity=capacity, seed=seed, feedback=feedback
+        data,
+        ds,
+        cutoff=cutoff,
+        keep=keep,
+        promote=promote,
+        capacity=capacity,
+        seed=seed,
+        feedback=feedback,
+        finalize=finalize,
     )
-    cut = result.cutoff
     if json_out:
         echo_json(payload)
         return
+    _print_trained(result, payload)
+
+
+def _print_trained(result: TrainResult, payload: dict[str, Any]) -> None:
+    """``train``'s report for people: the held-out figures, the shipped model, the cutoff, segments."""
+    from leadscore.modeling.finalize import learned_line
+
+    cut = result.cutoff
     m = result.metrics
     info(f"\nmodel {result.bundle.version} on {result.n_test:,} held-out leads:")
     info(
@@ -97,11 +123,14 @@ def train_cmd(
     for name, b in result.baselines.items():
         info(f"  {name:<20} ROC AUC {b['roc_auc']:.3f}  PR AUC {b['pr_auc']:.3f}  Brier {b['brier']:.4f}")
     points_rate = cut.points_model_sql_rate_at_same_volume
+    info(f"  shipped model: {learned_line(payload['learned_from'])}")
     info(
         f"  cutoff p >= {cut.threshold or 0.0:.3f} ({cut.policy}): {cut.expected_mql_share or 0.0:.1%} MQL, "
         f"MQL->SQL {cut.expected_sql_rate or 0.0:.1%}, recall {cut.expected_recall or 0.0:.1%}"
         + (f"; points model at the same volume: {points_rate:.1%}" if points_rate is not None else "")
     )
+    if cut.measured_on:
+        info(f"    (measured on {cut.measured_on})")
     for row in payload.get("segments") or []:
         own = f"{row['roc_auc_segment']:.3f}" if row["roc_auc_segment"] is not None else "-"
         glob = f"{row['roc_auc_global']:.3f}" if row["roc_auc_global"] is not None else "-"

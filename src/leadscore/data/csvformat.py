@@ -28,6 +28,28 @@ _POINT_DECIMAL = re.compile(r"^[-+]?\d*\.(\d{1,2}|\d{4,})$")
 _EITHER = re.compile(r"^[-+]?\d{1,3}\.\d{3}$")
 
 
+# pandas' missing-value marks without "NA" and "None" (see ``CsvFormat.read_options``)
+MISSING_MARKS = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NULL",
+    "NaN",
+    "n/a",
+    "nan",
+    "null",
+)
+
+
 @dataclass(frozen=True)
 class CsvFormat:
     """The separator and number marks of one CSV file, and the columns whose numbers are ambiguous."""
@@ -39,8 +61,15 @@ class CsvFormat:
     encoding: str = "utf-8"  # "utf-16" for Excel's "Unicode Text" (found by its byte-order mark)
 
     def read_options(self) -> dict[str, Any]:
-        """What ``pandas.read_csv`` needs to read the file's numbers as its author wrote them."""
-        options: dict[str, Any] = {"sep": self.sep, "encoding": self.encoding}
+        """What ``pandas.read_csv`` needs to read the file's numbers as its author wrote them, and
+        its words as written: "NA" (North America, Namibia) and "None" (no tool, no budget) are
+        answers in CRM fields, not missing values; a Parquet export keeps them, so must a CSV."""
+        options: dict[str, Any] = {
+            "sep": self.sep,
+            "encoding": self.encoding,
+            "keep_default_na": False,
+            "na_values": list(MISSING_MARKS),
+        }
         if self.decimal != ".":
             options.update(decimal=self.decimal, thousands=self.thousands)
         return options

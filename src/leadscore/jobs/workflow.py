@@ -40,6 +40,7 @@ CUTOFF_KEYS = (
     "expected_mql_per_week",
     "contract_version",
     "review_by",
+    "measured_on",  # the test leads, or out-of-fold scores of every labelled lead (a finalized model)
 )
 
 
@@ -54,8 +55,10 @@ def train_options(
     capacity: str | None = None,
     seed: int = 42,
     feedback: str | Path | None = None,
+    finalize: bool = True,
 ) -> tuple[TrainOptions, Path]:
-    """Training options from what a user names: contract, kept columns, shape, seed, feedback store."""
+    """Training options from what a user names: contract, kept columns, shape, seed, feedback store,
+    and whether the shipped model is refitted on every labelled lead."""
     contract, contract_path = load_contract(cutoff)
     shapes = {c.name: c for c in CAPACITIES}
     if capacity is not None and capacity not in shapes:
@@ -70,6 +73,7 @@ def train_options(
         feedback=decisions,
         feedback_source=str(feedback or ""),
         search_trials=get_settings().search_trials,
+        finalize=finalize,
     )
     return options, contract_path
 
@@ -84,9 +88,12 @@ def train_and_log(
     capacity: str | None = None,
     seed: int = 42,
     feedback: str | Path | None = None,
+    finalize: bool = True,
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train on ``data``, log and register the run, export the model; return the result and a summary."""
-    options, contract_path = train_options(cutoff, keep=keep, capacity=capacity, seed=seed, feedback=feedback)
+    options, contract_path = train_options(
+        cutoff, keep=keep, capacity=capacity, seed=seed, feedback=feedback, finalize=finalize
+    )
     check_spec_lineage(spec)  # before training: a model of other data under this name is refused anyway
     log.info("training on %s (dataset '%s') ...", data, spec.name)
     result = train_model(data, spec, options)
@@ -130,6 +137,8 @@ def summarise(result: TrainResult, logged: dict[str, Any]) -> dict[str, Any]:
         "label_windows": result.label_windows,  # the export day and the open windows left out
         "segments": logged.get("segments"),  # per segment: its champion, both ROC AUCs, its cutoff
         "time_head": time_head_summary(result.bundle.meta.time_head),
+        # the shipped model: every labelled lead (finalized) or the split's training rows, and how
+        "learned_from": result.bundle.meta.learned_from,
     }
 
 

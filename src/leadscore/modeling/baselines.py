@@ -101,14 +101,21 @@ def points_baseline(
     baselines: dict[str, dict[str, float]],
 ) -> np.ndarray | None:
     """The written points model on the same test rows (where its fields exist), calibrated on fit rows."""
+    points = points_scores(spec, frame)
+    if points is None:
+        return None
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(points[fit_idx], y[fit_idx])
+    baselines["points_model"] = binary_metrics(y[test_idx], iso.predict(points[test_idx]))
+    baselines["points_model"]["roc_auc"] = float(roc_auc_score(y[test_idx], points[test_idx]))
+    return points[test_idx]
+
+
+def points_scores(spec: DatasetSpec, frame: pd.DataFrame) -> np.ndarray | None:
+    """Every lead's points under the spec's written rules, or None where the rules' fields are missing."""
     try:
         rules: PointsModel = load_rules(spec.rules or "b2b-default")
     except UserError:
         return None
     if not rules.available(frame.columns):
         return None
-    points = rules.score(frame)["points"].to_numpy()
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(points[fit_idx], y[fit_idx])
-    baselines["points_model"] = binary_metrics(y[test_idx], iso.predict(points[test_idx]))
-    baselines["points_model"]["roc_auc"] = float(roc_auc_score(y[test_idx], points[test_idx]))
-    return points[test_idx]
+    return np.asarray(rules.score(frame)["points"].to_numpy())

@@ -72,3 +72,20 @@ def choose_calibrator(raw: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[Ca
     if len(y) < 1000 and best == "isotonic" and not iso < 0.995 * sig:
         best = "sigmoid"
     return fit_calibrator(best, raw, y), scores
+
+
+def quantile_matched(raw: np.ndarray, p_target: np.ndarray, knots: int = 512) -> Calibrator:
+    """A calibrator that gives the raw scores ``raw`` the distribution of the calibrated scores
+    ``p_target`` (the same leads scored by a calibrated model of the same recipe that never trained
+    on them): score quantile q maps to probability quantile q, linear between knots, strictly
+    increasing (the booster's own sigmoid blended in, as for isotonic)."""
+    levels = np.linspace(0.0, 1.0, knots)
+    x = np.quantile(_sigmoid(np.asarray(raw, dtype=float)), levels)
+    v = np.maximum.accumulate(np.quantile(np.asarray(p_target, dtype=float), levels))
+    keep = np.r_[True, np.diff(x) > 0]
+    return Calibrator(
+        kind="isotonic",
+        x=[round(float(a), 12) for a in x[keep]],
+        y=[round(float(b), 12) for b in v[keep]],
+        blend=BLEND,
+    )

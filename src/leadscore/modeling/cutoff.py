@@ -157,10 +157,12 @@ def cutoff_facts(
     threshold: float | np.ndarray,
     weekly: float | None,
     seed: int = 0,
+    measured_on: str = "test leads",
 ) -> CutoffFacts:
     """What the contract's threshold means on the test rows: MQL volume, MQL->SQL rate, recall
     (``weekly``: leads per week in the data, measured once for the cutoff). Without test rows only
-    the contract and the threshold: the promise cannot be measured."""
+    the contract and the threshold: the promise cannot be measured. ``measured_on`` names the leads
+    (the test leads, or every labelled lead's out-of-fold score for a finalized model)."""
     facts = CutoffFacts(
         contract=contract,
         threshold=None if np.ndim(threshold) else float(threshold),  # per-lead thresholds: no single one
@@ -174,7 +176,8 @@ def cutoff_facts(
     at_volume = rate_at_volume(y, points, int(outcome["mql_count"]), seed) if points is not None else None
     return facts.model_copy(
         update={
-            "warnings": promise_warnings(contract, y, p, outcome, weekly),
+            "measured_on": measured_on,
+            "warnings": promise_warnings(contract, y, p, outcome, weekly, measured_on),
             "expected_mql_share": outcome["mql_share"],
             "expected_sql_rate": outcome["sql_rate"],
             "expected_recall": outcome["recall"],
@@ -188,7 +191,12 @@ def cutoff_facts(
 
 
 def promise_warnings(
-    contract: CutoffContract, y: np.ndarray, p: np.ndarray, outcome: dict[str, float], weekly: float | None
+    contract: CutoffContract,
+    y: np.ndarray,
+    p: np.ndarray,
+    outcome: dict[str, float],
+    weekly: float | None,
+    measured_on: str = "test leads",
 ) -> list[str]:
     """What the threshold's result on the test leads says about the contract, in plain words: the
     contract's rate not kept (with what is reachable), or a bar that is too loose."""
@@ -198,7 +206,7 @@ def promise_warnings(
     if wanted is not None and not rate >= wanted:
         out.append(
             f"the threshold does not keep the contract's MQL->SQL rate of {wanted:.0%}: {rate:.1%} on the "
-            f"test leads; {_reachable(y, p, wanted, weekly)}"
+            f"{measured_on}; {_reachable(y, p, wanted, weekly)}"
         )
     if share > LOOSE_MQL_SHARE:
         out.append(f"{share:.1%} of leads become MQL (over {LOOSE_MQL_SHARE:.0%}): the bar is too loose")
@@ -224,6 +232,6 @@ def _reachable(y: np.ndarray, p: np.ndarray, wanted: float, weekly: float | None
         k = int(keeps[-1]) + 1
         return f"it is kept up to {volume(k)} as MQL ({rates[k - 1]:.1%})"
     if not enough.any():
-        return f"fewer than {MIN_MQL} test leads: no rate is measurable"
+        return f"fewer than {MIN_MQL} leads: no rate is measurable"
     best = int(np.argmax(np.where(enough, rates, -1.0))) + 1
     return f"the best reachable with at least {MIN_MQL} MQLs is {rates[best - 1]:.1%} at {volume(best)}"

@@ -54,3 +54,4 @@ class TrainOptions:
     learning_rate: float | None = None
     capacities: tuple[Capacity, ...] = CAPACITIES
     search_trials: int | None = None  # the capacity search's trials (None: by its row budget; 0: off)
+    finalize: bool = True  # ship the evaluated recipe refitted on every labelled lead (--no-finalize: off)

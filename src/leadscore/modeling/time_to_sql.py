@@ -11,6 +11,7 @@ surviving each interval up to t, so the horizons are monotone by construction.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,6 @@ from leadscore.modeling.dataset import Split, TrainingData
 from leadscore.modeling.evaluate import expected_calibration_error, reliability_table
 from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.survival import Observed, known_by, observed
-from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.time_head import HORIZONS, INTERVALS, TimeHead
 from leadscore.spec import DatasetSpec
 
@@ -225,22 +225,23 @@ def _calibration(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
 
 
 def time_head(
-    bundle: ModelBundle,
     encoder: FeatureEncoder,
+    p_sql: Callable[[pd.DataFrame], np.ndarray],
     data: TrainingData,
     split: Split,
     spec: DatasetSpec,
     options: TrainOptions,
 ) -> TimedModel | None:
     """The time-to-SQL head, from every labelled lead (open windows for the days they were seen),
-    judged on the classification test leads; None without SQL times (a flat export) or few SQLs."""
+    judged on the classification test leads against ``p_sql`` (the evaluated model's calibrated score
+    of those leads); ``encoder`` is the shipped model's, whose layout the head shares at scoring time.
+    None without SQL times (a flat export) or few SQLs."""
     survival = data.survival
     if survival is None or not spec.id or not spec.time:
         return None
     X = encoder.transform(survival.frame)
     test_ids = pd.Index(data.frame[spec.id].iloc[split.test])
     in_test = survival.frame[spec.id].isin(test_ids).to_numpy()
-    p_test = np.full(len(X), np.nan)
-    p_test[in_test] = bundle.score_matrix(X[in_test]).p_sql
+    p_test = p_sql(survival.frame.loc[in_test]) if in_test.any() else np.zeros(0)
     when = dates_ms(survival.frame[spec.time])
-    return train_time_head(X, survival.obs, in_test, when, p_test[in_test], options.seed, options.num_threads)
+    return train_time_head(X, survival.obs, in_test, when, p_test, options.seed, options.num_threads)

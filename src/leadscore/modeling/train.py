@@ -16,25 +16,17 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.validate import ValidationReport
-from leadscore.errors import UserError
-from leadscore.features import FeatureEncoder
 from leadscore.modeling import leakage
-from leadscore.modeling.assemble import band_edges, draft_bundle, group_pure, make_bundle
+from leadscore.modeling.assemble import group_pure, make_bundle
 from leadscore.modeling.baselines import fit_logistic, plain_lightgbm, points_baseline
-from leadscore.modeling.boosters import Fitted, auc_interval, cv_aucs, fit_crossfit, fit_holdout
-from leadscore.modeling.calibrate import choose_calibrator
-from leadscore.modeling.card import card_facts, field_shares
-from leadscore.modeling.cutoff import cutoff_facts, promise_interval, resolve_threshold
-from leadscore.modeling.dataset import (
-    Split,
-    TrainingData,
-    candidate_fields,
-    read_training_data,
-    split_indices,
-    weekly_volume,
-)
+from leadscore.modeling.boosters import Fitted, auc_interval, cv_aucs
+from leadscore.modeling.card import card_facts
+from leadscore.modeling.cutoff import cutoff_facts
+from leadscore.modeling.dataset import Split, TrainingData, read_training_data, split_indices
 from leadscore.modeling.evaluate import Evaluation, baseline_warnings, binary_metrics
-from leadscore.modeling.options import CROSSFIT_MAX_ROWS, Capacity, TrainOptions
+from leadscore.modeling.finalize import Final, finalize, held_out_only
+from leadscore.modeling.fitting import Cut, Encoded, Guarded, calibrate_and_cut, encode, fit_without_leaks
+from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.segment_models import (
     GlobalRun,
     Segmentation,
@@ -53,40 +45,6 @@ log = logging.getLogger(__name__)
 
 REASON_MS = "_reason_ms"
 SMALL_DATA = 300  # fewer examples than this in a class: report cross-validated intervals
-
-
-@dataclass
-class Encoded:
-    """Every candidate field encoded with an encoder fitted on the fit rows only."""
-
-    encoder: FeatureEncoder
-    X: np.ndarray
-    excluded: dict[str, str]
-
-
-@dataclass
-class Guarded:
-    """A booster fitted without the columns the leakage guard caught, on the fields that remain."""
-
-    encoder: FeatureEncoder
-    X: np.ndarray
-    fitted: Fitted
-    findings: list[leakage.LeakageFinding]
-    suspects: list[str]
-    crossfit: bool
-
-
-@dataclass
-class Cut:
-    """The calibrator, the grade bands and the threshold the contract gives on held-out leads."""
-
-    calibrator: Calibrator
-    brier: dict[str, float]
-    edges: tuple[list[float], list[float]]
-    threshold: float
-    weekly: float | None
-    notes: list[str]
-    interval: dict[str, list[float]]  # 90% bootstrap intervals of MQL share and MQL->SQL rate
 
 
 @dataclass
@@ -127,8 +85,41 @@ def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> T
     bundle = assemble(spec, guarded, cut, options)
     evaluation = evaluate(bundle, guarded, data, split, spec, options, cut.weekly)
     segmented = segment(segmentation, bundle, guarded, data, split, spec, options, evaluation, cut.weekly)
-    timed = time_head(bundle, encoded.encoder, data, split, spec, options)
-    return describe(bundle, data, split, encoded, guarded, cut, evaluation, options, segmented, timed)
+    final = ship(bundle, guarded, cut, evaluation, data, split, spec, options, segmented is not None)
+    data.notes.extend(final.cut.notes)
+    shipped = bundle if final.guarded is guarded else assemble(spec, final.guarded, final.cut, options)
+
+    def p_sql_evaluated(
+        frame: pd.DataFrame,
+    ) -> np.ndarray:  # the test leads, by the model that never saw them
+        return bundle.score_matrix(guarded.encoder.transform(frame)).p_sql
+
+    timed = time_head(final.guarded.encoder, p_sql_evaluated, data, split, spec, options)
+    evaluation.X = final.guarded.X[split.test]  # the test leads as the shipped model reads them
+    return describe(shipped, data, split, encoded, guarded, final, evaluation, options, segmented, timed)
+
+
+def ship(
+    evaluated: ModelBundle,
+    guarded: Guarded,
+    cut: Cut,
+    ev: Evaluation,
+    data: TrainingData,
+    split: Split,
+    spec: DatasetSpec,
+    options: TrainOptions,
+    segmented: bool,
+) -> Final:
+    """The model that ships: the evaluated recipe refitted on every labelled lead (``finalize``), or
+    the evaluated model itself with ``--no-finalize`` or segments (their models are fitted on the split)."""
+    if options.finalize and not segmented:
+        return finalize(evaluated, guarded, cut, ev, data, split, spec, options)
+    why = "--no-finalize" if not options.finalize else "segment models are fitted on the split"
+    rows = len(split.train) if guarded.crossfit else len(split.fit)
+    learned = held_out_only(
+        rows, int(data.y[guarded.fitted.calib_rows].sum()), evaluated.booster.num_trees(), why
+    )
+    return Final(guarded, cut, ev.cutoff, learned)
 
 
 def segment(
@@ -191,89 +182,6 @@ def segment(
     return outcome
 
 
-def encode(data: TrainingData, spec: DatasetSpec, split: Split) -> Encoded:
-    """The candidate fields, encoded as the service will encode them (fitted on the fit rows)."""
-    fields, excluded = candidate_fields(data.frame, spec)
-    # The global model learns from the segment columns too (unless the spec excludes them).
-    segment_cols = spec.segments.by if spec.segments is not None else []
-    for col in segment_cols:
-        if col not in fields and col not in excluded and col in data.frame.columns:
-            fields.append(col)
-    if not fields:
-        raise UserError("no usable columns to learn from (all excluded, constant or identifiers)")
-    kinds = {
-        **dict.fromkeys(segment_cols, "categorical"),
-        **dict.fromkeys(spec.categorical, "categorical"),
-        **dict.fromkeys(spec.dates, "date"),
-    }
-    groups = {**dict.fromkeys(spec.fit, "fit"), **dict.fromkeys(spec.engagement, "engagement")}
-    encoder = FeatureEncoder.fit(
-        data.frame.iloc[split.fit],
-        fields,
-        kinds=kinds,
-        groups=groups,
-        placeholders=spec.placeholders,
-        aliases=spec.aliases,
-        ranges=spec.ranges,
-        time_col=spec.time,
-    )
-    return Encoded(encoder, encoder.transform(data.frame), excluded)
-
-
-def fit_without_leaks(encoded: Encoded, data: TrainingData, split: Split, options: TrainOptions) -> Guarded:
-    """Fit the booster; drop columns that alone give the answer away, or that the model leans on.
-
-    Small exports without a time column are cross-fitted: out-of-fold scores choose the model
-    shape, calibrate and set the cutoff, and the final booster learns from every training row.
-    """
-    enc, X, y = encoded.encoder, encoded.X, data.y
-    categorical = set(enc.categorical_indices)
-    findings = leakage.single_column_scan(
-        X[split.fit], y[split.fit], enc.field_names, enc.feature_fields, categorical, seed=options.seed
-    )
-    keep = set(options.keep)
-    unknown_keep = keep - set(enc.field_names) - set(encoded.excluded)
-    if unknown_keep:
-        raise UserError(f"--keep: no such column: {', '.join(sorted(unknown_keep))}")
-    missing = enc.missing_masks(X[split.fit])
-    leakage.family_check(findings, missing)
-    suspects = [f.column for f in findings if f.suspect]
-    crossfit = split.kind == "stratified" and len(split.train) <= CROSSFIT_MAX_ROWS
-    capacity: Capacity | None = None  # the shape is chosen on the first try, then kept
-    for _attempt in range(3):
-        sub = _subset(enc, [c for c in suspects if c not in keep])
-        Xs = _columns(X, enc, sub)
-        if crossfit:
-            fitted = fit_crossfit(Xs, y, split.train, sub, options, capacity)
-        else:
-            fitted = fit_holdout(Xs, y, split.fit, split.valid, sub, options, capacity)
-        capacity = fitted.capacity
-        draft = draft_bundle(sub, fitted, options)
-        relevant = [f for f in findings if f.column in sub.field_names]
-        newly = leakage.lean_check(relevant, field_shares(draft, Xs[fitted.calib_rows]))
-        newly += leakage.family_check(findings, missing) if newly else []
-        suspects += [f.column for f in newly]
-        if not [f.column for f in newly if f.column not in keep]:
-            break
-    _record_suspects(suspects, findings, keep, encoded.excluded, data.notes)
-    return Guarded(sub, Xs, fitted, findings, suspects, crossfit)
-
-
-def calibrate_and_cut(guarded: Guarded, data: TrainingData, spec: DatasetSpec, options: TrainOptions) -> Cut:
-    """Calibrate on leads the booster never trained on, set the grade bands, resolve the contract."""
-    fitted = guarded.fitted
-    calibrator, brier = choose_calibrator(fitted.calib_raw, data.y[fitted.calib_rows], seed=options.seed)
-    draft = draft_bundle(guarded.encoder, fitted, options, calibrator=calibrator)
-    p_valid = draft.probability(fitted.calib_raw)
-    edges = band_edges(draft, guarded.X[fitted.calib_rows])
-    weekly = weekly_volume(data.frame, spec.time)
-    y_calib = data.y[fitted.calib_rows]
-    threshold, notes = resolve_threshold(options.contract, p_valid, weekly, y=y_calib, seed=options.seed)
-    data.notes.extend(notes)
-    interval = promise_interval(p_valid, y_calib, threshold, seed=options.seed)
-    return Cut(calibrator, brier, edges, threshold, weekly, notes, interval)
-
-
 def assemble(spec: DatasetSpec, guarded: Guarded, cut: Cut, options: TrainOptions) -> ModelBundle:
     """The bundle the service will load: encoder, booster, calibrator, threshold and bands."""
     return make_bundle(
@@ -329,24 +237,27 @@ def describe(
     split: Split,
     encoded: Encoded,
     guarded: Guarded,
-    cut: Cut,
+    final: Final,
     ev: Evaluation,
     options: TrainOptions,
     segmented: SegmentedOutcome | None = None,
     timed: TimedModel | None = None,
 ) -> TrainResult:
-    """Store the evidence in the bundle (for the card and ``GET /v1/model``) and gather the run's facts."""
+    """Store the evidence in the bundle (for the card and ``GET /v1/model``) and gather the run's facts:
+    the held-out evaluation of the recipe, and the shipped model's cutoff and what it learned from."""
     n_train = len(split.train) if guarded.crossfit else len(split.fit)
-    ev.cutoff.notes = cut.notes
-    ev.cutoff.confidence = options.contract.confidence
-    ev.cutoff.expected_mql_share_interval = cut.interval["mql_share"]
-    ev.cutoff.expected_sql_rate_interval = cut.interval["sql_rate"]
+    cutoff = final.cutoff
+    cutoff.notes = final.cut.notes
+    cutoff.confidence = options.contract.confidence
+    cutoff.expected_mql_share_interval = final.cut.interval["mql_share"]
+    cutoff.expected_sql_rate_interval = final.cut.interval["sql_rate"]
     meta = bundle.meta
     meta.metrics = {**ev.metrics, "n_train": n_train, "n_valid": len(split.valid), "n_test": len(split.test)}
     meta.baselines = {name: dict(m) for name, m in ev.baselines.items()}
-    meta.cutoff = ev.cutoff
+    meta.cutoff = cutoff
     meta.leakage_suspects = guarded.suspects
     meta.excluded_columns = encoded.excluded
+    meta.learned_from = final.learned_from
     if segmented is not None:
         meta.segments = segmented.routing
         bundle = ModelBundle(meta, bundle.booster_text, segmented.boosters)
@@ -362,13 +273,13 @@ def describe(
         bundle=bundle,
         metrics=ev.metrics,
         baselines=ev.baselines,
-        cutoff=ev.cutoff,
+        cutoff=cutoff,
         leakage_findings=guarded.findings,
         leakage_suspects=guarded.suspects,
         excluded_columns=encoded.excluded,
         validation=data.report,
         params={
-            **_run_params(guarded, cut, options, split.kind, bundle.spec),
+            **_run_params(guarded, final, options, split.kind, bundle.spec),
             **(segmented.params if segmented is not None else {}),
         },
         data_hash=data.data_hash,
@@ -406,12 +317,15 @@ def _uncertainty(guarded: Guarded, data: TrainingData, options: TrainOptions) ->
 
 
 def _run_params(
-    guarded: Guarded, cut: Cut, options: TrainOptions, split_kind: str, spec: DatasetSpec
+    guarded: Guarded, final: Final, options: TrainOptions, split_kind: str, spec: DatasetSpec
 ) -> dict[str, Any]:
     fitted = guarded.fitted
+    cut = final.cut
     return {
-        **{f"lgb_{k}": v for k, v in fitted.params.items()},
-        "trees": fitted.booster.num_trees(),
+        **{f"lgb_{k}": v for k, v in final.guarded.fitted.params.items()},
+        "finalized": bool(final.learned_from.get("finalized")),
+        "shipped_rows": final.learned_from["rows"],
+        "trees": final.guarded.fitted.booster.num_trees(),
         "fit_method": "crossfit" if guarded.crossfit else "holdout",
         "split": split_kind,
         "capacity": fitted.capacity.name,
@@ -433,41 +347,9 @@ def _run_params(
         "dataset": spec.name,
         "spec_digest": spec.digest(),
         "contract_version": options.contract.version,
-        "n_fields": len(guarded.encoder.fields),
+        "n_fields": len(final.guarded.encoder.fields),
         "seed": options.seed,
     }
-
-
-def _record_suspects(
-    suspects: list[str],
-    findings: list[leakage.LeakageFinding],
-    keep: set[str],
-    excluded: dict[str, str],
-    notes: list[str],
-) -> None:
-    """Suspected leaks are excluded with the evidence, or noted when the user kept them."""
-    for col in suspects:
-        finding = next(f for f in findings if f.column == col)
-        if col in keep:
-            notes.append(f"kept '{col}' although it looks like a leak: {finding.why}")
-        else:
-            excluded[col] = f"suspected leak: {finding.why}"
-            log.warning("excluded '%s' as a suspected leak: %s", col, finding.why)
-
-
-def _subset(encoder: FeatureEncoder, drop: list[str]) -> FeatureEncoder:
-    return FeatureEncoder(
-        fields=[f for f in encoder.fields if f.name not in set(drop)],
-        placeholders=encoder.placeholders,
-        aliases=encoder.aliases,
-        time_col=encoder.time_col,
-        day_first=encoder.day_first,
-    )
-
-
-def _columns(X: np.ndarray, full: FeatureEncoder, sub: FeatureEncoder) -> np.ndarray:
-    pos = {name: j for j, name in enumerate(full.feature_names)}
-    return X[:, [pos[name] for name in sub.feature_names]]
 
 
 def _version(bundle: ModelBundle) -> str:

@@ -6,6 +6,7 @@ import math
 from datetime import date
 from typing import Any
 
+from leadscore.modeling.finalize import learned_line
 from leadscore.reports import svg
 from leadscore.reports.html import model_ids, render
 from leadscore.scoring.bundle import ModelBundle
@@ -49,6 +50,8 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
         "shape": "group-pure (fit and engagement trees apart)" if bundle.group_pure else "mixed trees",
         "segments": _segments(bundle),
         "time_head": _time_head(bundle.meta.time_head),
+        "learned": learned_line(meta.learned_from) if meta.learned_from else None,
+        "finalized": bool(meta.learned_from and meta.learned_from.get("finalized")),
         **model_ids(bundle),
     }
 

@@ -38,7 +38,8 @@ class CutoffFacts(BaseModel):
     expected_sql_rate: float | None = None
     expected_recall: float | None = None
     model_expected_sql_rate: float | None = None
-    mql_count_test: int | None = None
+    mql_count_test: int | None = None  # MQLs among the leads the promise was measured on
+    measured_on: str | None = None  # which leads: the test leads, or out-of-fold scores of all of them
     points_model_sql_rate_at_same_volume: float | None = None
     weekly_lead_volume: float | None = None
     expected_mql_per_week: float | None = None
@@ -133,6 +134,8 @@ class BundleMeta(BaseModel):
     segments: SegmentRouting | None = None  # set: the bundle routes each lead by its segment
     # set: a time-to-SQL head (time_booster.txt) and what it measured on the test leads
     time_head: dict[str, Any] | None = None
+    # set: what the shipped model learned from (every labelled lead when finalized) and how
+    learned_from: dict[str, Any] | None = None
 
     @property
     def model_version(self) -> str:
@@ -147,7 +150,7 @@ class BundleMeta(BaseModel):
 
     def to_json(self) -> str:
         payload = self.model_dump(mode="json")
-        for key in ("registered", "segments", "time_head"):
+        for key in ("registered", "segments", "time_head", "learned_from"):
             if payload.get(key) is None:
                 payload.pop(key, None)
         return json.dumps(payload, indent=1, sort_keys=True)

@@ -189,6 +189,7 @@ async def describe_model(model: ModelDep, state: StateDep) -> Response:
             "time_field": bundle.encoder.time_col,
             "fields": fields,
             "excluded_columns": meta.excluded_columns,
+            "learned_from": meta.learned_from,
             "events": _event_vocabulary(bundle),
             "warnings": [overdue] if overdue else [],
             "score_log": _score_log_status(state),
