@@ -236,3 +236,22 @@ def test_generate_rejects_bad_arguments() -> None:
         generate(GeneratorConfig(leads=0))
     with pytest.raises(ValueError, match="fault rate"):
         generate(GeneratorConfig(leads=10, fault_rate=0.9))
+
+
+def test_the_bank_like_export_is_seeded_and_shaped_like_a_real_flat_export() -> None:
+    from leadscore.data.synthetic.flat import bank_like
+
+    a, b = bank_like(20_000, 3), bank_like(20_000, 3)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(bank_like(20_000, 4))
+    assert 0.09 < (a["y"] == "yes").mean() < 0.13  # about 11% positive
+    text = [c for c in a.columns if a[c].dtype == object or pd.api.types.is_string_dtype(a[c])]
+    assert len(text) >= 5  # mostly categorical
+    assert (a["job"] == "unknown").any() and (a["pdays"] == 999).mean() > 0.8  # placeholders
+    assert a["job"].value_counts(normalize=True).iloc[-1] < 0.01  # a long tail
+    assert a["age"].max() == 999  # entry errors among the numbers
+    # the call's duration is known only afterwards: it separates the outcome almost alone
+    from sklearn.metrics import roc_auc_score
+
+    y = (a["y"] == "yes").to_numpy()
+    assert roc_auc_score(y, a["duration"]) > 0.75 > roc_auc_score(y, a["true_p_sql"]) - 0.05
