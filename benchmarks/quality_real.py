@@ -159,6 +159,19 @@ def report_hidden(name: str, rows: list[dict[str, float]]) -> None:
     )
 
 
+def pool(max_categories: int, min_count: int) -> None:
+    """Encoders fitted in this process keep at most ``max_categories`` categories of at least
+    ``min_count`` leads each (the A/B of the default pooling against every category kept)."""
+    from leadscore.features import FeatureEncoder
+
+    fit = FeatureEncoder.fit.__func__  # type: ignore[attr-defined]
+
+    def pooled(cls: type, *args: Any, **kw: Any) -> Any:
+        return fit(cls, *args, **{**kw, "max_categories": max_categories, "min_count": min_count})
+
+    FeatureEncoder.fit = classmethod(pooled)  # type: ignore[method-assign,assignment]
+
+
 def ece_if_calibrated(p: np.ndarray, seed: int, draws: int = 400) -> tuple[float, float]:
     """The ECE that perfectly calibrated scores would measure on these rows (outcomes drawn from the
     scores themselves): its mean and 95th percentile. An ECE within that range cannot be told from
@@ -182,7 +195,14 @@ def main() -> None:
     parser.add_argument("--hidden", action="store_true", help="X Education split before leadscore sees it")
     parser.add_argument("--no-finalize", action="store_true", help="ship the evaluated model (the old way)")
     parser.add_argument("--sets", nargs="+", default=["xeducation"], help="--hidden: xeducation and/or bank")
+    parser.add_argument(
+        "--categories",
+        default=None,
+        help="the encoder's category pooling as MAX,MIN_COUNT (an A/B of the default 40 and 0.2%% of rows)",
+    )
     args = parser.parse_args()
+    if args.categories:
+        pool(*(int(v) for v in args.categories.split(",")))
     if args.hidden:
         for name, (frame, spec, y) in hidden_sets(args.sets).items():
             rows_ = [

@@ -58,13 +58,16 @@ def test_the_exported_booster_learned_from_every_labelled_lead(flat: Path) -> No
     assert held.n_train == int(0.8 * labelled)
     # The evaluation is the same recipe's, on the same held-out leads, either way.
     assert shipped.metrics == held.metrics and shipped.baselines == held.baselines
+    sqls = int(pd.read_csv(flat)["sql_within_90d"].sum())
+    assert _learned(shipped)["positives"] == sqls
     assert _learned(held) == {
         "finalized": False,
         "rows": held.n_train,
-        "positives": int(_learned(held)["positives"]),
+        "positives": _learned(held)["positives"],
         "trees": held.bundle.booster.num_trees(),
         "why": "--no-finalize",
     }
+    assert abs(_learned(held)["positives"] - 0.8 * sqls) <= 1  # the stratified training fifths' SQLs
     # The shipped cutoff is set and measured on every lead's out-of-fold score: its promise holds there.
     cut = shipped.cutoff
     assert cut.measured_on == "out-of-fold scores of 4,000 labelled leads"

@@ -115,10 +115,8 @@ def ship(
     if options.finalize and not segmented:
         return finalize(evaluated, guarded, cut, ev, data, split, spec, options)
     why = "--no-finalize" if not options.finalize else "segment models are fitted on the split"
-    rows = len(split.train) if guarded.crossfit else len(split.fit)
-    learned = held_out_only(
-        rows, int(data.y[guarded.fitted.calib_rows].sum()), evaluated.booster.num_trees(), why
-    )
+    rows = split.train if guarded.crossfit else split.fit
+    learned = held_out_only(len(rows), int(data.y[rows].sum()), evaluated.booster.num_trees(), why)
     return Final(guarded, cut, ev.cutoff, learned)
 
 
