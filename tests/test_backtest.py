@@ -84,3 +84,21 @@ def test_a_backtest_refuses_what_it_cannot_do_in_one_line(
     with private_env(mlflow_env(tmp_path)):
         result = CliRunner().invoke(app, ["backtest", str(data), "--spec", "synthetic", *args])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_months_that_share_the_tables_read_what_a_fresh_read_gives(tmp_path: Path) -> None:
+    """A backtest reads the activity log and the status history once for all its months: each
+    month's labels and features must be what reading the folder afresh as of that day gives."""
+    from leadscore.modeling.dataset import read_training_data
+    from leadscore.spec import load_spec
+
+    write_dataset(make_tables(3000, 22, fault_rate=0.0), tmp_path)
+    spec = load_spec("synthetic")
+    shared: dict = {}
+    for day in ("2025-02-01", "2025-04-01", "2025-03-01"):
+        as_of = spec.model_copy(update={"observed_until": pd.Timestamp(day).to_pydatetime()})
+        reused = read_training_data(tmp_path, as_of, None, tables=shared)
+        fresh = read_training_data(tmp_path, as_of, None)
+        pd.testing.assert_frame_equal(reused.frame, fresh.frame)
+        assert (reused.y == fresh.y).all() and reused.windows == fresh.windows
+    assert set(shared) == {"events", "stages"}

@@ -8,7 +8,7 @@ MQL->SQL rate against the contract's promise, next to the written points model o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,9 @@ def backtest(
         raise UserError(f"--every: '{every}' is not supported (use: {', '.join(EVERY)})")
     if not spec.time:
         raise UserError("spec key 'time': a backtest needs each lead's scoring time")
-    known = read_training_data(folder, spec, options.feedback, options.feedback_source)
+    # Each month is judged on p_sql (no time head to train) and reads the same tables (read once).
+    options = replace(options, time_head=False, tables={})
+    known = read_training_data(folder, spec, options.feedback, options.feedback_source, options.tables)
     when = pd.to_datetime(dates_ms(known.frame[spec.time]), unit="ms")
     window = pd.Timedelta(days=spec.label.within_days)
     first = start or (when.min() + window + pd.Timedelta(days=60)).normalize()

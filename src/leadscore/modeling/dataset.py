@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from leadscore.data.folders import is_declared_folder, leads_path, sql_times, with_declared_tables
+from leadscore.data.folders import Loaded, is_declared_folder, leads_path, sql_times, with_declared_tables
 from leadscore.data.labels import apply_labels, decided_leads, reached_times
 from leadscore.data.lifecycle import DateLabels, with_scoring_time
 from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
@@ -82,10 +82,13 @@ class LoadedExport(NamedTuple):
     sql_at: pd.Series | None
 
 
-def load_training_frame(path: str | Path, spec: DatasetSpec, notes: list[str] | None = None) -> LoadedExport:
+def load_training_frame(
+    path: str | Path, spec: DatasetSpec, notes: list[str] | None = None, tables: Loaded | None = None
+) -> LoadedExport:
     """The leads table, its SHA-256 and the day the export was taken; a data folder's tables get the
     spec's declared features (the activity log rolled up as of each lead's scoring time) and its
-    labels from stages (only what the status history says up to the export day)."""
+    labels from stages (only what the status history says up to the export day). ``tables``: the
+    folder's declared tables as already read (a backtest reads them once for all its months)."""
     folder = Path(path)
     declared = is_declared_folder(folder, spec)
     if notes is not None:  # a CSV whose numbers read either way is named in the run's notes
@@ -94,7 +97,7 @@ def load_training_frame(path: str | Path, spec: DatasetSpec, notes: list[str] | 
         frame, digest = read_table_hashed(leads_path(folder, spec))
         frame = with_scoring_time(frame, spec)
         given = parse_observed_until(spec.observed_until, "spec key 'observed_until'")
-        loaded: dict[str, tuple[pd.DataFrame, str]] = {}
+        loaded: Loaded = tables if tables is not None else {}
         frame, past = with_declared_tables(frame, folder, spec, loaded, until_ms=given)
         if notes is not None and past:
             stages = " / ".join(spec.label.stages or [])
@@ -114,11 +117,15 @@ def load_training_frame(path: str | Path, spec: DatasetSpec, notes: list[str] | 
 
 
 def read_training_data(
-    path: str | Path, spec: DatasetSpec, feedback: pd.DataFrame | None, feedback_source: str = "feedback"
+    path: str | Path,
+    spec: DatasetSpec,
+    feedback: pd.DataFrame | None,
+    feedback_source: str = "feedback",
+    tables: Loaded | None = None,
 ) -> TrainingData:
     """Read, apply sales' decisions as labels, validate, deduplicate and keep the labelled leads."""
     notes: list[str] = []
-    raw, digest, day, sql_at = load_training_frame(path, spec, notes)
+    raw, digest, day, sql_at = load_training_frame(path, spec, notes, tables)
     if feedback is not None:
         raw, changed = apply_labels(raw, spec, feedback)
         notes.append(f"sales feedback from {feedback_source} set the label of {changed} leads")

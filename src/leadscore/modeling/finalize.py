@@ -60,7 +60,10 @@ def finalize(
 ) -> Final:
     """The evaluated recipe (``guarded``'s fields and shape) fitted on every labelled lead."""
     encoder = refit_encoder(guarded.encoder, data.frame, spec)
-    X = encoder.transform(data.frame)
+    if encoder.to_dict() == guarded.encoder.to_dict():  # no category or median moved: the same matrix
+        encoder, X = guarded.encoder, guarded.X
+    else:
+        X = encoder.transform(data.frame)
     rows = np.arange(len(data.y))
     if len(rows) <= CROSSFIT_MAX_ROWS:
         fitted = fit_crossfit(X, data.y, rows, encoder, options, guarded.fitted.capacity)

@@ -76,7 +76,7 @@ class TrainResult:
 
 def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainResult:
     """The whole training run, without side effects beyond reading ``path``."""
-    data = read_training_data(path, spec, options.feedback, options.feedback_source)
+    data = read_training_data(path, spec, options.feedback, options.feedback_source, options.tables)
     segmentation = check_segments(spec, options.contract, data.frame)
     split = split_indices(data.frame, data.y, spec, options.seed)
     encoded = encode(data, spec, split)
@@ -94,7 +94,11 @@ def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> T
     ) -> np.ndarray:  # the test leads, by the model that never saw them
         return bundle.score_matrix(guarded.encoder.transform(frame)).p_sql
 
-    timed = time_head(final.guarded.encoder, p_sql_evaluated, data, split, spec, options)
+    timed = (
+        time_head(final.guarded.encoder, p_sql_evaluated, data, split, spec, options)
+        if options.time_head
+        else None
+    )
     evaluation.X = final.guarded.X[split.test]  # the test leads as the shipped model reads them
     return describe(shipped, data, split, encoded, guarded, final, evaluation, options, segmented, timed)
 
