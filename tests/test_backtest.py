@@ -94,7 +94,7 @@ def test_months_that_share_the_tables_read_what_a_fresh_read_gives(tmp_path: Pat
 
     write_dataset(make_tables(3000, 22, fault_rate=0.0), tmp_path)
     spec = load_spec("synthetic")
-    shared: dict = {}
+    shared: dict[str, tuple[pd.DataFrame, str]] = {}
     for day in ("2025-02-01", "2025-04-01", "2025-03-01"):
         as_of = spec.model_copy(update={"observed_until": pd.Timestamp(day).to_pydatetime()})
         reused = read_training_data(tmp_path, as_of, None, tables=shared)
