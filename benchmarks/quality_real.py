@@ -200,7 +200,12 @@ def main() -> None:
         default=None,
         help="the encoder's category pooling as MAX,MIN_COUNT (an A/B of the default 40 and 0.2%% of rows)",
     )
+    parser.add_argument("--final-rounds", type=float, default=None, help="A/B of boosters.FINAL_ROUNDS")
     args = parser.parse_args()
+    if args.final_rounds:
+        from leadscore.modeling import boosters
+
+        boosters.FINAL_ROUNDS = args.final_rounds
     if args.categories:
         pool(*(int(v) for v in args.categories.split(",")))
     if args.hidden:

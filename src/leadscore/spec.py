@@ -232,6 +232,7 @@ class DatasetSpec(BaseModel):
 
     name: str
     description: str = ""
+    extends: str | None = None  # the spec underneath, as its file named it (merged in by ``spec_document``)
     id: str | None = None
     email: str | None = None
     label: LabelRule
@@ -326,16 +327,54 @@ class DatasetSpec(BaseModel):
         return hashlib.sha256(payload).hexdigest()[:16]
 
 
+MAX_EXTENDS = 8  # a chain of specs extending one another deeper than this is a mistake
+
+
 def load_spec(name_or_path: str) -> DatasetSpec:
-    """Load a dataset spec by path or by name (``configs/datasets/<name>.yaml``)."""
+    """Load a dataset spec by path or by name (``configs/datasets/<name>.yaml``), with what it
+    ``extends`` underneath."""
     path = find_config("datasets", name_or_path)
     try:
-        spec = DatasetSpec.model_validate(read_yaml(path))
+        return DatasetSpec.model_validate(spec_document(path))
     except ValidationError as exc:
         raise UserError(validation_message(path, exc)) from exc
-    if spec.rules and not Path(spec.rules).is_absolute():
-        spec.rules = str((path.parent / spec.rules).resolve())
-    return spec
+
+
+def spec_document(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A spec file's keys over those of the spec it ``extends`` (a shipped name, or a path relative to
+    the file): mappings merge key by key (a key set to null is removed), anything else is replaced.
+    A relative ``rules`` path is read from the folder of the file that names it."""
+    data = read_yaml(path)
+    if isinstance(data.get("rules"), str) and not Path(data["rules"]).is_absolute():
+        data["rules"] = str((path.parent / data["rules"]).resolve())
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent.strip():
+        raise UserError(f"{path}: spec key 'extends': give a shipped spec's name or a spec file's path")
+    local = path.parent / parent
+    try:
+        base_path = local if local.is_file() else find_config("datasets", parent)
+    except UserError:
+        raise UserError(
+            f"{path}: spec key 'extends': no spec '{parent}' (a shipped name or a path)"
+        ) from None
+    if base_path.resolve() in {p.resolve() for p in (*chain, path)} or len(chain) >= MAX_EXTENDS:
+        raise UserError(f"{path}: spec key 'extends': '{parent}' leads back to this spec (a loop)")
+    return {**merged(spec_document(base_path, (*chain, path)), data), "extends": parent}
+
+
+def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: mappings merged key by key, a key set to null removed."""
+    out = dict(base)
+    for key, value in over.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def rename(spec: DatasetSpec, name: str) -> DatasetSpec:
