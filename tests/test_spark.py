@@ -44,7 +44,8 @@ SPEC: dict[str, Any] = {
     "label": {"stages": ["Sales Qualified", "Opportunity"], "within_days": 90},
     "tables": {"leads": "contacts", "events": "activities", "stages": "status_history"},
     "events": {"id": "Lead ID", "time": "Activity Date", "type": "Activity Type"},
-    "stages": {"id": "Lead", "time": "Changed At", "stage": "New Status"},
+    # a history of every field, as Salesforce's LeadHistory: only the Status rows are stage changes
+    "stages": {"id": "Lead", "time": "Changed At", "stage": "New Status", "where": {"Field": "Status"}},
     "fit": FIT,
     "categorical": [f for f in FIT if f != "Employees"],
     # One of every aggregation, with windows, decay and filters.
@@ -97,7 +98,9 @@ def _export(folder: Path, n: int = 2500, seed: int = 61) -> Path:
     history = tables["stage_history"].to_pandas()
     history["stage"] = history["stage"].map(lambda s: STAGES.get(s, s))
     history = history.rename(columns={"lead_id": "Lead", "entered_at": "Changed At", "stage": "New Status"})
-    history[["Lead", "Changed At", "New Status"]].to_csv(folder / "status_history.csv", index=False)
+    rating = history.iloc[::3].assign(**{"New Status": "Sales Qualified", "Field": "Rating"})
+    history = pd.concat([history.assign(Field="Status"), rating], ignore_index=True)
+    history[["Lead", "Changed At", "Field", "New Status"]].to_csv(folder / "status_history.csv", index=False)
     return folder
 
 

@@ -62,3 +62,47 @@ def test_a_wrong_extends_is_one_line_naming_the_key(tmp_path: Path, text: str, m
         load_spec(str(spec))
     result = CliRunner().invoke(app, ["validate", str(tmp_path), "--spec", str(spec)])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_a_field_history_gives_the_labels_of_a_status_history_through_stages_where(tmp_path: Path) -> None:
+    """Salesforce's LeadHistory has a row for every field's change; only the Status rows are stages.
+    Other fields' rows (some holding the word 'SQL') must not count."""
+    import numpy as np
+    import pandas as pd
+
+    from leadscore.data.synthetic import write_dataset
+    from leadscore.modeling.dataset import read_training_data
+    from tests.helpers import make_tables
+
+    native = tmp_path / "native"
+    write_dataset(make_tables(3000, 24, fault_rate=0.0), native)
+    history = pd.read_parquet(native / "stage_history.parquet")
+    noise = history.sample(frac=0.5, random_state=1).assign(stage="SQL")  # a 'Rating' field set to SQL
+    rows = pd.concat([history.assign(Field="Status"), noise.assign(Field="Rating")], ignore_index=True)
+    reshaped = tmp_path / "reshaped"
+    reshaped.mkdir()
+    for name in ("leads", "events"):
+        (reshaped / f"{name}.parquet").write_bytes((native / f"{name}.parquet").read_bytes())
+    rows.rename(columns={"stage": "NewValue"}).to_parquet(reshaped / "lead_history.parquet")
+    (tmp_path / "sf.yaml").write_text(
+        "extends: synthetic\nname: sf\n"
+        "tables: {stages: lead_history}\n"
+        "stages: {stage: NewValue, where: {Field: [' status ']}}\n",
+        encoding="utf-8",
+    )
+    a = read_training_data(native, load_spec("synthetic"), None)
+    b = read_training_data(reshaped, load_spec(str(tmp_path / "sf.yaml")), None)
+    assert len(a.y) == len(b.y) > 1000 and np.array_equal(a.y, b.y)
+    # without the filter the Rating rows would make SQLs of leads that never were
+    (tmp_path / "loose.yaml").write_text(
+        "extends: sf.yaml\nname: loose\nstages: {where: null}\n", encoding="utf-8"
+    )
+    loose = read_training_data(reshaped, load_spec(str(tmp_path / "loose.yaml")), None)
+    assert loose.y.mean() > b.y.mean() + 0.05
+    (tmp_path / "wrong.yaml").write_text(
+        "extends: sf.yaml\nname: wrong\nstages: {where: {FieldName: Status}}\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        UserError, match="spec key 'stages.where': no column 'FieldName' in lead_history.parquet"
+    ):
+        read_training_data(reshaped, load_spec(str(tmp_path / "wrong.yaml")), None)

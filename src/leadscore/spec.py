@@ -157,6 +157,16 @@ class StageLog(BaseModel):
     id: str
     time: str
     stage: str
+    # Only the rows whose columns hold these values (trimmed, case ignored) are stage changes: a
+    # field history of every field (Salesforce's LeadHistory) says `where: {Field: Status}`.
+    where: dict[str, str | list[str]] = Field(default_factory=dict)
+
+    def wanted(self) -> dict[str, set[str]]:
+        """``where`` with each column's values folded as the rows' values are compared."""
+        return {
+            col: {v.strip().casefold() for v in ([values] if isinstance(values, str) else values)}
+            for col, values in self.where.items()
+        }
 
 
 class EventLog(BaseModel):

@@ -124,11 +124,26 @@ def _declared_table(
         raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key 'tables.{kind}'")
     table = read_table(path)
     require_columns(table.columns, path.name, kind, columns)
+    if kind == "stages" and spec.stages is not None and spec.stages.where:
+        table = stage_rows(table, spec.stages.wanted(), path.name)
     if lead_ids is not None:
         table = joined(table, columns["id"], lead_ids, path.name, kind)
     if loaded is not None:
         loaded[kind] = (table, path.name)
     return table, path.name
+
+
+def stage_rows(table: pd.DataFrame, wanted: dict[str, set[str]], source: str) -> pd.DataFrame:
+    """The rows of a history table that are stage changes (``stages.where``: column -> values)."""
+    keep = np.ones(len(table), dtype=bool)
+    for col, values in wanted.items():
+        if col not in table.columns:
+            raise UserError(f"spec key 'stages.where': no column '{col}' in {source}")
+        folded = table[col].astype("string").str.strip().str.casefold()
+        keep &= folded.isin(values).fillna(False).to_numpy(dtype=bool)
+    if not keep.any():
+        raise UserError(f"spec key 'stages.where': no row of {source} matches it")
+    return table.loc[keep].reset_index(drop=True)
 
 
 def require_columns(present: Iterable[str], source: str, kind: str, columns: dict[str, str]) -> None:

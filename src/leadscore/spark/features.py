@@ -152,6 +152,10 @@ def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataF
         )
     history, name = _table(spark, folder, spec, "stages")
     require_columns(history.columns, name, "stages", {"id": log.id, "time": log.time, "stage": log.stage})
+    for col, values in log.wanted().items():  # stages.where: only these rows are stage changes
+        if col not in history.columns:
+            raise UserError(f"spec key 'stages.where': no column '{col}' in {name}")
+        history = history.where(F.lower(F.trim(F.col(f"`{col}`").cast("string"))).isin(sorted(values)))
     wanted = sorted({s.strip().casefold() for s in spec.label.stages or []})
     folded = F.lower(F.trim(F.col(f"`{log.stage}`").cast("string")))
     if not history.where(folded.isin(wanted)).limit(1).count():
