@@ -95,15 +95,20 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _is_mapping(annotation: Any) -> bool:
+    """A field that maps names to models (``writeback: {salesforce: {...}}``): keyed by ``<name>``."""
+    return get_origin(annotation) is dict or any(_is_mapping(arg) for arg in get_args(annotation))
+
+
 def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
     """Every key of a schema, nested models' keys dotted (``label.stages``); the aggregations of
-    ``engagement`` as ``engagement.<name>.*``."""
+    ``engagement`` and any other mapping of names to models as ``key.<name>.*``."""
     out = set()
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         out.add(key)
         inner = _model_of(field.annotation)
-        if inner is Aggregation:
+        if inner is Aggregation or (inner is not None and _is_mapping(field.annotation)):
             out |= _keys(inner, f"{key}.<name>.")
         elif inner is not None and inner is not model and prefix == "":
             out |= _keys(inner, f"{key}.")

@@ -169,6 +169,17 @@ class StageLog(BaseModel):
         }
 
 
+class WritebackTarget(BaseModel):
+    """Where scores go in one CRM: its object, its id column, score column -> field, and text lengths."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    object: str | None = None  # Salesforce's object (Lead, Contact); HubSpot's (contacts)
+    id: str | None = None  # the import file's id column: Salesforce's Id, HubSpot's Record ID
+    fields: dict[str, str] = Field(default_factory=dict)  # p_sql -> Lead_Score__c ...
+    lengths: dict[str, int] = Field(default_factory=dict)  # a text field's length: longer text is cut
+
+
 class EventLog(BaseModel):
     """The activity log's own column names (each CRM has its own)."""
 
@@ -269,6 +280,9 @@ class DatasetSpec(BaseModel):
     # The day the export was taken: a lead whose label window ends after it is open (unknown). Unset:
     # the latest time found in the data (data/maturity.py).
     observed_until: datetime | date | None = None
+    # Scores back into a CRM (``leadscore writeback --to salesforce|hubspot``): per CRM, its mapping
+    # over the shipped defaults (scoring/writeback.py).
+    writeback: dict[str, WritebackTarget] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

@@ -296,3 +296,59 @@ def promote_cmd(
             info(f"not promoted: {why}")
     if not result["promoted"] and result.get("worse"):
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def writeback(
+    scores: Annotated[Path, typer.Argument(help="A score file written by leadscore score (CSV or Parquet).")],
+    to: Annotated[str, typer.Option("--to", help="The CRM: salesforce or hubspot.")],
+    out: Annotated[Path, typer.Option("--out", help="The CRM's import file to write (CSV).")],
+    spec: SpecOpt = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="The model that scored: its version is written too.")
+    ] = None,
+    scored_at: Annotated[
+        str | None,
+        typer.Option(
+            "--scored-at", help="When the scores were made (default: the score file's modification time)."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The scores as the CRM's bulk import file: Salesforce Bulk API 2.0 CSV or a HubSpot contacts import."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from leadscore.data.sources import read_table
+    from leadscore.errors import not_a_date
+    from leadscore.scoring.writeback import write_back
+    from leadscore.spec import load_spec
+    from leadscore.tracking.loading import load_bundle
+
+    frame = read_table(scores)
+    if scored_at is None:
+        when = datetime.fromtimestamp(scores.stat().st_mtime, UTC)
+    else:
+        try:
+            when = pd.Timestamp(scored_at).to_pydatetime()
+        except ValueError:
+            raise not_a_date("--scored-at", scored_at) from None
+    version = load_bundle(model).model_version if model else None
+    written = write_back(
+        frame, to, out, load_spec(spec) if spec else None, scored_at=when, model_version=version
+    )
+    if json_out:
+        echo_json(
+            {
+                "out": str(written.out),
+                "rows": written.rows,
+                "fields": written.fields,
+                "warnings": written.warnings,
+            }
+        )
+        return
+    for line in written.warnings:
+        info(f"warning: {line}")
+    info(f"wrote {written.rows:,} leads for {to} to {written.out} ({', '.join(written.fields)})")

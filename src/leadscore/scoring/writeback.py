@@ -1,0 +1,194 @@
+"""Scores back into the CRM: a batch score file as the CRM's own bulk import file.
+
+- Salesforce: a Bulk API 2.0 upsert/update CSV (UTF-8, comma, LF line endings, a header of field
+  API names, ``Id`` first, ``true``/``false``, date-times as ``yyyy-MM-ddTHH:mm:ss.SSSZ``, empty
+  cells left unchanged by the job, text cut to the field's length with the cut said).
+- HubSpot: a contacts import CSV (``Record ID`` first, property internal names as headers,
+  ``true``/``false``, dates as ``YYYY-MM-DD``: choose "Year-Month-Day" when importing).
+
+What goes where is the spec's ``writeback:`` mapping (score column -> CRM field) over the shipped
+defaults below; the score columns are those ``leadscore score`` writes, with ``reasons`` the
+numbered reasons joined, and ``scored_at`` and ``model_version`` given by the caller.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from leadscore.data.sources import atomic_path
+from leadscore.errors import UserError
+from leadscore.spec import DatasetSpec, WritebackTarget
+
+TARGETS = ("salesforce", "hubspot")
+DEFAULTS: dict[str, WritebackTarget] = {
+    "salesforce": WritebackTarget(
+        object="Lead",
+        id="Id",
+        fields={
+            "p_sql": "Lead_Score__c",
+            "grade": "Lead_Grade__c",
+            "mql": "MQL__c",
+            "reasons": "Score_Reasons__c",
+            "trend": "Score_Trend__c",
+            "scored_at": "Score_Date__c",
+            "model_version": "Score_Model__c",
+        },
+        lengths={"reasons": 255, "grade": 255, "trend": 255, "model_version": 255},
+    ),
+    "hubspot": WritebackTarget(
+        object="contacts",
+        id="Record ID",
+        fields={
+            "p_sql": "leadscore_p_sql",
+            "grade": "leadscore_grade",
+            "mql": "leadscore_mql",
+            "reasons": "leadscore_reasons",
+            "trend": "leadscore_trend",
+            "scored_at": "leadscore_scored_at",
+            "model_version": "leadscore_model_version",
+        },
+        lengths={"reasons": 65_536, "grade": 65_536, "trend": 65_536, "model_version": 65_536},
+    ),
+}
+REASON_SEPARATOR = "; "
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write-back file holds: its rows, its CRM fields and what was cut or left out."""
+
+    out: Path
+    rows: int
+    fields: list[str]
+    warnings: list[str]
+
+
+def target(spec: DatasetSpec | None, crm: str) -> WritebackTarget:
+    """The spec's mapping for ``crm`` over the shipped defaults (its ``fields`` replace them whole)."""
+    if crm not in TARGETS:
+        raise UserError(f"--to: '{crm}' is not a CRM leadscore writes for (use: {', '.join(TARGETS)})")
+    base = DEFAULTS[crm]
+    own = spec.writeback.get(crm) if spec is not None else None
+    if own is None:
+        return base
+    return WritebackTarget(
+        object=own.object or base.object,
+        id=own.id or base.id,
+        fields=own.fields or base.fields,
+        lengths={**base.lengths, **own.lengths},
+    )
+
+
+def score_values(scores: pd.DataFrame, scored_at: datetime, model_version: str | None) -> pd.DataFrame:
+    """The score file's columns a CRM can take: the lead id first, ``reasons`` joined, and the time
+    and model of the scoring."""
+    if "p_sql" not in scores.columns or len(scores.columns) < 2:
+        raise UserError("SCORES: no column 'p_sql': not a file written by leadscore score")
+    out = pd.DataFrame({"lead_id": scores.iloc[:, 0]})
+    for col in ("p_sql", "mql", "grade", "trend", "p_sql_7d", "p_sql_30d", "expected_days_to_sql"):
+        if col in scores.columns:
+            out[col] = scores[col]
+    if "mql" in out.columns:  # True / False as written, or already booleans
+        out["mql"] = [_flag(v) for v in out["mql"]]
+    reasons = [c for c in scores.columns if c.startswith("reason_")]
+    if reasons:
+        parts = scores[reasons].astype(object).where(scores[reasons].notna(), None)
+        out["reasons"] = [
+            REASON_SEPARATOR.join(str(r) for r in row if r not in (None, ""))
+            for row in parts.itertuples(False)
+        ]
+    out["scored_at"] = scored_at
+    if model_version is not None:
+        out["model_version"] = model_version
+    return out
+
+
+def write_back(
+    scores: pd.DataFrame,
+    crm: str,
+    out: str | Path,
+    spec: DatasetSpec | None,
+    *,
+    scored_at: datetime,
+    model_version: str | None,
+) -> Written:
+    """Write the CRM's import file for ``scores`` (a ``leadscore score`` output) atomically."""
+    mapping = target(spec, crm)
+    values = score_values(scores, scored_at, model_version)
+    wanted = mapping.fields
+    unknown = [col for col in wanted if col not in _KNOWN]
+    if unknown:
+        raise UserError(
+            f"spec key 'writeback.{crm}.fields': '{unknown[0]}' is not a score column "
+            f"(use: {', '.join(sorted(_KNOWN))})"
+        )
+    warnings = [
+        f"'{col}' is not in the scores: {wanted[col]} is left out" for col in wanted if col not in values
+    ]
+    kept = [col for col in wanted if col in values]
+    rows = [[_text(v, crm) for v in values["lead_id"]]]
+    for col in kept:
+        cells = [_cell(v, crm) for v in values[col]]
+        limit = mapping.lengths.get(col)
+        if limit is not None:
+            cut = sum(len(c) > limit for c in cells)
+            if cut:
+                warnings.append(f"{wanted[col]}: {cut} values cut to {limit} characters (the field's length)")
+                cells = [c[:limit] for c in cells]
+        rows.append(cells)
+    header = [mapping.id or "Id", *(wanted[col] for col in kept)]
+    with atomic_path(out) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(header)
+        writer.writerows(zip(*rows, strict=True))
+    return Written(Path(out), len(values), header, warnings)
+
+
+_KNOWN = {
+    "p_sql",
+    "mql",
+    "grade",
+    "reasons",
+    "trend",
+    "scored_at",
+    "model_version",
+    "p_sql_7d",
+    "p_sql_30d",
+    "expected_days_to_sql",
+}
+
+
+def _cell(value: Any, crm: str) -> str:
+    """One value as the CRM's import reads it; an empty cell leaves the CRM's field as it was."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        stamp = value.astimezone(UTC) if value.tzinfo else value
+        if crm == "hubspot":
+            return stamp.strftime("%Y-%m-%d")
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".") if value == value else ""
+    return _text(value, crm)
+
+
+def _flag(value: Any) -> bool | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, str):
+        return value.strip().casefold() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def _text(value: Any, crm: str) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)

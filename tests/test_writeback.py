@@ -1,0 +1,173 @@
+"""Scores back into the CRM as its own bulk import file (issue 32's write-back, from a score file)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from tests.helpers import Trained, make_leads
+
+runner = CliRunner()
+SALESFORCE_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")  # Bulk API 2.0's
+
+
+@pytest.fixture(scope="module")
+def scored(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("writeback")
+    leads = make_leads(300, 93)
+    leads.to_csv(folder / "export.csv", index=False)
+    out = folder / "scores.csv"
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(folder / "export.csv"),
+            "--model",
+            str(trained["model_path"]),
+            "--out",
+            str(out),
+            "--explain",
+            "3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _rows(path: Path) -> list[list[str]]:
+    raw = path.read_bytes()
+    assert b"\r\n" not in raw and raw.decode("utf-8")  # UTF-8, linefeed line endings (the default job)
+    return list(csv.reader(raw.decode("utf-8").splitlines()))
+
+
+def test_salesforce_gets_a_bulk_api_2_csv(trained: Trained, scored: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lead-scores.csv"
+    args = [
+        "writeback",
+        str(scored),
+        "--to",
+        "salesforce",
+        "--out",
+        str(out),
+        "--model",
+        str(trained["model_path"]),
+    ]
+    result = runner.invoke(app, [*args, "--scored-at", "2026-12-05T10:30:00.250Z", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    rows = _rows(out)
+    header, body = rows[0], rows[1:]
+    assert header == [
+        "Id",
+        "Lead_Score__c",
+        "Lead_Grade__c",
+        "MQL__c",
+        "Score_Reasons__c",
+        "Score_Date__c",
+        "Score_Model__c",
+    ]
+    scores = pd.read_csv(scored)
+    assert payload["fields"] == header and payload["rows"] == len(body) == len(scores) >= 300
+    assert any("Score_Trend__c is left out" in w for w in payload["warnings"])  # scored without --log
+    assert [r[0] for r in body] == scores["lead_id"].astype(str).tolist()
+    assert [float(r[1]) for r in body] == pytest.approx(scores["p_sql"].tolist(), abs=1e-6)
+    assert {r[3] for r in body} <= {"true", "false"} and {r[3] for r in body} == {"true", "false"}
+    assert [r[3] == "true" for r in body] == scores["mql"].tolist()
+    assert all(SALESFORCE_DATETIME.match(r[5]) for r in body) and body[0][5] == "2026-12-05T10:30:00.250Z"
+    assert all(len(r[4]) <= 255 for r in body) and body[0][4].count("; ") == 2  # three reasons, joined
+    assert {r[6] for r in body} == {payload_version(trained)}
+
+
+def payload_version(trained: Trained) -> str:
+    from leadscore.tracking.loading import load_bundle
+
+    return load_bundle(str(trained["model_path"])).model_version
+
+
+def test_hubspot_gets_a_contacts_import(scored: Path, tmp_path: Path) -> None:
+    out = tmp_path / "contacts.csv"
+    result = runner.invoke(
+        app, ["writeback", str(scored), "--to", "hubspot", "--out", str(out), "--scored-at", "2026-12-05"]
+    )
+    assert result.exit_code == 0, result.output
+    header, *body = _rows(out)
+    assert header == [
+        "Record ID",
+        "leadscore_p_sql",
+        "leadscore_grade",
+        "leadscore_mql",
+        "leadscore_reasons",
+        "leadscore_scored_at",
+    ]
+    assert {r[5] for r in body} == {"2026-12-05"} and {r[3] for r in body} == {"true", "false"}
+    assert "leadscore_model_version is left out" in result.output
+
+
+def test_a_teams_mapping_and_field_lengths_come_from_its_spec(scored: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "ours.yaml"
+    spec.write_text(
+        "extends: synthetic\nname: ours\n"
+        "writeback: {salesforce: {object: Contact, fields: {p_sql: Score__c, reasons: Why__c}, lengths: {reasons: 20}}}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "contact-scores.csv"
+    result = runner.invoke(
+        app,
+        ["writeback", str(scored), "--to", "salesforce", "--out", str(out), "--spec", str(spec), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    header, *body = _rows(out)
+    assert header == ["Id", "Score__c", "Why__c"] and all(len(r[2]) <= 20 for r in body)
+    long = sum(
+        len("; ".join(x for x in row if isinstance(x, str))) > 20
+        for row in pd.read_csv(scored)[["reason_1", "reason_2", "reason_3"]].itertuples(False)
+    )
+    assert long > 0
+    assert (
+        f"Why__c: {long} values cut to 20 characters (the field's length)"
+        in json.loads(result.stdout)["warnings"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--to", "pipedrive"], "--to: 'pipedrive' is not a CRM leadscore writes for"),
+        (["--to", "hubspot", "--scored-at", "someday"], "--scored-at: 'someday' is not a date"),
+    ],
+)
+def test_bad_write_back_input_is_one_line(
+    scored: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["writeback", str(scored), "--out", str(tmp_path / "x.csv"), *extra])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_file_that_is_not_scores_or_a_wrong_mapping_is_one_line(scored: Path, tmp_path: Path) -> None:
+    other = tmp_path / "leads.csv"
+    make_leads(20, 1).to_csv(other, index=False)
+    result = runner.invoke(
+        app, ["writeback", str(other), "--to", "salesforce", "--out", str(tmp_path / "x.csv")]
+    )
+    assert result.exit_code == 2 and "SCORES: no column 'p_sql'" in result.output
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(
+        "extends: synthetic\nname: bad\nwriteback: {hubspot: {fields: {score: hs_score}}}\n", encoding="utf-8"
+    )
+    result = runner.invoke(
+        app,
+        ["writeback", str(scored), "--to", "hubspot", "--out", str(tmp_path / "x.csv"), "--spec", str(spec)],
+    )
+    assert (
+        result.exit_code == 2
+        and "spec key 'writeback.hubspot.fields': 'score' is not a score column" in result.output
+    )
+    assert not (tmp_path / "x.csv").exists()
