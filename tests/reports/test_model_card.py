@@ -22,3 +22,15 @@ def test_train_json_and_the_card_carry_the_promises_warnings(trained: Trained) -
     page = html.unescape(model_card(bundle))
     assert f"<strong>The promise:</strong> {said}" in page
     assert "Label windows" in page and 'a lead that has not had its chance is not a "no"' in page
+
+
+def test_the_card_and_train_json_say_what_the_shipped_model_learned_from(trained: Trained) -> None:
+    payload = trained["payload"]
+    learned = payload["learned_from"]
+    assert learned["finalized"] and learned["rows"] > payload["n_train"] + payload["n_test"] - 1
+    assert payload["cutoff"]["measured_on"] == f"out-of-fold scores of {learned['rows']:,} labelled leads"
+    bundle = ModelBundle.load(trained["model_path"])
+    page = html.unescape(model_card(bundle))
+    assert f"learned from every one of {learned['rows']:,} labelled leads" in page
+    assert "the held-out evaluation of the same recipe trained without the test leads" in page
+    assert f"its promise measured on out-of-fold scores of {learned['rows']:,} labelled leads" in page
