@@ -6,6 +6,7 @@ import csv
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -48,10 +49,14 @@ def _rows(path: Path) -> list[list[str]]:
 
 
 def test_salesforce_gets_a_bulk_api_2_csv(trained: Trained, scored: Path, tmp_path: Path) -> None:
+    scores = pd.read_csv(scored)
+    again = scores.head(1).assign(p_sql=0.5)  # the first lead scored once more, later in the file
+    doubled = tmp_path / "scores.csv"
+    pd.concat([scores, again], ignore_index=True).to_csv(doubled, index=False)
     out = tmp_path / "lead-scores.csv"
     args = [
         "writeback",
-        str(scored),
+        str(doubled),
         "--to",
         "salesforce",
         "--out",
@@ -73,13 +78,15 @@ def test_salesforce_gets_a_bulk_api_2_csv(trained: Trained, scored: Path, tmp_pa
         "Score_Date__c",
         "Score_Model__c",
     ]
-    scores = pd.read_csv(scored)
-    assert payload["fields"] == header and payload["rows"] == len(body) == len(scores) >= 300
+    assert payload["fields"] == header and payload["rows"] == len(body) == len(scores)
     assert any("Score_Trend__c is left out" in w for w in payload["warnings"])  # scored without --log
-    assert [r[0] for r in body] == scores["lead_id"].astype(str).tolist()
-    assert [float(r[1]) for r in body] == pytest.approx(scores["p_sql"].tolist(), abs=1e-6)
-    assert {r[3] for r in body} <= {"true", "false"} and {r[3] for r in body} == {"true", "false"}
-    assert [r[3] == "true" for r in body] == scores["mql"].tolist()
+    # a lead scored twice in the file is one record: its last score
+    assert "1 leads appear more than once: the last score of each is written" in payload["warnings"]
+    last = pd.concat([scores.iloc[1:], again], ignore_index=True)
+    assert [r[0] for r in body] == last["lead_id"].astype(str).tolist()
+    assert [float(r[1]) for r in body] == pytest.approx(last["p_sql"].tolist(), abs=1e-6)
+    assert {r[3] for r in body} == {"true", "false"}
+    assert [r[3] == "true" for r in body] == last["mql"].tolist()
     assert all(SALESFORCE_DATETIME.match(r[5]) for r in body) and body[0][5] == "2026-12-05T10:30:00.250Z"
     assert all(len(r[4]) <= 255 for r in body) and body[0][4].count("; ") == 2  # three reasons, joined
     assert {r[6] for r in body} == {payload_version(trained)}
@@ -171,3 +178,62 @@ def test_a_file_that_is_not_scores_or_a_wrong_mapping_is_one_line(scored: Path, 
         and "spec key 'writeback.hubspot.fields': 'score' is not a score column" in result.output
     )
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_changed_only_writes_what_moved_since_the_last_write(
+    scored: Path, tmp_path: Path, database_url: str
+) -> None:
+    """A daily job within the CRMs' API limits: the second run of the same scores writes nothing; a
+    lead is written again when its MQL flag or grade changed or its P(SQL) moved by more than the step."""
+    out = tmp_path / "sf.csv"
+    args = [
+        "writeback",
+        "--to",
+        "salesforce",
+        "--out",
+        str(out),
+        "--changed-only",
+        "--store",
+        database_url,
+        "--json",
+    ]
+
+    def run(path: Path, *extra: str) -> tuple[dict[str, Any], list[list[str]]]:
+        result = runner.invoke(app, [*args[:1], str(path), *args[1:], *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout), _rows(out)[1:]
+
+    first, body = run(scored)
+    unique = pd.read_csv(scored)["lead_id"].astype(str).drop_duplicates(keep="last")
+    assert first["rows"] == len(body) == len(unique)
+    second, body = run(scored)
+    assert second["rows"] == 0 and body == []  # nothing moved: nothing written (the header only)
+    moved = pd.read_csv(scored).drop_duplicates("lead_id", keep="last").reset_index(drop=True)
+    moved.loc[0:2, "p_sql"] += 0.05  # three moved by more than the step
+    moved.loc[3, "p_sql"] += 0.01  # one by less
+    moved.loc[4, "mql"] = not moved.loc[4, "mql"]  # one crossed the cutoff
+    moved.loc[5, "grade"] = "Z9"  # one changed grade
+    changed_file = tmp_path / "scores2.csv"
+    moved.to_csv(changed_file, index=False)
+    third, body = run(changed_file)
+    assert sorted(r[0] for r in body) == sorted(moved.loc[[0, 1, 2, 4, 5], "lead_id"].astype(str))
+    assert third["rows"] == 5
+    # another CRM has its own memory; another step its own threshold
+    hub = tmp_path / "hub.csv"
+    result = runner.invoke(
+        app,
+        [
+            "writeback",
+            str(changed_file),
+            "--to",
+            "hubspot",
+            "--out",
+            str(hub),
+            "--changed-only",
+            "--store",
+            database_url,
+        ],
+    )
+    assert result.exit_code == 0 and len(_rows(hub)) - 1 == len(unique)
+    fourth, body = run(changed_file, "--step", "0.005")
+    assert [r[0] for r in body] == [str(moved.loc[3, "lead_id"])]

@@ -314,6 +314,23 @@ def writeback(
             "--scored-at", help="When the scores were made (default: the score file's modification time)."
         ),
     ] = None,
+    changed_only: Annotated[
+        bool,
+        typer.Option(
+            "--changed-only",
+            help="Only leads whose MQL flag or grade changed, or whose P(SQL) moved by more than --step, "
+            "since the last write-back to this CRM (remembered in the store).",
+        ),
+    ] = False,
+    step: Annotated[
+        float, typer.Option("--step", min=0.0, max=1.0, help="--changed-only: the P(SQL) move that counts.")
+    ] = 0.02,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store", help="--changed-only: the store (database URL or SQLite file); default the setting."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The scores as the CRM's bulk import file: Salesforce Bulk API 2.0 CSV or a HubSpot contacts import."""
@@ -325,6 +342,7 @@ def writeback(
     from leadscore.errors import not_a_date
     from leadscore.scoring.writeback import write_back
     from leadscore.spec import load_spec
+    from leadscore.store.db import open_store
     from leadscore.tracking.loading import load_bundle
 
     frame = read_table(scores)
@@ -336,8 +354,16 @@ def writeback(
         except ValueError:
             raise not_a_date("--scored-at", scored_at) from None
     version = load_bundle(model).model_version if model else None
+    memory = open_store(store) if changed_only else None
     written = write_back(
-        frame, to, out, load_spec(spec) if spec else None, scored_at=when, model_version=version
+        frame,
+        to,
+        out,
+        load_spec(spec) if spec else None,
+        scored_at=when,
+        model_version=version,
+        changed_only=memory,
+        step=step,
     )
     if json_out:
         echo_json(

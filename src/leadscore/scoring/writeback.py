@@ -19,11 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from leadscore.data.sources import atomic_path
 from leadscore.errors import UserError
 from leadscore.spec import DatasetSpec, WritebackTarget
+from leadscore.store.db import Store
+from leadscore.store.writebacks import last_written, record_written
 
 TARGETS = ("salesforce", "hubspot")
 DEFAULTS: dict[str, WritebackTarget] = {
@@ -117,8 +120,12 @@ def write_back(
     *,
     scored_at: datetime,
     model_version: str | None,
+    changed_only: Store | None = None,
+    step: float = 0.02,
 ) -> Written:
-    """Write the CRM's import file for ``scores`` (a ``leadscore score`` output) atomically."""
+    """Write the CRM's import file for ``scores`` (a ``leadscore score`` output) atomically; with
+    ``changed_only`` (the store), only leads whose MQL flag or grade changed, or whose P(SQL) moved by
+    more than ``step``, since the last write to this CRM, which the store then remembers."""
     mapping = target(spec, crm)
     values = score_values(scores, scored_at, model_version)
     wanted = mapping.fields
@@ -131,8 +138,13 @@ def write_back(
     warnings = [
         f"'{col}' is not in the scores: {wanted[col]} is left out" for col in wanted if col not in values
     ]
+    values = _one_row_per_lead(values, crm, warnings)
+    if changed_only is not None:
+        values = values.loc[
+            changed(values, last_written(changed_only, crm, values["lead_id"].tolist()), step)
+        ]
     kept = [col for col in wanted if col in values]
-    rows = [[_text(v, crm) for v in values["lead_id"]]]
+    rows = [values["lead_id"].tolist()]
     for col in kept:
         cells = [_cell(v, crm) for v in values[col]]
         limit = mapping.lengths.get(col)
@@ -147,7 +159,36 @@ def write_back(
         writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
         writer.writerow(header)
         writer.writerows(zip(*rows, strict=True))
+    if changed_only is not None and len(values):  # after the file is in place: a lost file is rewritten
+        now = datetime.now(UTC).replace(tzinfo=None)
+        record_written(changed_only, crm, values.reindex(columns=["lead_id", "p_sql", "mql", "grade"]), now)
     return Written(Path(out), len(values), header, warnings)
+
+
+def changed(values: pd.DataFrame, last: pd.DataFrame, step: float) -> np.ndarray:
+    """Which leads to write again: never written, or their MQL flag or grade changed, or their
+    P(SQL) moved by more than ``step`` since the last write."""
+    before = last.reindex(values["lead_id"].to_numpy())
+    new = before["p_sql"].isna().to_numpy()
+    moved = np.abs(values["p_sql"].to_numpy(dtype=float) - before["p_sql"].to_numpy(dtype=float)) > step
+    flag = values["mql"].to_numpy(dtype=object) != before["mql"].to_numpy(dtype=object)
+    grade = (
+        values["grade"].astype(object).to_numpy() != before["grade"].astype(object).to_numpy()
+        if "grade" in values
+        else np.zeros(len(values), dtype=bool)
+    )
+    return np.asarray(new | moved | flag | grade, dtype=bool)
+
+
+def _one_row_per_lead(values: pd.DataFrame, crm: str, warnings: list[str]) -> pd.DataFrame:
+    """A CRM record takes one value: a lead scored twice in the file keeps its last score."""
+    values = values.assign(lead_id=[_text(v, crm) for v in values["lead_id"]])
+    repeated = values["lead_id"].duplicated(keep="last")
+    if repeated.any():
+        warnings.append(
+            f"{int(repeated.sum())} leads appear more than once: the last score of each is written"
+        )
+    return values.loc[~repeated].reset_index(drop=True)
 
 
 _KNOWN = {

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     UniqueConstraint,
@@ -69,4 +70,18 @@ latest_scores = Table(
     Column("mql", Boolean, nullable=False),
     Column("grade", String(4), nullable=False),
     Column("model_version", String(64), nullable=False),
+)
+
+# What ``leadscore writeback`` last wrote for each CRM and lead: ``--changed-only`` writes a lead again
+# only when its MQL flag, grade or P(SQL) (by more than a step) moved since.
+writebacks = Table(
+    "writebacks",
+    metadata,
+    Column("crm", String(16), nullable=False),
+    Column("lead_id", String(200), nullable=False),
+    Column("p_sql", Float, nullable=False),
+    Column("mql", Boolean, nullable=False),
+    Column("grade", String(4)),
+    Column("written_at", DateTime(), nullable=False),
+    PrimaryKeyConstraint("crm", "lead_id", name="pk_writebacks"),
 )
