@@ -202,6 +202,9 @@ def test_model_endpoint_describes_fields_metrics_and_contract(client: httpx.Clie
     assert names["employee_count"]["type"] == "number" and names["employee_count"]["range"] == [1, 3000000]
     assert names["industry"]["type"] == "category" and "Software" in names["industry"]["categories"]
     assert "call_duration_sec" in body["excluded_columns"]
+    # the shipped model learned from every labelled lead; its promise was measured on their OOF scores
+    assert body["learned_from"] == trained["payload"]["learned_from"] and body["learned_from"]["finalized"]
+    assert body["cutoff"]["measured_on"] == trained["payload"]["cutoff"]["measured_on"]
 
 
 def _samples(client: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
