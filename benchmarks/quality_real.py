@@ -44,7 +44,7 @@ from leadscore.spec import load_spec
 XEDUCATION = Path(__file__).resolve().parents[2] / "shared" / "data" / "xeducation" / "Leads.csv"
 
 
-def run(name: str, data: Path, spec: str, seed: int, trials: int | None = None) -> dict[str, float]:
+def run(name: str, data: Path, spec: str, seed: int, trials: int | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     options = TrainOptions(contract=load_contract()[0], seed=seed, search_trials=trials)
     r = train_model(data, load_spec(spec), options)
@@ -126,7 +126,7 @@ def hidden(
             table[col] = table[col].astype("category")
     plain = lgb.LGBMClassifier(**PLAIN_LIGHTGBM, random_state=seed, n_jobs=2)
     plain.fit(table.iloc[inner], y[inner])
-    p_plain = plain.predict_proba(table.iloc[held])[:, 1]
+    p_plain = np.asarray(plain.predict_proba(table.iloc[held]))[:, 1]
     logit = fit_logistic(X_in, y[inner], bundle.encoder.categorical_indices, seed)
     row = {
         "seed": seed,
@@ -136,19 +136,20 @@ def hidden(
         "ece": expected_calibration_error(y[held], p),
         "rows_learned": float((bundle.meta.learned_from or {}).get("rows", 0)),
         "seconds": seconds,
+        "shape": r.params.get("capacity", "?"),
     }
     if "true_p_sql" in frame.columns:
         row["truth"] = float(roc_auc_score(y[held], frame["true_p_sql"].to_numpy()[held]))
     return row
 
 
-def report_hidden(name: str, rows: list[dict[str, float]]) -> None:
-    print(f"{name}\nseed  leadscore  plain   margin   logistic  ECE     learned  seconds  truth")
+def report_hidden(name: str, rows: list[dict[str, Any]]) -> None:
+    print(f"{name}\nseed  leadscore  plain   margin   logistic  ECE     learned  seconds  truth   shape")
     for r in rows:
         truth = f"{r['truth']:.4f}" if "truth" in r else "-"
         print(
             f"{r['seed']:>4}  {r['leadscore']:.4f}     {r['plain']:.4f}  {r['leadscore'] - r['plain']:+.4f}  "
-            f"{r['logistic']:.4f}    {r['ece']:.4f}  {r['rows_learned']:>7.0f}  {r['seconds']:>5.1f}    {truth}"
+            f"{r['logistic']:.4f}    {r['ece']:.4f}  {r['rows_learned']:>7.0f}  {r['seconds']:>5.1f}    {truth}  {r['shape']}"
         )
     margins = np.array([r["leadscore"] - r["plain"] for r in rows])
     print(
