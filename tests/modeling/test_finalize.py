@@ -108,6 +108,8 @@ def test_above_the_cross_fit_size_one_refit_keeps_the_evaluated_distribution(
         learned["method"] == "refit" and learned["rows"] == shipped.n_train + shipped.n_valid + shipped.n_test
     )
     assert _rows_per_tree(shipped) == pytest.approx(BAGGING * learned["rows"], rel=0.02)
+    # matched on the validation and test leads: the holdout booster never saw them
+    assert learned["calibrated_on"] == shipped.n_valid + shipped.n_test
     # Calibrated by quantiles onto the evaluated model's held-out scores: the same level on the test
     # leads, the same threshold, and the promise is the held-out one.
     p = shipped.bundle.probability(shipped.bundle.raw_score(shipped.test_X))
@@ -127,3 +129,17 @@ def test_the_time_head_reads_the_shipped_models_columns(tmp_path: Path) -> None:
     X = shipped.bundle.encoder.transform(frame)
     cum = head.cumulative(X)
     assert np.all(np.diff(cum, axis=1) >= 0) and np.all((cum >= 0) & (cum <= 1))
+
+
+def test_a_cross_fitted_evaluation_is_matched_on_its_test_leads_only(
+    flat: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refit path matches the evaluated model's scores of leads it never trained on: a cross-fitted
+    evaluation learned from its validation leads too, so only the test leads qualify."""
+    monkeypatch.setattr(finalize_module, "CROSSFIT_MAX_ROWS", 1000)
+    shipped = train_model(flat, _flat_spec(), _options())
+    learned = _learned(shipped)
+    assert learned["method"] == "refit" and learned["rows"] == 4000
+    assert learned["calibrated_on"] == shipped.n_test == 800
+    p = shipped.bundle.probability(shipped.bundle.raw_score(shipped.test_X))
+    assert abs(p.mean() - shipped.test_p.mean()) < 0.01

@@ -110,7 +110,8 @@ def _refit(
         feature_name=safe_names(encoder.feature_names),
     )
     booster = lgb.train(params, train_set, num_boost_round=rounds)
-    unseen = np.sort(np.concatenate([split.valid, split.test]))  # the evaluated model never trained on them
+    # the leads the evaluated booster never trained on (a cross-fitted one learned from valid too)
+    unseen = split.test if guarded.crossfit else np.sort(np.concatenate([split.valid, split.test]))
     raw = np.asarray(booster.predict(X[unseen], raw_score=True, num_threads=options.num_threads))
     target = evaluated.probability(evaluated.raw_score(guarded.X[unseen]))
     calibrator = quantile_matched(raw, target)
@@ -143,6 +144,7 @@ def _learned(
         "method": method,
         "trees": fitted.booster.num_trees(),
         "calibration": cut.calibrator.kind,
+        "calibrated_on": len(fitted.calib_rows),  # leads whose out-of-sample scores set the calibration
         "cutoff_measured_on": where,
     }
     if oof is not None:
