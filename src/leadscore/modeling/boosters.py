@@ -242,14 +242,7 @@ def fit_crossfit(
     scores = {name: float(np.mean(run[3])) for name, run in runs.items()}
     chosen = _prefer(candidates, scores, units, len(rows))
     params, oof, iters, aucs = runs[chosen.name]
-    rounds = max(10, int(round(np.mean(iters) * FINAL_ROUNDS)))
-    data = lgb.Dataset(
-        X[rows],
-        y[rows],
-        categorical_feature=enc.categorical_indices,
-        feature_name=safe_names(enc.feature_names),
-    )
-    booster = lgb.train(params, data, num_boost_round=rounds)
+    booster = fit_rounds(X, y, rows, enc, params, max(10, int(round(np.mean(iters) * FINAL_ROUNDS))))
     report = {**scores, **costs, **_searched_params(searched)} if len(candidates) > 1 else {}
     return Fitted(booster, chosen, params, report, rows, oof, aucs)
 
@@ -281,6 +274,25 @@ def fit_booster(
     )
 
 
+def fit_rounds(
+    X: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray | None,
+    enc: FeatureEncoder,
+    params: dict[str, Any],
+    rounds: int,
+) -> lgb.Booster:
+    """Train on ``rows`` (None: every row, without a copy) for exactly ``rounds`` trees (no early
+    stopping: the count is known)."""
+    data = lgb.Dataset(
+        X if rows is None else X[rows],
+        y if rows is None else y[rows],
+        categorical_feature=enc.categorical_indices,
+        feature_name=safe_names(enc.feature_names),
+    )
+    return lgb.train(params, data, num_boost_round=rounds)
+
+
 def safe_names(names: list[str]) -> list[str]:
     # LightGBM rejects some characters in feature names; keep them readable and unique.
     out = []
@@ -295,13 +307,7 @@ def cv_aucs(
 ) -> list[float]:
     aucs = []
     for fit_idx, eval_idx in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
-        data = lgb.Dataset(
-            X[fit_idx],
-            y[fit_idx],
-            categorical_feature=enc.categorical_indices,
-            feature_name=safe_names(enc.feature_names),
-        )
-        model = lgb.train(params, data, num_boost_round=max(rounds, 10))
+        model = fit_rounds(X, y, fit_idx, enc, params, max(rounds, 10))
         aucs.append(float(roc_auc_score(y[eval_idx], model.predict(X[eval_idx]))))
     return aucs
 

@@ -24,13 +24,7 @@ def fit_calibrator(kind: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
         lr.fit(raw.reshape(-1, 1), y)
         return Calibrator(kind="sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
     if kind == "isotonic":
-        x, v = isotonic_centres(_sigmoid(raw), y)
-        return Calibrator(
-            kind="isotonic",
-            x=[round(float(a), 12) for a in x],
-            y=[round(float(b), 12) for b in v],
-            blend=BLEND,
-        )
+        return _isotonic(*isotonic_centres(_sigmoid(raw), y))
     raise ValueError(f"unknown calibration '{kind}'")
 
 
@@ -83,9 +77,15 @@ def quantile_matched(raw: np.ndarray, p_target: np.ndarray, knots: int = 512) ->
     x = np.quantile(_sigmoid(np.asarray(raw, dtype=float)), levels)
     v = np.maximum.accumulate(np.quantile(np.asarray(p_target, dtype=float), levels))
     keep = np.r_[True, np.diff(x) > 0]
+    return _isotonic(x[keep], v[keep])
+
+
+def _isotonic(x: np.ndarray, v: np.ndarray) -> Calibrator:
+    """An isotonic calibrator from its knots (on the raw probability) and their values, with the
+    booster's own sigmoid blended in so the map is strictly increasing."""
     return Calibrator(
         kind="isotonic",
-        x=[round(float(a), 12) for a in x[keep]],
-        y=[round(float(b), 12) for b in v[keep]],
+        x=[round(float(a), 12) for a in x],
+        y=[round(float(b), 12) for b in v],
         blend=BLEND,
     )

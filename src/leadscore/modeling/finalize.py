@@ -20,13 +20,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 
 from leadscore.features import FeatureEncoder
 from leadscore.modeling.assemble import band_edges, draft_bundle
 from leadscore.modeling.baselines import points_scores
-from leadscore.modeling.boosters import Fitted, fit_crossfit, lgb_params, safe_names
+from leadscore.modeling.boosters import Fitted, fit_crossfit, fit_rounds, lgb_params
 from leadscore.modeling.calibrate import quantile_matched
 from leadscore.modeling.cutoff import cutoff_facts
 from leadscore.modeling.dataset import Split, TrainingData
@@ -103,13 +102,7 @@ def _refit(
     rounds = first.booster.best_iteration or first.booster.current_iteration()
     rounds = max(10, int(round(rounds * math.sqrt(len(data.y) / max(learned, 1)))))
     params = lgb_params(len(data.y), options, encoder, first.capacity)
-    train_set = lgb.Dataset(
-        X,
-        data.y,
-        categorical_feature=encoder.categorical_indices,
-        feature_name=safe_names(encoder.feature_names),
-    )
-    booster = lgb.train(params, train_set, num_boost_round=rounds)
+    booster = fit_rounds(X, data.y, None, encoder, params, rounds)
     # the leads the evaluated booster never trained on (a cross-fitted one learned from valid too)
     unseen = split.test if guarded.crossfit else np.sort(np.concatenate([split.valid, split.test]))
     raw = np.asarray(booster.predict(X[unseen], raw_score=True, num_threads=options.num_threads))
