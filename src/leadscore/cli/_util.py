@@ -8,12 +8,13 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from leadscore.errors import UserError
+from leadscore.errors import UserError, not_a_date
 from leadscore.spec import DatasetSpec, load_spec, spec_from_flags
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -185,3 +186,15 @@ def show_logs(level: int = logging.INFO) -> None:
         logger.addHandler(_EchoHandler())
     logger.setLevel(level)
     logger.propagate = False
+
+
+def cli_time(option: str, value: str) -> datetime:
+    """A date or timestamp given on the command line (naive UTC), or one line naming the option."""
+    import math
+
+    from leadscore.features import parse_date
+
+    ms = parse_date(value)
+    if math.isnan(ms):
+        raise not_a_date(option, value)
+    return datetime(1970, 1, 1) + timedelta(milliseconds=ms)

@@ -21,6 +21,7 @@ from leadscore.cli._util import (
     SpecOpt,
     TimeOpt,
     check_engine,
+    cli_time,
     echo_json,
     info,
     resolve_spec,
@@ -336,23 +337,18 @@ def writeback(
     """The scores as the CRM's bulk import file: Salesforce Bulk API 2.0 CSV or a HubSpot contacts import."""
     from datetime import UTC, datetime
 
-    import pandas as pd
-
     from leadscore.data.sources import read_table
-    from leadscore.errors import not_a_date
     from leadscore.scoring.writeback import write_back
     from leadscore.spec import load_spec
     from leadscore.store.db import open_store
     from leadscore.tracking.loading import load_bundle
 
     frame = read_table(scores)
-    if scored_at is None:
-        when = datetime.fromtimestamp(scores.stat().st_mtime, UTC)
-    else:
-        try:
-            when = pd.Timestamp(scored_at).to_pydatetime()
-        except ValueError:
-            raise not_a_date("--scored-at", scored_at) from None
+    when = (
+        datetime.fromtimestamp(scores.stat().st_mtime, UTC)
+        if scored_at is None
+        else cli_time("--scored-at", scored_at)
+    )
     version = load_bundle(model).model_version if model else None
     memory = open_store(store) if changed_only else None
     written = write_back(

@@ -3,28 +3,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from leadscore.cli._util import JsonOpt, echo_json, info, user_errors
-from leadscore.errors import UserError, not_a_date
+from leadscore.cli._util import JsonOpt, cli_time, echo_json, info, user_errors
+from leadscore.errors import UserError
 
 app = typer.Typer()
-
-
-def cli_time(option: str, value: str) -> datetime:
-    """A date or timestamp given on the command line (naive UTC), or one line naming the option."""
-    import math
-
-    from leadscore.features import parse_date
-
-    ms = parse_date(value)
-    if math.isnan(ms):
-        raise not_a_date(option, value)
-    return datetime(1970, 1, 1) + timedelta(milliseconds=ms)
 
 
 @app.command("monitor")

@@ -135,15 +135,21 @@ def _declared_table(
 
 def stage_rows(table: pd.DataFrame, wanted: dict[str, set[str]], source: str) -> pd.DataFrame:
     """The rows of a history table that are stage changes (``stages.where``: column -> values)."""
+    require_where(table.columns, wanted, source)
     keep = np.ones(len(table), dtype=bool)
     for col, values in wanted.items():
-        if col not in table.columns:
-            raise UserError(f"spec key 'stages.where': no column '{col}' in {source}")
         folded = table[col].astype("string").str.strip().str.casefold()
         keep &= folded.isin(values).fillna(False).to_numpy(dtype=bool)
     if not keep.any():
         raise UserError(f"spec key 'stages.where': no row of {source} matches it")
     return table.loc[keep].reset_index(drop=True)
+
+
+def require_where(present: Iterable[str], wanted: dict[str, set[str]], source: str) -> None:
+    """Each column ``stages.where`` names must be in the history table (one line naming the key)."""
+    missing = [col for col in wanted if col not in set(present)]
+    if missing:
+        raise UserError(f"spec key 'stages.where': no column '{missing[0]}' in {source}")
 
 
 def require_columns(present: Iterable[str], source: str, kind: str, columns: dict[str, str]) -> None:

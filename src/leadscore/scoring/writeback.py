@@ -24,6 +24,7 @@ import pandas as pd
 
 from leadscore.data.sources import atomic_path
 from leadscore.errors import UserError
+from leadscore.features.values import is_missing, lead_key
 from leadscore.spec import DatasetSpec, WritebackTarget
 from leadscore.store.db import Store
 from leadscore.store.writebacks import last_written, record_written
@@ -60,6 +61,10 @@ DEFAULTS: dict[str, WritebackTarget] = {
     ),
 }
 REASON_SEPARATOR = "; "
+# The score file's columns a CRM field can take as written; ``reasons``, ``scored_at`` and
+# ``model_version`` are made here.
+SCORE_COLUMNS = ("p_sql", "mql", "grade", "trend", "p_sql_7d", "p_sql_30d", "expected_days_to_sql")
+_KNOWN = {*SCORE_COLUMNS, "reasons", "scored_at", "model_version"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ def score_values(scores: pd.DataFrame, scored_at: datetime, model_version: str |
     if "p_sql" not in scores.columns or len(scores.columns) < 2:
         raise UserError("SCORES: no column 'p_sql': not a file written by leadscore score")
     out = pd.DataFrame({"lead_id": scores.iloc[:, 0]})
-    for col in ("p_sql", "mql", "grade", "trend", "p_sql_7d", "p_sql_30d", "expected_days_to_sql"):
+    for col in SCORE_COLUMNS:
         if col in scores.columns:
             out[col] = scores[col]
     if "mql" in out.columns:  # True / False as written, or already booleans
@@ -138,7 +143,7 @@ def write_back(
     warnings = [
         f"'{col}' is not in the scores: {wanted[col]} is left out" for col in wanted if col not in values
     ]
-    values = _one_row_per_lead(values, crm, warnings)
+    values = _one_row_per_lead(values, warnings)
     if changed_only is not None:
         values = values.loc[
             changed(values, last_written(changed_only, crm, values["lead_id"].tolist()), step)
@@ -180,9 +185,9 @@ def changed(values: pd.DataFrame, last: pd.DataFrame, step: float) -> np.ndarray
     return np.asarray(new | moved | flag | grade, dtype=bool)
 
 
-def _one_row_per_lead(values: pd.DataFrame, crm: str, warnings: list[str]) -> pd.DataFrame:
+def _one_row_per_lead(values: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
     """A CRM record takes one value: a lead scored twice in the file keeps its last score."""
-    values = values.assign(lead_id=[_text(v, crm) for v in values["lead_id"]])
+    values = values.assign(lead_id=[lead_key(v) for v in values["lead_id"]])  # as the store keys it
     repeated = values["lead_id"].duplicated(keep="last")
     if repeated.any():
         warnings.append(
@@ -191,23 +196,9 @@ def _one_row_per_lead(values: pd.DataFrame, crm: str, warnings: list[str]) -> pd
     return values.loc[~repeated].reset_index(drop=True)
 
 
-_KNOWN = {
-    "p_sql",
-    "mql",
-    "grade",
-    "reasons",
-    "trend",
-    "scored_at",
-    "model_version",
-    "p_sql_7d",
-    "p_sql_30d",
-    "expected_days_to_sql",
-}
-
-
 def _cell(value: Any, crm: str) -> str:
     """One value as the CRM's import reads it; an empty cell leaves the CRM's field as it was."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if is_missing(value):
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -217,19 +208,13 @@ def _cell(value: Any, crm: str) -> str:
             return stamp.strftime("%Y-%m-%d")
         return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
     if isinstance(value, float):
-        return f"{value:.6f}".rstrip("0").rstrip(".") if value == value else ""
-    return _text(value, crm)
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return str(value)
 
 
 def _flag(value: Any) -> bool | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if is_missing(value):
         return None
     if isinstance(value, str):
         return value.strip().casefold() in {"true", "1", "yes"}
     return bool(value)
-
-
-def _text(value: Any, crm: str) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return "" if value is None else str(value)

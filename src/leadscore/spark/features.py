@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from leadscore.data.folders import check_definitions, engagement_from, labels_from, require_columns
+from leadscore.data.folders import (
+    check_definitions,
+    engagement_from,
+    labels_from,
+    require_columns,
+    require_where,
+)
 from leadscore.data.sources import find_table
 from leadscore.errors import UserError
 from leadscore.spark.session import is_remote, read_table
@@ -152,9 +158,8 @@ def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataF
         )
     history, name = _table(spark, folder, spec, "stages")
     require_columns(history.columns, name, "stages", {"id": log.id, "time": log.time, "stage": log.stage})
+    require_where(history.columns, log.wanted(), name)
     for col, values in log.wanted().items():  # stages.where: only these rows are stage changes
-        if col not in history.columns:
-            raise UserError(f"spec key 'stages.where': no column '{col}' in {name}")
         history = history.where(F.lower(F.trim(F.col(f"`{col}`").cast("string"))).isin(sorted(values)))
     wanted = sorted({s.strip().casefold() for s in spec.label.stages or []})
     folded = F.lower(F.trim(F.col(f"`{log.stage}`").cast("string")))
