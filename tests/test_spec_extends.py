@@ -106,3 +106,26 @@ def test_a_field_history_gives_the_labels_of_a_status_history_through_stages_whe
         UserError, match="spec key 'stages.where': no column 'FieldName' in lead_history.parquet"
     ):
         read_training_data(reshaped, load_spec(str(tmp_path / "wrong.yaml")), None)
+
+
+def test_a_spec_without_the_newer_keys_keeps_the_digest_it_had() -> None:
+    """``spec_digest`` is logged with every run: keys added later (extends, writeback, stages.where,
+    time lists, lifecycle dates) must not change the digest of a spec that does not use them. The
+    figure is what the code before those keys gave for this spec."""
+    from leadscore.spec import DatasetSpec
+
+    stages = {"id": "Lead ID", "time": "At", "stage": "Status"}
+    doc: dict[str, object] = {
+        "name": "crm",
+        "id": "Lead ID",
+        "time": "Created",
+        "label": {"stages": ["SQL"], "within_days": 90},
+        "tables": {"stages": "history"},
+        "stages": stages,
+        "fit": ["Industry"],
+        "exclude": {"Notes": "free text"},
+    }
+    assert DatasetSpec.model_validate(doc).digest() == "35f3a0ebae2b6baa"
+    assert DatasetSpec.model_validate(
+        {**doc, "stages": {**stages, "where": {"Field": "Status"}}}
+    ).digest() != ("35f3a0ebae2b6baa")

@@ -341,9 +341,12 @@ class DatasetSpec(BaseModel):
 
     def digest(self) -> str:
         dumped = self.model_dump(mode="json")
-        for key in ("segments", "observed_until", "time_also"):  # keys added later: older digests unchanged
+        # keys added later: left out while unset, so older specs' digests are unchanged
+        for key in ("segments", "observed_until", "time_also", "extends", "writeback"):
             if not dumped.get(key):
                 dumped.pop(key, None)
+        if dumped.get("stages") and not dumped["stages"].get("where"):
+            dumped["stages"].pop("where", None)
         for key in ("reached_at", "date_columns"):  # keys added later: older specs' digests unchanged
             if dumped["label"].get(key) is None:
                 dumped["label"].pop(key, None)

@@ -89,9 +89,8 @@ def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> T
     data.notes.extend(final.cut.notes)
     shipped = bundle if final.guarded is guarded else assemble(spec, final.guarded, final.cut, options)
 
-    def p_sql_evaluated(
-        frame: pd.DataFrame,
-    ) -> np.ndarray:  # the test leads, by the model that never saw them
+    def p_sql_evaluated(frame: pd.DataFrame) -> np.ndarray:
+        """The test leads' P(SQL) by the evaluated model, which never saw them."""
         return bundle.score_matrix(guarded.encoder.transform(frame)).p_sql
 
     timed = (
