@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from leadscore.data.history import stage_rows
 from leadscore.data.joins import NO_JOIN, joined
 from leadscore.data.lifecycle import with_scoring_time
 from leadscore.data.sources import find_table, read_folder_table, read_table, resolve_leads_path
@@ -131,25 +132,6 @@ def _declared_table(
     if loaded is not None:
         loaded[kind] = (table, path.name)
     return table, path.name
-
-
-def stage_rows(table: pd.DataFrame, wanted: dict[str, set[str]], source: str) -> pd.DataFrame:
-    """The rows of a history table that are stage changes (``stages.where``: column -> values)."""
-    require_where(table.columns, wanted, source)
-    keep = np.ones(len(table), dtype=bool)
-    for col, values in wanted.items():
-        folded = table[col].astype("string").str.strip().str.casefold()
-        keep &= folded.isin(values).fillna(False).to_numpy(dtype=bool)
-    if not keep.any():
-        raise UserError(f"spec key 'stages.where': no row of {source} matches it")
-    return table.loc[keep].reset_index(drop=True)
-
-
-def require_where(present: Iterable[str], wanted: dict[str, set[str]], source: str) -> None:
-    """Each column ``stages.where`` names must be in the history table (one line naming the key)."""
-    missing = [col for col in wanted if col not in set(present)]
-    if missing:
-        raise UserError(f"spec key 'stages.where': no column '{missing[0]}' in {source}")
 
 
 def require_columns(present: Iterable[str], source: str, kind: str, columns: dict[str, str]) -> None:

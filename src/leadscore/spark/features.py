@@ -24,8 +24,8 @@ from leadscore.data.folders import (
     engagement_from,
     labels_from,
     require_columns,
-    require_where,
 )
+from leadscore.data.history import require_where
 from leadscore.data.sources import find_table
 from leadscore.errors import UserError
 from leadscore.spark.session import is_remote, read_table
