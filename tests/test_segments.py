@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,12 +25,14 @@ from leadscore.cli import app
 from leadscore.config import SHIPPED_CONFIGS
 from leadscore.data.synthetic import write_dataset
 from leadscore.errors import UserError
+from leadscore.modeling.dataset import read_training_data
 from leadscore.modeling.options import TrainOptions
 from leadscore.scoring.answer import score_parts
 from leadscore.scoring.batch import SEGMENT_COLUMNS, score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.contract import load_contract
 from leadscore.scoring.meta import SegmentModel
+from leadscore.scoring.segment_keys import SegmentReader
 from leadscore.spec import load_spec
 from leadscore.tracking.export import input_example
 from tests.helpers import free_port, make_tables, mlflow_env, private_env, start_server, stop, wait_ready
@@ -130,9 +133,10 @@ def test_each_segment_gets_its_contracts_cutoff(seg: dict[str, Any]) -> None:
     latam = models["LATAM"].cutoff
     assert latam is not None
     assert latam.policy == "at most 3 MQLs per week"
-    assert latam.expected_mql_per_week is not None and latam.expected_mql_per_week < 6
-    # LATAM's own capacity makes its threshold stricter than the global one.
-    assert models["LATAM"].threshold > bundle.threshold
+    # LATAM's own capacity, not the global threshold, sets its cutoff: measured where it was set (the
+    # finalized model's out-of-fold scores of LATAM's leads), three MQLs a week.
+    assert latam.expected_mql_per_week == pytest.approx(3, abs=0.3)
+    assert models["LATAM"].threshold != bundle.threshold
     for name in ("Europe", "North America"):  # no policy of their own
         m = models[name]
         assert m.cutoff is not None
@@ -140,6 +144,29 @@ def test_each_segment_gets_its_contracts_cutoff(seg: dict[str, Any]) -> None:
             assert m.threshold == bundle.threshold
         assert m.cutoff.contract.segments  # the whole contract is kept with the version
         assert m.cutoff.contract.version == bundle.cutoff_version
+
+
+def test_segment_models_learn_from_every_lead_of_their_segment(seg: dict[str, Any]) -> None:
+    bundle: ModelBundle = seg["bundle"]
+    learned = bundle.meta.learned_from
+    assert learned is not None and learned["finalized"] and learned["rows"] == N_LEADS
+    assert bundle.meta.segments is not None
+    routing = bundle.meta.segments
+    reader = SegmentReader(routing.by, routing.placeholders, routing.aliases)
+    keys = reader.keys(read_training_data(seg["data"], load_spec(str(seg["spec"])), None).frame)
+    own = {k: m for k, m in bundle.meta.segments.models.items() if m.model == "segment"}
+    assert set(learned["segments"]) == {m.name for m in own.values()} and own
+    for key, model in own.items():
+        n = int((keys == key).sum())
+        assert learned["segments"][model.name]["rows"] == n
+        assert model.booster is not None
+        booster = lgb.Booster(model_str=bundle.segment_boosters[model.booster])
+        grown = np.mean([t["tree_structure"]["internal_count"] for t in booster.dump_model()["tree_info"]])
+        assert grown == pytest.approx(0.8 * n, rel=0.03)  # bagged 80% of all its leads, not of a split
+        assert model.cutoff is not None
+        assert model.cutoff.measured_on == f"out-of-fold scores of {n:,} of its labelled leads"
+    # The segments' choices and their held-out figures are the evaluation's, on the test leads.
+    assert all(row["roc_auc_global"] is not None for row in seg["payload"]["segments"])
 
 
 def test_answers_route_each_lead_to_its_segment(seg: dict[str, Any]) -> None:
@@ -382,9 +409,13 @@ def test_monitor_and_queue_show_each_segment(seg: dict[str, Any], tmp_path: Path
             ],
         )
     report = json.loads(result.stdout)
-    # Later leads convert less than expected (APAC not at all): the outcomes decide, exit 3.
-    assert result.exit_code == 3 and report["verdict"] == "retrain", result.output
-    assert any(r.startswith("retrain: calibration: ") for r in report["reasons"]), report["reasons"]
+    # Later leads convert less than expected (APAC not at all): at least watched, and whether the whole
+    # must be retrained is the global rule's call (tests/monitoring), said by the exit code.
+    assert report["verdict"] in ("watch", "retrain"), result.output
+    assert result.exit_code == (3 if report["verdict"] == "retrain" else 0), result.output
+    assert any(  # the whole's calibration has moved, and is named
+        r.startswith(("retrain: calibration: ", "watch: calibration drifting")) for r in report["reasons"]
+    ), report["reasons"]
     rows = {r["segment"]: r for r in report["segments"]}
     assert {"APAC", "Europe", "LATAM", "North America"} <= set(rows)
     assert sum(r["leads"] for r in rows.values()) == report["current"]["leads"]

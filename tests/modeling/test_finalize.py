@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 
 from leadscore.data.synthetic import write_dataset
 from leadscore.modeling import finalize as finalize_module
+from leadscore.modeling.dataset import read_training_data
 from leadscore.modeling.options import CAPACITIES, TrainOptions
 from leadscore.modeling.train import TrainResult, train_model
 from leadscore.scoring.contract import load_contract
-from leadscore.spec import load_spec, spec_from_flags
+from leadscore.scoring.segment_keys import SegmentReader
+from leadscore.spec import SegmentRule, load_spec, spec_from_flags
 from tests.helpers import make_leads, make_tables
 
 BAGGING = 0.8  # lgb_params' bagging_fraction: each tree's root sees this share of the rows
@@ -143,3 +147,44 @@ def test_a_cross_fitted_evaluation_is_matched_on_its_test_leads_only(
     assert learned["calibrated_on"] == shipped.n_test == 800
     p = shipped.bundle.probability(shipped.bundle.raw_score(shipped.test_X))
     assert abs(p.mean() - shipped.test_p.mean()) < 0.01
+
+
+def test_a_segmented_run_refits_each_winning_segment_model_on_its_leads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the cross-fit size too: each segment whose own model won is fitted on a fresh 80/20 split
+    of all its leads (calibrated and cut off on the fifth), with the finalized encoder."""
+    write_dataset(make_tables(8000, 13, segment_effect=True, observed_until="uncut"), tmp_path)
+    monkeypatch.setattr(finalize_module, "CROSSFIT_MAX_ROWS", 1000)
+    spec = load_spec("synthetic").model_copy(
+        update={"segments": SegmentRule.model_validate({"by": ["region"]})}
+    )
+    shipped = train_model(tmp_path, spec, _options())
+    learned, routing = _learned(shipped), shipped.bundle.meta.segments
+    assert routing is not None and learned["method"] == "refit"
+    keys = SegmentReader(routing.by, routing.placeholders, routing.aliases).keys(
+        read_training_data(tmp_path, spec, None).frame
+    )
+    own = {k: m for k, m in routing.models.items() if m.model == "segment"}
+    assert own and set(learned["segments"]) == {m.name for m in own.values()}
+    for key, model in own.items():
+        n = int((keys == key).sum())
+        assert learned["segments"][model.name] == {
+            "rows": n,
+            "positives": learned["segments"][model.name]["positives"],
+            "trees": _segment_booster(shipped, model.booster).num_trees(),
+            "method": "holdout",
+        }
+        trees = _segment_booster(shipped, model.booster).dump_model()["tree_info"]
+        grown = np.mean([t["tree_structure"]["internal_count"] for t in trees])
+        assert grown == pytest.approx(BAGGING * 0.8 * n, rel=0.05)  # the fit four-fifths of all of them
+        assert model.cutoff is not None
+        calibrated = re.fullmatch(r"scores of ([\d,]+) of its labelled leads", model.cutoff.measured_on or "")
+        assert calibrated and 0.15 * n < int(calibrated.group(1).replace(",", "")) < 0.25 * n
+    for model in routing.models.values():  # no policy of its own: the finalized global cutoff
+        assert model.model == "segment" or model.threshold == shipped.bundle.threshold
+
+
+def _segment_booster(result: TrainResult, name: str | None) -> lgb.Booster:
+    assert name is not None
+    return lgb.Booster(model_str=result.bundle.segment_boosters[name])

@@ -161,4 +161,8 @@ def learned_line(learned: dict[str, Any] | None) -> str:
         "crossfit": "calibrated and cut off on five-fold out-of-fold scores",
         "refit": "calibrated to the evaluated model's held-out scores",
     }.get(learned["method"], learned["method"])
-    return f"learned from every one of {rows}; {how}"
+    segments = learned.get("segments") or {}
+    own = "; ".join(
+        f"{name}'s own model from its {s['rows']:,} leads" for name, s in sorted(segments.items())
+    )
+    return f"learned from every one of {rows}; {how}" + (f"; {own}" if own else "")

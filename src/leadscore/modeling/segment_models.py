@@ -179,6 +179,7 @@ class SegmentCutoff:
     p_test: np.ndarray
     booster_text: str | None = None
     group_pure: bool | None = None
+    calib_rows: np.ndarray | None = None  # the leads of ``p_calib``, over all leads
 
 
 def train_segments(run: GlobalRun) -> SegmentedOutcome:
@@ -191,7 +192,7 @@ def train_segments(run: GlobalRun) -> SegmentedOutcome:
     out = SegmentedOutcome(SegmentRouting(by=list(rule.by)), {}, routed_p, routed_t)
     models: dict[str, SegmentModel] = {}
     for number, key in enumerate(sorted(names)):
-        rows = _segment_rows(run, number, key)
+        rows = segment_rows(run, number, key)
         model, cutoff = _train_segment(run, rows)
         models[key] = model
         if cutoff.booster_text is not None:
@@ -214,7 +215,7 @@ def train_segments(run: GlobalRun) -> SegmentedOutcome:
     return out
 
 
-def _segment_rows(run: GlobalRun, number: int, key: str) -> SegmentRows:
+def segment_rows(run: GlobalRun, number: int, key: str) -> SegmentRows:
     keys, own_policy = run.segmentation.keys, run.segmentation.own_policy
     in_seg = keys == key
     t_mask = keys[run.split.test] == key
@@ -254,13 +255,13 @@ def _train_segment(run: GlobalRun, rows: SegmentRows) -> tuple[SegmentModel, Seg
     why = _too_small(rule.min_sql, rule.min_leads, n_sql, n_non)
     own: OwnModel | None = None
     if why is None:
-        own, why = _own_model(run, rows)
+        own, why = own_model(run, rows)
     model = "global"
     if own is not None:
         metrics["roc_auc_segment"] = _auc(rows.y_test, own.p_test)
         model, why = _champion(metrics["roc_auc_global"], metrics["roc_auc_segment"])
     cutoff = (
-        _own_cutoff(run, rows, own) if model == "segment" and own is not None else _global_cutoff(run, rows)
+        own_cutoff(run, rows, own) if model == "segment" and own is not None else global_cutoff(run, rows)
     )
     facts = _facts(run, rows, cutoff)
     y_t, p_t = rows.y_test, cutoff.p_test
@@ -281,7 +282,7 @@ def _train_segment(run: GlobalRun, rows: SegmentRows) -> tuple[SegmentModel, Seg
     ), cutoff
 
 
-def _own_model(run: GlobalRun, rows: SegmentRows) -> tuple[OwnModel | None, str | None]:
+def own_model(run: GlobalRun, rows: SegmentRows) -> tuple[OwnModel | None, str | None]:
     """The segment's own booster, calibrated and graded on its calibration rows (None: why not)."""
     fitted, why = _fit_segment(
         run.X, run.data.y, run.split, rows.in_seg, run.bundle, run.options, run.crossfit
@@ -310,7 +311,7 @@ def _champion(auc_global: float | None, auc_segment: float | None) -> tuple[str,
     )
 
 
-def _own_cutoff(run: GlobalRun, rows: SegmentRows, own: OwnModel) -> SegmentCutoff:
+def own_cutoff(run: GlobalRun, rows: SegmentRows, own: OwnModel) -> SegmentCutoff:
     """The segment's own model's threshold: its own policy, else the default one on its leads."""
     options = run.options
     p_calib = own.draft.probability(own.fitted.calib_raw)
@@ -323,11 +324,19 @@ def _own_cutoff(run: GlobalRun, rows: SegmentRows, own: OwnModel) -> SegmentCuto
     threshold, notes = resolve_threshold(contract, p_calib, rows.weekly, y=y_calib, seed=options.seed)
     bundle = run.make(own.fitted, own.calibrator, threshold, own.edges)
     return SegmentCutoff(
-        "segment", threshold, notes, p_calib, y_calib, own.p_test, bundle.booster_text, bundle.group_pure
+        "segment",
+        threshold,
+        notes,
+        p_calib,
+        y_calib,
+        own.p_test,
+        bundle.booster_text,
+        bundle.group_pure,
+        own.fitted.calib_rows,
     )
 
 
-def _global_cutoff(run: GlobalRun, rows: SegmentRows) -> SegmentCutoff:
+def global_cutoff(run: GlobalRun, rows: SegmentRows) -> SegmentCutoff:
     """The global model on the segment: its own policy's threshold, else the global threshold."""
     calib_rows = run.fitted.calib_rows
     calib_in = rows.in_seg[calib_rows]
@@ -339,23 +348,31 @@ def _global_cutoff(run: GlobalRun, rows: SegmentRows) -> SegmentCutoff:
         )
     else:
         threshold, notes = run.bundle.threshold, []
-    return SegmentCutoff("global", threshold, notes, p_calib, y_calib, rows.p_global_test)
+    return SegmentCutoff(
+        "global", threshold, notes, p_calib, y_calib, rows.p_global_test, calib_rows=calib_rows[calib_in]
+    )
 
 
 def _facts(run: GlobalRun, rows: SegmentRows, cutoff: SegmentCutoff) -> CutoffFacts:
     """What the segment's cutoff promises, measured on its test leads, with its interval."""
+    points = run.points_test[rows.t_mask] if run.points_test is not None else None
+    return segment_facts(run, rows, cutoff, (rows.y_test, cutoff.p_test, points), "test leads")
+
+
+def segment_facts(
+    run: GlobalRun,
+    rows: SegmentRows,
+    cutoff: SegmentCutoff,
+    measured: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    where: str,
+) -> CutoffFacts:
+    """What the segment's cutoff promises on ``measured`` (outcomes, P(SQL), points) of ``where``,
+    with its interval from the calibration leads."""
     contract, seed = rows.contract, run.options.seed
-    facts = cutoff_facts(
-        contract,
-        rows.y_test,
-        cutoff.p_test,
-        run.points_test[rows.t_mask] if run.points_test is not None else None,
-        cutoff.threshold,
-        rows.weekly,
-        seed,
-    )
+    y, p, points = measured
+    facts = cutoff_facts(contract, y, p, points, cutoff.threshold, rows.weekly, seed, measured_on=where)
     notes = cutoff.notes
-    if not len(rows.y_test):  # every lead of the segment fell in training: its promise cannot be measured
+    if not len(y):  # every lead of the segment fell in training: its promise cannot be measured
         notes = [*notes, "no test leads: its cutoff's promise is not measured"]
     facts.notes = [f"{rows.name}: {n}" for n in notes]
     if len(cutoff.p_calib) >= MIN_MQL:  # fewer calibration leads: no interval worth showing

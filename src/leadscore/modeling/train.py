@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.validate import ValidationReport
+from leadscore.features import FeatureEncoder
 from leadscore.modeling import leakage
 from leadscore.modeling.assemble import group_pure, make_bundle
 from leadscore.modeling.baselines import fit_logistic, plain_lightgbm, points_baseline
@@ -27,8 +28,10 @@ from leadscore.modeling.evaluate import Evaluation, baseline_warnings, binary_me
 from leadscore.modeling.finalize import Final, finalize, held_out_only
 from leadscore.modeling.fitting import Cut, Encoded, Guarded, calibrate_and_cut, encode, fit_without_leaks
 from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.segment_final import every_lead, finalize_segments
 from leadscore.modeling.segment_models import (
     GlobalRun,
+    MakeBundle,
     Segmentation,
     SegmentedOutcome,
     check_segments,
@@ -85,9 +88,11 @@ def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> T
     bundle = assemble(spec, guarded, cut, options)
     evaluation = evaluate(bundle, guarded, data, split, spec, options, cut.weekly)
     segmented = segment(segmentation, bundle, guarded, data, split, spec, options, evaluation, cut.weekly)
-    final = ship(bundle, guarded, cut, evaluation, data, split, spec, options, segmented is not None)
+    final = ship(bundle, guarded, cut, evaluation, data, split, spec, options)
     data.notes.extend(final.cut.notes)
     shipped = bundle if final.guarded is guarded else assemble(spec, final.guarded, final.cut, options)
+    if segmented is not None and segmentation is not None and final.guarded is not guarded:
+        segmented = refit_segments(segmented, segmentation, shipped, final, data, spec, options, evaluation)
 
     def p_sql_evaluated(frame: pd.DataFrame) -> np.ndarray:
         """The test leads' P(SQL) by the evaluated model, which never saw them."""
@@ -111,16 +116,75 @@ def ship(
     split: Split,
     spec: DatasetSpec,
     options: TrainOptions,
-    segmented: bool,
 ) -> Final:
     """The model that ships: the evaluated recipe refitted on every labelled lead (``finalize``), or
-    the evaluated model itself with ``--no-finalize`` or segments (their models are fitted on the split)."""
-    if options.finalize and not segmented:
+    the evaluated model itself with ``--no-finalize``."""
+    if options.finalize:
         return finalize(evaluated, guarded, cut, ev, data, split, spec, options)
-    why = "--no-finalize" if not options.finalize else "segment models are fitted on the split"
     rows = split.train if guarded.crossfit else split.fit
-    learned = held_out_only(len(rows), int(data.y[rows].sum()), evaluated.booster.num_trees(), why)
+    learned = held_out_only(
+        len(rows), int(data.y[rows].sum()), evaluated.booster.num_trees(), "--no-finalize"
+    )
     return Final(guarded, cut, ev.cutoff, learned)
+
+
+def refit_segments(
+    evaluated: SegmentedOutcome,
+    segmentation: Segmentation,
+    shipped: ModelBundle,
+    final: Final,
+    data: TrainingData,
+    spec: DatasetSpec,
+    options: TrainOptions,
+    ev: Evaluation,
+) -> SegmentedOutcome:
+    """The evaluated segments' champions refitted on every lead of each, with the finalized global
+    model's encoder; the promise stays the routed models' on the test leads (``segment``'s)."""
+    crossfit = final.learned_from.get("method") == "crossfit"
+    run = GlobalRun(
+        segmentation=segmentation,
+        bundle=shipped,
+        fitted=final.guarded.fitted,
+        X=final.guarded.X,
+        data=data,
+        split=every_lead(data.y, crossfit, options.seed),
+        spec=spec,
+        options=options,
+        crossfit=crossfit,
+        p_test=np.array([]),
+        points_test=None,
+        weekly=final.cut.weekly,
+        make=_maker(spec, final.guarded.encoder, options),
+    )
+    outcome, learned = finalize_segments(evaluated, run)
+    final.learned_from["segments"] = learned
+    ev.cutoff.threshold = shipped.threshold
+    final.cutoff = ev.cutoff.model_copy(
+        update={
+            "measured_on": f"{len(ev.y):,} held-out test leads, each scored by its segment's evaluated model"
+        }
+    )
+    return outcome
+
+
+def _maker(spec: DatasetSpec, encoder: FeatureEncoder, options: TrainOptions) -> MakeBundle:
+    """Segment bundles: the run's encoder, a segment's booster, calibrator, threshold and grades."""
+
+    def make(
+        fitted: Fitted, calibrator: Calibrator, threshold: float, edges: tuple[list[float], list[float]]
+    ) -> ModelBundle:
+        return make_bundle(
+            spec,
+            encoder,
+            fitted.booster,
+            options,
+            calibrator=calibrator,
+            threshold=threshold,
+            edges=edges,
+            group_pure=group_pure(fitted),
+        )
+
+    return make
 
 
 def segment(
@@ -138,21 +202,6 @@ def segment(
     test figures of the routed bundle (the global model's are kept as ``global_model_*``)."""
     if segmentation is None:
         return None
-
-    def make(
-        fitted: Fitted, calibrator: Calibrator, threshold: float, edges: tuple[list[float], list[float]]
-    ) -> ModelBundle:
-        return make_bundle(
-            spec,
-            guarded.encoder,
-            fitted.booster,
-            options,
-            calibrator=calibrator,
-            threshold=threshold,
-            edges=edges,
-            group_pure=group_pure(fitted),
-        )
-
     outcome = train_segments(
         GlobalRun(
             segmentation=segmentation,
@@ -167,7 +216,7 @@ def segment(
             p_test=ev.p,
             points_test=ev.points,
             weekly=weekly,
-            make=make,
+            make=_maker(spec, guarded.encoder, options),
         )
     )
     data.notes.extend(outcome.notes)
