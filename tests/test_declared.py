@@ -32,7 +32,14 @@ def _generated() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _declared(events: pd.DataFrame, anchors: pd.DataFrame, definitions: Mapping[str, Any]) -> pd.DataFrame:
     return declared_rollups(
-        events, anchors, parse_definitions(definitions), id_col="lead_id", time_col="scored_at", **COLUMNS
+        events,
+        anchors,
+        parse_definitions(definitions),
+        id_col="lead_id",
+        time_col="scored_at",
+        event_id=COLUMNS["event_id"],
+        event_time=COLUMNS["event_time"],
+        event_type=COLUMNS["event_type"],
     )
 
 
@@ -433,7 +440,7 @@ def test_events_of_unknown_leads_or_with_unreadable_times_are_never_used() -> No
 
 
 def test_validate_gives_label_counts_by_stage_path(tmp_path) -> None:
-    from leadscore.data.folders import validate_folder
+    from leadscore.data.folder_checks import validate_folder
     from leadscore.data.synthetic import write_dataset
 
     write_dataset(make_tables(1500, 8, fault_rate=0.0), tmp_path)

@@ -110,9 +110,16 @@ def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
         inner = _model_of(field.annotation)
         if inner is Aggregation or (inner is not None and _is_mapping(field.annotation)):
             out |= _keys(inner, f"{key}.<name>.")
-        elif inner is not None and inner is not model and prefix == "":
-            out |= _keys(inner, f"{key}.")
+        if inner is not None and inner is not model and prefix == "" and _holds_one(field.annotation, inner):
+            out |= _keys(inner, f"{key}.")  # one model (``events: {id, ...}``), perhaps beside named ones
     return out
+
+
+def _holds_one(annotation: Any, inner: type[BaseModel]) -> bool:
+    """The field may hold one ``inner`` itself (not only a mapping of them)."""
+    if annotation is inner:
+        return True
+    return get_origin(annotation) is not dict and any(_holds_one(a, inner) for a in get_args(annotation))
 
 
 @pytest.mark.parametrize(
@@ -133,3 +140,4 @@ def test_the_key_tables_name_every_key_and_only_real_ones(heading: str, model: t
 def test_the_measure_of_keys_reads_nested_models() -> None:
     keys = _keys(DatasetSpec)
     assert {"label.stages", "events.type", "segments.by", "engagement.<name>.half_life_days"} <= keys
+    assert {"events.<name>.email", "events.type_value", "writeback.<name>.fields"} <= keys

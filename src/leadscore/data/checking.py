@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leadscore.data.folders import is_declared_folder, leads_path, validate_folder
+from leadscore.data.folder_checks import validate_folder
+from leadscore.data.folders import is_declared_folder, leads_path
 from leadscore.data.lifecycle import with_scoring_time
 from leadscore.data.sources import ambiguous_message, csv_format_of, read_table
 from leadscore.data.validate import ValidationReport, validate_frame

@@ -3,23 +3,22 @@ scoring time, by the one engine in ``leadscore.features.rollups``."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from leadscore.data.activity import all_logs_found, require_columns, stacked_logs
 from leadscore.data.history import stage_rows
-from leadscore.data.joins import NO_JOIN, joined
+from leadscore.data.joins import joined
 from leadscore.data.lifecycle import with_scoring_time
 from leadscore.data.sources import find_table, read_folder_table, read_table, resolve_leads_path
-from leadscore.data.validate import ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
-from leadscore.features.rollups import NAT_MS, align_events, rollups_for_spec
+from leadscore.features.rollups import rollups_for_spec
 from leadscore.features.values import MS_PER_DAY, to_epoch_ms
-from leadscore.spec import ANY, DatasetSpec, EventLog
+from leadscore.spec import ANY, DatasetSpec
 
 
 def is_declared_folder(path: str | Path, spec: DatasetSpec) -> bool:
@@ -64,8 +63,7 @@ def with_declared_engagement(
 ) -> pd.DataFrame:
     """``frame`` (the leads) with every declared engagement feature computed from the folder's
     activity log as of each lead's scoring time (columns of the same name are replaced)."""
-    log = spec.events
-    if not isinstance(log, EventLog):
+    if spec.activity is None:
         raise UserError(
             "spec key 'events': declared engagement needs the activity log's columns (events: {id, time, type})"
         )
@@ -76,7 +74,7 @@ def with_declared_engagement(
     for key, column in (("id", spec.id), ("time", spec.time)):
         if column not in frame.columns:
             raise UserError(f"spec key '{key}': column '{column}' is not in the leads table")
-    events, source = _events(folder, spec, log, loaded, frame[spec.id])
+    events, source = folder_activity(folder, spec, loaded, frame)
     _check_definitions(events, source, spec)
     return engagement_from(frame, events, spec)
 
@@ -94,18 +92,26 @@ def engagement_from(frame: pd.DataFrame, events: pd.DataFrame, spec: DatasetSpec
     return frame.merge(rollups, on=spec.id, how="left")
 
 
-def _events(
-    folder: Path,
-    spec: DatasetSpec,
-    log: EventLog,
-    loaded: Loaded | None = None,
-    lead_ids: pd.Series | None = None,
+def folder_activity(
+    folder: Path, spec: DatasetSpec, loaded: Loaded | None = None, leads: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, str]:
-    columns = {k: getattr(log, k) for k in ("id", "time", "type")}
-    return _declared_table(folder, spec, "events", columns, loaded, lead_ids)
+    """The folder's activity as the engine reads it (``spec.activity``'s columns): one plain log as it
+    is, or every log stacked (``data/activity.py``); with the leads, ids in their form."""
+    columns = spec.activity
+    assert columns is not None and spec.events is not True and spec.events is not False
+    if columns.log is None:
+        named = {"id": columns.id, "time": columns.time, "type": columns.type}
+        lead_ids = leads[spec.id] if leads is not None and spec.id else None
+        return declared_table(folder, spec, "events", named, loaded, lead_ids)
+    if loaded is not None and "events" in loaded:
+        return loaded["events"]
+    stacked = stacked_logs(folder, spec, leads)
+    if loaded is not None:
+        loaded["events"] = stacked
+    return stacked
 
 
-def _declared_table(
+def declared_table(
     folder: Path,
     spec: DatasetSpec,
     kind: str,
@@ -134,25 +140,38 @@ def _declared_table(
     return table, path.name
 
 
-def require_columns(present: Iterable[str], source: str, kind: str, columns: dict[str, str]) -> None:
-    """Each column a spec key (``<kind>.<key>``) names must be in the table (one line naming the key)."""
-    have = set(present)
-    for key, column in columns.items():
-        if column not in have:
-            raise UserError(f"spec key '{kind}.{key}': column '{column}' is not in {source}")
-
-
 def _check_definitions(events: pd.DataFrame, source: str, spec: DatasetSpec) -> None:
-    assert isinstance(spec.events, EventLog)
-    present = {str(v).strip().casefold() for v in events[spec.events.type].dropna().unique()}
-    check_definitions(events.columns, present, source, spec)
+    """Each definition against its own log's columns and event types (one line naming its key)."""
+    columns = spec.activity
+    assert columns is not None
+    if columns.log is None:
+        check_definitions(events.columns, _types(events[columns.type]), source, spec)
+        return
+    of = spec.log_of()
+    for name in spec.logs:
+        rows = events.loc[events[columns.log].to_numpy() == name]
+        own = [c for c in rows.columns if rows[c].notna().any()]
+        wanted = {d for d, log in of.items() if log == name}
+        check_definitions(own, _types(rows[columns.type]), f"log '{name}' ({source})", spec, wanted)
 
 
-def check_definitions(columns: Iterable[str], present: set[str], source: str, spec: DatasetSpec) -> None:
+def _types(series: pd.Series) -> set[str]:
+    return {str(v).strip().casefold() for v in series.dropna().unique()}
+
+
+def check_definitions(
+    columns: Iterable[str],
+    present: set[str],
+    source: str,
+    spec: DatasetSpec,
+    only: set[str] | None = None,
+) -> None:
     """A definition naming a column or an event type the log does not have (``columns``; ``present``:
-    its event types, trimmed and case-folded) is one line naming its key."""
+    its event types, trimmed and case-folded) is one line naming its key (``only``: these definitions)."""
     have = set(columns)
     for name, d in spec.declared.items():
+        if only is not None and name not in only:
+            continue
         for column in d.where:
             if column not in have:
                 raise UserError(f"spec key 'engagement.{name}.where': column '{column}' is not in {source}")
@@ -190,7 +209,7 @@ def with_stage_labels(
         raise UserError(
             "spec keys 'id' and 'time': needed to read the status history as of each lead's scoring time"
         )
-    history, source = _declared_table(
+    history, source = declared_table(
         folder, spec, "stages", {k: getattr(log, k) for k in ("id", "time", "stage")}, loaded, frame[spec.id]
     )
     stage, wanted = _stages(history, spec)
@@ -268,164 +287,6 @@ def _stage_label(
     return out, int(already.sum())
 
 
-TOP_PATHS = 10
-TOP_TYPES = 20
-
-
-def validate_folder(folder: Path, spec: DatasetSpec, now_ms: float | None = None) -> ValidationReport:
-    """A data folder checked as training reads it: the leads (with the declared features and labels)
-    as ``validate_frame`` does, and each declared table on its own: rows whose id joins no lead,
-    unreadable or future times, rows per lead, and the label counts by stage path."""
-    leads = with_scoring_time(read_table(leads_path(folder, spec)), spec)
-    loaded: Loaded = {}  # each table is read once, for the features and labels and for its checks
-    frame, past = with_declared_tables(leads, folder, spec, loaded)
-    report = validate_frame(frame, spec, source=str(folder))
-    if not spec.id or spec.id not in leads.columns:
-        return report
-    now = float(now_ms if now_ms is not None else time.time() * 1000)
-    lead_ids = pd.Index(leads[spec.id].dropna().unique())
-    if isinstance(spec.events, EventLog) and find_table(folder, spec.table("events")) is not None:
-        events, name = _events(folder, spec, spec.events, loaded)
-        facts = _log_facts(events, name, spec.events.id, spec.events.time, lead_ids, now, report, "events")
-        facts["types"] = {
-            str(k): int(v) for k, v in events[spec.events.type].value_counts().head(TOP_TYPES).items()
-        }
-        facts.update(_after_scoring(events, spec.events.id, spec.events.time, leads, spec))
-        report.tables["events"] = facts
-    if spec.stages is not None and find_table(folder, spec.table("stages")) is not None:
-        log = spec.stages
-        history, name = _declared_table(
-            folder, spec, "stages", {"id": log.id, "time": log.time, "stage": log.stage}, loaded
-        )
-        facts = _log_facts(history, name, log.id, log.time, lead_ids, now, report, "stages")
-        facts["paths"] = _stage_paths(history, frame, spec)
-        if past:
-            facts["already_past"] = past
-            report.add(
-                "warning",
-                "already_past",
-                log.stage,
-                past,
-                f"{past:,} leads were already at {' / '.join(spec.label.stages or [])} when they were "
-                "scored: left out of training",
-                "stages",
-            )
-        report.tables["stages"] = facts
-    return report
-
-
-def _log_facts(
-    table: pd.DataFrame,
-    name: str,
-    id_col: str,
-    time_col: str,
-    lead_ids: pd.Index,
-    now: float,
-    report: ValidationReport,
-    kind: str,
-) -> dict[str, Any]:
-    """Rows of one declared table that cannot be used, reported (never silently dropped), and how
-    many rows each lead has."""
-    t = to_epoch_ms(table[time_col])
-    bad_time = t == NAT_MS
-    pos = lead_ids.get_indexer(table[id_col].to_numpy())
-    unknown = pos < 0
-    future = ~bad_time & (t > now)
-    rows = len(table)
-    if rows and unknown.all():
-        report.add(
-            "error",
-            "ids_dont_join",
-            id_col,
-            rows,
-            f"{NO_JOIN} '{kind}.id'",
-            name,
-        )
-    elif unknown.any():
-        report.add(
-            "warning",
-            "unknown_lead",
-            id_col,
-            int(unknown.sum()),
-            f"{int(unknown.sum()):,} rows ({unknown.mean():.1%}) name a lead that is not in the leads "
-            "table: they are not used",
-            name,
-        )
-    if bad_time.any():
-        report.add(
-            "warning",
-            "bad_time",
-            time_col,
-            int(bad_time.sum()),
-            f"{int(bad_time.sum()):,} rows have no readable time: they are not used",
-            name,
-        )
-    if future.any():
-        day = np.datetime64(int(now), "ms").astype("datetime64[D]")
-        report.add(
-            "warning",
-            "future_time",
-            time_col,
-            int(future.sum()),
-            f"{int(future.sum()):,} rows are dated after today ({day}): check the export's time zone",
-            name,
-        )
-    per_lead = np.bincount(pos[~unknown], minlength=len(lead_ids)) if len(lead_ids) else np.zeros(0)
-    return {
-        "file": name,
-        "rows": rows,
-        "unknown_lead": int(unknown.sum()),
-        "bad_time": int(bad_time.sum()),
-        "future": int(future.sum()),
-        "leads_with_rows": int((per_lead > 0).sum()),
-        "leads": len(lead_ids),
-        "per_lead": {
-            "median": float(np.median(per_lead)) if len(per_lead) else 0.0,
-            "p90": float(np.quantile(per_lead, 0.9)) if len(per_lead) else 0.0,
-            "max": int(per_lead.max()) if len(per_lead) else 0,
-        },
-    }
-
-
-def _after_scoring(
-    events: pd.DataFrame, id_col: str, time_col: str, leads: pd.DataFrame, spec: DatasetSpec
-) -> dict[str, int]:
-    """Events dated after their lead's scoring time: expected in an export, never read for features."""
-    if not spec.time or spec.time not in leads.columns:
-        return {}
-    anchors = leads[[spec.id, spec.time]].drop_duplicates(spec.id)
-    n, pos, age, ev_t, usable = align_events(
-        events, anchors, id_col=str(spec.id), time_col=spec.time, event_id=id_col, event_time=time_col
-    )
-    known = pd.Index(anchors[spec.id].to_numpy()).get_indexer(events[id_col].to_numpy()) >= 0
-    later = int((known & (age < 0) & (ev_t != NAT_MS)).sum())
-    return {"read_for_features": int(usable.sum()), "after_scoring": later}
-
-
-def _stage_paths(history: pd.DataFrame, frame: pd.DataFrame, spec: DatasetSpec) -> list[dict[str, Any]]:
-    """The most common stage paths (each lead's stages in time order) with their label counts."""
-    assert spec.stages is not None and spec.id
-    log = spec.stages
-    ordered = history[[log.id, log.time, log.stage]].copy()
-    ordered["_t"] = to_epoch_ms(ordered[log.time])
-    ordered = ordered.sort_values([log.id, "_t"], kind="stable")
-    paths = ordered.groupby(log.id, sort=False)[log.stage].agg(lambda s: " > ".join(map(str, s)))
-    lead_path = frame[spec.id].map(paths).fillna("(no stage history)")
-    if spec.label.column in frame.columns:
-        y, known = label_values(frame, spec)
-    else:
-        y, known = np.zeros(len(frame), dtype=np.int8), np.zeros(len(frame), dtype=bool)
-    table = pd.DataFrame({"path": lead_path.to_numpy(), "sql": y * known, "known": known})
-    grouped = table.groupby("path", sort=False).agg(
-        leads=("sql", "size"), sql=("sql", "sum"), labelled=("known", "sum")
-    )
-    top = grouped.sort_values(["leads", "sql"], ascending=False, kind="stable").head(TOP_PATHS)
-    return [
-        {"path": str(p), "leads": int(r.leads), "labelled": int(r.labelled), "sql": int(r.sql)}
-        for p, r in top.iterrows()
-    ]
-
-
 def read_leads(data: str | Path, spec: DatasetSpec, *, labels: bool = False) -> pd.DataFrame:
     """The leads of a file or a data folder as a model reads them: a folder of declared tables gets
     its declared features (and, with ``labels``, its labels from the status history)."""
@@ -441,11 +302,17 @@ def read_leads(data: str | Path, spec: DatasetSpec, *, labels: bool = False) -> 
 def read_activity(data: str | Path, spec: DatasetSpec) -> pd.DataFrame | None:
     """A folder's activity log with the generator's column names (``lead_id``, ``occurred_at``,
     ``event_type``) whatever the CRM calls them, for timelines; None when there is none."""
-    events = read_folder_table(data, spec.table("events"))
-    if events is None:
-        return None
-    log = spec.events
-    if isinstance(log, EventLog):
+    log = spec.activity
+    if log is not None and log.log is not None:  # several logs, or one keyed by email: stacked
+        if not Path(data).is_dir() or not all_logs_found(Path(data), spec):
+            return None
+        events, _ = stacked_logs(Path(data), spec, read_table(leads_path(Path(data), spec)))
+    else:
+        found = read_folder_table(data, spec.table("events"))
+        if found is None:
+            return None
+        events = found
+    if log is not None:
         wanted = {log.id: "lead_id", log.time: "occurred_at", log.type: "event_type"}
         missing = [c for c in wanted if c not in events.columns]
         if missing:
@@ -480,4 +347,4 @@ def stage_history(folder: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, str]:
     """A folder's status history with the columns its spec key names, and its file's name."""
     assert spec.stages is not None
     log = spec.stages
-    return _declared_table(folder, spec, "stages", {"id": log.id, "time": log.time, "stage": log.stage})
+    return declared_table(folder, spec, "stages", {"id": log.id, "time": log.time, "stage": log.stage})

@@ -134,8 +134,7 @@ def export_day(
 
 
 def _event_time(spec: DatasetSpec) -> str | None:
-    events = spec.events
-    return getattr(events, "time", None) if events not in (None, True, False) else None
+    return spec.activity.time if spec.activity is not None else None
 
 
 def _latest(series: pd.Series) -> float:

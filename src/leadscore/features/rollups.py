@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.values import MS_PER_DAY, canonical_category, map_values, to_epoch_ms, to_number
-from leadscore.spec import ANY, Aggregation, DatasetSpec, EventLog
+from leadscore.spec import ANY, Aggregation, DatasetSpec
 
 NAT_MS = np.iinfo(np.int64).min  # what ``to_epoch_ms`` gives for a missing or unreadable time
 
@@ -58,9 +58,10 @@ def align_events(
 
 def rollups_for_spec(events: pd.DataFrame, anchors: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """The spec's declared engagement features per lead (``anchors``: its id and scoring time columns),
-    from its activity log as of each lead's scoring time."""
-    log = spec.events
-    if not isinstance(log, EventLog) or not spec.id or not spec.time:
+    from its activity (one log as it is, or the logs read into one table: ``spec.activity``) as of
+    each lead's scoring time."""
+    log = spec.activity
+    if log is None or not spec.id or not spec.time:
         raise ValueError(f"spec '{spec.name}' declares no activity log (events, id, time)")
     return declared_rollups(
         events,
@@ -71,6 +72,8 @@ def rollups_for_spec(events: pd.DataFrame, anchors: pd.DataFrame, spec: DatasetS
         event_id=log.id,
         event_time=log.time,
         event_type=log.type,
+        log_column=log.log,
+        log_of=spec.log_of(),
     )
 
 
@@ -84,20 +87,26 @@ def declared_rollups(
     event_id: str,
     event_time: str,
     event_type: str,
+    log_column: str | None = None,
+    log_of: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Every declared feature per lead, from events at or before that lead's scoring time only.
 
     ``anchors`` has one row per lead (``id_col`` and its scoring time ``time_col``); the result is
     aligned with it row for row. Counts are 0 for a lead without events, times and attribute
-    aggregations are missing.
+    aggregations are missing. With several logs in one table (``log_column``), a definition reads
+    the rows of its own log (``log_of``) only.
     """
     n, pos_safe, age, ev_t, usable = align_events(
         events, anchors, id_col=id_col, time_col=time_col, event_id=event_id, event_time=event_time
     )
     types = _folded(events[event_type])
+    logs = events[log_column].to_numpy(dtype=object) if log_column else None
     out: dict[str, np.ndarray] = {}
     for name, d in definitions.items():
         mask = usable & _type_mask(types, d.types)
+        if logs is not None and log_of is not None:
+            mask &= logs == log_of[name]
         for column, wanted in d.where.items():
             mask &= _where_mask(events[column], wanted)
         if d.days is not None:
@@ -199,16 +208,19 @@ def _last(rows: np.ndarray, times: np.ndarray, values: np.ndarray, n: int) -> np
     return out
 
 
-def rollups_for_lead(
-    events: list[dict[str, Any]], scored_at_ms: float, definitions: Mapping[str, Aggregation], log: EventLog
-) -> dict[str, Any]:
+def rollups_for_lead(events: list[dict[str, Any]], scored_at_ms: float, spec: DatasetSpec) -> dict[str, Any]:
     """The declared features of one lead from its own recent activity (the service's path): each
-    event is ``{"type": ..., "time": ..., <attribute>: ...}``; the same engine as for a folder."""
+    event is ``{"type": ..., "time": ..., "log": ..., <attribute>: ...}`` (``log``: which of several
+    logs, the first when absent); the same engine as for a folder."""
+    log = spec.activity
+    assert log is not None
+    first = next(iter(spec.logs))
     rows = [
         {
-            **{k: v for k, v in e.items() if k not in ("type", "time")},
+            **{k: v for k, v in e.items() if k not in ("type", "time", "log")},
             log.type: e.get("type"),
             log.time: e.get("time"),
+            **({log.log: e.get("log") or first} if log.log else {}),
         }
         for e in events
     ]
@@ -219,6 +231,9 @@ def rollups_for_lead(
         else pd.Series(dtype="datetime64[ms]")
     )
     frame[log.id] = 0
+    if log.log and log.log not in frame.columns:
+        frame[log.log] = pd.Series(dtype=object)
+    definitions = spec.declared
     for d in definitions.values():
         for column in [*d.where, *([d.attribute] if d.attribute else [])]:
             if column not in frame.columns:
@@ -233,6 +248,8 @@ def rollups_for_lead(
         event_id=log.id,
         event_time=log.time,
         event_type=log.type,
+        log_column=log.log,
+        log_of=spec.log_of(),
     )
     return {
         name: (None if _missing(v) else (v.item() if hasattr(v, "item") else v))

@@ -12,7 +12,6 @@ from leadscore.features import canonical_category, parse_date
 from leadscore.features.rollups import rollups_for_lead
 from leadscore.features.values import MAX_MAGNITUDE, id_problem, lead_key
 from leadscore.scoring.bundle import ModelBundle
-from leadscore.spec import EventLog
 
 MAX_TEXT = 1000
 EVENTS_KEY = "events"
@@ -69,8 +68,8 @@ class LeadChecker:
         # A model with declared engagement also takes a lead with its recent activity ("events").
         spec = bundle.spec
         self.declared = spec.declared
-        self.event_log = spec.events if isinstance(spec.events, EventLog) else None
-        if self.declared and self.event_log is not None:
+        self.logs = list(spec.logs)
+        if self.declared and self.logs:
             self.known.add(EVENTS_KEY)
         self.extra_warning: list[str] = []
         self._memo: dict[tuple[str, type, Any], Any] = {}
@@ -152,7 +151,6 @@ class LeadChecker:
     def _from_events(self, events: Any, record: dict[str, Any]) -> dict[str, Any]:
         """The declared engagement of a lead sent with its activity, as of its scoring time (now when
         absent): computed by the same engine as training and batch scoring."""
-        assert self.event_log is not None
         if not isinstance(events, list) or len(events) > MAX_EVENTS:
             raise LeadError(EVENTS_KEY, f"expected a JSON array of at most {MAX_EVENTS:,} events")
         for i, event in enumerate(events):
@@ -160,11 +158,13 @@ class LeadChecker:
                 raise LeadError(f"{EVENTS_KEY}[{i}]", "each event needs a 'type' and a 'time'")
             if not isinstance(event["time"], str) or math.isnan(parse_date(event["time"])):
                 raise LeadError(f"{EVENTS_KEY}[{i}].time", "not a date and time (use ISO 8601)")
+            if event.get("log") is not None and event["log"] not in self.logs:
+                raise LeadError(f"{EVENTS_KEY}[{i}].log", f"no such log (logs: {', '.join(self.logs)})")
         first = self.bundle.encoder.reads_day_first(self.time_field)
         when = parse_date(record.get(self.time_field), first) if self.time_field else math.nan
         scored_at = time.time() * 1000 if math.isnan(when) else when
         try:
-            return rollups_for_lead(events, scored_at, self.declared, self.event_log)
+            return rollups_for_lead(events, scored_at, self.bundle.spec)
         except (ValueError, TypeError) as exc:
             raise LeadError(EVENTS_KEY, f"events could not be read ({exc})") from None
 
@@ -264,14 +264,18 @@ def request_schema(bundle: ModelBundle) -> dict[str, Any]:
             if f.categories:
                 schema["examples"] = [f.display.get(c, c) for c in f.categories[:5]]
         props[f.name] = schema
-    if bundle.spec.declared and isinstance(bundle.spec.events, EventLog):
+    if bundle.spec.declared and bundle.spec.logs:
         props[EVENTS_KEY] = {
             "type": "array",
             "description": "The lead's recent activity, rolled up as of its scoring time by the spec's definitions.",
             "items": {
                 "type": "object",
                 "required": ["type", "time"],
-                "properties": {"type": {"type": "string"}, "time": {"type": "string", "format": "date-time"}},
+                "properties": {
+                    "type": {"type": "string"},
+                    "time": {"type": "string", "format": "date-time"},
+                    "log": {"type": "string", "enum": list(bundle.spec.logs)},
+                },
                 "additionalProperties": True,
             },
         }

@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from leadscore.data.activity import require_columns
 from leadscore.data.folders import (
     check_definitions,
     engagement_from,
     labels_from,
-    require_columns,
 )
 from leadscore.data.history import require_where
-from leadscore.data.sources import find_table
 from leadscore.errors import UserError
-from leadscore.spark.session import is_remote, read_table
-from leadscore.spec import ANY, Aggregation, DatasetSpec, EventLog
+from leadscore.spark.activity import stacked_logs
+from leadscore.spark.session import is_remote, read_table, table_path
+from leadscore.spec import ANY, Aggregation, DatasetSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -39,21 +39,6 @@ BUCKET = "_ls_bucket"
 ROW = "_ls_row"
 KIND = "_ls_kind"
 LEADS_PER_BUCKET = 50_000  # a bucket's leads and events are one pandas call in one Python worker
-
-
-def table_path(folder: str, stem: str) -> str | None:
-    """Where a folder's table lives: ``<stem>.parquet``, ``<stem>.csv`` or a ``<stem>/`` Parquet folder
-    (what Spark writes); under a cluster URI, ``<stem>.parquet`` (a file or a folder of parts)."""
-    if not is_remote(folder):
-        base = Path(folder)
-        found = find_table(base, stem) if base.is_dir() else None
-        if found is not None:
-            return str(found)
-        for candidate in (base / stem, base / f"{stem}.parquet"):
-            if candidate.is_dir():
-                return str(candidate)
-        return None
-    return f"{folder.rstrip('/')}/{stem}.parquet"
 
 
 def is_declared(spark: SparkSession, data: str, spec: DatasetSpec) -> bool:
@@ -94,7 +79,7 @@ def declared_frame(
     stage_cols: list[str] = []
     events_schema = None
     if spec.declared:
-        events, event_cols, events_id = _events(spark, folder, spec)
+        events, event_cols, events_id = _events(spark, folder, spec, leads)
         events_schema = events.schema
         tables.append((events, event_cols, "e", events_id))
     if use_labels:
@@ -123,29 +108,52 @@ def _table(spark: SparkSession, folder: str, spec: DatasetSpec, kind: str) -> tu
     return read_table(spark, path), Path(path).name
 
 
-def _events(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFrame, list[str], str]:
-    """The activity log with only the columns the declarations read, checked as the single-machine
-    path checks it (a missing column or an event type that never occurs is one line naming its key)."""
+def _events(
+    spark: SparkSession, folder: str, spec: DatasetSpec, leads: DataFrame
+) -> tuple[DataFrame, list[str], str]:
+    """The activity with only the columns the declarations read, checked as the single-machine path
+    checks it (a missing column or an event type that never occurs is one line naming its key): one
+    plain log as it is, several stacked under ``spec.activity``'s columns (``spark/activity.py``)."""
     from pyspark.sql import functions as F
 
-    log = spec.events
-    if not isinstance(log, EventLog):
+    log = spec.activity
+    if log is None:
         raise UserError(
             "spec key 'events': declared engagement needs the activity log's columns (events: {id, time, type})"
         )
-    events, name = _table(spark, folder, spec, "events")
-    require_columns(events.columns, name, "events", {"id": log.id, "time": log.time, "type": log.type})
-    wanted = {t.strip().casefold() for d in spec.declared.values() for t in d.types} - {ANY}
-    present: set[str] = set()
-    if wanted:  # the distinct types the spec names that occur: a few strings reach the driver
-        folded = F.lower(F.trim(F.col(f"`{log.type}`")))
-        rows = events.select(folded).where(folded.isin(sorted(wanted))).distinct().collect()
-        present = {r[0] for r in rows}
-    check_definitions(events.columns, present, name, spec)
-    columns = [log.id, log.time, log.type]
+    attributes: list[str] = []
     for d in spec.declared.values():
-        columns += [c for c in [*d.where, *([d.attribute] if d.attribute else [])] if c not in columns]
+        attributes += [c for c in [*d.where, *([d.attribute] if d.attribute else [])] if c not in attributes]
+    if log.log is None:
+        events, name = _table(spark, folder, spec, "events")
+        require_columns(events.columns, name, "events", {"id": log.id, "time": log.time, "type": log.type})
+    else:
+        events, name = stacked_logs(spark, folder, spec, leads, attributes)
+    _check_types(events, name, spec)
+    columns = [log.id, log.time, log.type, *([log.log] if log.log else [])]
+    columns += [c for c in attributes if c not in columns and c in events.columns]
     return events.select(*[F.col(f"`{c}`") for c in columns]), columns, log.id
+
+
+def _check_types(events: DataFrame, name: str, spec: DatasetSpec) -> None:
+    """The event types the definitions name occur in their logs (a few strings reach the driver)."""
+    from pyspark.sql import functions as F
+
+    log = spec.activity
+    assert log is not None
+    wanted = {t.strip().casefold() for d in spec.declared.values() for t in d.types} - {ANY}
+    folded = F.lower(F.trim(F.col(f"`{log.type}`")))
+    if log.log is None:
+        rows = events.select(folded).where(folded.isin(sorted(wanted))).distinct().collect() if wanted else []
+        check_definitions(events.columns, {r[0] for r in rows}, name, spec)
+        return
+    found = events.select(F.col(f"`{log.log}`"), folded).where(folded.isin(sorted(wanted))).distinct()
+    present = {(r[0], r[1]) for r in found.collect()} if wanted else set()
+    of = spec.log_of()
+    for log_name in spec.logs:
+        only = {d for d, owner in of.items() if owner == log_name}
+        types = {t for owner, t in present if owner == log_name}
+        check_definitions(events.columns, types, f"log '{log_name}' ({name})", spec, only)
 
 
 def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataFrame, list[str], str]:

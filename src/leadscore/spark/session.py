@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from leadscore.data.sources import process_alive
+from leadscore.data.sources import find_table, process_alive
 from leadscore.errors import UserError
 
 if TYPE_CHECKING:
@@ -130,3 +130,18 @@ def write_parquet(frame: DataFrame, out: str) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def table_path(folder: str, stem: str) -> str | None:
+    """Where a folder's table lives: ``<stem>.parquet``, ``<stem>.csv`` or a ``<stem>/`` Parquet folder
+    (what Spark writes); under a cluster URI, ``<stem>.parquet`` (a file or a folder of parts)."""
+    if not is_remote(folder):
+        base = Path(folder)
+        found = find_table(base, stem) if base.is_dir() else None
+        if found is not None:
+            return str(found)
+        for candidate in (base / stem, base / f"{stem}.parquet"):
+            if candidate.is_dir():
+                return str(candidate)
+        return None
+    return f"{folder.rstrip('/')}/{stem}.parquet"

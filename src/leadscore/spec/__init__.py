@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,38 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leadscore.config import DEFAULT_PLACEHOLDERS, SHIPPED_CONFIGS, find_config, read_yaml, validation_message
 from leadscore.errors import UserError, not_a_date
+from leadscore.spec.activity import (
+    AGGREGATIONS,
+    ANY,
+    EVENT_KINDS,
+    ONE_LOG,
+    ActivityColumns,
+    Aggregation,
+    EventLog,
+    activity_columns,
+    definitions_by_log,
+    logs_of,
+    parse_definitions,
+)
+
+__all__ = [  # what the rest of the project imports from the spec (its activity part lives in activity.py)
+    "AGGREGATIONS",
+    "ANY",
+    "EVENT_KINDS",
+    "ONE_LOG",
+    "ActivityColumns",
+    "Aggregation",
+    "DatasetSpec",
+    "EventLog",
+    "LabelRule",
+    "SegmentRule",
+    "StageLog",
+    "WritebackTarget",
+    "load_spec",
+    "norm_label",
+    "parse_definitions",
+    "spec_from_flags",
+]
 
 
 class LabelRule(BaseModel):
@@ -65,90 +96,6 @@ def norm_label(value: Any) -> str:
     return str(int(number)) if number.is_integer() else str(number)
 
 
-AGGREGATIONS = (
-    "count",
-    "returns",
-    "distinct_days",
-    "days_since_last",
-    "days_since_first",
-    "sum",
-    "mean",
-    "min",
-    "max",
-    "unique",
-    "last",
-)
-
-
-ANY = "any"
-
-
-# Aggregations over event types (the rest aggregate an attribute column of the events).
-EVENT_KINDS = ("count", "returns", "distinct_days", "days_since_last", "days_since_first")
-
-
-class Aggregation(BaseModel):
-    """One declared feature: exactly one aggregation key, and its options."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    count: str | list[str] | None = None
-    returns: str | list[str] | None = None  # events after the first in the window (return visits)
-    distinct_days: str | list[str] | None = None
-    days_since_last: str | list[str] | None = None
-    days_since_first: str | list[str] | None = None
-    sum: str | None = None
-    mean: str | None = None
-    min: str | None = None
-    max: str | None = None
-    unique: str | None = None
-    last: str | None = None
-    of: str | list[str] = ANY  # for attribute aggregations: which event types (default: any)
-    where: dict[str, str | list[str]] = Field(default_factory=dict)
-    days: float | None = None
-    half_life_days: float | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Aggregation:
-        given = [k for k in AGGREGATIONS if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"give exactly one of {', '.join(AGGREGATIONS)} (got {', '.join(given) or 'none'})"
-            )
-        if self.days is not None and self.days <= 0:
-            raise ValueError("'days' must be above 0")
-        if self.half_life_days is not None:
-            if self.half_life_days <= 0:
-                raise ValueError("'half_life_days' must be above 0")
-            if given[0] not in ("count", "sum"):
-                raise ValueError("'half_life_days' goes with count or sum only")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in AGGREGATIONS if getattr(self, k) is not None)
-
-    @property
-    def types(self) -> list[str]:
-        """The event types it reads (``any`` for all)."""
-        value = getattr(self, self.kind) if self.kind in EVENT_KINDS else self.of
-        return [value] if isinstance(value, str) else list(value)
-
-    @property
-    def attribute(self) -> str | None:
-        """The attribute column it aggregates (sum, mean, min, max, unique, last)."""
-        return None if self.kind in EVENT_KINDS else getattr(self, self.kind)
-
-    @property
-    def numeric(self) -> bool:
-        return self.kind != "last"
-
-
-def parse_definitions(raw: Mapping[str, Any]) -> dict[str, Aggregation]:
-    """Definitions from a spec's ``engagement:`` mapping (pydantic errors name the key)."""
-    return {str(name): Aggregation.model_validate(value) for name, value in raw.items()}
-
-
 class StageLog(BaseModel):
     """The lifecycle / status history's own column names."""
 
@@ -178,16 +125,6 @@ class WritebackTarget(BaseModel):
     id: str | None = None  # the import file's id column: Salesforce's Id, HubSpot's Record ID
     fields: dict[str, str] = Field(default_factory=dict)  # p_sql -> Lead_Score__c ...
     lengths: dict[str, int] = Field(default_factory=dict)  # a text field's length: longer text is cut
-
-
-class EventLog(BaseModel):
-    """The activity log's own column names (each CRM has its own)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    time: str
-    type: str
 
 
 MIN_SEGMENT_CLASS = 40  # a segment model needs this many SQL and non-SQL leads (the small-data rule)
@@ -273,7 +210,8 @@ class DatasetSpec(BaseModel):
     reasons: dict[str, dict[str, str]] = Field(default_factory=dict)
     respond_fast_when: list[str] = Field(default_factory=list)
     source: str | None = None  # lead source or channel: the monitor ranks it by SQL share
-    events: bool | EventLog = False  # true: the generator's log; or the columns of a CRM's own log
+    # true: the generator's log; the columns of a CRM's own log; or several named logs (spec/activity.py)
+    events: bool | EventLog | dict[str, EventLog] = False
     tables: dict[str, str] = Field(default_factory=dict)  # a data folder: the file stem of each table
     stages: StageLog | None = None  # the status history, for labels from stages
     segments: SegmentRule | None = None  # one model and cutoff per segment where the data says so
@@ -294,6 +232,17 @@ class DatasetSpec(BaseModel):
                 raise ValueError("'time' must name at least one column")
             data = {**data, "time": columns[0], "time_also": [*columns[1:], *data.get("time_also", [])]}
         return data
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _one_form(cls, value: Any) -> Any:
+        """One log (``{id, time, type}``) or named logs, each read as its own form (so an error names
+        the log and the key, not a branch of the union)."""
+        if not isinstance(value, dict):
+            return value
+        if "time" in value and not isinstance(value["time"], dict):
+            return EventLog.model_validate(value)
+        return {str(name): EventLog.model_validate(log) for name, log in value.items()}
 
     @field_validator("reasons")
     @classmethod
@@ -335,9 +284,37 @@ class DatasetSpec(BaseModel):
             self.engagement = {name: definitions[name] for name in self.engagement}
         return self
 
+    @model_validator(mode="after")
+    def _logs_named(self) -> DatasetSpec:
+        """A definition's ``log`` names one of the logs."""
+        definitions_by_log(self.declared, self.logs)
+        return self
+
     def table(self, kind: str) -> str:
         """The file stem of one of a data folder's tables (``leads``, ``events``, ``stages``)."""
         return self.tables.get(kind, kind)
+
+    @property
+    def logs(self) -> dict[str, EventLog]:
+        """The activity logs by name (one log is named ``events``)."""
+        return logs_of(self.events)
+
+    @property
+    def activity(self) -> ActivityColumns | None:
+        """The activity table's columns as the engine reads them (None: no activity log)."""
+        return activity_columns(self.events)
+
+    def log_table(self, name: str) -> str:
+        """The file stem of one activity log: its ``table``, else ``tables.events`` for the one log,
+        else the log's name."""
+        log = self.logs[name]
+        if log.table:
+            return log.table
+        return self.table(ONE_LOG) if isinstance(self.events, EventLog) else self.tables.get(name, name)
+
+    def log_of(self) -> dict[str, str]:
+        """Each declared feature's log (the one it names, else the first)."""
+        return definitions_by_log(self.declared, self.logs)
 
     def digest(self) -> str:
         dumped = self.model_dump(mode="json")
@@ -350,8 +327,25 @@ class DatasetSpec(BaseModel):
         for key in ("reached_at", "date_columns"):  # keys added later: older specs' digests unchanged
             if dumped["label"].get(key) is None:
                 dumped["label"].pop(key, None)
+        _drop_unset(dumped.get("engagement"), ("log",))
+        events = dumped.get("events")
+        _drop_unset({"": events} if isinstance(self.events, EventLog) else events, EVENT_LOG_LATER)
         payload = json.dumps(dumped, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
+
+
+EVENT_LOG_LATER = ("email", "type_value", "table")  # an activity log's keys added later
+
+
+def _drop_unset(entries: Any, keys: tuple[str, ...]) -> None:
+    """In a dumped mapping of mappings, the ``keys`` left unset are removed (a spec's digest)."""
+    if not isinstance(entries, dict):
+        return
+    for entry in entries.values():
+        if isinstance(entry, dict):
+            for key in keys:
+                if entry.get(key) is None:
+                    entry.pop(key, None)
 
 
 MAX_EXTENDS = 8  # a chain of specs extending one another deeper than this is a mistake
@@ -397,11 +391,18 @@ def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     for key, value in over.items():
         if value is None:
             out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+        elif (
+            isinstance(value, dict) and isinstance(out.get(key), dict) and not _new_form(key, out[key], value)
+        ):
             out[key] = merged(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def _new_form(key: str, base: dict[str, Any], over: dict[str, Any]) -> bool:
+    """``events`` changing between one log (``{id, time, type}``) and named logs is replaced whole."""
+    return key == "events" and isinstance(base.get("time"), str) != isinstance(over.get("time"), str)
 
 
 def rename(spec: DatasetSpec, name: str) -> DatasetSpec:
