@@ -62,6 +62,9 @@ def _one_log(
     key = log_key(spec, name)
     stem = spec.log_table(name)
     path = find_table(folder, stem)
+    if path is None and log.optional:  # an export without it: an empty log
+        empty = {c: pd.Series(dtype=object) for c in (columns.id, columns.time, columns.type, columns.log)}
+        return pd.DataFrame(empty), f"{stem} (absent)"
     if path is None:
         where = f"{key}.table" if log.table else ("tables.events" if key == "events" else f"{key}.table")
         raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key '{where}'")
@@ -99,5 +102,8 @@ def _ids_by_email(emails: pd.Series, leads: pd.DataFrame | None, spec: DatasetSp
 
 
 def all_logs_found(folder: Path, spec: DatasetSpec) -> bool:
-    """Every log's table is in the folder."""
-    return all(find_table(folder, spec.log_table(name)) is not None for name in spec.logs)
+    """Every log's table is in the folder (an optional one may be absent)."""
+    return all(
+        log.optional or find_table(folder, spec.log_table(name)) is not None
+        for name, log in spec.logs.items()
+    )

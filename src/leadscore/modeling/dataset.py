@@ -247,7 +247,9 @@ def candidate_fields(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[list[str],
     }
     reserved -= {None}
     excluded = {col: why for col, why in spec.exclude.items() if col in frame.columns}
-    if spec.features:
+    # A spec that lists its fields uses those; one that lists none (only declared engagement, as the
+    # shipped CRM specs) learns from every usable column too: a team's custom properties included.
+    if spec.fit or (spec.engagement and not spec.declared):
         wanted = [c for c in dict.fromkeys([*spec.features, *spec.dates]) if c in frame.columns]
         return [c for c in wanted if c not in excluded and c not in reserved], excluded
     fields = []

@@ -33,6 +33,10 @@ def stacked_logs(
         key = log_key(spec, name)
         stem = spec.log_table(name)
         path = table_path(folder, stem)
+        if path is None and log.optional:  # an export without it: an empty log
+            names.append(f"{stem} (absent)")
+            parts.append(_empty(spark, spec, attributes))
+            continue
         if path is None:
             raise UserError(
                 f"{folder}: no '{stem}' table (.csv, .parquet or a Parquet folder) for spec key '{key}.table'"
@@ -46,6 +50,15 @@ def stacked_logs(
     for part in parts[1:]:
         stacked = stacked.unionByName(part, allowMissingColumns=True)
     return stacked, ", ".join(names)
+
+
+def _empty(spark: SparkSession, spec: DatasetSpec, attributes: list[str]) -> DataFrame:
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    columns = spec.activity
+    assert columns is not None and columns.log is not None
+    names = [columns.id, columns.time, columns.type, columns.log]
+    return spark.createDataFrame([], StructType([StructField(n, StringType()) for n in names]))
 
 
 def _renamed(

@@ -334,7 +334,7 @@ class DatasetSpec(BaseModel):
         return hashlib.sha256(payload).hexdigest()[:16]
 
 
-EVENT_LOG_LATER = ("email", "type_value", "table")  # an activity log's keys added later
+EVENT_LOG_LATER = ("email", "type_value", "table", "optional")  # an activity log's keys added later
 
 
 def _drop_unset(entries: Any, keys: tuple[str, ...]) -> None:
@@ -344,7 +344,7 @@ def _drop_unset(entries: Any, keys: tuple[str, ...]) -> None:
     for entry in entries.values():
         if isinstance(entry, dict):
             for key in keys:
-                if entry.get(key) is None:
+                if entry.get(key) in (None, False):
                     entry.pop(key, None)
 
 

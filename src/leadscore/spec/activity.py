@@ -115,6 +115,9 @@ class EventLog(BaseModel):
     type: str | None = None
     type_value: str | None = None
     table: str | None = None  # the file stem (default: the log's name; ``tables.events`` for one log)
+    # A log some exports lack (HubSpot's page views, Pardot's visitor activity): without its table the
+    # log is empty (its features count nothing), and ``validate`` says so.
+    optional: bool = False
 
     @model_validator(mode="after")
     def _keys(self) -> EventLog:

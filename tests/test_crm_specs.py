@@ -1,0 +1,78 @@
+"""The shipped CRM specs against the native folder: a generated folder reshaped into HubSpot's standard
+exports (default property names, picklist values, HubSpot's date format, lifecycle date properties,
+the roll-ups HubSpot counts as of the export) trains with ``--spec hubspot`` alone to within 0.01
+ROC AUC of the native folder on the same test leads, with the as-of-export roll-ups, the lifecycle
+stage and personal data kept out and a team's custom properties in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from leadscore.data.synthetic import write_dataset
+from leadscore.data.synthetic.hubspot import hubspot_tables
+from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.train import train_model
+from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.contract import load_contract
+from leadscore.spec import load_spec
+from tests.helpers import make_tables, mlflow_env, private_env
+
+N_LEADS = 6000
+ROLLUPS = ("Number of Pageviews", "Number of Sessions", "Number of Form Submissions", "Last Activity Date")
+
+
+@pytest.fixture(scope="module")
+def hubspot(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("hubspot")
+    tables = make_tables(N_LEADS, 3, fault_rate=0.0)
+    write_dataset(tables, root / "native")
+    crm = root / "crm"
+    crm.mkdir()
+    for name, frame in hubspot_tables(tables, 3).items():
+        frame.to_csv(crm / f"{name}.csv", index=False)
+    native = train_model(
+        root / "native", load_spec("synthetic"), TrainOptions(contract=load_contract()[0], search_trials=0)
+    )
+    with private_env({"LEADSCORE_SEARCH_TRIALS": "0", **mlflow_env(root)}):
+        result = CliRunner().invoke(app, ["train", str(crm), "--spec", "hubspot", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    return {"root": root, "crm": crm, "native": native, "payload": payload}
+
+
+def test_hubspot_exports_train_as_well_as_the_native_folder(hubspot: dict[str, Any]) -> None:
+    payload, native = hubspot["payload"], hubspot["native"]
+    assert payload["n_test"] == native.n_test  # the same leads scored at the same moments, split alike
+    assert abs(payload["metrics"]["roc_auc"] - native.metrics["roc_auc"]) < 0.01, (
+        payload["metrics"]["roc_auc"],
+        native.metrics["roc_auc"],
+    )
+    # The label from the lifecycle date properties is the status history's, lead for lead.
+    card = ModelBundle.load(Path(payload["model_path"])).meta.card
+    assert card is not None
+    assert round(card.data["test_sql_rate"] * payload["n_test"]) == int(native.test_y.sum())
+
+
+def test_as_of_export_rollups_personal_data_and_the_stage_are_kept_out(hubspot: dict[str, Any]) -> None:
+    bundle = ModelBundle.load(Path(hubspot["payload"]["model_path"]))
+    excluded = bundle.meta.excluded_columns
+    for column in ROLLUPS:
+        assert column not in bundle.fields and "as of the export" in excluded[column]
+    for column in ("First Name", "Last Name", "Email", "Phone Number", "Company Name", "Lifecycle Stage"):
+        assert column not in bundle.fields and column in excluded
+    # A team's own properties are features without naming them; the declared activity too.
+    assert {"Seniority", "Department", "Tech Stack", "Job Title", "Number of Employees"} <= set(bundle.fields)
+    assert {"pricing_page_views_7d", "demo_requests", "emails_30d"} <= set(bundle.fields)
+    contacts = pd.read_csv(hubspot["crm"] / "contacts.csv")
+    assert (
+        contacts["Number of Employees"]
+        .isin(["1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+"])
+        .all()
+    )
