@@ -76,3 +76,16 @@ def test_as_of_export_rollups_personal_data_and_the_stage_are_kept_out(hubspot: 
         .isin(["1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+"])
         .all()
     )
+
+
+def test_an_export_without_page_views_reads_them_as_none(hubspot: dict[str, Any], tmp_path: Path) -> None:
+    """Page views are an optional log: an export without them is read, its page-view counts all 0."""
+    from leadscore.data.folders import read_leads
+
+    for name in ("contacts", "engagements", "form_submissions"):
+        (tmp_path / f"{name}.csv").write_bytes((hubspot["crm"] / f"{name}.csv").read_bytes())
+    spec = load_spec("hubspot")
+    without = read_leads(tmp_path, spec, labels=True)
+    full = read_leads(hubspot["crm"], spec, labels=True)
+    assert (without["page_views_30d"] == 0).all() and full["page_views_30d"].sum() > 0
+    assert without["demo_requests"].equals(full["demo_requests"])  # the other logs read as before

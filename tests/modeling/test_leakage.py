@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.modeling.leakage import family_check, name_hint, single_column_scan
+from leadscore.modeling.leakage import family_check, growth_check, name_hint, single_column_scan
 from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.train import train_model
 from leadscore.scoring.contract import load_contract
@@ -101,3 +101,40 @@ def test_a_telemarketing_call_duration_is_flagged_even_when_it_is_not_decisive(t
     assert result.leakage_suspects == ["duration"]
     kept = train_model(path, spec, TrainOptions(contract=load_contract()[0], keep=["duration"]))
     assert "duration" in kept.bundle.fields and any("kept 'duration'" in n for n in kept.notes)
+
+
+def test_a_rollup_counted_as_of_the_export_is_caught_by_its_growth(tmp_path) -> None:
+    """A CRM's "Number of Email Opens" counts opens up to the export: older leads had longer to add to
+    it. Among the leads that never became SQL it follows how long before the export they were scored,
+    which a feature computed as of the scoring time does not; its link to the outcome alone is too
+    weak for the single-column scan."""
+    leads = make_leads(6000, 8, fault_rate=0.0)
+    rng = np.random.default_rng(8)
+    scored = pd.to_datetime(leads["scored_at"])
+    age_days = (scored.max() - scored).dt.total_seconds().to_numpy() / 86400
+    later = rng.poisson(0.05 * age_days + 3 * leads["sql_within_90d"].to_numpy())  # opens after scoring
+    leads["Number of Email Opens"] = leads["email_opens_30d"].to_numpy() + later
+    path = tmp_path / "export.csv"
+    leads.drop(columns=["true_p_sql", "true_days_to_sql", "call_duration_sec"]).to_csv(path, index=False)
+    spec = spec_from_flags("export", "sql_within_90d", ["1"], "lead_id", "scored_at")
+    result = train_model(path, spec, TrainOptions(contract=load_contract()[0], search_trials=0))
+    found = {f.column: f for f in result.leakage_findings}
+    assert found["Number of Email Opens"].single_auc < 0.9  # the outcome alone would not catch it
+    assert result.leakage_suspects == ["Number of Email Opens"], result.leakage_suspects
+    assert "before the export" in found["Number of Email Opens"].why
+    assert "Number of Email Opens" not in result.bundle.fields and "email_opens_30d" in result.bundle.fields
+
+
+def test_the_growth_check_spares_point_in_time_features() -> None:
+    rng = np.random.default_rng(2)
+    n = 3000
+    scored = np.sort(rng.uniform(0, 400, n)) * 86_400_000
+    grows = rng.poisson(0.1 * (scored.max() - scored) / 86_400_000).astype(float)
+    honest = rng.poisson(3, n).astype(float)
+    X = np.column_stack([grows, grows, honest])
+    names = ["as_of_export", "declared_rollup", "honest"]
+    findings = single_column_scan(X, np.zeros(n, dtype=int) | (rng.random(n) < 0.1), names, names, set())
+    newly = growth_check(
+        findings, X, np.zeros(n, dtype=int), scored, names, set(), frozenset({"declared_rollup"})
+    )
+    assert [f.column for f in newly] == ["as_of_export"]

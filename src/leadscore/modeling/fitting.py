@@ -14,6 +14,7 @@ import pandas as pd
 
 from leadscore.errors import UserError
 from leadscore.features import FeatureEncoder
+from leadscore.features.values import dates_ms
 from leadscore.modeling import leakage
 from leadscore.modeling.assemble import band_edges, draft_bundle
 from leadscore.modeling.boosters import Fitted, fit_crossfit, fit_holdout
@@ -35,6 +36,8 @@ class Encoded:
     encoder: FeatureEncoder
     X: np.ndarray
     excluded: dict[str, str]
+    scored_ms: np.ndarray | None = None  # each lead's scoring time (epoch ms; NaN unknown)
+    point_in_time: frozenset[str] = frozenset()  # features computed as of the scoring time (declared)
 
 
 @dataclass
@@ -79,7 +82,8 @@ def encode(data: TrainingData, spec: DatasetSpec, split: Split) -> Encoded:
     }
     groups = {**dict.fromkeys(spec.fit, "fit"), **dict.fromkeys(spec.engagement, "engagement")}
     encoder = fit_encoder(data.frame.iloc[split.fit], fields, spec, kinds, groups)
-    return Encoded(encoder, encoder.transform(data.frame), excluded)
+    scored = dates_ms(data.frame[spec.time]) if spec.time and spec.time in data.frame.columns else None
+    return Encoded(encoder, encoder.transform(data.frame), excluded, scored, frozenset(spec.declared))
 
 
 def fit_encoder(
@@ -125,6 +129,17 @@ def fit_without_leaks(encoded: Encoded, data: TrainingData, split: Split, option
     unknown_keep = keep - set(enc.field_names) - set(encoded.excluded)
     if unknown_keep:
         raise UserError(f"--keep: no such column: {', '.join(sorted(unknown_keep))}")
+    if encoded.scored_ms is not None:
+        fit = split.fit
+        leakage.growth_check(
+            findings,
+            X[fit],
+            y[fit],
+            encoded.scored_ms[fit],
+            enc.feature_fields,
+            categorical,
+            encoded.point_in_time,
+        )
     missing = enc.missing_masks(X[split.fit])
     leakage.family_check(findings, missing)
     suspects = [f.column for f in findings if f.suspect]

@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
@@ -128,6 +129,50 @@ def single_column_scan(
             )
         findings.append(finding)
     return findings
+
+
+GROWTH_RHO = 0.3  # a column whose values follow the leads' age at the export this closely grew after scoring
+GROWTH_MIN_ROWS = 200
+
+
+def growth_check(
+    findings: list[LeakageFinding],
+    X: np.ndarray,
+    y: np.ndarray,
+    scored_ms: np.ndarray,
+    feature_fields: list[str],
+    categorical: set[int],
+    point_in_time: frozenset[str],
+) -> list[LeakageFinding]:
+    """Columns counted as of the export, not as of the scoring time (a CRM's "Number of Pageviews",
+    "Last Activity Date"): among the leads that did not become SQL, their values follow how long
+    before the export each lead was scored (older leads had longer to add to them). A feature
+    computed as of the scoring time does not; the declared roll-ups (``point_in_time``) are by
+    construction. Newly suspected findings are returned."""
+    negatives = (np.asarray(y) == 0) & ~np.isnan(scored_ms)
+    if negatives.sum() < GROWTH_MIN_ROWS or np.unique(scored_ms[negatives]).size < 2:
+        return []
+    earlier = rankdata(-scored_ms[negatives])  # the lead's age at the export, in rank
+    newly = []
+    for finding in findings:
+        if finding.suspect or finding.column in point_in_time:
+            continue
+        cols = [j for j, src in enumerate(feature_fields) if src == finding.column and j not in categorical]
+        for j in cols:
+            values = X[negatives, j]
+            known = ~np.isnan(values)
+            if known.sum() < GROWTH_MIN_ROWS or np.unique(values[known]).size < 3:
+                continue
+            rho = float(np.corrcoef(rankdata(values[known]), earlier[known])[0, 1])
+            if abs(rho) >= GROWTH_RHO:
+                finding.suspect = True
+                finding.why = (
+                    f"its values follow how long before the export each lead was scored (Spearman {rho:+.2f} "
+                    "among non-SQL leads): counted as of the export, it includes what happened after the scoring time"
+                )
+                newly.append(finding)
+                break
+    return newly
 
 
 def family_check(findings: list[LeakageFinding], missing: dict[str, np.ndarray]) -> list[LeakageFinding]:
