@@ -203,3 +203,64 @@ def test_spark_reads_the_named_logs_as_the_single_machine(
     got = pd.read_parquet(tmp_path / "f").set_index("lead_id").loc[single.index]
     for name in [*LOG_OF, spec.label.column]:
         assert np.array_equal(single[name].to_numpy(float), got[name].to_numpy(float)), name
+
+
+def test_a_usage_log_keyed_by_email_adds_a_pql_feature_the_model_uses(tmp_path: Path) -> None:
+    """Where the generator makes trial usage matter, the product's log (keyed by the user's email,
+    typed as users type it) gives the model a product-qualified signal the CRM's own fields lack."""
+    from leadscore.data.synthetic.usage import with_product_usage
+    from leadscore.modeling.options import TrainOptions
+    from leadscore.modeling.train import train_model
+    from leadscore.scoring.contract import load_contract
+
+    tables = make_tables(6000, 31, fault_rate=0.0, observed_until="uncut")
+    leads, usage = with_product_usage(tables, 31)
+    leads.to_parquet(tmp_path / "leads.parquet")
+    pd.DataFrame(tables["events"].to_pandas()).to_parquet(tmp_path / "events.parquet")
+    usage.to_csv(tmp_path / "product_usage.csv", index=False)
+    activity = {"table": "events", "id": "lead_id", "time": "occurred_at", "type": "event_type"}
+    pql = {
+        "usage_events_14d": {"count": "any", "days": 14, "log": "usage"},
+        "active_days_14d": {"distinct_days": "any", "days": 14, "log": "usage"},
+        "invites_14d": {"count": "Invite Teammate", "days": 14, "log": "usage"},
+    }
+    runs = {}
+    for name, logs, extra in (
+        ("crm-only", {"activity": activity}, {}),
+        (
+            "with-usage",
+            {
+                "activity": activity,
+                "usage": {
+                    "table": "product_usage",
+                    "email": "User Email",
+                    "time": "Timestamp",
+                    "type": "Event",
+                },
+            },
+            pql,
+        ),
+    ):
+        doc = {
+            "extends": "synthetic",
+            "name": name,
+            "label": {"stages": None, "within_days": None},
+            "events": logs,
+            "engagement": extra,
+        }
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        options = TrainOptions(contract=load_contract()[0], search_trials=0)
+        runs[name] = train_model(tmp_path, load_spec(str(path)), options)
+    with_usage, crm_only = runs["with-usage"], runs["crm-only"]
+    assert with_usage.metrics["roc_auc"] > crm_only.metrics["roc_auc"] + 0.01, (
+        with_usage.metrics["roc_auc"],
+        crm_only.metrics["roc_auc"],
+    )
+    bundle = with_usage.bundle
+    gain = bundle.booster.feature_importance("gain")
+    by_field: dict[str, float] = {}
+    for field, g in zip(bundle.encoder.feature_fields, gain, strict=True):
+        by_field[field] = by_field.get(field, 0.0) + float(g)
+    top = sorted(by_field, key=by_field.__getitem__, reverse=True)[:5]
+    assert {"usage_events_14d", "active_days_14d"} & set(top), top
