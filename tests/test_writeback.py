@@ -237,3 +237,49 @@ def test_changed_only_writes_what_moved_since_the_last_write(
     assert result.exit_code == 0 and len(_rows(hub)) - 1 == len(unique)
     fourth, body = run(changed_file, "--step", "0.005")
     assert [r[0] for r in body] == [str(moved.loc[3, "lead_id"])]
+
+
+def test_since_writes_each_leads_last_logged_answer(
+    trained: Trained, tmp_path: Path, database_url: str
+) -> None:
+    """The daily job without a score file: what the service and `score --log` logged since a date,
+    each lead's last answer with its own time and model version."""
+    from tests.helpers import private_env
+
+    leads = make_leads(120, 94)
+    leads.to_csv(tmp_path / "export.csv", index=False)
+    with private_env({"LEADSCORE_DATABASE_URL": database_url}):
+        for _ in range(2):  # logged twice: the last answer of each lead is written
+            result = runner.invoke(
+                app,
+                [
+                    "score",
+                    str(tmp_path / "export.csv"),
+                    "--model",
+                    str(trained["model_path"]),
+                    "--out",
+                    str(tmp_path / "s.csv"),
+                    "--log",
+                ],
+            )
+            assert result.exit_code == 0, result.output
+    out = tmp_path / "sf.csv"
+    base = ["writeback", "--to", "salesforce", "--out", str(out), "--store", database_url, "--json"]
+    result = runner.invoke(app, [*base, "--since", "2000-01-01"])
+    assert result.exit_code == 0, result.output
+    rows = _rows(out)
+    header, body = rows[0], rows[1:]
+    ids = leads["lead_id"].astype(str).drop_duplicates()
+    assert sorted(r[0] for r in body) == sorted(ids) and json.loads(result.stdout)["rows"] == len(ids)
+    got = dict(zip(header, body[0], strict=True))
+    assert SALESFORCE_DATETIME.match(got["Score_Date__c"]) and got["Score_Model__c"]
+    assert float(got["Lead_Score__c"]) >= 0 and got["MQL__c"] in ("true", "false")
+    scores = pd.read_csv(tmp_path / "s.csv").set_index("lead_id")
+    for row in body[:20]:
+        cells = dict(zip(header, row, strict=True))
+        assert abs(float(cells["Lead_Score__c"]) - scores.loc[int(cells["Id"]), "p_sql"]) < 1e-6
+    # nothing logged after a day in the future; both sources at once is one line
+    result = runner.invoke(app, [*base, "--since", "2999-01-01"])
+    assert result.exit_code == 0 and _rows(out) == [header]
+    result = runner.invoke(app, [*base[:1], str(tmp_path / "s.csv"), *base[1:], "--since", "2000-01-01"])
+    assert result.exit_code == 2 and "not both" in result.output

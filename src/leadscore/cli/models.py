@@ -302,9 +302,12 @@ def promote_cmd(
 @app.command()
 @user_errors
 def writeback(
-    scores: Annotated[Path, typer.Argument(help="A score file written by leadscore score (CSV or Parquet).")],
     to: Annotated[str, typer.Option("--to", help="The CRM: salesforce or hubspot.")],
     out: Annotated[Path, typer.Option("--out", help="The CRM's import file to write (CSV).")],
+    scores: Annotated[
+        Path | None,
+        typer.Argument(help="A score file written by leadscore score (CSV or Parquet); or use --since."),
+    ] = None,
     spec: SpecOpt = None,
     model: Annotated[
         str | None, typer.Option("--model", help="The model that scored: its version is written too.")
@@ -332,33 +335,31 @@ def writeback(
             "--store", help="--changed-only: the store (database URL or SQLite file); default the setting."
         ),
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Instead of SCORES: the answers the store's score log holds from this date (each lead's "
+            "last), with their own times and model versions.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The scores as the CRM's bulk import file: Salesforce Bulk API 2.0 CSV or a HubSpot contacts import."""
-    from datetime import UTC, datetime
-
-    from leadscore.data.sources import read_table
-    from leadscore.scoring.writeback import write_back
+    from leadscore.scoring.writeback import write_values
     from leadscore.spec import load_spec
     from leadscore.store.db import open_store
-    from leadscore.tracking.loading import load_bundle
 
-    frame = read_table(scores)
-    when = (
-        datetime.fromtimestamp(scores.stat().st_mtime, UTC)
-        if scored_at is None
-        else cli_time("--scored-at", scored_at)
-    )
-    version = load_bundle(model).model_version if model else None
-    memory = open_store(store) if changed_only else None
-    written = write_back(
-        frame,
+    if (scores is None) == (since is None):
+        raise UserError("give SCORES (a score file) or --since (the store's score log), not both")
+    db = open_store(store) if (changed_only or since is not None) else None
+    values = _writeback_values(scores, since, db, model, scored_at)
+    written = write_values(
+        values,
         to,
         out,
         load_spec(spec) if spec else None,
-        scored_at=when,
-        model_version=version,
-        changed_only=memory,
+        changed_only=db if changed_only else None,
         step=step,
     )
     if json_out:
@@ -374,3 +375,27 @@ def writeback(
     for line in written.warnings:
         info(f"warning: {line}")
     info(f"wrote {written.rows:,} leads for {to} to {written.out} ({', '.join(written.fields)})")
+
+
+def _writeback_values(
+    scores: Path | None, since: str | None, db: Any, model: str | None, scored_at: str | None
+) -> Any:
+    """What ``writeback`` writes: a score file's rows, or the store's logged answers since a date."""
+    from datetime import UTC, datetime
+
+    from leadscore.data.sources import read_table
+    from leadscore.scoring.writeback import logged_values, score_values
+    from leadscore.store.scores import served_scores
+    from leadscore.tracking.loading import load_bundle
+
+    if since is not None:
+        start = cli_time("--since", since)
+        return logged_values(served_scores(db, start.replace(tzinfo=None)))
+    assert scores is not None
+    when = (
+        datetime.fromtimestamp(scores.stat().st_mtime, UTC)
+        if scored_at is None
+        else cli_time("--scored-at", scored_at)
+    )
+    version = load_bundle(model).model_version if model else None
+    return score_values(read_table(scores), when, version)

@@ -14,6 +14,7 @@ numbered reasons joined, and ``scored_at`` and ``model_version`` given by the ca
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,6 +118,30 @@ def score_values(scores: pd.DataFrame, scored_at: datetime, model_version: str |
     return out
 
 
+def logged_values(log: pd.DataFrame) -> pd.DataFrame:
+    """The store's logged answers (``served_scores``, oldest first) as write-back values: each answer
+    with its own time and model version; its reasons are the fields it named (the log keeps no text)."""
+    out = pd.DataFrame(
+        {
+            "lead_id": log["lead_id"].astype(object).to_numpy(),
+            "p_sql": log["p_sql"].astype(float).to_numpy(),
+            "mql": [bool(v) for v in log["mql"]],
+            "grade": log["grade"].astype(object).to_numpy(),
+            "reasons": [REASON_SEPARATOR.join(_fields(r)) for r in log["reasons"]],
+            "scored_at": pd.to_datetime(log["scored_at"]).dt.tz_localize(None).to_numpy(),
+            "model_version": log["model_version"].astype(object).to_numpy(),
+        }
+    )
+    return out
+
+
+def _fields(value: Any) -> list[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    named = json.loads(value) if isinstance(value, str) else value
+    return [str(v) for v in named]
+
+
 def write_back(
     scores: pd.DataFrame,
     crm: str,
@@ -131,8 +156,22 @@ def write_back(
     """Write the CRM's import file for ``scores`` (a ``leadscore score`` output) atomically; with
     ``changed_only`` (the store), only leads whose MQL flag or grade changed, or whose P(SQL) moved by
     more than ``step``, since the last write to this CRM, which the store then remembers."""
-    mapping = target(spec, crm)
     values = score_values(scores, scored_at, model_version)
+    return write_values(values, crm, out, spec, changed_only=changed_only, step=step)
+
+
+def write_values(
+    values: pd.DataFrame,
+    crm: str,
+    out: str | Path,
+    spec: DatasetSpec | None,
+    *,
+    changed_only: Store | None = None,
+    step: float = 0.02,
+) -> Written:
+    """The CRM's import file for write-back ``values`` (``score_values`` or ``logged_values``): a lead
+    given twice is written once, with its last values."""
+    mapping = target(spec, crm)
     wanted = mapping.fields
     unknown = [col for col in wanted if col not in _KNOWN]
     if unknown:
