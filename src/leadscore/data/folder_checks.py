@@ -116,37 +116,7 @@ def _log_facts(
     unknown = pos < 0
     future = ~bad_time & (t > now)
     rows = len(table)
-    if by_email is not None and unknown.any():
-        share = f"{int(unknown.sum()):,} of {rows:,} rows ({unknown.mean():.1%})"
-        how = "most" if unknown.mean() > 0.5 else "some"
-        report.add(
-            "warning",
-            "unknown_email",
-            by_email,
-            int(unknown.sum()),
-            f"{share} have an email that matches no lead's ({how} of the log): they are not used; "
-            f"check spec keys '{kind}.email' and 'email'",
-            name,
-        )
-    elif rows and unknown.all():
-        report.add(
-            "error",
-            "ids_dont_join",
-            id_col,
-            rows,
-            f"{NO_JOIN} '{kind}.id'",
-            name,
-        )
-    elif unknown.any():
-        report.add(
-            "warning",
-            "unknown_lead",
-            id_col,
-            int(unknown.sum()),
-            f"{int(unknown.sum()):,} rows ({unknown.mean():.1%}) name a lead that is not in the leads "
-            "table: they are not used",
-            name,
-        )
+    _report_unknown(report, unknown, id_col, kind, name, by_email)
     if bad_time.any():
         report.add(
             "warning",
@@ -181,6 +151,45 @@ def _log_facts(
             "max": int(per_lead.max()) if len(per_lead) else 0,
         },
     }
+
+
+def _report_unknown(
+    report: ValidationReport, unknown: np.ndarray, id_col: str, kind: str, name: str, by_email: str | None
+) -> None:
+    """Rows whose lead is not in the leads table: an error when none joins, else a counted warning
+    (a log keyed by email: its emails that match no lead's)."""
+    rows = len(unknown)
+    if by_email is not None and unknown.any():
+        share = f"{int(unknown.sum()):,} of {rows:,} rows ({unknown.mean():.1%})"
+        how = "most" if unknown.mean() > 0.5 else "some"
+        report.add(
+            "warning",
+            "unknown_email",
+            by_email,
+            int(unknown.sum()),
+            f"{share} have an email that matches no lead's ({how} of the log): they are not used; "
+            f"check spec keys '{kind}.email' and 'email'",
+            name,
+        )
+    elif rows and unknown.all():
+        report.add(
+            "error",
+            "ids_dont_join",
+            id_col,
+            rows,
+            f"{NO_JOIN} '{kind}.id'",
+            name,
+        )
+    elif unknown.any():
+        report.add(
+            "warning",
+            "unknown_lead",
+            id_col,
+            int(unknown.sum()),
+            f"{int(unknown.sum()):,} rows ({unknown.mean():.1%}) name a lead that is not in the leads "
+            "table: they are not used",
+            name,
+        )
 
 
 def _after_scoring(

@@ -14,6 +14,13 @@ from leadscore.data.activity import all_logs_found, require_columns, stacked_log
 from leadscore.data.history import stage_rows
 from leadscore.data.joins import joined
 from leadscore.data.lifecycle import with_scoring_time
+from leadscore.data.moments import (
+    MOMENT_OF,
+    latest_moment,
+    leads_at_moments,
+    moment_table,
+    table_at_moments,
+)
 from leadscore.data.sources import find_table, read_folder_table, read_table, resolve_leads_path
 from leadscore.errors import UserError
 from leadscore.features.rollups import rollups_for_spec
@@ -41,12 +48,60 @@ def with_declared_tables(
     """The leads with what the spec declares over the folder's other tables: engagement from the
     activity log, the label from the status history (and how many leads that left out). Tables
     are read once into ``loaded`` when one is given (a caller that reads them again). ``until_ms``:
-    the export day when it is earlier than the tables' end: later stage changes are not read."""
+    the export day when it is earlier than the tables' end: later stage changes are not read. With
+    ``moments``, one row per scoring moment (``data/moments.py``)."""
+    if spec.moments is not None:
+        frame, loaded = _at_moments(frame, folder, spec, loaded)
     if spec.declared:
         frame = with_declared_engagement(frame, folder, spec, loaded)
     if spec.label.stages:
         return with_stage_labels(frame, folder, spec, loaded, until_ms=until_ms)
     return frame, 0
+
+
+def _at_moments(
+    frame: pd.DataFrame, folder: Path, spec: DatasetSpec, loaded: Loaded | None
+) -> tuple[pd.DataFrame, Loaded]:
+    """The leads at each of their moments, and the declared tables copied for each moment (the
+    tables as read stay in ``loaded``, for the caller's own checks)."""
+    raw: Loaded = loaded if loaded is not None else {}
+    history, name = _history(folder, spec, raw, frame)
+    moments = moment_table(frame, history, spec)
+    at = leads_at_moments(frame, moments, spec)
+    private: Loaded = {"stages": (table_at_moments(history, _stage_id(spec), moments), name)}
+    if spec.declared:
+        events, source = folder_activity(folder, spec, raw, frame)
+        columns = spec.activity
+        assert columns is not None
+        private["events"] = (table_at_moments(events, columns.id, moments), source)
+    raw[AT_MOMENTS + "stages"] = private["stages"]  # the history as the moments' labels read it
+    return at, private
+
+
+AT_MOMENTS = "moments:"  # in ``Loaded``: a table copied for each moment, beside the table as read
+
+
+def labelled_history(loaded: Loaded, spec: DatasetSpec) -> pd.DataFrame | None:
+    """The status history the labels were read from (copied per moment with ``moments``), if read."""
+    key = (AT_MOMENTS if spec.moments is not None else "") + "stages"
+    return loaded[key][0] if key in loaded else None
+
+
+def _history(
+    folder: Path, spec: DatasetSpec, loaded: Loaded, frame: pd.DataFrame
+) -> tuple[pd.DataFrame, str]:
+    if spec.stages is None or not spec.id:
+        raise UserError(
+            "spec key 'moments': scoring moments come from the status history (spec keys 'stages', 'id')"
+        )
+    log = spec.stages
+    columns = {"id": log.id, "time": log.time, "stage": log.stage}
+    return declared_table(folder, spec, "stages", columns, loaded, frame[spec.id])
+
+
+def _stage_id(spec: DatasetSpec) -> str:
+    assert spec.stages is not None
+    return spec.stages.id
 
 
 def leads_path(folder: Path, spec: DatasetSpec) -> Path:
@@ -63,6 +118,9 @@ def with_declared_engagement(
 ) -> pd.DataFrame:
     """``frame`` (the leads) with every declared engagement feature computed from the folder's
     activity log as of each lead's scoring time (columns of the same name are replaced)."""
+    if spec.moments is not None and MOMENT_OF not in frame.columns and spec.stages is not None:
+        history, _ = _history(folder, spec, loaded if loaded is not None else {}, frame)
+        frame = latest_moment(frame, moment_table(frame, history, spec), spec)  # scored at its latest
     if spec.activity is None:
         raise UserError(
             "spec key 'events': declared engagement needs the activity log's columns (events: {id, time, type})"

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.lifecycle import DateLabels
+from leadscore.data.moments import first_moments
 from leadscore.data.personal import email_column
 from leadscore.errors import UserError
 from leadscore.features import (
@@ -269,7 +270,8 @@ def _check_duplicates(frame: pd.DataFrame, spec: DatasetSpec, report: Validation
             report.add("warning", "duplicate_id", spec.id, dup, f"{dup} rows repeat an id already seen")
     contact = email_column(frame, spec.email)
     if contact is not None:  # the spec's email column, or one found by its values
-        emails = map_values(frame[contact], canonical_category).dropna()
+        # a lead's later scoring moments share its email: repeats are counted among its first ones
+        emails = map_values(frame.loc[first_moments(frame), contact], canonical_category).dropna()
         dup = int(emails.duplicated().sum())
         if dup:
             report.add(

@@ -11,7 +11,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from leadscore.features import FeatureEncoder
 from leadscore.modeling.options import (
@@ -213,10 +213,16 @@ def fit_crossfit(
     enc: FeatureEncoder,
     options: TrainOptions,
     capacity: Capacity | None,
+    groups: np.ndarray | None = None,
 ) -> Fitted:
     """Five fold models give every training row an out-of-fold score (shape choice, calibration,
-    cutoff); the final booster then learns from all rows, as CalibratedClassifierCV(ensemble=False)."""
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=options.seed).split(rows, y[rows]))
+    cutoff); the final booster then learns from all rows, as CalibratedClassifierCV(ensemble=False).
+    ``groups``: rows of one lead (its scoring moments) stay in one fold."""
+    if groups is None:
+        folds = list(StratifiedKFold(5, shuffle=True, random_state=options.seed).split(rows, y[rows]))
+    else:
+        grouped = StratifiedGroupKFold(5, shuffle=True, random_state=options.seed)
+        folds = list(grouped.split(rows, y[rows], groups[rows]))
     candidates = (capacity,) if capacity else options.capacities
     searched = None
     if capacity is None and len(candidates) > 1:  # the search proposes one more shape (first fold's split)

@@ -10,16 +10,24 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from leadscore.data.folders import Loaded, is_declared_folder, leads_path, sql_times, with_declared_tables
+from leadscore.data.folders import (
+    Loaded,
+    is_declared_folder,
+    labelled_history,
+    leads_path,
+    sql_times,
+    with_declared_tables,
+)
 from leadscore.data.labels import apply_labels, decided_leads, reached_times
 from leadscore.data.lifecycle import DateLabels, with_scoring_time
 from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
+from leadscore.data.moments import MOMENT_NO, MOMENT_OF, first_moments
 from leadscore.data.personal import email_column, personal_reason
 from leadscore.data.sources import format_warnings, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
 from leadscore.features import canonical_category, dates_ms, map_values, parse_dates
-from leadscore.features.values import date_warnings
+from leadscore.features.values import date_warnings, lead_key
 from leadscore.modeling.survival import Observed, observed
 from leadscore.spec import DatasetSpec
 
@@ -102,7 +110,8 @@ def load_training_frame(
         if notes is not None and past:
             stages = " / ".join(spec.label.stages or [])
             notes.append(f"left out {past} leads already at {stages} when they were scored")
-        sql_at = sql_times(frame, loaded["stages"][0], spec, given) if "stages" in loaded else None
+        history = labelled_history(loaded, spec)
+        sql_at = sql_times(frame, history, spec, given) if history is not None else None
         return LoadedExport(frame, digest, export_day(frame, spec, loaded), sql_at)
     frame, digest = read_table_hashed(path)
     frame = with_scoring_time(frame, spec)
@@ -231,13 +240,22 @@ def deduplicate(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, i
     contact = email_column(frame, spec.email)
     if contact is not None:  # the spec's, or found by its values in an export trained with flags
         emails = map_values(frame[contact], canonical_category)
-        keep &= ~(emails.duplicated() & emails.notna()).to_numpy()
+        repeated = (emails.duplicated() & emails.notna()).to_numpy()
+        groups = lead_groups(frame)
+        if groups is not None:  # a lead's moments share its email: a repeat is another lead's
+            first = first_moments(frame)
+            firsts = emails.loc[first]
+            again = set(groups[first][(firsts.duplicated() & firsts.notna()).to_numpy()])
+            repeated = np.isin(groups, list(again))
+        keep &= ~repeated
     return frame.loc[keep].reset_index(drop=True), int((~keep).sum())
 
 
 def candidate_fields(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[list[str], dict[str, str]]:
     """The fields a model may learn from, and the excluded ones with the reason."""
     reserved = {
+        MOMENT_OF,
+        MOMENT_NO,
         spec.label.column,
         spec.id,
         spec.time,
@@ -284,11 +302,12 @@ def split_indices(frame: pd.DataFrame, y: np.ndarray, spec: DatasetSpec, seed: i
     idx = np.arange(n)
     if spec.time and spec.time in frame.columns:
         when = parse_dates(frame[spec.time]).astype("datetime64[ms]").astype(np.int64)
+        groups = lead_groups(frame)
+        if groups is not None:  # every moment of a lead on the side of its latest moment
+            when = pd.Series(when).groupby(groups).transform("max").to_numpy()
         order = np.lexsort((idx, when))
-        n_test = int(round(TEST_SHARE * n))
-        rest, test = order[: n - n_test], order[n - n_test :]
-        n_valid = int(round(VALID_SHARE * len(rest)))
-        fit, valid = rest[: len(rest) - n_valid], rest[len(rest) - n_valid :]
+        rest, test = _cut(order, when, n - int(round(TEST_SHARE * n)))
+        fit, valid = _cut(rest, when, len(rest) - int(round(VALID_SHARE * len(rest))))
         split = Split(np.sort(fit), np.sort(valid), np.sort(test), "time")
     else:
         rest, test = train_test_split(idx, test_size=TEST_SHARE, stratify=y, random_state=seed)
@@ -298,6 +317,20 @@ def split_indices(frame: pd.DataFrame, y: np.ndarray, spec: DatasetSpec, seed: i
         if len(np.unique(y[rows])) < 2:
             raise UserError(f"the {part} part has only one class; more data or more SQLs are needed")
     return split
+
+
+def _cut(order: np.ndarray, when: np.ndarray, at: int) -> tuple[np.ndarray, np.ndarray]:
+    """``order`` cut at ``at``, moved past rows of the same time (a lead's moments share its latest)."""
+    while 0 < at < len(order) and when[order[at]] == when[order[at - 1]]:
+        at += 1
+    return order[:at], order[at:]
+
+
+def lead_groups(frame: pd.DataFrame) -> np.ndarray | None:
+    """Each row's lead (its own id) when a lead has several scoring moments, else None."""
+    if MOMENT_OF not in frame.columns:
+        return None
+    return map_values(frame[MOMENT_OF], lead_key).to_numpy(dtype=object)
 
 
 def weekly_volume(frame: pd.DataFrame, time_col: str | None, *, min_weeks: float = 0.0) -> float | None:

@@ -66,6 +66,8 @@ def declared_frame(
         raise UserError(
             "spec keys 'id' and 'time': needed to roll up activity as of each lead's scoring time"
         )
+    if spec.moments is not None:
+        raise UserError("spec key 'moments': several scoring moments are read by the pandas engine only")
     leads, leads_name = _table(spark, folder, spec, "leads")
     for key, column in (("id", spec.id), ("time", spec.time)):
         if column not in leads.columns:

@@ -38,6 +38,7 @@ __all__ = [  # what the rest of the project imports from the spec (its activity 
     "DatasetSpec",
     "EventLog",
     "LabelRule",
+    "MomentRule",
     "SegmentRule",
     "StageLog",
     "WritebackTarget",
@@ -114,6 +115,15 @@ class StageLog(BaseModel):
             col: {v.strip().casefold() for v in ([values] if isinstance(values, str) else values)}
             for col, values in self.where.items()
         }
+
+
+class MomentRule(BaseModel):
+    """Several scoring moments per lead: every entry into one of ``stages`` (from the status history)
+    is a moment of its own, scored with its features and labelled from that moment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stages: list[str] = Field(min_length=1)
 
 
 class WritebackTarget(BaseModel):
@@ -215,6 +225,9 @@ class DatasetSpec(BaseModel):
     tables: dict[str, str] = Field(default_factory=dict)  # a data folder: the file stem of each table
     stages: StageLog | None = None  # the status history, for labels from stages
     segments: SegmentRule | None = None  # one model and cutoff per segment where the data says so
+    # Every entry into these stages is a scoring moment (a recycled lead that becomes an MQL again is
+    # scored again); unset: one moment per lead, its ``time``.
+    moments: MomentRule | None = None
     # The day the export was taken: a lead whose label window ends after it is open (unknown). Unset:
     # the latest time found in the data (data/maturity.py).
     observed_until: datetime | date | None = None
@@ -319,7 +332,7 @@ class DatasetSpec(BaseModel):
     def digest(self) -> str:
         dumped = self.model_dump(mode="json")
         # keys added later: left out while unset, so older specs' digests are unchanged
-        for key in ("segments", "observed_until", "time_also", "extends", "writeback"):
+        for key in ("segments", "observed_until", "time_also", "extends", "writeback", "moments"):
             if not dumped.get(key):
                 dumped.pop(key, None)
         if dumped.get("stages") and not dumped["stages"].get("where"):
