@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +115,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path) -> Tr
         "model_path": Path(payload["model_path"]),
         "review_by": review_by,
     }
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """A local Spark session of two cores for one test module (stopped after it)."""
+    import sys
+
+    from leadscore.spark.session import spark_session
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
+    yield session
+    session.stop()

@@ -5,9 +5,6 @@ single machine, in the service's per-lead engine and inside Spark; bad keys are 
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -179,16 +176,6 @@ def test_a_wrong_log_key_is_one_line(
     assert result.exit_code == 2, result.output
     assert says in result.output and "Traceback" not in result.output
     assert len([line for line in result.output.splitlines() if line.strip()]) == 1, result.output
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    from leadscore.spark.session import spark_session
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
-    yield session
-    session.stop()
 
 
 def test_spark_reads_the_named_logs_as_the_single_machine(

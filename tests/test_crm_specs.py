@@ -12,11 +12,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from leadscore.cli import app
 from leadscore.data.synthetic import write_dataset
 from leadscore.data.synthetic.hubspot import hubspot_tables
+from leadscore.data.synthetic.salesforce import salesforce_tables
 from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.train import train_model
 from leadscore.scoring.bundle import ModelBundle
@@ -29,22 +31,52 @@ ROLLUPS = ("Number of Pageviews", "Number of Sessions", "Number of Form Submissi
 
 
 @pytest.fixture(scope="module")
-def hubspot(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("hubspot")
+def native(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The generated folder, and the model the synthetic spec trains on it."""
+    root = tmp_path_factory.mktemp("native")
     tables = make_tables(N_LEADS, 3, fault_rate=0.0)
     write_dataset(tables, root / "native")
-    crm = root / "crm"
-    crm.mkdir()
-    for name, frame in hubspot_tables(tables, 3).items():
-        frame.to_csv(crm / f"{name}.csv", index=False)
-    native = train_model(
+    result = train_model(
         root / "native", load_spec("synthetic"), TrainOptions(contract=load_contract()[0], search_trials=0)
     )
+    return {"tables": tables, "result": result}
+
+
+def _train(root: Path, folder: Path, spec: str) -> dict[str, Any]:
     with private_env({"LEADSCORE_SEARCH_TRIALS": "0", **mlflow_env(root)}):
-        result = CliRunner().invoke(app, ["train", str(crm), "--spec", "hubspot", "--json"])
+        result = CliRunner().invoke(app, ["train", str(folder), "--spec", spec, "--json"])
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
-    return {"root": root, "crm": crm, "native": native, "payload": payload}
+    payload: dict[str, Any] = json.loads(result.stdout)
+    return payload
+
+
+@pytest.fixture(scope="module")
+def hubspot(native: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("hubspot")
+    crm = root / "crm"
+    crm.mkdir()
+    for name, frame in hubspot_tables(native["tables"], 3).items():
+        frame.to_csv(crm / f"{name}.csv", index=False)
+    return {"root": root, "crm": crm, "native": native["result"], "payload": _train(root, crm, "hubspot")}
+
+
+@pytest.fixture(scope="module")
+def salesforce(native: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("salesforce")
+    crm = root / "org"
+    crm.mkdir()
+    for name, frame in salesforce_tables(native["tables"], 3).items():
+        frame.to_csv(crm / f"{name}.csv", index=False)
+    # The org's own words: its qualified status, and the field its marketing scores leads at.
+    own = {
+        "extends": "salesforce",
+        "name": "acme-salesforce",
+        "time": ["MQL_Date__c", "CreatedDate"],
+        "label": {"stages": ["Sales Qualified"]},
+    }
+    spec = root / "acme.yaml"
+    spec.write_text(yaml.safe_dump(own, sort_keys=False))
+    return {"root": root, "crm": crm, "native": native["result"], "payload": _train(root, crm, str(spec))}
 
 
 def test_hubspot_exports_train_as_well_as_the_native_folder(hubspot: dict[str, Any]) -> None:
@@ -89,3 +121,25 @@ def test_an_export_without_page_views_reads_them_as_none(hubspot: dict[str, Any]
     full = read_leads(hubspot["crm"], spec, labels=True)
     assert (without["page_views_30d"] == 0).all() and full["page_views_30d"].sum() > 0
     assert without["demo_requests"].equals(full["demo_requests"])  # the other logs read as before
+
+
+def test_salesforce_objects_train_as_well_as_the_native_folder(salesforce: dict[str, Any]) -> None:
+    payload, native = salesforce["payload"], salesforce["native"]
+    assert payload["n_test"] == native.n_test
+    assert abs(payload["metrics"]["roc_auc"] - native.metrics["roc_auc"]) < 0.01, (
+        payload["metrics"]["roc_auc"],
+        native.metrics["roc_auc"],
+    )
+    bundle = ModelBundle.load(Path(payload["model_path"]))
+    card = bundle.meta.card
+    assert card is not None
+    assert round(card.data["test_sql_rate"] * payload["n_test"]) == int(native.test_y.sum())
+    excluded = bundle.meta.excluded_columns
+    for column in ("Status", "IsConverted", "ConvertedDate", "FirstName", "Email", "Company"):
+        assert column not in bundle.fields and column in excluded
+    # the Campaign join, the email-keyed Pardot log and the org's custom fields all reach the model
+    assert {"webinar_registrations", "webinar_attendance", "pricing_visits_7d", "demo_requests"} <= set(
+        bundle.fields
+    )
+    assert {"Seniority__c", "Tech_Stack__c", "Title", "NumberOfEmployees"} <= set(bundle.fields)
+    assert "calls" in bundle.fields or "calls" in excluded  # logged after the moment: never read

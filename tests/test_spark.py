@@ -3,9 +3,6 @@ for row the single-machine path's, on a generated export in a CRM's own vocabula
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,16 +99,6 @@ def _export(folder: Path, n: int = 2500, seed: int = 61) -> Path:
     history = pd.concat([history.assign(Field="Status"), rating], ignore_index=True)
     history[["Lead", "Changed At", "Field", "New Status"]].to_csv(folder / "status_history.csv", index=False)
     return folder
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    from leadscore.spark.session import spark_session
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

@@ -25,21 +25,15 @@ def scored(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
     leads = make_leads(300, 93)
     leads.to_csv(folder / "export.csv", index=False)
     out = folder / "scores.csv"
-    result = runner.invoke(
-        app,
-        [
-            "score",
-            str(folder / "export.csv"),
-            "--model",
-            str(trained["model_path"]),
-            "--out",
-            str(out),
-            "--explain",
-            "3",
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    _score(trained, folder / "export.csv", out, "--explain", "3")
     return out
+
+
+def _score(trained: Trained, export: Path, out: Path, *extra: str) -> None:
+    """``leadscore score`` of ``export`` by the trained model into ``out``."""
+    command = ["score", str(export), "--model", str(trained["model_path"]), "--out", str(out), *extra]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -250,19 +244,7 @@ def test_since_writes_each_leads_last_logged_answer(
     leads.to_csv(tmp_path / "export.csv", index=False)
     with private_env({"LEADSCORE_DATABASE_URL": database_url}):
         for _ in range(2):  # logged twice: the last answer of each lead is written
-            result = runner.invoke(
-                app,
-                [
-                    "score",
-                    str(tmp_path / "export.csv"),
-                    "--model",
-                    str(trained["model_path"]),
-                    "--out",
-                    str(tmp_path / "s.csv"),
-                    "--log",
-                ],
-            )
-            assert result.exit_code == 0, result.output
+            _score(trained, tmp_path / "export.csv", tmp_path / "s.csv", "--log")
     out = tmp_path / "sf.csv"
     base = ["writeback", "--to", "salesforce", "--out", str(out), "--store", database_url, "--json"]
     result = runner.invoke(app, [*base, "--since", "2000-01-01"])

@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from leadscore.data.joins import joined
 from leadscore.data.personal import email_column
 from leadscore.data.sources import find_table, read_table
 from leadscore.errors import UserError
-from leadscore.features.values import canonical_category, map_values
+from leadscore.features.values import canonical_category, lead_key, map_values
 from leadscore.spec import ActivityColumns, DatasetSpec, EventLog
 
 
@@ -70,6 +71,8 @@ def _one_log(
         raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key '{where}'")
     table = read_table(path)
     require_columns(table.columns, path.name, key, log.columns())
+    if log.join is not None:
+        table = _joined_table(folder, table, log, key, path.name)
     lead_ids = leads[spec.id] if leads is not None and spec.id else None
     if log.email is not None:
         ids = _ids_by_email(table[log.email], leads, spec, key)
@@ -107,3 +110,26 @@ def all_logs_found(folder: Path, spec: DatasetSpec) -> bool:
         log.optional or find_table(folder, spec.log_table(name)) is not None
         for name, log in spec.logs.items()
     )
+
+
+def _joined_table(folder: Path, table: pd.DataFrame, log: EventLog, key: str, source: str) -> pd.DataFrame:
+    """``table`` with the columns of the rows its ``join.by`` column names, as ``<table>.<column>``."""
+    join = log.join
+    assert join is not None
+    require_columns(table.columns, source, f"{key}.join", {"on": join.by})
+    path = find_table(folder, join.table)
+    if path is None:
+        raise UserError(
+            f"{folder}: no '{join.table}' table (.csv or .parquet) for spec key '{key}.join.table'"
+        )
+    other = read_table(path)
+    require_columns(other.columns, path.name, f"{key}.join", {"id": join.id})
+    right = map_values(other[join.id], lead_key).to_numpy(dtype=object)
+    first = ~pd.Index(right).duplicated()  # an id given twice: its first row
+    other = other.loc[first].rename(columns=lambda c: f"{join.table}.{c}")
+    left = map_values(table[join.by], lead_key).to_numpy(dtype=object)
+    position = pd.Index(right[first]).get_indexer(left)
+    joined_rows = other.iloc[np.where(position >= 0, position, 0)].reset_index(drop=True)
+    found = np.broadcast_to((position >= 0)[:, None], joined_rows.shape)
+    joined_rows = joined_rows.astype(object).where(found, None)
+    return pd.concat([table.reset_index(drop=True), joined_rows], axis=1)

@@ -44,12 +44,38 @@ def stacked_logs(
         table = read_table(spark, path)
         file_name = path.rstrip("/").rsplit("/", 1)[-1]
         require_columns(table.columns, file_name, key, log.columns())
+        if log.join is not None:
+            table = _joined(spark, folder, table, log, key, file_name)
         parts.append(_renamed(table, log, name, spec, leads, attributes, key))
         names.append(file_name)
     stacked = parts[0]
     for part in parts[1:]:
         stacked = stacked.unionByName(part, allowMissingColumns=True)
     return stacked, ", ".join(names)
+
+
+def _joined(
+    spark: SparkSession, folder: str, table: DataFrame, log: EventLog, key: str, source: str
+) -> DataFrame:
+    """``table`` with the columns of the rows its ``join.by`` column names, as ``<table>.<column>``."""
+    from pyspark.sql import functions as F
+
+    join = log.join
+    assert join is not None
+    require_columns(table.columns, source, f"{key}.join", {"on": join.by})
+    path = table_path(folder, join.table)
+    if path is None:
+        raise UserError(
+            f"{folder}: no '{join.table}' table (.csv, .parquet or a Parquet folder) for spec key '{key}.join.table'"
+        )
+    other = read_table(spark, path)
+    require_columns(other.columns, path.rstrip("/").rsplit("/", 1)[-1], f"{key}.join", {"id": join.id})
+    other = other.dropDuplicates([join.id]).select(
+        F.col(f"`{join.id}`").cast("string").alias("_ls_join"),
+        *[F.col(f"`{c}`").alias(f"{join.table}.{c}") for c in other.columns],
+    )
+    keyed = table.withColumn("_ls_join", F.col(f"`{join.by}`").cast("string"))
+    return keyed.join(other, "_ls_join", "left").drop("_ls_join")
 
 
 def _empty(spark: SparkSession, spec: DatasetSpec, attributes: list[str]) -> DataFrame:

@@ -255,7 +255,15 @@ class DatasetSpec(BaseModel):
             return value
         if "time" in value and not isinstance(value["time"], dict):
             return EventLog.model_validate(value)
-        return {str(name): EventLog.model_validate(log) for name, log in value.items()}
+        logs = {}
+        for name, log in value.items():
+            try:
+                logs[str(name)] = EventLog.model_validate(log)
+            except ValidationError as exc:  # named: which log, which key
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in (name, *first["loc"]))
+                raise ValueError(f"{where}: {first['msg']}") from None
+        return logs
 
     @field_validator("reasons")
     @classmethod
@@ -347,7 +355,7 @@ class DatasetSpec(BaseModel):
         return hashlib.sha256(payload).hexdigest()[:16]
 
 
-EVENT_LOG_LATER = ("email", "type_value", "table", "optional")  # an activity log's keys added later
+EVENT_LOG_LATER = ("email", "type_value", "table", "optional", "join")  # an activity log's keys added later
 
 
 def _drop_unset(entries: Any, keys: tuple[str, ...]) -> None:

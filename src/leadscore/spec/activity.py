@@ -102,6 +102,17 @@ def parse_definitions(raw: Mapping[str, Any]) -> dict[str, Aggregation]:
     return {str(name): Aggregation.model_validate(value) for name, value in raw.items()}
 
 
+class LogJoin(BaseModel):
+    """A table a log's rows name by id (Salesforce's CampaignMember names its Campaign): its columns
+    join each row as ``<table>.<column>`` (``Campaign.Type``), for ``where`` and attributes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: str  # the file stem
+    by: str  # the log's column naming the row (not `on`: YAML reads that as true)
+    id: str  # the table's id column
+
+
 class EventLog(BaseModel):
     """One activity log's own column names (each CRM has its own): the lead's ``id`` (or its ``email``,
     joined to the leads by normalised email), the event's ``time``, and its ``type`` (a column, or
@@ -118,6 +129,7 @@ class EventLog(BaseModel):
     # A log some exports lack (HubSpot's page views, Pardot's visitor activity): without its table the
     # log is empty (its features count nothing), and ``validate`` says so.
     optional: bool = False
+    join: LogJoin | None = None  # a table its rows name (Campaign for CampaignMember)
 
     @model_validator(mode="after")
     def _keys(self) -> EventLog:
