@@ -76,7 +76,8 @@ def salesforce(native: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
     }
     spec = root / "acme.yaml"
     spec.write_text(yaml.safe_dump(own, sort_keys=False))
-    return {"root": root, "crm": crm, "native": native["result"], "payload": _train(root, crm, str(spec))}
+    payload = _train(root, crm, str(spec))
+    return {"root": root, "crm": crm, "native": native["result"], "payload": payload, "spec": spec}
 
 
 def test_hubspot_exports_train_as_well_as_the_native_folder(hubspot: dict[str, Any]) -> None:
@@ -143,3 +144,23 @@ def test_salesforce_objects_train_as_well_as_the_native_folder(salesforce: dict[
     )
     assert {"Seniority__c", "Tech_Stack__c", "Title", "NumberOfEmployees"} <= set(bundle.fields)
     assert "calls" in bundle.fields or "calls" in excluded  # logged after the moment: never read
+
+
+def test_spark_reads_the_salesforce_objects_as_the_single_machine(
+    salesforce: dict[str, Any], spark: Any, tmp_path: Path
+) -> None:
+    """The email-keyed Pardot log, the Campaign join and the field history, inside Spark."""
+    import numpy as np
+
+    from leadscore.data.folders import read_leads
+    from leadscore.spark.features import declared_frame
+    from leadscore.spark.session import write_parquet
+
+    spec = load_spec(str(salesforce["spec"]))
+    single = read_leads(salesforce["crm"], spec, labels=True).set_index("Id")
+    write_parquet(declared_frame(spark, str(salesforce["crm"]), spec, labels=True), str(tmp_path / "f"))
+    got = pd.read_parquet(tmp_path / "f").set_index("Id").loc[single.index]
+    for name in [*spec.declared, spec.label.column]:
+        a, b = single[name].to_numpy(float), got[name].to_numpy(float)
+        assert np.allclose(a, b, equal_nan=True, atol=1e-9), name
+    assert single["webinar_registrations"].sum() > 0 and single["pricing_visits_7d"].sum() > 0
