@@ -89,3 +89,17 @@ def email_column(frame: pd.DataFrame, declared: str | None) -> str | None:
         if text is not None and len(text) >= 20 and text.str.match(_EMAIL.pattern).mean() > 0.8:
             return str(column)
     return None
+
+
+def unusable_reason(series: pd.Series, n: int) -> str | None:
+    """Why a column without a spec cannot be learned from (constant, an identifier, an email), or None."""
+    distinct = series.nunique(dropna=True)
+    if distinct <= 1:
+        return "constant (carries no information)"
+    textual = not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_datetime64_any_dtype(series)
+    integral = pd.api.types.is_integer_dtype(series)
+    if (textual or integral) and distinct >= 0.98 * series.notna().sum() and n >= 50:
+        return "identifier-like (a different value for almost every lead)"
+    if textual and series.astype(str).str.contains("@", regex=False).mean() > 0.5:
+        return "email address (personal data)"
+    return None

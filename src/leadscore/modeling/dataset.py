@@ -22,7 +22,7 @@ from leadscore.data.labels import apply_labels, decided_leads, reached_times
 from leadscore.data.lifecycle import DateLabels, with_scoring_time
 from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
 from leadscore.data.moments import MOMENT_NO, MOMENT_OF, first_moments
-from leadscore.data.personal import email_column, personal_reason
+from leadscore.data.personal import email_column, personal_reason, unusable_reason
 from leadscore.data.sources import format_warnings, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
@@ -274,26 +274,12 @@ def candidate_fields(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[list[str],
     for col in frame.columns:
         if col in reserved or col in excluded:
             continue
-        why = personal_reason(col, frame[col]) or _unusable(frame[col], len(frame))
+        why = personal_reason(col, frame[col]) or unusable_reason(frame[col], len(frame))
         if why:
             excluded[col] = why
         else:
             fields.append(col)
     return fields, excluded
-
-
-def _unusable(series: pd.Series, n: int) -> str | None:
-    """Why a column without a spec cannot be learned from (constant, an identifier, an email), or None."""
-    distinct = series.nunique(dropna=True)
-    if distinct <= 1:
-        return "constant (carries no information)"
-    textual = not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_datetime64_any_dtype(series)
-    integral = pd.api.types.is_integer_dtype(series)
-    if (textual or integral) and distinct >= 0.98 * series.notna().sum() and n >= 50:
-        return "identifier-like (a different value for almost every lead)"
-    if textual and series.astype(str).str.contains("@", regex=False).mean() > 0.5:
-        return "email address (personal data)"
-    return None
 
 
 def split_indices(frame: pd.DataFrame, y: np.ndarray, spec: DatasetSpec, seed: int) -> Split:
