@@ -67,13 +67,8 @@ def salesforce(native: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
     crm.mkdir()
     for name, frame in salesforce_tables(native["tables"], 3).items():
         frame.to_csv(crm / f"{name}.csv", index=False)
-    # The org's own words: its qualified status, and the field its marketing scores leads at.
-    own = {
-        "extends": "salesforce",
-        "name": "acme-salesforce",
-        "time": ["MQL_Date__c", "CreatedDate"],
-        "label": {"stages": ["Sales Qualified"]},
-    }
+    # The org's own words: its qualified status (the shipped spec's is Salesforce's converted one).
+    own = {"extends": "salesforce", "name": "acme-salesforce", "label": {"stages": ["Sales Qualified"]}}
     spec = root / "acme.yaml"
     spec.write_text(yaml.safe_dump(own, sort_keys=False))
     payload = _train(root, crm, str(spec))

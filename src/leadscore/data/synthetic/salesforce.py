@@ -86,11 +86,11 @@ def _lead(leads: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
             "Country": leads["country"].to_numpy(),
             "LeadSource": leads["lead_source"].astype(str).map(SOURCES).to_numpy(),
             "Status": ids.map(status).fillna("Open - Not Contacted").to_numpy(),
-            "CreatedDate": _iso(leads["created_at"]).to_numpy(),
+            # the marketing platform creates the Lead in Salesforce when it scores it (an MQL sync)
+            "CreatedDate": _iso(leads["scored_at"]).to_numpy(),
             "IsConverted": ids.isin(converted.index).map({True: "true", False: "false"}).to_numpy(),
             "ConvertedDate": pd.to_datetime(ids.map(converted)).dt.strftime("%Y-%m-%d").to_numpy(),
-            # an org's own fields: the moment marketing scored the lead, and what it knows of them
-            "MQL_Date__c": _iso(leads["scored_at"]).to_numpy(),
+            # an org's own fields
             "Seniority__c": leads["seniority"].to_numpy(),
             "Department__c": leads["department"].to_numpy(),
             "Tech_Stack__c": leads["tech_stack"].to_numpy(),
