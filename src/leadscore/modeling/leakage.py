@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import rankdata
+import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
@@ -152,7 +152,7 @@ def growth_check(
     negatives = (np.asarray(y) == 0) & ~np.isnan(scored_ms)
     if negatives.sum() < GROWTH_MIN_ROWS or np.unique(scored_ms[negatives]).size < 2:
         return []
-    earlier = rankdata(-scored_ms[negatives])  # the lead's age at the export, in rank
+    earlier = _ranks(-scored_ms[negatives])  # the lead's age at the export, in rank
     newly = []
     for finding in findings:
         if finding.suspect or finding.column in point_in_time:
@@ -163,7 +163,7 @@ def growth_check(
             known = ~np.isnan(values)
             if known.sum() < GROWTH_MIN_ROWS or np.unique(values[known]).size < 3:
                 continue
-            rho = float(np.corrcoef(rankdata(values[known]), earlier[known])[0, 1])
+            rho = float(np.corrcoef(_ranks(values[known]), earlier[known])[0, 1])
             if abs(rho) >= GROWTH_RHO:
                 finding.suspect = True
                 finding.why = (
@@ -173,6 +173,11 @@ def growth_check(
                 newly.append(finding)
                 break
     return newly
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share theirs), as Spearman's correlation reads them."""
+    return pd.Series(values).rank(method="average").to_numpy()
 
 
 def family_check(findings: list[LeakageFinding], missing: dict[str, np.ndarray]) -> list[LeakageFinding]:
