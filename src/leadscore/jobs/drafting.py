@@ -36,7 +36,9 @@ ROLLUP = re.compile(
     re.IGNORECASE,
 )
 LABEL_DATE = re.compile(r"(sales qualified|\bsql\b|opportunit|converted).*\bdate\b", re.IGNORECASE)
-MOMENT_DATE = re.compile(r"(marketing qualified|\bmql\b).*\bdate\b|\bmql\b|(?<![a-z])scor(e|ed|ing)(?![a-z])", re.IGNORECASE)
+MOMENT_DATE = re.compile(
+    r"(marketing qualified|\bmql\b).*\bdate\b|\bmql\b|(?<![a-z])scor(e|ed|ing)(?![a-z])", re.IGNORECASE
+)
 CREATED = re.compile(r"(?<![a-z])created?(?![a-rt-z])|createddate", re.IGNORECASE)
 STAGE = re.compile(r"\b(status|stage|lifecycle)\b|newvalue|new value", re.IGNORECASE)
 TYPE = re.compile(r"\b(type|kind|activity|event|action)\b|subtype", re.IGNORECASE)
