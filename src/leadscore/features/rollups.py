@@ -19,13 +19,15 @@ case-insensitively, and may list several values.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from leadscore.features.values import MS_PER_DAY, canonical_category, map_values, to_epoch_ms, to_number
+from leadscore.features.values import MS_PER_DAY, canonical_category, to_epoch_ms, to_number
 from leadscore.spec import ANY, Aggregation, DatasetSpec
 
 NAT_MS = np.iinfo(np.int64).min  # what ``to_epoch_ms`` gives for a missing or unreadable time
@@ -100,40 +102,51 @@ def declared_rollups(
     n, pos_safe, age, ev_t, usable = align_events(
         events, anchors, id_col=id_col, time_col=time_col, event_id=event_id, event_time=event_time
     )
-    types = _folded(events[event_type])
-    logs = events[log_column].to_numpy(dtype=object) if log_column else None
+    coded: dict[str, Coded] = {}  # each column read once: masks are lookups into its distinct values
+
+    def column(name: str, raw: bool = False) -> Coded:
+        if name not in coded:
+            coded[name] = Coded(events[name], raw)
+        return coded[name]
+
     out: dict[str, np.ndarray] = {}
     for name, d in definitions.items():
-        mask = usable & _type_mask(types, d.types)
-        if logs is not None and log_of is not None:
-            mask &= logs == log_of[name]
-        for column, wanted in d.where.items():
-            mask &= _where_mask(events[column], wanted)
+        mask = usable & _type_mask(column(event_type), d.types)
+        if log_column is not None and log_of is not None:
+            mask &= column(log_column, raw=True).mask(partial(operator.eq, log_of[name]))
+        for where_col, wanted in d.where.items():
+            mask &= _where_mask(column(where_col), wanted)
         if d.days is not None:
             mask &= age <= d.days
         out[name] = _aggregate(d, mask, pos_safe, age, ev_t, events, n)
     return pd.DataFrame(out, index=anchors.index)
 
 
-def _folded(series: pd.Series) -> np.ndarray:
-    return map_values(series, lambda v: canonical_category(v) or "").to_numpy(dtype=object)
+class Coded:
+    """A column as codes into its distinct values, each read once (trimmed and case-folded, or as
+    written with ``raw``): a mask over millions of events is a lookup, not a string compare."""
+
+    def __init__(self, series: pd.Series, raw: bool = False) -> None:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        self.codes = codes  # -1 (missing) reads the last slot
+        values = [v if raw else (canonical_category(v) or "") for v in uniques]
+        self.values: list[Any] = [*values, None if raw else ""]
+
+    def mask(self, keep: Callable[[Any], bool]) -> np.ndarray:
+        lookup = np.fromiter((bool(keep(v)) for v in self.values), dtype=bool, count=len(self.values))
+        return lookup[self.codes]
 
 
-def _type_mask(types: np.ndarray, wanted: list[str]) -> np.ndarray:
+def _type_mask(types: Coded, wanted: list[str]) -> np.ndarray:
     folded = {w.strip().casefold() for w in wanted}
     if ANY in folded:
-        return np.ones(len(types), dtype=bool)
-    return np.isin(types, list(folded))
+        return np.ones(len(types.codes), dtype=bool)
+    return types.mask(lambda v: v in folded)
 
 
-def _where_mask(series: pd.Series, wanted: str | list[str]) -> np.ndarray:
+def _where_mask(values: Coded, wanted: str | list[str]) -> np.ndarray:
     patterns = [w.casefold() for w in ([wanted] if isinstance(wanted, str) else wanted)]
-
-    def matches(value: Any) -> float:
-        text = canonical_category(value) or ""
-        return float(any(fnmatch.fnmatchcase(text, p) for p in patterns))
-
-    return map_values(series, matches).to_numpy(dtype=float) > 0  # once per distinct value
+    return values.mask(lambda text: any(fnmatch.fnmatchcase(text, p) for p in patterns))
 
 
 def _aggregate(
