@@ -662,3 +662,20 @@ def test_the_readmes_three_table_spec_is_a_valid_spec() -> None:
         spec.label.stages == ["Sales Qualified", "Opportunity", "Customer"] and spec.label.within_days == 90
     )
     assert spec.declared["return_visits_7d"].kind == "returns"
+
+
+def test_a_numeric_attribute_reads_as_its_text_would() -> None:
+    """A numeric attribute column is read at once, a text one per distinct value: the same numbers
+    (an impossible magnitude or infinity is missing either way)."""
+    times = pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"])
+    anchors = pd.DataFrame({"lead_id": [1], "scored_at": pd.to_datetime(["2026-02-01"])})
+    numbers = [30.0, 1e20, np.nan, float("inf")]
+    text = ["30", "1e20", None, "inf"]
+    definitions = {"total": {"sum": "Seconds"}, "most": {"max": "Seconds"}, "mean": {"mean": "Seconds"}}
+    out = []
+    for values in (numbers, text):
+        events = pd.DataFrame(
+            {"lead_id": 1, "occurred_at": times, "event_type": "Visit", "Seconds": pd.Series(values)}
+        )
+        out.append(_declared(events, anchors, definitions))
+    assert out[0].equals(out[1]) and out[0]["total"].iloc[0] == 30.0 and out[0]["mean"].iloc[0] == 30.0

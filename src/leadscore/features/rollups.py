@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.features.values import MS_PER_DAY, canonical_category, to_epoch_ms, to_number
+from leadscore.features.values import (
+    MAX_MAGNITUDE,
+    MS_PER_DAY,
+    canonical_category,
+    map_unique,
+    to_epoch_ms,
+    to_number,
+)
 from leadscore.spec import ANY, Aggregation, DatasetSpec
 
 NAT_MS = np.iinfo(np.int64).min  # what ``to_epoch_ms`` gives for a missing or unreadable time
@@ -185,7 +192,7 @@ def _aggregate(
         codes = pd.factorize(folded, use_na_sentinel=True)[0]
         keep = codes >= 0
         return _distinct_per_row(rows[keep], codes[keep].astype(np.int64), n)
-    numbers = np.array([to_number(v) for v in values], dtype=np.float64)
+    numbers = _numbers(events[d.attribute], mask)
     ok = ~np.isnan(numbers)
     rows, numbers = rows[ok], numbers[ok]
     if kind == "sum":
@@ -199,6 +206,16 @@ def _aggregate(
     best = np.full(n, np.nan)
     (np.fmin if kind == "min" else np.fmax).at(best, rows, numbers)
     return best
+
+
+def _numbers(column: pd.Series, mask: np.ndarray) -> np.ndarray:
+    """The masked events' attribute as numbers, as ``to_number`` reads each value: a numeric column
+    at once, text once per distinct value ("1,200" -> 1200, junk -> NaN)."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        x = column.to_numpy(dtype=np.float64, na_value=np.nan)[mask]
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(x) & (np.abs(x) <= MAX_MAGNITUDE), x, np.nan)
+    return map_unique(column[mask], to_number)
 
 
 def _distinct_per_row(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
