@@ -159,3 +159,22 @@ def test_spark_reads_the_salesforce_objects_as_the_single_machine(
         a, b = single[name].to_numpy(float), got[name].to_numpy(float)
         assert np.allclose(a, b, equal_nan=True, atol=1e-9), name
     assert single["webinar_registrations"].sum() > 0 and single["pricing_visits_7d"].sum() > 0
+
+
+def test_an_org_without_pardot_and_the_lifecycle_labels_validate(
+    hubspot: dict[str, Any], salesforce: dict[str, Any], tmp_path: Path
+) -> None:
+    """Salesforce without Account Engagement reads its other objects (the visits count nothing), and
+    validate counts the SQLs a HubSpot export's lifecycle dates make (it said 0 / 0 before)."""
+    from leadscore.data.checking import validate_export
+    from leadscore.data.folders import read_leads
+
+    for path in salesforce["crm"].glob("*.csv"):
+        if path.stem != "VisitorActivity":
+            (tmp_path / path.name).write_bytes(path.read_bytes())
+    spec = load_spec(str(salesforce["spec"]))
+    without = read_leads(tmp_path, spec, labels=True)
+    assert (without["page_visits_30d"] == 0).all() and without["webinar_registrations"].sum() > 0
+    assert validate_export(tmp_path, spec).positives > 0
+    report = validate_export(hubspot["crm"], load_spec("hubspot"))
+    assert report.positives > 50 and report.negatives > 1000

@@ -147,3 +147,16 @@ def test_moments_without_a_status_history_is_one_line(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(UserError, match="tables.stages"):
         read_training_data(tmp_path, load_spec(str(path)), None)
+
+
+def test_moments_at_a_stage_no_lead_enters_is_one_line(export: dict[str, Any], tmp_path: Path) -> None:
+    from leadscore.errors import UserError
+
+    path = tmp_path / "none.yaml"
+    path.write_text(
+        yaml.safe_dump({"extends": "synthetic", "name": "none", "moments": {"stages": ["Webinar Lead"]}})
+    )
+    with pytest.raises(
+        UserError, match=r"spec key 'moments.stages': no lead .* enters Webinar Lead in stage_history"
+    ):
+        read_training_data(export["folder"], load_spec(str(path)), None)

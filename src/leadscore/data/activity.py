@@ -49,7 +49,19 @@ def stacked_logs(folder: Path, spec: DatasetSpec, leads: pd.DataFrame | None) ->
         part, source = _one_log(folder, spec, name, log, leads, columns)
         parts.append(part)
         sources.append(source)
-    return pd.concat(parts, ignore_index=True, sort=False), ", ".join(sources)
+    stacked = pd.concat(parts, ignore_index=True, sort=False)
+    for column in read_columns(spec):  # a column no present log has (an absent optional one's)
+        if column not in stacked.columns:
+            stacked[column] = pd.Series([None] * len(stacked), dtype=object)
+    return stacked, ", ".join(sources)
+
+
+def read_columns(spec: DatasetSpec) -> list[str]:
+    """The event columns the definitions read (``where`` and attributes), in order."""
+    out: list[str] = []
+    for d in spec.declared.values():
+        out += [c for c in [*d.where, *([d.attribute] if d.attribute else [])] if c not in out]
+    return out
 
 
 def _one_log(

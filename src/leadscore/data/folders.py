@@ -67,6 +67,10 @@ def _at_moments(
     raw: Loaded = loaded if loaded is not None else {}
     history, name = _history(folder, spec, raw, frame)
     moments = moment_table(frame, history, spec)
+    if moments.empty:
+        assert spec.moments is not None
+        named = ", ".join(spec.moments.stages)
+        raise UserError(f"spec key 'moments.stages': no lead of the leads table enters {named} in {name}")
     at = leads_at_moments(frame, moments, spec)
     private: Loaded = {"stages": (table_at_moments(history, _stage_id(spec), moments), name)}
     if spec.declared:

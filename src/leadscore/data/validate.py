@@ -214,6 +214,11 @@ def _check_label(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationRepor
                 len(raw),
                 f"no row has the positive value ({shown}); values seen: {', '.join(sorted(seen)[:5])}",
             )
+    _count_classes(report, y, known, col)
+
+
+def _count_classes(report: ValidationReport, y: np.ndarray, known: np.ndarray, col: str | None) -> None:
+    """The known labels' SQL and non-SQL counts, and an error for a class too small to learn from."""
     report.positives = int(y[known].sum())
     report.negatives = int(known.sum() - report.positives)
     for name, count in (("SQL", report.positives), ("non-SQL", report.negatives)):
@@ -234,6 +239,8 @@ def _check_dated_label(frame: pd.DataFrame, spec: DatasetSpec, report: Validatio
     except UserError as exc:
         report.add("error", "missing_label", None, 0, str(exc))
         return
+    y, known = label_values(frame, spec)  # a label column set on purpose (sales' decisions) wins
+    _count_classes(report, y, known, None)
     past = int(dated.past.sum())
     if past:
         report.add(

@@ -25,6 +25,8 @@ def stacked_logs(
 ) -> tuple[DataFrame, str]:
     """Every log of ``spec`` in one DataFrame: the activity columns, then ``attributes`` (null in a
     log without them); and the files' names."""
+    from pyspark.sql import functions as F
+
     columns = spec.activity
     assert columns is not None and columns.log is not None
     parts: list[DataFrame] = []
@@ -51,6 +53,9 @@ def stacked_logs(
     stacked = parts[0]
     for part in parts[1:]:
         stacked = stacked.unionByName(part, allowMissingColumns=True)
+    for column in attributes:  # a column no present log has (an absent optional one's)
+        if column not in stacked.columns:
+            stacked = stacked.withColumn(column, F.lit(None).cast("string"))
     return stacked, ", ".join(names)
 
 
