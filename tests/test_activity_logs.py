@@ -5,6 +5,7 @@ single machine, in the service's per-lead engine and inside Spark; bad keys are 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -251,3 +252,34 @@ def test_a_usage_log_keyed_by_email_adds_a_pql_feature_the_model_uses(tmp_path: 
         by_field[field] = by_field.get(field, 0.0) + float(g)
     top = sorted(by_field, key=by_field.__getitem__, reverse=True)[:5]
     assert {"usage_events_14d", "active_days_14d"} & set(top), top
+
+
+def test_a_joined_table_missing_its_key_column_names_the_key(tmp_path: Path) -> None:
+    """A log's ``join.by`` column, or its joined table's ``id``, missing: one line naming that key."""
+    from leadscore.data.activity import stacked_logs
+    from leadscore.errors import UserError
+
+    pd.DataFrame({"lead_id": [1, 2], "email": ["a@x.com", "b@x.com"]}).to_csv(
+        tmp_path / "leads.csv", index=False
+    )
+    members = pd.DataFrame({"LeadId": [1], "CreatedDate": ["2026-01-01"], "Status": ["Sent"]})
+    members.to_csv(tmp_path / "members.csv", index=False)
+    pd.DataFrame({"Key": ["7015"], "Type": ["Webinar"]}).to_csv(tmp_path / "Campaign.csv", index=False)
+    log = {"id": "LeadId", "time": "CreatedDate", "type": "Status"}
+    for join, says in (
+        (
+            {"table": "Campaign", "by": "CampaignId", "id": "Id"},
+            "spec key 'events.members.join.by': column 'CampaignId'",
+        ),
+        ({"table": "Campaign", "by": "LeadId", "id": "Id"}, "spec key 'events.members.join.id': column 'Id'"),
+    ):
+        doc = {
+            "name": "j",
+            "id": "lead_id",
+            "time": "lead_id",
+            "label": {"column": "x"},
+            "events": {"members": {**log, "join": join}},
+        }
+        spec = DatasetSpec.model_validate(doc)
+        with pytest.raises(UserError, match=re.escape(says)):
+            stacked_logs(tmp_path, spec, pd.read_csv(tmp_path / "leads.csv"))

@@ -128,7 +128,7 @@ def _joined_table(folder: Path, table: pd.DataFrame, log: EventLog, key: str, so
     """``table`` with the columns of the rows its ``join.by`` column names, as ``<table>.<column>``."""
     join = log.join
     assert join is not None
-    require_columns(table.columns, source, f"{key}.join", {"on": join.by})
+    require_columns(table.columns, source, f"{key}.join", {"by": join.by})
     path = find_table(folder, join.table)
     if path is None:
         raise UserError(

@@ -67,7 +67,7 @@ def _joined(
 
     join = log.join
     assert join is not None
-    require_columns(table.columns, source, f"{key}.join", {"on": join.by})
+    require_columns(table.columns, source, f"{key}.join", {"by": join.by})
     path = table_path(folder, join.table)
     if path is None:
         raise UserError(
