@@ -22,7 +22,7 @@ from leadscore.data.personal import email_column
 from leadscore.data.sources import find_table, read_table
 from leadscore.errors import UserError
 from leadscore.features.values import canonical_category, lead_key, map_values
-from leadscore.spec import ActivityColumns, DatasetSpec, EventLog
+from leadscore.spec import ActivityColumns, DatasetSpec, EventLog, read_columns
 
 
 def require_columns(present: Iterable[str], source: str, kind: str, columns: dict[str, str]) -> None:
@@ -50,18 +50,10 @@ def stacked_logs(folder: Path, spec: DatasetSpec, leads: pd.DataFrame | None) ->
         parts.append(part)
         sources.append(source)
     stacked = pd.concat(parts, ignore_index=True, sort=False)
-    for column in read_columns(spec):  # a column no present log has (an absent optional one's)
+    for column in read_columns(spec.declared):  # a column no present log has (an absent optional one's)
         if column not in stacked.columns:
             stacked[column] = pd.Series([None] * len(stacked), dtype=object)
     return stacked, ", ".join(sources)
-
-
-def read_columns(spec: DatasetSpec) -> list[str]:
-    """The event columns the definitions read (``where`` and attributes), in order."""
-    out: list[str] = []
-    for d in spec.declared.values():
-        out += [c for c in [*d.where, *([d.attribute] if d.attribute else [])] if c not in out]
-    return out
 
 
 def _one_log(
@@ -79,7 +71,7 @@ def _one_log(
         empty = {c: pd.Series(dtype=object) for c in (columns.id, columns.time, columns.type, columns.log)}
         return pd.DataFrame(empty), f"{stem} (absent)"
     if path is None:
-        where = f"{key}.table" if log.table else ("tables.events" if key == "events" else f"{key}.table")
+        where = "tables.events" if key == "events" and not log.table else f"{key}.table"
         raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key '{where}'")
     table = read_table(path)
     require_columns(table.columns, path.name, key, log.columns())

@@ -57,9 +57,7 @@ def validate_folder(folder: Path, spec: DatasetSpec, now_ms: float | None = None
             report.tables[key] = facts
     if spec.stages is not None and find_table(folder, spec.table("stages")) is not None:
         log = spec.stages
-        history, name = declared_table(
-            folder, spec, "stages", {"id": log.id, "time": log.time, "stage": log.stage}, loaded
-        )
+        history, name = declared_table(folder, spec, "stages", log.columns(), loaded)
         facts = _log_facts(history, name, log.id, log.time, lead_ids, now, report, "stages")
         facts["paths"] = _stage_paths(history, frame, spec)
         if past:

@@ -98,9 +98,7 @@ def _history(
         raise UserError(
             "spec key 'moments': scoring moments come from the status history (spec keys 'stages', 'id')"
         )
-    log = spec.stages
-    columns = {"id": log.id, "time": log.time, "stage": log.stage}
-    return declared_table(folder, spec, "stages", columns, loaded, frame[spec.id])
+    return declared_table(folder, spec, "stages", spec.stages.columns(), loaded, frame[spec.id])
 
 
 def _stage_id(spec: DatasetSpec) -> str:
@@ -273,9 +271,7 @@ def with_stage_labels(
         raise UserError(
             "spec keys 'id' and 'time': needed to read the status history as of each lead's scoring time"
         )
-    history, source = declared_table(
-        folder, spec, "stages", {k: getattr(log, k) for k in ("id", "time", "stage")}, loaded, frame[spec.id]
-    )
+    history, source = declared_table(folder, spec, "stages", log.columns(), loaded, frame[spec.id])
     stage, wanted = _stages(history, spec)
     if not np.isin(stage, list(wanted)).any():
         raise UserError(f"spec key 'label.stages': none of {', '.join(rule.stages)} occurs in {source}")
@@ -410,5 +406,4 @@ def sql_times(
 def stage_history(folder: Path, spec: DatasetSpec) -> tuple[pd.DataFrame, str]:
     """A folder's status history with the columns its spec key names, and its file's name."""
     assert spec.stages is not None
-    log = spec.stages
-    return declared_table(folder, spec, "stages", {"id": log.id, "time": log.time, "stage": log.stage})
+    return declared_table(folder, spec, "stages", spec.stages.columns())

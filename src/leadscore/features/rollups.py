@@ -35,7 +35,7 @@ from leadscore.features.values import (
     to_epoch_ms,
     to_number,
 )
-from leadscore.spec import ANY, Aggregation, DatasetSpec
+from leadscore.spec import ANY, Aggregation, DatasetSpec, read_columns
 
 NAT_MS = np.iinfo(np.int64).min  # what ``to_epoch_ms`` gives for a missing or unreadable time
 
@@ -264,10 +264,9 @@ def rollups_for_lead(events: list[dict[str, Any]], scored_at_ms: float, spec: Da
     if log.log and log.log not in frame.columns:
         frame[log.log] = pd.Series(dtype=object)
     definitions = spec.declared
-    for d in definitions.values():
-        for column in [*d.where, *([d.attribute] if d.attribute else [])]:
-            if column not in frame.columns:
-                frame[column] = None
+    for column in read_columns(definitions):
+        if column not in frame.columns:
+            frame[column] = None
     anchors = pd.DataFrame({"id": [0], "t": pd.to_datetime([int(scored_at_ms)], unit="ms")})
     out = declared_rollups(
         frame,

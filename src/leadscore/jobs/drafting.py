@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
 from leadscore.data.personal import email_column, personal_reason, unusable_reason
 from leadscore.data.sources import read_table
 from leadscore.errors import UserError
-from leadscore.features.values import dates_ms, lead_key, map_values
+from leadscore.features.encoder import infer_kind
+from leadscore.features.values import lead_key, map_values
 from leadscore.modeling.leakage import name_hint
 from leadscore.spec import load_spec
 
@@ -75,6 +75,8 @@ def draft_spec(path: Path, name: str, crm: str | None = None) -> Draft:
     draft.lines.append("# `leadscore validate` and `leadscore train` with --spec. Each choice says why.")
     if crm is not None:
         return _extending(draft, crm, name, leads, leads_name, tables)
+    lead_dates = _dates(leads)  # each table's date columns, found once
+    dates = {stem: _dates(table) for stem, table in tables.items()}
     draft.key("name", name, "")
     ident = _id_column(leads)
     draft.key("id", ident, "a different value on every row" if ident else "")
@@ -85,16 +87,17 @@ def draft_spec(path: Path, name: str, crm: str | None = None) -> Draft:
             email,
             "found by its values: repeated contacts are dropped; logs keyed by email join by it",
         )
-    _time(draft, leads)
-    history = _history(tables, leads, ident)
-    _label(draft, leads, history)
+    _time(draft, lead_dates)
+    history = _history(tables, leads, ident, dates)
+    _label(draft, leads, history, lead_dates)
     if path.is_dir():
         draft.key(
             "tables", {"leads": leads_name, **({"stages": history[0]} if history else {})}, "file stems"
         )
-    logs = _logs(draft, tables, leads, ident, email, skip=history[0] if history else None)
+    logs = _logs(draft, tables, leads, ident, email, dates, skip=history[0] if history else None)
     _definitions(draft, logs)
-    _excluded(draft, leads, reserved={*draft.found.get("reserved", []), *([ident] if ident else [])})
+    reserved = {*draft.found.get("reserved", []), *([ident] if ident else [])}
+    _excluded(draft, leads, reserved, lead_dates)
     return draft
 
 
@@ -133,19 +136,11 @@ def _id_column(frame: pd.DataFrame) -> str | None:
 
 
 def _dates(frame: pd.DataFrame) -> list[str]:
-    """Columns whose filled values are dates (numbers are not)."""
-    out = []
-    for col in frame.columns:
-        values = frame[col].dropna()
-        if values.empty or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            continue
-        if np.mean(~np.isnan(dates_ms(values.head(500)))) >= 0.8:
-            out.append(str(col))
-    return out
+    """Columns whose values are dates, as the encoder reads a column's kind."""
+    return [str(col) for col in frame.columns if infer_kind(frame[col]) == "date"]
 
 
-def _time(draft: Draft, leads: pd.DataFrame) -> None:
-    dates = _dates(leads)
+def _time(draft: Draft, dates: list[str]) -> None:
     moment = [c for c in dates if MOMENT_DATE.search(c)]
     created = [c for c in dates if CREATED.search(c)]
     chosen = list(dict.fromkeys([*moment[:1], *created[:1]])) or dates[:1]
@@ -158,12 +153,12 @@ def _time(draft: Draft, leads: pd.DataFrame) -> None:
 
 
 def _history(
-    tables: dict[str, pd.DataFrame], leads: pd.DataFrame, ident: str | None
+    tables: dict[str, pd.DataFrame], leads: pd.DataFrame, ident: str | None, dated: dict[str, list[str]]
 ) -> tuple[str, dict[str, Any], list[str]] | None:
     """A status history: a table joining the leads, with a time and a stage column (and its stages)."""
     for stem, table in tables.items():
         join = _join_column(table, leads, ident)
-        dates = _dates(table)
+        dates = dated[stem]
         stages = [c for c in table.columns if STAGE.search(str(c)) and 1 < table[c].nunique() <= 50]
         if join and dates and stages:
             log: dict[str, Any] = {"id": join, "time": dates[0], "stage": stages[0]}
@@ -176,7 +171,12 @@ def _history(
     return None
 
 
-def _label(draft: Draft, leads: pd.DataFrame, history: tuple[str, dict[str, Any], list[str]] | None) -> None:
+def _label(
+    draft: Draft,
+    leads: pd.DataFrame,
+    history: tuple[str, dict[str, Any], list[str]] | None,
+    lead_dates: list[str],
+) -> None:
     if history is not None:
         stem, log, values = history
         draft.key("stages", log, f"the status history ({stem}): each row a lead entering a stage")
@@ -188,7 +188,7 @@ def _label(draft: Draft, leads: pd.DataFrame, history: tuple[str, dict[str, Any]
         stages = qualified or ["CHANGE ME: your qualified stage"]
         draft.key("label", {"stages": stages, "within_days": 90}, "SQL: reaching one of these within 90 days")
         return
-    dates = [c for c in _dates(leads) if LABEL_DATE.search(c)]
+    dates = [c for c in lead_dates if LABEL_DATE.search(c)]
     if dates:
         draft.found["label"] = "date_columns"
         draft.found.setdefault("reserved", []).extend(dates)
@@ -239,6 +239,7 @@ def _logs(
     leads: pd.DataFrame,
     ident: str | None,
     email: str | None,
+    dated: dict[str, list[str]],
     skip: str | None,
 ) -> dict[str, tuple[pd.DataFrame, str | None]]:
     """Each activity table as a named log (``events:``), and its type column."""
@@ -247,7 +248,7 @@ def _logs(
     for stem, table in tables.items():
         if stem == skip:
             continue
-        log, why = _log_of(table, leads, ident, email)
+        log, why = _log_of(table, leads, ident, email, dated[stem])
         if log is None:
             draft.lines.append(f"# {stem}: not read ({why})")
             continue
@@ -265,9 +266,8 @@ def _logs(
 
 
 def _log_of(
-    table: pd.DataFrame, leads: pd.DataFrame, ident: str | None, email: str | None
+    table: pd.DataFrame, leads: pd.DataFrame, ident: str | None, email: str | None, dates: list[str]
 ) -> tuple[dict[str, Any] | None, str]:
-    dates = _dates(table)
     if not dates:
         return None, "no time column"
     join = _join_column(table, leads, ident)
@@ -320,10 +320,16 @@ def _definitions(draft: Draft, logs: dict[str, tuple[pd.DataFrame, str | None]])
             draft.key(f"{name}_{slug}_30d", {**count, "days": 30, "log": name}, f"a common {type_col}", 1)
 
 
-def _excluded(draft: Draft, leads: pd.DataFrame, reserved: set[str], known: set[str] | None = None) -> None:
+def _excluded(
+    draft: Draft,
+    leads: pd.DataFrame,
+    reserved: set[str],
+    lead_dates: list[str],
+    known: set[str] | None = None,
+) -> None:
     """Columns kept out, each with its reason (``known``: already kept out by the spec extended)."""
     reasons: dict[str, str] = {}
-    dates = set(_dates(leads))
+    dates = set(lead_dates)
     for col in leads.columns:
         if col in reserved or str(col) in (known or set()):
             continue
@@ -374,5 +380,5 @@ def _extending(
     missing = [c for c in reserved if c not in leads.columns]
     if missing:
         draft.lines.append(f"# the {crm} spec reads {', '.join(missing)}: not in {leads_name}; name yours")
-    _excluded(draft, leads, reserved, known=set(shipped.exclude))
+    _excluded(draft, leads, reserved, _dates(leads), known=set(shipped.exclude))
     return draft

@@ -240,13 +240,14 @@ def deduplicate(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, i
     contact = email_column(frame, spec.email)
     if contact is not None:  # the spec's, or found by its values in an export trained with flags
         emails = map_values(frame[contact], canonical_category)
-        repeated = (emails.duplicated() & emails.notna()).to_numpy()
         groups = lead_groups(frame)
-        if groups is not None:  # a lead's moments share its email: a repeat is another lead's
+        if groups is None:
+            repeated = (emails.duplicated() & emails.notna()).to_numpy()
+        else:  # a lead's moments share its email: a repeat is another lead's, and drops all its moments
             first = first_moments(frame)
             firsts = emails.loc[first]
-            again = set(groups[first][(firsts.duplicated() & firsts.notna()).to_numpy()])
-            repeated = np.isin(groups, list(again))
+            again = groups[first][(firsts.duplicated() & firsts.notna()).to_numpy()]
+            repeated = np.isin(groups, again)
         keep &= ~repeated
     return frame.loc[keep].reset_index(drop=True), int((~keep).sum())
 

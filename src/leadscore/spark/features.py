@@ -29,7 +29,7 @@ from leadscore.data.history import require_where
 from leadscore.errors import UserError
 from leadscore.spark.activity import stacked_logs
 from leadscore.spark.session import is_remote, read_table, table_path
-from leadscore.spec import ANY, Aggregation, DatasetSpec
+from leadscore.spec import ANY, Aggregation, DatasetSpec, read_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -123,9 +123,7 @@ def _events(
         raise UserError(
             "spec key 'events': declared engagement needs the activity log's columns (events: {id, time, type})"
         )
-    attributes: list[str] = []
-    for d in spec.declared.values():
-        attributes += [c for c in [*d.where, *([d.attribute] if d.attribute else [])] if c not in attributes]
+    attributes = read_columns(spec.declared)
     if log.log is None:
         events, name = _table(spark, folder, spec, "events")
         require_columns(events.columns, name, "events", {"id": log.id, "time": log.time, "type": log.type})
@@ -169,7 +167,7 @@ def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataF
             "spec key 'stages': labels from stages need the status history's columns (stages: {id, time, stage})"
         )
     history, name = _table(spark, folder, spec, "stages")
-    require_columns(history.columns, name, "stages", {"id": log.id, "time": log.time, "stage": log.stage})
+    require_columns(history.columns, name, "stages", log.columns())
     require_where(history.columns, log.wanted(), name)
     for col, values in log.wanted().items():  # stages.where: only these rows are stage changes
         history = history.where(F.lower(F.trim(F.col(f"`{col}`").cast("string"))).isin(sorted(values)))

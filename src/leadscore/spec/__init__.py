@@ -26,6 +26,7 @@ from leadscore.spec.activity import (
     definitions_by_log,
     logs_of,
     parse_definitions,
+    read_columns,
 )
 
 __all__ = [  # what the rest of the project imports from the spec (its activity part lives in activity.py)
@@ -45,6 +46,7 @@ __all__ = [  # what the rest of the project imports from the spec (its activity 
     "load_spec",
     "norm_label",
     "parse_definitions",
+    "read_columns",
     "spec_from_flags",
 ]
 
@@ -108,6 +110,10 @@ class StageLog(BaseModel):
     # Only the rows whose columns hold these values (trimmed, case ignored) are stage changes: a
     # field history of every field (Salesforce's LeadHistory) says `where: {Field: Status}`.
     where: dict[str, str | list[str]] = Field(default_factory=dict)
+
+    def columns(self) -> dict[str, str]:
+        """The columns its keys name, by key (``id``, ``time``, ``stage``)."""
+        return {"id": self.id, "time": self.time, "stage": self.stage}
 
     def wanted(self) -> dict[str, set[str]]:
         """``where`` with each column's values folded as the rows' values are compared."""

@@ -97,6 +97,14 @@ class Aggregation(BaseModel):
         return self.kind != "last"
 
 
+def read_columns(definitions: Mapping[str, Aggregation]) -> list[str]:
+    """The event columns the definitions read (``where`` and attributes), in order, each once."""
+    out: list[str] = []
+    for d in definitions.values():
+        out += [c for c in [*d.where, *([d.attribute] if d.attribute else [])] if c not in out]
+    return out
+
+
 def parse_definitions(raw: Mapping[str, Any]) -> dict[str, Aggregation]:
     """Definitions from a spec's ``engagement:`` mapping (pydantic errors name the key)."""
     return {str(name): Aggregation.model_validate(value) for name, value in raw.items()}
