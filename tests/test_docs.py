@@ -110,7 +110,7 @@ def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
         inner = _model_of(field.annotation)
         if inner is Aggregation or (inner is not None and _is_mapping(field.annotation)):
             out |= _keys(inner, f"{key}.<name>.")
-        if inner is not None and inner is not model and prefix == "" and _holds_one(field.annotation, inner):
+        if inner is not None and inner is not model and _holds_one(field.annotation, inner):
             out |= _keys(inner, f"{key}.")  # one model (``events: {id, ...}``), perhaps beside named ones
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from leadscore.cli import backtest, data, models, ops, reports, serve, specs
+from leadscore.cli import accounts, backtest, data, models, ops, reports, serve, specs
 from leadscore.cli._util import show_logs
 
 app = typer.Typer(
@@ -23,7 +23,7 @@ def _root() -> None:
     show_logs()
 
 
-for _module in (data, specs, models, backtest, serve, reports, ops):
+for _module in (data, specs, accounts, models, backtest, serve, reports, ops):
     app.add_typer(_module.app)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadscore.data.accounts import read_account_tables
 from leadscore.data.activity import all_logs_found, log_key
 from leadscore.data.folders import (
     Loaded,
@@ -72,7 +73,32 @@ def validate_folder(folder: Path, spec: DatasetSpec, now_ms: float | None = None
                 "stages",
             )
         report.tables["stages"] = facts
+    if spec.accounts is not None:
+        _account_facts(folder, spec, report)
     return report
+
+
+def _account_facts(folder: Path, spec: DatasetSpec, report: ValidationReport) -> None:
+    """Leads matched to accounts by each method, and the accounts' data faults, counted."""
+    tables = read_account_tables(folder, spec, strict=False)
+    report.matching = {**tables.matches.counts, **tables.counts}
+    acc = spec.accounts
+    assert acc is not None
+    duplicates = tables.counts["duplicate_account_ids"]
+    if duplicates:
+        message = f"{duplicates:,} account ids appear twice: their leads match no account"
+        report.add(
+            "warning", "duplicate_account_ids", acc.id, duplicates, message, tables.sources["accounts"]
+        )
+    unknown = tables.counts.get("unknown_opportunities", 0)
+    if unknown and acc.label is not None and acc.label.opportunities is not None:
+        message = f"{unknown:,} opportunities name an account the accounts table does not have: not read"
+        column = acc.label.opportunities.id
+        report.add("warning", "unknown_account", column, unknown, message, tables.sources["opportunities"])
+    ambiguous = tables.matches.counts["ambiguous"]
+    if ambiguous:
+        message = f"{ambiguous:,} leads share a domain or company name with several accounts: left unmatched"
+        report.add("warning", "ambiguous_match", None, ambiguous, message, tables.sources["leads"])
 
 
 def _activity_facts(

@@ -29,8 +29,9 @@ from leadscore.spec import ANY, DatasetSpec
 
 
 def is_declared_folder(path: str | Path, spec: DatasetSpec) -> bool:
-    """A folder of a CRM's own tables, read through the spec (declared engagement or stage labels)."""
-    return Path(path).is_dir() and bool(spec.declared or spec.label.stages)
+    """A folder of a CRM's own tables, read through the spec (declared engagement, stage labels or
+    accounts)."""
+    return Path(path).is_dir() and bool(spec.declared or spec.label.stages or spec.accounts)
 
 
 # A folder's declared tables once read, by kind (``events``, ``stages``): the table and its file name.

@@ -57,6 +57,7 @@ class ValidationReport:
     problems: list[Problem] = field(default_factory=list)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # a data folder: facts per table
     read_as: str | None = None  # a CSV's separator and number marks, as every reader takes them
+    matching: dict[str, int] | None = None  # a spec with accounts: leads matched by each method
 
     @property
     def usable(self) -> bool:
@@ -89,6 +90,7 @@ class ValidationReport:
             "problems": [asdict(p) for p in self.problems],
             "tables": self.tables,
             "read_as": self.read_as,
+            **({"matching": self.matching} if self.matching is not None else {}),
         }
 
     def lines(self) -> list[str]:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leadscore.config import DEFAULT_PLACEHOLDERS, SHIPPED_CONFIGS, find_config, read_yaml, validation_message
 from leadscore.errors import UserError, not_a_date
+from leadscore.spec.accounts import GROUP_KINDS, AccountAggregation, AccountsSpec
 from leadscore.spec.activity import (
     AGGREGATIONS,
     ANY,
@@ -32,6 +33,9 @@ from leadscore.spec.activity import (
 __all__ = [  # what the rest of the project imports from the spec (its activity part lives in activity.py)
     "AGGREGATIONS",
     "ANY",
+    "GROUP_KINDS",
+    "AccountAggregation",
+    "AccountsSpec",
     "EVENT_KINDS",
     "ONE_LOG",
     "ActivityColumns",
@@ -240,6 +244,9 @@ class DatasetSpec(BaseModel):
     # Scores back into a CRM (``leadscore writeback --to salesforce|hubspot``): per CRM, its mapping
     # over the shipped defaults (scoring/writeback.py).
     writeback: dict[str, WritebackTarget] = Field(default_factory=dict)
+    # Accounts (spec/accounts.py): leads matched to their account, accounts scored at moments for
+    # P(opportunity), buying-group roles and the account's engagement.
+    accounts: AccountsSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -346,7 +353,7 @@ class DatasetSpec(BaseModel):
     def digest(self) -> str:
         dumped = self.model_dump(mode="json")
         # keys added later: left out while unset, so older specs' digests are unchanged
-        for key in ("segments", "observed_until", "time_also", "extends", "writeback", "moments"):
+        for key in ("segments", "observed_until", "time_also", "extends", "writeback", "moments", "accounts"):
             if not dumped.get(key):
                 dumped.pop(key, None)
         if dumped.get("stages") and not dumped["stages"].get("where"):
