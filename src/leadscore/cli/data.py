@@ -30,6 +30,32 @@ if TYPE_CHECKING:
 
 app = typer.Typer()
 
+SegmentEffectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--segment-effect",
+        help="APAC's buyers answer to other signals and its SMB team sells to small firms (a segment "
+        "model should win there: see 'segments' in a dataset spec).",
+    ),
+]
+ObservedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--observed-until",
+        help="The day the export is taken (e.g. 2026-11-30): nothing after it is written, so recent "
+        "leads' label windows are open. Default: a week after the last lead's scoring time; "
+        "'uncut' writes every lead's whole future.",
+    ),
+]
+AccountsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accounts",
+        help="Accounts in buying cycles: an opportunities table, each account-moment's truth "
+        "(account_moments) and company names and addresses written several ways (spec synthetic-accounts).",
+    ),
+]
+
 
 @app.command("generate")
 @user_errors
@@ -45,23 +71,9 @@ def generate_cmd(
     drift: Annotated[
         bool, typer.Option("--drift", help="Draw the shifted later period (new channel, changed behaviour).")
     ] = False,
-    segment_effect: Annotated[
-        bool,
-        typer.Option(
-            "--segment-effect",
-            help="APAC's buyers answer to other signals and its SMB team sells to small firms (a segment "
-            "model should win there: see 'segments' in a dataset spec).",
-        ),
-    ] = False,
-    observed_until: Annotated[
-        str | None,
-        typer.Option(
-            "--observed-until",
-            help="The day the export is taken (e.g. 2026-11-30): nothing after it is written, so recent "
-            "leads' label windows are open. Default: a week after the last lead's scoring time; "
-            "'uncut' writes every lead's whole future.",
-        ),
-    ] = None,
+    segment_effect: SegmentEffectOpt = False,
+    observed_until: ObservedOpt = None,
+    accounts: AccountsOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Generate realistic synthetic B2B leads with events, stage history and ground truth."""
@@ -78,6 +90,7 @@ def generate_cmd(
         drift=drift,
         segment_effect=segment_effect,
         observed_until=observed_until,
+        accounts=accounts,
     )
     if observed_until is not None and observed_until.strip().casefold() != "uncut":
         parse_observed_until(observed_until, "--observed-until")  # one line naming the flag
@@ -95,6 +108,7 @@ def generate_cmd(
         "drift": drift,
         "segment_effect": segment_effect,
         "observed_until": _export_day(tables),
+        **({"opportunities": tables["opportunities"].num_rows} if accounts else {}),
     }
     if json_out:
         echo_json(summary)

@@ -118,14 +118,14 @@ def declared_rollups(
 
     out: dict[str, np.ndarray] = {}
     for name, d in definitions.items():
-        mask = usable & _type_mask(column(event_type), d.types)
+        mask = usable & type_mask(column(event_type), d.types)
         if log_column is not None and log_of is not None:
             mask &= column(log_column, raw=True).mask(partial(operator.eq, log_of[name]))
         for where_col, wanted in d.where.items():
-            mask &= _where_mask(column(where_col), wanted)
+            mask &= where_mask(column(where_col), wanted)
         if d.days is not None:
             mask &= age <= d.days
-        out[name] = _aggregate(d, mask, pos_safe, age, ev_t, events, n)
+        out[name] = aggregate(d, mask, pos_safe, age, ev_t, events, n)
     return pd.DataFrame(out, index=anchors.index)
 
 
@@ -144,19 +144,19 @@ class Coded:
         return lookup[self.codes]
 
 
-def _type_mask(types: Coded, wanted: list[str]) -> np.ndarray:
+def type_mask(types: Coded, wanted: list[str]) -> np.ndarray:
     folded = {w.strip().casefold() for w in wanted}
     if ANY in folded:
         return np.ones(len(types.codes), dtype=bool)
     return types.mask(lambda v: v in folded)
 
 
-def _where_mask(values: Coded, wanted: str | list[str]) -> np.ndarray:
+def where_mask(values: Coded, wanted: str | list[str]) -> np.ndarray:
     patterns = [w.casefold() for w in ([wanted] if isinstance(wanted, str) else wanted)]
     return values.mask(lambda text: any(fnmatch.fnmatchcase(text, p) for p in patterns))
 
 
-def _aggregate(
+def aggregate(
     d: Aggregation,
     mask: np.ndarray,
     pos: np.ndarray,
@@ -175,7 +175,7 @@ def _aggregate(
         return np.maximum(np.bincount(rows, minlength=n) - 1, 0).astype(np.int64)
     if kind == "distinct_days":
         day = np.floor(ev_t[mask] / MS_PER_DAY).astype(np.int64)
-        return _distinct_per_row(rows, day, n)
+        return distinct_per_row(rows, day, n)
     if kind in ("days_since_last", "days_since_first"):
         pick = np.fmin if kind == "days_since_last" else np.fmax
         best = np.full(n, np.nan)
@@ -191,7 +191,7 @@ def _aggregate(
         folded = pd.Series(values, dtype=object).map(canonical_category)
         codes = pd.factorize(folded, use_na_sentinel=True)[0]
         keep = codes >= 0
-        return _distinct_per_row(rows[keep], codes[keep].astype(np.int64), n)
+        return distinct_per_row(rows[keep], codes[keep].astype(np.int64), n)
     numbers = _numbers(events[d.attribute], mask)
     ok = ~np.isnan(numbers)
     rows, numbers = rows[ok], numbers[ok]
@@ -218,7 +218,7 @@ def _numbers(column: pd.Series, mask: np.ndarray) -> np.ndarray:
     return map_unique(column[mask], to_number)
 
 
-def _distinct_per_row(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+def distinct_per_row(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """How many distinct ``values`` each lead row has (one sort of a combined int64 key)."""
     if not len(rows):
         return np.zeros(n, dtype=np.int64)

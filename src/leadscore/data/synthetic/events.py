@@ -25,7 +25,7 @@ _EVENT_PLAN = (
 )
 
 
-_TYPE_INDEX = {
+TYPE_INDEX = {
     "web_visit": 0,
     "pricing_page_view": 1,
     "webinar_registration": 2,
@@ -38,7 +38,8 @@ _TYPE_INDEX = {
 }
 
 
-_TYPE_NAMES = tuple(sorted(_TYPE_INDEX, key=_TYPE_INDEX.__getitem__))
+TYPE_NAMES = tuple(sorted(TYPE_INDEX, key=TYPE_INDEX.__getitem__))
+WRITTEN_TYPES = (*TYPE_NAMES, "meeting")  # sales meetings exist only with accounts (buying.py)
 
 
 def draw_events(
@@ -75,7 +76,7 @@ def draw_events(
                 registrations = counts
         idx = np.repeat(np.arange(len(intent), dtype=np.int64), counts)
         leads_out.append(idx)
-        types_out.append(np.full(idx.size, _TYPE_INDEX[etype], dtype=np.int8))
+        types_out.append(np.full(idx.size, TYPE_INDEX[etype], dtype=np.int8))
         stage_code = {"": -1, "top": 0, "mid": 1, "bottom": 2}[stage]
         stages_out.append(np.full(idx.size, stage_code, dtype=np.int8))
         titles_out.append(
@@ -99,7 +100,7 @@ def events_frame(ev: dict[str, np.ndarray], lead_ids: np.ndarray) -> pd.DataFram
         {
             "lead_id": lead_ids[ev["lead"]],
             "occurred_at": ev["ts"].astype("datetime64[ms]"),
-            "event_type": pd.Categorical.from_codes(ev["type"], categories=list(_TYPE_NAMES)),
+            "event_type": pd.Categorical.from_codes(ev["type"], categories=list(TYPE_NAMES)),
             "funnel_stage": pd.Categorical.from_codes(ev["stage"], categories=["top", "mid", "bottom"]),
         }
     )
@@ -117,7 +118,7 @@ def arrow_events_table(ev: dict[str, np.ndarray], lead_ids: np.ndarray) -> pa.Ta
             "event_id": pa.array(np.arange(order.size, dtype=np.int64) + 1),
             "lead_id": pa.array(lead_ids[lead]),
             "occurred_at": ts_array(ev["ts"][order]),
-            "event_type": dict_array(ev["type"][order], _TYPE_NAMES),
+            "event_type": dict_array(ev["type"][order], WRITTEN_TYPES),
             "funnel_stage": dict_array_nullable(stage, ("top", "mid", "bottom")),
             "content_title": dict_array_nullable(title_code.astype(np.int16), titles),
         }

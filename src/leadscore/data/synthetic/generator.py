@@ -10,7 +10,7 @@ mistake in feature code leaks and shows up in tests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,9 @@ import pandas as pd
 import pyarrow as pa
 
 from leadscore.config import SHIPPED_CONFIGS
+from leadscore.data.synthetic.account_world import account_world, joined, part
 from leadscore.data.synthetic.accounts import draw_accounts
+from leadscore.data.synthetic.buying import World, draw_cycles
 from leadscore.data.synthetic.events import arrow_events_table, draw_events, events_frame
 from leadscore.data.synthetic.people import draw_emails, titles_table
 from leadscore.data.synthetic.stages import draw_stage_history, feedback_from_stages, label_from_stages
@@ -71,6 +73,9 @@ class GeneratorConfig:
     # ``export_lag_days``; "uncut": every lead's whole future (no open windows).
     observed_until: str | None = None
     export_lag_days: float = EXPORT_LAG_DAYS
+    # Accounts in buying cycles, their opportunities and company names written several ways
+    # (``data/synthetic/buying.py``; off by default so every figure of the lead world stays as it was).
+    accounts: bool = False
 
 
 def synthetic_spec() -> DatasetSpec:
@@ -127,13 +132,53 @@ def generate(cfg: GeneratorConfig) -> dict[str, pa.Table]:
         raise ValueError("fault rate must be between 0 and 0.5")
     rng = np.random.default_rng([cfg.seed, int(cfg.drift)])
     leads = _draw_leads(rng, cfg)
-    engagement = _draw_engagement(rng, cfg, leads)
-    outcome = _draw_outcome(rng, cfg, leads, engagement)
+    # the accounts' own draws come from a stream of their own: the lead world's draws are unchanged
+    side = np.random.default_rng([cfg.seed, int(cfg.drift), 31]) if cfg.accounts else None
+    cycles = draw_cycles(side, _world(leads)) if side is not None else None
+    engagement = _draw_engagement(rng, cfg, leads, part(cycles, leads.scored, before=True))
+    outcome = _draw_outcome(rng, cfg, leads, engagement, part(cycles, leads.scored, before=False))
     cut = export_cut(cfg, leads.scored)
     exported = np.ones(leads.n, dtype=bool) if cut is None else leads.scored <= cut  # later ones: not yet
     columns = _lead_columns(rng, leads, engagement, outcome, cut)
+    accounts = None
+    if side is not None:
+        every = joined(engagement.before, outcome.after)
+        accounts = account_world(
+            side, _world(leads), every, leads.scored, columns, leads.accounts, _account_ids(leads), cut
+        )
+        columns = accounts.columns
+        outcome = replace(outcome, after=joined(outcome.after, accounts.meetings))
     columns = inject_faults(rng, {k: v[exported] for k, v in columns.items()}, cfg.fault_rate)
-    return _tables(leads, engagement, outcome, columns, cut, exported)
+    tables = _tables(leads, engagement, outcome, columns, cut, exported)
+    if accounts is None:
+        return tables
+    named = tables["accounts"]
+    for name, values in accounts.account_columns.items():
+        at = named.schema.get_field_index(name)
+        named = named.set_column(at, name, values) if at >= 0 else named.append_column(name, values)
+    return {**tables, "accounts": named, **accounts.tables}
+
+
+def _world(leads: Leads) -> World:
+    """What the buying cycles read of the lead world."""
+    acc = leads.accounts
+    start = leads.created.min().astype("datetime64[ms]").astype("datetime64[M]")
+    end = leads.scored.max().astype("datetime64[ms]").astype("datetime64[M]")
+    return World(
+        lead_account=leads.account,
+        created=leads.created,
+        seniority=leads.seniority,
+        department=leads.department,
+        industry=acc["industry"],
+        employees=acc["employees"],
+        tech=acc["tech"],
+        start=start,
+        months=int((end - start).astype(int)) + 4,  # past the last scoring, as far as labels reach
+    )
+
+
+def _account_ids(leads: Leads) -> np.ndarray:
+    return np.arange(len(leads.accounts["industry"]), dtype=np.int64) + 1 + leads.account_offset
 
 
 def export_cut(cfg: GeneratorConfig, scored: np.ndarray) -> float | None:
@@ -192,8 +237,11 @@ def _draw_leads(rng: np.random.Generator, cfg: GeneratorConfig) -> Leads:
     )
 
 
-def _draw_engagement(rng: np.random.Generator, cfg: GeneratorConfig, leads: Leads) -> Engagement:
-    """A latent intent per lead, the events it leads to before scoring, and their roll-ups."""
+def _draw_engagement(
+    rng: np.random.Generator, cfg: GeneratorConfig, leads: Leads, cycle: dict[str, np.ndarray] | None
+) -> Engagement:
+    """A latent intent per lead, the events it leads to before scoring (with its buying cycles'
+    before then, where accounts are drawn), and their roll-ups."""
     n, source = leads.n, leads.source
     fitness = np.array([0.6, 0.5, 0.4, 0.2, 0.0, -0.6])[leads.seniority] + 0.3 * np.isin(
         leads.fit["industry"], [0, 1, 2, 3]
@@ -205,6 +253,8 @@ def _draw_engagement(rng: np.random.Generator, cfg: GeneratorConfig, leads: Lead
     before = draw_events(
         rng, intent, fitness, leads.created, leads.scored, skew, np.ones(n), post=False, drift=cfg.drift
     )
+    if cycle is not None:
+        before = joined(before, cycle)
     anchors = _anchors(leads)
     rollups = rollups_for_spec(events_frame(before, leads.lead_ids), anchors, synthetic_spec())
     return Engagement(fitness=fitness, intent=intent, before=before, rollups=rollups)
@@ -215,7 +265,13 @@ def _anchors(leads: Leads) -> pd.DataFrame:
     return pd.DataFrame({"lead_id": leads.lead_ids, "scored_at": leads.scored.astype("datetime64[ms]")})
 
 
-def _draw_outcome(rng: np.random.Generator, cfg: GeneratorConfig, leads: Leads, eng: Engagement) -> Outcome:
+def _draw_outcome(
+    rng: np.random.Generator,
+    cfg: GeneratorConfig,
+    leads: Leads,
+    eng: Engagement,
+    cycle: dict[str, np.ndarray] | None,
+) -> Outcome:
     """The truth from what was observable, the outcome drawn from it, and what followed: later
     events, a status history that agrees with the outcome, and the sales call's duration."""
     n = leads.n
@@ -233,6 +289,8 @@ def _draw_outcome(rng: np.random.Generator, cfg: GeneratorConfig, leads: Leads, 
         post=True,
         drift=cfg.drift,
     )
+    if cycle is not None:
+        after = joined(after, cycle)
     points_hot = eng.rollups["pricing_page_views_total"].to_numpy() > 0
     stages = draw_stage_history(rng, n, leads.created, leads.scored, positive, points_hot)
     stage_frame = pd.DataFrame(

@@ -72,11 +72,17 @@ def arrow_leads_table(cols: dict[str, np.ndarray]) -> pa.Table:
     for name, values in cols.items():
         if name in {"created_at", "scored_at"}:
             arrays[name] = ts_array(values)
-        elif values.dtype == object:
+        elif values.dtype == object and not _whole_numbers(values):
             arrays[name] = pa.array(values, type=pa.string())
         else:
             arrays[name] = pa.array(values, from_pandas=True)  # NaN (a truth not drawn) is null
     return pa.table(arrays)
+
+
+def _whole_numbers(values: np.ndarray) -> bool:
+    """An object column of whole numbers with gaps (an id column filled for some rows only)."""
+    filled = [v for v in values[:1000] if v is not None]
+    return bool(filled) and all(isinstance(v, int | np.integer) for v in filled)
 
 
 def write_dataset(tables: dict[str, pa.Table], out_dir: str | Path, fmt: str = "parquet") -> list[Path]:

@@ -1,0 +1,211 @@
+"""The accounts' table as of their moments: one row per account and moment, with the account's fit
+fields, its engagement as of the moment (``features/accounts.py``) and, for training, its label.
+
+Moments are a grid (every month's 1st, every Monday, or every N days from the first event's day, all
+00:00 UTC). For training, an account's moments run from its first event to the last moment whose
+label window lies inside the data (the export day); an account with an opportunity created in the
+``within_days`` before a moment is already in the pipeline then: that moment is left out, counted.
+For scoring, every account with an event is scored at one moment (``as_of``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leadscore.data.accounts import AccountTables, accounts_of, read_account_tables
+from leadscore.data.folders import declared_table, folder_activity
+from leadscore.data.maturity import parse_observed_until
+from leadscore.errors import UserError
+from leadscore.features.accounts import (
+    AccountActivity,
+    AccountRollups,
+    account_activity,
+    first_event,
+    lead_roles,
+)
+from leadscore.features.rollups import NAT_MS
+from leadscore.features.values import MS_PER_DAY, lead_key, map_values, to_epoch_ms
+from leadscore.spec import AccountsSpec, DatasetSpec
+from leadscore.spec.activity import ACTIVITY, definitions_by_log
+
+ACCOUNT_ID = "account_id"
+MOMENT = "moment"
+MOMENT_ID = "account_moment"  # "<account id>@<moment's day>": the row's id
+LABEL = "opportunity"  # 1: an opportunity (or a stage) within the label window after the moment
+WEEK_MS = 7 * MS_PER_DAY
+
+
+@dataclass
+class AccountTable:
+    """The accounts at their moments, and what was counted on the way."""
+
+    frame: pd.DataFrame
+    tables: AccountTables
+    export_ms: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def moment_grid(every: str | float, start_ms: float, end_ms: float) -> np.ndarray:
+    """The moments from ``start_ms`` (the first at or after it) to ``end_ms`` (inclusive), epoch ms."""
+    if end_ms < start_ms:
+        return np.array([], dtype=np.int64)
+    start = np.datetime64(int(start_ms), "ms")
+    if every == "month":
+        first = start.astype("datetime64[M]")
+        if first.astype("datetime64[ms]") < start:
+            first = first + 1
+        last = np.datetime64(int(end_ms), "ms").astype("datetime64[M]")
+        months = np.arange(first, last + 1, dtype="datetime64[M]")
+        return months.astype("datetime64[ms]").astype(np.int64)
+    if every == "week":  # Mondays: 1970-01-01 was a Thursday, so Mondays are 4 days on from it
+        step = WEEK_MS
+        origin = 4 * MS_PER_DAY
+    else:
+        step = int(float(every) * MS_PER_DAY)
+        origin = int(np.floor(start_ms / MS_PER_DAY) * MS_PER_DAY)
+    first_ms = origin + int(np.ceil((start_ms - origin) / step)) * step
+    return np.arange(first_ms, int(end_ms) + 1, step, dtype=np.int64)
+
+
+def account_table(folder: str | Path, spec: DatasetSpec, *, as_of: float | None = None) -> AccountTable:
+    """Every account at each of its training moments with its label, or (``as_of``, epoch ms) every
+    account with an event by then at that one moment, without a label."""
+    acc = accounts_of(spec)
+    tables = read_account_tables(folder, spec)
+    activity = _activity(Path(folder), spec, acc, tables)
+    export_ms = _export_ms(spec, tables, activity)
+    engine = AccountRollups(activity, acc.engagement, definitions_by_log(acc.engagement, spec.logs))
+    firsts = first_event(activity)
+    if as_of is not None:
+        moments = np.array([int(as_of)], dtype=np.int64)
+    else:
+        if acc.label is None:
+            raise UserError(f"spec '{spec.name}': key 'accounts.label' is needed to train an account model")
+        started = firsts[firsts != NAT_MS]
+        start = float(started.min()) if len(started) else export_ms + 1
+        moments = moment_grid(acc.moments.every, start, export_ms - acc.label.within_days * MS_PER_DAY)
+    parts = [_at_moment(engine, firsts, int(m)) for m in moments]
+    rows = pd.concat(parts, ignore_index=True) if parts else _at_moment(engine, firsts, 0).iloc[:0]
+    counts: dict[str, int] = {"accounts": int((firsts != NAT_MS).sum()), "moments": len(moments)}
+    if as_of is None and acc.label is not None:
+        rows, counts["in_pipeline"] = _labelled(rows, _label_times(Path(folder), spec, acc, tables), acc)
+    frame = _with_fit(rows, tables, acc)
+    return AccountTable(frame, tables, export_ms, counts)
+
+
+def _activity(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: AccountTables) -> AccountActivity:
+    """The leads' activity keyed by account row (an empty log without a declared one)."""
+    assert spec.id and spec.time
+    keys = map_values(tables.accounts[acc.id], lead_key)
+    index = pd.Index(keys.to_numpy(dtype=object))
+    matched = tables.matches.frame["account_id"].to_numpy(dtype=object)
+    lead_account = np.where(pd.isna(matched), -1, index.get_indexer(np.where(pd.isna(matched), "", matched)))
+    if spec.activity is not None:
+        events, _ = folder_activity(folder, spec, None, tables.leads)
+        columns = spec.activity
+    else:
+        columns = ACTIVITY
+        events = pd.DataFrame({ACTIVITY.id: [], ACTIVITY.time: [], ACTIVITY.type: []})
+    return account_activity(
+        events,
+        columns,
+        tables.matches.frame["lead_id"],
+        lead_account.astype(np.int64),
+        to_epoch_ms(tables.leads[spec.time]),
+        lead_roles(tables.leads, acc.roles),
+        len(index),
+    )
+
+
+def _export_ms(spec: DatasetSpec, tables: AccountTables, activity: AccountActivity) -> float:
+    """The export day: the spec's ``observed_until``, else the latest event, lead or opportunity."""
+    given = parse_observed_until(spec.observed_until, "spec key 'observed_until'")
+    if given is not None:
+        return given
+    found = [float(activity.times[-1])] if len(activity.times) else []
+    created = activity.lead_created[activity.lead_created != NAT_MS]
+    found += [float(created.max())] if len(created) else []
+    acc = accounts_of(spec)
+    if tables.opportunities is not None and acc.label is not None and acc.label.opportunities is not None:
+        opened = to_epoch_ms(tables.opportunities[acc.label.opportunities.time])
+        opened = opened[opened != NAT_MS]
+        found += [float(opened.max())] if len(opened) else []
+    if not found:
+        raise UserError(
+            f"spec '{spec.name}': no time in the leads, activity or opportunities to date the export"
+        )
+    return max(found)
+
+
+def _at_moment(engine: AccountRollups, firsts: np.ndarray, moment: int) -> pd.DataFrame:
+    """The accounts whose first event is at or before ``moment``, with their features then."""
+    active = np.flatnonzero((firsts != NAT_MS) & (firsts <= moment))
+    features = engine.at(moment).iloc[active].reset_index(drop=True)
+    features.insert(0, "__row", active)
+    features.insert(1, MOMENT, np.full(len(active), moment, dtype=np.int64))
+    return features
+
+
+def _label_times(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: AccountTables) -> pd.DataFrame:
+    """What makes a moment positive, per account row: opportunities' creation times, or the times
+    the account's leads entered one of ``label.stages``."""
+    assert acc.label is not None
+    keys = pd.Index(map_values(tables.accounts[acc.id], lead_key).to_numpy(dtype=object))
+    if acc.label.opportunities is not None:
+        opps = tables.opportunities
+        assert opps is not None
+        named = acc.label.opportunities
+        rows = keys.get_indexer(map_values(opps[named.id], lead_key).to_numpy(dtype=object))
+        return pd.DataFrame({"row": rows, "t": to_epoch_ms(opps[named.time])})
+    if spec.stages is None:
+        raise UserError("spec key 'accounts.label.stages': the spec declares no status history ('stages')")
+    history, _ = declared_table(
+        folder, spec, "stages", spec.stages.columns(), None, tables.leads[spec.id or ""]
+    )
+    wanted = {s.strip().casefold() for s in acc.label.stages or []}
+    entered = map_values(
+        history[spec.stages.stage], lambda v: str(v).strip().casefold() if v is not None else ""
+    )
+    history = history.loc[entered.isin(wanted).to_numpy()]
+    matched = tables.matches.frame.set_index("lead_id")["account_id"]
+    account = map_values(history[spec.stages.id], lead_key).map(matched)
+    rows = keys.get_indexer(account.fillna("").to_numpy(dtype=object))
+    return pd.DataFrame({"row": rows, "t": to_epoch_ms(history[spec.stages.time])})
+
+
+def _labelled(rows: pd.DataFrame, events: pd.DataFrame, acc: AccountsSpec) -> tuple[pd.DataFrame, int]:
+    """Each moment's label (a label event after it, within the window); moments with one in the
+    window before (already in the pipeline) left out, and counted."""
+    assert acc.label is not None
+    window = int(acc.label.within_days * MS_PER_DAY)
+    ok = (events["row"].to_numpy() >= 0) & (events["t"].to_numpy() != NAT_MS)
+    span = np.int64(1) << np.int64(43)  # beyond any epoch ms: account row and time in one sortable key
+    keys = np.sort(events["row"].to_numpy()[ok].astype(np.int64) * span + events["t"].to_numpy()[ok])
+    base = rows["__row"].to_numpy(dtype=np.int64) * span + rows[MOMENT].to_numpy(dtype=np.int64)
+    after = np.searchsorted(keys, base + window, "right") - np.searchsorted(keys, base, "right")
+    before = np.searchsorted(keys, base, "right") - np.searchsorted(keys, base - window, "right")
+    pipeline = before > 0
+    out = rows.loc[~pipeline].reset_index(drop=True)
+    out[LABEL] = (after[~pipeline] > 0).astype(np.int8)
+    return out, int(pipeline.sum())
+
+
+def _with_fit(rows: pd.DataFrame, tables: AccountTables, acc: AccountsSpec) -> pd.DataFrame:
+    """The rows with the account's id, the moment as a time, the row's id and the fit fields."""
+    accounts = tables.accounts.iloc[rows["__row"].to_numpy()].reset_index(drop=True)
+    ids = map_values(accounts[acc.id], lead_key)
+    when = pd.to_datetime(rows[MOMENT].to_numpy(), unit="ms")
+    head = pd.DataFrame(
+        {
+            MOMENT_ID: ids.to_numpy(dtype=object) + "@" + when.strftime("%Y-%m-%d").to_numpy(dtype=object),
+            ACCOUNT_ID: ids.to_numpy(dtype=object),
+            MOMENT: when,
+        }
+    )
+    fit = accounts[[c for c in acc.fit if c not in head.columns]]
+    rest = rows.drop(columns=["__row", MOMENT])
+    return pd.concat([head, fit, rest], axis=1)

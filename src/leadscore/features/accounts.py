@@ -1,0 +1,171 @@
+"""Account engagement as of a moment: the spec's account definitions over the events of all an
+account's leads, never reading an event, a lead's creation or a role after the moment.
+
+The events are sorted by time once and each definition's type, log, ``where`` and ``role`` mask is
+computed once; a moment then reads a prefix of the sorted events (its window a slice of it), so many
+moments cost a few array slices each, not a pass over the log. The lead family of aggregations is
+the lead engine's own (``rollups.aggregate``); the group kinds count distinct leads (``contacts``),
+distinct declared roles (``roles``) and leads created in the last N days (``new_contacts``).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from leadscore.features.rollups import NAT_MS, Coded, aggregate, distinct_per_row, type_mask, where_mask
+from leadscore.features.values import MS_PER_DAY, lead_key, map_values, to_epoch_ms
+from leadscore.spec import AccountAggregation, ActivityColumns
+
+RolePatterns = Mapping[str, str | list[str]]
+
+
+def lead_roles(leads: pd.DataFrame, roles: Mapping[str, RolePatterns]) -> dict[str, np.ndarray]:
+    """Each declared role as a mask over the leads: a lead holds a role when any of its columns
+    matches one of the role's patterns (``*`` wildcards, case ignored, as ``where``)."""
+    out: dict[str, np.ndarray] = {}
+    for role, columns in roles.items():
+        held = np.zeros(len(leads), dtype=bool)
+        for column, wanted in columns.items():
+            held |= where_mask(Coded(leads[column]), wanted)
+        out[role] = held
+    return out
+
+
+@dataclass(frozen=True)
+class AccountActivity:
+    """The activity of all matched leads, sorted by time: each event's account row and lead row,
+    the leads' account rows, creation times and roles."""
+
+    events: pd.DataFrame  # sorted by time; only events of matched leads with a readable time
+    columns: ActivityColumns
+    times: np.ndarray  # epoch ms, ascending
+    account: np.ndarray  # each event's account row
+    lead: np.ndarray  # each event's lead row
+    lead_account: np.ndarray  # each lead's account row (-1: unmatched)
+    lead_created: np.ndarray  # each lead's creation (epoch ms; NAT_MS unknown)
+    roles: dict[str, np.ndarray]  # role -> mask over the leads
+    n_accounts: int
+
+
+def account_activity(
+    events: pd.DataFrame,
+    columns: ActivityColumns,
+    lead_keys: pd.Series,
+    lead_account: np.ndarray,
+    lead_created: np.ndarray,
+    roles: dict[str, np.ndarray],
+    n_accounts: int,
+) -> AccountActivity:
+    """The events of matched leads (``lead_keys``: the leads' ids as keys, row by row with
+    ``lead_account``), each with its account and lead row, sorted by time."""
+    index = pd.Index(lead_keys.to_numpy(dtype=object))
+    if not index.is_unique:
+        index = index.drop_duplicates()  # a repeated lead id: its first row (validate counts them)
+    lead = index.get_indexer(map_values(events[columns.id], lead_key).to_numpy(dtype=object))
+    times = to_epoch_ms(events[columns.time])
+    account = np.where(lead >= 0, lead_account[np.maximum(lead, 0)], -1)
+    keep = (account >= 0) & (times != NAT_MS)
+    order = np.flatnonzero(keep)[np.argsort(times[keep], kind="stable")]
+    return AccountActivity(
+        events=events.iloc[order].reset_index(drop=True),
+        columns=columns,
+        times=times[order],
+        account=account[order].astype(np.int64),
+        lead=lead[order].astype(np.int64),
+        lead_account=lead_account,
+        lead_created=lead_created,
+        roles=roles,
+        n_accounts=n_accounts,
+    )
+
+
+class AccountRollups:
+    """The account definitions over one ``AccountActivity``: static masks once, then any moment."""
+
+    def __init__(
+        self,
+        activity: AccountActivity,
+        definitions: Mapping[str, AccountAggregation],
+        log_of: Mapping[str, str] | None = None,
+    ) -> None:
+        self.activity = activity
+        self.definitions = dict(definitions)
+        coded: dict[str, Coded] = {}
+
+        def column(name: str, raw: bool = False) -> Coded:
+            if name not in coded:
+                coded[name] = Coded(activity.events[name], raw)
+            return coded[name]
+
+        cols = activity.columns
+        self.masks: dict[str, np.ndarray] = {}
+        for name, d in self.definitions.items():
+            if d.kind == "new_contacts":
+                continue
+            mask = type_mask(column(cols.type), d.types)
+            if cols.log is not None and log_of is not None:
+                mask = mask & column(cols.log, raw=True).mask(partial(operator.eq, log_of[name]))
+            for where_col, wanted in d.where.items():
+                mask = mask & where_mask(column(where_col), wanted)
+            if d.role is not None:
+                mask = mask & activity.roles[d.role][activity.lead]
+            self.masks[name] = mask
+
+    def at(self, moment_ms: int) -> pd.DataFrame:
+        """Every account's features as of ``moment_ms`` (one row per account row, in order)."""
+        act = self.activity
+        end = int(np.searchsorted(act.times, moment_ms, side="right"))  # nothing after the moment
+        out: dict[str, np.ndarray] = {}
+        for name, d in self.definitions.items():
+            out[name] = self._one(name, d, moment_ms, end)
+        return pd.DataFrame(out)
+
+    def _one(self, name: str, d: AccountAggregation, moment_ms: int, end: int) -> np.ndarray:
+        act, n = self.activity, self.activity.n_accounts
+        if d.kind == "new_contacts":
+            return self._new_contacts(d, moment_ms)
+        start = 0
+        if d.days is not None:
+            start = int(np.searchsorted(act.times, moment_ms - d.days * MS_PER_DAY, side="left"))
+        part = slice(start, end)
+        mask = self.masks[name][part]
+        rows = act.account[part]
+        if d.kind == "contacts":
+            return distinct_per_row(rows[mask], act.lead[part][mask], n)
+        if d.kind == "roles":
+            lead = act.lead[part][mask]
+            count = np.zeros(n, dtype=np.int64)
+            for held in act.roles.values():
+                count += np.bincount(rows[mask][held[lead]], minlength=n) > 0
+            return count
+        times = act.times[part]
+        age = (moment_ms - times) / MS_PER_DAY
+        events = act.events.iloc[start:end] if d.attribute is not None else act.events
+        return aggregate(d, mask, rows, age, times, events, n)
+
+    def _new_contacts(self, d: AccountAggregation, moment_ms: int) -> np.ndarray:
+        act = self.activity
+        assert d.new_contacts is not None
+        created = act.lead_created
+        new = (
+            (act.lead_account >= 0)
+            & (created != NAT_MS)
+            & (created <= moment_ms)
+            & (created >= moment_ms - d.new_contacts * MS_PER_DAY)  # as an event's ``days``
+        )
+        if d.role is not None:
+            new &= act.roles[d.role]
+        return np.bincount(act.lead_account[new], minlength=act.n_accounts).astype(np.int64)
+
+
+def first_event(activity: AccountActivity) -> np.ndarray:
+    """Each account's first event (epoch ms; NAT_MS without one)."""
+    first = np.full(activity.n_accounts, np.iinfo(np.int64).max)
+    np.minimum.at(first, activity.account, activity.times)
+    return np.where(first == np.iinfo(np.int64).max, NAT_MS, first)

@@ -1,0 +1,225 @@
+"""Accounts at their moments: the moment grid, the group roll-ups (people, roles, new people, a
+role's people), the label from opportunities with moments already in the pipeline left out, and
+the point in time (nothing after a moment is read for it), on a hand-made folder and on the
+generator's accounts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from leadscore.data.account_table import LABEL, MOMENT, account_table, moment_grid
+from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
+from leadscore.spec import DatasetSpec, load_spec, merged
+
+
+def _ms(day: str) -> int:
+    return int(pd.Timestamp(day).value // 1_000_000)
+
+
+def test_month_moments_are_first_days_week_moments_mondays_and_days_a_step() -> None:
+    months = moment_grid("month", _ms("2025-01-15"), _ms("2025-04-01"))
+    assert [str(pd.Timestamp(m, unit="ms").date()) for m in months] == [
+        "2025-02-01",
+        "2025-03-01",
+        "2025-04-01",
+    ]
+    weeks = moment_grid("week", _ms("2025-01-01"), _ms("2025-01-20"))  # 2025-01-01 was a Wednesday
+    assert [pd.Timestamp(m, unit="ms").day_name() for m in weeks] == ["Monday"] * 3
+    assert str(pd.Timestamp(weeks[0], unit="ms").date()) == "2025-01-06"
+    days = moment_grid(10.0, _ms("2025-01-01 08:00"), _ms("2025-01-25"))
+    assert [str(pd.Timestamp(m, unit="ms").date()) for m in days] == ["2025-01-11", "2025-01-21"]
+    assert len(moment_grid("month", _ms("2025-03-01"), _ms("2025-02-01"))) == 0
+
+
+LEADS = pd.DataFrame(
+    {
+        "Id": ["L1", "L2", "L3", "L4", "L5"],
+        "Email": ["a@acme.com", "b@acme.com", "c@acme.com", "d@globex.com", "e@acme.com"],
+        "Title": ["VP Sales", "CFO", "Engineer", "Director IT", "Analyst"],
+        "CreatedDate": ["2025-01-02", "2025-01-20", "2025-02-10", "2025-01-05", "2025-03-20"],
+        "Converted": [0, 0, 0, 0, 0],
+    }
+)
+EVENTS = pd.DataFrame(
+    {
+        "WhoId": ["L1", "L1", "L2", "L3", "L4", "L4", "L5"],
+        "ActivityDate": [
+            "2025-01-10",
+            "2025-02-20",
+            "2025-02-25",
+            "2025-02-27",
+            "2025-01-06",
+            "2025-03-10",
+            "2025-03-21",
+        ],
+        "Type": ["Visit", "Pricing", "Visit", "Pricing", "Visit", "Visit", "Visit"],
+    }
+)
+ACCOUNTS = pd.DataFrame(
+    {"Id": ["A1", "A2"], "Website": ["acme.com", "globex.com"], "Industry": ["Software", "Retail"]}
+)
+OPPORTUNITIES = pd.DataFrame({"AccountId": ["A1", "A2"], "CreatedDate": ["2025-03-10", "2025-02-15"]})
+
+
+def _spec(tmp_path: Path, change: dict[str, Any] | None = None) -> DatasetSpec:
+    doc = {
+        "name": "sfdc",
+        "id": "Id",
+        "time": "CreatedDate",
+        "tables": {"leads": "Lead", "events": "Task", "accounts": "Account", "opportunities": "Opportunity"},
+        "events": {"id": "WhoId", "time": "ActivityDate", "type": "Type"},
+        "label": {"column": "Converted", "positive": [1]},
+        "observed_until": "2025-05-31",
+        "accounts": {
+            "id": "Id",
+            "match": {"email": "Email", "website": "Website"},
+            "fit": ["Industry"],
+            "categorical": ["Industry"],
+            "label": {"opportunities": {"id": "AccountId", "time": "CreatedDate"}, "within_days": 30},
+            "roles": {
+                "decision_maker": {"Title": ["*VP*", "*Director*", "C?O"]},
+                "finance": {"Title": ["*CFO*", "*Finance*"]},
+            },
+            "engagement": {
+                "contacts_30d": {"contacts": "any", "days": 30},
+                "roles_30d": {"roles": "any", "days": 30},
+                "deciders_30d": {"contacts": "any", "role": "decision_maker", "days": 30},
+                "pricing_people": {"contacts": "Pricing"},
+                "visits": {"count": "Visit"},
+                "new_contacts_30d": {"new_contacts": 30},
+                "finance_new_60d": {"new_contacts": 60, "role": "finance"},
+            },
+        },
+    }
+    path = tmp_path / "sfdc.yaml"
+    path.write_text(yaml.safe_dump(merged(doc, change or {}), sort_keys=False))
+    return load_spec(str(path))
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    data = tmp_path / "crm"
+    data.mkdir()
+    for name, frame in (
+        ("Lead", LEADS),
+        ("Task", EVENTS),
+        ("Account", ACCOUNTS),
+        ("Opportunity", OPPORTUNITIES),
+    ):
+        frame.to_csv(data / f"{name}.csv", index=False)
+    return data
+
+
+def test_accounts_at_their_moments_with_group_rollups_and_labels(folder: Path, tmp_path: Path) -> None:
+    table = account_table(folder, _spec(tmp_path))
+    got = table.frame.set_index("account_moment")
+    # first events: A1 on Jan 10, A2 on Jan 6; moments Feb 1 .. May 1 (May 1 + 30 days is inside the
+    # export); each month's accounts in the accounts table's order
+    assert list(got.index) == [
+        "A1@2025-02-01",
+        "A2@2025-02-01",
+        "A1@2025-03-01",
+        "A2@2025-04-01",
+        "A1@2025-05-01",
+        "A2@2025-05-01",
+    ]
+    # A2's opportunity on Feb 15 puts its Mar 1 in the pipeline, A1's on Mar 10 its Apr 1
+    assert table.counts["in_pipeline"] == 2
+    assert got[LABEL].tolist() == [0, 1, 1, 0, 0, 0]
+    feb, mar = got.loc["A1@2025-02-01"], got.loc["A1@2025-03-01"]
+    assert (feb["contacts_30d"], feb["roles_30d"], feb["deciders_30d"]) == (1, 1, 1)  # L1 on Jan 10
+    # by Mar 1: L1 (VP: decision maker), L2 (CFO: finance, and C?O: decision maker), L3 in 30 days
+    assert (mar["contacts_30d"], mar["roles_30d"], mar["deciders_30d"]) == (3, 2, 2)
+    assert (mar["pricing_people"], mar["visits"]) == (2, 2)
+    # created in the 30 days up to the moment, both ends in, as an event's ``days``: L1 (Jan 2, 00:00)
+    # and L2 by Feb 1, L3 by Mar 1
+    assert (feb["new_contacts_30d"], mar["new_contacts_30d"]) == (2, 1)
+    assert (feb["finance_new_60d"], mar["finance_new_60d"]) == (1, 1)
+    assert (
+        got.loc["A1@2025-02-01", "Industry"] == "Software"
+        and got.loc["A2@2025-02-01", "Industry"] == "Retail"
+    )
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("accounts") / "data"
+    write_dataset(generate(GeneratorConfig(leads=3000, seed=11, accounts=True)), out)
+    return out
+
+
+def test_the_generators_accounts_are_the_same_bytes_for_the_same_seed() -> None:
+    a = generate(GeneratorConfig(leads=800, seed=4, accounts=True))
+    b = generate(GeneratorConfig(leads=800, seed=4, accounts=True))
+    assert a.keys() == b.keys() and all(a[k].equals(b[k]) for k in a)
+    assert {"opportunities", "account_moments"} <= set(a)
+    plain = generate(GeneratorConfig(leads=800, seed=4))
+    assert "opportunities" not in plain and "website" not in plain["accounts"].column_names
+
+
+def test_matching_finds_the_true_accounts(generated: Path) -> None:
+    from leadscore.data.accounts import read_account_tables
+
+    tables = read_account_tables(generated, load_spec("synthetic-accounts"))
+    truth = pd.read_parquet(generated / "leads.parquet", columns=["lead_id", "true_account_id"])
+    truth = truth.drop_duplicates("lead_id").assign(lead_id=lambda f: f["lead_id"].astype(str))
+    got = tables.matches.frame.merge(truth, on="lead_id")
+    matched = got["account_id"].notna()
+    right = matched & (got["account_id"] == got["true_account_id"].astype(str))
+    assert right.sum() / matched.sum() >= 0.99  # precision
+    assert right.sum() / len(got) >= 0.95  # recall
+    counts = tables.matches.counts
+    assert min(counts["id"], counts["domain"], counts["company"]) > 0  # every method has work
+
+
+def test_account_labels_follow_the_truth_and_meetings_follow_opportunities(generated: Path) -> None:
+    table = account_table(generated, load_spec("synthetic-accounts")).frame
+    truth = pd.read_parquet(generated / "account_moments.parquet")
+    truth["account_id"] = truth["account_id"].astype(str)
+    joined = table.merge(truth, on=["account_id", MOMENT], how="left")
+    assert joined["true_p_opportunity"].notna().all()
+    se = np.sqrt((joined["true_p_opportunity"] * (1 - joined["true_p_opportunity"])).sum()) / len(joined)
+    assert abs(joined[LABEL].mean() - joined["true_p_opportunity"].mean()) < 4 * se
+    events = pd.read_parquet(generated / "events.parquet")
+    leads = pd.read_parquet(generated / "leads.parquet", columns=["lead_id", "true_account_id"])
+    meetings = events.loc[events["event_type"] == "meeting"].merge(
+        leads.drop_duplicates("lead_id"), on="lead_id"
+    )
+    opps = pd.read_parquet(generated / "opportunities.parquet")
+    pairs = meetings.merge(opps, left_on="true_account_id", right_on="account_id")
+    gap = (pairs["occurred_at"] - pairs["created_at"]).dt.total_seconds() / 86400
+    pairs = pairs.assign(ok=(gap > 0) & (gap <= 20))
+    assert len(meetings) > 0 and pairs.groupby("event_id")["ok"].any().all()
+
+
+def test_nothing_after_a_moment_changes_its_features(generated: Path, tmp_path: Path) -> None:
+    """Events, and people, dated after the moment are added: no feature as of the moment moves;
+    the same events dated before it do move them (the check can fail)."""
+    spec = load_spec("synthetic-accounts")
+    moment = _ms("2024-09-01")
+    before = account_table(generated, spec, as_of=moment).frame
+    events = pd.read_parquet(generated / "events.parquet")
+    rng = np.random.default_rng(0)
+    extra = events.sample(n=4000, random_state=1).copy()
+    later = pd.to_datetime(moment + rng.integers(1, 200 * 86_400_000, len(extra)), unit="ms")
+    leads = pd.read_parquet(generated / "leads.parquet")
+    newcomer = leads.iloc[[0]].assign(lead_id=99_999_999, created_at=later[0], scored_at=later[0])
+    for name, when in (("later", later), ("earlier", later - pd.Timedelta(days=400))):
+        folder = tmp_path / name
+        folder.mkdir()
+        for file in generated.iterdir():
+            (folder / file.name).symlink_to(file)
+        (folder / "events.parquet").unlink()
+        moved = pd.concat([events, extra.assign(occurred_at=when.astype(events["occurred_at"].dtype))])
+        moved.to_parquet(folder / "events.parquet")
+        (folder / "leads.parquet").unlink()
+        pd.concat([leads, newcomer]).to_parquet(folder / "leads.parquet")
+        after = account_table(folder, spec, as_of=moment).frame
+        same = before.equals(after)
+        assert same if name == "later" else not same, name
