@@ -28,7 +28,7 @@ from leadscore.cli._util import (
     user_errors,
 )
 from leadscore.errors import UserError
-from leadscore.spec import observed, rename
+from leadscore.spec import DatasetSpec, observed, rename
 
 if TYPE_CHECKING:
     from leadscore.modeling.train import TrainResult
@@ -36,6 +36,30 @@ if TYPE_CHECKING:
 app = typer.Typer()
 DatasetOpt = Annotated[
     str, typer.Option("--dataset", help="Dataset name: the registered model is leadscore-<dataset>.")
+]
+
+
+CapacityOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--capacity", help="Force a model shape: group-pure-d3 (fastest grades), shallow-d3 or deeper-d6."
+    ),
+]
+FinalizeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--finalize/--no-finalize",
+        help="Ship the evaluated recipe refitted on every labelled lead (default), or the model that "
+        "was evaluated, which never learned from the test leads.",
+    ),
+]
+LEVELS = ("lead", "account", "both")
+LevelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--level",
+        help="lead, account or both (default: both when the spec has an accounts block with a label, else lead).",
+    ),
 ]
 
 
@@ -58,12 +82,7 @@ def train_cmd(
         typer.Option("--keep", help="Keep a column the leakage guard would exclude (repeatable)."),
     ] = None,
     promote: Annotated[bool, typer.Option("--promote", help="Make this model the champion.")] = False,
-    capacity: Annotated[
-        str | None,
-        typer.Option(
-            "--capacity", help="Force a model shape: group-pure-d3 (fastest grades), shallow-d3 or deeper-d6."
-        ),
-    ] = None,
+    capacity: CapacityOpt = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
     name: Annotated[
         str | None,
@@ -78,37 +97,56 @@ def train_cmd(
             help="The store (database URL or SQLite file) whose sales decisions become the labels.",
         ),
     ] = None,
-    finalize: Annotated[
-        bool,
-        typer.Option(
-            "--finalize/--no-finalize",
-            help="Ship the evaluated recipe refitted on every labelled lead (default), or the model that "
-            "was evaluated, which never learned from the test leads.",
-        ),
-    ] = True,
+    finalize: FinalizeOpt = True,
+    level: LevelOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Train a calibrated P(SQL) model with baselines, leakage guard and the agreed cutoff; log it to MLflow."""
+    """Train a calibrated P(SQL) model with baselines, leakage guard and the agreed cutoff; log it to MLflow.
+    With an accounts block (and its label) in the spec, the account model too."""
+    from leadscore.jobs.accounts import train_accounts_and_log
     from leadscore.jobs.workflow import train_and_log
 
     ds = observed(resolve_spec(data, spec, label, positive, id_col, time_col, exclude), observed_until)
     if name is not None:
         ds = rename(ds, name)
-    result, payload = train_and_log(
-        data,
-        ds,
-        cutoff=cutoff,
-        keep=keep,
-        promote=promote,
-        capacity=capacity,
-        seed=seed,
-        feedback=feedback,
-        finalize=finalize,
-    )
+    levels = _levels(level, ds)
+    payload: dict[str, Any] = {}
+    if "lead" in levels:
+        result, payload = train_and_log(
+            data,
+            ds,
+            cutoff=cutoff,
+            keep=keep,
+            promote=promote,
+            capacity=capacity,
+            seed=seed,
+            feedback=feedback,
+            finalize=finalize,
+        )
+        if not json_out:
+            _print_trained(result, payload)
+    if "account" in levels:
+        accounts, account_payload = train_accounts_and_log(
+            data, ds, cutoff=cutoff, promote=promote, capacity=capacity, seed=seed, finalize=finalize
+        )
+        payload = {**payload, "accounts": account_payload} if payload else account_payload
+        if not json_out:
+            info("\naccount model:")
+            _print_trained(accounts, account_payload)
     if json_out:
         echo_json(payload)
-        return
-    _print_trained(result, payload)
+
+
+def _levels(level: str | None, spec: DatasetSpec) -> tuple[str, ...]:
+    """Which models to train: the lead model, the account model, or both."""
+    has_accounts = spec.accounts is not None and spec.accounts.label is not None
+    if level is None:
+        return ("lead", "account") if has_accounts else ("lead",)
+    if level not in LEVELS:
+        raise UserError(f"--level: unknown level '{level}' (use {', '.join(LEVELS)})")
+    if level != "lead" and not has_accounts:
+        raise UserError(f"--level {level}: spec '{spec.name}' has no 'accounts' block with a 'label'")
+    return ("lead", "account") if level == "both" else (level,)
 
 
 def _print_trained(result: TrainResult, payload: dict[str, Any]) -> None:

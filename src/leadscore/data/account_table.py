@@ -11,6 +11,7 @@ For scoring, every account with an event is scored at one moment (``as_of``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from leadscore.features.accounts import (
 )
 from leadscore.features.rollups import NAT_MS
 from leadscore.features.values import MS_PER_DAY, lead_key, map_values, to_epoch_ms
-from leadscore.spec import AccountsSpec, DatasetSpec
+from leadscore.spec import AccountsSpec, DatasetSpec, LabelRule
 from leadscore.spec.activity import ACTIVITY, definitions_by_log
 
 ACCOUNT_ID = "account_id"
@@ -209,3 +210,31 @@ def _with_fit(rows: pd.DataFrame, tables: AccountTables, acc: AccountsSpec) -> p
     fit = accounts[[c for c in acc.fit if c not in head.columns]]
     rest = rows.drop(columns=["__row", MOMENT])
     return pd.concat([head, fit, rest], axis=1)
+
+
+def account_model_spec(spec: DatasetSpec, export_ms: float) -> DatasetSpec:
+    """The spec of the account model's rows: an account at a moment (``MOMENT_ID``, ``MOMENT``), its
+    fit and engagement fields, the label, the export day; ``account_of`` keeps the dataset spec."""
+    acc = accounts_of(spec)
+    if acc.label is None:
+        raise UserError(f"spec '{spec.name}': key 'accounts.label' is needed to train an account model")
+    days = acc.label.within_days
+    return DatasetSpec(
+        name=f"{spec.name}-accounts",
+        description=f"the accounts of {spec.name}, scored at each moment for P(opportunity)",
+        id=MOMENT_ID,
+        time=MOMENT,
+        fit=[*acc.fit, *[name for name in acc.engagement if name not in acc.fit]],
+        categorical=list(acc.categorical),
+        label=LabelRule(
+            column=LABEL,
+            positive=[1],
+            negative=[0],
+            within_days=days,
+            description=acc.label.description or f"an opportunity created within {days:g} days of the moment",
+        ),
+        exclude={ACCOUNT_ID: "the account's identifier"},
+        placeholders=list(spec.placeholders),
+        observed_until=datetime.fromtimestamp(export_ms / 1000, tz=UTC).replace(tzinfo=None),
+        account_of=spec,
+    )

@@ -60,6 +60,9 @@ class CutoffContract(BaseModel):
     review_by: date
     notes: str = ""
     segments: dict[str, SegmentPolicy] = Field(default_factory=dict)  # per-segment policies
+    # the account team's own policy (qualified accounts per week, or the opportunity rate it needs);
+    # unset: this contract's policy, read for accounts
+    accounts: SegmentPolicy | None = None
 
     @model_validator(mode="after")
     def _policy_has_its_value(self) -> CutoffContract:
@@ -79,6 +82,13 @@ class CutoffContract(BaseModel):
             raise ValueError("'confidence' must be at least 0.5 and below 1")
         if self.review_by < self.agreed_on:
             raise ValueError("'review_by' is before 'agreed_on'")
+        if self.accounts is not None:
+            try:
+                self.for_accounts()
+            except ValidationError as exc:
+                raise ValueError(
+                    f"accounts: {exc.errors()[0]['msg'].removeprefix('Value error, ')}"
+                ) from None
         for name, own in self.segments.items():
             try:
                 self.for_segment(name, own)
@@ -88,13 +98,17 @@ class CutoffContract(BaseModel):
                 ) from None
         return self
 
+    def for_accounts(self) -> CutoffContract:
+        """The contract the account model is held to: ``accounts``' policy, else this one's."""
+        return self.for_segment("", self.accounts) if self.accounts is not None else self
+
     def for_segment(self, name: str, own: SegmentPolicy | None = None) -> CutoffContract:
         """The contract one segment is held to: its own policy (same version, signatures and review
         date), or this contract's default policy when the contract gives it none."""
         own = own or self.segments.get(name)
         if own is None:
             return self
-        fields = self.model_dump(exclude={"segments", *POLICIES, "confidence", "weekly_leads"})
+        fields = self.model_dump(exclude={"segments", "accounts", *POLICIES, "confidence", "weekly_leads"})
         return CutoffContract.model_validate(
             {**fields, **own.model_dump(exclude_none=True), "policy": own.policy}
         )

@@ -247,6 +247,9 @@ class DatasetSpec(BaseModel):
     # Accounts (spec/accounts.py): leads matched to their account, accounts scored at moments for
     # P(opportunity), buying-group roles and the account's engagement.
     accounts: AccountsSpec | None = None
+    # An account model's own spec (its rows are accounts at moments): the dataset spec its accounts,
+    # leads and activity are read through, so scoring rebuilds the accounts from a folder.
+    account_of: DatasetSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -353,7 +356,16 @@ class DatasetSpec(BaseModel):
     def digest(self) -> str:
         dumped = self.model_dump(mode="json")
         # keys added later: left out while unset, so older specs' digests are unchanged
-        for key in ("segments", "observed_until", "time_also", "extends", "writeback", "moments", "accounts"):
+        for key in (
+            "segments",
+            "observed_until",
+            "time_also",
+            "extends",
+            "writeback",
+            "moments",
+            "accounts",
+            "account_of",
+        ):
             if not dumped.get(key):
                 dumped.pop(key, None)
         if dumped.get("stages") and not dumped["stages"].get("where"):

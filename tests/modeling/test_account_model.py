@@ -1,0 +1,90 @@
+"""The account model: trained on the generator's accounts by ``train --level``, registered and
+exported as ``leadscore-<dataset>-accounts``, near the truth's ROC AUC on the same held-out moments,
+with the account team's own policy from the contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
+from tests.helpers import current_contract, mlflow_env, private_env
+
+
+@pytest.fixture(scope="module")
+def accounts_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("accounts") / "data"
+    write_dataset(generate(GeneratorConfig(leads=4000, seed=21, accounts=True)), out)
+    return out
+
+
+def test_the_account_model_is_trained_registered_and_near_the_truth(
+    accounts_data: Path, tmp_path: Path
+) -> None:
+    from leadscore.data.account_table import account_table
+    from leadscore.jobs.accounts import train_accounts_and_log
+    from leadscore.spec import load_spec
+
+    contract, _ = current_contract(tmp_path)
+    doc = yaml.safe_load(contract.read_text())
+    doc["accounts"] = {"mql_capacity": 40}  # qualified accounts per week
+    contract.write_text(yaml.safe_dump(doc))
+    with private_env({"LEADSCORE_SEARCH_TRIALS": "2", **mlflow_env(tmp_path)}):
+        result, payload = train_accounts_and_log(
+            accounts_data, load_spec("synthetic-accounts"), cutoff=contract
+        )
+    assert payload["registered_model"] == "leadscore-synthetic-accounts-accounts"
+    assert payload["level"] == "account" and Path(payload["model_path"]).name == "synthetic-accounts-accounts"
+    assert payload["account_moments"]["in_pipeline"] > 0
+    truth = pd.read_parquet(accounts_data / "account_moments.parquet")
+    truth["account_id"] = truth["account_id"].astype(str)
+    test = result.test_frame.merge(truth, on=["account_id", "moment"], how="left")
+    assert test["true_p_opportunity"].notna().all()
+    truth_auc = roc_auc_score(result.test_y, test["true_p_opportunity"])
+    assert result.metrics["roc_auc"] > truth_auc - 0.03, (result.metrics["roc_auc"], truth_auc)
+    # the account team's policy: 40 qualified accounts a week
+    assert result.cutoff.contract.policy == "mql_capacity" and result.cutoff.contract.mql_capacity == 40
+    assert result.cutoff.expected_mql_per_week == pytest.approx(40, rel=0.15)
+    # the moments are split by time: the test is every account moment from a day on, the latest fifth
+    moments = account_table(accounts_data, load_spec("synthetic-accounts")).frame["moment"]
+    first_test = result.test_frame["moment"].min()
+    assert (moments >= first_test).sum() == result.n_test == len(result.test_frame)
+    assert 0.1 <= result.n_test / len(moments) <= 0.3  # whole moments: about a fifth
+
+
+def test_level_names_what_is_trained_and_a_spec_without_accounts_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "plain"
+    write_dataset(generate(GeneratorConfig(leads=300, seed=1)), out)
+    for level, says in (("account", "has no 'accounts' block"), ("team", "unknown level 'team'")):
+        result = CliRunner().invoke(app, ["train", str(out), "--spec", "synthetic", "--level", level])
+        assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
+
+
+def test_train_json_keeps_the_lead_payload_and_adds_the_accounts(accounts_data: Path, tmp_path: Path) -> None:
+    env = {"LEADSCORE_SEARCH_TRIALS": "0", **mlflow_env(tmp_path)}
+    contract, _ = current_contract(tmp_path)
+    with private_env(env):
+        result = CliRunner().invoke(
+            app,
+            [
+                "train",
+                str(accounts_data),
+                "--spec",
+                "synthetic-accounts",
+                "--cutoff",
+                str(contract),
+                "--json",
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["registered_model"] == "leadscore-synthetic-accounts"  # the lead model, as before
+    assert payload["accounts"]["registered_model"] == "leadscore-synthetic-accounts-accounts"
+    assert (tmp_path / "models" / "synthetic-accounts-accounts").is_dir()
