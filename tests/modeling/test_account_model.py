@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -88,3 +89,46 @@ def test_train_json_keeps_the_lead_payload_and_adds_the_accounts(accounts_data: 
     assert payload["registered_model"] == "leadscore-synthetic-accounts"  # the lead model, as before
     assert payload["accounts"]["registered_model"] == "leadscore-synthetic-accounts-accounts"
     assert (tmp_path / "models" / "synthetic-accounts-accounts").is_dir()
+
+
+def test_an_account_model_scores_every_account_as_of_a_day(accounts_data: Path, tmp_path: Path) -> None:
+    """``score FOLDER --model M --as-of DAY``: a row per account with activity by then, its
+    P(opportunity) from the same engine as training, the qualified flag and the buying group."""
+    from leadscore.data.account_table import account_table
+    from leadscore.jobs.accounts import train_accounts_and_log
+    from leadscore.spec import load_spec
+
+    contract, _ = current_contract(tmp_path)
+    with private_env({"LEADSCORE_SEARCH_TRIALS": "0", **mlflow_env(tmp_path)}):
+        _, payload = train_accounts_and_log(accounts_data, load_spec("synthetic-accounts"), cutoff=contract)
+        out = tmp_path / "accounts.csv"
+        args = ["score", str(accounts_data), "--model", payload["model_path"], "--out", str(out)]
+        result = CliRunner().invoke(app, [*args, "--as-of", "2025-03-01", "--explain", "2", "--json"])
+        assert result.exit_code == 0, result.output
+        wrong = CliRunner().invoke(app, [*args, "--as-of", "soon"])
+        assert wrong.exit_code == 2 and "--as-of: 'soon' is not a date" in wrong.output
+    scores = pd.read_csv(out, dtype={"account_id": str}, keep_default_na=False)
+    expected = ["account_id", "scored_at", "p_opportunity", "qualified", "grade", "reason_1", "reason_2"]
+    assert list(scores.columns) == [*expected, "contacts_engaged", "roles_engaged", "roles_missing"]
+    table = account_table(accounts_data, load_spec("synthetic-accounts"), as_of=_day("2025-03-01"))
+    assert scores["account_id"].tolist() == table.frame["account_id"].tolist()
+    assert (scores["scored_at"] == "2025-03-01T00:00:00Z").all()
+    assert json.loads(result.stdout)["qualified"] == int(scores["qualified"].sum()) > 0
+    # the buying group: the roles engaged and missing are the declared roles, each once
+    roles = {"decision_maker", "technical", "finance"}
+    for engaged, missing in zip(scores["roles_engaged"], scores["roles_missing"], strict=True):
+        named = [r for r in f"{engaged}, {missing}".split(", ") if r]
+        assert sorted(named) == sorted(roles)
+    busy = scores.loc[scores["roles_engaged"] != ""]
+    assert (busy["contacts_engaged"] >= 1).all() and len(busy) > 0
+    # the model scores the accounts' table as of the day, as training reads its moments
+    from leadscore.scoring.batch import score_output
+    from leadscore.tracking.loading import load_bundle
+
+    direct = score_output(load_bundle(payload["model_path"]), table.frame)["p_sql"].to_numpy()
+    assert np.allclose(scores["p_opportunity"].to_numpy(), direct, atol=1e-6)
+    assert scores["p_opportunity"].nunique() > 10
+
+
+def _day(text: str) -> int:
+    return int(pd.Timestamp(text).value // 1_000_000)

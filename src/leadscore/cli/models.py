@@ -27,11 +27,12 @@ from leadscore.cli._util import (
     resolve_spec,
     user_errors,
 )
-from leadscore.errors import UserError
+from leadscore.errors import UserError, not_a_date
 from leadscore.spec import DatasetSpec, observed, rename
 
 if TYPE_CHECKING:
     from leadscore.modeling.train import TrainResult
+    from leadscore.scoring.bundle import ModelBundle
 
 app = typer.Typer()
 DatasetOpt = Annotated[
@@ -39,6 +40,20 @@ DatasetOpt = Annotated[
 ]
 
 
+LogScoresOpt = Annotated[
+    bool,
+    typer.Option(
+        "--log",
+        help="Log every score to the store's score log (LEADSCORE_DATABASE_URL) and add each lead's "
+        "previous score and trend to the output.",
+    ),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="An account model: score every account as of this day or time (default: now)."
+    ),
+]
 CapacityOpt = Annotated[
     str | None,
     typer.Option(
@@ -204,22 +219,17 @@ def score(
     ],
     explain: Annotated[int, typer.Option("--explain", min=0, max=20, help="Top K reasons per lead.")] = 0,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=100, help="Rows per chunk.")] = 50_000,
-    log_scores: Annotated[
-        bool,
-        typer.Option(
-            "--log",
-            help="Log every score to the store's score log (LEADSCORE_DATABASE_URL) and add each lead's "
-            "previous score and trend to the output.",
-        ),
-    ] = False,
+    log_scores: LogScoresOpt = False,
     engine: EngineOpt = "pandas",
     master: MasterOpt = None,
     buckets: BucketsOpt = None,
+    as_of: AsOfOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Score an export: id, p_sql, mql, grade, top reasons and the fit and engagement parts. In
     chunks in this process, or inside Spark with --engine spark (DATA a Parquet file, folder or glob,
-    or a folder of declared tables; OUT a Parquet folder)."""
+    or a folder of declared tables; OUT a Parquet folder). An account model scores every account as
+    of --as-of."""
     from leadscore.scoring.batch import score_file
     from leadscore.tracking.loading import load_bundle
 
@@ -227,6 +237,11 @@ def score(
     if engine == "spark" and log_scores:
         raise UserError("--log: not with --engine spark (the score log is written by the pandas path)")
     bundle = load_bundle(model)
+    if bundle.spec.account_of is not None:
+        _score_accounts(bundle, data, out, as_of, explain, engine, log_scores, json_out)
+        return
+    if as_of is not None:
+        raise UserError("--as-of: only for an account model (a lead is scored as of its own time)")
     if engine == "spark":
         from leadscore.spark.scoring import score_spark
         from leadscore.spark.session import spark_session
@@ -437,3 +452,47 @@ def _writeback_values(
     )
     version = load_bundle(model).model_version if model else None
     return score_values(read_table(scores), when, version)
+
+
+def _score_accounts(
+    bundle: ModelBundle,
+    data: str,
+    out: str,
+    as_of: str | None,
+    explain: int,
+    engine: str,
+    log_scores: bool,
+    json_out: bool,
+) -> None:
+    """``score`` with an account model: every account of the folder as of one moment."""
+    from leadscore.scoring.accounts import score_accounts_file
+
+    if engine != "pandas":
+        raise UserError("--engine: an account model is scored by the pandas engine")
+    if log_scores:
+        raise UserError("--log: the score log holds lead answers; an account model's scores are not logged")
+    summary = score_accounts_file(bundle, data, out, _moment(as_of), explain)
+    if json_out:
+        echo_json(summary)
+    else:
+        info(
+            f"scored {summary['rows']:,} accounts as of {summary['as_of']} ({summary['qualified']:,} "
+            f"qualified) -> {summary['out']}"
+        )
+
+
+def _moment(as_of: str | None) -> float:
+    """``--as-of`` as epoch ms (a day: its start, 00:00 UTC; a time with a zone: in UTC); now without."""
+    import time
+
+    import pandas as pd
+
+    if as_of is None:
+        return time.time() * 1000
+    try:
+        stamp = pd.Timestamp(as_of.strip())
+    except ValueError:
+        raise not_a_date("--as-of", as_of) from None
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return float(stamp.value // 1_000_000)

@@ -37,6 +37,7 @@ ACCOUNT_ID = "account_id"
 MOMENT = "moment"
 MOMENT_ID = "account_moment"  # "<account id>@<moment's day>": the row's id
 LABEL = "opportunity"  # 1: an opportunity (or a stage) within the label window after the moment
+ROW = "__account_row"  # the account's row in the accounts table (not a feature)
 WEEK_MS = 7 * MS_PER_DAY
 
 
@@ -47,6 +48,7 @@ class AccountTable:
     frame: pd.DataFrame
     tables: AccountTables
     export_ms: float
+    activity: AccountActivity  # the matched leads' activity by account row (more roll-ups read it)
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -95,7 +97,7 @@ def account_table(folder: str | Path, spec: DatasetSpec, *, as_of: float | None 
     if as_of is None and acc.label is not None:
         rows, counts["in_pipeline"] = _labelled(rows, _label_times(Path(folder), spec, acc, tables), acc)
     frame = _with_fit(rows, tables, acc)
-    return AccountTable(frame, tables, export_ms, counts)
+    return AccountTable(frame, tables, export_ms, activity, counts)
 
 
 def _activity(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: AccountTables) -> AccountActivity:
@@ -146,7 +148,7 @@ def _at_moment(engine: AccountRollups, firsts: np.ndarray, moment: int) -> pd.Da
     """The accounts whose first event is at or before ``moment``, with their features then."""
     active = np.flatnonzero((firsts != NAT_MS) & (firsts <= moment))
     features = engine.at(moment).iloc[active].reset_index(drop=True)
-    features.insert(0, "__row", active)
+    features.insert(0, ROW, active)
     features.insert(1, MOMENT, np.full(len(active), moment, dtype=np.int64))
     return features
 
@@ -186,7 +188,7 @@ def _labelled(rows: pd.DataFrame, events: pd.DataFrame, acc: AccountsSpec) -> tu
     ok = (events["row"].to_numpy() >= 0) & (events["t"].to_numpy() != NAT_MS)
     span = np.int64(1) << np.int64(43)  # beyond any epoch ms: account row and time in one sortable key
     keys = np.sort(events["row"].to_numpy()[ok].astype(np.int64) * span + events["t"].to_numpy()[ok])
-    base = rows["__row"].to_numpy(dtype=np.int64) * span + rows[MOMENT].to_numpy(dtype=np.int64)
+    base = rows[ROW].to_numpy(dtype=np.int64) * span + rows[MOMENT].to_numpy(dtype=np.int64)
     after = np.searchsorted(keys, base + window, "right") - np.searchsorted(keys, base, "right")
     before = np.searchsorted(keys, base, "right") - np.searchsorted(keys, base - window, "right")
     pipeline = before > 0
@@ -197,7 +199,7 @@ def _labelled(rows: pd.DataFrame, events: pd.DataFrame, acc: AccountsSpec) -> tu
 
 def _with_fit(rows: pd.DataFrame, tables: AccountTables, acc: AccountsSpec) -> pd.DataFrame:
     """The rows with the account's id, the moment as a time, the row's id and the fit fields."""
-    accounts = tables.accounts.iloc[rows["__row"].to_numpy()].reset_index(drop=True)
+    accounts = tables.accounts.iloc[rows[ROW].to_numpy()].reset_index(drop=True)
     ids = map_values(accounts[acc.id], lead_key)
     when = pd.to_datetime(rows[MOMENT].to_numpy(), unit="ms")
     head = pd.DataFrame(
@@ -208,7 +210,7 @@ def _with_fit(rows: pd.DataFrame, tables: AccountTables, acc: AccountsSpec) -> p
         }
     )
     fit = accounts[[c for c in acc.fit if c not in head.columns]]
-    rest = rows.drop(columns=["__row", MOMENT])
+    rest = rows.drop(columns=[MOMENT])
     return pd.concat([head, fit, rest], axis=1)
 
 
@@ -233,7 +235,7 @@ def account_model_spec(spec: DatasetSpec, export_ms: float) -> DatasetSpec:
             within_days=days,
             description=acc.label.description or f"an opportunity created within {days:g} days of the moment",
         ),
-        exclude={ACCOUNT_ID: "the account's identifier"},
+        exclude={ACCOUNT_ID: "the account's identifier", ROW: "the account's row in the accounts table"},
         placeholders=list(spec.placeholders),
         observed_until=datetime.fromtimestamp(export_ms / 1000, tz=UTC).replace(tzinfo=None),
         account_of=spec,
