@@ -223,3 +223,62 @@ def test_nothing_after_a_moment_changes_its_features(generated: Path, tmp_path: 
         after = account_table(folder, spec, as_of=moment).frame
         same = before.equals(after)
         assert same if name == "later" else not same, name
+
+
+def test_a_leads_scope_account_features_read_its_account_up_to_its_own_time(
+    folder: Path, tmp_path: Path
+) -> None:
+    """Each lead's ``scope: account`` features over its account's leads (itself included) as of its
+    own scoring time (here its creation): worked by hand from the tables above."""
+    from leadscore.data.folders import read_leads
+
+    change = {
+        "engagement": {
+            "people_30d": {"contacts": "any", "days": 30, "scope": "account"},
+            "visits_all": {"count": "Visit", "scope": "account"},
+            "last_active": {"days_since_last": "any", "scope": "account"},
+            "deciders_60d": {"contacts": "any", "role": "decision_maker", "days": 60, "scope": "account"},
+            "new_people_60d": {"new_contacts": 60, "scope": "account"},
+            "own_visits": {"count": "Visit"},
+        }
+    }
+    leads = read_leads(folder, _spec(tmp_path, change)).set_index("Id")
+    got = leads[["people_30d", "visits_all", "last_active", "deciders_60d", "new_people_60d", "own_visits"]]
+    nan = float("nan")
+    expected = pd.DataFrame(
+        {
+            "people_30d": [0, 1, 0, 0, 3],
+            "visits_all": [0, 1, 1, 0, 2],
+            "last_active": [nan, 10.0, 31.0, nan, 21.0],
+            "deciders_60d": [0, 1, 1, 0, 2],
+            "new_people_60d": [1, 2, 3, 1, 3],
+            "own_visits": [0, 0, 0, 0, 0],
+        },
+        index=pd.Index(["L1", "L2", "L3", "L4", "L5"], name="Id"),
+    )
+    pd.testing.assert_frame_equal(got.astype(float), expected.astype(float))
+
+
+@pytest.mark.parametrize(
+    ("definition", "says"),
+    [
+        ({"contacts": "any"}, "'contacts' reads an account's people: add scope: account"),
+        ({"count": "any", "role": "finance"}, "'role' reads an account's people"),
+        ({"unique": "Type", "scope": "account"}, "with scope account use count"),
+        ({"count": "any", "scope": "account", "role": "cfo"}, "no role 'cfo'"),
+    ],
+)
+def test_a_wrong_scope_is_one_line(
+    folder: Path, tmp_path: Path, definition: dict[str, Any], says: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    path = tmp_path / "wrong.yaml"
+    _spec(tmp_path)  # writes sfdc.yaml
+    doc = yaml.safe_load((tmp_path / "sfdc.yaml").read_text())
+    doc["engagement"] = {"x": definition}
+    path.write_text(yaml.safe_dump(doc))
+    result = CliRunner().invoke(app, ["validate", str(folder), "--spec", str(path)])
+    assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output

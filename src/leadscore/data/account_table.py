@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from leadscore.data.account_scope import activity_of
 from leadscore.data.accounts import AccountTables, accounts_of, read_account_tables
 from leadscore.data.folders import declared_table, folder_activity
 from leadscore.data.maturity import parse_observed_until
@@ -24,9 +25,7 @@ from leadscore.errors import UserError
 from leadscore.features.accounts import (
     AccountActivity,
     AccountRollups,
-    account_activity,
     first_event,
-    lead_roles,
 )
 from leadscore.features.rollups import NAT_MS
 from leadscore.features.values import MS_PER_DAY, lead_key, map_values, to_epoch_ms
@@ -79,7 +78,7 @@ def account_table(folder: str | Path, spec: DatasetSpec, *, as_of: float | None 
     account with an event by then at that one moment, without a label."""
     acc = accounts_of(spec)
     tables = read_account_tables(folder, spec)
-    activity = _activity(Path(folder), spec, acc, tables)
+    activity = _activity(Path(folder), spec, tables)
     export_ms = _export_ms(spec, tables, activity)
     engine = AccountRollups(activity, acc.engagement, definitions_by_log(acc.engagement, spec.logs))
     firsts = first_event(activity)
@@ -100,28 +99,13 @@ def account_table(folder: str | Path, spec: DatasetSpec, *, as_of: float | None 
     return AccountTable(frame, tables, export_ms, activity, counts)
 
 
-def _activity(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: AccountTables) -> AccountActivity:
+def _activity(folder: Path, spec: DatasetSpec, tables: AccountTables) -> AccountActivity:
     """The leads' activity keyed by account row (an empty log without a declared one)."""
-    assert spec.id and spec.time
-    keys = map_values(tables.accounts[acc.id], lead_key)
-    index = pd.Index(keys.to_numpy(dtype=object))
-    matched = tables.matches.frame["account_id"].to_numpy(dtype=object)
-    lead_account = np.where(pd.isna(matched), -1, index.get_indexer(np.where(pd.isna(matched), "", matched)))
     if spec.activity is not None:
         events, _ = folder_activity(folder, spec, None, tables.leads)
-        columns = spec.activity
-    else:
-        columns = ACTIVITY
-        events = pd.DataFrame({ACTIVITY.id: [], ACTIVITY.time: [], ACTIVITY.type: []})
-    return account_activity(
-        events,
-        columns,
-        tables.matches.frame["lead_id"],
-        lead_account.astype(np.int64),
-        to_epoch_ms(tables.leads[spec.time]),
-        lead_roles(tables.leads, acc.roles),
-        len(index),
-    )
+        return activity_of(events, spec.activity, tables, spec)
+    events = pd.DataFrame({ACTIVITY.id: [], ACTIVITY.time: [], ACTIVITY.type: []})
+    return activity_of(events, ACTIVITY, tables, spec)
 
 
 def _export_ms(spec: DatasetSpec, tables: AccountTables, activity: AccountActivity) -> float:

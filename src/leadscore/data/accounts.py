@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from leadscore.data.activity import require_columns
-from leadscore.data.folders import leads_path
 from leadscore.data.lifecycle import with_scoring_time
 from leadscore.data.matching import MatchColumns, Matches, free_mail_domains, match_leads
+from leadscore.data.paths import leads_path
 from leadscore.data.sources import find_table, read_table
 from leadscore.errors import UserError
 from leadscore.features.values import lead_key, map_values

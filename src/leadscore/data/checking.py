@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from leadscore.data.folder_checks import validate_folder
-from leadscore.data.folders import is_declared_folder, leads_path
+from leadscore.data.folders import is_declared_folder
 from leadscore.data.lifecycle import with_scoring_time
+from leadscore.data.paths import leads_path
 from leadscore.data.sources import ambiguous_message, csv_format_of, read_table
 from leadscore.data.validate import ValidationReport, validate_frame
 from leadscore.spec import DatasetSpec

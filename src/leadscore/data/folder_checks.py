@@ -17,11 +17,11 @@ from leadscore.data.folders import (
     Loaded,
     declared_table,
     folder_activity,
-    leads_path,
     with_declared_tables,
 )
 from leadscore.data.joins import NO_JOIN
 from leadscore.data.lifecycle import with_scoring_time
+from leadscore.data.paths import leads_path
 from leadscore.data.sources import find_table, read_table
 from leadscore.data.validate import ValidationReport, label_values, validate_frame
 from leadscore.features.rollups import NAT_MS, align_events

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from leadscore.data.account_scope import with_account_scope
 from leadscore.data.activity import all_logs_found, require_columns, stacked_logs
 from leadscore.data.history import stage_rows
 from leadscore.data.joins import joined
@@ -21,6 +22,7 @@ from leadscore.data.moments import (
     moment_table,
     table_at_moments,
 )
+from leadscore.data.paths import leads_path
 from leadscore.data.sources import find_table, read_folder_table, read_table, resolve_leads_path
 from leadscore.errors import UserError
 from leadscore.features.rollups import rollups_for_spec
@@ -53,7 +55,7 @@ def with_declared_tables(
     ``moments``, one row per scoring moment (``data/moments.py``)."""
     if spec.moments is not None:
         frame, loaded = _at_moments(frame, folder, spec, loaded)
-    if spec.declared:
+    if spec.definitions:
         frame = with_declared_engagement(frame, folder, spec, loaded)
     if spec.label.stages:
         return with_stage_labels(frame, folder, spec, loaded, until_ms=until_ms)
@@ -107,15 +109,6 @@ def _stage_id(spec: DatasetSpec) -> str:
     return spec.stages.id
 
 
-def leads_path(folder: Path, spec: DatasetSpec) -> Path:
-    """The leads table of a folder (``tables: {leads: ...}`` names its file stem)."""
-    stem = spec.table("leads")
-    found = find_table(folder, stem)
-    if found is None:
-        raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key 'tables.leads'")
-    return found
-
-
 def with_declared_engagement(
     frame: pd.DataFrame, folder: Path, spec: DatasetSpec, loaded: Loaded | None = None
 ) -> pd.DataFrame:
@@ -137,7 +130,8 @@ def with_declared_engagement(
             raise UserError(f"spec key '{key}': column '{column}' is not in the leads table")
     events, source = folder_activity(folder, spec, loaded, frame)
     _check_definitions(events, source, spec)
-    return engagement_from(frame, events, spec)
+    frame = engagement_from(frame, events, spec) if spec.declared else frame
+    return with_account_scope(frame, folder, events, spec)  # ``scope: account`` ones, if any
 
 
 def engagement_from(frame: pd.DataFrame, events: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
@@ -232,7 +226,7 @@ def check_definitions(
     """A definition naming a column or an event type the log does not have (``columns``; ``present``:
     its event types, trimmed and case-folded) is one line naming its key (``only``: these definitions)."""
     have = set(columns)
-    for name, d in spec.declared.items():
+    for name, d in spec.definitions.items():
         if only is not None and name not in only:
             continue
         for column in d.where:
@@ -357,7 +351,7 @@ def read_leads(data: str | Path, spec: DatasetSpec, *, labels: bool = False) -> 
     frame = with_scoring_time(read_table(leads_path(folder, spec)), spec)
     if labels:
         return with_declared_tables(frame, folder, spec)[0]
-    return with_declared_engagement(frame, folder, spec) if spec.declared else frame
+    return with_declared_engagement(frame, folder, spec) if spec.definitions else frame
 
 
 def read_activity(data: str | Path, spec: DatasetSpec) -> pd.DataFrame | None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from leadscore.features.rollups import NAT_MS, Coded, aggregate, distinct_per_row, type_mask, where_mask
 from leadscore.features.values import MS_PER_DAY, lead_key, map_values, to_epoch_ms
-from leadscore.spec import AccountAggregation, ActivityColumns
+from leadscore.spec import AccountAggregation, ActivityColumns, Aggregation
 
 RolePatterns = Mapping[str, str | list[str]]
 
@@ -85,6 +85,28 @@ def account_activity(
     )
 
 
+def static_mask(
+    activity: AccountActivity, d: Aggregation, coded: dict[str, Coded], log: str | None
+) -> np.ndarray:
+    """The events a definition reads whatever the moment: its types, its log, ``where``, ``role``
+    (``coded``: each column read once, shared by the definitions)."""
+
+    def column(name: str, raw: bool = False) -> Coded:
+        if name not in coded:
+            coded[name] = Coded(activity.events[name], raw)
+        return coded[name]
+
+    cols = activity.columns
+    mask = type_mask(column(cols.type), d.types)
+    if cols.log is not None and log is not None:
+        mask = mask & column(cols.log, raw=True).mask(partial(operator.eq, log))
+    for where_col, wanted in d.where.items():
+        mask = mask & where_mask(column(where_col), wanted)
+    if d.role is not None:
+        mask = mask & activity.roles[d.role][activity.lead]
+    return mask
+
+
 class AccountRollups:
     """The account definitions over one ``AccountActivity``: static masks once, then any moment."""
 
@@ -97,25 +119,11 @@ class AccountRollups:
         self.activity = activity
         self.definitions = dict(definitions)
         coded: dict[str, Coded] = {}
-
-        def column(name: str, raw: bool = False) -> Coded:
-            if name not in coded:
-                coded[name] = Coded(activity.events[name], raw)
-            return coded[name]
-
-        cols = activity.columns
-        self.masks: dict[str, np.ndarray] = {}
-        for name, d in self.definitions.items():
-            if d.kind == "new_contacts":
-                continue
-            mask = type_mask(column(cols.type), d.types)
-            if cols.log is not None and log_of is not None:
-                mask = mask & column(cols.log, raw=True).mask(partial(operator.eq, log_of[name]))
-            for where_col, wanted in d.where.items():
-                mask = mask & where_mask(column(where_col), wanted)
-            if d.role is not None:
-                mask = mask & activity.roles[d.role][activity.lead]
-            self.masks[name] = mask
+        self.masks: dict[str, np.ndarray] = {
+            name: static_mask(activity, d, coded, log_of[name] if log_of is not None else None)
+            for name, d in self.definitions.items()
+            if d.kind != "new_contacts"
+        }
 
     def at(self, moment_ms: int) -> pd.DataFrame:
         """Every account's features as of ``moment_ms`` (one row per account row, in order)."""

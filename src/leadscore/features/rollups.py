@@ -192,7 +192,7 @@ def aggregate(
         codes = pd.factorize(folded, use_na_sentinel=True)[0]
         keep = codes >= 0
         return distinct_per_row(rows[keep], codes[keep].astype(np.int64), n)
-    numbers = _numbers(events[d.attribute], mask)
+    numbers = numbers_of(events[d.attribute], mask)
     ok = ~np.isnan(numbers)
     rows, numbers = rows[ok], numbers[ok]
     if kind == "sum":
@@ -208,7 +208,7 @@ def aggregate(
     return best
 
 
-def _numbers(column: pd.Series, mask: np.ndarray) -> np.ndarray:
+def numbers_of(column: pd.Series, mask: np.ndarray) -> np.ndarray:
     """The masked events' attribute as numbers, as ``to_number`` reads each value: a numeric column
     at once, text once per distinct value ("1,200" -> 1200, junk -> NaN)."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):

@@ -14,7 +14,6 @@ from leadscore.data.folders import (
     Loaded,
     is_declared_folder,
     labelled_history,
-    leads_path,
     sql_times,
     with_declared_tables,
 )
@@ -22,6 +21,7 @@ from leadscore.data.labels import apply_labels, decided_leads, reached_times
 from leadscore.data.lifecycle import DateLabels, with_scoring_time
 from leadscore.data.maturity import ExportDay, export_day, label_windows, parse_observed_until
 from leadscore.data.moments import MOMENT_NO, MOMENT_OF, first_moments
+from leadscore.data.paths import leads_path
 from leadscore.data.personal import email_column, personal_reason, unusable_reason
 from leadscore.data.sources import format_warnings, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from leadscore.data.folders import is_declared_folder, leads_path, with_declared_engagement
+from leadscore.data.folders import is_declared_folder, with_declared_engagement
 from leadscore.data.lifecycle import with_scoring_time
+from leadscore.data.paths import leads_path
 from leadscore.data.sources import (
     atomic_path,
     count_rows,
@@ -214,7 +215,7 @@ def _chunks(
         return chunks, count_rows(data)
     folder = Path(data)
     frame = with_scoring_time(read_table(leads_path(folder, spec)), spec)
-    if bundle.spec.declared:  # scoring needs the features, not the labels
+    if bundle.spec.definitions:  # scoring needs the features, not the labels
         frame = with_declared_engagement(frame, folder, bundle.spec)
     starts = range(0, max(len(frame), 1), chunk_rows)
     return (frame.iloc[i : i + chunk_rows] for i in starts), len(frame)

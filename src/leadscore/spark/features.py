@@ -44,6 +44,11 @@ LEADS_PER_BUCKET = 50_000  # a bucket's leads and events are one pandas call in 
 def is_declared(spark: SparkSession, data: str, spec: DatasetSpec) -> bool:
     """A folder of a CRM's own tables (the spec declares engagement or stage labels, and the folder has
     its leads table), not a single table to score as it is."""
+    if spec.declared_account:
+        first = next(iter(spec.declared_account))
+        raise UserError(
+            f"spec key 'engagement.{first}.scope': account features are computed by the pandas engine"
+        )
     if not (spec.declared or spec.label.stages):
         return False
     if is_remote(data):  # one cheap look at the cluster's storage: is there a leads table inside?

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import string
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leadscore.config import DEFAULT_PLACEHOLDERS, SHIPPED_CONFIGS, find_config, read_yaml, validation_message
 from leadscore.errors import UserError, not_a_date
-from leadscore.spec.accounts import GROUP_KINDS, AccountAggregation, AccountsSpec
+from leadscore.spec.accounts import AccountAggregation, AccountsSpec, check_scopes
 from leadscore.spec.activity import (
     AGGREGATIONS,
     ANY,
@@ -29,6 +28,7 @@ from leadscore.spec.activity import (
     parse_definitions,
     read_columns,
 )
+from leadscore.spec.templates import template_problem
 
 __all__ = [  # what the rest of the project imports from the spec (its activity part lives in activity.py)
     "AGGREGATIONS",
@@ -175,34 +175,6 @@ class SegmentRule(BaseModel):
         return self
 
 
-REASON_KEYS = ("label", "positive", "negative", "missing", "any")
-PLACEHOLDERS = ("value", "n", "s", "label")
-MAX_TEMPLATE = 300
-
-
-def template_problem(kind: str, text: str) -> str | None:
-    """Why a reasons template (``reasons.<field>.<kind>``) cannot be used, or None: only the
-    documented placeholders, each plain ({value}, {n}, {s}, {label}: no attribute, index, conversion
-    or format spec), a label without braces, and at most ``MAX_TEMPLATE`` characters."""
-    if kind not in REASON_KEYS:
-        return f"unknown key (use {', '.join(REASON_KEYS)})"
-    if len(text) > MAX_TEMPLATE:
-        return f"longer than {MAX_TEMPLATE} characters"
-    if kind == "label":
-        return "a label is plain text, without braces" if "{" in text or "}" in text else None
-    try:
-        parts = list(string.Formatter().parse(text))
-    except ValueError as exc:
-        return f"unbalanced braces ({exc})"
-    for _, name, spec, conversion in parts:
-        if name is None:
-            continue
-        if name not in PLACEHOLDERS or spec or conversion:
-            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-            return f"'{shown}' is not a placeholder (use {{value}}, {{n}}, {{s}} or {{label}}, as written)"
-    return None
-
-
 class DatasetSpec(BaseModel):
     """What a CRM export looks like: id, label rule, time, fields, exclusions, placeholders."""
 
@@ -305,8 +277,29 @@ class DatasetSpec(BaseModel):
 
     @property
     def declared(self) -> dict[str, Aggregation]:
-        """Engagement features declared as aggregations over the activity log (empty for columns)."""
+        """Engagement features declared as aggregations over the lead's own activity (empty for
+        columns; ``scope: account`` ones are ``declared_account``)."""
+        if not isinstance(self.engagement, dict):
+            return {}
+        return {name: d for name, d in self.engagement.items() if not d.account_scope}
+
+    @property
+    def definitions(self) -> dict[str, Aggregation]:
+        """Every declared engagement definition, the lead's own and ``scope: account`` ones."""
         return dict(self.engagement) if isinstance(self.engagement, dict) else {}
+
+    @property
+    def declared_account(self) -> dict[str, Aggregation]:
+        """The lead features with ``scope: account``: rolled up over the lead's account."""
+        if not isinstance(self.engagement, dict):
+            return {}
+        return {name: d for name, d in self.engagement.items() if d.account_scope}
+
+    @model_validator(mode="after")
+    def _scopes(self) -> DatasetSpec:
+        """Group kinds and ``role`` need ``scope: account`` (spec/accounts.py: ``check_scopes``)."""
+        check_scopes(self.definitions, self.accounts)
+        return self
 
     @model_validator(mode="after")
     def _generator_log(self) -> DatasetSpec:
@@ -373,13 +366,14 @@ class DatasetSpec(BaseModel):
         for key in ("reached_at", "date_columns"):  # keys added later: older specs' digests unchanged
             if dumped["label"].get(key) is None:
                 dumped["label"].pop(key, None)
-        _drop_unset(dumped.get("engagement"), ("log",))
+        _drop_unset(dumped.get("engagement"), ("log", *AGGREGATION_LATER))
         events = dumped.get("events")
         _drop_unset({"": events} if isinstance(self.events, EventLog) else events, EVENT_LOG_LATER)
         payload = json.dumps(dumped, sort_keys=True).encode()
         return hashlib.sha256(payload).hexdigest()[:16]
 
 
+AGGREGATION_LATER = ("contacts", "roles", "new_contacts", "role", "scope")  # a definition's keys added later
 EVENT_LOG_LATER = ("email", "type_value", "table", "optional", "join")  # an activity log's keys added later
 
 

@@ -13,60 +13,25 @@ and ``new_contacts`` (leads created in the last N days); any may take ``role`` (
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from leadscore.spec.activity import AGGREGATIONS, EVENT_KINDS, Aggregation
+from leadscore.spec.activity import ACCOUNT_SCOPE_KINDS, GROUP_KINDS, Aggregation
 
-GROUP_KINDS = ("contacts", "roles", "new_contacts")  # what only an account (a group of leads) has
-ACCOUNT_AGGREGATIONS = (*AGGREGATIONS, *GROUP_KINDS)
 EVERY_NAMED = {"month": "month", "week": "week"}  # moments.every's words (else a number of days)
 
 
 class AccountAggregation(Aggregation):
     """One account engagement definition: the lead family over all the account's leads' events, or
-    one of the group kinds; ``role`` keeps that role's leads only."""
-
-    contacts: str | list[str] | None = None  # distinct leads with events of these types
-    roles: str | list[str] | None = None  # distinct declared roles with events of these types
-    new_contacts: float | None = None  # leads created in the last N days (reads no event)
-    role: str | None = None  # only the leads holding this declared role
+    one of the group kinds; ``role`` keeps that role's leads only. Its scope is the account."""
 
     @model_validator(mode="after")
-    def _one_kind(self) -> AccountAggregation:  # replaces the lead family's check (same name)
-        given = [k for k in ACCOUNT_AGGREGATIONS if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                f"give exactly one of {', '.join(ACCOUNT_AGGREGATIONS)} (got {', '.join(given) or 'none'})"
-            )
-        if self.days is not None and self.days <= 0:
-            raise ValueError("'days' must be above 0")
-        if self.new_contacts is not None and self.new_contacts <= 0:
-            raise ValueError("'new_contacts' must be a number of days above 0")
-        if self.half_life_days is not None:
-            if self.half_life_days <= 0:
-                raise ValueError("'half_life_days' must be above 0")
-            if given[0] not in ("count", "sum"):
-                raise ValueError("'half_life_days' goes with count or sum only")
+    def _no_scope(self) -> AccountAggregation:
+        if self.scope is not None:
+            raise ValueError("'scope' is for a lead's definitions (an account's are the account's)")
         return self
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in ACCOUNT_AGGREGATIONS if getattr(self, k) is not None)
-
-    @property
-    def types(self) -> list[str]:
-        """The event types it reads (``any`` for all; none for ``new_contacts``)."""
-        kind = self.kind
-        if kind == "new_contacts":
-            return []
-        value = getattr(self, kind) if kind in (*EVENT_KINDS, "contacts", "roles") else self.of
-        return [value] if isinstance(value, str) else list(value)
-
-    @property
-    def attribute(self) -> str | None:
-        return None if self.kind in (*EVENT_KINDS, *GROUP_KINDS) else getattr(self, self.kind)
 
 
 class AccountMatch(BaseModel):
@@ -178,3 +143,21 @@ class AccountsSpec(BaseModel):
             if d.kind == "roles" and not self.roles:
                 raise ValueError(f"engagement.{name}.roles: no roles are declared under 'roles'")
         return self
+
+
+def check_scopes(definitions: Mapping[str, Aggregation], accounts: AccountsSpec | None) -> None:
+    """A lead's definitions: group kinds and ``role`` need ``scope: account``; that scope needs an
+    accounts block, a declared role, and a kind it computes (``ValueError`` naming the key)."""
+    for name, d in definitions.items():
+        if not d.account_scope:
+            if d.kind in GROUP_KINDS or d.role is not None:
+                what = f"'{d.kind}'" if d.kind in GROUP_KINDS else "'role'"
+                raise ValueError(f"engagement.{name}: {what} reads an account's people: add scope: account")
+            continue
+        if accounts is None:
+            raise ValueError(f"engagement.{name}.scope: 'account' needs an 'accounts' block")
+        if d.kind not in ACCOUNT_SCOPE_KINDS or d.half_life_days is not None:
+            kinds = ", ".join(ACCOUNT_SCOPE_KINDS)
+            raise ValueError(f"engagement.{name}.scope: with scope account use {kinds} (no half_life_days)")
+        if d.role is not None and d.role not in accounts.roles:
+            raise ValueError(f"engagement.{name}.role: no role '{d.role}' under 'accounts.roles'")

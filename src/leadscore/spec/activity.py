@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -37,6 +37,10 @@ ANY = "any"
 
 # Aggregations over event types (the rest aggregate an attribute column of the events).
 EVENT_KINDS = ("count", "returns", "distinct_days", "days_since_last", "days_since_first")
+GROUP_KINDS = ("contacts", "roles", "new_contacts")  # what only a group of leads (an account) has
+ALL_KINDS = (*AGGREGATIONS, *GROUP_KINDS)
+# What ``scope: account`` computes on a lead's account as of the lead's own time
+ACCOUNT_SCOPE_KINDS = ("count", "returns", "days_since_last", "days_since_first", "sum", "mean", *GROUP_KINDS)
 
 
 class Aggregation(BaseModel):
@@ -60,16 +64,23 @@ class Aggregation(BaseModel):
     days: float | None = None
     half_life_days: float | None = None
     log: str | None = None  # which of several activity logs it reads (default: the first)
+    # The group kinds (an account's people): in a lead's engagement only with ``scope: account``
+    contacts: str | list[str] | None = None  # distinct leads with events of these types
+    roles: str | list[str] | None = None  # distinct declared roles with events of these types
+    new_contacts: float | None = None  # leads created in the last N days (reads no event)
+    role: str | None = None  # only the leads holding this declared role (``accounts.roles``)
+    # ``account``: rolled up over the lead's account (the lead included) as of its scoring time
+    scope: Literal["lead", "account"] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Aggregation:
-        given = [k for k in AGGREGATIONS if getattr(self, k) is not None]
+        given = [k for k in ALL_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(
-                f"give exactly one of {', '.join(AGGREGATIONS)} (got {', '.join(given) or 'none'})"
-            )
+            raise ValueError(f"give exactly one of {', '.join(ALL_KINDS)} (got {', '.join(given) or 'none'})")
         if self.days is not None and self.days <= 0:
             raise ValueError("'days' must be above 0")
+        if self.new_contacts is not None and self.new_contacts <= 0:
+            raise ValueError("'new_contacts' must be a number of days above 0")
         if self.half_life_days is not None:
             if self.half_life_days <= 0:
                 raise ValueError("'half_life_days' must be above 0")
@@ -79,18 +90,25 @@ class Aggregation(BaseModel):
 
     @property
     def kind(self) -> str:
-        return next(k for k in AGGREGATIONS if getattr(self, k) is not None)
+        return next(k for k in ALL_KINDS if getattr(self, k) is not None)
 
     @property
     def types(self) -> list[str]:
-        """The event types it reads (``any`` for all)."""
-        value = getattr(self, self.kind) if self.kind in EVENT_KINDS else self.of
+        """The event types it reads (``any`` for all; none for ``new_contacts``)."""
+        kind = self.kind
+        if kind == "new_contacts":
+            return []
+        value = getattr(self, kind) if kind in (*EVENT_KINDS, "contacts", "roles") else self.of
         return [value] if isinstance(value, str) else list(value)
 
     @property
     def attribute(self) -> str | None:
         """The attribute column it aggregates (sum, mean, min, max, unique, last)."""
-        return None if self.kind in EVENT_KINDS else getattr(self, self.kind)
+        return None if self.kind in (*EVENT_KINDS, *GROUP_KINDS) else getattr(self, self.kind)
+
+    @property
+    def account_scope(self) -> bool:
+        return self.scope == "account"
 
     @property
     def numeric(self) -> bool:

@@ -20,12 +20,14 @@ import pandas as pd
 from leadscore.config import SHIPPED_CONFIGS
 from leadscore.data.synthetic.events import TYPE_INDEX, TYPE_NAMES
 from leadscore.data.synthetic.vocab import DAY_MS, ICP_INDUSTRIES, INDUSTRIES
+from leadscore.features.account_scope import AccountScope
 from leadscore.features.accounts import AccountRollups, account_activity, lead_roles
-from leadscore.spec import DatasetSpec, load_spec
+from leadscore.spec import Aggregation, DatasetSpec, load_spec
 from leadscore.spec.activity import ACTIVITY
 
 MEETING = len(TYPE_INDEX)  # the code of "meeting", an event type only the accounts world has
 LABEL_DAYS = 30
+COLLEAGUE_EFFECT = 0.75  # a lead's logit per colleague active in the buying cycle (at most 3)
 _CYCLE_PLAN = (  # type, funnel stage (-1 none), mean count per engaged person and month
     ("web_visit", -1, 2.5),
     ("pricing_page_view", -1, 1.3),
@@ -234,3 +236,25 @@ def draw_meetings(
         "stage": np.full(n, -1, dtype=np.int8),
         "title": np.full(n, -1, dtype=np.int8),
     }
+
+
+def colleagues_engaged(world: World, cycle: dict[str, np.ndarray], scored: np.ndarray) -> np.ndarray:
+    """How many of each lead's colleagues (its account's other people) had buying-cycle activity in
+    the 30 days up to its scoring time: the account's people active, by the project's own
+    ``scope: account`` engine, less the lead itself."""
+    n = len(world.lead_account)
+    frame = pd.DataFrame(
+        {
+            ACTIVITY.id: cycle["lead"].astype(str),
+            ACTIVITY.time: cycle["ts"].astype("datetime64[ms]"),
+            ACTIVITY.type: pd.Categorical.from_codes(cycle["type"], categories=list(TYPE_NAMES)),
+        }
+    )
+    keys = pd.Series(np.arange(n).astype(str))
+    people = Aggregation(contacts="any", days=LABEL_DAYS, scope="account")
+    anchors = np.arange(n, dtype=np.int64)
+    counted = []
+    for groups in (world.lead_account.astype(np.int64), anchors):  # the account's people, then the lead alone
+        activity = account_activity(frame, ACTIVITY, keys, groups, world.created, {}, int(groups.max()) + 1)
+        counted.append(AccountScope(activity, {"people": people}).at(anchors, scored)["people"].to_numpy())
+    return counted[0] - counted[1]

@@ -20,7 +20,7 @@ import pyarrow as pa
 from leadscore.config import SHIPPED_CONFIGS
 from leadscore.data.synthetic.account_world import account_world, joined, part
 from leadscore.data.synthetic.accounts import draw_accounts
-from leadscore.data.synthetic.buying import World, draw_cycles
+from leadscore.data.synthetic.buying import COLLEAGUE_EFFECT, World, colleagues_engaged, draw_cycles
 from leadscore.data.synthetic.events import arrow_events_table, draw_events, events_frame
 from leadscore.data.synthetic.people import draw_emails, titles_table
 from leadscore.data.synthetic.stages import draw_stage_history, feedback_from_stages, label_from_stages
@@ -136,7 +136,7 @@ def generate(cfg: GeneratorConfig) -> dict[str, pa.Table]:
     side = np.random.default_rng([cfg.seed, int(cfg.drift), 31]) if cfg.accounts else None
     cycles = draw_cycles(side, _world(leads)) if side is not None else None
     engagement = _draw_engagement(rng, cfg, leads, part(cycles, leads.scored, before=True))
-    outcome = _draw_outcome(rng, cfg, leads, engagement, part(cycles, leads.scored, before=False))
+    outcome = _draw_outcome(rng, cfg, leads, engagement, cycles)
     cut = export_cut(cfg, leads.scored)
     exported = np.ones(leads.n, dtype=bool) if cut is None else leads.scored <= cut  # later ones: not yet
     columns = _lead_columns(rng, leads, engagement, outcome, cut)
@@ -270,12 +270,17 @@ def _draw_outcome(
     cfg: GeneratorConfig,
     leads: Leads,
     eng: Engagement,
-    cycle: dict[str, np.ndarray] | None,
+    cycles: dict[str, np.ndarray] | None,
 ) -> Outcome:
     """The truth from what was observable, the outcome drawn from it, and what followed: later
-    events, a status history that agrees with the outcome, and the sales call's duration."""
+    events, a status history that agrees with the outcome, and the sales call's duration. With
+    accounts, colleagues active in the account's buying cycle raise a lead's chance too."""
     n = leads.n
     logit = true_logit(leads.fit, eng.rollups, cfg.segment_effect)
+    if cycles is not None:
+        logit = logit + COLLEAGUE_EFFECT * np.minimum(
+            colleagues_engaged(_world(leads), cycles, leads.scored), 3
+        )
     true_p = 1.0 / (1.0 + np.exp(-logit))
     positive = rng.random(n) < true_p
     after = draw_events(
@@ -289,8 +294,9 @@ def _draw_outcome(
         post=True,
         drift=cfg.drift,
     )
-    if cycle is not None:
-        after = joined(after, cycle)
+    later = part(cycles, leads.scored, before=False)
+    if later is not None:
+        after = joined(after, later)
     points_hot = eng.rollups["pricing_page_views_total"].to_numpy() > 0
     stages = draw_stage_history(rng, n, leads.created, leads.scored, positive, points_hot)
     stage_frame = pd.DataFrame(
