@@ -121,6 +121,10 @@ def test_an_account_model_scores_every_account_as_of_a_day(accounts_data: Path, 
         assert sorted(named) == sorted(roles)
     busy = scores.loc[scores["roles_engaged"] != ""]
     assert (busy["contacts_engaged"] >= 1).all() and len(busy) > 0
+    # reasons speak of the buying group, and of opportunities, never of SQL
+    reasons = pd.concat([scores["reason_1"], scores["reason_2"]])
+    assert reasons.str.contains(r"(?:people|person|decision makers?) active in the last 30 days").any()
+    assert not reasons.str.contains("SQL").any()
     # the model scores the accounts' table as of the day, as training reads its moments
     from leadscore.scoring.batch import score_output
     from leadscore.tracking.loading import load_bundle

@@ -97,7 +97,12 @@ class Predictor:
         self.field_groups = np.array([self.encoder.field(f).group for f in fields], dtype=object)
         self._fit_mask = self.field_groups == "fit"
         self._group_names = [str(g) for g in self.field_groups]
-        self.phraser = Phraser(self.encoder, meta.reasons, meta.labels, self.spec.declared)
+        source = self.spec.account_of  # an account model phrases its account's definitions
+        definitions = (
+            source.accounts.engagement if source is not None and source.accounts else self.spec.definitions
+        )
+        outcome = "an opportunity" if source is not None else "SQL"
+        self.phraser = Phraser(self.encoder, meta.reasons, meta.labels, definitions, outcome)
         self.labels = self.phraser.labels
         # Group-pure trees (each uses fit or engagement fields only) let the grade be read off the
         # leaves; otherwise it comes from exact TreeSHAP contributions summed per group.

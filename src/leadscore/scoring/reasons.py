@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from leadscore.features import FeatureEncoder, to_number
-from leadscore.spec import ANY, Aggregation
+from leadscore.spec import ANY, GROUP_KINDS, Aggregation
 
 MIN_WEIGHT_PP = 0.05  # weights under this many percentage points are not worth a rep's attention
 PHRASE_CACHE = 200_000
@@ -69,8 +69,10 @@ class Phraser:
         templates: Mapping[str, Mapping[str, str]],
         labels: Mapping[str, str],
         definitions: Mapping[str, Aggregation] | None = None,
+        outcome: str = "SQL",  # what the model predicts, in "raises the chance of ..."
     ) -> None:
         self.encoder = encoder
+        self.outcome = outcome
         self.templates = {k: dict(v) for k, v in templates.items()}
         self.labels = dict(labels)
         self.definitions = dict(definitions or {})
@@ -102,7 +104,7 @@ class Phraser:
             template = templates.get("missing") or f"No {label.lower()} on record"
         else:
             key = "positive" if positive else "negative"
-            template = templates.get(key) or templates.get("any") or _generic(label, positive)
+            template = templates.get(key) or templates.get("any") or _generic(label, positive, self.outcome)
         number = to_number(value)
         return fill(template, value=str(shown), n=fmt_count(number), s=plural(number), label=label)
 
@@ -191,8 +193,8 @@ def reasons_dict(reasons: Sequence[Reason]) -> dict[str, list[dict[str, Any]]]:
     return {"positive": positive, "negative": negative}
 
 
-def _generic(label: str, positive: bool) -> str:
-    return f"{{label}}: {{value}} ({'raises' if positive else 'lowers'} the chance of SQL)"
+def _generic(label: str, positive: bool, outcome: str = "SQL") -> str:
+    return f"{{label}}: {{value}} ({'raises' if positive else 'lowers'} the chance of {outcome})"
 
 
 _PLACEHOLDER = re.compile(r"\{(value|n|s|label)\}")
@@ -230,6 +232,41 @@ def definition_phrase(d: Aggregation, value: Any) -> str:
 
 
 def _definition_phrase(d: Aggregation, value: Any) -> str:
+    if d.kind in GROUP_KINDS:
+        return group_phrase(d, value)
+    if d.account_scope:
+        return "At the account: " + _lead_family_phrase(d, value)
+    return _lead_family_phrase(d, value)
+
+
+def group_phrase(d: Aggregation, value: Any) -> str:
+    """A buying group's count in words: "3 people active in the last 30 days", "No one from finance
+    active in the last 30 days", "2 roles of the buying group active", "1 new person in 60 days"."""
+    number = to_number(value)
+    if math.isnan(number):
+        return "No one of the account on record"
+    n = fmt_count(number)
+    window = f" in the last {fmt_count(d.days)} days" if d.days is not None else ""
+    types = [t for t in d.types if t.strip().casefold() != ANY]
+    doing = f" with {' or '.join(types)}" if types else " active"
+    role = d.role.replace("_", " ") if d.role else None
+    if d.kind == "new_contacts":
+        days = f"{fmt_count(d.new_contacts or 0)} days"
+        who = f" {role}" if role else ""
+        if number == 0:
+            return f"No new{who} contact in the last {days}"
+        return f"{n} new{who} contact{plural(number)} in the last {days}"
+    if d.kind == "roles":
+        if number == 0:
+            return f"No role of the buying group{doing}{window}"
+        return f"{n} role{plural(number)} of the buying group{doing}{window}"
+    if number == 0:
+        return f"No one{f' from {role}' if role else ''}{doing}{window}"
+    people = (f"{role}s" if number != 1 else role) if role else ("person" if number == 1 else "people")
+    return f"{n} {people}{doing}{window}"
+
+
+def _lead_family_phrase(d: Aggregation, value: Any) -> str:
     types = [t for t in d.types if t.strip().casefold() != ANY]
     what = " or ".join(types) if types and len(types) == len(d.types) else "activity"
     where = "".join(

@@ -18,6 +18,7 @@ from leadscore.spec.activity import (
     AGGREGATIONS,
     ANY,
     EVENT_KINDS,
+    GROUP_KINDS,
     ONE_LOG,
     ActivityColumns,
     Aggregation,
