@@ -58,6 +58,18 @@ def test_company_names_are_compared_without_case_punctuation_or_legal_form(a: st
     assert company_key(a) == company_key(b) is not None
 
 
+def test_a_column_is_read_as_each_value_is() -> None:
+    """The vectorised readers give what the one-value readers give (the service reads one lead)."""
+    from leadscore.data.matching import company_keys, email_domains
+
+    names = pd.Series(
+        ["Smith & Sons, Inc.", "Umbrella S.A.", "Company", "Acme Co Inc", "O'Reilly Media LLC", None, "  ", "and"]
+    )
+    assert company_keys(names).tolist() == [company_key(v) for v in names]
+    emails = pd.Series(["Dana@EU.Acme.com ", "x@gmail.com", "no address", None, "a@b@corp.io", "@"])
+    assert email_domains(emails).tolist() == [email_domain(v) for v in emails]
+
+
 def test_a_legal_form_alone_is_kept_as_the_name() -> None:
     assert company_key("Company") == "company"
     assert company_key("Acme Holdings") != company_key("Acme")

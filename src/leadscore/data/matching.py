@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.features.values import is_missing, lead_key, map_values
 
@@ -56,23 +57,27 @@ _NOT_WORD = re.compile(r"[^0-9a-z]+")
 
 def web_domain(value: Any) -> str | None:
     """A website's or an address's domain: ``https://www.Acme.com:443/about`` -> ``acme.com``."""
-    if is_missing(value):
-        return None
-    text = str(value).strip().casefold()
-    if "@" in text:
-        text = text.rsplit("@", 1)[1]
-    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
-    text = re.split(r"[/?#\s]", text, maxsplit=1)[0].split(":", 1)[0].strip(".")
-    if text.startswith("www."):
-        text = text[4:]
-    return text if "." in text and _NOT_WORD.sub("", text) else None
+    return None if is_missing(value) else web_domains(pd.Series([str(value)])).iloc[0]
 
 
 def email_domain(value: Any) -> str | None:
     """An email address's domain (None for something that is not an address)."""
-    if is_missing(value) or "@" not in str(value):
-        return None
-    return web_domain(value)
+    return None if is_missing(value) else email_domains(pd.Series([str(value)])).iloc[0]
+
+
+def web_domains(values: pd.Series) -> pd.Series:
+    """``web_domain`` of a whole column at once (Arrow string kernels: no Python per row)."""
+    text = _text(values).str.strip().str.lower().str.replace(r"^.*@", "", regex=True)
+    for pattern in (r"^[a-z][a-z0-9+.-]*://", r"[/?#\s].*$", r":.*$", r"^\.+|\.+$", r"^www\."):
+        text = text.str.replace(pattern, "", regex=True)
+    valid = text.str.contains(".", regex=False) & text.str.contains(r"[0-9a-z]", regex=True)
+    return _objects(text.where(valid.fillna(False)))
+
+
+def email_domains(emails: pd.Series) -> pd.Series:
+    """``email_domain`` of a whole column: the domain of what holds an ``@``, else None."""
+    at = _text(emails).str.contains("@", regex=False).fillna(False)
+    return web_domains(emails).where(at.to_numpy(), None)
 
 
 def parent_domains(domain: str) -> list[str]:
@@ -91,14 +96,34 @@ def parent_domains(domain: str) -> list[str]:
 def company_key(value: Any) -> str | None:
     """A company name as matching compares it: case, punctuation, ``&``/``and`` and trailing legal
     forms removed ("Smith & Sons, Inc." and "smith and sons" -> ``smith sons``)."""
-    if is_missing(value):
-        return None
-    text = str(value).casefold().replace("&", " and ")
-    text = re.sub(r"(?<=\b[a-z])\.(?=[a-z]\b)", "", text)  # s.a. -> sa., n.v. -> nv.
-    words = [w for w in _NOT_WORD.sub(" ", text.replace("'", "")).split() if w != "and"]
-    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
-        words.pop()
-    return " ".join(words) or None
+    return None if is_missing(value) else company_keys(pd.Series([str(value)])).iloc[0]
+
+
+_LEGAL_TAIL = r"^(.+?)(?: (?:" + "|".join(sorted(LEGAL_SUFFIXES)) + r"))+$"
+
+
+def company_keys(names: pd.Series) -> pd.Series:
+    """``company_key`` of a whole column at once (Arrow string kernels: no Python per row); a
+    legal form alone stays the name."""
+    text = _text(names).str.lower().str.replace("&", " and ", regex=False)
+    text = text.str.replace(r"\b([a-z])\.([a-z])\b", r"\1\2", regex=True)  # s.a. -> sa., n.v. -> nv.
+    text = text.str.replace("'", "", regex=False).str.replace(r"[^0-9a-z]+", " ", regex=True)
+    text = (" " + text + " ").str.replace(r" and(?: and)* ", " ", regex=True)
+    text = text.str.replace(r" +", " ", regex=True).str.strip()
+    text = text.str.replace(_LEGAL_TAIL, r"\1", regex=True)
+    return _objects(text.where(text != ""))
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """A column as Arrow text (numbers written as text first)."""
+    if not pd.api.types.is_string_dtype(values) or values.dtype == object:
+        values = values.astype("string")
+    return values.astype(pd.ArrowDtype(pa.string()))
+
+
+def _objects(text: pd.Series) -> pd.Series:
+    """Arrow text as Python strings, missing values as None."""
+    return pd.Series(text.to_numpy(dtype=object, na_value=None), index=text.index, dtype=object)
 
 
 @dataclass(frozen=True)
@@ -139,21 +164,23 @@ def match_leads(leads: pd.DataFrame, accounts: pd.DataFrame, cols: MatchColumns)
     method = np.full(n, "none", dtype=object)
     counts = dict.fromkeys(METHODS, 0) | {"ambiguous": 0, "unknown_account": 0, "free_mail": 0}
     if cols.lead_account is not None:
-        given = map_values(leads[cols.lead_account], lead_key).to_numpy(dtype=object)
-        ok = np.isin(given, list(known))
+        given_keys = map_values(leads[cols.lead_account], lead_key)
+        given = given_keys.to_numpy(dtype=object)
+        ok = given_keys.isin(known).to_numpy()  # hashed: np.isin on text compares every pair
         found[ok], method[ok] = given[ok], "id"
         counts["unknown_account"] = int(((given != "") & ~ok).sum())
     ambiguous = np.zeros(n, dtype=bool)
     if cols.email is not None and cols.website is not None:
-        domains = map_values(leads[cols.email], email_domain)
+        domains = email_domains(leads[cols.email])
         free = domains.isin(cols.free_mail).to_numpy()
         counts["free_mail"] = int(free.sum())
-        index, twice = _unique_index(map_values(accounts[cols.website], web_domain), account_keys)
+        index, twice = _unique_index(web_domains(accounts[cols.website]), account_keys)
         hits = map_values(domains.where(~free), lambda d: _by_domain(d, index, twice))
         _take(hits, found, method, ambiguous, "domain")
     if cols.company is not None and cols.name is not None:
-        index, twice = _unique_index(map_values(accounts[cols.name], company_key), account_keys)
-        hits = map_values(map_values(leads[cols.company], company_key), lambda k: _lookup(k, index, twice))
+        index, twice = _unique_index(company_keys(accounts[cols.name]), account_keys)
+        keys = company_keys(leads[cols.company])
+        hits = keys.map(index).astype(object).where(~keys.isin(twice), AMBIGUOUS)  # hashed lookups
         _take(hits, found, method, ambiguous, "company")
     for m in METHODS:
         counts[m] = int((method == m).sum())
