@@ -63,7 +63,16 @@ def test_a_column_is_read_as_each_value_is() -> None:
     from leadscore.data.matching import company_keys, email_domains
 
     names = pd.Series(
-        ["Smith & Sons, Inc.", "Umbrella S.A.", "Company", "Acme Co Inc", "O'Reilly Media LLC", None, "  ", "and"]
+        [
+            "Smith & Sons, Inc.",
+            "Umbrella S.A.",
+            "Company",
+            "Acme Co Inc",
+            "O'Reilly Media LLC",
+            None,
+            "  ",
+            "and",
+        ]
     )
     assert company_keys(names).tolist() == [company_key(v) for v in names]
     emails = pd.Series(["Dana@EU.Acme.com ", "x@gmail.com", "no address", None, "a@b@corp.io", "@"])

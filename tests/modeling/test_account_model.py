@@ -89,6 +89,42 @@ def test_train_json_keeps_the_lead_payload_and_adds_the_accounts(accounts_data: 
     assert payload["registered_model"] == "leadscore-synthetic-accounts"  # the lead model, as before
     assert payload["accounts"]["registered_model"] == "leadscore-synthetic-accounts-accounts"
     assert (tmp_path / "models" / "synthetic-accounts-accounts").is_dir()
+    # lead scores with their accounts: each lead's account as matched, its P(opportunity) that day
+    leads_out, accounts_out = tmp_path / "leads.csv", tmp_path / "accounts.csv"
+    lead_model, account_model = payload["model_path"], payload["accounts"]["model_path"]
+    day = ["--as-of", "2025-03-01"]
+    with private_env(env):
+        for args in (
+            ["--model", lead_model, "--accounts-model", account_model, "--out", str(leads_out), *day],
+            ["--model", account_model, "--out", str(accounts_out), *day],
+        ):
+            result = CliRunner().invoke(app, ["score", str(accounts_data), *args])
+            assert result.exit_code == 0, result.output
+        wrong = CliRunner().invoke(
+            app,
+            [
+                "score",
+                str(accounts_data),
+                "--model",
+                lead_model,
+                "--accounts-model",
+                lead_model,
+                "--out",
+                "x.csv",
+            ],
+        )
+        assert wrong.exit_code == 2 and "is a lead model, not an account model" in wrong.output
+    leads = pd.read_csv(leads_out, dtype={"lead_id": str, "account_id": str})
+    accounts = pd.read_csv(accounts_out, dtype={"account_id": str}).set_index("account_id")["p_opportunity"]
+    truth = pd.read_parquet(accounts_data / "leads.parquet", columns=["lead_id", "true_account_id"])
+    truth = truth.drop_duplicates("lead_id")
+    truth = pd.Series(truth["true_account_id"].to_numpy(), index=truth["lead_id"].astype(str).to_numpy())
+    found = leads.dropna(subset=["account_id"])
+    assert len(found) / len(leads) > 0.95
+    assert (found["account_id"] == found["lead_id"].map(truth).astype(str)).mean() > 0.99
+    scored = found.loc[found["account_id"].isin(accounts.index)]
+    assert len(scored) > 0.5 * len(found)
+    assert np.allclose(scored["p_opportunity"], scored["account_id"].map(accounts), atol=1e-6)
 
 
 def test_an_account_model_scores_every_account_as_of_a_day(accounts_data: Path, tmp_path: Path) -> None:

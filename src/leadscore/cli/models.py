@@ -7,6 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from leadscore.cli._accounts import (
+    AccountsModelOpt,
+    AsOfOpt,
+    LevelOpt,
+    score_accounts,
+    with_accounts,
+)
+from leadscore.cli._accounts import levels as level_list
 from leadscore.cli._util import (
     BucketsOpt,
     EngineOpt,
@@ -27,12 +35,11 @@ from leadscore.cli._util import (
     resolve_spec,
     user_errors,
 )
-from leadscore.errors import UserError, not_a_date
-from leadscore.spec import DatasetSpec, observed, rename
+from leadscore.errors import UserError
+from leadscore.spec import observed, rename
 
 if TYPE_CHECKING:
     from leadscore.modeling.train import TrainResult
-    from leadscore.scoring.bundle import ModelBundle
 
 app = typer.Typer()
 DatasetOpt = Annotated[
@@ -40,18 +47,26 @@ DatasetOpt = Annotated[
 ]
 
 
+ScoreDataArg = Annotated[
+    str,
+    typer.Argument(
+        help="CSV or Parquet export, or a folder of declared tables (with --engine spark also a Parquet "
+        "folder, a glob or a cluster URI)."
+    ),
+]
+ScoreOutOpt = Annotated[
+    str,
+    typer.Option(
+        "--out",
+        help="Output file (.csv or .parquet), written atomically; a Parquet folder with --engine spark.",
+    ),
+]
 LogScoresOpt = Annotated[
     bool,
     typer.Option(
         "--log",
         help="Log every score to the store's score log (LEADSCORE_DATABASE_URL) and add each lead's "
         "previous score and trend to the output.",
-    ),
-]
-AsOfOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--as-of", help="An account model: score every account as of this day or time (default: now)."
     ),
 ]
 CapacityOpt = Annotated[
@@ -66,14 +81,6 @@ FinalizeOpt = Annotated[
         "--finalize/--no-finalize",
         help="Ship the evaluated recipe refitted on every labelled lead (default), or the model that "
         "was evaluated, which never learned from the test leads.",
-    ),
-]
-LEVELS = ("lead", "account", "both")
-LevelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--level",
-        help="lead, account or both (default: both when the spec has an accounts block with a label, else lead).",
     ),
 ]
 
@@ -124,7 +131,7 @@ def train_cmd(
     ds = observed(resolve_spec(data, spec, label, positive, id_col, time_col, exclude), observed_until)
     if name is not None:
         ds = rename(ds, name)
-    levels = _levels(level, ds)
+    levels = level_list(level, ds)
     payload: dict[str, Any] = {}
     if "lead" in levels:
         result, payload = train_and_log(
@@ -150,18 +157,6 @@ def train_cmd(
             _print_trained(accounts, account_payload)
     if json_out:
         echo_json(payload)
-
-
-def _levels(level: str | None, spec: DatasetSpec) -> tuple[str, ...]:
-    """Which models to train: the lead model, the account model, or both."""
-    has_accounts = spec.accounts is not None and spec.accounts.label is not None
-    if level is None:
-        return ("lead", "account") if has_accounts else ("lead",)
-    if level not in LEVELS:
-        raise UserError(f"--level: unknown level '{level}' (use {', '.join(LEVELS)})")
-    if level != "lead" and not has_accounts:
-        raise UserError(f"--level {level}: spec '{spec.name}' has no 'accounts' block with a 'label'")
-    return ("lead", "account") if level == "both" else (level,)
 
 
 def _print_trained(result: TrainResult, payload: dict[str, Any]) -> None:
@@ -202,21 +197,9 @@ def _print_trained(result: TrainResult, payload: dict[str, Any]) -> None:
 @app.command()
 @user_errors
 def score(
-    data: Annotated[
-        str,
-        typer.Argument(
-            help="CSV or Parquet export, or a folder of declared tables (with --engine spark also a Parquet "
-            "folder, a glob or a cluster URI)."
-        ),
-    ],
+    data: ScoreDataArg,
     model: ModelOpt,
-    out: Annotated[
-        str,
-        typer.Option(
-            "--out",
-            help="Output file (.csv or .parquet), written atomically; a Parquet folder with --engine spark.",
-        ),
-    ],
+    out: ScoreOutOpt,
     explain: Annotated[int, typer.Option("--explain", min=0, max=20, help="Top K reasons per lead.")] = 0,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=100, help="Rows per chunk.")] = 50_000,
     log_scores: LogScoresOpt = False,
@@ -224,6 +207,7 @@ def score(
     master: MasterOpt = None,
     buckets: BucketsOpt = None,
     as_of: AsOfOpt = None,
+    accounts_model: AccountsModelOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Score an export: id, p_sql, mql, grade, top reasons and the fit and engagement parts. In
@@ -238,10 +222,13 @@ def score(
         raise UserError("--log: not with --engine spark (the score log is written by the pandas path)")
     bundle = load_bundle(model)
     if bundle.spec.account_of is not None:
-        _score_accounts(bundle, data, out, as_of, explain, engine, log_scores, json_out)
+        score_accounts(bundle, data, out, as_of, explain, engine, log_scores, json_out)
         return
-    if as_of is not None:
-        raise UserError("--as-of: only for an account model (a lead is scored as of its own time)")
+    extend = with_accounts(accounts_model, data, bundle, as_of)
+    if as_of is not None and extend is None:
+        raise UserError(
+            "--as-of: for an account model, or with --accounts-model (a lead is scored at its own time)"
+        )
     if engine == "spark":
         from leadscore.spark.scoring import score_spark
         from leadscore.spark.session import spark_session
@@ -269,6 +256,7 @@ def score(
         progress=not json_out,
         log_to=store,
         trend_threshold=get_settings().trend_threshold,
+        extend=extend,
     )
     if store is not None:
         summary["logged_to"] = store.shown
@@ -452,47 +440,3 @@ def _writeback_values(
     )
     version = load_bundle(model).model_version if model else None
     return score_values(read_table(scores), when, version)
-
-
-def _score_accounts(
-    bundle: ModelBundle,
-    data: str,
-    out: str,
-    as_of: str | None,
-    explain: int,
-    engine: str,
-    log_scores: bool,
-    json_out: bool,
-) -> None:
-    """``score`` with an account model: every account of the folder as of one moment."""
-    from leadscore.scoring.accounts import score_accounts_file
-
-    if engine != "pandas":
-        raise UserError("--engine: an account model is scored by the pandas engine")
-    if log_scores:
-        raise UserError("--log: the score log holds lead answers; an account model's scores are not logged")
-    summary = score_accounts_file(bundle, data, out, _moment(as_of), explain)
-    if json_out:
-        echo_json(summary)
-    else:
-        info(
-            f"scored {summary['rows']:,} accounts as of {summary['as_of']} ({summary['qualified']:,} "
-            f"qualified) -> {summary['out']}"
-        )
-
-
-def _moment(as_of: str | None) -> float:
-    """``--as-of`` as epoch ms (a day: its start, 00:00 UTC; a time with a zone: in UTC); now without."""
-    import time
-
-    import pandas as pd
-
-    if as_of is None:
-        return time.time() * 1000
-    try:
-        stamp = pd.Timestamp(as_of.strip())
-    except ValueError:
-        raise not_a_date("--as-of", as_of) from None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return float(stamp.value // 1_000_000)

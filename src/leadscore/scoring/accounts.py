@@ -4,6 +4,7 @@ reasons, and its buying group: people engaged in the last 30 days, roles engaged
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from leadscore.data.account_table import ACCOUNT_ID, MOMENT, ROW, AccountTable, 
 from leadscore.data.sources import write_frame
 from leadscore.errors import UserError
 from leadscore.features.accounts import AccountRollups
+from leadscore.features.values import lead_key, map_values
 from leadscore.scoring.batch import score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.spec import AccountAggregation, DatasetSpec
@@ -98,3 +100,28 @@ def score_accounts_file(
         "model_version": bundle.version,
         "as_of": pd.Timestamp(int(as_of_ms), unit="ms").isoformat(),
     }
+
+
+def lead_accounts(
+    accounts_bundle: ModelBundle, folder: str | Path, id_column: str, as_of_ms: float
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """For lead scoring with an account model: a function adding each scored lead's ``account_id``
+    (as the matcher finds it) and its account's ``p_opportunity`` as of ``as_of_ms``."""
+    if not Path(folder).is_dir():
+        raise UserError(f"--accounts-model: {folder} is not a data folder (the accounts are read from one)")
+    spec = accounts_bundle.spec.account_of
+    assert spec is not None
+    table = account_table(folder, spec, as_of=as_of_ms)
+    scored = score_output(accounts_bundle, table.frame)
+    p_of = dict(zip(table.frame[ACCOUNT_ID], scored["p_sql"], strict=True))
+    matches = table.tables.matches.frame
+    account_of = dict(zip(matches["lead_id"], matches["account_id"], strict=True))
+
+    def extend(frame: pd.DataFrame) -> pd.DataFrame:
+        keys = map_values(frame[id_column], lead_key)
+        account = keys.map(account_of)
+        return frame.assign(
+            account_id=account.to_numpy(dtype=object), p_opportunity=account.map(p_of).to_numpy(dtype=float)
+        )
+
+    return extend

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
@@ -237,6 +237,7 @@ def score_file(
     progress: bool = True,
     log_to: Store | None = None,
     trend_threshold: float = 0.05,
+    extend: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> dict[str, object]:
     """Score every lead in ``data`` and write id, p_sql, mql, grade (and reasons) to ``out``; with
     ``log_to``, log every score to the store and add each lead's previous score and trend: the rows are
@@ -260,7 +261,7 @@ def score_file(
             Progress(*columns, disable=not progress, transient=True, redirect_stdout=False)
         )
         task = bar.add_task("score", total=total)
-        sink = _Sink(tmp, fmt, spool, trend_threshold)
+        sink = _Sink(tmp, fmt, spool, trend_threshold, extend)
         try:
             for chunk in chunks:
                 sink.write(bundle, chunk, data, explain)
@@ -283,8 +284,16 @@ def score_file(
 class _Sink:
     """Where a run's scored chunks go: the output file (made on the first chunk) and the log spool."""
 
-    def __init__(self, tmp: Path, fmt: str, spool: LogSpool | None, trend_threshold: float) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        fmt: str,
+        spool: LogSpool | None,
+        trend_threshold: float,
+        extend: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    ) -> None:
         self.tmp, self.fmt, self.spool, self.threshold = tmp, fmt, spool, trend_threshold
+        self.extend = extend  # more columns for each scored chunk (the leads' accounts)
         self.writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
         self.rows = self.mql = 0
         self.unreadable: dict[str, int] = {}  # date values that are not dates, per column
@@ -302,6 +311,8 @@ class _Sink:
         frame, scored = _score_output(bundle, chunk, explain=explain)
         if self.spool is not None:
             frame = log_chunk(self.spool, bundle, chunk, frame, scored, self.threshold)
+        if self.extend is not None:
+            frame = self.extend(frame)
         if self.fmt == "csv":
             frame = neutralise_formulas(frame)
         table = pa.Table.from_pandas(frame, preserve_index=False)

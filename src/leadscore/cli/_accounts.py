@@ -1,0 +1,118 @@
+"""The account side of ``train`` and ``score``: which levels to train, ``--as-of``, scoring an
+account model, and a lead model's scores with their accounts (``--accounts-model``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from leadscore.cli._util import echo_json, info
+from leadscore.errors import UserError, not_a_date
+from leadscore.spec import DatasetSpec
+
+if TYPE_CHECKING:
+    from leadscore.scoring.bundle import ModelBundle
+
+
+def score_accounts(
+    bundle: ModelBundle,
+    data: str,
+    out: str,
+    as_of: str | None,
+    explain: int,
+    engine: str,
+    log_scores: bool,
+    json_out: bool,
+) -> None:
+    """``score`` with an account model: every account of the folder as of one moment."""
+    from leadscore.scoring.accounts import score_accounts_file
+
+    if engine != "pandas":
+        raise UserError("--engine: an account model is scored by the pandas engine")
+    if log_scores:
+        raise UserError("--log: the score log holds lead answers; an account model's scores are not logged")
+    summary = score_accounts_file(bundle, data, out, as_of_moment(as_of), explain)
+    if json_out:
+        echo_json(summary)
+    else:
+        info(
+            f"scored {summary['rows']:,} accounts as of {summary['as_of']} ({summary['qualified']:,} "
+            f"qualified) -> {summary['out']}"
+        )
+
+
+def as_of_moment(as_of: str | None) -> float:
+    """``--as-of`` as epoch ms (a day: its start, 00:00 UTC; a time with a zone: in UTC); now without."""
+    import time
+
+    import pandas as pd
+
+    if as_of is None:
+        return time.time() * 1000
+    try:
+        stamp = pd.Timestamp(as_of.strip())
+    except ValueError:
+        raise not_a_date("--as-of", as_of) from None
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return float(stamp.value // 1_000_000)
+
+
+def with_accounts(
+    accounts_model: str | None, data: str, bundle: ModelBundle, as_of: str | None
+) -> Callable[[Any], Any] | None:
+    """``--accounts-model``: the function adding each lead's account and its P(opportunity)."""
+    if accounts_model is None:
+        return None
+    from leadscore.scoring.accounts import lead_accounts
+    from leadscore.tracking.loading import load_bundle
+
+    accounts = load_bundle(accounts_model)
+    if accounts.spec.account_of is None:
+        raise UserError(f"--accounts-model: {accounts_model} is a lead model, not an account model")
+    if not bundle.id_column:
+        raise UserError("--accounts-model: the lead model's spec names no id column to match leads by")
+    return lead_accounts(accounts, data, bundle.id_column, as_of_moment(as_of))
+
+
+def levels(level: str | None, spec: DatasetSpec) -> tuple[str, ...]:
+    """Which models to train: the lead model, the account model, or both."""
+    has_accounts = spec.accounts is not None and spec.accounts.label is not None
+    if level is None:
+        return ("lead", "account") if has_accounts else ("lead",)
+    if level not in LEVELS:
+        raise UserError(f"--level: unknown level '{level}' (use {', '.join(LEVELS)})")
+    if level != "lead" and not has_accounts:
+        raise UserError(f"--level {level}: spec '{spec.name}' has no 'accounts' block with a 'label'")
+    return ("lead", "account") if level == "both" else (level,)
+
+
+LEVELS = ("lead", "account", "both")
+
+
+LevelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--level",
+        help="lead, account or both (default: both when the spec has an accounts block with a label, else lead).",
+    ),
+]
+
+
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="An account model: score every account as of this day or time (default: now)."
+    ),
+]
+
+
+AccountsModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--accounts-model",
+        help="An account model: add each lead's account_id and its account's p_opportunity (as of --as-of).",
+    ),
+]
