@@ -282,3 +282,11 @@ def test_a_wrong_scope_is_one_line(
     path.write_text(yaml.safe_dump(doc))
     result = CliRunner().invoke(app, ["validate", str(folder), "--spec", str(path)])
     assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
+
+
+def test_a_repeated_lead_id_is_its_first_row_and_the_rows_after_it_keep_theirs() -> None:
+    from leadscore.features.accounts import lead_rows
+
+    ids = pd.Series(["a", "b", "a", "c", None])
+    assert lead_rows(ids, pd.Series(["c", "a", "z", "b"])).tolist() == [3, 0, -1, 1]
+    assert lead_rows(pd.Series([7, 8, 9]), pd.Series([9, 7])).tolist() == [2, 0]

@@ -12,9 +12,9 @@ import pandas as pd
 from leadscore.data.accounts import AccountTables, accounts_of, read_account_tables
 from leadscore.errors import UserError
 from leadscore.features.account_scope import AccountScope
-from leadscore.features.accounts import AccountActivity, account_activity, lead_roles
+from leadscore.features.accounts import AccountActivity, account_activity, lead_roles, lead_rows
 from leadscore.features.values import lead_key, map_values, to_epoch_ms
-from leadscore.spec import ActivityColumns, DatasetSpec
+from leadscore.spec import ActivityColumns, DatasetSpec, read_columns
 
 
 def activity_of(
@@ -28,14 +28,22 @@ def activity_of(
     matched = tables.matches.frame["account_id"].to_numpy(dtype=object)
     missing = pd.isna(matched)
     lead_account = np.where(missing, -1, index.get_indexer(np.where(missing, "", matched)))
+    assert spec.id
+    read = [
+        columns.type,
+        *([columns.log] if columns.log else []),
+        *read_columns(spec.definitions),
+        *read_columns(acc.engagement),
+    ]
     return account_activity(
         events,
         columns,
-        tables.matches.frame["lead_id"],
+        tables.leads[spec.id],
         lead_account.astype(np.int64),
         to_epoch_ms(tables.leads[spec.time]),
         lead_roles(tables.leads, acc.roles),
         len(index),
+        keep_columns=read,
     )
 
 
@@ -51,8 +59,7 @@ def with_account_scope(
     assert spec.id and spec.time and spec.activity is not None
     tables = read_account_tables(folder, spec)
     activity = activity_of(events, spec.activity, tables, spec)
-    index = pd.Index(tables.matches.frame["lead_id"].to_numpy(dtype=object)).drop_duplicates()
-    anchor = index.get_indexer(map_values(frame[spec.id], lead_key).to_numpy(dtype=object))
+    anchor = lead_rows(tables.leads[spec.id], frame[spec.id])
     log_of = {name: d.log or next(iter(spec.logs)) for name, d in definitions.items()}
     scope = AccountScope(activity, definitions, log_of if spec.activity.log is not None else None)
     values = scope.at(anchor.astype(np.int64), to_epoch_ms(frame[spec.time]))

@@ -11,7 +11,7 @@ distinct declared roles (``roles``) and leads created in the last N days (``new_
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.rollups import NAT_MS, Coded, aggregate, distinct_per_row, type_mask, where_mask
-from leadscore.features.values import MS_PER_DAY, lead_key, map_values, to_epoch_ms
+from leadscore.features.values import MS_PER_DAY, to_epoch_ms
 from leadscore.spec import AccountAggregation, ActivityColumns, Aggregation
 
 RolePatterns = Mapping[str, str | list[str]]
@@ -53,25 +53,39 @@ class AccountActivity:
     n_accounts: int
 
 
+def lead_rows(lead_ids: pd.Series, wanted: pd.Series) -> np.ndarray:
+    """Each of ``wanted``'s ids as the row of the leads table holding it (the first, for an id the
+    table repeats; -1 for one it lacks). Ids are compared as written: a folder's tables are put in
+    the leads' form when read."""
+    codes, uniques = pd.factorize(lead_ids, use_na_sentinel=True)
+    first = np.full(len(uniques), -1, dtype=np.int64)
+    rows = np.arange(len(codes))[::-1]
+    ok = codes[::-1] >= 0
+    first[codes[::-1][ok]] = rows[ok]  # written last to first: the first row wins
+    found = pd.Index(uniques).get_indexer(wanted)
+    return np.where(found >= 0, first[np.maximum(found, 0)], -1)
+
+
 def account_activity(
     events: pd.DataFrame,
     columns: ActivityColumns,
-    lead_keys: pd.Series,
+    lead_ids: pd.Series,
     lead_account: np.ndarray,
     lead_created: np.ndarray,
     roles: dict[str, np.ndarray],
     n_accounts: int,
+    keep_columns: Sequence[str] | None = None,
 ) -> AccountActivity:
-    """The events of matched leads (``lead_keys``: the leads' ids as keys, row by row with
-    ``lead_account``), each with its account and lead row, sorted by time."""
-    index = pd.Index(lead_keys.to_numpy(dtype=object))
-    if not index.is_unique:
-        index = index.drop_duplicates()  # a repeated lead id: its first row (validate counts them)
-    lead = index.get_indexer(map_values(events[columns.id], lead_key).to_numpy(dtype=object))
+    """The events of matched leads (``lead_ids``: the leads table's ids, row by row with
+    ``lead_account``), each with its account and lead row, sorted by time; ``keep_columns``: the
+    event columns the definitions read (default: all)."""
+    lead = lead_rows(lead_ids, events[columns.id])
     times = to_epoch_ms(events[columns.time])
     account = np.where(lead >= 0, lead_account[np.maximum(lead, 0)], -1)
     keep = (account >= 0) & (times != NAT_MS)
     order = np.flatnonzero(keep)[np.argsort(times[keep], kind="stable")]
+    if keep_columns is not None:
+        events = events[list(dict.fromkeys(c for c in keep_columns if c in events.columns))]
     return AccountActivity(
         events=events.iloc[order].reset_index(drop=True),
         columns=columns,

@@ -143,7 +143,7 @@ def truth_features(events: dict[str, np.ndarray], world: World, moments: np.ndar
     activity = account_activity(
         frame,
         ACTIVITY,
-        pd.Series(np.arange(n_leads).astype(str)),
+        pd.Series(np.arange(n_leads).astype(str)),  # the events name their person by row
         world.lead_account.astype(np.int64),
         world.created,
         lead_roles(people, spec.accounts.roles),
