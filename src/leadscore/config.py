@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     admin_keys: str = ""  # keys that may also call /v1/admin/* (scoring keys get 403 there)
     docs: str = "key"  # /docs and /openapi.json: "key" (with an API key, like the rest) or "off"
     model: str = "models/synthetic"
+    accounts_model: str | None = (
+        None  # an account model served at /v1/accounts/score (serve --accounts-model)
+    )
     insecure_dev: bool = False
     max_batch: int = 1000
     max_body_bytes: int = 2_000_000

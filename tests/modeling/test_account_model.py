@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,9 +69,12 @@ def test_level_names_what_is_trained_and_a_spec_without_accounts_says_so(tmp_pat
         assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
 
 
-def test_train_json_keeps_the_lead_payload_and_adds_the_accounts(accounts_data: Path, tmp_path: Path) -> None:
-    env = {"LEADSCORE_SEARCH_TRIALS": "0", **mlflow_env(tmp_path)}
-    contract, _ = current_contract(tmp_path)
+@pytest.fixture(scope="module")
+def both(accounts_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``train`` of a spec with accounts: the lead model and the account model, once for the module."""
+    root = tmp_path_factory.mktemp("both")
+    env = {"LEADSCORE_SEARCH_TRIALS": "0", **mlflow_env(root)}
+    contract, _ = current_contract(root)
     with private_env(env):
         result = CliRunner().invoke(
             app,
@@ -85,10 +89,16 @@ def test_train_json_keeps_the_lead_payload_and_adds_the_accounts(accounts_data: 
             ],
         )
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
+    return {"env": env, "payload": json.loads(result.stdout), "root": root}
+
+
+def test_train_json_keeps_the_lead_payload_and_adds_the_accounts(
+    accounts_data: Path, both: dict[str, Any], tmp_path: Path
+) -> None:
+    env, payload = both["env"], both["payload"]
     assert payload["registered_model"] == "leadscore-synthetic-accounts"  # the lead model, as before
     assert payload["accounts"]["registered_model"] == "leadscore-synthetic-accounts-accounts"
-    assert (tmp_path / "models" / "synthetic-accounts-accounts").is_dir()
+    assert (both["root"] / "models" / "synthetic-accounts-accounts").is_dir()
     # lead scores with their accounts: each lead's account as matched, its P(opportunity) that day
     leads_out, accounts_out = tmp_path / "leads.csv", tmp_path / "accounts.csv"
     lead_model, account_model = payload["model_path"], payload["accounts"]["model_path"]
@@ -172,3 +182,73 @@ def test_an_account_model_scores_every_account_as_of_a_day(accounts_data: Path, 
 
 def _day(text: str) -> int:
     return int(pd.Timestamp(text).value // 1_000_000)
+
+
+def _account_body(folder: Path, account_id: str, day: str) -> dict[str, Any]:
+    """One account as a CRM would send it: its row, the leads the matcher gives it, their events."""
+    from leadscore.data.accounts import read_account_tables
+    from leadscore.spec import load_spec
+
+    tables = read_account_tables(folder, load_spec("synthetic-accounts"))
+    matches = tables.matches.frame
+    mine = set(matches.loc[matches["account_id"] == account_id, "lead_id"])
+    leads = tables.leads.loc[tables.leads["lead_id"].astype(str).isin(mine)].drop_duplicates("lead_id")
+    events = pd.read_parquet(folder / "events.parquet")
+    account = tables.accounts.loc[tables.accounts["account_id"].astype(str) == account_id].iloc[0]
+    body: dict[str, Any] = {"account": json.loads(account.to_json()), "leads": [], "as_of": day}
+    for _, lead in leads.iterrows():
+        fields = json.loads(lead.to_json(date_format="iso"))
+        own = events.loc[events["lead_id"] == lead["lead_id"]]
+        fields["events"] = [
+            {
+                "type": e.event_type,
+                "time": e.occurred_at.isoformat(),
+                "funnel_stage": None if pd.isna(e.funnel_stage) else e.funnel_stage,
+            }
+            for e in own.itertuples()
+        ]
+        body["leads"].append(fields)
+    return body
+
+
+def test_the_api_scores_an_account_as_batch_scoring_does(accounts_data: Path, both: dict[str, Any]) -> None:
+    """``POST /v1/accounts/score`` on a real server (``serve --accounts-model``): an account sent
+    with its leads and their events gets the answer ``score FOLDER --as-of`` gives it."""
+    import httpx
+
+    from tests.helpers import API_KEY, free_port, start_server, stop, wait_ready
+
+    env, payload = both["env"], both["payload"]
+    out = both["root"] / "accounts-day.csv"
+    with private_env(env):
+        args = ["score", str(accounts_data), "--model", payload["accounts"]["model_path"], "--out", str(out)]
+        assert CliRunner().invoke(app, [*args, "--as-of", "2025-03-01", "--explain", "3"]).exit_code == 0
+    batch = pd.read_csv(out, dtype={"account_id": str}, keep_default_na=False).set_index("account_id")
+    chosen = [*batch.sort_values("p_opportunity").index[-2:], batch.index[0]]
+    port = free_port()
+    server_env = {**env, "LEADSCORE_API_KEYS": API_KEY}
+    extra = ("--accounts-model", payload["accounts"]["model_path"])
+    proc = start_server(payload["model_path"], server_env, port, *extra, log=both["root"] / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        headers = {"X-API-Key": API_KEY}
+        for account_id in chosen:
+            body = _account_body(accounts_data, account_id, "2025-03-01T00:00:00Z")
+            answer = httpx.post(f"{url}/v1/accounts/score?explain=3", json=body, headers=headers, timeout=30)
+            assert answer.status_code == 200, answer.text
+            got, want = answer.json(), batch.loc[account_id]
+            assert got["p_opportunity"] == pytest.approx(want["p_opportunity"], abs=1e-6)
+            assert (got["qualified"], got["grade"]) == (bool(want["qualified"]), want["grade"])
+            assert got["contacts_engaged"] == want["contacts_engaged"]
+            assert ", ".join(got["roles_engaged"]) == want["roles_engaged"]
+            assert got["reasons"][0] == want["reason_1"]
+        bad = httpx.post(f"{url}/v1/accounts/score", json={"leads": []}, headers=headers, timeout=10)
+        assert bad.status_code == 422 and bad.json()["field"] == "account.account_id"
+        late = {**body, "as_of": "someday"}
+        bad = httpx.post(f"{url}/v1/accounts/score", json=late, headers=headers, timeout=10)
+        assert bad.status_code == 422 and bad.json()["field"] == "as_of"
+        nokey = httpx.post(f"{url}/v1/accounts/score", json=body, timeout=10)
+        assert nokey.status_code == 401
+    finally:
+        stop(proc)

@@ -14,6 +14,15 @@ app = typer.Typer()
 WORKER_START_TIMEOUT = 120  # seconds a new worker may take to load the model
 
 
+ExposedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-exposed-insecure",
+        help="Confirm --insecure-dev on a host other than loopback (anyone who reaches it can use it).",
+    ),
+]
+
+
 @app.command()
 @user_errors
 def serve(
@@ -23,19 +32,17 @@ def serve(
             "--model", help="Model folder or MLflow URI (default: LEADSCORE_MODEL or models/synthetic)."
         ),
     ] = None,
+    accounts_model: Annotated[
+        str | None,
+        typer.Option("--accounts-model", help="An account model to answer POST /v1/accounts/score with."),
+    ] = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes (one per core).")] = 1,
     insecure_dev: Annotated[
         bool, typer.Option("--insecure-dev", help="Serve without API keys (local development only).")
     ] = False,
-    allow_exposed_insecure: Annotated[
-        bool,
-        typer.Option(
-            "--allow-exposed-insecure",
-            help="Confirm --insecure-dev on a host other than loopback (anyone who reaches it can use it).",
-        ),
-    ] = False,
+    allow_exposed_insecure: ExposedOpt = False,
 ) -> None:
     """Serve the scoring API for the CRM (FastAPI + uvicorn)."""
     import os
@@ -55,7 +62,7 @@ def serve(
             f"--insecure-dev on --host {host} serves without keys to everyone who reaches it; "
             "add --allow-exposed-insecure to confirm, or serve on 127.0.0.1"
         )
-    app_obj = create_app(model, insecure=insecure)  # fails fast, one line
+    app_obj = create_app(model, insecure=insecure, accounts_model=accounts_model)  # fails fast, one line
     if insecure_dev:
         info("warning: --insecure-dev: the API accepts requests without a key; never expose this server")
     source = model or settings.model
@@ -72,6 +79,8 @@ def serve(
         uvicorn.run(app_obj, **common)
         return
     os.environ["LEADSCORE_MODEL"] = source
+    if accounts_model:
+        os.environ["LEADSCORE_ACCOUNTS_MODEL"] = accounts_model
     os.environ["LEADSCORE_WORKERS"] = str(workers)
     board = tempfile.mkdtemp(prefix="leadscore-reload-")  # where the workers coordinate reloads
     os.environ["LEADSCORE_RELOAD_DIR"] = board

@@ -181,6 +181,17 @@ def _labelled(rows: pd.DataFrame, events: pd.DataFrame, acc: AccountsSpec) -> tu
     return out, int(pipeline.sum())
 
 
+def accounts_at(
+    engine: AccountRollups, rows: np.ndarray, moment: int, tables: AccountTables, acc: AccountsSpec
+) -> pd.DataFrame:
+    """The accounts of ``rows`` (active or not) at one moment, as the model reads them (one
+    account through the API)."""
+    features = engine.at(moment).iloc[rows].reset_index(drop=True)
+    features.insert(0, ROW, rows)
+    features.insert(1, MOMENT, np.full(len(rows), moment, dtype=np.int64))
+    return _with_fit(features, tables, acc)
+
+
 def _with_fit(rows: pd.DataFrame, tables: AccountTables, acc: AccountsSpec) -> pd.DataFrame:
     """The rows with the account's id, the moment as a time, the row's id and the fit fields."""
     accounts = tables.accounts.iloc[rows[ROW].to_numpy()].reset_index(drop=True)

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.data.account_table import ACCOUNT_ID, MOMENT, ROW, AccountTable, account_table
+from leadscore.data.account_table import ACCOUNT_ID, MOMENT, ROW, account_table
 from leadscore.data.sources import write_frame
 from leadscore.errors import UserError
-from leadscore.features.accounts import AccountRollups
+from leadscore.features.accounts import AccountActivity, AccountRollups
 from leadscore.features.values import lead_key, map_values
 from leadscore.scoring.batch import score_output
 from leadscore.scoring.bundle import ModelBundle
@@ -48,11 +48,11 @@ def account_scores(
     )
     for k in range(explain):
         out[f"reason_{k + 1}"] = scored[f"reason_{k + 1}"].to_numpy()
-    group = buying_group(table, spec, int(as_of_ms))
+    group = buying_group(table.activity, table.frame[ROW].to_numpy(), spec, int(as_of_ms))
     return pd.concat([out, group.reset_index(drop=True)], axis=1)
 
 
-def buying_group(table: AccountTable, spec: DatasetSpec, moment: int) -> pd.DataFrame:
+def buying_group(activity: AccountActivity, rows: np.ndarray, spec: DatasetSpec, moment: int) -> pd.DataFrame:
     """Each scored account's people engaged in the last ``ENGAGED_DAYS`` days, and its declared
     roles engaged and missing (comma-separated, in the spec's order)."""
     acc = spec.accounts
@@ -61,8 +61,7 @@ def buying_group(table: AccountTable, spec: DatasetSpec, moment: int) -> pd.Data
     definitions |= {
         f"role:{role}": AccountAggregation(contacts="any", role=role, days=ENGAGED_DAYS) for role in acc.roles
     }
-    values = AccountRollups(table.activity, definitions).at(moment)  # every log: any activity counts
-    rows = table.frame[ROW].to_numpy()
+    values = AccountRollups(activity, definitions).at(moment)  # every log: any activity counts
     engaged = {role: values[f"role:{role}"].to_numpy()[rows] > 0 for role in acc.roles}
     return pd.DataFrame(
         {

@@ -27,7 +27,7 @@ from leadscore.service.leads import request_schema
 from leadscore.service.responses import JSON
 from leadscore.service.routes import router
 from leadscore.service.scorer_process import ScorerConfig
-from leadscore.service.state import ServiceState, load_model, reload_state
+from leadscore.service.state import ServiceState, load_accounts_model, load_model, reload_state
 from leadscore.service.telemetry import access_logger
 from leadscore.service.workers import POLL_SECONDS, ReloadBoard
 from leadscore.store.writer import ScoreWriter
@@ -79,7 +79,11 @@ def _new_state(settings: Settings, keys: KeyRing, insecure: bool, source: str) -
 
 
 def create_app(
-    model_source: str | None = None, *, insecure: bool | None = None, settings: Settings | None = None
+    model_source: str | None = None,
+    *,
+    insecure: bool | None = None,
+    settings: Settings | None = None,
+    accounts_model: str | None = None,
 ) -> FastAPI:
     """Build the service: refuse to start without API keys (unless insecure) or without a usable model."""
     settings = settings or get_settings()
@@ -91,6 +95,9 @@ def create_app(
     # loop in sooner while a thread of this process waits on one or reads the score log.
     sys.setswitchinterval(SWITCH_INTERVAL)
     state.loaded = load_model(source)
+    accounts_source = accounts_model or settings.accounts_model
+    if accounts_source:
+        state.accounts = load_accounts_model(accounts_source)
     if state.score_log is not None:
         state.score_log.start()
     if state.board is not None:

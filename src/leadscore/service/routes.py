@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leadscore.errors import UserError
+from leadscore.scoring.account_request import AccountRequestError, account_answer
 from leadscore.scoring.segment_keys import segment_rows
 from leadscore.service.answering import answer_leads
 from leadscore.service.batch_body import Batch, Refused, parse_body
@@ -19,7 +20,15 @@ from leadscore.service.deps import ModelDep, StateDep
 from leadscore.service.leads import LeadError
 from leadscore.service.loaded import Loaded
 from leadscore.service.responses import JSON
-from leadscore.service.schemas import BatchScoreOut, ErrorOut, ModelOut, ReloadOut, ReloadStatusOut, ScoreOut
+from leadscore.service.schemas import (
+    AccountScoreOut,
+    BatchScoreOut,
+    ErrorOut,
+    ModelOut,
+    ReloadOut,
+    ReloadStatusOut,
+    ScoreOut,
+)
 from leadscore.service.scorer_process import Job
 from leadscore.service.state import ServiceState, reload_state
 from leadscore.service.telemetry import access_logger
@@ -99,6 +108,48 @@ async def score_one(request: Request, model: ModelDep, state: StateDep, explain:
         log.submit(done.rows)
     _count(state, 1, done.mql, done.p_sql)
     return JSON(done.answers[0])
+
+
+ACCOUNT_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["account"],
+                "properties": {
+                    "account": {"type": "object", "description": "The account's id and fit fields."},
+                    "leads": {
+                        "type": "array",
+                        "items": {"type": "object", "description": "A lead's fields and its 'events'."},
+                    },
+                    "as_of": {"type": "string", "description": "Score as of this time (default now)."},
+                },
+            }
+        }
+    },
+    "required": True,
+}
+
+
+@router.post(
+    "/v1/accounts/score",
+    response_model=AccountScoreOut,
+    responses={**ERRORS, 404: {"model": ErrorOut, "description": "no account model is loaded"}},
+    openapi_extra={"requestBody": ACCOUNT_BODY},
+)
+async def score_account(request: Request, state: StateDep, explain: int = Explain) -> Response:
+    """Score one account from its fields and its leads (each with its recent events): calibrated
+    P(opportunity), qualified or not, grade, reasons and its buying group."""
+    bundle = state.accounts
+    if bundle is None:
+        return JSON({"detail": "no account model is loaded (serve --accounts-model)"}, status_code=404)
+    body = _parse(await request.body())
+    try:
+        answer = account_answer(bundle, body, explain)
+    except AccountRequestError as exc:
+        state.metrics.errors.labels(kind="invalid_lead").inc()
+        return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
+    return JSON(answer)
 
 
 @router.post(

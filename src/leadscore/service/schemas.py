@@ -149,6 +149,21 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+class AccountScoreOut(BaseModel):
+    """A scored account (``POST /v1/accounts/score``)."""
+
+    account_id: str = Field(description="The account's id as sent.")
+    scored_at: str = Field(description="The moment it was scored as of (UTC).")
+    p_opportunity: float = Field(description="Calibrated P(an opportunity within the label window).")
+    qualified: bool = Field(description="Whether the contract's account cutoff makes it a qualified account.")
+    grade: str = Field(description="Fit band and engagement band, e.g. A2.")
+    reasons: list[str] = Field(description="The strongest reasons, with their weight in percentage points.")
+    contacts_engaged: int = Field(description="The account's people with activity in the last 30 days.")
+    roles_engaged: list[str] = Field(description="The spec's buying-group roles with activity in 30 days.")
+    roles_missing: list[str] = Field(description="The spec's roles without any.")
+    model_version: str
+
+
 class ReloadOut(BaseModel):
     status: str
     model_version: str

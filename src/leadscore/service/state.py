@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from fastapi.concurrency import run_in_threadpool
 
 from leadscore.errors import UserError
+from leadscore.scoring.bundle import ModelBundle
 from leadscore.service.auth import KeyRing
 from leadscore.service.batches import BatchScorers
 from leadscore.service.leads import LeadChecker
@@ -41,6 +42,7 @@ class ServiceState:
     trend_threshold: float = 0.05  # a change in P(SQL) of at least this is a trend
     scorers: BatchScorers | None = None  # the batch scorer processes (one per batch slot)
     scorers_warming: bool = False  # the scorers are being started with the model (not ready yet)
+    accounts: ModelBundle | None = None  # the account model (``serve --accounts-model``), if any
 
     def try_start_batch(self) -> bool:
         """Take a batch slot if one is free (the event loop is single-threaded: no lock needed)."""
@@ -51,6 +53,16 @@ class ServiceState:
 
     def end_batch(self) -> None:
         self.batches_in_flight -= 1
+
+
+def load_accounts_model(source: str) -> ModelBundle:
+    """An account model for ``/v1/accounts/score`` (one line when the source is a lead model)."""
+    bundle = load_bundle(source)
+    if bundle.spec.account_of is None:
+        raise UserError(f"--accounts-model: {source} is a lead model, not an account model")
+    bundle.num_threads = 1
+    bundle.prepare_reasons()
+    return bundle
 
 
 def load_model(source: str) -> Loaded:

@@ -1,0 +1,150 @@
+"""One account through the API (``POST /v1/accounts/score``): its fields and its leads, each with
+its fields and recent ``events``, scored as of a moment by the same engine batch scoring uses (the
+account's leads are its own: no matching), with its buying group.
+
+The body: ``{"account": {<id column>: ..., <fit fields>}, "leads": [{<id column>: ..., <time
+column>: ..., <fields>, "events": [{"type": ..., "time": ..., "log": ..., <attributes>}]}],
+"as_of": "2025-06-01T00:00:00Z"}`` (``as_of`` default now).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadscore.data.account_scope import activity_of
+from leadscore.data.account_table import accounts_at
+from leadscore.data.accounts import AccountTables
+from leadscore.data.matching import Matches
+from leadscore.features.accounts import AccountRollups
+from leadscore.features.values import lead_key
+from leadscore.scoring.accounts import buying_group
+from leadscore.scoring.batch import score_output
+from leadscore.scoring.bundle import ModelBundle
+from leadscore.spec import ActivityColumns, DatasetSpec, read_columns
+from leadscore.spec.activity import ACTIVITY
+
+
+class AccountRequestError(ValueError):
+    """A request the account cannot be scored from; ``field`` names where (a 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def account_answer(bundle: ModelBundle, body: Any, explain: int = 3) -> dict[str, Any]:
+    """The answer for one account: P(opportunity), qualified, grade, reasons, buying group."""
+    spec = bundle.spec.account_of
+    assert spec is not None and spec.accounts is not None and spec.id and spec.time
+    acc = spec.accounts
+    if not isinstance(body, Mapping):
+        raise AccountRequestError("body", "must be a JSON object with 'account' and 'leads'")
+    account = body.get("account")
+    if not isinstance(account, Mapping) or lead_key(account.get(acc.id)) == "":
+        raise AccountRequestError(f"account.{acc.id}", "the account and its id are required")
+    leads = body.get("leads", [])
+    if not isinstance(leads, list) or not all(isinstance(x, Mapping) for x in leads):
+        raise AccountRequestError("leads", "must be a list of lead objects")
+    moment = _moment(body.get("as_of"))
+    tables = _tables(spec, account, leads)
+    columns = ACTIVITY if len(spec.logs) > 1 else ActivityColumns(ACTIVITY.id, ACTIVITY.time, ACTIVITY.type)
+    activity = activity_of(_events(spec, leads), columns, tables, spec)
+    log_of = (
+        {name: d.log or next(iter(spec.logs)) for name, d in acc.engagement.items()} if columns.log else None
+    )
+    frame = accounts_at(AccountRollups(activity, acc.engagement, log_of), np.array([0]), moment, tables, acc)
+    scored = score_output(bundle, frame, explain)
+    group = buying_group(activity, np.array([0]), spec, moment).iloc[0]
+    return {
+        "account_id": lead_key(account.get(acc.id)),
+        "scored_at": pd.Timestamp(moment, unit="ms").strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "p_opportunity": float(scored["p_sql"].iloc[0]),
+        "qualified": bool(scored["mql"].iloc[0]),
+        "grade": str(scored["grade"].iloc[0]),
+        "reasons": [
+            str(scored[f"reason_{k + 1}"].iloc[0])
+            for k in range(explain)
+            if scored[f"reason_{k + 1}"].iloc[0]
+        ],
+        "contacts_engaged": int(group["contacts_engaged"]),
+        "roles_engaged": [r for r in str(group["roles_engaged"]).split(", ") if r],
+        "roles_missing": [r for r in str(group["roles_missing"]).split(", ") if r],
+        "model_version": bundle.version,
+    }
+
+
+def _moment(value: Any) -> int:
+    if value is None:
+        return int(time.time() * 1000)
+    try:
+        stamp = pd.Timestamp(str(value))
+    except ValueError:
+        raise AccountRequestError("as_of", f"'{value}' is not a date or an ISO timestamp") from None
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return int(stamp.value // 1_000_000)
+
+
+def _tables(spec: DatasetSpec, account: Mapping[str, Any], leads: list[Mapping[str, Any]]) -> AccountTables:
+    """The account's one-row table and its leads' table, every lead matched to it by id."""
+    acc = spec.accounts
+    assert acc is not None and spec.id and spec.time
+    rows = [{k: v for k, v in lead.items() if k != "events"} for lead in leads]
+    for i, row in enumerate(rows):
+        if lead_key(row.get(spec.id)) == "":
+            raise AccountRequestError(f"leads[{i}].{spec.id}", "each lead needs its id")
+    frame = pd.DataFrame(
+        rows, columns=list(dict.fromkeys([spec.id, spec.time, *(c for r in rows for c in r)]))
+    )
+    for columns in acc.roles.values():
+        for column in columns:
+            if column not in frame.columns:
+                frame[column] = None
+    frame[spec.time] = pd.to_datetime(
+        frame[spec.time], utc=True, format="ISO8601", errors="coerce"
+    ).dt.tz_localize(None)
+    accounts = pd.DataFrame([dict(account)])
+    ids = [lead_key(v) for v in frame[spec.id]]
+    matched = pd.DataFrame(
+        {"lead_id": ids, "account_id": [lead_key(account.get(acc.id))] * len(ids), "method": "id"}
+    )
+    return AccountTables(frame, accounts, None, Matches(matched, {"id": len(ids)}))
+
+
+def _events(spec: DatasetSpec, leads: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """Every lead's events in the activity table's columns (times read as ISO 8601, in UTC)."""
+    assert spec.id
+    first = next(iter(spec.logs), "events")
+    rows = [
+        {
+            **{k: v for k, v in e.items() if k not in ("type", "time", "log")},
+            ACTIVITY.id: lead.get(spec.id),
+            ACTIVITY.time: e.get("time"),
+            ACTIVITY.type: e.get("type"),
+            ACTIVITY.log: e.get("log") or first,
+        }
+        for lead in leads
+        for e in (lead.get("events") or [])
+        if isinstance(e, Mapping)
+    ]
+    frame = pd.DataFrame(
+        rows,
+        columns=list(
+            dict.fromkeys(
+                [ACTIVITY.id, ACTIVITY.time, ACTIVITY.type, ACTIVITY.log, *(c for r in rows for c in r)]
+            )
+        ),
+    )
+    frame[ACTIVITY.time] = pd.to_datetime(
+        frame[ACTIVITY.time], utc=True, format="ISO8601", errors="coerce"
+    ).dt.tz_localize(None)
+    assert spec.accounts is not None
+    for column in read_columns({**spec.definitions, **spec.accounts.engagement}):
+        if column not in frame.columns:  # no event sent carries it: it matches nothing
+            frame[column] = None
+    return frame
