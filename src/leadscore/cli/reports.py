@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from leadscore.cli._accounts import AsOfOpt, as_of_moment
 from leadscore.cli._util import JsonOpt, ModelOpt, echo_json, info, user_errors
-from leadscore.errors import not_a_date
+from leadscore.errors import UserError, not_a_date
 
 report_group = typer.Typer(
     help="Write HTML reports: one lead, today's MQL queue, or the model card.",
@@ -58,9 +59,15 @@ def queue(
     ] = None,
     days: Annotated[int, typer.Option("--days", min=1, help="Days to cover, ending on --day.")] = 1,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Most MQLs to list.")] = 200,
+    level: Annotated[
+        str,
+        typer.Option("--level", help="lead (MQLs) or account (qualified accounts, with an account model)."),
+    ] = "lead",
+    as_of: AsOfOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Today's MQLs, highest P(SQL) first, with their top reasons and how fast to respond."""
+    """Today's MQLs, highest P(SQL) first, with their top reasons and how fast to respond; with
+    --level account, the qualified accounts as of --as-of, best first, with their buying group."""
     from leadscore.reports.html import queue_context, render, write_html
     from leadscore.tracking.loading import load_bundle
 
@@ -68,7 +75,23 @@ def queue(
         chosen = date.fromisoformat(day) if day else None
     except ValueError:
         raise not_a_date("--day", day, date_only=True) from None
+    if level not in ("lead", "account"):
+        raise UserError(f"--level: unknown level '{level}' (use lead or account)")
     bundle = load_bundle(model)
+    if level == "account":
+        from leadscore.reports.accounts import account_queue_context
+
+        found = account_queue_context(bundle, data, as_of_moment(as_of), limit)
+        write_html(render("account_queue.html", **found), out)
+        _done(
+            "queue",
+            out,
+            json_out,
+            level="account",
+            accounts=found["n_accounts"],
+            qualified=found["n_qualified"],
+        )
+        return
     context = queue_context(bundle, data, day=chosen, window=days, limit=limit)
     write_html(render("queue.html", **context), out)
     _done(
@@ -82,6 +105,31 @@ def queue(
         expected_sql_7d=context["expected_sql_7d"],
         expected_sql_30d=context["expected_sql_30d"],
     )
+
+
+@report_group.command("account")
+@user_errors
+def account(
+    model: ModelOpt,
+    data: DataOpt,
+    account_id: Annotated[str, typer.Option("--account-id", help="The account's id in the accounts table.")],
+    out: OutOpt,
+    as_of: AsOfOpt = None,
+    lead_model: Annotated[
+        str | None, typer.Option("--lead-model", help="A lead model: show each person's own P(SQL).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """One account for its owner: score against the cutoff, the buying group person by person, the
+    roles missing and the timeline of the account's activity."""
+    from leadscore.reports.accounts import account_context
+    from leadscore.reports.html import render, write_html
+    from leadscore.tracking.loading import load_bundle
+
+    leads = load_bundle(lead_model) if lead_model else None
+    found = account_context(load_bundle(model), data, account_id, as_of_moment(as_of), leads)
+    write_html(render("account.html", **found), out)
+    _done("account", out, json_out, account_id=account_id, qualified=bool(found["answer"]["qualified"]))
 
 
 @report_group.command("model")

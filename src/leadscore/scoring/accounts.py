@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.data.account_table import ACCOUNT_ID, MOMENT, ROW, account_table
+from leadscore.data.account_table import ACCOUNT_ID, MOMENT, ROW, AccountTable, account_table
 from leadscore.data.sources import write_frame
 from leadscore.errors import UserError
 from leadscore.features.accounts import AccountActivity, AccountRollups
@@ -29,13 +29,17 @@ def is_account_model(bundle: ModelBundle) -> bool:
 
 
 def account_scores(
-    bundle: ModelBundle, folder: str | Path, as_of_ms: float, explain: int = 0
+    bundle: ModelBundle,
+    folder: str | Path,
+    as_of_ms: float,
+    explain: int = 0,
+    table: AccountTable | None = None,
 ) -> pd.DataFrame:
     """One row per account with activity by ``as_of_ms``: ``account_id``, ``p_opportunity``,
     ``qualified``, ``grade``, reasons, ``contacts_engaged``, ``roles_engaged``, ``roles_missing``."""
     spec = bundle.spec.account_of
     assert spec is not None
-    table = account_table(folder, spec, as_of=as_of_ms)
+    table = table if table is not None else account_table(folder, spec, as_of=as_of_ms)
     scored = score_output(bundle, table.frame, explain)
     out = pd.DataFrame(
         {
