@@ -12,12 +12,10 @@ from typing import Any
 
 from leadscore.data.account_table import account_model_spec, account_table
 from leadscore.data.sources import write_frame
-from leadscore.jobs.workflow import summarise, train_options
+from leadscore.jobs.workflow import log_trained, train_options
 from leadscore.modeling.train import TrainResult, train_model
-from leadscore.reports.artifacts import training_artifacts
 from leadscore.spec import DatasetSpec
 from leadscore.tracking.lineage import check_spec_lineage
-from leadscore.tracking.runs import log_training, spec_to_yaml
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +55,7 @@ def train_accounts_and_log(
         f"leads matched to accounts: by id {matched['id']:,}, by domain {matched['domain']:,}, by company "
         f"{matched['company']:,}, unmatched {matched['none']:,} ({matched['ambiguous']:,} ambiguous)",
     ]
-    for note in result.notes:
-        log.info("note: %s", note)
-    logged = log_training(
-        result,
-        folder,
-        spec_to_yaml(model_spec.model_dump(mode="json")),
-        contract_path,
-        artifacts=training_artifacts(result),
-        promote=promote,
-    )
-    payload = summarise(result, logged)
+    payload = log_trained(result, folder, model_spec, options, contract_path, promote=promote)
     payload["level"] = "account"
     payload["account_moments"] = {**c, "rows": len(table.frame)}
     return result, payload

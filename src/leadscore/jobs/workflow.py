@@ -97,6 +97,20 @@ def train_and_log(
     check_spec_lineage(spec)  # before training: a model of other data under this name is refused anyway
     log.info("training on %s (dataset '%s') ...", data, spec.name)
     result = train_model(data, spec, options)
+    return result, log_trained(result, data, spec, options, contract_path, promote=promote)
+
+
+def log_trained(
+    result: TrainResult,
+    data: str | Path,
+    spec: DatasetSpec,
+    options: TrainOptions,
+    contract_path: Path,
+    *,
+    promote: bool = False,
+) -> dict[str, Any]:
+    """Say what a training run found (leaks, notes, the cutoff's warnings), log and register it in
+    MLflow, export it; ``train``'s summary."""
     for col in result.leakage_suspects:
         status = "kept (--keep)" if col in options.keep else "excluded"
         log.warning("'%s' looks like a leak and is %s: %s", col, status, result.excluded_columns.get(col, ""))
@@ -112,7 +126,7 @@ def train_and_log(
         artifacts=training_artifacts(result),
         promote=promote,
     )
-    return result, summarise(result, logged)
+    return summarise(result, logged)
 
 
 def summarise(result: TrainResult, logged: dict[str, Any]) -> dict[str, Any]:
