@@ -165,17 +165,22 @@ def _print_trained(result: TrainResult, payload: dict[str, Any]) -> None:
 
     cut = result.cutoff
     m = result.metrics
-    info(f"\nmodel {result.bundle.version} on {result.n_test:,} held-out leads:")
+    accounts = result.bundle.spec.account_of is not None  # its rows are account moments
+    rows, flagged, outcome = (
+        ("account moments", "qualified", "opportunity") if accounts else ("leads", "MQL", "SQL")
+    )
+    info(f"\nmodel {result.bundle.version} on {result.n_test:,} held-out {rows}:")
     info(
         f"  ROC AUC {m['roc_auc']:.3f}  PR AUC {m['pr_auc']:.3f}  Brier {m['brier']:.4f}  ECE {m['ece']:.4f}"
     )
     for name, b in result.baselines.items():
         info(f"  {name:<20} ROC AUC {b['roc_auc']:.3f}  PR AUC {b['pr_auc']:.3f}  Brier {b['brier']:.4f}")
     points_rate = cut.points_model_sql_rate_at_same_volume
-    info(f"  shipped model: {learned_line(payload['learned_from'])}")
+    learned = learned_line(payload["learned_from"])
+    info(f"  shipped model: {learned.replace(' leads', f' {rows}').replace(' SQL)', f' {outcome})')}")
     info(
-        f"  cutoff p >= {cut.threshold or 0.0:.3f} ({cut.policy}): {cut.expected_mql_share or 0.0:.1%} MQL, "
-        f"MQL->SQL {cut.expected_sql_rate or 0.0:.1%}, recall {cut.expected_recall or 0.0:.1%}"
+        f"  cutoff p >= {cut.threshold or 0.0:.3f} ({cut.policy}): {cut.expected_mql_share or 0.0:.1%} {flagged}, "
+        f"{flagged}->{outcome} {cut.expected_sql_rate or 0.0:.1%}, recall {cut.expected_recall or 0.0:.1%}"
         + (f"; points model at the same volume: {points_rate:.1%}" if points_rate is not None else "")
     )
     if cut.measured_on:
