@@ -252,3 +252,37 @@ def test_the_api_scores_an_account_as_batch_scoring_does(accounts_data: Path, bo
         assert nokey.status_code == 401
     finally:
         stop(proc)
+
+
+def test_monitor_and_promote_read_the_accounts_at_their_moments(
+    accounts_data: Path, both: dict[str, Any], tmp_path: Path
+) -> None:
+    """The account model is monitored and promoted as a lead model is: on the folder's accounts at
+    their labelled moments (the rows it was trained on), not on its leads."""
+    from leadscore.data.account_table import account_table
+    from leadscore.jobs.accounts import train_accounts_and_log
+    from leadscore.spec import load_spec
+
+    env, payload = both["env"], both["payload"]
+    moments = len(account_table(accounts_data, load_spec("synthetic-accounts")).frame)
+    model = payload["accounts"]["model_path"]
+    with private_env(env):
+        args = [
+            "--reference",
+            str(accounts_data),
+            "--current",
+            str(accounts_data),
+            "--out",
+            str(tmp_path / "m.html"),
+        ]
+        watched = CliRunner().invoke(app, ["monitor", "--model", model, *args, "--json"])
+        assert watched.exit_code in (0, 3), watched.output
+        report = json.loads(watched.stdout)
+        contract, _ = current_contract(tmp_path)
+        train_accounts_and_log(accounts_data, load_spec("synthetic-accounts"), cutoff=contract, seed=7)
+        promote = ["promote", "--dataset", "synthetic-accounts-accounts", "--challenger", "2"]
+        compared = CliRunner().invoke(app, [*promote, "--data", str(accounts_data), "--json"])
+    assert compared.exit_code == 0, compared.output
+    assert report["verdict"] in ("ok", "watch", "retrain") and report["volume"]["mql_share"] > 0
+    result = json.loads(compared.stdout)
+    assert result["champion"]["leads"] == result["challenger_metrics"]["leads"] == moments

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadscore.data.account_table import account_table
 from leadscore.data.folders import read_leads
 from leadscore.errors import UserError
 from leadscore.modeling.dataset import weekly_volume
@@ -47,7 +48,10 @@ class Verdict:
 
 
 def load(data: str | Path, spec: DatasetSpec) -> pd.DataFrame:
-    """A period's leads as the model reads them (a folder of declared tables: its features and labels)."""
+    """A period's leads as the model reads them (a folder of declared tables: its features and labels);
+    for an account model, the folder's accounts at their moments with their labels."""
+    if spec.account_of is not None:
+        return account_table(data, spec.account_of).frame
     return read_leads(data, spec, labels=True)
 
 

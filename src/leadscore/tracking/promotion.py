@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from leadscore.data.account_table import account_table
 from leadscore.data.maturity import matured_labels
 from leadscore.data.sources import read_table, resolve_leads_path
 from leadscore.errors import UserError
@@ -51,7 +52,10 @@ class Tolerance:
 
 def labelled_leads(data: str | Path, bundle: ModelBundle) -> tuple[pd.DataFrame, np.ndarray]:
     """The recent leads with a known outcome, and that outcome as 0/1."""
-    frame = read_table(resolve_leads_path(data))
+    if bundle.spec.account_of is not None:  # an account model: the folder's accounts at their moments
+        frame = account_table(data, bundle.spec.account_of).frame
+    else:
+        frame = read_table(resolve_leads_path(data))
     if bundle.spec.label.column not in frame.columns:
         raise UserError(f"{data}: label column '{bundle.spec.label.column}' is missing (outcomes are needed)")
     y, known = matured_labels(frame, bundle.spec)
