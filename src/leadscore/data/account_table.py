@@ -170,9 +170,16 @@ def _labelled(rows: pd.DataFrame, events: pd.DataFrame, acc: AccountsSpec) -> tu
     assert acc.label is not None
     window = int(acc.label.within_days * MS_PER_DAY)
     ok = (events["row"].to_numpy() >= 0) & (events["t"].to_numpy() != NAT_MS)
-    span = np.int64(1) << np.int64(43)  # beyond any epoch ms: account row and time in one sortable key
-    keys = np.sort(events["row"].to_numpy()[ok].astype(np.int64) * span + events["t"].to_numpy()[ok])
-    base = rows[ROW].to_numpy(dtype=np.int64) * span + rows[MOMENT].to_numpy(dtype=np.int64)
+    times = events["t"].to_numpy()[ok].astype(np.int64)
+    moments = rows[MOMENT].to_numpy(dtype=np.int64)
+    every = np.concatenate([times, moments])
+    if not len(every):
+        return rows.assign(**{LABEL: np.zeros(len(rows), dtype=np.int8)}), 0
+    # account row and time in one sortable int64 key: times from the earliest, less a window
+    t0 = int(every.min()) - window - 1
+    span = np.int64(int(every.max()) + window + 2 - t0)
+    keys = np.sort(events["row"].to_numpy()[ok].astype(np.int64) * span + (times - t0))
+    base = rows[ROW].to_numpy(dtype=np.int64) * span + (moments - t0)
     after = np.searchsorted(keys, base + window, "right") - np.searchsorted(keys, base, "right")
     before = np.searchsorted(keys, base, "right") - np.searchsorted(keys, base - window, "right")
     pipeline = before > 0
