@@ -200,7 +200,9 @@ def features(
         raise UserError(f"spec '{ds.name}': declares no activity features or stage labels to compute")
     started = time.perf_counter()
     if engine == "spark":
-        from leadscore.spark.features import declared_frame
+        from leadscore.spark.features import declared_frame, refuse_account_scope
+
+        refuse_account_scope(ds)  # before a session is started
         from leadscore.spark.session import read_table as spark_read
         from leadscore.spark.session import spark_session, write_parquet
 

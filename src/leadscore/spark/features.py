@@ -44,11 +44,7 @@ LEADS_PER_BUCKET = 50_000  # a bucket's leads and events are one pandas call in 
 def is_declared(spark: SparkSession, data: str, spec: DatasetSpec) -> bool:
     """A folder of a CRM's own tables (the spec declares engagement or stage labels, and the folder has
     its leads table), not a single table to score as it is."""
-    if spec.declared_account:
-        first = next(iter(spec.declared_account))
-        raise UserError(
-            f"spec key 'engagement.{first}.scope': account features are computed by the pandas engine"
-        )
+    refuse_account_scope(spec)
     if not (spec.declared or spec.label.stages):
         return False
     if is_remote(data):  # one cheap look at the cluster's storage: is there a leads table inside?
@@ -58,6 +54,15 @@ def is_declared(spark: SparkSession, data: str, spec: DatasetSpec) -> bool:
             return False
         return True
     return Path(data).is_dir() and table_path(data, spec.table("leads")) is not None
+
+
+def refuse_account_scope(spec: DatasetSpec) -> None:
+    """``scope: account`` features are computed by the pandas engine only (one line, not a silent gap)."""
+    if spec.declared_account:
+        first = next(iter(spec.declared_account))
+        raise UserError(
+            f"spec key 'engagement.{first}.scope': account features are computed by the pandas engine"
+        )
 
 
 def declared_frame(
@@ -73,6 +78,7 @@ def declared_frame(
         )
     if spec.moments is not None:
         raise UserError("spec key 'moments': several scoring moments are read by the pandas engine only")
+    refuse_account_scope(spec)
     leads, leads_name = _table(spark, folder, spec, "leads")
     for key, column in (("id", spec.id), ("time", spec.time)):
         if column not in leads.columns:
