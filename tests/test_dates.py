@@ -4,6 +4,7 @@ command (issue 29, item 7)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,14 @@ def test_the_rule_and_a_column_that_says_otherwise() -> None:
     assert slash_day_first(european) and not slash_day_first(pd.Series(["05/03/2024", "03/25/2024"]))
     assert dates_ms(european)[1] == MARCH_5  # the column's own 25/03 decides for 05/03
     assert dates_ms(pd.Series(["05/03/2024", "12/31/2024"]))[0] == MAY_3
+
+
+def test_a_time_with_no_utc_equivalent_is_not_a_date() -> None:
+    """Year 1 a minute east of UTC is before the first instant a date can hold: not a date (the
+    API's fuzzer sent it as an event time and got a 500)."""
+    assert math.isnan(parse_date("0001-01-01T00:00:00+00:01"))
+    assert math.isnan(parse_date("9999-12-31T23:59:59-00:01"))
+    assert parse_date("0001-01-02T00:00:00+00:01") < 0
 
 
 def test_the_encoder_keeps_the_training_columns_order_for_every_later_lead() -> None:

@@ -286,3 +286,46 @@ def test_monitor_and_promote_read_the_accounts_at_their_moments(
     assert report["verdict"] in ("ok", "watch", "retrain") and report["volume"]["mql_share"] > 0
     result = json.loads(compared.stdout)
     assert result["champion"]["leads"] == result["challenger_metrics"]["leads"] == moments
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"account": {"account_id": "1", "industry": [1, 2]}}, "account.industry"),
+        ({"account": {"account_id": "1"}, "leads": [{"lead_id": {"a": 1}}]}, "leads[0].lead_id"),
+        ({"account": {"account_id": "1"}, "leads": [{"lead_id": 1, "events": "no"}]}, "leads[0].events"),
+        (
+            {
+                "account": {"account_id": "1"},
+                "leads": [{"lead_id": 1, "events": [{"type": "x", "time": [1]}]}],
+            },
+            "leads[0].events[0].time",
+        ),
+        ({"account": {"account_id": ""}}, "account.account_id"),
+        ({"account": {"account_id": "1"}, "leads": "all"}, "leads"),
+    ],
+)
+def test_a_wrong_account_body_names_its_field(both: dict[str, Any], body: dict[str, Any], field: str) -> None:
+    from leadscore.scoring.account_request import AccountRequestError, account_answer
+    from leadscore.tracking.loading import load_bundle
+
+    bundle = load_bundle(both["payload"]["accounts"]["model_path"])
+    with pytest.raises(AccountRequestError) as caught:
+        account_answer(bundle, body)
+    assert caught.value.field == field
+
+
+def test_odd_but_plain_values_are_missing_values_not_errors(both: dict[str, Any]) -> None:
+    """A time with no UTC equivalent, a number for an event type, a fit field not sent: scored."""
+    from leadscore.scoring.account_request import account_answer
+    from leadscore.tracking.loading import load_bundle
+
+    bundle = load_bundle(both["payload"]["accounts"]["model_path"])
+    odd = {"type": 3, "time": "0001-01-01T00:00:00+00:01"}
+    lead = {
+        "lead_id": 1,
+        "scored_at": "0001-01-01T00:00:00+00:01",
+        "events": [odd, {"type": "x", "time": 12}],
+    }
+    answer = account_answer(bundle, {"account": {"account_id": 7}, "leads": [lead], "as_of": "2025-01-01"})
+    assert 0 <= answer["p_opportunity"] <= 1 and answer["contacts_engaged"] == 0

@@ -114,7 +114,10 @@ def _text_date(value: str, day_first: bool = False) -> float:
         except ValueError:
             return math.nan
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # year 1 east of UTC (or 9999 west of it): no such time in UTC
+            return math.nan
     return float(int((parsed - datetime(1970, 1, 1)).total_seconds() * 1000))
 
 

@@ -50,6 +50,14 @@ def account_answer(bundle: ModelBundle, body: Any, explain: int = 3) -> dict[str
     leads = body.get("leads", [])
     if not isinstance(leads, list) or not all(isinstance(x, Mapping) for x in leads):
         raise AccountRequestError("leads", "must be a list of lead objects")
+    _check_values(account, "account")
+    for i, lead in enumerate(leads):
+        _check_values({k: v for k, v in lead.items() if k != "events"}, f"leads[{i}]")
+        events = lead.get("events") or []
+        if not isinstance(events, list) or not all(isinstance(e, Mapping) for e in events):
+            raise AccountRequestError(f"leads[{i}].events", "must be a list of event objects")
+        for j, event in enumerate(events):
+            _check_values(event, f"leads[{i}].events[{j}]")
     moment = _moment(body.get("as_of"))
     tables = _tables(spec, account, leads)
     columns = ACTIVITY if len(spec.logs) > 1 else ActivityColumns(ACTIVITY.id, ACTIVITY.time, ACTIVITY.type)
@@ -76,6 +84,16 @@ def account_answer(bundle: ModelBundle, body: Any, explain: int = 3) -> dict[str
         "roles_missing": [r for r in str(group["roles_missing"]).split(", ") if r],
         "model_version": bundle.version,
     }
+
+
+PLAIN = (str, int, float, bool)
+
+
+def _check_values(fields: Mapping[str, Any], where: str) -> None:
+    """Every value a field holds is text, a number, a boolean or null (a 422 naming it otherwise)."""
+    for key, value in fields.items():
+        if value is not None and not isinstance(value, PLAIN):
+            raise AccountRequestError(f"{where}.{key}", "must be text, a number, true/false or null")
 
 
 def _moment(value: Any) -> int:
@@ -106,9 +124,12 @@ def _tables(spec: DatasetSpec, account: Mapping[str, Any], leads: list[Mapping[s
             if column not in frame.columns:
                 frame[column] = None
     frame[spec.time] = pd.to_datetime(
-        frame[spec.time], utc=True, format="ISO8601", errors="coerce"
+        frame[spec.time].astype("string"), utc=True, format="ISO8601", errors="coerce"
     ).dt.tz_localize(None)
     accounts = pd.DataFrame([dict(account)])
+    for column in acc.fit:  # a fit field not sent is a missing value
+        if column not in accounts.columns:
+            accounts[column] = None
     ids = [lead_key(v) for v in frame[spec.id]]
     matched = pd.DataFrame(
         {"lead_id": ids, "account_id": [lead_key(account.get(acc.id))] * len(ids), "method": "id"}
@@ -141,7 +162,7 @@ def _events(spec: DatasetSpec, leads: list[Mapping[str, Any]]) -> pd.DataFrame:
         ),
     )
     frame[ACTIVITY.time] = pd.to_datetime(
-        frame[ACTIVITY.time], utc=True, format="ISO8601", errors="coerce"
+        frame[ACTIVITY.time].astype("string"), utc=True, format="ISO8601", errors="coerce"
     ).dt.tz_localize(None)
     assert spec.accounts is not None
     for column in read_columns({**spec.definitions, **spec.accounts.engagement}):
