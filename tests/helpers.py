@@ -302,3 +302,30 @@ def one_byte_off(booster: Path) -> None:
     text = booster.read_text()
     at = text.index("num_leaves=") + len("num_leaves=")
     booster.write_text(text[:at] + ("9" if text[at] != "9" else "8") + text[at + 1 :])
+
+
+def train_accounts_spec(data: Path, root: Path, *extra: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """``leadscore train DATA --spec synthetic-accounts`` (with ``extra`` flags) into a private MLflow
+    store under ``root``, without the capacity search: its settings and its ``--json`` object."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    env = {"LEADSCORE_SEARCH_TRIALS": "0", **mlflow_env(root)}
+    contract, _ = current_contract(root)
+    with private_env(env):
+        args = [
+            "train",
+            str(data),
+            "--spec",
+            "synthetic-accounts",
+            *extra,
+            "--cutoff",
+            str(contract),
+            "--json",
+        ]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return env, json.loads(result.stdout)

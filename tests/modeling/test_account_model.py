@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from leadscore.cli import app
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
-from tests.helpers import current_contract, mlflow_env, private_env
+from tests.helpers import current_contract, mlflow_env, private_env, train_accounts_spec
 
 
 @pytest.fixture(scope="module")
@@ -73,23 +73,8 @@ def test_level_names_what_is_trained_and_a_spec_without_accounts_says_so(tmp_pat
 def both(accounts_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """``train`` of a spec with accounts: the lead model and the account model, once for the module."""
     root = tmp_path_factory.mktemp("both")
-    env = {"LEADSCORE_SEARCH_TRIALS": "0", **mlflow_env(root)}
-    contract, _ = current_contract(root)
-    with private_env(env):
-        result = CliRunner().invoke(
-            app,
-            [
-                "train",
-                str(accounts_data),
-                "--spec",
-                "synthetic-accounts",
-                "--cutoff",
-                str(contract),
-                "--json",
-            ],
-        )
-    assert result.exit_code == 0, result.output
-    return {"env": env, "payload": json.loads(result.stdout), "root": root}
+    env, payload = train_accounts_spec(accounts_data, root)
+    return {"env": env, "payload": payload, "root": root}
 
 
 def test_train_json_keeps_the_lead_payload_and_adds_the_accounts(

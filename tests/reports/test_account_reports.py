@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from leadscore.cli import app
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
-from tests.helpers import OpenPage, current_contract, mlflow_env, private_env
+from tests.helpers import OpenPage, private_env, train_accounts_spec
 from tests.reports.test_html import assert_clean
 
 pytestmark = pytest.mark.e2e
@@ -25,26 +25,9 @@ def account_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("account-reports")
     data = root / "data"
     write_dataset(generate(GeneratorConfig(leads=3000, seed=8, accounts=True)), data)
-    env = {"LEADSCORE_SEARCH_TRIALS": "0", **mlflow_env(root)}
-    contract, _ = current_contract(root)
-    with private_env(env):
-        result = CliRunner().invoke(
-            app,
-            [
-                "train",
-                str(data),
-                "--spec",
-                "synthetic-accounts",
-                "--level",
-                "account",
-                "--cutoff",
-                str(contract),
-                "--json",
-            ],
-        )
-    assert result.exit_code == 0, result.output
+    env, payload = train_accounts_spec(data, root, "--level", "account")
     scores = root / "scores.csv"
-    model = json.loads(result.stdout)["model_path"]
+    model = payload["model_path"]
     with private_env(env):
         done = CliRunner().invoke(
             app, ["score", str(data), "--model", model, "--as-of", DAY, "--out", str(scores)]
