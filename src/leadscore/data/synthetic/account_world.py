@@ -66,7 +66,7 @@ def account_world(
     columns = {
         **columns,
         "company_name": lead_companies(rng, base[lead]),
-        "email": lead_emails(rng, columns["email"], freemail),
+        "email": lead_emails(rng, columns["email"], freemail, accounts["domain"]),
         "account_id": known_accounts(rng, columns["account_id"]),
         "true_account_id": columns["account_id"],
     }

@@ -12,6 +12,7 @@ SUBDOMAINS = ("eu", "us", "mail", "uk")
 KNOWN_SHARE = 0.35  # leads sales already tied to an account (the leads' account_id column)
 SHARED_NAME = 0.01  # accounts named as another account is
 TYPO = 0.02  # leads whose company has a typo (matched only by domain or id, if at all)
+PARTNER = 0.005  # corporate addresses at another account's domain (a partner writing for its client)
 
 
 def account_names(rng: np.random.Generator, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,13 +46,19 @@ def lead_companies(rng: np.random.Generator, base: np.ndarray) -> np.ndarray:
     return out.astype(object)
 
 
-def lead_emails(rng: np.random.Generator, emails: np.ndarray, freemail: np.ndarray) -> np.ndarray:
-    """Some corporate addresses at a regional sub-domain (``dana@eu.acme.com``)."""
+def lead_emails(
+    rng: np.random.Generator, emails: np.ndarray, freemail: np.ndarray, domains: np.ndarray
+) -> np.ndarray:
+    """Some corporate addresses at a regional sub-domain (``dana@eu.acme.com``), and a few at
+    another account's domain (a partner or agency writing for its client: matching by domain gets
+    those wrong, as it would in a real CRM)."""
     sub = (~freemail) & (rng.random(len(emails)) < 0.15)
     prefix = np.array(SUBDOMAINS, dtype=object)[rng.integers(0, len(SUBDOMAINS), len(emails))]
     at = np.char.partition(emails.astype(str), "@")
     moved = at[:, 0].astype(object) + "@" + prefix + "." + at[:, 2].astype(object)
-    return np.where(sub, moved, emails).astype(object)
+    partner = (~freemail) & ~sub & (rng.random(len(emails)) < PARTNER)
+    elsewhere = at[:, 0].astype(object) + "@" + domains[rng.integers(0, len(domains), len(emails))]
+    return np.where(sub, moved, np.where(partner, elsewhere, emails)).astype(object)
 
 
 def known_accounts(rng: np.random.Generator, account_ids: np.ndarray) -> np.ndarray:
