@@ -30,6 +30,7 @@ from leadscore.features.accounts import (
 from leadscore.features.rollups import NAT_MS
 from leadscore.features.values import MS_PER_DAY, lead_key, map_values, to_epoch_ms
 from leadscore.spec import AccountsSpec, DatasetSpec, LabelRule
+from leadscore.spec.accounts import AccountLabel
 from leadscore.spec.activity import ACTIVITY, definitions_by_log
 
 ACCOUNT_ID = "account_id"
@@ -49,6 +50,14 @@ class AccountTable:
     export_ms: float
     activity: AccountActivity  # the matched leads' activity by account row (more roll-ups read it)
     counts: dict[str, int] = field(default_factory=dict)
+
+
+def label_of(spec: DatasetSpec) -> AccountLabel:
+    """The accounts' label (one line naming the key where the spec has none)."""
+    label = accounts_of(spec).label
+    if label is None:
+        raise UserError(f"spec '{spec.name}': key 'accounts.label' is needed to train an account model")
+    return label
 
 
 def moment_grid(every: str | float, start_ms: float, end_ms: float) -> np.ndarray:
@@ -85,11 +94,10 @@ def account_table(folder: str | Path, spec: DatasetSpec, *, as_of: float | None 
     if as_of is not None:
         moments = np.array([int(as_of)], dtype=np.int64)
     else:
-        if acc.label is None:
-            raise UserError(f"spec '{spec.name}': key 'accounts.label' is needed to train an account model")
+        label = label_of(spec)
         started = firsts[firsts != NAT_MS]
         start = float(started.min()) if len(started) else export_ms + 1
-        moments = moment_grid(acc.moments.every, start, export_ms - acc.label.within_days * MS_PER_DAY)
+        moments = moment_grid(acc.moments.every, start, export_ms - label.within_days * MS_PER_DAY)
     parts = [_at_moment(engine, firsts, int(m)) for m in moments]
     rows = pd.concat(parts, ignore_index=True) if parts else _at_moment(engine, firsts, 0).iloc[:0]
     counts: dict[str, int] = {"accounts": int((firsts != NAT_MS).sum()), "moments": len(moments)}
@@ -130,10 +138,14 @@ def _export_ms(spec: DatasetSpec, tables: AccountTables, activity: AccountActivi
 
 def _at_moment(engine: AccountRollups, firsts: np.ndarray, moment: int) -> pd.DataFrame:
     """The accounts whose first event is at or before ``moment``, with their features then."""
-    active = np.flatnonzero((firsts != NAT_MS) & (firsts <= moment))
-    features = engine.at(moment).iloc[active].reset_index(drop=True)
-    features.insert(0, ROW, active)
-    features.insert(1, MOMENT, np.full(len(active), moment, dtype=np.int64))
+    return _rows_at(engine, np.flatnonzero((firsts != NAT_MS) & (firsts <= moment)), moment)
+
+
+def _rows_at(engine: AccountRollups, rows: np.ndarray, moment: int) -> pd.DataFrame:
+    """The accounts of ``rows`` with their features at ``moment``, their row and the moment."""
+    features = engine.at(moment).iloc[rows].reset_index(drop=True)
+    features.insert(0, ROW, rows)
+    features.insert(1, MOMENT, np.full(len(rows), moment, dtype=np.int64))
     return features
 
 
@@ -193,10 +205,7 @@ def accounts_at(
 ) -> pd.DataFrame:
     """The accounts of ``rows`` (active or not) at one moment, as the model reads them (one
     account through the API)."""
-    features = engine.at(moment).iloc[rows].reset_index(drop=True)
-    features.insert(0, ROW, rows)
-    features.insert(1, MOMENT, np.full(len(rows), moment, dtype=np.int64))
-    return _with_fit(features, tables, acc)
+    return _with_fit(_rows_at(engine, rows, moment), tables, acc)
 
 
 def _with_fit(rows: pd.DataFrame, tables: AccountTables, acc: AccountsSpec) -> pd.DataFrame:
@@ -220,9 +229,8 @@ def account_model_spec(spec: DatasetSpec, export_ms: float) -> DatasetSpec:
     """The spec of the account model's rows: an account at a moment (``MOMENT_ID``, ``MOMENT``), its
     fit and engagement fields, the label, the export day; ``account_of`` keeps the dataset spec."""
     acc = accounts_of(spec)
-    if acc.label is None:
-        raise UserError(f"spec '{spec.name}': key 'accounts.label' is needed to train an account model")
-    days = acc.label.within_days
+    label = label_of(spec)
+    days = label.within_days
     return DatasetSpec(
         name=f"{spec.name}-accounts",
         description=f"the accounts of {spec.name}, scored at each moment for P(opportunity)",
@@ -235,7 +243,7 @@ def account_model_spec(spec: DatasetSpec, export_ms: float) -> DatasetSpec:
             positive=[1],
             negative=[0],
             within_days=days,
-            description=acc.label.description or f"an opportunity created within {days:g} days of the moment",
+            description=label.description or f"an opportunity created within {days:g} days of the moment",
         ),
         exclude={ACCOUNT_ID: "the account's identifier", ROW: "the account's row in the accounts table"},
         placeholders=list(spec.placeholders),

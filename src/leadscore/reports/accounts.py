@@ -5,6 +5,7 @@ and the timeline of the account's activity."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,11 @@ def account_context(
     at = np.flatnonzero(table.frame[ACCOUNT_ID].to_numpy(dtype=object) == lead_key(account_id))
     if not len(at):
         raise UserError(f"--account-id: no account '{account_id}' with activity by then in {data}")
-    scores = account_scores(bundle, data, as_of_ms, explain=5, table=table)
-    answer = scores.iloc[int(at[0])]
-    row = int(table.frame[ROW].iloc[int(at[0])])
-    people = _people(table, spec, row, as_of_ms, data, lead_bundle)
+    table = replace(table, frame=table.frame.iloc[at[:1]].reset_index(drop=True))  # score it alone
+    answer = account_scores(bundle, data, as_of_ms, explain=5, table=table).iloc[0]
+    row = int(table.frame[ROW].iloc[0])
+    events = np.flatnonzero((table.activity.account == row) & (table.activity.times <= as_of_ms))
+    people = _people(table, spec, row, events, as_of_ms, data, lead_bundle)
     reasons = [str(answer[f"reason_{k}"]) for k in range(1, 6) if answer.get(f"reason_{k}")]
     return {
         "title": f"Account {account_id}",
@@ -90,7 +92,7 @@ def account_context(
         "reasons": reasons,
         "people": people,
         "missing": [r for r in str(answer["roles_missing"]).split(", ") if r],
-        "timeline": _timeline(table, row, as_of_ms),
+        "timeline": _timeline(table, events),
         **model_ids(bundle),
         "score_label": "P(opportunity)",
         "has_lead_scores": lead_bundle is not None,
@@ -98,21 +100,28 @@ def account_context(
 
 
 def _people(
-    table: Any, spec: Any, row: int, as_of_ms: float, data: str | Path, lead_bundle: ModelBundle | None
+    table: Any,
+    spec: Any,
+    row: int,
+    events: np.ndarray,
+    as_of_ms: float,
+    data: str | Path,
+    lead_bundle: ModelBundle | None,
 ) -> list[dict[str, Any]]:
-    """The account's people: roles, activity in the last 30 days, last activity, own lead score."""
+    """The account's people: roles, activity in the last 30 days, last activity, own lead score
+    (``events``: the account's events up to the moment)."""
     act = table.activity
     mine = np.flatnonzero(act.lead_account == row)
     leads = table.tables.leads.iloc[mine]
     names = list(spec.accounts.roles)
     ids = map_values(leads[spec.id], lead_key).to_numpy(dtype=object)
-    until = act.times <= as_of_ms
-    recent = until & (act.times >= as_of_ms - ENGAGED_DAYS * MS_PER_DAY)
+    times, who = act.times[events], act.lead[events]
+    recent = times >= as_of_ms - ENGAGED_DAYS * MS_PER_DAY
     own = _lead_scores(lead_bundle, data, spec, ids) if lead_bundle is not None else {}
     out = []
     for lead_row, lead_id in zip(mine, ids, strict=True):
-        theirs = act.lead == lead_row
-        last = act.times[theirs & until]
+        theirs = who == lead_row
+        last = times[theirs]
         out.append(
             {
                 "lead_id": lead_id,
@@ -135,10 +144,10 @@ def _lead_scores(lead_bundle: ModelBundle, data: str | Path, spec: Any, ids: np.
     return dict(zip(map_values(chosen[spec.id], lead_key), scored["p_sql"], strict=True))
 
 
-def _timeline(table: Any, row: int, as_of_ms: float) -> list[dict[str, Any]]:
-    """The account's latest events up to the moment, newest first."""
+def _timeline(table: Any, events: np.ndarray) -> list[dict[str, Any]]:
+    """The account's latest events up to the moment (``events``, oldest first), newest first."""
     act = table.activity
-    hits = np.flatnonzero((act.account == row) & (act.times <= as_of_ms))[::-1][:TIMELINE]
+    hits = events[::-1][:TIMELINE]
     types = act.events[act.columns.type].to_numpy(dtype=object)
     lead_ids = table.tables.matches.frame["lead_id"].to_numpy(dtype=object)
     return [
