@@ -283,3 +283,15 @@ def test_a_joined_table_missing_its_key_column_names_the_key(tmp_path: Path) -> 
         spec = DatasetSpec.model_validate(doc)
         with pytest.raises(UserError, match=re.escape(says)):
             stacked_logs(tmp_path, spec, pd.read_csv(tmp_path / "leads.csv"))
+
+
+def test_an_event_time_is_read_by_the_one_date_rule_on_the_service_path() -> None:
+    """The lead checker accepts any date the rule reads (a slash date too); the roll-ups read the
+    event's time the same way (pandas' ISO 8601 parser raised on it: a 500 on /v1/score)."""
+    from leadscore.spec import load_spec
+
+    spec = load_spec("synthetic")
+    scored = float(pd.Timestamp("2024-05-10").value // 1_000_000)
+    slash = rollups_for_lead([{"type": "web_visit", "time": "05/03/2024"}], scored, spec)
+    iso = rollups_for_lead([{"type": "web_visit", "time": "2024-05-03T00:00:00Z"}], scored, spec)
+    assert slash == iso and slash["web_visits_30d"] == 1 and slash["days_since_last_activity"] == 7.0

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -32,10 +32,11 @@ from leadscore.features.values import (
     MS_PER_DAY,
     canonical_category,
     map_unique,
+    parse_dates,
     to_epoch_ms,
     to_number,
 )
-from leadscore.spec import ANY, Aggregation, DatasetSpec, read_columns
+from leadscore.spec import ANY, ActivityColumns, Aggregation, DatasetSpec, read_columns
 
 NAT_MS = np.iinfo(np.int64).min  # what ``to_epoch_ms`` gives for a missing or unreadable time
 
@@ -244,29 +245,8 @@ def rollups_for_lead(events: list[dict[str, Any]], scored_at_ms: float, spec: Da
     logs, the first when absent); the same engine as for a folder."""
     log = spec.activity
     assert log is not None
-    first = next(iter(spec.logs))
-    rows = [
-        {
-            **{k: v for k, v in e.items() if k not in ("type", "time", "log")},
-            log.type: e.get("type"),
-            log.time: e.get("time"),
-            **({log.log: e.get("log") or first} if log.log else {}),
-        }
-        for e in events
-    ]
-    frame = pd.DataFrame(rows) if rows else pd.DataFrame({log.type: [], log.time: []})
-    frame[log.time] = (
-        pd.to_datetime(frame[log.time], utc=True, format="ISO8601").dt.tz_localize(None)
-        if len(frame)
-        else pd.Series(dtype="datetime64[ms]")
-    )
-    frame[log.id] = 0
-    if log.log and log.log not in frame.columns:
-        frame[log.log] = pd.Series(dtype=object)
     definitions = spec.declared
-    for column in read_columns(definitions):
-        if column not in frame.columns:
-            frame[column] = None
+    frame = request_events([(0, events)], log, next(iter(spec.logs)), read_columns(definitions))
     anchors = pd.DataFrame({"id": [0], "t": pd.to_datetime([int(scored_at_ms)], unit="ms")})
     out = declared_rollups(
         frame,
@@ -284,6 +264,36 @@ def rollups_for_lead(events: list[dict[str, Any]], scored_at_ms: float, spec: Da
         name: (None if _missing(v) else (v.item() if hasattr(v, "item") else v))
         for name, v in out.iloc[0].items()
     }
+
+
+def request_events(
+    sent: Iterable[tuple[Any, Iterable[Mapping[str, Any]]]],
+    columns: ActivityColumns,
+    first_log: str,
+    read: Iterable[str],
+) -> pd.DataFrame:
+    """Events sent through the API (each ``{"type", "time", "log", <attributes>}``, with its lead's
+    id) as the engine's activity table: times read by the one date rule (``parse_dates``: a time that
+    is not one is missing and never read), each row's log (the first when not named) where there are
+    several, and every attribute column ``read`` present (empty where no event sent it)."""
+    rows = [
+        {
+            **{k: v for k, v in e.items() if k not in ("type", "time", "log")},
+            columns.id: lead,
+            columns.type: e.get("type"),
+            columns.time: e.get("time"),
+            **({columns.log: e.get("log") or first_log} if columns.log else {}),
+        }
+        for lead, events in sent
+        for e in events
+    ]
+    named = [columns.id, columns.type, columns.time, *([columns.log] if columns.log else [])]
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*named, *(c for r in rows for c in r)])))
+    frame[columns.time] = parse_dates(frame[columns.time].astype(object))
+    for column in read:
+        if column not in frame.columns:
+            frame[column] = None
+    return frame
 
 
 def _missing(value: Any) -> bool:

@@ -21,6 +21,7 @@ from leadscore.data.account_table import accounts_at
 from leadscore.data.accounts import AccountTables
 from leadscore.data.matching import Matches
 from leadscore.features.accounts import AccountRollups
+from leadscore.features.rollups import request_events
 from leadscore.features.values import lead_key
 from leadscore.scoring.accounts import buying_group
 from leadscore.scoring.batch import score_output
@@ -61,7 +62,10 @@ def account_answer(bundle: ModelBundle, body: Any, explain: int = 3) -> dict[str
     moment = _moment(body.get("as_of"))
     tables = _tables(spec, account, leads)
     columns = ACTIVITY if len(spec.logs) > 1 else ActivityColumns(ACTIVITY.id, ACTIVITY.time, ACTIVITY.type)
-    activity = activity_of(_events(spec, leads), columns, tables, spec)
+    read = read_columns({**spec.definitions, **acc.engagement})
+    sent = ((lead.get(spec.id), lead.get("events") or []) for lead in leads)
+    events = request_events(sent, columns, next(iter(spec.logs), "events"), read)
+    activity = activity_of(events, columns, tables, spec)
     log_of = (
         {name: d.log or next(iter(spec.logs)) for name, d in acc.engagement.items()} if columns.log else None
     )
@@ -135,37 +139,3 @@ def _tables(spec: DatasetSpec, account: Mapping[str, Any], leads: list[Mapping[s
         {"lead_id": ids, "account_id": [lead_key(account.get(acc.id))] * len(ids), "method": "id"}
     )
     return AccountTables(frame, accounts, None, Matches(matched, {"id": len(ids)}))
-
-
-def _events(spec: DatasetSpec, leads: list[Mapping[str, Any]]) -> pd.DataFrame:
-    """Every lead's events in the activity table's columns (times read as ISO 8601, in UTC)."""
-    assert spec.id
-    first = next(iter(spec.logs), "events")
-    rows = [
-        {
-            **{k: v for k, v in e.items() if k not in ("type", "time", "log")},
-            ACTIVITY.id: lead.get(spec.id),
-            ACTIVITY.time: e.get("time"),
-            ACTIVITY.type: e.get("type"),
-            ACTIVITY.log: e.get("log") or first,
-        }
-        for lead in leads
-        for e in (lead.get("events") or [])
-        if isinstance(e, Mapping)
-    ]
-    frame = pd.DataFrame(
-        rows,
-        columns=list(
-            dict.fromkeys(
-                [ACTIVITY.id, ACTIVITY.time, ACTIVITY.type, ACTIVITY.log, *(c for r in rows for c in r)]
-            )
-        ),
-    )
-    frame[ACTIVITY.time] = pd.to_datetime(
-        frame[ACTIVITY.time].astype("string"), utc=True, format="ISO8601", errors="coerce"
-    ).dt.tz_localize(None)
-    assert spec.accounts is not None
-    for column in read_columns({**spec.definitions, **spec.accounts.engagement}):
-        if column not in frame.columns:  # no event sent carries it: it matches nothing
-            frame[column] = None
-    return frame
