@@ -15,6 +15,7 @@ from leadscore.features.account_scope import AccountScope
 from leadscore.features.accounts import AccountActivity, account_activity, lead_roles, lead_rows
 from leadscore.features.values import lead_key, map_values, to_epoch_ms
 from leadscore.spec import ActivityColumns, DatasetSpec, read_columns
+from leadscore.spec.activity import definitions_by_log
 
 
 def activity_of(
@@ -60,7 +61,7 @@ def with_account_scope(
     tables = read_account_tables(folder, spec)
     activity = activity_of(events, spec.activity, tables, spec)
     anchor = lead_rows(tables.leads[spec.id], frame[spec.id])
-    log_of = {name: d.log or next(iter(spec.logs)) for name, d in definitions.items()}
+    log_of = definitions_by_log(definitions, spec.logs)
     scope = AccountScope(activity, definitions, log_of if spec.activity.log is not None else None)
     values = scope.at(anchor.astype(np.int64), to_epoch_ms(frame[spec.time]))
     out = frame.drop(columns=[c for c in definitions if c in frame.columns]).reset_index(drop=True)

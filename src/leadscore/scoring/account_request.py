@@ -27,7 +27,7 @@ from leadscore.scoring.accounts import buying_group
 from leadscore.scoring.batch import score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.spec import ActivityColumns, DatasetSpec, read_columns
-from leadscore.spec.activity import ACTIVITY
+from leadscore.spec.activity import ACTIVITY, definitions_by_log
 
 
 class AccountRequestError(ValueError):
@@ -66,9 +66,7 @@ def account_answer(bundle: ModelBundle, body: Any, explain: int = 3) -> dict[str
     sent = ((lead.get(spec.id), lead.get("events") or []) for lead in leads)
     events = request_events(sent, columns, next(iter(spec.logs), "events"), read)
     activity = activity_of(events, columns, tables, spec)
-    log_of = (
-        {name: d.log or next(iter(spec.logs)) for name, d in acc.engagement.items()} if columns.log else None
-    )
+    log_of = definitions_by_log(acc.engagement, spec.logs) if columns.log else None
     frame = accounts_at(AccountRollups(activity, acc.engagement, log_of), np.array([0]), moment, tables, acc)
     scored = score_output(bundle, frame, explain)
     group = buying_group(activity, np.array([0]), spec, moment).iloc[0]

@@ -21,11 +21,6 @@ from leadscore.scoring.bundle import ModelBundle
 from leadscore.spec import AccountAggregation, DatasetSpec
 
 ENGAGED_DAYS = 30  # "engaged": an event in the last 30 days
-ACCOUNT_COLUMNS = ("account_id", "p_opportunity", "qualified", "grade")
-
-
-def is_account_model(bundle: ModelBundle) -> bool:
-    return bundle.spec.account_of is not None
 
 
 def account_scores(

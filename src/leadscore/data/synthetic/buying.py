@@ -118,6 +118,19 @@ def _month_events(
     return {"lead": lead, "ts": ts, "type": np.concatenate(types), "stage": stage, "title": title}
 
 
+def _drawn_activity(events: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Drawn events (``lead`` a person's row, ``ts``, ``type`` and ``stage`` codes) as the account
+    engines read an activity table."""
+    return pd.DataFrame(
+        {
+            ACTIVITY.id: events["lead"],
+            ACTIVITY.time: events["ts"].astype("datetime64[ms]"),
+            ACTIVITY.type: pd.Categorical.from_codes(events["type"], categories=list(TYPE_NAMES)),
+            "funnel_stage": pd.Categorical.from_codes(events["stage"], categories=["top", "mid", "bottom"]),
+        }
+    )
+
+
 def truth_features(events: dict[str, np.ndarray], world: World, moments: np.ndarray) -> list[pd.DataFrame]:
     """The shipped account definitions over the people's marketing events (not sales meetings) at
     each moment, by the project's own account engine (one frame per moment, a row per account)."""
@@ -125,15 +138,6 @@ def truth_features(events: dict[str, np.ndarray], world: World, moments: np.ndar
 
     spec = accounts_spec()
     assert spec.accounts is not None
-    n_leads = len(world.lead_account)
-    frame = pd.DataFrame(
-        {
-            ACTIVITY.id: events["lead"].astype(str),
-            ACTIVITY.time: events["ts"].astype("datetime64[ms]"),
-            ACTIVITY.type: pd.Categorical.from_codes(events["type"], categories=list(TYPE_NAMES)),
-            "funnel_stage": pd.Categorical.from_codes(events["stage"], categories=["top", "mid", "bottom"]),
-        }
-    )
     people = pd.DataFrame(
         {
             "seniority": np.array(SENIORITIES, dtype=object)[world.seniority],
@@ -141,9 +145,9 @@ def truth_features(events: dict[str, np.ndarray], world: World, moments: np.ndar
         }
     )
     activity = account_activity(
-        frame,
+        _drawn_activity(events),
         ACTIVITY,
-        pd.Series(np.arange(n_leads).astype(str)),  # the events name their person by row
+        pd.Series(np.arange(len(world.lead_account))),  # the events name their person by row
         world.lead_account.astype(np.int64),
         world.created,
         lead_roles(people, spec.accounts.roles),
@@ -243,14 +247,8 @@ def colleagues_engaged(world: World, cycle: dict[str, np.ndarray], scored: np.nd
     the 30 days up to its scoring time: the account's people active, by the project's own
     ``scope: account`` engine, less the lead itself."""
     n = len(world.lead_account)
-    frame = pd.DataFrame(
-        {
-            ACTIVITY.id: cycle["lead"].astype(str),
-            ACTIVITY.time: cycle["ts"].astype("datetime64[ms]"),
-            ACTIVITY.type: pd.Categorical.from_codes(cycle["type"], categories=list(TYPE_NAMES)),
-        }
-    )
-    keys = pd.Series(np.arange(n).astype(str))
+    frame = _drawn_activity(cycle)
+    keys = pd.Series(np.arange(n))
     people = Aggregation(contacts="any", days=LABEL_DAYS, scope="account")
     anchors = np.arange(n, dtype=np.int64)
     counted = []
