@@ -26,6 +26,7 @@ def match(
 ) -> None:
     """Match every lead to its account: its own account column, else email domain, else company name."""
     from leadscore.data.accounts import read_account_tables
+    from leadscore.data.matching import matched_line
     from leadscore.data.sources import write_frame
     from leadscore.spec import load_spec
 
@@ -37,7 +38,6 @@ def match(
         return
     c = tables.matches.counts
     info(
-        f"wrote {out}: {len(tables.matches.frame):,} leads; matched by id {c['id']:,}, by domain "
-        f"{c['domain']:,}, by company {c['company']:,}; none {c['none']:,} ({c['ambiguous']:,} ambiguous, "
-        f"{c['free_mail']:,} with free mail)"
+        f"wrote {out}: {len(tables.matches.frame):,} leads {matched_line(c)}; "
+        f"{c['free_mail']:,} with free mail"
     )

@@ -156,7 +156,9 @@ def validate_cmd(
         for line in table_lines(report.tables):
             typer.echo(line)
         if report.matching is not None:
-            typer.echo(matching_line(report.matching))
+            from leadscore.data.matching import matched_line
+
+            typer.echo(f"accounts: leads {matched_line(report.matching)}")
         if report.read_as:
             typer.echo(f"{file}: read as {report.read_as}")
         verdict = "usable" if report.usable else "NOT usable"
@@ -270,14 +272,6 @@ def points(
         echo_json(summary)
     else:
         info(f"{summary['leads']:,} leads scored with '{model.name}': {summary['mql_share']:.1%} are MQL")
-
-
-def matching_line(c: dict[str, int]) -> str:
-    """How the leads were matched to accounts, in one line."""
-    return (
-        f"accounts: leads matched by id {c['id']:,}, by domain {c['domain']:,}, by company "
-        f"{c['company']:,}; unmatched {c['none']:,} ({c['ambiguous']:,} ambiguous)"
-    )
 
 
 def table_lines(tables: dict[str, dict[str, Any]]) -> list[str]:

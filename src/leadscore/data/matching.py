@@ -154,6 +154,16 @@ class Matches:
         return dict(zip(hit["lead_id"], hit["account_id"], strict=True))
 
 
+def matched_line(counts: dict[str, int]) -> str:
+    """How the leads were matched, in words (``validate``, ``accounts match``, the account run's
+    notes): "matched by id 1, by domain 3, by company 2; unmatched 3 (1 ambiguous)"."""
+    c = counts
+    return (
+        f"matched by id {c['id']:,}, by domain {c['domain']:,}, by company {c['company']:,}; "
+        f"unmatched {c['none']:,} ({c['ambiguous']:,} ambiguous)"
+    )
+
+
 def match_leads(leads: pd.DataFrame, accounts: pd.DataFrame, cols: MatchColumns) -> Matches:
     """Every lead of ``leads`` with its account: by its own account column, else email domain,
     else company name (ambiguous domains and names match nobody, and are counted)."""

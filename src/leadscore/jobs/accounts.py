@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from leadscore.data.account_table import account_model_spec, account_table
+from leadscore.data.matching import matched_line
 from leadscore.data.sources import write_frame
 from leadscore.jobs.workflow import log_trained, train_options
 from leadscore.modeling.train import TrainResult, train_model
@@ -52,8 +53,7 @@ def train_accounts_and_log(
         f"{c['accounts']:,} accounts with activity at {c['moments']} moments: {len(table.frame):,} account "
         f"moments; left out {c.get('in_pipeline', 0):,} already in the pipeline (an opportunity in the "
         "label window before the moment)",
-        f"leads matched to accounts: by id {matched['id']:,}, by domain {matched['domain']:,}, by company "
-        f"{matched['company']:,}, unmatched {matched['none']:,} ({matched['ambiguous']:,} ambiguous)",
+        f"leads to accounts: {matched_line(matched)}",
     ]
     payload = log_trained(result, folder, model_spec, options, contract_path, promote=promote)
     payload["level"] = "account"
