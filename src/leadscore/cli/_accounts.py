@@ -47,17 +47,14 @@ def as_of_moment(as_of: str | None) -> float:
     """``--as-of`` as epoch ms (a day: its start, 00:00 UTC; a time with a zone: in UTC); now without."""
     import time
 
-    import pandas as pd
+    from leadscore.features.values import moment_ms
 
     if as_of is None:
         return time.time() * 1000
     try:
-        stamp = pd.Timestamp(as_of.strip())
+        return moment_ms(as_of)
     except ValueError:
         raise not_a_date("--as-of", as_of) from None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return float(stamp.value // 1_000_000)
 
 
 def with_accounts(

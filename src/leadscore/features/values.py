@@ -143,6 +143,15 @@ def slash_day_first(values: Any) -> bool:
     return day_only and not month_only
 
 
+def moment_ms(text: str) -> float:
+    """A moment as written (a day: its start, 00:00 UTC; a time with a zone: that instant in UTC) as
+    epoch ms; ``ValueError`` when the text is not one (``--as-of``, an API body's ``as_of``)."""
+    stamp = pd.Timestamp(text.strip())
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return float(stamp.value // 1_000_000)
+
+
 def dates_ms(series: pd.Series, day_first: bool | None = None) -> np.ndarray:
     """``parse_date`` over a column as float epoch ms (NaN where not a date); datetime columns
     vectorised. ``day_first`` None: the column's own slash dates decide (``slash_day_first``)."""

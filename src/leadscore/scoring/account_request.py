@@ -22,7 +22,7 @@ from leadscore.data.accounts import AccountTables
 from leadscore.data.matching import Matches
 from leadscore.features.accounts import AccountRollups
 from leadscore.features.rollups import request_events
-from leadscore.features.values import lead_key
+from leadscore.features.values import lead_key, moment_ms
 from leadscore.scoring.accounts import buying_group
 from leadscore.scoring.batch import score_output
 from leadscore.scoring.bundle import ModelBundle
@@ -102,12 +102,9 @@ def _moment(value: Any) -> int:
     if value is None:
         return int(time.time() * 1000)
     try:
-        stamp = pd.Timestamp(str(value))
+        return int(moment_ms(str(value)))
     except ValueError:
         raise AccountRequestError("as_of", f"'{value}' is not a date or an ISO timestamp") from None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return int(stamp.value // 1_000_000)
 
 
 def _tables(spec: DatasetSpec, account: Mapping[str, Any], leads: list[Mapping[str, Any]]) -> AccountTables:
