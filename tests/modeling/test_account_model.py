@@ -208,6 +208,18 @@ def test_the_api_scores_an_account_as_batch_scoring_does(accounts_data: Path, bo
     with private_env(env):
         args = ["score", str(accounts_data), "--model", payload["accounts"]["model_path"], "--out", str(out)]
         assert CliRunner().invoke(app, [*args, "--as-of", "2025-03-01", "--explain", "3"]).exit_code == 0
+        lead_args = [
+            "score",
+            str(accounts_data),
+            "--model",
+            payload["model_path"],
+            "--out",
+            str(out.with_name("leads-day.csv")),
+        ]
+        assert CliRunner().invoke(app, lead_args).exit_code == 0
+    leads = pd.read_csv(str(out.with_name("leads-day.csv")), dtype={"lead_id": str}).set_index("lead_id")[
+        "p_sql"
+    ]
     batch = pd.read_csv(out, dtype={"account_id": str}, keep_default_na=False).set_index("account_id")
     chosen = [*batch.sort_values("p_opportunity").index[-2:], batch.index[0]]
     port = free_port()
@@ -218,6 +230,7 @@ def test_the_api_scores_an_account_as_batch_scoring_does(accounts_data: Path, bo
     try:
         wait_ready(url, proc)
         headers = {"X-API-Key": API_KEY}
+        recent: list[int] = []
         for account_id in chosen:
             body = _account_body(accounts_data, account_id, "2025-03-01T00:00:00Z")
             answer = httpx.post(f"{url}/v1/accounts/score?explain=3", json=body, headers=headers, timeout=30)
@@ -228,6 +241,8 @@ def test_the_api_scores_an_account_as_batch_scoring_does(accounts_data: Path, bo
             assert got["contacts_engaged"] == want["contacts_engaged"]
             assert ", ".join(got["roles_engaged"]) == want["roles_engaged"]
             assert got["reasons"][0] == want["reason_1"]
+            recent.append(_lead_with_its_account(url, headers, leads, body, want))
+        assert max(recent) > 0  # at least one lead whose P(SQL) its colleagues moved
         bad = httpx.post(f"{url}/v1/accounts/score", json={"leads": []}, headers=headers, timeout=10)
         assert bad.status_code == 422 and bad.json()["field"] == "account.account_id"
         late = {**body, "as_of": "someday"}
@@ -237,6 +252,45 @@ def test_the_api_scores_an_account_as_batch_scoring_does(accounts_data: Path, bo
         assert nokey.status_code == 401
     finally:
         stop(proc)
+
+
+def _lead_with_its_account(
+    url: str, headers: dict[str, str], batch: pd.Series, body: dict[str, Any], want: Any
+) -> int:
+    """A lead sent to ``/v1/score`` with its account: its ``scope: account`` features over its
+    colleagues (its P(SQL) is batch scoring's, which reads the whole folder) and the account's answer."""
+    import httpx
+
+    lead, recent = max(((x, _colleague_events(x, body["leads"])) for x in body["leads"]), key=lambda x: x[1])
+    colleagues = [x for x in body["leads"] if x is not lead]  # the one whose colleagues were most active
+    sent = {**lead, "account": {**body, "leads": colleagues}}
+    answer = httpx.post(f"{url}/v1/score?explain=3", json=sent, headers=headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    got = answer.json()
+    assert got["p_sql"] == pytest.approx(batch.loc[str(lead["lead_id"])], abs=1e-6)
+    assert got["account"]["p_opportunity"] == pytest.approx(want["p_opportunity"], abs=1e-6)
+    assert got["account"]["account_id"] == str(body["account"]["account_id"])
+    ignored = [w.split(": ", 1)[1].split(", ") for w in got["warnings"] if w.startswith("ignored unknown")]
+    assert all("account" not in names for names in ignored), got["warnings"]
+    alone = httpx.post(f"{url}/v1/score", json=lead, headers=headers, timeout=30).json()
+    assert "account" not in alone or alone["account"] is None
+    if recent:
+        assert alone["p_sql"] != pytest.approx(got["p_sql"], abs=1e-9)  # the colleagues counted
+    wrong = {**lead, "account": {"account": {"account_id": "A"}, "leads": "no"}}
+    bad = httpx.post(f"{url}/v1/score", json=wrong, headers=headers, timeout=10)
+    assert bad.status_code == 422 and bad.json()["field"] == "account.leads", bad.text
+    return recent
+
+
+def _colleague_events(lead: dict[str, Any], leads: list[dict[str, Any]]) -> int:
+    """The lead's colleagues' events in the 30 days before it was created."""
+    created = pd.Timestamp(lead["created_at"])
+    return sum(
+        created - pd.Timedelta(days=30) <= pd.Timestamp(e["time"]) < created
+        for other in leads
+        if other is not lead
+        for e in other["events"]
+    )
 
 
 def test_monitor_and_promote_read_the_accounts_at_their_moments(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,8 @@ from leadscore.data.account_scope import activity_of
 from leadscore.data.account_table import accounts_at
 from leadscore.data.accounts import AccountTables
 from leadscore.data.matching import Matches
-from leadscore.features.accounts import AccountRollups
+from leadscore.features.account_scope import AccountScope
+from leadscore.features.accounts import AccountActivity, AccountRollups, lead_rows
 from leadscore.features.rollups import request_events
 from leadscore.features.values import lead_key, moment_ms
 from leadscore.scoring.accounts import buying_group
@@ -28,6 +30,9 @@ from leadscore.scoring.batch import score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.spec import ActivityColumns, DatasetSpec, read_columns
 from leadscore.spec.activity import ACTIVITY, definitions_by_log
+
+ACCOUNT_KEY = "account"  # a lead sent to /v1/score with its account: the body /v1/accounts/score takes
+SELF = "\x00self"  # the account of one of a lead sent without its account
 
 
 class AccountRequestError(ValueError):
@@ -38,40 +43,73 @@ class AccountRequestError(ValueError):
         self.field = field
 
 
+@dataclass(frozen=True)
+class AccountBody:
+    """An account body as checked: the account's fields, its leads (each with ``events``), the moment."""
+
+    account: Mapping[str, Any]
+    leads: list[Mapping[str, Any]]
+    moment: int  # epoch ms
+
+
+def read_account_body(spec: DatasetSpec, body: Any, where: str = "") -> AccountBody:
+    """``body`` checked (a 422 naming the field, prefixed by ``where``, otherwise)."""
+    acc = spec.accounts
+    assert acc is not None
+    try:
+        if not isinstance(body, Mapping):
+            raise AccountRequestError("body", "must be a JSON object with 'account' and 'leads'")
+        account = body.get("account")
+        if not isinstance(account, Mapping) or lead_key(account.get(acc.id)) == "":
+            raise AccountRequestError(f"account.{acc.id}", "the account and its id are required")
+        leads = body.get("leads", [])
+        if not isinstance(leads, list) or not all(isinstance(x, Mapping) for x in leads):
+            raise AccountRequestError("leads", "must be a list of lead objects")
+        _check_values(account, "account")
+        for i, lead in enumerate(leads):
+            _check_lead(lead, f"leads[{i}]")
+        return AccountBody(account, leads, _moment(body.get("as_of")))
+    except AccountRequestError as exc:
+        if not where:
+            raise
+        raise AccountRequestError(f"{where}.{exc.field}", str(exc).split(": ", 1)[1]) from None
+
+
+def _check_lead(lead: Mapping[str, Any], where: str) -> None:
+    _check_values({k: v for k, v in lead.items() if k != "events"}, where)
+    events = lead.get("events") or []
+    if not isinstance(events, list) or not all(isinstance(e, Mapping) for e in events):
+        raise AccountRequestError(f"{where}.events", "must be a list of event objects")
+    for j, event in enumerate(events):
+        _check_values(event, f"{where}.events[{j}]")
+
+
+def _activity(spec: DatasetSpec, body: AccountBody) -> tuple[AccountTables, AccountActivity, bool]:
+    """The account's tables and its leads' activity for the engine (and whether rows name a log)."""
+    acc = spec.accounts
+    assert acc is not None and spec.id
+    tables = _tables(spec, body.account, body.leads)
+    columns = ACTIVITY if len(spec.logs) > 1 else ActivityColumns(ACTIVITY.id, ACTIVITY.time, ACTIVITY.type)
+    read = read_columns({**spec.definitions, **acc.engagement})
+    sent = ((lead.get(spec.id), lead.get("events") or []) for lead in body.leads)
+    events = request_events(sent, columns, next(iter(spec.logs), "events"), read)
+    return tables, activity_of(events, columns, tables, spec), columns.log is not None
+
+
 def account_answer(bundle: ModelBundle, body: Any, explain: int = 3) -> dict[str, Any]:
     """The answer for one account: P(opportunity), qualified, grade, reasons, buying group."""
     spec = bundle.spec.account_of
     assert spec is not None and spec.accounts is not None and spec.id and spec.time
     acc = spec.accounts
-    if not isinstance(body, Mapping):
-        raise AccountRequestError("body", "must be a JSON object with 'account' and 'leads'")
-    account = body.get("account")
-    if not isinstance(account, Mapping) or lead_key(account.get(acc.id)) == "":
-        raise AccountRequestError(f"account.{acc.id}", "the account and its id are required")
-    leads = body.get("leads", [])
-    if not isinstance(leads, list) or not all(isinstance(x, Mapping) for x in leads):
-        raise AccountRequestError("leads", "must be a list of lead objects")
-    _check_values(account, "account")
-    for i, lead in enumerate(leads):
-        _check_values({k: v for k, v in lead.items() if k != "events"}, f"leads[{i}]")
-        events = lead.get("events") or []
-        if not isinstance(events, list) or not all(isinstance(e, Mapping) for e in events):
-            raise AccountRequestError(f"leads[{i}].events", "must be a list of event objects")
-        for j, event in enumerate(events):
-            _check_values(event, f"leads[{i}].events[{j}]")
-    moment = _moment(body.get("as_of"))
-    tables = _tables(spec, account, leads)
-    columns = ACTIVITY if len(spec.logs) > 1 else ActivityColumns(ACTIVITY.id, ACTIVITY.time, ACTIVITY.type)
-    read = read_columns({**spec.definitions, **acc.engagement})
-    sent = ((lead.get(spec.id), lead.get("events") or []) for lead in leads)
-    events = request_events(sent, columns, next(iter(spec.logs), "events"), read)
-    activity = activity_of(events, columns, tables, spec)
-    log_of = definitions_by_log(acc.engagement, spec.logs) if columns.log else None
+    checked = body if isinstance(body, AccountBody) else read_account_body(spec, body)
+    moment = checked.moment
+    tables, activity, logged = _activity(spec, checked)
+    log_of = definitions_by_log(acc.engagement, spec.logs) if logged else None
     frame = accounts_at(AccountRollups(activity, acc.engagement, log_of), np.array([0]), moment, tables, acc)
     scored = score_output(bundle, frame, explain)
     group = buying_group(activity, np.array([0]), spec, moment).iloc[0]
     return {
-        "account_id": lead_key(account.get(acc.id)),
+        "account_id": lead_key(checked.account.get(acc.id)),
         "scored_at": pd.Timestamp(moment, unit="ms").strftime("%Y-%m-%dT%H:%M:%SZ"),
         "p_opportunity": float(scored["p_sql"].iloc[0]),
         "qualified": bool(scored["mql"].iloc[0]),
@@ -86,6 +124,54 @@ def account_answer(bundle: ModelBundle, body: Any, explain: int = 3) -> dict[str
         "roles_missing": [r for r in str(group["roles_missing"]).split(", ") if r],
         "model_version": bundle.version,
     }
+
+
+def lead_account_answer(bundle: ModelBundle, lead: Mapping[str, Any], explain: int = 3) -> dict[str, Any]:
+    """The account's answer for a lead sent to ``/v1/score`` with its ``account`` (the lead among
+    the account's leads)."""
+    spec = bundle.spec.account_of
+    assert spec is not None and spec.id
+    body = read_account_body(spec, lead.get(ACCOUNT_KEY), ACCOUNT_KEY)
+    return account_answer(bundle, with_lead(body, lead, spec.id), explain)
+
+
+def with_lead(body: AccountBody, lead: Mapping[str, Any], id_field: str) -> AccountBody:
+    """The account with ``lead`` among its leads (in place of a lead sent with the same id)."""
+    own = _own(lead, id_field)
+    others = [x for x in body.leads if lead_key(x.get(id_field)) != own[id_field]]
+    return AccountBody(body.account, [own, *others], body.moment)
+
+
+def _own(lead: Mapping[str, Any], id_field: str) -> dict[str, Any]:
+    """The lead as one of its account's leads (a lead sent without an id stands in as ``SELF``)."""
+    return {
+        **{k: v for k, v in lead.items() if k != ACCOUNT_KEY},
+        id_field: lead_key(lead.get(id_field)) or SELF,
+    }
+
+
+def scope_values(spec: DatasetSpec, body: AccountBody, scored_at_ms: float) -> dict[str, Any]:
+    """The ``scope: account`` features of the body's first lead (``with_lead``, ``alone``) over the
+    account's leads, itself included, as of its own scoring time: the engine batch scoring uses, on
+    the leads and events sent."""
+    assert spec.id
+    definitions = spec.declared_account
+    tables, activity, logged = _activity(spec, body)
+    ids = pd.Series([lead_key(v) for v in tables.leads[spec.id]], dtype=object)
+    anchor = lead_rows(ids, ids.iloc[:1])
+    scope = AccountScope(
+        activity, definitions, definitions_by_log(definitions, spec.logs) if logged else None
+    )
+    values = scope.at(anchor.astype(np.int64), np.array([int(scored_at_ms)], dtype=np.int64)).iloc[0]
+    return {
+        name: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for name, v in values.items()
+    }
+
+
+def alone(spec: DatasetSpec, lead: Mapping[str, Any]) -> AccountBody:
+    """A lead sent without an account, as its own account of one (as training reads such a lead)."""
+    assert spec.accounts is not None and spec.id
+    return AccountBody({spec.accounts.id: SELF}, [_own(lead, spec.id)], 0)
 
 
 PLAIN = (str, int, float, bool)

@@ -11,6 +11,14 @@ from typing import Any
 from leadscore.features import canonical_category, parse_date
 from leadscore.features.rollups import rollups_for_lead
 from leadscore.features.values import MAX_MAGNITUDE, id_problem, lead_key
+from leadscore.scoring.account_request import (
+    ACCOUNT_KEY,
+    AccountRequestError,
+    alone,
+    read_account_body,
+    scope_values,
+    with_lead,
+)
 from leadscore.scoring.bundle import ModelBundle
 
 MAX_TEXT = 1000
@@ -71,6 +79,10 @@ class LeadChecker:
         self.logs = list(spec.logs)
         if self.declared and self.logs:
             self.known.add(EVENTS_KEY)
+        # ... and its account (the body /v1/accounts/score takes): its scope: account features.
+        self.account_scope = bool(spec.declared_account) and spec.accounts is not None and bool(self.logs)
+        if spec.accounts is not None:
+            self.known.add(ACCOUNT_KEY)
         self.extra_warning: list[str] = []
         self._memo: dict[tuple[str, type, Any], Any] = {}
         self._shapes: dict[tuple[str, ...], tuple[tuple[str, ...], str | None]] = {}
@@ -108,6 +120,8 @@ class LeadChecker:
             record[moment] = next((record[c] for c in self.time_also if record.get(c) is not None), None)
         if EVENTS_KEY in lead and EVENTS_KEY in self.known:
             record.update(self._from_events(lead[EVENTS_KEY], record))
+        if self.account_scope and (EVENTS_KEY in lead or ACCOUNT_KEY in lead):
+            record.update(self._from_account(lead, record))
         if unknown:
             warnings.append(unknown)
         missing = [n for n in self.kinds if record.get(n) is None]
@@ -122,7 +136,7 @@ class LeadChecker:
         keys = tuple(lead)
         shape = self._shapes.get(keys)
         if shape is None:
-            names = tuple(k for k in keys if k in self.known and k != EVENTS_KEY)
+            names = tuple(k for k in keys if k in self.known and k not in (EVENTS_KEY, ACCOUNT_KEY))
             unknown = sorted(str(k) for k in keys if k not in self.known)
             shape = (names, f"ignored unknown fields: {', '.join(unknown[:20])}" if unknown else None)
             if len(self._shapes) >= SHAPES:
@@ -160,13 +174,34 @@ class LeadChecker:
                 raise LeadError(f"{EVENTS_KEY}[{i}].time", "not a date and time (use ISO 8601)")
             if event.get("log") is not None and event["log"] not in self.logs:
                 raise LeadError(f"{EVENTS_KEY}[{i}].log", f"no such log (logs: {', '.join(self.logs)})")
-        first = self.bundle.encoder.reads_day_first(self.time_field)
-        when = parse_date(record.get(self.time_field), first) if self.time_field else math.nan
-        scored_at = time.time() * 1000 if math.isnan(when) else when
         try:
-            return rollups_for_lead(events, scored_at, self.bundle.spec)
+            return rollups_for_lead(events, self._scored_at(record), self.bundle.spec)
         except (ValueError, TypeError) as exc:
             raise LeadError(EVENTS_KEY, f"events could not be read ({exc})") from None
+
+    def _scored_at(self, record: dict[str, Any]) -> float:
+        """The lead's scoring time (epoch ms): its time field, now when absent."""
+        first = self.bundle.encoder.reads_day_first(self.time_field)
+        when = parse_date(record.get(self.time_field), first) if self.time_field else math.nan
+        return time.time() * 1000 if math.isnan(when) else when
+
+    def _from_account(self, lead: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+        """The lead's ``scope: account`` features over its account's leads as sent (itself alone
+        without one, as training reads a lead without an account), as of its scoring time."""
+        spec = self.bundle.spec
+        assert self.id_field
+        sent = lead.get(ACCOUNT_KEY)
+        try:
+            body = (
+                alone(spec, lead)
+                if sent is None
+                else with_lead(read_account_body(spec, sent, ACCOUNT_KEY), lead, self.id_field)
+            )
+            return scope_values(spec, body, self._scored_at(record))
+        except AccountRequestError as exc:
+            raise LeadError(exc.field, str(exc).split(": ", 1)[1]) from None
+        except (ValueError, TypeError) as exc:
+            raise LeadError(ACCOUNT_KEY, f"the account's leads could not be read ({exc})") from None
 
     def _check_value(self, name: str, value: Any) -> Any:
         if isinstance(value, (dict, list)):
@@ -277,6 +312,19 @@ def request_schema(bundle: ModelBundle) -> dict[str, Any]:
                     "log": {"type": "string", "enum": list(bundle.spec.logs)},
                 },
                 "additionalProperties": True,
+            },
+        }
+    if bundle.spec.accounts is not None:
+        props[ACCOUNT_KEY] = {
+            "type": ["object", "null"],
+            "description": "The lead's account, as /v1/accounts/score takes it ({'account': {...}, "
+            "'leads': [...], 'as_of': ...}; the lead itself is added to its leads): its scope: account "
+            "features and, with an account model loaded, the account's answer.",
+            "required": ["account"],
+            "properties": {
+                "account": {"type": "object"},
+                "leads": {"type": "array"},
+                "as_of": {"type": "string"},
             },
         }
     return {"type": "object", "properties": props, "additionalProperties": True}

@@ -11,7 +11,12 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leadscore.errors import UserError
-from leadscore.scoring.account_request import AccountRequestError, account_answer
+from leadscore.scoring.account_request import (
+    ACCOUNT_KEY,
+    AccountRequestError,
+    account_answer,
+    lead_account_answer,
+)
 from leadscore.scoring.segment_keys import segment_rows
 from leadscore.service.answering import answer_leads
 from leadscore.service.batch_body import Batch, Refused, parse_body
@@ -107,7 +112,14 @@ async def score_one(request: Request, model: ModelDep, state: StateDep, explain:
     if log is not None and done.rows:
         log.submit(done.rows)
     _count(state, 1, done.mql, done.p_sql)
-    return JSON(done.answers[0])
+    answer = done.answers[0]
+    if state.accounts is not None and isinstance(body, dict) and body.get(ACCOUNT_KEY) is not None:
+        try:
+            answer[ACCOUNT_KEY] = lead_account_answer(state.accounts, body, explain)
+        except AccountRequestError as exc:
+            state.metrics.errors.labels(kind="invalid_lead").inc()
+            return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
+    return JSON(answer)
 
 
 ACCOUNT_BODY = {

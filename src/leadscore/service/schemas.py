@@ -37,6 +37,21 @@ class PreviousOut(BaseModel):
     scored_at: str = Field(description="When it was logged (UTC, ISO 8601).")
 
 
+class AccountScoreOut(BaseModel):
+    """A scored account (``POST /v1/accounts/score``)."""
+
+    account_id: str = Field(description="The account's id as sent.")
+    scored_at: str = Field(description="The moment it was scored as of (UTC).")
+    p_opportunity: float = Field(description="Calibrated P(an opportunity within the label window).")
+    qualified: bool = Field(description="Whether the contract's account cutoff makes it a qualified account.")
+    grade: str = Field(description="Fit band and engagement band, e.g. A2.")
+    reasons: list[str] = Field(description="The strongest reasons, with their weight in percentage points.")
+    contacts_engaged: int = Field(description="The account's people with activity in the last 30 days.")
+    roles_engaged: list[str] = Field(description="The spec's buying-group roles with activity in 30 days.")
+    roles_missing: list[str] = Field(description="The spec's roles without any.")
+    model_version: str
+
+
 class ScoreOut(BaseModel):
     """A scored lead."""
 
@@ -82,6 +97,11 @@ class ScoreOut(BaseModel):
     )
     crossed_cutoff: bool | None = Field(
         None, description="Whether the MQL flag changed since the previous answer."
+    )
+    account: AccountScoreOut | None = Field(
+        None,
+        description="The lead's account's answer, when the lead was sent with its 'account' (the body "
+        "/v1/accounts/score takes) and an account model is loaded (serve --accounts-model).",
     )
 
 
@@ -147,21 +167,6 @@ class ModelOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
-
-
-class AccountScoreOut(BaseModel):
-    """A scored account (``POST /v1/accounts/score``)."""
-
-    account_id: str = Field(description="The account's id as sent.")
-    scored_at: str = Field(description="The moment it was scored as of (UTC).")
-    p_opportunity: float = Field(description="Calibrated P(an opportunity within the label window).")
-    qualified: bool = Field(description="Whether the contract's account cutoff makes it a qualified account.")
-    grade: str = Field(description="Fit band and engagement band, e.g. A2.")
-    reasons: list[str] = Field(description="The strongest reasons, with their weight in percentage points.")
-    contacts_engaged: int = Field(description="The account's people with activity in the last 30 days.")
-    roles_engaged: list[str] = Field(description="The spec's buying-group roles with activity in 30 days.")
-    roles_missing: list[str] = Field(description="The spec's roles without any.")
-    model_version: str
 
 
 class ReloadOut(BaseModel):
