@@ -368,3 +368,17 @@ def test_odd_but_plain_values_are_missing_values_not_errors(both: dict[str, Any]
     }
     answer = account_answer(bundle, {"account": {"account_id": 7}, "leads": [lead], "as_of": "2025-01-01"})
     assert 0 <= answer["p_opportunity"] <= 1 and answer["contacts_engaged"] == 0
+
+
+def test_an_accounts_moments_share_a_cross_fitting_fold() -> None:
+    """The shipped account model's folds keep an account's moments together (its fit fields nearly
+    name it); a lead table that merely has an ``account_id`` column is grouped by lead moments only."""
+    from leadscore.data.account_table import ACCOUNT_ID, account_model_spec
+    from leadscore.modeling.dataset import row_groups
+    from leadscore.spec import load_spec
+
+    spec = load_spec("synthetic-accounts")
+    frame = pd.DataFrame({ACCOUNT_ID: [7, 7, "8", None], "x": [1, 2, 3, 4]})
+    groups = row_groups(frame, account_model_spec(spec, 0.0))
+    assert groups is not None and list(groups[:3]) == ["7", "7", "8"]
+    assert row_groups(frame, spec) is None

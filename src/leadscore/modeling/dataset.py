@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from leadscore.data.account_table import ACCOUNT_ID
 from leadscore.data.folders import (
     Loaded,
     is_declared_folder,
@@ -318,6 +319,15 @@ def lead_groups(frame: pd.DataFrame) -> np.ndarray | None:
     if MOMENT_OF not in frame.columns:
         return None
     return map_values(frame[MOMENT_OF], lead_key).to_numpy(dtype=object)
+
+
+def row_groups(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | None:
+    """The rows that must share a cross-fitting fold: a lead's scoring moments, or an account's
+    moments (its fit fields nearly name it: a fold holding its other months would score it from
+    memory, and the calibration and cutoff set on those scores would promise too much)."""
+    if spec.account_of is not None and ACCOUNT_ID in frame.columns:
+        return map_values(frame[ACCOUNT_ID], lead_key).to_numpy(dtype=object)
+    return lead_groups(frame)
 
 
 def weekly_volume(frame: pd.DataFrame, time_col: str | None, *, min_weeks: float = 0.0) -> float | None:

@@ -28,7 +28,7 @@ from leadscore.modeling.baselines import points_scores
 from leadscore.modeling.boosters import Fitted, fit_crossfit, fit_rounds, lgb_params
 from leadscore.modeling.calibrate import quantile_matched
 from leadscore.modeling.cutoff import cutoff_facts
-from leadscore.modeling.dataset import Split, TrainingData, lead_groups
+from leadscore.modeling.dataset import Split, TrainingData, row_groups
 from leadscore.modeling.evaluate import Evaluation, binary_metrics
 from leadscore.modeling.fitting import Cut, Guarded, calibrate_and_cut, refit_encoder
 from leadscore.modeling.options import CROSSFIT_MAX_ROWS, TrainOptions
@@ -65,7 +65,7 @@ def finalize(
         X = encoder.transform(data.frame)
     rows = np.arange(len(data.y))
     if len(rows) <= CROSSFIT_MAX_ROWS:
-        groups = lead_groups(data.frame)  # a lead's scoring moments in one fold
+        groups = row_groups(data.frame, spec)  # a lead's (an account's) moments in one fold
         fitted = fit_crossfit(X, data.y, rows, encoder, options, guarded.fitted.capacity, groups)
         final = Guarded(encoder, X, fitted, guarded.findings, guarded.suspects, True)
         shipped = calibrate_and_cut(final, data, spec, options)
