@@ -22,18 +22,27 @@ def score_accounts(
     out: str,
     as_of: str | None,
     explain: int,
-    engine: str,
+    engine: tuple[str, str | None, int | None],
     log_scores: bool,
     json_out: bool,
 ) -> None:
-    """``score`` with an account model: every account of the folder as of one moment."""
+    """``score`` with an account model: every account of the folder as of one moment (``engine``:
+    the engine, Spark's master and buckets)."""
     from leadscore.scoring.accounts import score_accounts_file
 
-    if engine != "pandas":
-        raise UserError("--engine: an account model is scored by the pandas engine")
     if log_scores:
         raise UserError("--log: the score log holds lead answers; an account model's scores are not logged")
-    summary = score_accounts_file(bundle, data, out, as_of_moment(as_of), explain)
+    name, master, buckets = engine
+    if name == "spark":
+        from leadscore.spark.accounts import score_accounts_spark
+        from leadscore.spark.session import spark_session
+
+        session = spark_session(master)
+        summary = score_accounts_spark(
+            session, str(data), bundle, str(out), as_of_moment(as_of), explain=explain, buckets=buckets
+        )
+    else:
+        summary = score_accounts_file(bundle, data, out, as_of_moment(as_of), explain)
     if json_out:
         echo_json(summary)
     else:

@@ -26,6 +26,8 @@ from leadscore.cli._util import (
 from leadscore.errors import UserError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from leadscore.spec import DatasetSpec
 
 app = typer.Typer()
@@ -188,16 +190,32 @@ def features(
     labels: Annotated[
         bool, typer.Option("--labels/--no-labels", help="Add the label from the status history.")
     ] = True,
+    level: Annotated[
+        str,
+        typer.Option(
+            "--level",
+            help="lead: the leads' table; account: the accounts at their training moments with their "
+            "label (the spec's 'accounts' block).",
+        ),
+    ] = "lead",
     json_out: JsonOpt = False,
 ) -> None:
     """The training table of a folder: its leads with the spec's declared point-in-time roll-ups and
-    the label from the status history, computed in this process or with Spark (the same rows)."""
+    the label from the status history (or, with --level account, its accounts at their moments),
+    computed in this process or with Spark (the same rows)."""
     import time
 
     from leadscore.spec import load_spec
 
     check_engine(engine, master)
     ds = load_spec(spec)
+    if level not in ("lead", "account"):
+        raise UserError(f"--level: unknown level '{level}' (lead or account)")
+    if level == "account":
+        started = time.perf_counter()
+        rows = account_features(Path(folder), ds, out, engine, master, buckets)
+        _said(out, rows, engine, round(time.perf_counter() - started, 2), json_out, "account moments")
+        return
     if not (ds.declared or ds.label.stages):
         raise UserError(f"spec '{ds.name}': declares no activity features or stage labels to compute")
     started = time.perf_counter()
@@ -213,20 +231,46 @@ def features(
         rows = spark_read(session, out).count()
     else:
         rows = _pandas_features(Path(folder), ds, Path(out), labels)
-    summary = {"out": out, "rows": rows, "engine": engine, "seconds": round(time.perf_counter() - started, 2)}
+    _said(out, rows, engine, round(time.perf_counter() - started, 2), json_out, "leads")
+
+
+def _said(out: str, rows: int, engine: str, seconds: float, json_out: bool, what: str) -> None:
+    summary = {"out": out, "rows": rows, "engine": engine, "seconds": seconds}
     if json_out:
         echo_json(summary)
     else:
-        info(f"wrote the training table of {rows:,} leads to {out} ({engine}, {summary['seconds']} s)")
+        info(f"wrote the training table of {rows:,} {what} to {out} ({engine}, {seconds} s)")
+
+
+def account_features(
+    folder: Path, ds: DatasetSpec, out: str, engine: str, master: str | None, buckets: int | None
+) -> int:
+    """``features --level account``: the accounts at their training moments, with their label."""
+    if engine == "spark":
+        from leadscore.spark.accounts import account_frame
+        from leadscore.spark.session import read_table as spark_read
+        from leadscore.spark.session import spark_session, write_parquet
+
+        session = spark_session(master)
+        write_parquet(account_frame(session, str(folder), ds, buckets=buckets), out)
+        return int(spark_read(session, out).count())
+    from leadscore.data.account_table import account_table
+
+    return _written(account_table(folder, ds).frame, Path(out))
 
 
 def _pandas_features(folder: Path, ds: DatasetSpec, out: Path, labels: bool) -> int:
     from leadscore.data.folders import is_declared_folder, read_leads
-    from leadscore.data.sources import atomic_path
 
     if not is_declared_folder(folder, ds):
         raise UserError(f"{folder}: not a folder of tables (the spec's '{ds.table('leads')}' table)")
-    frame = read_leads(folder, ds, labels=labels)
+    return _written(read_leads(folder, ds, labels=labels), out)
+
+
+def _written(frame: pd.DataFrame, out: Path) -> int:
+    """``frame`` written atomically to a .csv or .parquet file, or as a Parquet folder's one part."""
+    from leadscore.data.sources import atomic_path
+
     suffix = out.suffix.lower()
     target = out if suffix in {".parquet", ".csv"} else out / "part-00000.parquet"
     with atomic_path(target) as tmp:

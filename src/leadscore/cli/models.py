@@ -227,7 +227,7 @@ def score(
         raise UserError("--log: not with --engine spark (the score log is written by the pandas path)")
     bundle = load_bundle(model)
     if bundle.spec.account_of is not None:
-        score_accounts(bundle, data, out, as_of, explain, engine, log_scores, json_out)
+        score_accounts(bundle, data, out, as_of, explain, (engine, master, buckets), log_scores, json_out)
         return
     extend = with_accounts(accounts_model, data, bundle, as_of)
     if as_of is not None and extend is None:

@@ -89,22 +89,43 @@ def account_table(folder: str | Path, spec: DatasetSpec, *, as_of: float | None 
     tables = read_account_tables(folder, spec)
     activity = _activity(Path(folder), spec, tables)
     export_ms = _export_ms(spec, tables, activity)
-    engine = AccountRollups(activity, acc.engagement, definitions_by_log(acc.engagement, spec.logs))
-    firsts = first_event(activity)
     if as_of is not None:
         moments = np.array([int(as_of)], dtype=np.int64)
     else:
-        label = label_of(spec)
+        firsts = first_event(activity)
         started = firsts[firsts != NAT_MS]
-        start = float(started.min()) if len(started) else export_ms + 1
-        moments = moment_grid(acc.moments.every, start, export_ms - label.within_days * MS_PER_DAY)
+        moments = training_moments(spec, float(started.min()) if len(started) else export_ms + 1, export_ms)
+    labels = (
+        _label_times(Path(folder), spec, acc, tables) if as_of is None and acc.label is not None else None
+    )
+    frame, counts = account_rows(tables, activity, spec, moments, labels)
+    return AccountTable(frame, tables, export_ms, activity, counts)
+
+
+def training_moments(spec: DatasetSpec, start_ms: float, export_ms: float) -> np.ndarray:
+    """The training moments: from the first event to the last whose label window ends by the export."""
+    label = label_of(spec)
+    return moment_grid(accounts_of(spec).moments.every, start_ms, export_ms - label.within_days * MS_PER_DAY)
+
+
+def account_rows(
+    tables: AccountTables,
+    activity: AccountActivity,
+    spec: DatasetSpec,
+    moments: np.ndarray,
+    label_times: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The accounts with an event by each moment, at it, with their fit fields and (``label_times``:
+    each account row's label events) their label, moments already in the pipeline left out."""
+    acc = accounts_of(spec)
+    engine = AccountRollups(activity, acc.engagement, definitions_by_log(acc.engagement, spec.logs))
+    firsts = first_event(activity)
     parts = [_at_moment(engine, firsts, int(m)) for m in moments]
     rows = pd.concat(parts, ignore_index=True) if parts else _at_moment(engine, firsts, 0).iloc[:0]
     counts: dict[str, int] = {"accounts": int((firsts != NAT_MS).sum()), "moments": len(moments)}
-    if as_of is None and acc.label is not None:
-        rows, counts["in_pipeline"] = _labelled(rows, _label_times(Path(folder), spec, acc, tables), acc)
-    frame = _with_fit(rows, tables, acc)
-    return AccountTable(frame, tables, export_ms, activity, counts)
+    if label_times is not None:
+        rows, counts["in_pipeline"] = _labelled(rows, label_times, acc)
+    return _with_fit(rows, tables, acc), counts
 
 
 def _activity(folder: Path, spec: DatasetSpec, tables: AccountTables) -> AccountActivity:
@@ -155,11 +176,7 @@ def _label_times(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: Acc
     assert acc.label is not None
     keys = pd.Index(map_values(tables.accounts[acc.id], lead_key).to_numpy(dtype=object))
     if acc.label.opportunities is not None:
-        opps = tables.opportunities
-        assert opps is not None
-        named = acc.label.opportunities
-        rows = keys.get_indexer(map_values(opps[named.id], lead_key).to_numpy(dtype=object))
-        return pd.DataFrame({"row": rows, "t": to_epoch_ms(opps[named.time])})
+        return opportunity_times(tables, acc)
     if spec.stages is None:
         raise UserError("spec key 'accounts.label.stages': the spec declares no status history ('stages')")
     history, _ = declared_table(
@@ -174,6 +191,17 @@ def _label_times(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: Acc
     account = map_values(history[spec.stages.id], lead_key).map(matched)
     rows = keys.get_indexer(account.fillna("").to_numpy(dtype=object))
     return pd.DataFrame({"row": rows, "t": to_epoch_ms(history[spec.stages.time])})
+
+
+def opportunity_times(tables: AccountTables, acc: AccountsSpec) -> pd.DataFrame:
+    """Each opportunity's account row (-1: not among ``tables.accounts``) and creation time."""
+    assert acc.label is not None and acc.label.opportunities is not None
+    keys = pd.Index(map_values(tables.accounts[acc.id], lead_key).to_numpy(dtype=object))
+    opps = tables.opportunities
+    assert opps is not None
+    named = acc.label.opportunities
+    rows = keys.get_indexer(map_values(opps[named.id], lead_key).to_numpy(dtype=object))
+    return pd.DataFrame({"row": rows, "t": to_epoch_ms(opps[named.time])})
 
 
 def _labelled(rows: pd.DataFrame, events: pd.DataFrame, acc: AccountsSpec) -> tuple[pd.DataFrame, int]:

@@ -57,10 +57,7 @@ def read_account_tables(folder: str | Path, spec: DatasetSpec, *, strict: bool =
     check_columns(spec, leads, leads_file.name, accounts, accounts_name)
     counts = {"duplicate_account_ids": _duplicates(accounts, acc.id)}
     if counts["duplicate_account_ids"] and strict:
-        raise UserError(
-            f"{accounts_name}: {counts['duplicate_account_ids']:,} account ids appear twice in column "
-            f"'{acc.id}' (spec key 'accounts.id'): a lead could not be told which account it has"
-        )
+        raise UserError(duplicate_ids_line(accounts, acc.id, accounts_name))
     matches = match_leads(leads, accounts, match_columns(spec, accounts))
     sources = {"leads": leads_file.name, "accounts": accounts_name}
     opportunities = None
@@ -126,6 +123,17 @@ def match_columns(spec: DatasetSpec, accounts: pd.DataFrame) -> MatchColumns:
         website=acc.match.website,
         name=name,
         free_mail=free_mail_domains(acc.match.free_mail),
+    )
+
+
+def duplicate_ids_line(accounts: pd.DataFrame, id_col: str, name: str) -> str | None:
+    """The line that stops a command on repeated account ids (None when each id is once)."""
+    repeated = _duplicates(accounts, id_col)
+    if not repeated:
+        return None
+    return (
+        f"{name}: {repeated:,} account ids appear twice in column '{id_col}' (spec key 'accounts.id'): "
+        "a lead could not be told which account it has"
     )
 
 

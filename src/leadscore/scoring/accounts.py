@@ -35,11 +35,20 @@ def account_scores(
     spec = bundle.spec.account_of
     assert spec is not None
     table = table if table is not None else account_table(folder, spec, as_of=as_of_ms)
-    scored = score_output(bundle, table.frame, explain)
+    return scores_of(bundle, table.frame, table.activity, int(as_of_ms), explain)
+
+
+def scores_of(
+    bundle: ModelBundle, frame: pd.DataFrame, activity: AccountActivity, moment: int, explain: int = 0
+) -> pd.DataFrame:
+    """The accounts of ``frame`` (at ``moment``; ``ROW``: their rows in ``activity``) scored, with their buying group."""
+    spec = bundle.spec.account_of
+    assert spec is not None
+    scored = score_output(bundle, frame, explain)
     out = pd.DataFrame(
         {
-            ACCOUNT_ID: table.frame[ACCOUNT_ID].to_numpy(dtype=object),
-            "scored_at": table.frame[MOMENT].to_numpy(),
+            ACCOUNT_ID: frame[ACCOUNT_ID].to_numpy(dtype=object),
+            "scored_at": frame[MOMENT].to_numpy(),
             "p_opportunity": scored["p_sql"].to_numpy(),
             "qualified": scored["mql"].to_numpy(),
             "grade": scored["grade"].to_numpy(),
@@ -47,8 +56,13 @@ def account_scores(
     )
     for k in range(explain):
         out[f"reason_{k + 1}"] = scored[f"reason_{k + 1}"].to_numpy()
-    group = buying_group(table.activity, table.frame[ROW].to_numpy(), spec, int(as_of_ms))
+    group = buying_group(activity, frame[ROW].to_numpy(), spec, moment)
     return pd.concat([out, group.reset_index(drop=True)], axis=1)
+
+
+def as_written(scores: pd.DataFrame) -> pd.DataFrame:
+    """The scores as the file holds them: ``scored_at`` as ISO 8601 text in UTC."""
+    return scores.assign(scored_at=pd.to_datetime(scores["scored_at"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def buying_group(activity: AccountActivity, rows: np.ndarray, spec: DatasetSpec, moment: int) -> pd.DataFrame:
@@ -86,8 +100,7 @@ def score_accounts_file(
     out = Path(out)
     if out.suffix.lower() not in {".csv", ".parquet", ".pq"}:
         raise UserError(f"{out}: output must end in .csv or .parquet")
-    scores = account_scores(bundle, folder, as_of_ms, explain)
-    scores["scored_at"] = pd.to_datetime(scores["scored_at"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    scores = as_written(account_scores(bundle, folder, as_of_ms, explain))
     write_frame(scores, out)
     qualified = int(scores["qualified"].sum())
     return {

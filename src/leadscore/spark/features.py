@@ -79,7 +79,7 @@ def declared_frame(
     if spec.moments is not None:
         raise UserError("spec key 'moments': several scoring moments are read by the pandas engine only")
     refuse_account_scope(spec)
-    leads, leads_name = _table(spark, folder, spec, "leads")
+    leads, leads_name = folder_table(spark, folder, spec, "leads")
     for key, column in (("id", spec.id), ("time", spec.time)):
         if column not in leads.columns:
             raise UserError(f"spec key '{key}': column '{column}' is not in {leads_name}")
@@ -99,19 +99,19 @@ def declared_frame(
         history, stage_cols, history_id = _history(spark, folder, spec)
         tables.append((history, stage_cols, "s", history_id))
     if buckets is None:
-        buckets = _buckets(spark, leads)
+        buckets = bucket_count(spark, leads)
     id_type = leads.schema[spec.id].dataType
     sides = [_side(frame, cols, kind, id_col, id_type, buckets) for frame, cols, kind, id_col in tables]
     side = sides[0] if len(sides) == 1 else sides[0].unionByName(sides[1], allowMissingColumns=True)
     keyed = leads.withColumn(ROW, F.monotonically_increasing_id()).withColumn(
-        BUCKET, _bucket(F.col(f"`{spec.id}`"), buckets)
+        BUCKET, bucket_of(F.col(f"`{spec.id}`"), buckets)
     )
     schema = output_schema(leads.schema, events_schema, spec, use_labels)
     fn = _bucket_fn(spec.model_dump_json(), leads.columns, event_cols, stage_cols, use_labels, schema.names)
     return keyed.groupBy(BUCKET).cogroup(side.groupBy(BUCKET)).applyInPandas(fn, schema)
 
 
-def _table(spark: SparkSession, folder: str, spec: DatasetSpec, kind: str) -> tuple[DataFrame, str]:
+def folder_table(spark: SparkSession, folder: str, spec: DatasetSpec, kind: str) -> tuple[DataFrame, str]:
     stem = spec.table(kind)
     path = table_path(folder, stem)
     if path is None:
@@ -136,7 +136,7 @@ def _events(
         )
     attributes = read_columns(spec.declared)
     if log.log is None:
-        events, name = _table(spark, folder, spec, "events")
+        events, name = folder_table(spark, folder, spec, "events")
         require_columns(events.columns, name, "events", {"id": log.id, "time": log.time, "type": log.type})
     else:
         events, name = stacked_logs(spark, folder, spec, leads, attributes)
@@ -177,7 +177,7 @@ def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataF
         raise UserError(
             "spec key 'stages': labels from stages need the status history's columns (stages: {id, time, stage})"
         )
-    history, name = _table(spark, folder, spec, "stages")
+    history, name = folder_table(spark, folder, spec, "stages")
     require_columns(history.columns, name, "stages", log.columns())
     require_where(history.columns, log.wanted(), name)
     for col, values in log.wanted().items():  # stages.where: only these rows are stage changes
@@ -192,7 +192,7 @@ def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataF
     return history.select(*[F.col(f"`{c}`") for c in columns]), columns, log.id
 
 
-def _bucket(id_column: Any, buckets: int) -> Any:
+def bucket_of(id_column: Any, buckets: int) -> Any:
     """A lead's bucket: the same for the lead and all its rows, whatever the id's type in each table
     (hashed as text, as the single-machine join compares ids)."""
     from pyspark.sql import functions as F
@@ -215,11 +215,11 @@ def _side(
     return frame.select(
         *[col.alias(f"_{kind}{i}") for i, col in enumerate(selected)],
         F.lit(kind).alias(KIND),
-        _bucket(ident, buckets).alias(BUCKET),
+        bucket_of(ident, buckets).alias(BUCKET),
     )
 
 
-def _buckets(spark: SparkSession, leads: DataFrame) -> int:
+def bucket_count(spark: SparkSession, leads: DataFrame) -> int:
     """About ``LEADS_PER_BUCKET`` leads per bucket, and at least one bucket per core of the cluster (a
     Parquet count reads the footers only)."""
     try:

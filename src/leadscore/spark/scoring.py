@@ -79,11 +79,7 @@ def scored_frame(spark: SparkSession, leads: DataFrame, bundle: ModelBundle, exp
             "%d model columns missing, scored as missing values: %s", len(missing), ", ".join(missing)
         )
     schema = score_schema(leads.schema, bundle, explain)
-    payload: Any = (bundle.meta.to_json(), bundle.booster_text, bundle.segment_boosters)
-    try:
-        payload = spark.sparkContext.broadcast(payload)
-    except Exception:  # Spark Connect: no broadcast on the client; the function carries it once per task
-        log.debug("bundle shipped with the function (Spark Connect)")
+    payload = bundle_payload(spark, bundle)
     routing = bundle.reader.by if bundle.reader is not None else []
     wanted = [c for c in leads.columns if c in {*bundle.fields, bundle.id_column, *routing}]
     return leads.select(*[f"`{c}`" for c in wanted]).mapInPandas(
@@ -91,11 +87,21 @@ def scored_frame(spark: SparkSession, leads: DataFrame, bundle: ModelBundle, exp
     )
 
 
+def bundle_payload(spark: SparkSession, bundle: ModelBundle) -> Any:
+    """The bundle's metadata and booster text, broadcast once (shipped with the function on Spark Connect)."""
+    payload: Any = (bundle.meta.to_json(), bundle.booster_text, bundle.segment_boosters)
+    try:
+        return spark.sparkContext.broadcast(payload)
+    except Exception:  # Spark Connect: no broadcast on the client; the function carries it once per task
+        log.debug("bundle shipped with the function (Spark Connect)")
+        return payload
+
+
 def _score_fn(
     payload: Any, explain: int, columns: list[str]
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        bundle = _bundle(payload)
+        bundle = bundle_of(payload)
         for batch in batches:
             yield arrow_safe(score_output(bundle, batch, explain)[columns])
 
@@ -105,7 +111,7 @@ def _score_fn(
 _BUNDLES: dict[str, ModelBundle] = {}
 
 
-def _bundle(payload: Any) -> ModelBundle:
+def bundle_of(payload: Any) -> ModelBundle:
     """The bundle, built once per Python worker from the broadcast (or shipped) metadata and booster."""
     meta_json, booster_text, segment_boosters = payload.value if hasattr(payload, "value") else payload
     bundle = _BUNDLES.get(meta_json)  # the metadata names the version, a digest of the booster
