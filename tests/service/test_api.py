@@ -162,6 +162,19 @@ def test_crm_quirks_are_forgiven(client: httpx.Client) -> None:
     assert body["lead_id"] == "L-1" and body["respond_within"] == "1h"
     assert any("unknown_thing" in w for w in body["warnings"])
     assert any("missing fields" in w and "industry" in w for w in body["warnings"])
+    assert not any("did not learn" in w for w in body["warnings"])  # "usa" is a learned country
+
+
+def test_a_value_the_model_never_learned_is_named_in_the_warnings(client: httpx.Client) -> None:
+    """A CRM sending a value outside the model's vocabulary finds out: it is scored as "other"."""
+    lead = {"lead_id": "L-2", "industry": "Software", "country": "Narnia", "employee_count": 50}
+    body = client.post("/v1/score", json=lead).json()
+    said = [w for w in body["warnings"] if "did not learn" in w]
+    assert said == [
+        "values the model did not learn, scored as other (rare or unseen in training): country='Narnia'"
+    ]
+    again = client.post("/v1/score", json={**lead, "country": "USA"}).json()  # learned (any case)
+    assert not any("did not learn" in w for w in again["warnings"])
 
 
 @pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]", b"42"])

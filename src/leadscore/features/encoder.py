@@ -277,6 +277,15 @@ class FeatureEncoder:
                 )
         return masks
 
+    def is_other(self, name: str, value: Any) -> bool:
+        """Whether ``value`` of the categorical field ``name`` is scored as "other": a value the
+        model did not learn (rare or unseen in training; a placeholder is a missing value, not other)."""
+        codes = self._codes.get(name)
+        if codes is None:
+            return False
+        canon = canonical_category(value, self._ph, self.aliases.get(name))
+        return canon is not None and canon not in codes
+
     def _cat_code(self, value: Any, codes: Mapping[str, int], alias: Mapping[str, str] | None) -> float:
         # Codes: known categories 0..k-1, then "other" (rare or unseen) k, then "missing" k+1.
         # A placeholder is never learned as a value, but that the field was left empty can be.

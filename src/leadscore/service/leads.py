@@ -20,6 +20,7 @@ from leadscore.scoring.account_request import (
     with_lead,
 )
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.spec import ANY
 
 MAX_TEXT = 1000
 EVENTS_KEY = "events"
@@ -84,6 +85,12 @@ class LeadChecker:
         if spec.accounts is not None:
             self.known.add(ACCOUNT_KEY)
         self.extra_warning: list[str] = []
+        self.categorical = tuple(n for n, kind in self.kinds.items() if kind == "categorical")
+        self._other: dict[tuple[str, Any], bool] = {}  # (field, value) -> scored as "other"
+        types = {t.strip().casefold() for d in spec.declared.values() for t in d.types}
+        self.event_types = frozenset(types - {ANY})
+        named = (t for d in spec.declared.values() for t in d.types if t.strip().casefold() != ANY)
+        self.near_types = {_letters(t): t for t in named}
         self._memo: dict[tuple[str, type, Any], Any] = {}
         self._shapes: dict[tuple[str, ...], tuple[tuple[str, ...], str | None]] = {}
         # Ids and timestamps are unique per lead: remembering them would only fill the memo.
@@ -118,12 +125,12 @@ class LeadChecker:
         moment = self.time_field
         if self.time_also and moment and record.get(moment) is None:  # the first listed time that is filled
             record[moment] = next((record[c] for c in self.time_also if record.get(c) is not None), None)
-        if EVENTS_KEY in lead and EVENTS_KEY in self.known:
-            record.update(self._from_events(lead[EVENTS_KEY], record))
-        if self.account_scope and (EVENTS_KEY in lead or ACCOUNT_KEY in lead):
-            record.update(self._from_account(lead, record))
+        self._activity(lead, record, warnings)
         if unknown:
             warnings.append(unknown)
+        others = self._others(record)
+        if others:
+            warnings.append(others)
         missing = [n for n in self.kinds if record.get(n) is None]
         if missing:
             warnings.append(f"missing fields treated as missing values: {', '.join(missing)}")
@@ -160,6 +167,53 @@ class LeadChecker:
         if not isinstance(exc, ImpossibleValue):
             raise LeadError(exc.field, exc.detail)
         warnings.append(f"{exc} treated as a missing value")
+        return None
+
+    def _activity(self, lead: dict[str, Any], record: dict[str, Any], warnings: list[str]) -> None:
+        """The lead's declared engagement from its ``events`` and its ``scope: account`` features
+        (from its ``account``), into ``record``."""
+        if EVENTS_KEY in lead and EVENTS_KEY in self.known:
+            record.update(self._from_events(lead[EVENTS_KEY], record))
+            undeclared = self._undeclared(lead[EVENTS_KEY])
+            if undeclared:
+                warnings.append(undeclared)
+        if self.account_scope and (EVENTS_KEY in lead or ACCOUNT_KEY in lead):
+            record.update(self._from_account(lead, record))
+
+    def _others(self, record: dict[str, Any]) -> str | None:
+        """The warning naming values the model never learned (scored as "other"), or None."""
+        found = []
+        cache, encoder = self._other, self.bundle.encoder
+        for name in self.categorical:
+            value = record.get(name)
+            if value is None or value.__class__ not in (str, int, float, bool):
+                continue
+            other = cache.get((name, value))
+            if other is None:
+                if len(cache) >= MEMO_SIZE:
+                    cache.clear()
+                other = cache[(name, value)] = encoder.is_other(name, value)
+            if other:
+                found.append(f"{name}={_show(value)}")
+        if not found:
+            return None
+        return f"values the model did not learn, scored as other (rare or unseen in training): {', '.join(found)}"
+
+    def _undeclared(self, events: list[dict[str, Any]]) -> str | None:
+        """The warning for event types the spec's definitions do not name where that looks like a
+        mistake (a CRM sending PAGEVIEW for Page View: the same letters; or no type sent is named
+        at all), or None. Other types a definition does not read are ordinary."""
+        if not self.event_types:
+            return None
+        seen = sorted({str(e["type"]) for e in events})
+        odd = [t for t in seen if t.strip().casefold() not in self.event_types]
+        near = {t: self.near_types.get(_letters(t)) for t in odd}
+        meant = [f"{t!r} (the spec names {near[t]!r})" for t in odd if near[t]]
+        if meant:
+            return f"events: types the spec does not name: {', '.join(meant[:10])}"
+        if odd and len(odd) == len(seen):
+            shown = ", ".join(repr(t) for t in odd[:10])
+            return f"events: none of the types sent is one the spec's definitions name: {shown}"
         return None
 
     def _from_events(self, events: Any, record: dict[str, Any]) -> dict[str, Any]:
@@ -257,6 +311,11 @@ class LeadChecker:
 
 def _bound(value: float | None) -> str:
     return "any" if value is None else f"{value:g}"
+
+
+def _letters(text: str) -> str:
+    """An event type's letters and digits, case ignored ("PAGEVIEW", "Page View", "page_view" alike)."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 def _show(value: Any) -> str:
