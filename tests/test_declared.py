@@ -642,12 +642,13 @@ def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tm
             silent = c.post("/v1/score", content=json.dumps({"lead_id": int(lead_id), **fit}, default=str))
             future = sent(shift + pd.Timedelta(days=400))  # every event after now: none counts
             assert future["p_sql"] == silent.json()["p_sql"] != sent(shift)["p_sql"]
-            assert not any(w.startswith("events:") for w in sent(shift)["warnings"])
-            odd = {"lead_id": 1, "events": [{"type": "WEB VISIT", "time": "2025-01-02T00:00:00Z"}]}
-            warned = c.post("/v1/score", json=odd).json()["warnings"]
+            said: list[str] = list(sent(shift)["warnings"])  # type: ignore[call-overload]
+            assert not any(w.startswith("events:") for w in said)
+            event = {"type": "WEB VISIT", "time": "2025-01-02T00:00:00Z"}
+            warned = c.post("/v1/score", json={"lead_id": 1, "events": [event]}).json()["warnings"]
             assert "events: types the spec does not name: 'WEB VISIT' (the spec names 'web_visit')" in warned
-            odd["events"][0]["type"] = "chat_started"  # nothing sent is a type the spec names
-            warned = c.post("/v1/score", json=odd).json()["warnings"]
+            event["type"] = "chat_started"  # nothing sent is a type the spec names
+            warned = c.post("/v1/score", json={"lead_id": 1, "events": [event]}).json()["warnings"]
             assert (
                 "events: none of the types sent is one the spec's definitions name: 'chat_started'" in warned
             )

@@ -124,6 +124,38 @@ def test_lead_report_escapes_crm_text(
     assert "The data has no event history" in page.text
 
 
+def test_the_specs_display_fields_name_the_lead_and_are_never_learned(
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: OpenPage
+) -> None:
+    """``display: [first_name, last_name, company_name]``: the lead report's heading and the queue
+    name the person and the company (escaped), and no display field can be a feature."""
+    from leadscore.scoring.bundle import ModelBundle
+    from leadscore.spec import DatasetSpec
+
+    bundle = ModelBundle.load(trained["model_path"])
+    display = ["first_name", "last_name", "company_name"]
+    spec = {**bundle.spec.model_dump(mode="json"), "display": display}
+    shown = ModelBundle(bundle.meta.model_copy(update={"spec": spec}), bundle.booster_text).save(
+        tmp_path / "m"
+    )
+    leads = pd.read_parquet(synthetic_dir / "leads.parquet").head(300)
+    leads = leads.assign(first_name="Dana", last_name="Ortiz", company_name="Acme <b>GmbH</b>")
+    data = tmp_path / "leads.csv"
+    leads.to_csv(data, index=False)
+    lead_id = str(leads["lead_id"].iloc[0])
+    out = tmp_path / "lead.html"
+    run("report", "lead", "--model", str(shown), "--data", str(data), "--lead-id", lead_id, "--out", str(out))
+    page = open_page(out)
+    assert_clean(page)
+    assert f"Dana Ortiz · Acme <b>GmbH</b> lead {lead_id}" in page.text  # the markup stayed text
+    queue = tmp_path / "queue.html"
+    run("report", "queue", "--model", str(shown), "--data", str(data), "--days", "400", "--out", str(queue))
+    assert "Dana Ortiz · Acme <b>GmbH</b>" in open_page(queue).text
+    fields = {**bundle.spec.model_dump(), "display": ["industry"]}
+    with pytest.raises(ValueError, match=r"display\[0\]: 'industry' is also a feature"):
+        DatasetSpec.model_validate(fields)
+
+
 def test_queue_lists_mqls_best_first_with_reasons(
     trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: OpenPage
 ) -> None:

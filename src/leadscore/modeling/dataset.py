@@ -264,6 +264,7 @@ def candidate_fields(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[list[str],
         spec.label.reached_at,
         *(spec.label.date_columns or []),
         *spec.time_also,
+        *spec.display,  # shown to people, never learned
     }
     reserved -= {None}
     excluded = {col: why for col, why in spec.exclude.items() if col in frame.columns}

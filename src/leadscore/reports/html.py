@@ -234,6 +234,28 @@ def _duration(days: float) -> str:
     return f"{whole:,} day{'s' if whole != 1 else ''} ago"
 
 
+PERSON_PARTS = ("first name", "last name", "full name", "name", "firstname", "lastname")
+
+
+def display_line(columns: list[str], record: dict[str, Any]) -> str | None:
+    """The spec's ``display`` fields of a lead in one line: its person's name parts joined by a
+    space ("Dana Ortiz"), then the others ("Acme GmbH", the owner) after a middle dot; None when empty."""
+    values = {c: str(record[c]).strip() for c in columns if not _empty(record.get(c))}
+    person = " ".join(v for c, v in values.items() if _part(c) in PERSON_PARTS)
+    rest = [v for c, v in values.items() if _part(c) not in PERSON_PARTS]
+    line = " · ".join(part for part in (person, *rest) if part)
+    return line or None
+
+
+def _part(column: str) -> str:
+    """A column's name as compared with the person's name parts ("First_Name", "first-name" alike)."""
+    return " ".join(column.casefold().replace("_", " ").replace("-", " ").split())
+
+
+def _empty(value: Any) -> bool:
+    return value is None or bool(pd.isna(value)) or str(value).strip() == ""
+
+
 def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[str, Any]:
     frame = find_lead(load_leads(data, bundle), bundle, lead_id, data)
     record = frame.iloc[0].to_dict()
@@ -250,9 +272,11 @@ def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[st
     chart = svg.hbars(
         [(r["text"], r["weight"]) for r in reasons], unit=" pp", title="Reasons, in points of P(SQL)"
     )
+    shown = display_line(bundle.spec.display, record)
     return {
-        "title": f"Lead {lead_id}",
+        "title": f"{shown} (lead {lead_id})" if shown else f"Lead {lead_id}",
         "lead_id": lead_id,
+        "display": shown,
         "result": result,
         "gauge": svg.score_gauge(result["p_sql"], bundle.threshold_for(record)),
         "reasons_chart": chart,
@@ -336,6 +360,7 @@ def queue_context(
             {
                 "rank": i + 1,
                 "lead_id": record.get(bundle.id_column) if bundle.id_column else i + 1,
+                "display": display_line(bundle.spec.display, record),
                 "result": result,
                 "respond": bundle.respond_within(record),
             }

@@ -203,6 +203,7 @@ class DatasetSpec(BaseModel):
     reasons: dict[str, dict[str, str]] = Field(default_factory=dict)
     respond_fast_when: list[str] = Field(default_factory=list)
     source: str | None = None  # lead source or channel: the monitor ranks it by SQL share
+    display: list[str] = Field(default_factory=list)  # shown to people (name, company, owner), never learned
     # true: the generator's log; the columns of a CRM's own log; or several named logs (spec/activity.py)
     events: bool | EventLog | dict[str, EventLog] = False
     tables: dict[str, str] = Field(default_factory=dict)  # a data folder: the file stem of each table
@@ -316,6 +317,17 @@ class DatasetSpec(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _display_only(self) -> DatasetSpec:
+        """A ``display`` field is shown, never learned: not also a feature."""
+        learned = {*self.fit, *self.categorical, *self.dates, *self.features}
+        for i, column in enumerate(self.display):
+            if column in learned:
+                raise ValueError(
+                    f"display[{i}]: '{column}' is also a feature; display fields are never learned"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _logs_named(self) -> DatasetSpec:
         """A definition's ``log`` names one of the logs."""
         definitions_by_log(self.declared, self.logs)
@@ -359,6 +371,7 @@ class DatasetSpec(BaseModel):
             "moments",
             "accounts",
             "account_of",
+            "display",
         ):
             if not dumped.get(key):
                 dumped.pop(key, None)
