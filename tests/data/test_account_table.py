@@ -259,6 +259,36 @@ def test_a_leads_scope_account_features_read_its_account_up_to_its_own_time(
     pd.testing.assert_frame_equal(got.astype(float), expected.astype(float))
 
 
+def test_a_lead_without_an_account_reads_its_own_activity(folder: Path, tmp_path: Path) -> None:
+    """A lead the matcher finds no account for (free mail) is its own account of one, as the API
+    reads a lead sent without its account: its own events count, up to its own time."""
+    from leadscore.data.folders import read_leads
+
+    alone = pd.DataFrame(
+        {
+            "Id": ["L6"],
+            "Email": ["f@gmail.com"],
+            "Title": ["CFO"],
+            "CreatedDate": ["2025-02-01"],
+            "Converted": [0],
+        }
+    )
+    pd.concat([LEADS, alone]).to_csv(folder / "Lead.csv", index=False)
+    own = pd.DataFrame(
+        {"WhoId": ["L6", "L6"], "ActivityDate": ["2025-01-25", "2025-03-01"], "Type": ["Visit"] * 2}
+    )
+    pd.concat([EVENTS, own]).to_csv(folder / "Task.csv", index=False)
+    change = {
+        "engagement": {
+            "people_30d": {"contacts": "any", "days": 30, "scope": "account"},
+            "visits_all": {"count": "Visit", "scope": "account"},
+        }
+    }
+    leads = read_leads(folder, _spec(tmp_path, change)).set_index("Id")
+    assert leads.loc["L6", ["people_30d", "visits_all"]].tolist() == [1, 1]  # itself; the later visit unread
+    assert leads.loc["L1", ["people_30d", "visits_all"]].tolist() == [0, 0]  # its account, as before
+
+
 @pytest.mark.parametrize(
     ("definition", "says"),
     [

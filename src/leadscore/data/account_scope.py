@@ -19,9 +19,16 @@ from leadscore.spec.activity import definitions_by_log
 
 
 def activity_of(
-    events: pd.DataFrame, columns: ActivityColumns, tables: AccountTables, spec: DatasetSpec
+    events: pd.DataFrame,
+    columns: ActivityColumns,
+    tables: AccountTables,
+    spec: DatasetSpec,
+    *,
+    alone: bool = False,
 ) -> AccountActivity:
-    """The leads' activity keyed by their account rows (as matched), with each lead's creation and roles."""
+    """The leads' activity keyed by their account rows (as matched), with each lead's creation and
+    roles. ``alone``: a lead without an account is its own account of one (after the real ones), so
+    its own events are read (``scope: account``: the account, or the lead itself)."""
     acc = accounts_of(spec)
     assert spec.time
     keys = map_values(tables.accounts[acc.id], lead_key)
@@ -29,6 +36,11 @@ def activity_of(
     matched = tables.matches.frame["account_id"].to_numpy(dtype=object)
     missing = pd.isna(matched)
     lead_account = np.where(missing, -1, index.get_indexer(np.where(missing, "", matched)))
+    n_accounts = len(index)
+    if alone:
+        own = lead_account < 0
+        lead_account[own] = n_accounts + np.arange(int(own.sum()))
+        n_accounts += int(own.sum())
     assert spec.id
     read = [
         columns.type,
@@ -43,7 +55,7 @@ def activity_of(
         lead_account.astype(np.int64),
         to_epoch_ms(tables.leads[spec.time]),
         lead_roles(tables.leads, acc.roles),
-        len(index),
+        n_accounts,
         keep_columns=read,
     )
 
@@ -59,7 +71,7 @@ def with_account_scope(
         raise UserError("spec key 'moments': scope: account features are read at each lead's own time only")
     assert spec.id and spec.time and spec.activity is not None
     tables = read_account_tables(folder, spec)
-    activity = activity_of(events, spec.activity, tables, spec)
+    activity = activity_of(events, spec.activity, tables, spec, alone=True)
     anchor = lead_rows(tables.leads[spec.id], frame[spec.id])
     log_of = definitions_by_log(definitions, spec.logs)
     scope = AccountScope(activity, definitions, log_of if spec.activity.log is not None else None)
