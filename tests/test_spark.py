@@ -353,7 +353,8 @@ def test_the_accounts_at_their_moments_are_the_single_machine_rows(
     following it): every account at every training moment with its label, and every account as of
     one day, row for row the pandas engine's, whatever the number of buckets."""
     from leadscore.data.account_table import account_table
-    from leadscore.spark.accounts import account_frame, on_driver
+    from leadscore.spark.accounts import account_frame
+    from leadscore.spark.tables import on_driver
 
     spec = load_spec("synthetic-accounts")
     key = ["account_id", "moment"]
@@ -377,24 +378,35 @@ def test_the_accounts_at_their_moments_are_the_single_machine_rows(
     _assert_same_rows(pd.read_parquet(tmp_path / "single.parquet"), pd.read_parquet(tmp_path / "spark"), key)
 
 
-def test_spark_scores_every_account_as_the_pandas_path(
+def test_a_leads_account_features_and_both_models_score_as_the_pandas_path(
     spark: SparkSession, accounts_export: Path, tmp_path: Path
 ) -> None:
-    """``score --engine spark`` with an account model: the same accounts, P(opportunity), grade,
-    reasons and buying group as the single-machine scores of the same day."""
+    """``scope: account`` features inside Spark (each lead bucketed with its account's leads, a lead
+    without one alone) are the pandas engine's, row for row; ``score --engine spark`` gives the lead
+    model's and the account model's scores as the single-machine path does."""
+    from leadscore.spark.features import declared_frame
+    from leadscore.spark.tables import on_driver
     from tests.helpers import private_env, train_accounts_spec
 
-    env, payload = train_accounts_spec(accounts_export, tmp_path, "--level", "account")
-    model = payload["accounts"]["model_path"] if "accounts" in payload else payload["model_path"]
-    day = ["--as-of", "2025-03-01", "--explain", "3"]
+    spec = load_spec("synthetic-accounts")
+    assert spec.declared_account
+    single = read_leads(accounts_export, spec, labels=True)
+    assert (single[list(spec.declared_account)] > 0).any().all()
+    got = on_driver(declared_frame(spark, str(accounts_export), spec, labels=True, buckets=3))
+    _assert_same_rows(single, got, ["lead_id", "created_at"])
+    env, payload = train_accounts_spec(accounts_export, tmp_path)
+    models = {"leads": payload["model_path"], "accounts": payload["accounts"]["model_path"]}
+    key = {"leads": ["lead_id", "p_sql"], "accounts": ["account_id"]}
     with private_env(env):
-        for engine_args, out in (
-            ([], "single.parquet"),
-            (["--engine", "spark", "--master", "local[2]"], "spark"),
-        ):
-            args = ["score", str(accounts_export), "--model", model, "--out", str(tmp_path / out), *day]
-            result = CliRunner().invoke(app, [*args, *engine_args])
-            assert result.exit_code == 0, result.output
-    single = pd.read_parquet(tmp_path / "single.parquet")
-    assert len(single) > 100 and single["qualified"].any() and (single["reason_1"] != "").all()
-    _assert_same_rows(single, pd.read_parquet(tmp_path / "spark"), ["account_id"])
+        for level, model in models.items():
+            day = ["--as-of", "2025-03-01"] if level == "accounts" else []
+            for engine_args, out in (
+                ([], "single.parquet"),
+                (["--engine", "spark", "--master", "local[2]"], "spark"),
+            ):
+                args = ["score", str(accounts_export), "--model", model, "--explain", "3", *day]
+                result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / level / out), *engine_args])
+                assert result.exit_code == 0, result.output
+            single = pd.read_parquet(tmp_path / level / "single.parquet")
+            assert len(single) > 100 and (single["reason_1"] != "").all()
+            _assert_same_rows(single, pd.read_parquet(tmp_path / level / "spark"), key[level])

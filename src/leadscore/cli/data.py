@@ -216,13 +216,11 @@ def features(
         rows = account_features(Path(folder), ds, out, engine, master, buckets)
         _said(out, rows, engine, round(time.perf_counter() - started, 2), json_out, "account moments")
         return
-    if not (ds.declared or ds.label.stages):
+    if not (ds.definitions or ds.label.stages):
         raise UserError(f"spec '{ds.name}': declares no activity features or stage labels to compute")
     started = time.perf_counter()
     if engine == "spark":
-        from leadscore.spark.features import declared_frame, refuse_account_scope
-
-        refuse_account_scope(ds)  # before a session is started
+        from leadscore.spark.features import declared_frame
         from leadscore.spark.session import read_table as spark_read
         from leadscore.spark.session import spark_session, write_parquet
 

@@ -35,23 +35,19 @@ from leadscore.data.account_table import (
 from leadscore.data.accounts import (
     AccountTables,
     accounts_of,
-    check_columns,
-    duplicate_ids_line,
-    match_columns,
 )
-from leadscore.data.activity import require_columns
-from leadscore.data.matching import Matches, match_leads
+from leadscore.data.matching import Matches
 from leadscore.data.maturity import parse_observed_until
 from leadscore.errors import UserError
 from leadscore.features.accounts import AccountActivity
 from leadscore.features.rollups import NAT_MS
 from leadscore.features.values import lead_key, map_values, to_epoch_ms
 from leadscore.scoring.accounts import as_written, scores_of
-from leadscore.spark.activity import stacked_logs
-from leadscore.spark.features import arrow_safe, bucket_count, bucket_of, folder_table
-from leadscore.spark.scoring import bundle_of, bundle_payload
+from leadscore.spark.bundles import bundle_of, bundle_payload
+from leadscore.spark.matched import LEAD_ROW, MATCHED, OWNER, account_events, driver_tables, matched_leads
 from leadscore.spark.session import read_table, write_parquet
-from leadscore.spec import DatasetSpec, read_columns
+from leadscore.spark.tables import arrow_safe, bucket_count, bucket_of, folder_table
+from leadscore.spec import DatasetSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -59,10 +55,7 @@ if TYPE_CHECKING:
 
     from leadscore.scoring.bundle import ModelBundle
 
-LEAD_ROW = "_ls_lead_row"
-MATCHED = "_ls_account"
 BUCKET = "_ls_bucket"
-KIND = "_ls_kind"
 
 
 @dataclass
@@ -158,9 +151,9 @@ def _bucketed(
             "spec key 'accounts.label.stages': account labels from stages are read by the pandas engine"
         )
     leads, leads_name = folder_table(spark, folder, spec, "leads")
-    accounts, opportunities = _driver_tables(spark, folder, spec, leads, leads_name)
-    leads = _matched(leads, accounts, spec)
-    events = _events(spark, folder, spec, leads)
+    accounts, opportunities = driver_tables(spark, folder, spec, leads, leads_name)
+    leads = matched_leads(leads, accounts, spec)
+    events = account_events(spark, folder, spec, leads)
     if as_of is not None:
         moments = np.array([int(as_of)], dtype=np.int64)
     else:
@@ -168,7 +161,7 @@ def _bucketed(
     if buckets is None:
         buckets = bucket_count(spark, leads)
     lead_side = leads.where(F.col(MATCHED).isNotNull()).withColumn(BUCKET, bucket_of(F.col(MATCHED), buckets))
-    event_side = events.withColumn(BUCKET, bucket_of(F.col(MATCHED), buckets)).drop(MATCHED)
+    event_side = events.withColumn(BUCKET, bucket_of(F.col(OWNER), buckets)).drop(OWNER)
     return Bucketed(lead_side, event_side, accounts, opportunities, moments, leads.schema)
 
 
@@ -200,93 +193,6 @@ def score_accounts_spark(
         "as_of": pd.Timestamp(int(as_of), unit="ms").isoformat(),
         "engine": "spark",
     }
-
-
-def _driver_tables(
-    spark: SparkSession, folder: str, spec: DatasetSpec, leads: DataFrame, leads_name: str
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The accounts and the opportunities of known accounts, checked as the single-machine reader checks them."""
-    acc = accounts_of(spec)
-    accounts_frame, accounts_name = folder_table(spark, folder, spec, "accounts")
-    accounts = on_driver(accounts_frame)
-    check_columns(spec, pd.DataFrame(columns=leads.columns), leads_name, accounts, accounts_name)
-    problem = duplicate_ids_line(accounts, acc.id, accounts_name)
-    if problem:
-        raise UserError(problem)
-    label = acc.label
-    if label is None or label.opportunities is None:
-        return accounts, None
-    table, name = folder_table(spark, folder, spec, "opportunities")
-    named = label.opportunities
-    require_columns(table.columns, name, "accounts.label.opportunities", named.model_dump())
-    opportunities = on_driver(table.select(f"`{named.id}`", f"`{named.time}`"))
-    keys = map_values(opportunities[named.id], lead_key)
-    known = keys.isin(set(map_values(accounts[acc.id], lead_key)))
-    return accounts, opportunities.loc[known.to_numpy()].reset_index(drop=True)
-
-
-def on_driver(frame: DataFrame) -> pd.DataFrame:
-    """A small table on the driver as the pandas reader gives it (through Arrow: PySpark's own
-    pandas conversion warns under pandas 3); times in UTC without a zone, as a Parquet file reads."""
-    table = frame.toArrow().to_pandas()
-    for column in table.columns:
-        if isinstance(table[column].dtype, pd.DatetimeTZDtype):
-            table[column] = table[column].dt.tz_convert("UTC").dt.tz_localize(None)
-    return table
-
-
-def _matched(leads: DataFrame, accounts: pd.DataFrame, spec: DatasetSpec) -> DataFrame:
-    """The leads with their row in the export and their account (null: unmatched), by the one matcher."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField, StructType
-
-    acc = accounts_of(spec)
-    cols = match_columns(spec, accounts)
-    wanted = [spec.id, spec.time, *(c for role in acc.roles.values() for c in role)]
-    wanted += [c for c in (cols.lead_account, cols.email, cols.company) if c]
-    keep = list(dict.fromkeys(c for c in wanted if c))
-    numbered = leads.select(*[F.col(f"`{c}`") for c in keep]).withColumn(
-        LEAD_ROW, F.monotonically_increasing_id()
-    )
-    schema = StructType([*numbered.schema.fields, StructField(MATCHED, StringType(), True)])
-
-    def match(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for part in parts:
-            found = match_leads(part, accounts, cols).frame["account_id"].to_numpy(dtype=object)
-            yield arrow_safe(part.assign(**{MATCHED: found}))
-
-    return numbered.mapInPandas(match, schema)
-
-
-def _events(spark: SparkSession, folder: str, spec: DatasetSpec, leads: DataFrame) -> DataFrame:
-    """The matched leads' events with the columns the definitions read and each event's account (the
-    account of its lead's first row in the export)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    acc = accounts_of(spec)
-    log = spec.activity
-    if log is None:
-        raise UserError("spec key 'events': account engagement needs the activity log's columns")
-    attributes = read_columns({**spec.definitions, **acc.engagement})
-    if log.log is None:
-        events, name = folder_table(spark, folder, spec, "events")
-        require_columns(events.columns, name, "events", {"id": log.id, "time": log.time, "type": log.type})
-    else:
-        events, name = stacked_logs(spark, folder, spec, leads, attributes)
-    columns = [log.id, log.time, log.type, *([log.log] if log.log else [])]
-    columns += [c for c in attributes if c not in columns and c in events.columns]
-    assert spec.id
-    first = Window.partitionBy(F.col(f"`{spec.id}`")).orderBy(F.col(LEAD_ROW))
-    owners = (
-        leads.withColumn("_ls_first", F.row_number().over(first))
-        .where(F.col("_ls_first") == 1)
-        .where(F.col(MATCHED).isNotNull())
-        .select(F.col(f"`{spec.id}`").cast("string").alias("_ls_owner"), F.col(MATCHED))
-    )
-    selected = events.select(*[F.col(f"`{c}`") for c in columns])
-    joined = selected.join(owners, selected[f"`{log.id}`"].cast("string") == owners["_ls_owner"], "inner")
-    return joined.drop("_ls_owner")
 
 
 def _bounds(

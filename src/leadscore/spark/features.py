@@ -12,10 +12,9 @@ the plan and a few counts, never rows.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -27,8 +26,10 @@ from leadscore.data.folders import (
 )
 from leadscore.data.history import require_where
 from leadscore.errors import UserError
+from leadscore.spark.account_scope import with_scope
 from leadscore.spark.activity import stacked_logs
 from leadscore.spark.session import is_remote, read_table, table_path
+from leadscore.spark.tables import arrow_safe, bucket_count, bucket_of, folder_table
 from leadscore.spec import ANY, Aggregation, DatasetSpec, read_columns
 
 if TYPE_CHECKING:
@@ -38,14 +39,12 @@ if TYPE_CHECKING:
 BUCKET = "_ls_bucket"
 ROW = "_ls_row"
 KIND = "_ls_kind"
-LEADS_PER_BUCKET = 50_000  # a bucket's leads and events are one pandas call in one Python worker
 
 
 def is_declared(spark: SparkSession, data: str, spec: DatasetSpec) -> bool:
     """A folder of a CRM's own tables (the spec declares engagement or stage labels, and the folder has
     its leads table), not a single table to score as it is."""
-    refuse_account_scope(spec)
-    if not (spec.declared or spec.label.stages):
+    if not (spec.definitions or spec.label.stages):
         return False
     if is_remote(data):  # one cheap look at the cluster's storage: is there a leads table inside?
         try:
@@ -56,20 +55,33 @@ def is_declared(spark: SparkSession, data: str, spec: DatasetSpec) -> bool:
     return Path(data).is_dir() and table_path(data, spec.table("leads")) is not None
 
 
-def refuse_account_scope(spec: DatasetSpec) -> None:
-    """``scope: account`` features are computed by the pandas engine only (one line, not a silent gap)."""
-    if spec.declared_account:
-        first = next(iter(spec.declared_account))
-        raise UserError(
-            f"spec key 'engagement.{first}.scope': account features are computed by the pandas engine"
-        )
-
-
 def declared_frame(
     spark: SparkSession, folder: str, spec: DatasetSpec, *, labels: bool = True, buckets: int | None = None
 ) -> DataFrame:
-    """The leads of ``folder`` with the spec's declared engagement and, with ``labels``, the label from
-    the status history, as a Spark DataFrame (lazy: nothing is computed until it is written)."""
+    """The leads of ``folder`` with the spec's declared engagement (``scope: account`` features too)
+    and, with ``labels``, the label from the status history, as a Spark DataFrame (lazy: nothing is
+    computed until it is written)."""
+    leads, leads_name = folder_table(spark, folder, spec, "leads")
+    frame = _own_rows(spark, folder, spec, leads, leads_name, labels, buckets)
+    if not spec.declared_account:
+        return frame
+    scoped = with_scope(spark, folder, spec, frame, leads_name, buckets)
+    label = spec.label.column
+    if label in scoped.columns and label not in leads.columns:  # the label last, as the pandas engine
+        return scoped.select(*[f"`{c}`" for c in scoped.columns if c != label], f"`{label}`")
+    return scoped
+
+
+def _own_rows(
+    spark: SparkSession,
+    folder: str,
+    spec: DatasetSpec,
+    leads: DataFrame,
+    leads_name: str,
+    labels: bool,
+    buckets: int | None,
+) -> DataFrame:
+    """The leads with the features of their own rows (events, stage changes), bucketed by lead."""
     from pyspark.sql import functions as F
 
     if not spec.id or not spec.time:
@@ -78,8 +90,6 @@ def declared_frame(
         )
     if spec.moments is not None:
         raise UserError("spec key 'moments': several scoring moments are read by the pandas engine only")
-    refuse_account_scope(spec)
-    leads, leads_name = folder_table(spark, folder, spec, "leads")
     for key, column in (("id", spec.id), ("time", spec.time)):
         if column not in leads.columns:
             raise UserError(f"spec key '{key}': column '{column}' is not in {leads_name}")
@@ -109,16 +119,6 @@ def declared_frame(
     schema = output_schema(leads.schema, events_schema, spec, use_labels)
     fn = _bucket_fn(spec.model_dump_json(), leads.columns, event_cols, stage_cols, use_labels, schema.names)
     return keyed.groupBy(BUCKET).cogroup(side.groupBy(BUCKET)).applyInPandas(fn, schema)
-
-
-def folder_table(spark: SparkSession, folder: str, spec: DatasetSpec, kind: str) -> tuple[DataFrame, str]:
-    stem = spec.table(kind)
-    path = table_path(folder, stem)
-    if path is None:
-        raise UserError(
-            f"{folder}: no '{stem}' table (.csv, .parquet or a Parquet folder) for spec key 'tables.{kind}'"
-        )
-    return read_table(spark, path), Path(path).name
 
 
 def _events(
@@ -192,14 +192,6 @@ def _history(spark: SparkSession, folder: str, spec: DatasetSpec) -> tuple[DataF
     return history.select(*[F.col(f"`{c}`") for c in columns]), columns, log.id
 
 
-def bucket_of(id_column: Any, buckets: int) -> Any:
-    """A lead's bucket: the same for the lead and all its rows, whatever the id's type in each table
-    (hashed as text, as the single-machine join compares ids)."""
-    from pyspark.sql import functions as F
-
-    return F.pmod(F.xxhash64(id_column.cast("string")), F.lit(buckets))
-
-
 def _side(
     frame: DataFrame, columns: list[str], kind: str, id_column: str, id_type: DataType, buckets: int
 ) -> DataFrame:
@@ -217,16 +209,6 @@ def _side(
         F.lit(kind).alias(KIND),
         bucket_of(ident, buckets).alias(BUCKET),
     )
-
-
-def bucket_count(spark: SparkSession, leads: DataFrame) -> int:
-    """About ``LEADS_PER_BUCKET`` leads per bucket, and at least one bucket per core of the cluster (a
-    Parquet count reads the footers only)."""
-    try:
-        cores = int(spark.sparkContext.defaultParallelism)
-    except Exception:  # Spark Connect: no SparkContext on the client
-        cores = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
-    return max(cores, math.ceil(leads.count() / LEADS_PER_BUCKET))
 
 
 def output_schema(
@@ -285,15 +267,6 @@ def _bucket_fn(
         return arrow_safe(leads[out_cols])
 
     return run
-
-
-def arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """pandas 3 keeps text in Arrow arrays of several chunks, which PySpark 4 cannot hand back to the
-    JVM ("Cannot convert ChunkedArray to Array"): text columns go back as plain Python objects."""
-    text = [c for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)]
-    if not text:
-        return frame
-    return frame.astype({c: object for c in text})
 
 
 def _rows(side: pd.DataFrame, kind: pd.Series, which: str, columns: list[str]) -> pd.DataFrame:

@@ -17,8 +17,10 @@ import pandas as pd
 from leadscore.errors import UserError
 from leadscore.scoring.batch import PART_COLUMNS, SEGMENT_COLUMNS, TIME_COLUMNS, score_output
 from leadscore.scoring.bundle import ModelBundle
-from leadscore.spark.features import arrow_safe, declared_frame, is_declared
+from leadscore.spark.bundles import bundle_of, bundle_payload
+from leadscore.spark.features import declared_frame, is_declared
 from leadscore.spark.session import is_remote, read_table, write_parquet
+from leadscore.spark.tables import arrow_safe
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -87,16 +89,6 @@ def scored_frame(spark: SparkSession, leads: DataFrame, bundle: ModelBundle, exp
     )
 
 
-def bundle_payload(spark: SparkSession, bundle: ModelBundle) -> Any:
-    """The bundle's metadata and booster text, broadcast once (shipped with the function on Spark Connect)."""
-    payload: Any = (bundle.meta.to_json(), bundle.booster_text, bundle.segment_boosters)
-    try:
-        return spark.sparkContext.broadcast(payload)
-    except Exception:  # Spark Connect: no broadcast on the client; the function carries it once per task
-        log.debug("bundle shipped with the function (Spark Connect)")
-        return payload
-
-
 def _score_fn(
     payload: Any, explain: int, columns: list[str]
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
@@ -106,21 +98,6 @@ def _score_fn(
             yield arrow_safe(score_output(bundle, batch, explain)[columns])
 
     return run
-
-
-_BUNDLES: dict[str, ModelBundle] = {}
-
-
-def bundle_of(payload: Any) -> ModelBundle:
-    """The bundle, built once per Python worker from the broadcast (or shipped) metadata and booster."""
-    meta_json, booster_text, segment_boosters = payload.value if hasattr(payload, "value") else payload
-    bundle = _BUNDLES.get(meta_json)  # the metadata names the version, a digest of the booster
-    if bundle is None:
-        from leadscore.scoring.meta import BundleMeta
-
-        meta = BundleMeta.model_validate_json(meta_json)
-        bundle = _BUNDLES[meta_json] = ModelBundle(meta, booster_text, segment_boosters)
-    return bundle
 
 
 def score_spark(

@@ -1,0 +1,66 @@
+"""The Spark path's small shared parts: a folder's table, a row's bucket, how many buckets, frames
+handed back to the JVM and small tables brought to the driver."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from leadscore.errors import UserError
+from leadscore.spark.session import read_table, table_path
+from leadscore.spec import DatasetSpec
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+LEADS_PER_BUCKET = 50_000  # a bucket's leads and events are one pandas call in one Python worker
+
+
+def folder_table(spark: SparkSession, folder: str, spec: DatasetSpec, kind: str) -> tuple[DataFrame, str]:
+    stem = spec.table(kind)
+    path = table_path(folder, stem)
+    if path is None:
+        raise UserError(
+            f"{folder}: no '{stem}' table (.csv, .parquet or a Parquet folder) for spec key 'tables.{kind}'"
+        )
+    return read_table(spark, path), Path(path).name
+
+
+def bucket_of(id_column: Any, buckets: int) -> Any:
+    """A lead's bucket: the same for the lead and all its rows, whatever the id's type in each table
+    (hashed as text, as the single-machine join compares ids)."""
+    from pyspark.sql import functions as F
+
+    return F.pmod(F.xxhash64(id_column.cast("string")), F.lit(buckets))
+
+
+def bucket_count(spark: SparkSession, leads: DataFrame) -> int:
+    """About ``LEADS_PER_BUCKET`` leads per bucket, and at least one bucket per core of the cluster (a
+    Parquet count reads the footers only)."""
+    try:
+        cores = int(spark.sparkContext.defaultParallelism)
+    except Exception:  # Spark Connect: no SparkContext on the client
+        cores = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
+    return max(cores, math.ceil(leads.count() / LEADS_PER_BUCKET))
+
+
+def arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """pandas 3 keeps text in Arrow arrays of several chunks, which PySpark 4 cannot hand back to the
+    JVM ("Cannot convert ChunkedArray to Array"): text columns go back as plain Python objects."""
+    text = [c for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)]
+    if not text:
+        return frame
+    return frame.astype({c: object for c in text})
+
+
+def on_driver(frame: DataFrame) -> pd.DataFrame:
+    """A small table on the driver as the pandas reader gives it (through Arrow: PySpark's own
+    pandas conversion warns under pandas 3); times in UTC without a zone, as a Parquet file reads."""
+    table = frame.toArrow().to_pandas()
+    for column in table.columns:
+        if isinstance(table[column].dtype, pd.DatetimeTZDtype):
+            table[column] = table[column].dt.tz_convert("UTC").dt.tz_localize(None)
+    return table
