@@ -320,19 +320,3 @@ def test_a_repeated_lead_id_is_its_first_row_and_the_rows_after_it_keep_theirs()
     ids = pd.Series(["a", "b", "a", "c", None])
     assert lead_rows(ids, pd.Series(["c", "a", "z", "b"])).tolist() == [3, 0, -1, 1]
     assert lead_rows(pd.Series([7, 8, 9]), pd.Series([9, 7])).tolist() == [2, 0]
-
-
-def test_spark_refuses_scope_account_features_in_one_line(tmp_path: Path) -> None:
-    """Spark does not compute ``scope: account`` features yet: one line, not a table without them."""
-    from typer.testing import CliRunner
-
-    from leadscore.cli import app
-
-    data = tmp_path / "data"
-    write_dataset(generate(GeneratorConfig(leads=300, seed=2, accounts=True)), data)
-    out = tmp_path / "f.parquet"
-    result = CliRunner().invoke(
-        app, ["features", str(data), "--spec", "synthetic-accounts", "--out", str(out), "--engine", "spark"]
-    )
-    assert result.exit_code == 2 and "'engagement.colleagues_30d.scope'" in result.output
-    assert not out.exists()

@@ -228,24 +228,18 @@ def _labelled(rows: pd.DataFrame, events: pd.DataFrame, acc: AccountsSpec) -> tu
     return out, int(pipeline.sum())
 
 
-def accounts_at(
-    engine: AccountRollups, rows: np.ndarray, moment: int, tables: AccountTables, acc: AccountsSpec
-) -> pd.DataFrame:
-    """The accounts of ``rows`` (active or not) at one moment, as the model reads them (one
-    account through the API)."""
-    return _with_fit(_rows_at(engine, rows, moment), tables, acc)
-
-
 def _with_fit(rows: pd.DataFrame, tables: AccountTables, acc: AccountsSpec) -> pd.DataFrame:
     """The rows with the account's id, the moment as a time, the row's id and the fit fields."""
     accounts = tables.accounts.iloc[rows[ROW].to_numpy()].reset_index(drop=True)
-    ids = map_values(accounts[acc.id], lead_key)
-    when = pd.to_datetime(rows[MOMENT].to_numpy(), unit="ms")
+    ids = map_values(accounts[acc.id], lead_key).to_numpy(dtype=object)
+    moments = rows[MOMENT].to_numpy(dtype=np.int64)
+    distinct, each = np.unique(moments, return_inverse=True)  # a few moments: each day written once
+    days = np.array([str(np.datetime64(int(m), "ms").astype("datetime64[D]")) for m in distinct], dtype=object)
     head = pd.DataFrame(
         {
-            MOMENT_ID: ids.to_numpy(dtype=object) + "@" + when.strftime("%Y-%m-%d").to_numpy(dtype=object),
-            ACCOUNT_ID: ids.to_numpy(dtype=object),
-            MOMENT: when,
+            MOMENT_ID: ids + "@" + days[each.reshape(-1)] if len(ids) else ids,
+            ACCOUNT_ID: ids,
+            MOMENT: pd.to_datetime(moments, unit="ms"),
         }
     )
     fit = accounts[[c for c in acc.fit if c not in head.columns]]

@@ -276,23 +276,22 @@ def request_events(
     id) as the engine's activity table: times read by the one date rule (``parse_dates``: a time that
     is not one is missing and never read), each row's log (the first when not named) where there are
     several, and every attribute column ``read`` present (empty where no event sent it)."""
-    rows = [
-        {
-            **{k: v for k, v in e.items() if k not in ("type", "time", "log")},
-            columns.id: lead,
-            columns.type: e.get("type"),
-            columns.time: e.get("time"),
-            **({columns.log: e.get("log") or first_log} if columns.log else {}),
-        }
-        for lead, events in sent
-        for e in events
-    ]
     named = [columns.id, columns.type, columns.time, *([columns.log] if columns.log else [])]
-    frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*named, *(c for r in rows for c in r)])))
-    frame[columns.time] = parse_dates(frame[columns.time].astype(object))
-    for column in read:
-        if column not in frame.columns:
-            frame[column] = None
+    data: dict[str, list[Any]] = {c: [] for c in dict.fromkeys([*named, *read])}
+    attributes = [(c, data[c]) for c in data if c not in named]
+    ids, types, times = data[columns.id], data[columns.type], data[columns.time]
+    logs = data[columns.log] if columns.log else None
+    for lead, events in sent:  # column by column: no dict per event
+        for e in events:
+            ids.append(lead)
+            types.append(e.get("type"))
+            times.append(e.get("time"))
+            if logs is not None:
+                logs.append(e.get("log") or first_log)
+            for column, values in attributes:
+                values.append(e.get(column))
+    frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in data.items()})
+    frame[columns.time] = parse_dates(frame[columns.time])
     return frame
 
 

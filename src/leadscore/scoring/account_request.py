@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.account_scope import activity_of
-from leadscore.data.account_table import accounts_at
+from leadscore.data.account_table import ACCOUNT_ID, MOMENT, MOMENT_ID
 from leadscore.data.accounts import AccountTables
 from leadscore.data.matching import Matches
+from leadscore.features import parse_dates
 from leadscore.features.account_scope import AccountScope
 from leadscore.features.accounts import AccountActivity, AccountRollups, lead_rows
 from leadscore.features.rollups import request_events
@@ -28,7 +29,7 @@ from leadscore.features.values import lead_key, moment_ms
 from leadscore.scoring.accounts import buying_group
 from leadscore.scoring.batch import score_output
 from leadscore.scoring.bundle import ModelBundle
-from leadscore.spec import ActivityColumns, DatasetSpec, read_columns
+from leadscore.spec import AccountsSpec, ActivityColumns, DatasetSpec, read_columns
 from leadscore.spec.activity import ACTIVITY, definitions_by_log
 
 ACCOUNT_KEY = "account"  # a lead sent to /v1/score with its account: the body /v1/accounts/score takes
@@ -105,8 +106,8 @@ def account_answer(bundle: ModelBundle, body: Any, explain: int = 3) -> dict[str
     moment = checked.moment
     tables, activity, logged = _activity(spec, checked)
     log_of = definitions_by_log(acc.engagement, spec.logs) if logged else None
-    frame = accounts_at(AccountRollups(activity, acc.engagement, log_of), np.array([0]), moment, tables, acc)
-    scored = score_output(bundle, frame, explain)
+    frame = _one_row(checked, AccountRollups(activity, acc.engagement, log_of).at(moment), acc)
+    scored = score_output(bundle, frame, explain, by_record=True)  # one row: as the service encodes a lead
     group = buying_group(activity, np.array([0]), spec, moment).iloc[0]
     return {
         "account_id": lead_key(checked.account.get(acc.id)),
@@ -124,6 +125,17 @@ def account_answer(bundle: ModelBundle, body: Any, explain: int = 3) -> dict[str
         "roles_missing": [r for r in str(group["roles_missing"]).split(", ") if r],
         "model_version": bundle.version,
     }
+
+
+def _one_row(body: AccountBody, values: pd.DataFrame, acc: AccountsSpec) -> pd.DataFrame:
+    """The account as the model reads it at the moment (the account table's columns for one account,
+    without the table joins a folder needs): its id, the moment, its fit fields, its engagement."""
+    key = lead_key(body.account.get(acc.id))
+    when = pd.Timestamp(body.moment, unit="ms")
+    row = {MOMENT_ID: f"{key}@{when.strftime('%Y-%m-%d')}", ACCOUNT_ID: key, MOMENT: when}
+    row |= {c: body.account.get(c) for c in acc.fit if c not in row}
+    row |= {name: value for name, value in values.iloc[0].items()}
+    return pd.DataFrame([row])
 
 
 def lead_account_answer(bundle: ModelBundle, lead: Mapping[str, Any], explain: int = 3) -> dict[str, Any]:
@@ -197,24 +209,14 @@ def _tables(spec: DatasetSpec, account: Mapping[str, Any], leads: list[Mapping[s
     """The account's one-row table and its leads' table, every lead matched to it by id."""
     acc = spec.accounts
     assert acc is not None and spec.id and spec.time
-    rows = [{k: v for k, v in lead.items() if k != "events"} for lead in leads]
-    for i, row in enumerate(rows):
-        if lead_key(row.get(spec.id)) == "":
+    # only what the engine reads of a lead (its id, time and the columns its roles look at)
+    wanted = list(dict.fromkeys([spec.id, spec.time, *(c for role in acc.roles.values() for c in role)]))
+    for i, lead in enumerate(leads):
+        if lead_key(lead.get(spec.id)) == "":
             raise AccountRequestError(f"leads[{i}].{spec.id}", "each lead needs its id")
-    frame = pd.DataFrame(
-        rows, columns=list(dict.fromkeys([spec.id, spec.time, *(c for r in rows for c in r)]))
-    )
-    for columns in acc.roles.values():
-        for column in columns:
-            if column not in frame.columns:
-                frame[column] = None
-    frame[spec.time] = pd.to_datetime(
-        frame[spec.time].astype("string"), utc=True, format="ISO8601", errors="coerce"
-    ).dt.tz_localize(None)
-    accounts = pd.DataFrame([dict(account)])
-    for column in acc.fit:  # a fit field not sent is a missing value
-        if column not in accounts.columns:
-            accounts[column] = None
+    frame = pd.DataFrame({c: [lead.get(c) for lead in leads] for c in wanted}, columns=wanted, dtype=object)
+    frame[spec.time] = pd.Series(parse_dates(frame[spec.time]), index=frame.index)
+    accounts = pd.DataFrame({c: [account.get(c)] for c in dict.fromkeys([acc.id, *acc.fit])}, dtype=object)
     ids = [lead_key(v) for v in frame[spec.id]]
     matched = pd.DataFrame(
         {"lead_id": ids, "account_id": [lead_key(account.get(acc.id))] * len(ids), "method": "id"}

@@ -55,14 +55,17 @@ SEGMENT_COLUMNS = ("segment", "segment_model")
 TIME_COLUMNS = ("p_sql_7d", "p_sql_30d", "expected_days_to_sql")  # with a time-to-SQL head
 
 
-def score_output(bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0) -> pd.DataFrame:
+def score_output(
+    bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0, *, by_record: bool = False
+) -> pd.DataFrame:
     """The batch-scoring table: id, p_sql, mql, grade, the top reasons when asked, and the fit and
-    engagement parts (band and log-odds)."""
-    return _score_output(bundle, frame, explain)[0]
+    engagement parts (band and log-odds). ``by_record``: a few rows encoded as the service encodes a
+    lead (the same values, without the column-wise passes that pay off for a batch)."""
+    return _score_output(bundle, frame, explain, by_record=by_record)[0]
 
 
 def _score_output(
-    bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0
+    bundle: ModelBundle, frame: pd.DataFrame, explain: int = 0, *, by_record: bool = False
 ) -> tuple[pd.DataFrame, Scored | None]:
     out: dict[str, Any] = {}
     id_col = bundle.id_column
@@ -82,8 +85,8 @@ def _score_output(
         if bundle.segmented:
             out.update({c: np.array([], dtype=object) for c in SEGMENT_COLUMNS})
         return pd.DataFrame(out), None
-    X = bundle.encode(frame)
-    records = frame.to_dict(orient="records") if explain > 0 else None
+    records = frame.to_dict(orient="records") if explain > 0 or by_record else None
+    X = bundle.encoder.encode_records(records) if by_record and records is not None else bundle.encode(frame)
     scored = bundle.score_matrix(X, explain=explain, records=records, segments=bundle.segment_keys(frame))
     out["p_sql"] = np.round(scored.p_sql, 6)
     out["mql"] = scored.mql
