@@ -49,14 +49,18 @@ def world(tmp: Path) -> tuple[Path, ModelBundle]:
 def body(folder: Path, size: int = 10) -> dict[str, Any]:
     """The account with the most matched leads, cut to ``size``, as a CRM would send it."""
     spec = load_spec("synthetic-accounts")
-    tables = read_account_tables(folder, spec)
+    tables = read_account_tables(folder, spec, every_column=True)
     matches = tables.matches.frame.dropna(subset=["account_id"])
     account_id = matches["account_id"].value_counts().index[0]
     mine = list(matches.loc[matches["account_id"] == account_id, "lead_id"])[:size]
     leads = tables.leads.loc[tables.leads["lead_id"].astype(str).isin(mine)].drop_duplicates("lead_id")
     events = pd.read_parquet(folder / "events.parquet")
     account = tables.accounts.loc[tables.accounts["account_id"].astype(str) == account_id].iloc[0]
-    sent: dict[str, Any] = {"account": json.loads(account.to_json()), "leads": [], "as_of": "2025-03-01T00:00:00Z"}
+    sent: dict[str, Any] = {
+        "account": json.loads(account.to_json()),
+        "leads": [],
+        "as_of": "2025-03-01T00:00:00Z",
+    }
     for _, lead in leads.iterrows():
         fields = json.loads(lead.to_json(date_format="iso"))
         own = events.loc[events["lead_id"] == lead["lead_id"]]

@@ -174,7 +174,7 @@ def _account_body(folder: Path, account_id: str, day: str) -> dict[str, Any]:
     from leadscore.data.accounts import read_account_tables
     from leadscore.spec import load_spec
 
-    tables = read_account_tables(folder, load_spec("synthetic-accounts"))
+    tables = read_account_tables(folder, load_spec("synthetic-accounts"), every_column=True)
     matches = tables.matches.frame
     mine = set(matches.loc[matches["account_id"] == account_id, "lead_id"])
     leads = tables.leads.loc[tables.leads["lead_id"].astype(str).isin(mine)].drop_duplicates("lead_id")

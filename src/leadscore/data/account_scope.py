@@ -13,7 +13,7 @@ from leadscore.data.accounts import AccountTables, accounts_of, read_account_tab
 from leadscore.errors import UserError
 from leadscore.features.account_scope import AccountScope
 from leadscore.features.accounts import AccountActivity, account_activity, lead_roles, lead_rows
-from leadscore.features.values import lead_key, map_values, to_epoch_ms
+from leadscore.features.values import lead_keys, to_epoch_ms
 from leadscore.spec import ActivityColumns, DatasetSpec, read_columns
 from leadscore.spec.activity import definitions_by_log
 
@@ -25,13 +25,14 @@ def activity_of(
     spec: DatasetSpec,
     *,
     alone: bool = False,
+    until_ms: float | None = None,
 ) -> AccountActivity:
     """The leads' activity keyed by their account rows (as matched), with each lead's creation and
     roles. ``alone``: a lead without an account is its own account of one (after the real ones), so
     its own events are read (``scope: account``: the account, or the lead itself)."""
     acc = accounts_of(spec)
     assert spec.time
-    keys = map_values(tables.accounts[acc.id], lead_key)
+    keys = lead_keys(tables.accounts[acc.id])
     index = pd.Index(keys.to_numpy(dtype=object))
     matched = tables.matches.frame["account_id"].to_numpy(dtype=object)
     missing = pd.isna(matched)
@@ -57,6 +58,7 @@ def activity_of(
         lead_roles(tables.leads, acc.roles),
         n_accounts,
         keep_columns=read,
+        until_ms=until_ms,
     )
 
 

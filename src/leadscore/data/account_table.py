@@ -28,7 +28,7 @@ from leadscore.features.accounts import (
     first_event,
 )
 from leadscore.features.rollups import NAT_MS
-from leadscore.features.values import MS_PER_DAY, lead_key, map_values, to_epoch_ms
+from leadscore.features.values import MS_PER_DAY, lead_keys, map_values, to_epoch_ms
 from leadscore.spec import AccountsSpec, DatasetSpec, LabelRule
 from leadscore.spec.accounts import AccountLabel
 from leadscore.spec.activity import ACTIVITY, definitions_by_log
@@ -82,12 +82,15 @@ def moment_grid(every: str | float, start_ms: float, end_ms: float) -> np.ndarra
     return np.arange(first_ms, int(end_ms) + 1, step, dtype=np.int64)
 
 
-def account_table(folder: str | Path, spec: DatasetSpec, *, as_of: float | None = None) -> AccountTable:
+def account_table(
+    folder: str | Path, spec: DatasetSpec, *, as_of: float | None = None, every_column: bool = False
+) -> AccountTable:
     """Every account at each of its training moments with its label, or (``as_of``, epoch ms) every
-    account with an event by then at that one moment, without a label."""
+    account with an event by then at that one moment, without a label (``every_column``: the leads'
+    table keeps all its columns, for a report that scores each person)."""
     acc = accounts_of(spec)
-    tables = read_account_tables(folder, spec)
-    activity = _activity(Path(folder), spec, tables)
+    tables = read_account_tables(folder, spec, every_column=every_column)
+    activity = _activity(Path(folder), spec, tables, as_of)
     export_ms = _export_ms(spec, tables, activity)
     if as_of is not None:
         moments = np.array([int(as_of)], dtype=np.int64)
@@ -128,11 +131,12 @@ def account_rows(
     return _with_fit(rows, tables, acc), counts
 
 
-def _activity(folder: Path, spec: DatasetSpec, tables: AccountTables) -> AccountActivity:
-    """The leads' activity keyed by account row (an empty log without a declared one)."""
+def _activity(folder: Path, spec: DatasetSpec, tables: AccountTables, until: float | None) -> AccountActivity:
+    """The leads' activity keyed by account row (an empty log without a declared one); ``until``:
+    the moment scored, after which nothing is kept."""
     if spec.activity is not None:
         events, _ = folder_activity(folder, spec, None, tables.leads)
-        return activity_of(events, spec.activity, tables, spec)
+        return activity_of(events, spec.activity, tables, spec, until_ms=until)
     events = pd.DataFrame({ACTIVITY.id: [], ACTIVITY.time: [], ACTIVITY.type: []})
     return activity_of(events, ACTIVITY, tables, spec)
 
@@ -174,7 +178,7 @@ def _label_times(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: Acc
     """What makes a moment positive, per account row: opportunities' creation times, or the times
     the account's leads entered one of ``label.stages``."""
     assert acc.label is not None
-    keys = pd.Index(map_values(tables.accounts[acc.id], lead_key).to_numpy(dtype=object))
+    keys = pd.Index(lead_keys(tables.accounts[acc.id]).to_numpy(dtype=object))
     if acc.label.opportunities is not None:
         return opportunity_times(tables, acc)
     if spec.stages is None:
@@ -188,7 +192,7 @@ def _label_times(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: Acc
     )
     history = history.loc[entered.isin(wanted).to_numpy()]
     matched = tables.matches.frame.set_index("lead_id")["account_id"]
-    account = map_values(history[spec.stages.id], lead_key).map(matched)
+    account = lead_keys(history[spec.stages.id]).map(matched)
     rows = keys.get_indexer(account.fillna("").to_numpy(dtype=object))
     return pd.DataFrame({"row": rows, "t": to_epoch_ms(history[spec.stages.time])})
 
@@ -196,11 +200,11 @@ def _label_times(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: Acc
 def opportunity_times(tables: AccountTables, acc: AccountsSpec) -> pd.DataFrame:
     """Each opportunity's account row (-1: not among ``tables.accounts``) and creation time."""
     assert acc.label is not None and acc.label.opportunities is not None
-    keys = pd.Index(map_values(tables.accounts[acc.id], lead_key).to_numpy(dtype=object))
+    keys = pd.Index(lead_keys(tables.accounts[acc.id]).to_numpy(dtype=object))
     opps = tables.opportunities
     assert opps is not None
     named = acc.label.opportunities
-    rows = keys.get_indexer(map_values(opps[named.id], lead_key).to_numpy(dtype=object))
+    rows = keys.get_indexer(lead_keys(opps[named.id]).to_numpy(dtype=object))
     return pd.DataFrame({"row": rows, "t": to_epoch_ms(opps[named.time])})
 
 
@@ -231,10 +235,12 @@ def _labelled(rows: pd.DataFrame, events: pd.DataFrame, acc: AccountsSpec) -> tu
 def _with_fit(rows: pd.DataFrame, tables: AccountTables, acc: AccountsSpec) -> pd.DataFrame:
     """The rows with the account's id, the moment as a time, the row's id and the fit fields."""
     accounts = tables.accounts.iloc[rows[ROW].to_numpy()].reset_index(drop=True)
-    ids = map_values(accounts[acc.id], lead_key).to_numpy(dtype=object)
+    ids = lead_keys(accounts[acc.id]).to_numpy(dtype=object)
     moments = rows[MOMENT].to_numpy(dtype=np.int64)
     distinct, each = np.unique(moments, return_inverse=True)  # a few moments: each day written once
-    days = np.array([str(np.datetime64(int(m), "ms").astype("datetime64[D]")) for m in distinct], dtype=object)
+    days = np.array(
+        [str(np.datetime64(int(m), "ms").astype("datetime64[D]")) for m in distinct], dtype=object
+    )
     head = pd.DataFrame(
         {
             MOMENT_ID: ids + "@" + days[each.reshape(-1)] if len(ids) else ids,

@@ -17,9 +17,9 @@ from leadscore.data.activity import require_columns
 from leadscore.data.lifecycle import with_scoring_time
 from leadscore.data.matching import MatchColumns, Matches, free_mail_domains, match_leads
 from leadscore.data.paths import leads_path
-from leadscore.data.sources import find_table, read_table
+from leadscore.data.sources import find_table, read_some_columns, read_table
 from leadscore.errors import UserError
-from leadscore.features.values import lead_key, map_values
+from leadscore.features.values import lead_keys
 from leadscore.spec import AccountsSpec, DatasetSpec
 
 
@@ -42,9 +42,12 @@ def accounts_of(spec: DatasetSpec) -> AccountsSpec:
     return spec.accounts
 
 
-def read_account_tables(folder: str | Path, spec: DatasetSpec, *, strict: bool = True) -> AccountTables:
+def read_account_tables(
+    folder: str | Path, spec: DatasetSpec, *, strict: bool = True, every_column: bool = False
+) -> AccountTables:
     """The folder's leads, accounts and opportunities, checked, with every lead matched. ``strict``:
-    duplicate account ids stop (``validate`` counts them instead)."""
+    duplicate account ids stop (``validate`` counts them instead). The leads keep the columns the
+    accounts read (``lead_columns``), or ``every_column`` (a report scoring each person)."""
     acc = accounts_of(spec)
     folder = Path(folder)
     if not folder.is_dir():
@@ -52,7 +55,10 @@ def read_account_tables(folder: str | Path, spec: DatasetSpec, *, strict: bool =
     if not spec.id:
         raise UserError(f"spec '{spec.name}': key 'id' (the leads' id column) is needed to match accounts")
     leads_file = leads_path(folder, spec)
-    leads = with_scoring_time(read_table(leads_file), spec)
+    wanted = None if every_column else lead_columns(spec)
+    leads = with_scoring_time(
+        read_table(leads_file) if wanted is None else read_some_columns(leads_file, wanted), spec
+    )
     accounts, accounts_name = _table(folder, spec, "accounts")
     check_columns(spec, leads, leads_file.name, accounts, accounts_name)
     counts = {"duplicate_account_ids": _duplicates(accounts, acc.id)}
@@ -70,11 +76,24 @@ def read_account_tables(folder: str | Path, spec: DatasetSpec, *, strict: bool =
             "accounts.label.opportunities",
             named.model_dump(),
         )
-        keys = map_values(opportunities[named.id], lead_key)
-        known = keys.isin(set(map_values(accounts[acc.id], lead_key)))
+        keys = lead_keys(opportunities[named.id])
+        known = keys.isin(set(lead_keys(accounts[acc.id])))
         counts["unknown_opportunities"] = int((~known).sum())
         opportunities = opportunities.loc[known.to_numpy()].reset_index(drop=True)
     return AccountTables(leads, accounts, opportunities, matches, sources, counts)
+
+
+def lead_columns(spec: DatasetSpec) -> list[str] | None:
+    """What the accounts read of a lead: its id and time, the columns it is matched by, its roles',
+    its email; None (every column) when a log keyed by email must find the leads' email column by
+    its values."""
+    acc = accounts_of(spec)
+    if spec.email is None and any(log.email is not None for log in spec.logs.values()):
+        return None
+    named = [spec.id, spec.time, *spec.time_also, acc.lead_account, acc.match.email, acc.match.company]
+    named += [spec.email]
+    named += [c for role in acc.roles.values() for c in role]
+    return [c for c in dict.fromkeys(named) if c]
 
 
 def _table(folder: Path, spec: DatasetSpec, kind: str) -> tuple[pd.DataFrame, str]:
@@ -138,5 +157,5 @@ def duplicate_ids_line(accounts: pd.DataFrame, id_col: str, name: str) -> str | 
 
 
 def _duplicates(accounts: pd.DataFrame, id_col: str) -> int:
-    keys = map_values(accounts[id_col], lead_key)
+    keys = lead_keys(accounts[id_col])
     return int((keys.duplicated() & (keys != "")).sum())

@@ -21,7 +21,7 @@ from leadscore.data.joins import joined
 from leadscore.data.personal import email_column
 from leadscore.data.sources import find_table, read_table
 from leadscore.errors import UserError
-from leadscore.features.values import canonical_category, lead_key, map_values
+from leadscore.features.values import canonical_category, lead_keys, map_values
 from leadscore.spec import ActivityColumns, DatasetSpec, EventLog, read_columns
 
 
@@ -128,10 +128,10 @@ def _joined_table(folder: Path, table: pd.DataFrame, log: EventLog, key: str, so
         )
     other = read_table(path)
     require_columns(other.columns, path.name, f"{key}.join", {"id": join.id})
-    right = map_values(other[join.id], lead_key).to_numpy(dtype=object)
+    right = lead_keys(other[join.id]).to_numpy(dtype=object)
     first = ~pd.Index(right).duplicated()  # an id given twice: its first row
     other = other.loc[first].rename(columns=lambda c: f"{join.table}.{c}")
-    left = map_values(table[join.by], lead_key).to_numpy(dtype=object)
+    left = lead_keys(table[join.by]).to_numpy(dtype=object)
     position = pd.Index(right[first]).get_indexer(left)
     joined_rows = other.iloc[np.where(position >= 0, position, 0)].reset_index(drop=True)
     found = np.broadcast_to((position >= 0)[:, None], joined_rows.shape)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from leadscore.features.values import is_missing, lead_key, map_values
+from leadscore.features.values import is_missing, lead_keys, map_values
 
 METHODS = ("id", "domain", "company", "none")
 MATCH_COLUMNS = ("lead_id", "account_id", "method")
@@ -167,14 +167,14 @@ def matched_line(counts: dict[str, int]) -> str:
 def match_leads(leads: pd.DataFrame, accounts: pd.DataFrame, cols: MatchColumns) -> Matches:
     """Every lead of ``leads`` with its account: by its own account column, else email domain,
     else company name (ambiguous domains and names match nobody, and are counted)."""
-    account_keys = map_values(accounts[cols.account_id], lead_key)
+    account_keys = lead_keys(accounts[cols.account_id])
     known = set(account_keys) - {""}
     n = len(leads)
     found = np.full(n, None, dtype=object)
     method = np.full(n, "none", dtype=object)
     counts = dict.fromkeys(METHODS, 0) | {"ambiguous": 0, "unknown_account": 0, "free_mail": 0}
     if cols.lead_account is not None:
-        given_keys = map_values(leads[cols.lead_account], lead_key)
+        given_keys = lead_keys(leads[cols.lead_account])
         given = given_keys.to_numpy(dtype=object)
         ok = given_keys.isin(known).to_numpy()  # hashed: np.isin on text compares every pair
         found[ok], method[ok] = given[ok], "id"
@@ -197,7 +197,7 @@ def match_leads(leads: pd.DataFrame, accounts: pd.DataFrame, cols: MatchColumns)
     counts["ambiguous"] = int((ambiguous & (method == "none")).sum())
     frame = pd.DataFrame(
         {
-            "lead_id": map_values(leads[cols.lead_id], lead_key).to_numpy(dtype=object),
+            "lead_id": lead_keys(leads[cols.lead_id]).to_numpy(dtype=object),
             "account_id": found,
             "method": method,
         }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from leadscore.features.values import lead_key, map_values, to_epoch_ms
+from leadscore.features.values import lead_keys, map_values, to_epoch_ms
 from leadscore.spec import DatasetSpec
 
 MOMENT_OF = "__moment_of"  # the lead's own id, beside its moment's id
@@ -32,11 +32,11 @@ def moment_table(frame: pd.DataFrame, history: pd.DataFrame, spec: DatasetSpec) 
     stage = map_values(history[log.stage], lambda v: str(v).strip().casefold() if v is not None else "")
     entries = pd.DataFrame(
         {
-            "key": map_values(history[log.id], lead_key).to_numpy(dtype=object),
+            "key": lead_keys(history[log.id]).to_numpy(dtype=object),
             "t": to_epoch_ms(history[log.time]),
         }
     ).loc[stage.isin(wanted).to_numpy()]
-    known = set(map_values(frame[spec.id], lead_key).dropna())
+    known = set(lead_keys(frame[spec.id]).dropna())
     entries = entries.loc[entries["key"].isin(known) & (entries["t"] != np.iinfo(np.int64).min)]
     entries = entries.sort_values(["key", "t"], kind="stable").drop_duplicates(["key", "t"])
     entries["number"] = entries.groupby("key").cumcount() + 1
@@ -47,7 +47,7 @@ def moment_table(frame: pd.DataFrame, history: pd.DataFrame, spec: DatasetSpec) 
 def leads_at_moments(frame: pd.DataFrame, moments: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """One row per moment (leads without one are not scored at any): the moment's id and time."""
     assert spec.id and spec.time
-    keyed = frame.assign(**{_KEY: map_values(frame[spec.id], lead_key).to_numpy(dtype=object)})
+    keyed = frame.assign(**{_KEY: lead_keys(frame[spec.id]).to_numpy(dtype=object)})
     out = keyed.merge(moments, left_on=_KEY, right_on="key", how="inner", sort=False)
     out[MOMENT_OF] = out[spec.id]
     out[MOMENT_NO] = out["number"].astype(int)
@@ -60,7 +60,7 @@ def latest_moment(frame: pd.DataFrame, moments: pd.DataFrame, spec: DatasetSpec)
     """Each lead under its own id, scored at its latest moment (a lead without one keeps its time)."""
     assert spec.id and spec.time
     last = moments.drop_duplicates("key", keep="last").set_index("key")["t"]
-    at = map_values(frame[spec.id], lead_key).map(last)
+    at = lead_keys(frame[spec.id]).map(last)
     out = frame.copy()
     when = pd.to_datetime(at, unit="ms")
     if spec.time in out.columns:
@@ -74,7 +74,7 @@ def latest_moment(frame: pd.DataFrame, moments: pd.DataFrame, spec: DatasetSpec)
 def table_at_moments(table: pd.DataFrame, id_col: str, moments: pd.DataFrame) -> pd.DataFrame:
     """A declared table's rows copied for each moment of their lead, under the moment's id (rows of
     leads without a moment are not read)."""
-    keyed = table.assign(**{_KEY: map_values(table[id_col], lead_key).to_numpy(dtype=object)})
+    keyed = table.assign(**{_KEY: lead_keys(table[id_col]).to_numpy(dtype=object)})
     out = keyed.merge(moments[["key", "row_id"]], left_on=_KEY, right_on="key", how="inner", sort=False)
     out[id_col] = out["row_id"]
     return out.drop(columns=[_KEY, "key", "row_id"]).reset_index(drop=True)

@@ -108,6 +108,18 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     return _parse(path, path, columns)
 
 
+def read_some_columns(path: str | Path, wanted: list[str]) -> pd.DataFrame:
+    """``read_table`` keeping only ``wanted`` columns (those the file has; the others are left for the
+    caller's check to name) from a Parquet file, which reads them alone; a CSV is read whole."""
+    path = resolve_leads_path(path)
+    kind = _opened(path)
+    if kind != "parquet" or path.is_dir():
+        return read_table(path)
+    raw = pq.read_schema(path).names
+    keep = [name for name in raw if str(name).strip() in set(wanted)]
+    return _parse(path, path, keep or None)
+
+
 def read_table_hashed(path: str | Path) -> tuple[pd.DataFrame, str]:
     """Read one file (or folder of Parquet parts) and its SHA-256 from a single read of its bytes (the
     data a run was trained on): what is hashed is what is parsed."""

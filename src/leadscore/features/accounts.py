@@ -75,6 +75,7 @@ def account_activity(
     roles: dict[str, np.ndarray],
     n_accounts: int,
     keep_columns: Sequence[str] | None = None,
+    until_ms: float | None = None,
 ) -> AccountActivity:
     """The events of matched leads (``lead_ids``: the leads table's ids, row by row with
     ``lead_account``), each with its account and lead row, sorted by time; ``keep_columns``: the
@@ -83,6 +84,8 @@ def account_activity(
     times = to_epoch_ms(events[columns.time])
     account = np.where(lead >= 0, lead_account[np.maximum(lead, 0)], -1)
     keep = (account >= 0) & (times != NAT_MS)
+    if until_ms is not None:  # scored as of one moment: what happened later is never read, so not kept
+        keep &= times <= until_ms
     order = np.flatnonzero(keep)[np.argsort(times[keep], kind="stable")]
     if keep_columns is not None:
         events = events[list(dict.fromkeys(c for c in keep_columns if c in events.columns))]

@@ -280,6 +280,15 @@ def map_unique(series: pd.Series, func: Any) -> np.ndarray:
     return _per_distinct(series, func, np.float64)
 
 
+def lead_keys(series: pd.Series) -> pd.Series:
+    """``lead_key`` of every value (``map_values(series, lead_key)``); whole-number columns, the
+    usual CRM id, converted in one pass (a million ids in milliseconds, not a call per distinct id)."""
+    if pd.api.types.is_integer_dtype(series.dtype) and not series.hasnans:
+        text = np.asarray(series, dtype=np.int64).astype(str).astype(object)
+        return pd.Series(text, index=series.index, dtype=object)
+    return map_values(series, lead_key)
+
+
 def map_values(series: pd.Series, func: Any) -> pd.Series:
     """``series.map(func)``, calling ``func`` once per distinct value (missing values get ``func(None)``)."""
     return pd.Series(_per_distinct(series, func, object), index=series.index, dtype=object)

@@ -23,7 +23,7 @@ from leadscore.data.personal import email_column, personal_reason, unusable_reas
 from leadscore.data.sources import read_table
 from leadscore.errors import UserError
 from leadscore.features.encoder import infer_kind
-from leadscore.features.values import lead_key, map_values
+from leadscore.features.values import lead_key, lead_keys, map_values
 from leadscore.modeling.leakage import name_hint
 from leadscore.spec import load_spec
 
@@ -223,7 +223,7 @@ def _label_column(draft: Draft, leads: pd.DataFrame) -> None:
 def _join_column(table: pd.DataFrame, leads: pd.DataFrame, ident: str | None) -> str | None:
     if ident is None:
         return None
-    known = set(map_values(leads[ident], lead_key).dropna())
+    known = set(lead_keys(leads[ident]).dropna())
     # the lead's column, not the table's own row id (an engagement's id may look like a lead's)
     columns = sorted(table.columns, key=lambda c: (not LEAD_REF.search(str(c)), table[c].is_unique))
     for col in columns:

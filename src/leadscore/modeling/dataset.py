@@ -28,7 +28,7 @@ from leadscore.data.sources import format_warnings, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
 from leadscore.features import canonical_category, dates_ms, map_values, parse_dates
-from leadscore.features.values import date_warnings, lead_key
+from leadscore.features.values import date_warnings, lead_keys
 from leadscore.modeling.survival import Observed, observed
 from leadscore.spec import DatasetSpec
 
@@ -319,7 +319,7 @@ def lead_groups(frame: pd.DataFrame) -> np.ndarray | None:
     """Each row's lead (its own id) when a lead has several scoring moments, else None."""
     if MOMENT_OF not in frame.columns:
         return None
-    return map_values(frame[MOMENT_OF], lead_key).to_numpy(dtype=object)
+    return lead_keys(frame[MOMENT_OF]).to_numpy(dtype=object)
 
 
 def row_groups(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | None:
@@ -327,7 +327,7 @@ def row_groups(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | None:
     moments (its fit fields nearly name it: a fold holding its other months would score it from
     memory, and the calibration and cutoff set on those scores would promise too much)."""
     if spec.account_of is not None and ACCOUNT_ID in frame.columns:
-        return map_values(frame[ACCOUNT_ID], lead_key).to_numpy(dtype=object)
+        return lead_keys(frame[ACCOUNT_ID]).to_numpy(dtype=object)
     return lead_groups(frame)
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from leadscore.data.account_table import ACCOUNT_ID, ROW, account_table
 from leadscore.data.folders import read_leads
 from leadscore.errors import UserError
-from leadscore.features.values import MS_PER_DAY, lead_key, map_values
+from leadscore.features.values import MS_PER_DAY, lead_key, lead_keys
 from leadscore.reports import svg
 from leadscore.reports.html import model_ids
 from leadscore.scoring.accounts import ENGAGED_DAYS, account_scores
@@ -73,7 +73,7 @@ def account_context(
 ) -> dict[str, Any]:
     """One account as its owner reads it."""
     spec = _spec(bundle)
-    table = account_table(data, spec, as_of=as_of_ms)
+    table = account_table(data, spec, as_of=as_of_ms, every_column=True)
     at = np.flatnonzero(table.frame[ACCOUNT_ID].to_numpy(dtype=object) == lead_key(account_id))
     if not len(at):
         raise UserError(f"--account-id: no account '{account_id}' with activity by then in {data}")
@@ -114,7 +114,7 @@ def _people(
     mine = np.flatnonzero(act.lead_account == row)
     leads = table.tables.leads.iloc[mine]
     names = list(spec.accounts.roles)
-    ids = map_values(leads[spec.id], lead_key).to_numpy(dtype=object)
+    ids = lead_keys(leads[spec.id]).to_numpy(dtype=object)
     times, who = act.times[events], act.lead[events]
     recent = times >= as_of_ms - ENGAGED_DAYS * MS_PER_DAY
     own = _lead_scores(lead_bundle, data, spec, ids) if lead_bundle is not None else {}
@@ -136,12 +136,12 @@ def _people(
 
 def _lead_scores(lead_bundle: ModelBundle, data: str | Path, spec: Any, ids: np.ndarray) -> dict[str, float]:
     leads = read_leads(data, lead_bundle.spec)
-    keys = map_values(leads[spec.id], lead_key)
+    keys = lead_keys(leads[spec.id])
     chosen = leads.loc[keys.isin(set(ids)).to_numpy()].drop_duplicates(spec.id)
     if chosen.empty:
         return {}
     scored = score_output(lead_bundle, chosen)
-    return dict(zip(map_values(chosen[spec.id], lead_key), scored["p_sql"], strict=True))
+    return dict(zip(lead_keys(chosen[spec.id]), scored["p_sql"], strict=True))
 
 
 def _timeline(table: Any, events: np.ndarray) -> list[dict[str, Any]]:

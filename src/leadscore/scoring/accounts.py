@@ -15,7 +15,7 @@ from leadscore.data.account_table import ACCOUNT_ID, MOMENT, ROW, AccountTable, 
 from leadscore.data.sources import write_frame
 from leadscore.errors import UserError
 from leadscore.features.accounts import AccountActivity, AccountRollups
-from leadscore.features.values import lead_key, map_values
+from leadscore.features.values import lead_keys
 from leadscore.scoring.batch import score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.spec import AccountAggregation, DatasetSpec
@@ -129,7 +129,7 @@ def lead_accounts(
     account_of = dict(zip(matches["lead_id"], matches["account_id"], strict=True))
 
     def extend(frame: pd.DataFrame) -> pd.DataFrame:
-        keys = map_values(frame[id_column], lead_key)
+        keys = lead_keys(frame[id_column])
         account = keys.map(account_of)
         return frame.assign(
             account_id=account.to_numpy(dtype=object), p_opportunity=account.map(p_of).to_numpy(dtype=float)

@@ -22,7 +22,7 @@ from leadscore.data.accounts import AccountTables, accounts_of
 from leadscore.data.matching import Matches
 from leadscore.features.account_scope import AccountScope
 from leadscore.features.accounts import lead_rows
-from leadscore.features.values import lead_key, map_values, to_epoch_ms
+from leadscore.features.values import lead_keys, to_epoch_ms
 from leadscore.spark.matched import (
     LEAD_ROW,
     MATCHED,
@@ -117,8 +117,8 @@ def _values(
     acc = accounts_of(spec)
     assert spec.id and spec.time and spec.activity is not None
     definitions = spec.declared_account
-    ids = map_values(leads[spec.id], lead_key)
-    index = pd.Index(map_values(accounts[acc.id], lead_key).to_numpy(dtype=object))
+    ids = lead_keys(leads[spec.id])
+    index = pd.Index(lead_keys(accounts[acc.id]).to_numpy(dtype=object))
     wanted = pd.unique(leads[MATCHED].dropna().to_numpy(dtype=object))
     rows = np.sort(index.get_indexer(wanted))
     matched = pd.DataFrame(
@@ -131,9 +131,7 @@ def _values(
     own = leads.drop(columns=[MATCHED, LEAD_ROW, BUCKET], errors="ignore").assign(
         **{spec.id: matched["lead_id"]}
     )
-    events = events.assign(
-        **{spec.activity.id: map_values(events[spec.activity.id], lead_key).to_numpy(dtype=object)}
-    )
+    events = events.assign(**{spec.activity.id: lead_keys(events[spec.activity.id]).to_numpy(dtype=object)})
     tables = AccountTables(own, accounts.iloc[rows].reset_index(drop=True), None, Matches(matched, {}))
     activity = activity_of(events, spec.activity, tables, spec, alone=True)
     log_of = definitions_by_log(definitions, spec.logs) if spec.activity.log is not None else None

@@ -41,7 +41,7 @@ from leadscore.data.maturity import parse_observed_until
 from leadscore.errors import UserError
 from leadscore.features.accounts import AccountActivity
 from leadscore.features.rollups import NAT_MS
-from leadscore.features.values import lead_key, map_values, to_epoch_ms
+from leadscore.features.values import lead_keys, to_epoch_ms
 from leadscore.scoring.accounts import as_written, scores_of
 from leadscore.spark.bundles import bundle_of, bundle_payload
 from leadscore.spark.matched import LEAD_ROW, MATCHED, OWNER, account_events, driver_tables, matched_leads
@@ -290,7 +290,7 @@ def _rows(
     accounts they match (their rows in the whole accounts table kept), by the single-machine engine."""
     acc = accounts_of(spec)
     assert spec.id and spec.activity is not None
-    index = pd.Index(map_values(accounts[acc.id], lead_key).to_numpy(dtype=object))
+    index = pd.Index(lead_keys(accounts[acc.id]).to_numpy(dtype=object))
     wanted = (
         pd.unique(leads[MATCHED].dropna().to_numpy(dtype=object))
         if len(leads)
@@ -302,20 +302,18 @@ def _rows(
     if opportunities is not None:
         named = label_of(spec).opportunities
         assert named is not None
-        keys = map_values(opportunities[named.id], lead_key)
+        keys = lead_keys(opportunities[named.id])
         opps = opportunities.loc[keys.isin(set(wanted)).to_numpy()].reset_index(drop=True)
     matched = pd.DataFrame(
         {
-            "lead_id": map_values(leads[spec.id], lead_key).to_numpy(dtype=object),
+            "lead_id": lead_keys(leads[spec.id]).to_numpy(dtype=object),
             "account_id": leads[MATCHED].to_numpy(dtype=object),
             "method": "id",
         }
     )
     # ids compared in one form: the events' table may type them as the leads' does not (7 and "7")
     own = leads.drop(columns=[MATCHED, LEAD_ROW], errors="ignore").assign(**{spec.id: matched["lead_id"]})
-    events = events.assign(
-        **{spec.activity.id: map_values(events[spec.activity.id], lead_key).to_numpy(dtype=object)}
-    )
+    events = events.assign(**{spec.activity.id: lead_keys(events[spec.activity.id]).to_numpy(dtype=object)})
     tables = AccountTables(own, mine, opps, Matches(matched, {}))
     activity = activity_of(events, spec.activity, tables, spec)
     label_times = opportunity_times(tables, acc) if labels and opps is not None else None

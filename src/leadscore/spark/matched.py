@@ -15,7 +15,7 @@ from leadscore.data.accounts import accounts_of, check_columns, duplicate_ids_li
 from leadscore.data.activity import require_columns
 from leadscore.data.matching import match_leads
 from leadscore.errors import UserError
-from leadscore.features.values import lead_key, map_values
+from leadscore.features.values import lead_keys
 from leadscore.spark.activity import stacked_logs
 from leadscore.spark.tables import arrow_safe, folder_table, on_driver
 from leadscore.spec import DatasetSpec, read_columns
@@ -53,8 +53,8 @@ def driver_tables(
     named = label.opportunities
     require_columns(table.columns, name, "accounts.label.opportunities", named.model_dump())
     opps = on_driver(table.select(f"`{named.id}`", f"`{named.time}`"))
-    keys = map_values(opps[named.id], lead_key)
-    known = keys.isin(set(map_values(accounts[acc.id], lead_key)))
+    keys = lead_keys(opps[named.id])
+    known = keys.isin(set(lead_keys(accounts[acc.id])))
     return accounts, opps.loc[known.to_numpy()].reset_index(drop=True)
 
 
