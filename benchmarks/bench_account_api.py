@@ -17,33 +17,16 @@ import json
 import pstats
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from leadscore.data.account_table import account_model_spec, account_table
+from bench_accounts import trained_world  # the same small world and model
 from leadscore.data.accounts import read_account_tables
-from leadscore.data.sources import write_frame
-from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
-from leadscore.modeling.options import TrainOptions
-from leadscore.modeling.train import train_model
 from leadscore.scoring.account_request import account_answer
-from leadscore.scoring.bundle import ModelBundle
-from leadscore.scoring.contract import load_contract
 from leadscore.spec import load_spec
-
-
-def world(tmp: Path) -> tuple[Path, ModelBundle]:
-    spec = load_spec("synthetic-accounts")
-    folder = tmp / "world"
-    write_dataset(generate(GeneratorConfig(leads=20_000, seed=5, accounts=True)), folder)
-    table = account_table(folder, spec)
-    rows = write_frame(table.frame, tmp / "moments.parquet")
-    options = replace(TrainOptions(contract=load_contract("default")[0], search_trials=0), time_head=False)
-    return folder, train_model(rows, account_model_spec(spec, table.export_ms), options).bundle
 
 
 def body(folder: Path, size: int = 10) -> dict[str, Any]:
@@ -88,7 +71,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
-        folder, bundle = world(Path(tmp_dir))
+        folder, bundle = trained_world(Path(tmp_dir))
         sent = body(folder)
     events = sum(len(lead["events"]) for lead in sent["leads"])
     if args.profile:

@@ -43,15 +43,15 @@ def peak_mb() -> float:
     return float("nan")
 
 
-def model(tmp: Path) -> ModelBundle:
-    """An account model of the shipped spec, trained on a small world."""
+def trained_world(tmp: Path) -> tuple[Path, ModelBundle]:
+    """A small world (20,000 leads) and an account model of the shipped spec trained on it."""
     spec = load_spec("synthetic-accounts")
     folder = tmp / "small"
     write_dataset(generate(GeneratorConfig(leads=20_000, seed=5, accounts=True)), folder)
     table = account_table(folder, spec)
     rows = write_frame(table.frame, tmp / "small_moments.parquet")
     options = replace(TrainOptions(contract=load_contract("default")[0], search_trials=0), time_head=False)
-    return train_model(rows, account_model_spec(spec, table.export_ms), options).bundle
+    return folder, train_model(rows, account_model_spec(spec, table.export_ms), options).bundle
 
 
 def one_size(leads: int, tmp: Path, bundle: ModelBundle) -> dict[str, float]:
@@ -103,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        bundle = model(tmp)
+        _, bundle = trained_world(tmp)
         runs = [one_size(n, tmp, bundle) for n in (args.reference, args.leads)]
     for r in runs:
         print(

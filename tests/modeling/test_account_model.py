@@ -382,3 +382,18 @@ def test_an_accounts_moments_share_a_cross_fitting_fold() -> None:
     groups = row_groups(frame, account_model_spec(spec, 0.0))
     assert groups is not None and list(groups[:3]) == ["7", "7", "8"]
     assert row_groups(frame, spec) is None
+
+
+def test_the_account_models_card_speaks_of_account_moments_and_opportunities(both: dict[str, Any]) -> None:
+    """The model card of an account model names its rows, label, score and flag as the account team
+    reads them; the lead model's card keeps the lead words."""
+    from leadscore.reports.model_card import model_card
+    from leadscore.scoring.bundle import ModelBundle
+
+    accounts = model_card(ModelBundle.load(both["payload"]["accounts"]["model_path"]))
+    for words in ("P(opportunity) ≥", "test account moments", "Expected qualified account volume"):
+        assert words in accounts, words
+    assert "labelled account moments" in accounts and "qualified→opportunity" in accounts
+    assert "P(SQL)" not in accounts and "MQL" not in accounts and "test leads" not in accounts
+    leads = model_card(ModelBundle.load(both["payload"]["model_path"]))
+    assert "P(SQL) ≥" in leads and "test leads" in leads and "MQL→SQL" in leads

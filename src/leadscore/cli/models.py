@@ -176,8 +176,7 @@ def _print_trained(result: TrainResult, payload: dict[str, Any]) -> None:
     for name, b in result.baselines.items():
         info(f"  {name:<20} ROC AUC {b['roc_auc']:.3f}  PR AUC {b['pr_auc']:.3f}  Brier {b['brier']:.4f}")
     points_rate = cut.points_model_sql_rate_at_same_volume
-    learned = learned_line(payload["learned_from"])
-    info(f"  shipped model: {learned.replace(' leads', f' {rows}').replace(' SQL)', f' {outcome})')}")
+    info(f"  shipped model: {learned_line(payload['learned_from'], rows, outcome)}")
     info(
         f"  cutoff p >= {cut.threshold or 0.0:.3f} ({cut.policy}): {cut.expected_mql_share or 0.0:.1%} {flagged}, "
         f"{flagged}->{outcome} {cut.expected_sql_rate or 0.0:.1%}, recall {cut.expected_recall or 0.0:.1%}"

@@ -151,11 +151,14 @@ def held_out_only(n_rows: int, n_positives: int, trees: int, why: str) -> dict[s
     return {"finalized": False, "rows": n_rows, "positives": n_positives, "trees": trees, "why": why}
 
 
-def learned_line(learned: dict[str, Any] | None) -> str:
-    """What the shipped model learned from, in one line (``train``'s output, the card)."""
+def learned_line(learned: dict[str, Any] | None, noun: str = "leads", positive: str = "SQL") -> str:
+    """What the shipped model learned from, in one line (``train``'s output, the card): ``noun`` and
+    ``positive`` name its rows and its label (an account model's account moments, opportunity)."""
     if not learned:
         return "learned from the training rows of the split"
-    rows = f"{learned['rows']:,} labelled leads ({learned['positives']:,} SQL), {learned['trees']} trees"
+    rows = (
+        f"{learned['rows']:,} labelled {noun} ({learned['positives']:,} {positive}), {learned['trees']} trees"
+    )
     if not learned.get("finalized"):
         return f"learned from {rows}: the evaluated model itself ({learned.get('why')})"
     how = {

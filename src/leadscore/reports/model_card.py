@@ -17,6 +17,49 @@ from leadscore.spec import MIN_SEGMENT_CLASS
 __all__ = ["card_context", "model_card"]
 
 
+# What a card calls its rows, its positive class, its score and its flag: a lead model's leads and
+# SQLs, an account model's account moments and opportunities.
+LEAD_WORDS = {
+    "rows": "leads",
+    "positive": "SQL",
+    "positives": "SQLs",
+    "score": "P(SQL)",
+    "flag": "MQL",
+    "rate": "MQL→SQL",
+}
+ACCOUNT_WORDS = {
+    "rows": "account moments",
+    "positive": "opportunity",
+    "positives": "Opportunities",
+    "score": "P(opportunity)",
+    "flag": "qualified account",
+    "rate": "qualified→opportunity",
+}
+
+
+# The pipeline's own sentences (the contract's policy, its warnings, the run's notes) speak of leads;
+# an account model's card says them in its words, longest phrases first.
+ACCOUNT_PHRASES = (
+    ("MQL->SQL", "qualified->opportunity"),
+    ("MQL→SQL", "qualified→opportunity"),
+    ("P(SQL)", "P(opportunity)"),
+    ("MQLs", "qualified accounts"),
+    ("MQL", "qualified"),
+    ("SQLs", "opportunities"),
+    ("SQL", "opportunity"),
+    ("leads", "account moments"),
+)
+
+
+def said(text: str | None, account: bool) -> str | None:
+    """``text`` in the card's words (an account model's, or unchanged for a lead model)."""
+    if text is None or not account:
+        return text
+    for lead_words, account_words in ACCOUNT_PHRASES:
+        text = text.replace(lead_words, account_words)
+    return text
+
+
 def model_card(bundle: ModelBundle, today: date | None = None) -> str:
     return render("model.html", **card_context(bundle, today))
 
@@ -26,6 +69,8 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
     card, cutoff = meta.card, meta.cutoff
     contract = cutoff.contract
     metrics = meta.metrics
+    account = bundle.spec.account_of is not None
+    vocab = ACCOUNT_WORDS if account else LEAD_WORDS
     models = [("LightGBM (this model)", metrics)] + [
         (name.replace("_", " "), m) for name, m in meta.baselines.items()
     ]
@@ -39,7 +84,7 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
         "contract": contract,
         "review_by": contract.review_by.isoformat(),
         "overdue": cutoff.review_warning(today) is not None,
-        **_charts(bundle, card),
+        **_charts(bundle, card, vocab),
         "excluded": meta.excluded_columns,
         "suspects": meta.leakage_suspects,
         "leakage": card.leakage,
@@ -50,14 +95,24 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
         "shape": "group-pure (fit and engagement trees apart)" if bundle.group_pure else "mixed trees",
         "segments": _segments(bundle),
         "time_head": _time_head(bundle.meta.time_head),
-        "learned": learned_line(meta.learned_from) if meta.learned_from else None,
+        "learned": learned_line(meta.learned_from, vocab["rows"], vocab["positive"])
+        if meta.learned_from
+        else None,
+        "vocab": vocab,
+        "said": {
+            "policy": said(cutoff.policy, account),
+            "measured_on": said(cutoff.measured_on, account),
+            "warnings": [said(w, account) for w in cutoff.warnings],
+            "notes": [said(n, account) for n in card.notes],
+        },
+        "score_label": vocab["score"],
         "finalized": bool(meta.learned_from and meta.learned_from.get("finalized")),
         **model_ids(bundle),
     }
 
 
-def _charts(bundle: ModelBundle, card: CardFacts) -> dict[str, str]:
-    """Reliability and gains on the test leads, and each field's share of the attribution (SVG)."""
+def _charts(bundle: ModelBundle, card: CardFacts, vocab: dict[str, str]) -> dict[str, str]:
+    """Reliability and gains on the test rows, and each field's share of the attribution (SVG)."""
     reliability = card.reliability
     rel_chart = (
         svg.line_chart(
@@ -69,12 +124,12 @@ def _charts(bundle: ModelBundle, card: CardFacts) -> dict[str, str]:
                     svg.NEUTRAL,
                 )
             ],
-            x_label="predicted P(SQL)",
-            y_label="observed SQL rate",
+            x_label=f"predicted {vocab['score']}",
+            y_label=f"observed {vocab['positive']} rate",
             diagonal=True,
             x_max=_axis_max(reliability),
             y_max=_axis_max(reliability),
-            title="Reliability on test leads",
+            title=f"Reliability on test {vocab['rows']}",
         )
         if reliability
         else ""
@@ -86,10 +141,10 @@ def _charts(bundle: ModelBundle, card: CardFacts) -> dict[str, str]:
     gains_chart = (
         svg.line_chart(
             gain_series,
-            x_label="share of leads contacted, best first",
-            y_label="share of SQLs found",
+            x_label=f"share of {vocab['rows']} contacted, best first",
+            y_label=f"share of {vocab['positives'].lower()} found",
             diagonal=True,
-            title="Gains on test leads",
+            title=f"Gains on test {vocab['rows']}",
         )
         if gains
         else ""

@@ -45,8 +45,8 @@ from leadscore.features.values import lead_keys, to_epoch_ms
 from leadscore.scoring.accounts import as_written, scores_of
 from leadscore.spark.bundles import bundle_of, bundle_payload
 from leadscore.spark.matched import LEAD_ROW, MATCHED, OWNER, account_events, driver_tables, matched_leads
-from leadscore.spark.session import read_table, write_parquet
-from leadscore.spark.tables import arrow_safe, bucket_count, bucket_of, folder_table
+from leadscore.spark.session import write_parquet
+from leadscore.spark.tables import arrow_safe, bucket_count, bucket_of, folder_table, written_counts
 from leadscore.spec import DatasetSpec
 
 if TYPE_CHECKING:
@@ -176,14 +176,11 @@ def score_accounts_spark(
     buckets: int | None = None,
 ) -> dict[str, Any]:
     """``account_scores_frame`` written to the Parquet folder ``out``; the summary read back from it."""
-    from pyspark.sql import functions as F
 
     if out.lower().endswith(".csv"):
         raise UserError(f"{out}: --engine spark writes a Parquet folder; give a folder name")
     write_parquet(account_scores_frame(spark, data, bundle, as_of, explain=explain, buckets=buckets), out)
-    counts = read_table(spark, out).agg(F.count(F.lit(1)), F.sum(F.col("qualified").cast("long"))).first()
-    rows = int(counts[0]) if counts is not None else 0
-    qualified = int(counts[1] or 0) if counts is not None else 0
+    rows, qualified = written_counts(spark, out, "qualified")
     return {
         "out": out,
         "rows": rows,

@@ -20,7 +20,7 @@ from leadscore.scoring.bundle import ModelBundle
 from leadscore.spark.bundles import bundle_of, bundle_payload
 from leadscore.spark.features import declared_frame, is_declared
 from leadscore.spark.session import is_remote, read_table, write_parquet
-from leadscore.spark.tables import arrow_safe
+from leadscore.spark.tables import arrow_safe, written_counts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -111,7 +111,6 @@ def score_spark(
 ) -> dict[str, object]:
     """Score every lead of ``data`` inside Spark and write the scored Parquet folder ``out``; the
     summary's counts are read back from what was written (two numbers reach the driver)."""
-    from pyspark.sql import functions as F
 
     if out.lower().endswith(".csv"):
         raise UserError(f"{out}: --engine spark writes a Parquet folder; give a folder name")
@@ -120,9 +119,7 @@ def score_spark(
             raise UserError(f"{out}: is the input; write the scores to another folder")
     scored = scored_frame(spark, leads_frame(spark, data, bundle, buckets=buckets), bundle, explain)
     write_parquet(scored, out)
-    counts = read_table(spark, out).agg(F.count(F.lit(1)), F.sum(F.col("mql").cast("long"))).first()
-    rows = int(counts[0]) if counts is not None else 0
-    mql = int(counts[1] or 0) if counts is not None else 0
+    rows, mql = written_counts(spark, out, "mql")
     return {
         "out": out,
         "rows": rows,

@@ -64,3 +64,12 @@ def on_driver(frame: DataFrame) -> pd.DataFrame:
         if isinstance(table[column].dtype, pd.DatetimeTZDtype):
             table[column] = table[column].dt.tz_convert("UTC").dt.tz_localize(None)
     return table
+
+
+def written_counts(spark: SparkSession, out: str, flag: str) -> tuple[int, int]:
+    """The rows of the Parquet folder just written and how many have ``flag`` true (two numbers
+    reach the driver)."""
+    from pyspark.sql import functions as F
+
+    counts = read_table(spark, out).agg(F.count(F.lit(1)), F.sum(F.col(flag).cast("long"))).first()
+    return (int(counts[0]), int(counts[1] or 0)) if counts is not None else (0, 0)
