@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     log_scores: bool = True  # the service logs every answer to the store (buffered, off the event loop)
     trend_threshold: float = 0.05  # a change in P(SQL) of at least this is improving or declining
     score_log_buffer: int = 50_000  # answers waiting to be written; more are dropped and counted
+    # Alerts (issue 33): URLs the service POSTs signed events to (comma-separated; empty: off), the
+    # secret they are signed with, json or chat, the public URL chat links point at, and retries.
+    webhooks: str = ""
+    webhook_secret: str = ""
+    webhook_format: str = "json"
+    public_url: str = ""
+    webhook_max_backoff: float = 300.0  # seconds between tries at most (doubling from 1 s)
+    webhook_give_up_hours: float = 48.0  # an event still not taken after this is failed
     search_trials: int | None = None  # the capacity search's trials (unset: by its row budget; 0: off)
 
 

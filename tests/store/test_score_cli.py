@@ -99,7 +99,7 @@ def test_store_purge_and_upgrade_from_the_command_line(database_url: str) -> Non
     write_scores(store, [_row("a", 0.1, old), _row("b", 0.2, recent), _row("c", 0.3, recent)])
     add_decisions(store, _decisions(["a", "b", "c"], recent))
     code, out = _cli("store", "upgrade", "--store", database_url)
-    assert code == 0 and f"{store.shown}: schema at revision 0003" in out, out
+    assert code == 0 and f"{store.shown}: schema at revision 0004" in out, out
     assert store_counts(store)["scores"] == 3  # upgraded with its rows
 
     code, out = _cli("store", "purge", "--before", (now - timedelta(days=365)).date().isoformat(), "--store",

@@ -6,15 +6,17 @@ The single-lead route and every batch (in a scorer process) answer through ``ans
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from leadscore.scoring.answer import log_rows, trend_fields
+from leadscore.service.alerts import alerts_of
 from leadscore.service.leads import CheckedLead
 from leadscore.service.loaded import Loaded
-from leadscore.store.scores import Previous
+from leadscore.store.scores import Previous, now_utc
+from leadscore.store.webhooks import Event
 from leadscore.store.writer import PackedRows
 
 PreviousLookup = Callable[[list[str]], Mapping[str, Previous]]  # lead keys -> their last logged answers
@@ -28,6 +30,7 @@ class Answered:
     rows: PackedRows | None
     p_sql: np.ndarray
     mql: int
+    alerts: list[Event] = field(default_factory=list)  # leads that became MQLs (the score log is on)
 
 
 def answer_leads(
@@ -48,6 +51,7 @@ def answer_leads(
         records, explain=explain, warnings=[c.warnings for c in leads], num_threads=threads
     )
     rows = None
+    alerts: list[Event] = []
     if previous is not None:
         rows = PackedRows.from_rows(
             log_rows(
@@ -63,7 +67,8 @@ def answer_leads(
         found = previous(keys)
         for answer, key in zip(answers, keys, strict=True):
             answer.update(trend_fields(answer, found.get(key), trend_threshold))
+        alerts = alerts_of(answers, now_utc())
     else:
         for answer in answers:
             answer.update(trend_fields(answer, None, trend_threshold))
-    return Answered(answers, rows, np.asarray(scored.p_sql, dtype=float), int(scored.mql.sum()))
+    return Answered(answers, rows, np.asarray(scored.p_sql, dtype=float), int(scored.mql.sum()), alerts)

@@ -29,6 +29,7 @@ from leadscore.service.routes import router
 from leadscore.service.scorer_process import ScorerConfig
 from leadscore.service.state import ServiceState, load_accounts_model, load_model, reload_state
 from leadscore.service.telemetry import access_logger
+from leadscore.service.webhooks import Deliverer, WebhookConfig
 from leadscore.service.workers import POLL_SECONDS, ReloadBoard
 from leadscore.store.writer import ScoreWriter
 
@@ -78,6 +79,27 @@ def _new_state(settings: Settings, keys: KeyRing, insecure: bool, source: str) -
     )
 
 
+def _webhooks(settings: Settings) -> Deliverer | None:
+    """The alerts' deliverer when ``LEADSCORE_WEBHOOKS`` names URLs (they need the score log: an MQL
+    event is a lead crossing the cutoff since its previous logged answer)."""
+    config = WebhookConfig.from_settings(
+        settings.webhooks,
+        settings.webhook_secret,
+        settings.webhook_format,
+        settings.public_url,
+        settings.webhook_max_backoff,
+        settings.webhook_give_up_hours,
+    )
+    if config is None:
+        return None
+    if not settings.log_scores:
+        raise UserError(
+            "LEADSCORE_WEBHOOKS needs the score log (LEADSCORE_LOG_SCORES=true): an MQL alert is a lead "
+            "crossing the cutoff since its previous answer"
+        )
+    return Deliverer(settings.database_url, config)
+
+
 def create_app(
     model_source: str | None = None,
     *,
@@ -100,6 +122,9 @@ def create_app(
         state.accounts = load_accounts_model(accounts_source)
     if state.score_log is not None:
         state.score_log.start()
+    state.webhooks = _webhooks(settings)
+    if state.webhooks is not None:
+        state.webhooks.start()
     if state.board is not None:
         state.board.report(model_version=state.loaded.model_version, generation=state.generation)
 
@@ -216,6 +241,8 @@ async def _shut_down(state: ServiceState) -> None:
         await state.scorers.close()
     if state.score_log is not None:
         await asyncio.to_thread(state.score_log.close, 10.0)
+    if state.webhooks is not None:
+        await asyncio.to_thread(state.webhooks.close, 10.0)
 
 
 def _start_warming(loop: asyncio.AbstractEventLoop, state: ServiceState) -> asyncio.Task[None] | None:

@@ -3,7 +3,7 @@ answered, and the results as one JSON array (a part of the leads, when several s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ import orjson
 from leadscore.service.answering import PreviousLookup, answer_leads
 from leadscore.service.leads import CheckedLead, LeadError
 from leadscore.service.loaded import Loaded
+from leadscore.store.webhooks import Event
 from leadscore.store.writer import PackedRows
 
 BATCH_THREADS = 2  # TreeSHAP of a batch on two threads (one worker per core serves single leads)
@@ -56,6 +57,7 @@ class Batch:
     mql: int
     invalid: int
     p_sql: np.ndarray
+    alerts: list[Event] = field(default_factory=list)  # leads that became MQLs, for the webhooks
 
     def response(self) -> bytes:
         """The response body: ``{"results": [...]}``."""
@@ -75,6 +77,7 @@ def join_parts(parts: list[Batch]) -> Batch:
         mql=sum(p.mql for p in parts),
         invalid=sum(p.invalid for p in parts),
         p_sql=np.concatenate([p.p_sql for p in parts]),
+        alerts=[a for p in parts for a in p.alerts],
     )
 
 
@@ -106,6 +109,7 @@ def score_batch_body(
     rows = None
     p_sql = np.empty(0)
     mql = 0
+    alerts: list[Event] = []
     if good:
         done = answer_leads(
             model,
@@ -119,7 +123,7 @@ def score_batch_body(
         for (i, _), answer in zip(good, done.answers, strict=True):
             results[i] = answer
         rows = None if done.rows is None else [done.rows]
-        p_sql, mql = done.p_sql, done.mql
+        p_sql, mql, alerts = done.p_sql, done.mql, done.alerts
     elif previous is not None:
         rows = []
     return Batch(
@@ -129,4 +133,5 @@ def score_batch_body(
         mql=mql,
         invalid=len(results) - len(good),
         p_sql=p_sql,
+        alerts=alerts,
     )

@@ -33,11 +33,14 @@ from leadscore.service.schemas import (
     ReloadOut,
     ReloadStatusOut,
     ScoreOut,
+    WebhooksOut,
 )
 from leadscore.service.scorer_process import Job
 from leadscore.service.state import ServiceState, reload_state
 from leadscore.service.telemetry import access_logger
 from leadscore.spec import ANY
+from leadscore.store.db import open_store
+from leadscore.store.webhooks import webhook_summary
 
 router = APIRouter()
 LEAD_BODY = {
@@ -111,6 +114,8 @@ async def score_one(request: Request, model: ModelDep, state: StateDep, explain:
     )
     if log is not None and done.rows:
         log.submit(done.rows)
+    if state.webhooks is not None:
+        state.webhooks.submit(done.alerts)
     _count(state, 1, done.mql, done.p_sql)
     answer = done.answers[0]
     if state.accounts is not None and isinstance(body, dict) and body.get(ACCOUNT_KEY) is not None:
@@ -197,6 +202,8 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
     if state.score_log is not None and batch.rows:
         for part in batch.rows:
             state.score_log.submit(part)
+    if state.webhooks is not None:
+        state.webhooks.submit(batch.alerts)
     _count(state, batch.leads, batch.mql, batch.p_sql, batch.invalid)
     return Response(batch.response(), media_type="application/json")
 
@@ -325,6 +332,17 @@ async def reload_status(state: StateDep) -> Response:
         worker = {"pid": os.getpid(), "model_version": current, "generation": 0, "error": None}
         return JSON({"generation": 0, "complete": True, "failed": False, "workers": [worker]})
     return JSON(state.board.summary())
+
+
+@router.get("/v1/admin/webhooks", response_model=WebhooksOut, responses=ADMIN_ERRORS)
+async def webhooks_status(state: StateDep) -> Response:
+    """The alerts' deliveries: how many are pending, delivered and failed (per URL), and the latest
+    ones still retrying or given up, with their errors."""
+    deliverer = state.webhooks
+    if deliverer is None:
+        return JSON({"enabled": False, "pending": 0, "delivered": 0, "failed": 0, "urls": {}, "troubled": []})
+    summary = await asyncio.to_thread(webhook_summary, open_store(deliverer.url))
+    return JSON({"enabled": True, **summary, "queued_dropped": deliverer.dropped})
 
 
 @router.get("/healthz", include_in_schema=True)

@@ -191,3 +191,19 @@ class ReloadStatusOut(BaseModel):
     complete: bool = Field(description="Every worker serves the last reload's model.")
     failed: bool = Field(description="At least one worker could not load it (and kept its old model).")
     workers: list[WorkerOut]
+
+
+class WebhooksOut(BaseModel):
+    """The alerts' deliveries (``GET /v1/admin/webhooks``)."""
+
+    enabled: bool = Field(description="Whether LEADSCORE_WEBHOOKS names any URL.")
+    pending: int = Field(description="Deliveries not yet taken by their receiver (retrying with back-off).")
+    delivered: int
+    failed: int = Field(description="Deliveries given up after LEADSCORE_WEBHOOK_GIVE_UP_HOURS.")
+    urls: dict[str, dict[str, int]] = Field(description="The same counts per receiving URL.")
+    troubled: list[dict[str, Any]] = Field(
+        description="The latest deliveries retrying or failed, with their error."
+    )
+    queued_dropped: int | None = Field(
+        None, description="Events dropped because the in-memory queue was full."
+    )

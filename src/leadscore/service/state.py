@@ -16,6 +16,7 @@ from leadscore.service.batches import BatchScorers
 from leadscore.service.leads import LeadChecker
 from leadscore.service.loaded import Loaded
 from leadscore.service.telemetry import Metrics
+from leadscore.service.webhooks import Deliverer
 from leadscore.service.workers import ReloadBoard
 from leadscore.store.writer import ScoreWriter
 from leadscore.tracking.loading import load_bundle
@@ -43,6 +44,7 @@ class ServiceState:
     scorers: BatchScorers | None = None  # the batch scorer processes (one per batch slot)
     scorers_warming: bool = False  # the scorers are being started with the model (not ready yet)
     accounts: ModelBundle | None = None  # the account model (``serve --accounts-model``), if any
+    webhooks: Deliverer | None = None  # signed alerts to LEADSCORE_WEBHOOKS, written to the store first
 
     def try_start_batch(self) -> bool:
         """Take a batch slot if one is free (the event loop is single-threaded: no lock needed)."""

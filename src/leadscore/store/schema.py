@@ -85,3 +85,31 @@ writebacks = Table(
     Column("written_at", DateTime(), nullable=False),
     PrimaryKeyConstraint("crm", "lead_id", name="pk_writebacks"),
 )
+
+# Alerts for the CRM and chat (``LEADSCORE_WEBHOOKS``): each event is written here before it is sent,
+# and each (event, URL) delivery is tried until the receiver takes it, so a restart or a receiver
+# down for a while loses none. ``event_id`` is the idempotency key the receiver sees.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("lead_id", String(200), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+)
+Index("ix_webhook_events_created_at", webhook_events.c.created_at)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("event_id", String(64), nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("status", String(10), nullable=False),  # pending, delivered or failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", DateTime(), nullable=False),
+    Column("last_error", String(300)),
+    Column("delivered_at", DateTime()),
+    PrimaryKeyConstraint("event_id", "url", name="pk_webhook_deliveries"),
+)
+Index("ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_at)
