@@ -168,3 +168,14 @@ def test_the_apis_reasons_made_in_one_pass_are_the_phrased_reasons(bundle: Model
             assert api_reasons(*args) == [reasons_dict(r) for r in select_reasons(*args)]
     answers, _ = bundle.answers(records[:200], explain=5)
     assert [a["reasons"] for a in answers] == [reasons_dict(r) for r in scored.reasons[:200]]
+
+
+def test_a_field_the_lead_does_not_give_is_unknown_not_an_observed_absence(bundle: ModelBundle) -> None:
+    """A missing value is phrased as not given (the spec's own 'missing' template where it has one),
+    never as "No ... on record" next to activity the lead shows."""
+    from leadscore.scoring.reasons import Phraser
+
+    phraser = Phraser(bundle.encoder, {}, {"industry": "Industry"})
+    assert phraser.phrase("industry", None, False) == "Industry: not given"
+    worded = Phraser(bundle.encoder, {"industry": {"missing": "Industry left empty"}}, {})
+    assert worded.phrase("industry", None, True) == "Industry left empty"

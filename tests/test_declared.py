@@ -327,6 +327,12 @@ def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) ->
         ),
         ({"days_since_last": "any"}, 12, "Last activity 12 days ago"),
         ({"days_since_last": "any"}, None, "No activity on record"),
+        # a count that is missing was not sent (read activity counts 0): unknown, not an absence
+        (
+            {"count": "Visit Webpage", "days": 30},
+            None,
+            "Visit Webpage in the last 30 days: not known (no activity sent)",
+        ),
         (
             {"sum": "Time On Page", "of": "Visit Webpage", "days": 30},
             1200,

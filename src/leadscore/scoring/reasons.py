@@ -101,7 +101,8 @@ class Phraser:
         if definition is not None and not templates:  # the spec's own words win over the definition's
             return definition_phrase(definition, value)
         if shown is None:
-            template = templates.get("missing") or f"No {label.lower()} on record"
+            # a value the lead's data does not give: unknown, never phrased as an observed absence
+            template = templates.get("missing") or f"{label}: not given"
         else:
             key = "positive" if positive else "negative"
             template = templates.get(key) or templates.get("any") or _generic(label, positive, self.outcome)
@@ -281,8 +282,11 @@ def _lead_family_phrase(d: Aggregation, value: Any) -> str:
     if kind == "last":
         shown = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
         return f"Last {d.attribute}: {shown}" if shown else f"No {d.attribute} on record"
+    if math.isnan(number) and kind not in ("days_since_last", "days_since_first"):
+        # a count is never missing where activity was read (none is 0): this lead's was not sent
+        return f"{what[:1].upper()}{what[1:]}{where}{window}: not known (no activity sent)"
     if math.isnan(number):
-        return f"No {what}{where} on record{window}"
+        return f"No {what}{where} on record{window}"  # the activity was read: no such event
     if kind in ("days_since_last", "days_since_first"):
         return f"{'Last' if kind == 'days_since_last' else 'First'} {what}{where} {n} day{s} ago"
     if number == 0 and kind in ("count", "returns", "distinct_days", "unique"):
