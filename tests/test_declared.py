@@ -300,6 +300,23 @@ def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) ->
         assert text == f"Fill Out Form with Asset Stage BOTTOM: {int(n)} time{'' if n == 1 else 's'}"
 
 
+def test_event_types_are_phrased_in_peoples_words() -> None:
+    """A code such as PAGE_VIEW reads "Page view" (a type already in words stays as written), and the
+    spec's ``event_labels`` name a type their own way, in the lead's and the group's phrases."""
+    from leadscore.scoring.reasons import definition_phrase
+
+    views = parse_definitions({"f": {"count": "PAGE_VIEW", "days": 14}})["f"]
+    assert definition_phrase(views, 3) == "Page view: 3 times in the last 14 days"
+    assert (
+        definition_phrase(views, 3, {"PAGE_VIEW": "Viewed a page"})
+        == "Viewed a page: 3 times in the last 14 days"
+    )
+    forms = parse_definitions({"f": {"distinct_days": ["form_submit", "Request Demo"]}})["f"]
+    assert definition_phrase(forms, 2) == "Form submit or Request Demo on 2 different days"
+    group = parse_definitions({"g": {"contacts": "PRICING_PAGE", "days": 30, "scope": "account"}})["g"]
+    assert definition_phrase(group, 2) == "2 people with Pricing page in the last 30 days"
+
+
 @pytest.mark.parametrize(
     ("definition", "value", "text"),
     [

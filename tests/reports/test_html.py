@@ -315,3 +315,26 @@ def test_the_lead_report_shows_no_raw_model_values(trained: Trained, tmp_path: P
         r["text"] for r in context["result"]["reasons"]["positive"] + context["result"]["reasons"]["negative"]
     ]
     assert not any("0.0" in t for t in texts), texts
+
+
+def test_the_activity_summary_reads_a_crms_own_event_types() -> None:
+    """A HubSpot-style log (PAGE_VIEW, FORM_SUBMIT): the summary counts what the lead did in the
+    spec's words or readable ones, never "opened emails only" for a lead with forms and page views."""
+    from leadscore.reports.html import activity, activity_summary
+
+    day = 86_400_000
+    events = pd.DataFrame(
+        {
+            "event_type": ["PAGE_VIEW", "PAGE_VIEW", "FORM_SUBMIT", "PAGE_VIEW", "email_open"],
+            "t_ms": [10 * day, 11 * day, 12 * day, 13 * day, 14 * day],
+            "funnel_stage": [None] * 5,
+            "content_title": [None] * 5,
+        }
+    ).sort_values("t_ms", ascending=False)
+    said = activity_summary(events, 20 * day)
+    assert said == "In the last 30 days: page view 3 times, form submit once."
+    labelled = activity_summary(events, 20 * day, {"FORM_SUBMIT": "Filled out a form"})
+    assert labelled == "In the last 30 days: page view 3 times, filled out a form once."
+    assert [a.text for a in activity(events)][:3] == ["Opened a marketing email", "Page view", "Form submit"]
+    only_mail = events.loc[events["event_type"] == "email_open"]
+    assert activity_summary(only_mail, 20 * day) == "In the last 30 days: opened emails only."

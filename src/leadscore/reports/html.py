@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from leadscore.monitoring.feedback import STANDARD_REASONS
 from leadscore.reports import svg
 from leadscore.scoring.answer import score_parts
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.reasons import readable_type
 from leadscore.scoring.time_head import INTERVALS
 from leadscore.spec import DatasetSpec
 
@@ -132,12 +134,11 @@ def lead_events(
     return mine.sort_values("t_ms", ascending=False, kind="stable")
 
 
-def _event_text(row: Any) -> str:
+def _event_text(row: Any, labels: Mapping[str, str]) -> str:
     kind = str(row.event_type)
     template = EVENT_PHRASES.get(kind)
-    if template is None:  # a CRM's own activity type, as it spells it
-        own = kind.replace("_", " ")
-        return own[:1].upper() + own[1:]
+    if template is None:  # a CRM's own activity type: the spec's words, else readable
+        return readable_type(kind, labels)
     title = getattr(row, "content_title", None)
     if "{title}" in template:
         named = title.strip() if isinstance(title, str) else ""
@@ -145,12 +146,12 @@ def _event_text(row: Any) -> str:
     return template
 
 
-def activity(events: pd.DataFrame) -> list[Activity]:
+def activity(events: pd.DataFrame, labels: Mapping[str, str] | None = None) -> list[Activity]:
     rows = []
     for row in events.head(TIMELINE_ROWS).itertuples(index=False):
         when = np.datetime64(int(row.t_ms), "ms").astype(datetime).strftime("%Y-%m-%d %H:%M")
         stage = row.funnel_stage if isinstance(row.funnel_stage, str) else ""
-        rows.append(Activity(when, _event_text(row), stage))
+        rows.append(Activity(when, _event_text(row, labels or {}), stage))
     return rows
 
 
@@ -160,8 +161,11 @@ def _downloaded(events: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(t for t in titles if isinstance(t, str)))
 
 
-def activity_summary(events: pd.DataFrame, until_ms: float | None) -> str:
-    """One sentence of what the lead did lately: "visited pricing twice, downloaded the ROI Calculator"."""
+def activity_summary(
+    events: pd.DataFrame, until_ms: float | None, labels: Mapping[str, str] | None = None
+) -> str:
+    """One sentence of what the lead did lately: "visited pricing twice, downloaded the ROI
+    Calculator"; a CRM's own event types by their readable names ("page view 3 times")."""
     if events.empty:
         return "No recorded activity."
     end = until_ms if until_ms is not None and not math.isnan(until_ms) else float(events["t_ms"].max())
@@ -178,6 +182,9 @@ def activity_summary(events: pd.DataFrame, until_ms: float | None) -> str:
     titles = _downloaded(recent)
     if titles:
         bits.append("downloaded " + ", ".join(f"the {t}" for t in titles))
+    known = {kind for kind, _, _ in SUMMARY} | {"content_download", "email_open"}
+    for kind, n in Counter({k: v for k, v in counts.items() if k not in known}).most_common(4):
+        bits.append(f"{readable_type(kind, labels or {}).lower()} {'once' if n == 1 else f'{n} times'}")
     text = ", ".join(bits) if bits else "opened emails only"
     return f"In the last {SUMMARY_DAYS} days: {text}."
 
@@ -282,8 +289,8 @@ def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[st
         "reasons_chart": chart,
         "respond": respond,
         "respond_text": "within 1 hour (demo or pricing request)" if respond == "1h" else "within 24 hours",
-        "summary": activity_summary(events, until) if events is not None else None,
-        "timeline": activity(events) if events is not None else [],
+        "summary": activity_summary(events, until, bundle.spec.event_labels) if events is not None else None,
+        "timeline": activity(events, bundle.spec.event_labels) if events is not None else [],
         "has_events": events is not None,
         "talking_points": talking_points(result, events, respond),
         "trend": _logged_trend(result, record.get(bundle.id_column or "", lead_id)),

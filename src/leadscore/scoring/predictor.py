@@ -102,7 +102,8 @@ class Predictor:
             source.accounts.engagement if source is not None and source.accounts else self.spec.definitions
         )
         outcome = "an opportunity" if source is not None else "SQL"
-        self.phraser = Phraser(self.encoder, meta.reasons, meta.labels, definitions, outcome)
+        labels = (source or self.spec).event_labels
+        self.phraser = Phraser(self.encoder, meta.reasons, meta.labels, definitions, outcome, labels)
         self.labels = self.phraser.labels
         # Group-pure trees (each uses fit or engagement fields only) let the grade be read off the
         # leaves; otherwise it comes from exact TreeSHAP contributions summed per group.

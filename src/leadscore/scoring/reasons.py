@@ -70,9 +70,11 @@ class Phraser:
         labels: Mapping[str, str],
         definitions: Mapping[str, Aggregation] | None = None,
         outcome: str = "SQL",  # what the model predicts, in "raises the chance of ..."
+        event_labels: Mapping[str, str] | None = None,  # the spec's words for its event types
     ) -> None:
         self.encoder = encoder
         self.outcome = outcome
+        self.event_labels = dict(event_labels or {})
         self.templates = {k: dict(v) for k, v in templates.items()}
         self.labels = dict(labels)
         self.definitions = dict(definitions or {})
@@ -99,7 +101,7 @@ class Phraser:
         templates = self.templates.get(name, {})
         definition = self.definitions.get(name)
         if definition is not None and not templates:  # the spec's own words win over the definition's
-            return definition_phrase(definition, value)
+            return definition_phrase(definition, value, self.event_labels)
         if shown is None:
             # a value the lead's data does not give: unknown, never phrased as an observed absence
             template = templates.get("missing") or f"{label}: not given"
@@ -225,22 +227,34 @@ def plural(number: float) -> str:
 _SUMMARY = {"sum": "Total", "mean": "Average", "min": "Lowest", "max": "Highest"}
 
 
-def definition_phrase(d: Aggregation, value: Any) -> str:
-    """A declared feature's value in words read from its definition, in the CRM's own vocabulary:
-    "Visit Webpage with Page URL matching *pricing*: 3 times in the last 7 days"."""
-    text = _definition_phrase(d, value)
+def definition_phrase(d: Aggregation, value: Any, labels: Mapping[str, str] | None = None) -> str:
+    """A declared feature's value in words read from its definition, its event types as the spec's
+    ``event_labels`` name them (else readable: "PAGE_VIEW" is "Page view"): "Visit Webpage with
+    Page URL matching *pricing*: 3 times in the last 7 days"."""
+    text = _definition_phrase(d, value, labels or {})
     return text[:1].upper() + text[1:]
 
 
-def _definition_phrase(d: Aggregation, value: Any) -> str:
+def readable_type(kind: str, labels: Mapping[str, str]) -> str:
+    """An event type as people read it: the spec's label, else a code such as PAGE_VIEW or
+    form_submit in words ("Page view", "Form submit"); a type already in words stays as written."""
+    if kind in labels:
+        return labels[kind]
+    if "_" in kind or "-" in kind or (kind.isupper() and len(kind) > 3):
+        words = " ".join(re.split(r"[_\-\s]+", kind.strip("_- "))).lower()
+        return words[:1].upper() + words[1:]
+    return kind
+
+
+def _definition_phrase(d: Aggregation, value: Any, labels: Mapping[str, str]) -> str:
     if d.kind in GROUP_KINDS:
-        return group_phrase(d, value)
+        return group_phrase(d, value, labels)
     if d.account_scope:
-        return "At the account: " + _lead_family_phrase(d, value)
-    return _lead_family_phrase(d, value)
+        return "At the account: " + _lead_family_phrase(d, value, labels)
+    return _lead_family_phrase(d, value, labels)
 
 
-def group_phrase(d: Aggregation, value: Any) -> str:
+def group_phrase(d: Aggregation, value: Any, labels: Mapping[str, str] | None = None) -> str:
     """A buying group's count in words: "3 people active in the last 30 days", "No one from finance
     active in the last 30 days", "2 roles of the buying group active", "1 new person in 60 days"."""
     number = to_number(value)
@@ -248,7 +262,7 @@ def group_phrase(d: Aggregation, value: Any) -> str:
         return "No one of the account on record"
     n = fmt_count(number)
     window = f" in the last {fmt_count(d.days)} days" if d.days is not None else ""
-    types = [t for t in d.types if t.strip().casefold() != ANY]
+    types = [readable_type(t, labels or {}) for t in d.types if t.strip().casefold() != ANY]
     doing = f" with {' or '.join(types)}" if types else " active"
     role = d.role.replace("_", " ") if d.role else None
     if d.kind == "new_contacts":
@@ -267,8 +281,8 @@ def group_phrase(d: Aggregation, value: Any) -> str:
     return f"{n} {people}{doing}{window}"
 
 
-def _lead_family_phrase(d: Aggregation, value: Any) -> str:
-    types = [t for t in d.types if t.strip().casefold() != ANY]
+def _lead_family_phrase(d: Aggregation, value: Any, labels: Mapping[str, str]) -> str:
+    types = [readable_type(t, labels) for t in d.types if t.strip().casefold() != ANY]
     what = " or ".join(types) if types and len(types) == len(d.types) else "activity"
     where = "".join(
         f" with {column} {'matching ' if any('*' in p for p in _listed(wanted)) else ''}"

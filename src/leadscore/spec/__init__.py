@@ -204,6 +204,7 @@ class DatasetSpec(BaseModel):
     respond_fast_when: list[str] = Field(default_factory=list)
     source: str | None = None  # lead source or channel: the monitor ranks it by SQL share
     display: list[str] = Field(default_factory=list)  # shown to people (name, company, owner), never learned
+    event_labels: dict[str, str] = Field(default_factory=dict)  # event types in people's words
     # true: the generator's log; the columns of a CRM's own log; or several named logs (spec/activity.py)
     events: bool | EventLog | dict[str, EventLog] = False
     tables: dict[str, str] = Field(default_factory=dict)  # a data folder: the file stem of each table
@@ -372,6 +373,7 @@ class DatasetSpec(BaseModel):
             "accounts",
             "account_of",
             "display",
+            "event_labels",
         ):
             if not dumped.get(key):
                 dumped.pop(key, None)
