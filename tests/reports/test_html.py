@@ -320,7 +320,7 @@ def test_the_lead_report_shows_no_raw_model_values(trained: Trained, tmp_path: P
 def test_the_activity_summary_reads_a_crms_own_event_types() -> None:
     """A HubSpot-style log (PAGE_VIEW, FORM_SUBMIT): the summary counts what the lead did in the
     spec's words or readable ones, never "opened emails only" for a lead with forms and page views."""
-    from leadscore.reports.html import activity, activity_summary
+    from leadscore.reports.activity import activity, activity_summary
 
     day = 86_400_000
     events = pd.DataFrame(
@@ -338,3 +338,38 @@ def test_the_activity_summary_reads_a_crms_own_event_types() -> None:
     assert [a.text for a in activity(events)][:3] == ["Opened a marketing email", "Page view", "Form submit"]
     only_mail = events.loc[events["event_type"] == "email_open"]
     assert activity_summary(only_mail, 20 * day) == "In the last 30 days: opened emails only."
+
+
+def test_the_lead_report_as_of_a_day_shows_its_stage_and_no_clock_past_mql(
+    trained: Trained, synthetic_dir: Path, tmp_path: Path, open_page: OpenPage
+) -> None:
+    """``report lead --as-of``: the lead's activity until that day, its stage then, and no response
+    clock once sales has it (the history says SQL); before that, its MQL stage and the clock."""
+    history = pd.read_parquet(synthetic_dir / "stage_history.parquet")
+    sql = history.loc[history["stage"] == "SQL"].sort_values("entered_at").iloc[0]
+    mql = history.loc[(history["lead_id"] == sql["lead_id"]) & (history["stage"] == "MQL")]
+    assert len(mql)
+    lead_id = str(sql["lead_id"])
+    pages = {}
+    for name, day in (
+        ("before", mql["entered_at"].iloc[0] + pd.Timedelta(minutes=1)),
+        ("after", sql["entered_at"] + pd.Timedelta(days=1)),
+    ):
+        out = tmp_path / f"{name}.html"
+        args = [
+            "--data",
+            str(synthetic_dir),
+            "--lead-id",
+            lead_id,
+            "--out",
+            str(out),
+            "--as-of",
+            day.isoformat(),
+        ]
+        run("report", "lead", "--model", str(trained["model_path"]), *args)
+        pages[name] = open_page(out)
+        assert_clean(pages[name])
+    assert "Stage: MQL since" in pages["before"].text and "no response clock" not in pages["before"].text
+    assert f"Stage: SQL since {sql['entered_at'].date()}" in pages["after"].text
+    assert f"already SQL since {sql['entered_at'].date()}: no response clock" in pages["after"].text
+    assert "call within the hour" not in pages["after"].text

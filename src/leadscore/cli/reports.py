@@ -36,6 +36,14 @@ def lead(
     data: DataOpt,
     lead_id: Annotated[str, typer.Option("--lead-id", help="The lead's id in the data.")],
     out: OutOpt,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Score the lead as of this day or time (its activity until then, its stage then); "
+            "default: as of its own scoring time.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """One lead for a sales rep: score, MQL flag, grade, reasons, recent activity, talking points."""
@@ -43,7 +51,8 @@ def lead(
     from leadscore.tracking.loading import load_bundle
 
     bundle = load_bundle(model)
-    write_html(lead_report(bundle, data, lead_id), out)
+    moment = as_of_moment(as_of) if as_of is not None else None
+    write_html(lead_report(bundle, data, lead_id, moment), out)
     _done("lead", out, json_out, lead_id=lead_id)
 
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,42 +17,24 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from leadscore.data.folders import read_activity, read_leads
+from leadscore.data.folders import is_declared_folder, read_leads, with_declared_engagement
 from leadscore.data.sources import atomic_path
 from leadscore.errors import UserError
 from leadscore.features import dates_ms
 from leadscore.monitoring.feedback import STANDARD_REASONS
 from leadscore.reports import svg
+from leadscore.reports.activity import (
+    activity,
+    activity_summary,
+    lead_events,
+    talking_points,
+)
+from leadscore.reports.stage import Stage, current_stage
 from leadscore.scoring.answer import score_parts
 from leadscore.scoring.bundle import ModelBundle
-from leadscore.scoring.reasons import readable_type
 from leadscore.scoring.time_head import INTERVALS
-from leadscore.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
-
-EVENT_PHRASES = {
-    "web_visit": "Visited the website",
-    "pricing_page_view": "Viewed the pricing page",
-    "webinar_registration": "Registered for a webinar",
-    "webinar_attendance": "Attended a webinar",
-    "content_download": "Downloaded {title}",
-    "email_open": "Opened a marketing email",
-    "email_click": "Clicked a link in a marketing email",
-    "demo_request": "Requested a demo",
-    "consultation_request": "Requested a consultation",
-}
-# How the activity summary counts events: (event type, singular, plural).
-SUMMARY = (
-    ("demo_request", "requested a demo", "requested a demo {n} times"),
-    ("consultation_request", "requested a consultation", "requested a consultation {n} times"),
-    ("pricing_page_view", "visited pricing once", "visited pricing {n} times"),
-    ("webinar_attendance", "attended a webinar", "attended {n} webinars"),
-    ("web_visit", "visited the site once", "visited the site {n} times"),
-    ("email_click", "clicked one email", "clicked {n} emails"),
-)
-TIMELINE_ROWS = 25
-SUMMARY_DAYS = 30
 
 
 def _env() -> Environment:
@@ -92,13 +71,6 @@ def write_html(html: str, out: str | Path) -> Path:
 # --- one lead ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Activity:
-    when: str
-    text: str
-    stage: str
-
-
 def load_leads(data: str | Path, bundle: ModelBundle) -> pd.DataFrame:
     frame = read_leads(data, bundle.spec)  # a folder of a CRM's own tables: its declared features
     if bundle.id_column and bundle.id_column not in frame.columns:
@@ -114,102 +86,6 @@ def find_lead(frame: pd.DataFrame, bundle: ModelBundle, lead_id: str, data: str 
     if row.empty:
         raise UserError(f"{data}: no lead with {bundle.id_column} = {lead_id}")
     return row.head(1).reset_index(drop=True)
-
-
-def lead_events(
-    data: str | Path, lead_id: Any, until_ms: float | None, spec: DatasetSpec
-) -> pd.DataFrame | None:
-    """The lead's events up to its scoring time, newest first (``None`` when the data has none);
-    a CRM's own activity log is read through its spec's column names."""
-    events = read_activity(data, spec)
-    if events is None:
-        return None
-    for column in ("funnel_stage", "content_title"):
-        if column not in events.columns:
-            events[column] = None
-    mine = events[events["lead_id"].astype("string") == str(lead_id)].copy()
-    mine["t_ms"] = dates_ms(mine["occurred_at"])
-    if until_ms is not None and not math.isnan(until_ms):
-        mine = mine[mine["t_ms"] <= until_ms]
-    return mine.sort_values("t_ms", ascending=False, kind="stable")
-
-
-def _event_text(row: Any, labels: Mapping[str, str]) -> str:
-    kind = str(row.event_type)
-    template = EVENT_PHRASES.get(kind)
-    if template is None:  # a CRM's own activity type: the spec's words, else readable
-        return readable_type(kind, labels)
-    title = getattr(row, "content_title", None)
-    if "{title}" in template:
-        named = title.strip() if isinstance(title, str) else ""
-        return template.format(title=f"the {named}" if named else "a content asset")
-    return template
-
-
-def activity(events: pd.DataFrame, labels: Mapping[str, str] | None = None) -> list[Activity]:
-    rows = []
-    for row in events.head(TIMELINE_ROWS).itertuples(index=False):
-        when = np.datetime64(int(row.t_ms), "ms").astype(datetime).strftime("%Y-%m-%d %H:%M")
-        stage = row.funnel_stage if isinstance(row.funnel_stage, str) else ""
-        rows.append(Activity(when, _event_text(row, labels or {}), stage))
-    return rows
-
-
-def _downloaded(events: pd.DataFrame) -> list[str]:
-    """Titles of the content the lead downloaded, newest first, each once."""
-    titles = events.loc[events["event_type"] == "content_download", "content_title"]
-    return list(dict.fromkeys(t for t in titles if isinstance(t, str)))
-
-
-def activity_summary(
-    events: pd.DataFrame, until_ms: float | None, labels: Mapping[str, str] | None = None
-) -> str:
-    """One sentence of what the lead did lately: "visited pricing twice, downloaded the ROI
-    Calculator"; a CRM's own event types by their readable names ("page view 3 times")."""
-    if events.empty:
-        return "No recorded activity."
-    end = until_ms if until_ms is not None and not math.isnan(until_ms) else float(events["t_ms"].max())
-    recent = events[events["t_ms"] >= end - SUMMARY_DAYS * 86_400_000]
-    if recent.empty:
-        last = np.datetime64(int(events["t_ms"].max()), "ms").astype("datetime64[D]")
-        return f"No activity in the last {SUMMARY_DAYS} days (last on {last})."
-    counts = Counter(recent["event_type"].astype(str))
-    bits = []
-    for kind, one, many in SUMMARY:
-        n = counts.get(kind, 0)
-        if n:
-            bits.append(one if n == 1 else many.format(n=n))
-    titles = _downloaded(recent)
-    if titles:
-        bits.append("downloaded " + ", ".join(f"the {t}" for t in titles))
-    known = {kind for kind, _, _ in SUMMARY} | {"content_download", "email_open"}
-    for kind, n in Counter({k: v for k, v in counts.items() if k not in known}).most_common(4):
-        bits.append(f"{readable_type(kind, labels or {}).lower()} {'once' if n == 1 else f'{n} times'}")
-    text = ", ".join(bits) if bits else "opened emails only"
-    return f"In the last {SUMMARY_DAYS} days: {text}."
-
-
-def talking_points(result: dict[str, Any], events: pd.DataFrame | None, respond: str) -> list[str]:
-    """What a rep can open with, built from what the lead did and the model's reasons."""
-    points: list[str] = []
-    if respond == "1h":
-        points.append("They asked for a demo or looked at pricing: call within the hour while it is fresh.")
-    if events is not None and not events.empty:
-        downloads = _downloaded(events)
-        if downloads:
-            points.append(f"Ask what they took from the {downloads[0]} and what they are evaluating.")
-        if (events["event_type"] == "webinar_attendance").any():
-            points.append("Follow up on the webinar they attended: which part mattered to them?")
-        if (events["event_type"] == "pricing_page_view").any():
-            points.append("They have seen pricing: be ready to talk plans, budget and timing.")
-    positive = result["reasons"]["positive"]
-    negative = result["reasons"]["negative"]
-    fit_reason = next((r for r in positive if r["group"] == "fit"), None)
-    if fit_reason:
-        points.append(f"Open with why we fit: {fit_reason['text'].rstrip('.')}.")
-    if negative and negative[0]["weight"] <= -1.0:  # only a doubt worth raising (a point or more)
-        points.append(f"Qualify early: {negative[0]['text'].rstrip('.')}.")
-    return points[:5]
 
 
 def human_value(name: str, kind: str, shown: str | None) -> str | None:
@@ -263,13 +139,22 @@ def _empty(value: Any) -> bool:
     return value is None or bool(pd.isna(value)) or str(value).strip() == ""
 
 
-def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[str, Any]:
+def lead_context(
+    bundle: ModelBundle, data: str | Path, lead_id: str, as_of_ms: float | None = None
+) -> dict[str, Any]:
+    """The lead report's values: the lead as of its own scoring time, or (``as_of_ms``) as of that
+    moment (its activity until then, its stage then: no response clock once it is past MQL)."""
     frame = find_lead(load_leads(data, bundle), bundle, lead_id, data)
+    if as_of_ms is not None:
+        frame = _as_of(frame, bundle, data, as_of_ms)
     record = frame.iloc[0].to_dict()
     result = bundle.score_record(record, explain=5)
     respond = result["respond_within"]
     time_col = bundle.encoder.time_col
     until = float(dates_ms(frame[time_col])[0]) if time_col and time_col in frame.columns else None
+    stage = current_stage(
+        data, bundle.spec, record.get(bundle.id_column or "", lead_id), until or as_of_ms or 0
+    )
     events = lead_events(data, record.get(bundle.id_column or "", lead_id), until, bundle.spec)
     fields = []
     for f in bundle.encoder.fields:
@@ -287,12 +172,15 @@ def lead_context(bundle: ModelBundle, data: str | Path, lead_id: str) -> dict[st
         "result": result,
         "gauge": svg.score_gauge(result["p_sql"], bundle.threshold_for(record)),
         "reasons_chart": chart,
-        "respond": respond,
-        "respond_text": "within 1 hour (demo or pricing request)" if respond == "1h" else "within 24 hours",
+        "respond": None if stage is not None and stage.past_mql else respond,
+        "respond_text": _respond_text(respond, stage),
+        "stage": stage,
         "summary": activity_summary(events, until, bundle.spec.event_labels) if events is not None else None,
         "timeline": activity(events, bundle.spec.event_labels) if events is not None else [],
         "has_events": events is not None,
-        "talking_points": talking_points(result, events, respond),
+        "talking_points": talking_points(
+            result, events, "" if stage is not None and stage.past_mql else respond
+        ),
         "trend": _logged_trend(result, record.get(bundle.id_column or "", lead_id)),
         "fit_fields": [f for f in fields if f["group"] == "fit"],
         "engagement_fields": [f for f in fields if f["group"] != "fit"],
@@ -327,8 +215,29 @@ def _logged_trends(results: list[dict[str, Any]], lead_ids: list[Any]) -> list[d
     ]
 
 
-def lead_report(bundle: ModelBundle, data: str | Path, lead_id: str) -> str:
-    return render("lead.html", **lead_context(bundle, data, lead_id))
+def lead_report(bundle: ModelBundle, data: str | Path, lead_id: str, as_of_ms: float | None = None) -> str:
+    return render("lead.html", **lead_context(bundle, data, lead_id, as_of_ms))
+
+
+def _respond_text(respond: str, stage: Stage | None) -> str:
+    if stage is not None and stage.past_mql:
+        return f"already {stage.name} since {stage.since}: no response clock"
+    return "within 1 hour (demo or pricing request)" if respond == "1h" else "within 24 hours"
+
+
+def _as_of(frame: pd.DataFrame, bundle: ModelBundle, data: str | Path, as_of_ms: float) -> pd.DataFrame:
+    """The lead scored as of ``as_of_ms``: its scoring moment moved there and (a folder of a CRM's
+    tables) its declared features rolled up again from its activity until then."""
+    spec = bundle.spec
+    time_col = bundle.encoder.time_col or spec.time
+    if not time_col:
+        raise UserError(f"--as-of: model '{bundle.name}' has no time column to score a lead as of a day")
+    moved = frame.assign(**{time_col: pd.Timestamp(int(as_of_ms), unit="ms")})
+    if spec.definitions and is_declared_folder(data, spec):
+        moved = with_declared_engagement(
+            moved.drop(columns=[c for c in spec.definitions if c in moved]), Path(data), spec
+        )
+    return moved
 
 
 # --- the MQL queue -----------------------------------------------------------------------------
