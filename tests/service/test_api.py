@@ -47,6 +47,7 @@ def test_one_lead_gets_score_flag_grade_reasons_and_versions(client: httpx.Clien
         "previous",
         "trend",
         "crossed_cutoff",
+        "changes",
         "p_sql_7d",
         "p_sql_30d",
         "expected_days_to_sql",

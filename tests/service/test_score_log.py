@@ -39,21 +39,33 @@ def test_a_lead_scored_again_shows_its_previous_answer_and_trend(
 ) -> None:
     first = client.post("/v1/score", json=_lead(990_001, **COLD)).json()
     assert (first["previous"], first["trend"], first["crossed_cutoff"]) == (None, None, None)
+    assert first["changes"] is None  # nothing to compare with
 
     again = client.post("/v1/score", json=_lead(990_001, **COLD)).json()
     assert again["previous"]["p_sql"] == first["p_sql"] and again["previous"]["grade"] == first["grade"]
     assert again["trend"] == "steady" and again["crossed_cutoff"] is False
+    assert again["changes"] == []  # the same fields: nothing moved
 
     hot = client.post("/v1/score", json=_lead(990_001, **HOT))
     body = hot.json()
     assert body["p_sql"] >= first["p_sql"] + 0.05, (first["p_sql"], body["p_sql"])
     assert body["trend"] == "improving" and body["previous"]["p_sql"] == first["p_sql"]
     assert body["crossed_cutoff"] is (body["mql"] != first["mql"])
+    # Why it moved: the fields that changed, their values then and now, their points, largest first.
+    changes = body["changes"]
+    assert changes and {c["field"] for c in changes} <= set(HOT)
+    assert [abs(c["points"]) for c in changes] == sorted((abs(c["points"]) for c in changes), reverse=True)
+    top = changes[0]
+    assert top["before"] == str(COLD[top["field"]]) and top["after"] == f"{HOT[top['field']]:g}"
+    assert top["text"] == f"{top['label']}: {top['before']} -> {top['after']}, {top['points']:+.0f} points"
+    assert sum(c["points"] for c in changes) > 0  # P(SQL) rose
 
     batch = client.post("/v1/score/batch", json={"leads": [_lead(990_001, **COLD), _lead(990_002)]}).json()
     cooled, new = batch["results"]
     assert cooled["trend"] == "declining" and cooled["previous"]["p_sql"] == body["p_sql"]
-    assert new["previous"] is None
+    assert cooled["changes"] and {c["field"] for c in cooled["changes"]} <= set(HOT)  # the batch too
+    assert all(c["points"] < 0 for c in cooled["changes"])
+    assert new["previous"] is None and new["changes"] is None
 
     # Every answer is in the store, with the request id the client saw; no personal data.
     store = open_store(server["database"])

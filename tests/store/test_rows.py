@@ -107,7 +107,9 @@ def test_rows_made_as_tuples_say_what_the_plain_definition_says(data: st.DataObj
     assert [dict(zip(SCORE_COLUMNS, t, strict=True)) for t in tuples] == expected
     packed = PackedRows.from_rows(tuples)
     assert packed.rows() == expected == PackedRows.pack(expected).rows()
-    assert packed.answers == [(r["lead_id"], r["p_sql"], r["grade"], r["mql"], T0) for r in expected]
+    assert packed.answers == [
+        (r["lead_id"], r["p_sql"], r["grade"], r["mql"], T0, r["inputs"]) for r in expected
+    ]
 
 
 def test_a_lead_without_some_fields_logs_them_as_null_and_nan_as_null() -> None:

@@ -8,6 +8,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 from sqlalchemy import inspect
@@ -16,6 +17,7 @@ from leadscore.errors import UserError
 from leadscore.scoring.answer import trend_fields
 from leadscore.store.db import database_url, migrate, open_store
 from leadscore.store.decisions import add_decisions, count_decisions, load_decisions
+from leadscore.store.schema import scores as score_table
 from leadscore.store.scores import (
     Previous,
     latest,
@@ -56,7 +58,7 @@ def test_the_schema_is_migrated_once_and_can_go_down_and_up(database_url: str) -
     store = open_store(database_url)
     tables = set(inspect(store.engine).get_table_names())
     assert {"decisions", "scores", "latest_scores", "writebacks", "alembic_version"} <= tables
-    assert migrate(store) == "0004"  # a no-op the second time
+    assert migrate(store) == "0005"  # a no-op the second time
     config = Config()
     config.set_main_option("script_location", "src/leadscore/store/migrations")
 
@@ -67,15 +69,16 @@ def test_the_schema_is_migrated_once_and_can_go_down_and_up(database_url: str) -
         config.attributes["connection"] = conn
         command.downgrade(config, "0001")  # a store made by the first release
     assert indexes() == {"ix_scores_lead_time", "ix_scores_scored_at"}
-    write_scores(store, [_row("7", 0.2, T0)])
-    assert migrate(store) == "0004"  # upgraded, its rows kept
+    with store.write() as conn:  # a row as the first release wrote it (latest_scores had no inputs)
+        conn.execute(score_table.insert(), [_row("7", 0.2, T0)])
+    assert migrate(store) == "0005"  # upgraded, its rows kept
     assert indexes() == {"ix_scores_scored_at"}  # the per-lead index, costly on every write, is gone
     assert store_counts(store)["scores"] == 1
     with store.write() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "base")
     assert not {"decisions", "scores", "writebacks"} & set(inspect(store.engine).get_table_names())
-    assert migrate(store) == "0004"
+    assert migrate(store) == "0005"
     assert {"decisions", "scores", "latest_scores"} <= set(inspect(store.engine).get_table_names())
 
 
@@ -124,7 +127,7 @@ def test_store_info_says_what_the_store_holds(database_url: str) -> None:
     result = CliRunner().invoke(app, ["store", "info", "--store", database_url, "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
-    assert (info["revision"], info["scores"], info["leads_scored"], info["decisions"]) == ("0004", 2, 2, 0)
+    assert (info["revision"], info["scores"], info["leads_scored"], info["decisions"]) == ("0005", 2, 2, 0)
     assert info["first_score"] == "2026-11-20T09:00:00" and info["last_score"] == "2026-11-21T09:00:00"
 
 
@@ -200,11 +203,17 @@ def test_a_batch_scorer_finds_answers_still_queued_and_the_rest_in_the_store(tmp
         later = T0 + timedelta(seconds=1)
         assert writer.submit(PackedRows.pack([_row("1", 0.1, T0), _row("1", 0.4, later), _row("2", 0.2, T0)]))
         found = previous_from(writer.view())(["1", "2", "3", "nobody"])
-        assert found == {
-            "1": Previous(0.4, "B2", False, later),
-            "2": Previous(0.2, "B2", False, T0),
-            "3": Previous(0.33, "B2", True, T0),  # from the store
+        assert {k: v[:4] for k, v in found.items()} == {
+            "1": Previous(0.4, "B2", False, later)[:4],
+            "2": Previous(0.2, "B2", False, T0)[:4],
+            "3": Previous(0.33, "B2", True, T0)[:4],  # from the store
         }
+        # with the fields they were scored with (queued: JSON text; from the store: as its driver reads JSON)
+        inputs = {"job_title": "CTO", "employee_count": 250}
+        assert all(
+            orjson.loads(v.inputs) == inputs if isinstance(v.inputs, str) else v.inputs == inputs
+            for v in found.values()
+        )
         assert writer.written == 0
     finally:
         blocker.execute("ROLLBACK")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from leadscore.scoring.answer import log_rows, trend_fields
+from leadscore.scoring.changes import score_changes
 from leadscore.service.alerts import alerts_of
 from leadscore.service.leads import CheckedLead
 from leadscore.service.loaded import Loaded
@@ -67,8 +68,12 @@ def answer_leads(
         found = previous(keys)
         for answer, key in zip(answers, keys, strict=True):
             answer.update(trend_fields(answer, found.get(key), trend_threshold))
+        befores = [p.inputs if (p := found.get(key)) is not None else None for key in keys]
+        for answer, moved in zip(answers, score_changes(bundle, records, befores), strict=True):
+            answer["changes"] = moved
         alerts = alerts_of(answers, now_utc())
     else:
         for answer in answers:
             answer.update(trend_fields(answer, None, trend_threshold))
+            answer["changes"] = None
     return Answered(answers, rows, np.asarray(scored.p_sql, dtype=float), int(scored.mql.sum()), alerts)

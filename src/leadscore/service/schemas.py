@@ -52,6 +52,17 @@ class AccountScoreOut(BaseModel):
     model_version: str
 
 
+class ChangeOut(BaseModel):
+    """A field whose weight in P(SQL) moved since the previous answer."""
+
+    field: str
+    label: str
+    before: str = Field(description="Its value then, as a person reads it ('not given' when missing).")
+    after: str
+    points: float = Field(description="How far its weight moved, in percentage points of P(SQL).")
+    text: str = Field(description="e.g. 'Pricing page visits in the last 7 days: 0 -> 3, +12 points'.")
+
+
 class ScoreOut(BaseModel):
     """A scored lead."""
 
@@ -97,6 +108,11 @@ class ScoreOut(BaseModel):
     )
     crossed_cutoff: bool | None = Field(
         None, description="Whether the MQL flag changed since the previous answer."
+    )
+    changes: list[ChangeOut] | None = Field(
+        None,
+        description="Why the score moved since the lead's previous logged answer: the fields whose "
+        "weight moved most (at least half a point), null without a previous answer.",
     )
     account: AccountScoreOut | None = Field(
         None,

@@ -70,6 +70,7 @@ latest_scores = Table(
     Column("mql", Boolean, nullable=False),
     Column("grade", String(4), nullable=False),
     Column("model_version", String(64), nullable=False),
+    Column("inputs", JSON),  # the model's fields as then: what ``changes`` compares the next answer with
 )
 
 # What ``leadscore writeback`` last wrote for each CRM and lead: ``--changed-only`` writes a lead again

@@ -26,12 +26,14 @@ CHUNK = 2_000
 
 
 class Previous(NamedTuple):
-    """A lead's last logged answer."""
+    """A lead's last logged answer (and the model's fields as they were then, JSON text or a
+    mapping; None for a row logged before they were kept)."""
 
     p_sql: float
     grade: str
     mql: bool
     scored_at: datetime
+    inputs: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,7 +85,7 @@ class ScoreRow(NamedTuple):
 
 
 SCORE_COLUMNS = ScoreRow._fields
-LATEST_COLUMNS = ("lead_id", "scored_at", "p_sql", "mql", "grade", "model_version")
+LATEST_COLUMNS = ("lead_id", "scored_at", "p_sql", "mql", "grade", "model_version", "inputs")
 _JSON = frozenset({"reasons", "inputs"})
 _LEAD, _AT = SCORE_COLUMNS.index("lead_id"), SCORE_COLUMNS.index("scored_at")
 lead_of = operator.itemgetter(_LEAD)  # a row tuple's lead key
@@ -105,8 +107,11 @@ def _statements(dialect: str) -> tuple[str, str]:
     )
     insert = f"INSERT INTO scores ({', '.join(SCORE_COLUMNS)}) VALUES ({values})"
     updates = ", ".join(f"{c} = excluded.{c}" for c in LATEST_COLUMNS[1:])
+    latest = ", ".join(
+        f"CAST({mark} AS JSON)" if c in _JSON and dialect == "postgresql" else mark for c in LATEST_COLUMNS
+    )
     upsert = (
-        f"INSERT INTO latest_scores ({', '.join(LATEST_COLUMNS)}) VALUES ({', '.join([mark] * len(LATEST_COLUMNS))}) "
+        f"INSERT INTO latest_scores ({', '.join(LATEST_COLUMNS)}) VALUES ({latest}) "
         f"ON CONFLICT (lead_id) DO UPDATE SET {updates} WHERE latest_scores.scored_at <= excluded.scored_at"
     )
     return insert, upsert
@@ -188,7 +193,12 @@ def _parameters(
             )
     if sqlite:  # stored exactly as SQLAlchemy stores times (so both read them back); booleans are 0/1 already
         columns[_AT] = tuple(map(_sqlite_time, columns[_AT]))
-    latest_params = list(map(_latest_values, newest.values()))  # lead_id, scored_at, ...
+    latest_params = list(map(_latest_values, newest.values()))  # lead_id, scored_at, ..., inputs
+    if any(not (v[-1] is None or type(v[-1]) is str) for v in latest_params):
+        latest_params = [
+            (*v[:-1], v[-1] if v[-1] is None or isinstance(v[-1], str) else orjson.dumps(v[-1]).decode())
+            for v in latest_params
+        ]
     if sqlite:
         latest_params = [(v[0], _sqlite_time(v[1]), *v[2:]) for v in latest_params]
     return list(zip(*columns, strict=True)), latest_params
@@ -305,7 +315,7 @@ class LatestReader:
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
                 sql = (
-                    "SELECT lead_id, p_sql, grade, mql, scored_at FROM latest_scores WHERE lead_id IN ("
+                    "SELECT lead_id, p_sql, grade, mql, scored_at, inputs FROM latest_scores WHERE lead_id IN ("
                     + ", ".join([self._mark] * len(chunk))
                     + ")"
                 )
@@ -316,9 +326,9 @@ class LatestReader:
                 except Exception:
                     self.close()
                     raise
-                for lead, p, grade, mql, at in rows:
+                for lead, p, grade, mql, at, inputs in rows:
                     when = datetime.fromisoformat(at) if isinstance(at, str) else at
-                    out[str(lead)] = Previous(float(p), str(grade), bool(mql), when)
+                    out[str(lead)] = Previous(float(p), str(grade), bool(mql), when, inputs)
         return out
 
     def close(self) -> None:

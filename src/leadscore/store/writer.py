@@ -59,10 +59,11 @@ class LoggedAnswer(NamedTuple):
     grade: str
     mql: bool
     scored_at: datetime
+    inputs: Any = None  # the model's fields (JSON text), for the next answer's ``changes``
 
     @property
     def previous(self) -> Previous:
-        return Previous(self.p_sql, self.grade, self.mql, self.scored_at)
+        return Previous(self.p_sql, self.grade, self.mql, self.scored_at, self.inputs)
 
 
 class LogView(NamedTuple):
@@ -89,7 +90,7 @@ class PackedRows:
     def from_rows(cls, rows: Sequence[ScoreRow]) -> PackedRows:
         """Rows (``scoring.answer.log_rows``) packed: smaller to pickle and quicker to unpickle than dicts, and
         what the driver takes."""
-        answers = [LoggedAnswer(r.lead_id, r.p_sql, r.grade, r.mql, r.scored_at) for r in rows]
+        answers = [LoggedAnswer(r.lead_id, r.p_sql, r.grade, r.mql, r.scored_at, r.inputs) for r in rows]
         # On the wire as plain tuples: a NamedTuple pickles through Python calls per row (1,000
         # rows: 0.76 ms to dump, 0.30 ms to load, against 0.08 and 0.09 ms as tuples).
         return cls(pickle.dumps(list(map(tuple, rows)), protocol=pickle.HIGHEST_PROTOCOL), answers)
