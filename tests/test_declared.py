@@ -300,6 +300,29 @@ def test_a_renamed_export_trains_the_same_model_from_its_spec_alone(tmp_path) ->
         assert text == f"Fill Out Form with Asset Stage BOTTOM: {int(n)} time{'' if n == 1 else 's'}"
 
 
+def test_a_declared_feature_without_a_label_is_named_by_what_it_counts() -> None:
+    """Pages, the card and ``changes`` name a declared feature by its definition when the spec gives
+    it no label: "Pricing page view in the last 7 days", not "Pricing views 7d"."""
+    from leadscore.scoring.reasons import definition_label
+
+    named = parse_definitions(
+        {
+            "a": {"count": "PRICING_PAGE_VIEW", "days": 7},
+            "b": {"days_since_last": "any"},
+            "c": {"distinct_days": "Visit Webpage", "days": 14},
+            "d": {"mean": "Seconds", "of": "Visit Webpage"},
+            "e": {"contacts": "any", "days": 30, "role": "finance", "scope": "account"},
+        }
+    )
+    assert [definition_label(d) for d in named.values()] == [
+        "Pricing page view in the last 7 days",
+        "Days since last activity",
+        "Days with Visit Webpage in the last 14 days",
+        "Average Seconds in Visit Webpage",
+        "People active in the last 30 days (finance)",
+    ]
+
+
 def test_event_types_are_phrased_in_peoples_words() -> None:
     """A code such as PAGE_VIEW reads "Page view" (a type already in words stays as written), and the
     spec's ``event_labels`` name a type their own way, in the lead's and the group's phrases."""

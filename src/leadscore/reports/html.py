@@ -159,7 +159,7 @@ def lead_context(
     fields = []
     for f in bundle.encoder.fields:
         shown = human_value(f.name, f.kind, bundle.encoder.describe_value(f.name, record.get(f.name)))
-        fields.append({"label": bundle.labels.get(f.name) or f.name, "value": shown, "group": f.group})
+        fields.append({"label": bundle.phraser.label(f.name), "value": shown, "group": f.group})
     reasons = result["reasons"]["positive"] + result["reasons"]["negative"]
     chart = svg.hbars(
         [(r["text"], r["weight"]) for r in reasons], unit=" pp", title="Reasons, in points of P(SQL)"

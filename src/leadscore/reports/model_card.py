@@ -89,7 +89,7 @@ def card_context(bundle: ModelBundle, today: date | None = None) -> dict[str, An
         "suspects": meta.leakage_suspects,
         "leakage": card.leakage,
         "fields": [
-            {"name": f.name, "kind": f.kind, "group": f.group, "label": bundle.labels.get(f.name) or f.name}
+            {"name": f.name, "kind": f.kind, "group": f.group, "label": bundle.phraser.label(f.name)}
             for f in bundle.encoder.fields
         ],
         "shape": "group-pure (fit and engagement trees apart)" if bundle.group_pure else "mixed trees",
@@ -151,7 +151,7 @@ def _charts(bundle: ModelBundle, card: CardFacts, vocab: dict[str, str]) -> dict
     )
     importance = sorted(card.importance.items(), key=lambda kv: -kv[1])
     shap_chart = svg.hbars(
-        [(bundle.labels.get(k) or k, v * 100) for k, v in importance],
+        [(bundle.phraser.label(k), v * 100) for k, v in importance],
         unit="%",
         title="Share of mean |SHAP| per field",
     )

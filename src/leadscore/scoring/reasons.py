@@ -81,7 +81,15 @@ class Phraser:
         self._cache: dict[tuple[str, Any, bool], str] = {}
 
     def label(self, name: str) -> str:
-        return self.labels.get(name) or name.replace("_", " ").strip().capitalize()
+        """A field's name for people: the spec's label, else (a declared feature) what its
+        definition counts, else its column name in words."""
+        found = self.labels.get(name)
+        if found:
+            return found
+        definition = self.definitions.get(name)
+        if definition is not None:
+            return definition_label(definition, self.event_labels)
+        return name.replace("_", " ").strip().capitalize()
 
     def phrase(self, name: str, value: Any, positive: bool) -> str:
         try:
@@ -232,6 +240,33 @@ def definition_phrase(d: Aggregation, value: Any, labels: Mapping[str, str] | No
     ``event_labels`` name them (else readable: "PAGE_VIEW" is "Page view"): "Visit Webpage with
     Page URL matching *pricing*: 3 times in the last 7 days"."""
     text = _definition_phrase(d, value, labels or {})
+    return text[:1].upper() + text[1:]
+
+
+def definition_label(d: Aggregation, labels: Mapping[str, str] | None = None) -> str:
+    """What a declared feature counts, as a label: "Pricing page view in the last 7 days", "Days
+    since last activity", "People with Demo request in the last 30 days"."""
+    names = labels or {}
+    types = [readable_type(t, names) for t in d.types if t.strip().casefold() != ANY]
+    what = " or ".join(types) if types and len(types) == len(d.types) else "activity"
+    window = f" in the last {fmt_count(d.days)} days" if d.days is not None else ""
+    role = f" ({d.role.replace('_', ' ')})" if d.role else ""
+    kind = d.kind
+    text = {
+        "count": f"{what}{window}",
+        "returns": f"Repeat {what}{window}",
+        "distinct_days": f"Days with {what}{window}",
+        "days_since_last": f"Days since last {what}",
+        "days_since_first": f"Days since first {what}",
+        "unique": f"Different {d.attribute} values{window}",
+        "last": f"Last {d.attribute}",
+        "contacts": f"People with {what}{window}" if types else f"People active{window}",
+        "roles": f"Buying-group roles active{window}",
+        "new_contacts": f"New contacts in the last {fmt_count(d.new_contacts or 0)} days",
+    }.get(kind) or f"{_SUMMARY.get(kind, kind)} {d.attribute} in {what}{window}"
+    text += role
+    if d.account_scope and kind not in GROUP_KINDS:
+        text = "At the account: " + text
     return text[:1].upper() + text[1:]
 
 
