@@ -118,14 +118,20 @@ def hash_key_cmd(
     admin: Annotated[
         bool, typer.Option("--admin", help="The key may also call /v1/admin/* (reload).")
     ] = False,
+    rep: Annotated[
+        str | None,
+        typer.Option("--rep", help="A sales rep's key, named: it records decisions, it does not score."),
+    ] = None,
 ) -> None:
     """Print the SHA-256 line to put in LEADSCORE_API_KEY_FILE for a key."""
     from leadscore.service.auth import MIN_KEY_CHARS, hash_key
 
     if len(key.strip()) < MIN_KEY_CHARS:
         raise UserError(f"the key is shorter than {MIN_KEY_CHARS} characters; use a long random key")
-
-    typer.echo(f"sha256:{hash_key(key)}" + (" admin" if admin else ""))
+    if rep is not None and (admin or not rep.strip()):
+        raise UserError("--rep: a rep's key is named (--rep 'Dana Ortiz') and is not also --admin")
+    role = f" rep {' '.join(rep.split())}" if rep is not None else (" admin" if admin else "")
+    typer.echo(f"sha256:{hash_key(key)}{role}")
 
 
 @app.command()

@@ -22,36 +22,19 @@ from leadscore.features import clean_text, dates_ms
 from leadscore.features.values import id_problem, lead_key
 from leadscore.spec import DatasetSpec
 from leadscore.store.db import open_store
-from leadscore.store.decisions import add_decisions, count_decisions, load_decisions
+from leadscore.store.decisions import (
+    DECISION_SPELLINGS as _DECISIONS,
+)
+from leadscore.store.decisions import (
+    REASON_SPELLINGS as _REASON_SPELLINGS,
+)
+from leadscore.store.decisions import (
+    STANDARD_REASONS,
+    add_decisions,
+    count_decisions,
+    load_decisions,
+)
 
-STANDARD_REASONS = ("not ICP", "duplicate", "bad data", "student/research", "competitor")
-_REASON_SPELLINGS = {
-    "not icp": "not ICP",
-    "not_icp": "not ICP",
-    "not-icp": "not ICP",
-    "no icp": "not ICP",
-    "not a fit": "not ICP",
-    "duplicate": "duplicate",
-    "dup": "duplicate",
-    "duplicated": "duplicate",
-    "bad data": "bad data",
-    "bad_data": "bad data",
-    "invalid data": "bad data",
-    "student/research": "student/research",
-    "student": "student/research",
-    "research": "student/research",
-    "student / research": "student/research",
-    "competitor": "competitor",
-}
-_DECISIONS = {
-    "accepted": "accepted",
-    "accept": "accepted",
-    "sal": "accepted",
-    "sql": "accepted",
-    "rejected": "rejected",
-    "reject": "rejected",
-    "disqualified": "rejected",
-}
 MAX_REP_LENGTH = 200  # the store's column for the rep's name
 FAST_SLA_HOURS = 1.0
 SLA_HOURS = 24.0

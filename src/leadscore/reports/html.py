@@ -21,7 +21,6 @@ from leadscore.data.folders import is_declared_folder, read_leads, with_declared
 from leadscore.data.sources import atomic_path
 from leadscore.errors import UserError
 from leadscore.features import dates_ms
-from leadscore.monitoring.feedback import STANDARD_REASONS
 from leadscore.reports import svg
 from leadscore.reports.activity import (
     activity,
@@ -33,6 +32,7 @@ from leadscore.reports.stage import Stage, current_stage
 from leadscore.scoring.answer import score_parts
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.time_head import INTERVALS
+from leadscore.store.decisions import STANDARD_REASONS
 
 log = logging.getLogger(__name__)
 

@@ -70,6 +70,7 @@ def _new_state(settings: Settings, keys: KeyRing, insecure: bool, source: str) -
         max_batches=max(1, settings.max_batches),
         board=ReloadBoard(settings.reload_dir) if settings.workers > 1 and settings.reload_dir else None,
         score_log=log,
+        database_url=settings.database_url,
         trend_threshold=settings.trend_threshold,
         scorers=BatchScorers(
             max(1, settings.max_batches),

@@ -1,4 +1,5 @@
-"""API keys: kept only as SHA-256 hashes, compared in constant time, each with a role (score or admin)."""
+"""API keys: kept only as SHA-256 hashes, compared in constant time, each with a role: score (the
+CRM), rep (a named sales rep: decisions, not scoring) or admin."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from leadscore.errors import UserError
 
 MIN_KEY_CHARS = 16
 SCORE = "score"
+REP = "rep"
 ADMIN = "admin"
-ROLES = (SCORE, ADMIN)
+ROLES = (SCORE, REP, ADMIN)
 log = logging.getLogger(__name__)
 
 
@@ -27,8 +29,12 @@ class KeyRing:
     An admin key may also score; a scoring key gets 403 on ``/v1/admin/*``.
     """
 
-    def __init__(self, hashes: list[str], admin_hashes: list[str] | None = None) -> None:
+    def __init__(
+        self, hashes: list[str], admin_hashes: list[str] | None = None, reps: dict[str, str] | None = None
+    ) -> None:
         self._keys = [(h.encode(), SCORE) for h in hashes] + [(h.encode(), ADMIN) for h in admin_hashes or []]
+        self._keys += [(h.encode(), REP) for h in reps or {}]
+        self._names = {h.encode(): name for h, name in (reps or {}).items()}
 
     @property
     def empty(self) -> bool:
@@ -43,6 +49,17 @@ class KeyRing:
         for stored, role in self._keys:
             if hmac.compare_digest(candidate, stored) and found != ADMIN:
                 found = role
+        return found
+
+    def rep_name(self, key: str | None) -> str | None:
+        """The sales rep a rep's key names, or None (constant time over the reps' keys)."""
+        if not key:
+            return None
+        candidate = hash_key(key).encode()
+        found = None
+        for stored, name in self._names.items():
+            if hmac.compare_digest(candidate, stored):
+                found = name
         return found
 
     def accepts(self, key: str | None) -> bool:
@@ -62,15 +79,17 @@ class KeyRing:
             )
         hashes = [hash_key(k) for k in plain]
         admin = [hash_key(k) for k in admin_plain]
+        reps: dict[str, str] = {}
         if key_file:
-            file_hashes, file_admin = read_key_file(Path(key_file))
+            file_hashes, file_admin, reps = read_key_file(Path(key_file))
             hashes += file_hashes
             admin += file_admin
-        return cls(hashes, admin)
+        return cls(hashes, admin, reps)
 
 
-def read_key_file(path: Path) -> tuple[list[str], list[str]]:
-    """Scoring and admin key hashes from a file of ``sha256:<hex> [score|admin]`` lines."""
+def read_key_file(path: Path) -> tuple[list[str], list[str], dict[str, str]]:
+    """Scoring and admin key hashes, and reps' key hashes with their names, from a file of
+    ``sha256:<hex> [score|admin]`` and ``sha256:<hex> rep <the rep's name>`` lines."""
     try:
         mode = path.stat().st_mode
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -84,6 +103,7 @@ def read_key_file(path: Path) -> tuple[list[str], list[str]]:
         )
     scoring: list[str] = []
     admin: list[str] = []
+    reps: dict[str, str] = {}
     for n, line in enumerate(lines, 1):
         parts = line.split("#", 1)[0].split()
         if not parts:
@@ -92,12 +112,17 @@ def read_key_file(path: Path) -> tuple[list[str], list[str]]:
         role = parts[1].lower() if len(parts) > 1 else SCORE
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise UserError(f"{path}: line {n} is not a SHA-256 hash (make one with `leadscore hash-key`)")
+        if role == REP:
+            if len(parts) < 3:
+                raise UserError(f"{path}: line {n}: a rep's key needs the rep's name after 'rep'")
+            reps[digest] = " ".join(parts[2:])[:200]
+            continue
         if role not in ROLES or len(parts) > 2:
             raise UserError(
-                f"{path}: line {n}: the role must be 'score' or 'admin', not '{' '.join(parts[1:])}'"
+                f"{path}: line {n}: the role must be 'score', 'rep <name>' or 'admin', not '{' '.join(parts[1:])}'"
             )
         (admin if role == ADMIN else scoring).append(digest)
-    return scoring, admin
+    return scoring, admin, reps
 
 
 def key_from_headers(headers: dict[bytes, bytes]) -> str | None:

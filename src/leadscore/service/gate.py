@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from leadscore.service.auth import ADMIN, key_from_headers
+from leadscore.service.auth import ADMIN, REP, key_from_headers
 from leadscore.service.state import ServiceState
 from leadscore.service.telemetry import access_logger
 
@@ -143,6 +143,8 @@ class Gate:
             return 401, "unauthorized", "missing or invalid API key (send X-API-Key or Authorization: Bearer)"
         if path.startswith(ADMIN_PREFIX) and role != ADMIN:
             return 403, "forbidden", "this key may score but not administer (use an admin key)"
+        if role == REP and not is_decision_path(path):
+            return 403, "forbidden", "a rep's key records decisions; scoring needs the CRM's key"
         return self._busy(path)
 
     def _busy(self, path: str) -> tuple[int, str, str] | None:
@@ -182,3 +184,8 @@ async def _reply(
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def is_decision_path(path: str) -> bool:
+    """``/v1/leads/{id}/decision``: what a rep's key may call."""
+    return path.startswith("/v1/leads/") and path.endswith("/decision")

@@ -19,8 +19,10 @@ from leadscore.scoring.account_request import (
 )
 from leadscore.scoring.segment_keys import segment_rows
 from leadscore.service.answering import answer_leads
+from leadscore.service.auth import key_from_headers
 from leadscore.service.batch_body import Batch, Refused, parse_body
 from leadscore.service.batches import ScorerFailed
+from leadscore.service.decisions import DecisionError, checked_decision, record_decision
 from leadscore.service.deps import ModelDep, StateDep
 from leadscore.service.leads import LeadError
 from leadscore.service.loaded import Loaded
@@ -28,6 +30,7 @@ from leadscore.service.responses import JSON
 from leadscore.service.schemas import (
     AccountScoreOut,
     BatchScoreOut,
+    DecisionOut,
     ErrorOut,
     ModelOut,
     ReloadOut,
@@ -343,6 +346,30 @@ async def webhooks_status(state: StateDep) -> Response:
         return JSON({"enabled": False, "pending": 0, "delivered": 0, "failed": 0, "urls": {}, "troubled": []})
     summary = await asyncio.to_thread(webhook_summary, open_store(deliverer.url))
     return JSON({"enabled": True, **summary, "queued_dropped": deliverer.dropped})
+
+
+@router.post(
+    "/v1/leads/{lead_id}/decision",
+    response_model=DecisionOut,
+    responses={
+        401: ERRORS[401],
+        422: ERRORS[422],
+        403: {"model": ErrorOut, "description": "not a key that may decide"},
+    },
+)
+async def decide(lead_id: str, request: Request, state: StateDep) -> Response:
+    """A rep accepts or rejects an MQL (with a standard reason): recorded as feedback import records
+    it, once, with who decided and when."""
+    body = _parse(await request.body())
+    rep = state.keys.rep_name(key_from_headers(dict(request.headers.raw)))
+    try:
+        decision = checked_decision(lead_id, body, rep)
+    except DecisionError as exc:
+        return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
+    new = await asyncio.to_thread(record_decision, state.database_url, decision)
+    shown = {**decision, "decided_at": decision["decided_at"].isoformat() + "Z"}
+    shown["mql_at"] = decision["mql_at"].isoformat() + "Z" if decision["mql_at"] else None
+    return JSON({**shown, "recorded": new})
 
 
 @router.get("/healthz", include_in_schema=True)

@@ -223,3 +223,17 @@ class WebhooksOut(BaseModel):
     queued_dropped: int | None = Field(
         None, description="Events dropped because the in-memory queue was full."
     )
+
+
+class DecisionOut(BaseModel):
+    """A decision recorded (``POST /v1/leads/{id}/decision``)."""
+
+    lead_id: str
+    decision: str = Field(description="accepted or rejected.")
+    reason: str | None = Field(description="The standard reason of a rejection.")
+    decided_at: str
+    mql_at: str | None
+    rep: str = Field(description="Who decided: the rep's key's name, or the body's 'rep'.")
+    recorded: bool = Field(
+        description="False when the same decision (lead, decision, time) was recorded before."
+    )

@@ -44,6 +44,7 @@ class ServiceState:
     scorers: BatchScorers | None = None  # the batch scorer processes (one per batch slot)
     scorers_warming: bool = False  # the scorers are being started with the model (not ready yet)
     accounts: ModelBundle | None = None  # the account model (``serve --accounts-model``), if any
+    database_url: str = ""  # the store: decisions are written there
     webhooks: Deliverer | None = None  # signed alerts to LEADSCORE_WEBHOOKS, written to the store first
 
     def try_start_batch(self) -> bool:

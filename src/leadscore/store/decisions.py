@@ -14,6 +14,35 @@ from leadscore.store.db import Store
 from leadscore.store.schema import decisions
 
 COLUMNS = ("lead_id", "decision", "reason", "decided_at", "mql_at", "rep")
+# Sales' standard reasons and the spellings CRMs export them and decisions in (feedback import, the API).
+STANDARD_REASONS = ("not ICP", "duplicate", "bad data", "student/research", "competitor")
+REASON_SPELLINGS = {
+    "not icp": "not ICP",
+    "not_icp": "not ICP",
+    "not-icp": "not ICP",
+    "no icp": "not ICP",
+    "not a fit": "not ICP",
+    "duplicate": "duplicate",
+    "dup": "duplicate",
+    "duplicated": "duplicate",
+    "bad data": "bad data",
+    "bad_data": "bad data",
+    "invalid data": "bad data",
+    "student/research": "student/research",
+    "student": "student/research",
+    "research": "student/research",
+    "student / research": "student/research",
+    "competitor": "competitor",
+}
+DECISION_SPELLINGS = {
+    "accepted": "accepted",
+    "accept": "accepted",
+    "sal": "accepted",
+    "sql": "accepted",
+    "rejected": "rejected",
+    "reject": "rejected",
+    "disqualified": "rejected",
+}
 CHUNK = 5_000  # rows per INSERT: bounded statements, one transaction
 
 
