@@ -23,16 +23,12 @@ from leadscore.features.values import id_problem, lead_key
 from leadscore.spec import DatasetSpec
 from leadscore.store.db import open_store
 from leadscore.store.decisions import (
-    DECISION_SPELLINGS as _DECISIONS,
-)
-from leadscore.store.decisions import (
-    REASON_SPELLINGS as _REASON_SPELLINGS,
-)
-from leadscore.store.decisions import (
     STANDARD_REASONS,
     add_decisions,
     count_decisions,
+    decision_of,
     load_decisions,
+    standard_reason,
 )
 
 MAX_REP_LENGTH = 200  # the store's column for the rep's name
@@ -42,11 +38,6 @@ SLA_HOURS = 24.0
 
 def _bad(path: str | Path, column: str, row: int, message: str) -> UserError:
     return UserError(f"{path}: column '{column}', row {row + 2}: {message}")  # +2: header, 1-based
-
-
-def _standard_reason(value: Any) -> str | None:
-    text = clean_text(value)
-    return None if text is None else _REASON_SPELLINGS.get(text.casefold(), "?")
 
 
 def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
@@ -65,14 +56,14 @@ def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
         if problem:
             raise _bad(path, "lead_id", row, problem)
     out["lead_id"] = ids.astype("string")
-    decision = raw["decision"].map(lambda v: _DECISIONS.get((clean_text(v) or "").casefold()))
+    decision = raw["decision"].map(decision_of)
     unknown = decision.isna().to_numpy()
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
         raise _bad(path, "decision", i, f"'{raw['decision'].iloc[i]}' is not accepted or rejected")
     out["decision"] = decision.astype("string")
     reasons = raw["reason"] if "reason" in raw.columns else pd.Series([None] * len(raw), index=raw.index)
-    reason = reasons.map(_standard_reason)
+    reason = reasons.map(standard_reason)
     rejected = (out["decision"] == "rejected").to_numpy()
     for at in np.flatnonzero(rejected & (reason.isna() | (reason == "?")).to_numpy()):
         row = int(at)

@@ -15,10 +15,10 @@ from leadscore.features import clean_text, parse_date
 from leadscore.features.values import id_problem, lead_key
 from leadscore.store.db import open_store
 from leadscore.store.decisions import (
-    DECISION_SPELLINGS,
-    REASON_SPELLINGS,
     STANDARD_REASONS,
     add_decisions,
+    decision_of,
+    standard_reason,
 )
 
 MAX_REP = 200
@@ -40,15 +40,15 @@ def checked_decision(lead_id: str, body: Any, rep: str | None) -> dict[str, Any]
     problem = id_problem(key) if key else "an empty lead id"
     if problem:
         raise DecisionError("lead_id", problem)
-    decision = DECISION_SPELLINGS.get((clean_text(body.get("decision")) or "").casefold())
+    decision = decision_of(body.get("decision"))
     if decision is None:
         raise DecisionError("decision", f"'{body.get('decision')}' is not accepted or rejected")
     reason = None
     if decision == "rejected":
-        given = clean_text(body.get("reason"))
-        reason = REASON_SPELLINGS.get(given.casefold()) if given else None
-        if reason is None:
-            why = "a rejection needs a reason" if not given else f"'{given}' is not a standard reason"
+        reason = standard_reason(body.get("reason"))
+        if reason in (None, "?"):
+            shown = body.get("reason")
+            why = "a rejection needs a reason" if reason is None else f"'{shown}' is not a standard reason"
             raise DecisionError("reason", f"{why} ({', '.join(STANDARD_REASONS)})")
     who = rep or clean_text(body.get("rep"))
     if not who:

@@ -18,16 +18,16 @@ import numpy as np
 import pandas as pd
 
 from leadscore.data.account_scope import activity_of
-from leadscore.data.accounts import AccountTables, accounts_of
-from leadscore.data.matching import Matches
+from leadscore.data.accounts import accounts_of
 from leadscore.features.account_scope import AccountScope
 from leadscore.features.accounts import lead_rows
-from leadscore.features.values import lead_keys, to_epoch_ms
+from leadscore.features.values import to_epoch_ms
 from leadscore.spark.matched import (
+    BUCKETS,
     LEAD_ROW,
-    MATCHED,
     OWNER,
     account_events,
+    bucket_tables,
     driver_tables,
     matched_leads,
     owner_of,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType
 
-BUCKET = "_ls_scope_bucket"
+BUCKET = BUCKETS[1]  # a bucket column of its own: the leads arrive with the account path's
 
 
 def with_scope(
@@ -114,25 +114,10 @@ def _values(
     spec: DatasetSpec, accounts: pd.DataFrame, leads: pd.DataFrame, events: pd.DataFrame
 ) -> pd.DataFrame:
     """The bucket's leads' ``scope: account`` features (rows in the leads' order)."""
-    acc = accounts_of(spec)
     assert spec.id and spec.time and spec.activity is not None
     definitions = spec.declared_account
-    ids = lead_keys(leads[spec.id])
-    index = pd.Index(lead_keys(accounts[acc.id]).to_numpy(dtype=object))
-    wanted = pd.unique(leads[MATCHED].dropna().to_numpy(dtype=object))
-    rows = np.sort(index.get_indexer(wanted))
-    matched = pd.DataFrame(
-        {
-            "lead_id": ids.to_numpy(dtype=object),
-            "account_id": leads[MATCHED].to_numpy(dtype=object),
-            "method": "id",
-        }
-    )
-    own = leads.drop(columns=[MATCHED, LEAD_ROW, BUCKET], errors="ignore").assign(
-        **{spec.id: matched["lead_id"]}
-    )
-    events = events.assign(**{spec.activity.id: lead_keys(events[spec.activity.id]).to_numpy(dtype=object)})
-    tables = AccountTables(own, accounts.iloc[rows].reset_index(drop=True), None, Matches(matched, {}))
+    tables, events, _ = bucket_tables(spec, accounts, leads, events)
+    own = tables.leads
     activity = activity_of(events, spec.activity, tables, spec, alone=True)
     log_of = definitions_by_log(definitions, spec.logs) if spec.activity.log is not None else None
     scope = AccountScope(activity, definitions, log_of)

@@ -33,18 +33,25 @@ from leadscore.data.account_table import (
     training_moments,
 )
 from leadscore.data.accounts import (
-    AccountTables,
     accounts_of,
 )
-from leadscore.data.matching import Matches
 from leadscore.data.maturity import parse_observed_until
 from leadscore.errors import UserError
 from leadscore.features.accounts import AccountActivity
 from leadscore.features.rollups import NAT_MS
-from leadscore.features.values import lead_keys, to_epoch_ms
+from leadscore.features.values import to_epoch_ms
 from leadscore.scoring.accounts import as_written, scores_of
 from leadscore.spark.bundles import bundle_of, bundle_payload
-from leadscore.spark.matched import LEAD_ROW, MATCHED, OWNER, account_events, driver_tables, matched_leads
+from leadscore.spark.matched import (
+    BUCKETS,
+    LEAD_ROW,
+    MATCHED,
+    OWNER,
+    account_events,
+    bucket_tables,
+    driver_tables,
+    matched_leads,
+)
 from leadscore.spark.session import write_parquet
 from leadscore.spark.tables import arrow_safe, bucket_count, bucket_of, folder_table, written_counts
 from leadscore.spec import DatasetSpec
@@ -55,7 +62,7 @@ if TYPE_CHECKING:
 
     from leadscore.scoring.bundle import ModelBundle
 
-BUCKET = "_ls_bucket"
+BUCKET = BUCKETS[0]
 
 
 @dataclass
@@ -286,32 +293,9 @@ def _rows(
     """One bucket's accounts at the moments: its leads (in export order) and their events, the
     accounts they match (their rows in the whole accounts table kept), by the single-machine engine."""
     acc = accounts_of(spec)
-    assert spec.id and spec.activity is not None
-    index = pd.Index(lead_keys(accounts[acc.id]).to_numpy(dtype=object))
-    wanted = (
-        pd.unique(leads[MATCHED].dropna().to_numpy(dtype=object))
-        if len(leads)
-        else np.array([], dtype=object)
-    )
-    rows = np.sort(index.get_indexer(wanted))
-    mine = accounts.iloc[rows].reset_index(drop=True)
-    opps = None
-    if opportunities is not None:
-        named = label_of(spec).opportunities
-        assert named is not None
-        keys = lead_keys(opportunities[named.id])
-        opps = opportunities.loc[keys.isin(set(wanted)).to_numpy()].reset_index(drop=True)
-    matched = pd.DataFrame(
-        {
-            "lead_id": lead_keys(leads[spec.id]).to_numpy(dtype=object),
-            "account_id": leads[MATCHED].to_numpy(dtype=object),
-            "method": "id",
-        }
-    )
-    # ids compared in one form: the events' table may type them as the leads' does not (7 and "7")
-    own = leads.drop(columns=[MATCHED, LEAD_ROW], errors="ignore").assign(**{spec.id: matched["lead_id"]})
-    events = events.assign(**{spec.activity.id: lead_keys(events[spec.activity.id]).to_numpy(dtype=object)})
-    tables = AccountTables(own, mine, opps, Matches(matched, {}))
+    tables, events, rows = bucket_tables(spec, accounts, leads, events, opportunities)
+    opps = tables.opportunities
+    assert spec.activity is not None
     activity = activity_of(events, spec.activity, tables, spec)
     label_times = opportunity_times(tables, acc) if labels and opps is not None else None
     if labels and label_times is None:

@@ -9,11 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from leadscore.data.accounts import accounts_of, check_columns, duplicate_ids_line, match_columns
+from leadscore.data.accounts import (
+    AccountTables,
+    accounts_of,
+    check_columns,
+    duplicate_ids_line,
+    match_columns,
+)
 from leadscore.data.activity import require_columns
-from leadscore.data.matching import match_leads
+from leadscore.data.matching import Matches, match_leads
 from leadscore.errors import UserError
 from leadscore.features.values import lead_keys
 from leadscore.spark.activity import stacked_logs
@@ -24,6 +31,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 LEAD_ROW = "_ls_lead_row"
+BUCKETS = ("_ls_bucket", "_ls_scope_bucket")  # the account and scope paths' bucket columns
 MATCHED = "_ls_account"
 OWNER = "_ls_owner"
 
@@ -124,3 +132,39 @@ def account_events(
     selected = events.select(*[F.col(f"`{c}`") for c in columns])
     joined = selected.join(owners, selected[f"`{log.id}`"].cast("string") == owners["_ls_lead"], "inner")
     return joined.drop("_ls_lead")
+
+
+def bucket_tables(
+    spec: DatasetSpec,
+    accounts: pd.DataFrame,
+    leads: pd.DataFrame,
+    events: pd.DataFrame,
+    opportunities: pd.DataFrame | None = None,
+) -> tuple[AccountTables, pd.DataFrame, np.ndarray]:
+    """One bucket as the single-machine engine reads a folder: its leads (in export order, as
+    matched), the accounts they match and (``opportunities``) those accounts' opportunities; with
+    the events, and ``rows``, the matched accounts' rows in the whole accounts table. Lead ids are
+    put in one form in the leads and the events (a table may type them as the other does not: 7
+    and "7")."""
+    acc = accounts_of(spec)
+    assert spec.id and spec.activity is not None
+    index = pd.Index(lead_keys(accounts[acc.id]).to_numpy(dtype=object))
+    wanted = pd.unique(leads[MATCHED].dropna().to_numpy(dtype=object))
+    rows = np.sort(index.get_indexer(wanted))
+    matched = pd.DataFrame(
+        {
+            "lead_id": lead_keys(leads[spec.id]).to_numpy(dtype=object),
+            "account_id": leads[MATCHED].to_numpy(dtype=object),
+            "method": "id",
+        }
+    )
+    own = leads.drop(columns=[MATCHED, LEAD_ROW, *BUCKETS], errors="ignore").assign(
+        **{spec.id: matched["lead_id"]}
+    )
+    keyed = events.assign(**{spec.activity.id: lead_keys(events[spec.activity.id]).to_numpy(dtype=object)})
+    opps = None
+    if opportunities is not None and acc.label is not None and acc.label.opportunities is not None:
+        keys = lead_keys(opportunities[acc.label.opportunities.id])
+        opps = opportunities.loc[keys.isin(set(wanted)).to_numpy()].reset_index(drop=True)
+    tables = AccountTables(own, accounts.iloc[rows].reset_index(drop=True), opps, Matches(matched, {}))
+    return tables, keyed, rows

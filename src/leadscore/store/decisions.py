@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from leadscore.features import clean_text
 from leadscore.store.db import Store
 from leadscore.store.schema import decisions
 
@@ -131,3 +132,14 @@ def _time(value: Any) -> datetime | None:
     if value is None or value is pd.NaT or pd.isna(value):
         return None
     return pd.Timestamp(value).to_pydatetime().replace(tzinfo=None)
+
+
+def decision_of(value: Any) -> str | None:
+    """``accepted`` or ``rejected`` as a CRM or a rep spells it, or None."""
+    return DECISION_SPELLINGS.get((clean_text(value) or "").casefold())
+
+
+def standard_reason(value: Any) -> str | None:
+    """The standard reason a CRM or a rep spells, None for none given, "?" for one not standard."""
+    text = clean_text(value)
+    return None if text is None else REASON_SPELLINGS.get(text.casefold(), "?")
