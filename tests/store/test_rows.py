@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from leadscore.features.values import lead_key
 from leadscore.scoring.answer import log_rows
-from leadscore.store.scores import SCORE_COLUMNS, plain_value
+from leadscore.store.scores import ROW_FIELDS, plain_value
 from leadscore.store.writer import PackedRows
 
 T0 = datetime(2026, 11, 20, 9, 0)
@@ -34,7 +34,9 @@ records = st.lists(st.dictionaries(st.sampled_from([*FIELDS, "email", "lead_id"]
 reasons = st.fixed_dictionaries(
     {},
     optional={
-        "positive": st.lists(st.fixed_dictionaries({"field": st.sampled_from(FIELDS)}), max_size=3),
+        "positive": st.lists(
+            st.fixed_dictionaries({"field": st.sampled_from(FIELDS), "text": st.text(max_size=6)}), max_size=5
+        ),
         "negative": st.lists(st.fixed_dictionaries({"field": st.sampled_from(FIELDS)}), max_size=3),
     },
 )
@@ -47,6 +49,8 @@ answers = st.fixed_dictionaries(
     optional={
         "lead_id": st.one_of(st.none(), st.integers(0, 10**9), st.floats(0, 1e6), st.text(max_size=8)),
         "model_version": st.sampled_from(["3", None]),
+        "segment": st.sampled_from(["EMEA", None, ""]),
+        "respond_within": st.sampled_from(["1h", "24h"]),
         "cutoff_version": st.sampled_from(["c1", None]),
         "reasons": st.one_of(st.none(), reasons),
         "fit": st.one_of(st.none(), st.fixed_dictionaries({"log_odds": st.floats(-5, 5)})),
@@ -85,9 +89,24 @@ def _plain_rows(
                 "inputs": orjson.dumps(inputs).decode(),
                 "request_id": "req-1",
                 "source": "api",
+                "top_reasons": orjson.dumps([r.get("text") for r in chosen.get("positive", [])[:3]]).decode(),
+                "segment": answer.get("segment") or None,
+                "respond_within": answer.get("respond_within"),
+                "lead_source": _short(record.get("region"), 200),
+                "display": _display(record),
             }
         )
     return out
+
+
+def _short(value: Any, limit: int) -> str | None:
+    plain = plain_value(value)
+    return None if plain is None or plain == "" else str(plain)[:limit]
+
+
+def _display(record: Mapping[str, Any]) -> str | None:
+    shown = {c: v for c in ("email", "lead_id") if (v := _short(record.get(c), 500)) is not None}
+    return orjson.dumps(shown).decode() if shown else None
 
 
 @settings(max_examples=300, deadline=None)
@@ -101,10 +120,12 @@ def test_rows_made_as_tuples_say_what_the_plain_definition_says(data: st.DataObj
         "fields": fields,
         "source": "api",
         "request_id": "req-1",
+        "shown": ["email", "lead_id"],
+        "source_field": "region",
     }
     expected = _plain_rows(given_answers, leads, fields)
     tuples = log_rows(given_answers, leads, scored_at=T0, **kwargs)
-    assert [dict(zip(SCORE_COLUMNS, t, strict=True)) for t in tuples] == expected
+    assert [dict(zip(ROW_FIELDS, t, strict=True)) for t in tuples] == expected
     packed = PackedRows.from_rows(tuples)
     assert packed.rows() == expected == PackedRows.pack(expected).rows()
     assert packed.answers == [
@@ -122,6 +143,6 @@ def test_a_lead_without_some_fields_logs_them_as_null_and_nan_as_null() -> None:
         source="batch",
         scored_at=T0,
     )
-    row: dict[str, Any] = dict(zip(SCORE_COLUMNS, values, strict=True))
+    row: dict[str, Any] = dict(zip(ROW_FIELDS, values, strict=True))
     assert row["lead_id"] == "7"
     assert orjson.loads(row["inputs"]) == {"job_title": "CTO", "employee_count": None, "region": None}

@@ -189,13 +189,17 @@ def log_rows(
     source: str,
     request_id: str | None = None,
     scored_at: datetime | None = None,
+    shown: Sequence[str] = (),
+    source_field: str | None = None,
 ) -> list[ScoreRow]:
     """Log rows for answers (same order as the leads' records), made by name (``ScoreRow``, a tuple
     in ``SCORE_COLUMNS`` order: how rows travel to the writer and into the driver): ids, scores and
     the model's own fields, never anything else the CRM sent. ``reasons`` and ``inputs`` are JSON text already, made
     where the rows are made (a batch scorer process), not by the writer.
 
-    The model's fields are picked by one ``itemgetter`` (docs/performance.md)."""
+    The model's fields are picked by one ``itemgetter`` (docs/performance.md). What the pages read
+    rides along for ``latest_scores`` only: the top reasons' texts, segment, respond-within, and the
+    ``shown`` (the spec's display) and ``source_field`` values as sent."""
     when = scored_at or now_utc()
     model_name = str(model_name)
     names = tuple(fields)
@@ -228,9 +232,26 @@ def log_rows(
                 inputs=inputs.decode(),
                 request_id=request_id,
                 source=source,
+                top_reasons=dumps([r.get("text") for r in reasons.get("positive", ())[:3]]).decode(),
+                segment=_text(answer.get("segment")),
+                respond_within=answer.get("respond_within"),
+                lead_source=_text(record.get(source_field)) if source_field else None,
+                display=_shown(record, shown),
             )
         )
     return out
+
+
+def _text(value: Any, limit: int = 200) -> str | None:
+    """A value as a short text column keeps it (None for a missing one)."""
+    plain = plain_value(value)
+    return None if plain is None or plain == "" else str(plain)[:limit]
+
+
+def _shown(record: Mapping[str, Any], shown: Sequence[str]) -> str | None:
+    """The display fields as sent (JSON text; None without any)."""
+    values = {c: v for c in shown if (v := _text(record.get(c), 500)) is not None}
+    return orjson.dumps(values).decode() if values else None
 
 
 def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:

@@ -34,7 +34,7 @@ from leadscore.features.values import (
     unreadable_dates,
     unreadable_line,
 )
-from leadscore.scoring.answer import log_rows, score_parts, trend_fields
+from leadscore.scoring.answer import log_rows, respond_within, score_parts, trend_fields
 from leadscore.scoring.bundle import ModelBundle, Scored
 from leadscore.store.db import Store
 from leadscore.store.scores import latest, lead_of
@@ -127,13 +127,31 @@ def log_chunk(
     id_col = bundle.id_column
     raw_ids = chunk[id_col].tolist() if id_col and id_col in chunk.columns else [None] * len(chunk)
     fields = [f for f in bundle.fields if f in chunk.columns]
-    records = chunk[fields].astype(object).where(chunk[fields].notna(), None).to_dict("records")
+    spec = bundle.spec
+    wanted = list(dict.fromkeys([*fields, *spec.display, *([spec.source] if spec.source else [])]))
+    kept = [c for c in wanted if c in chunk.columns]
+    records = chunk[kept].astype(object).where(chunk[kept].notna(), None).to_dict("records")
     versions = {"model_version": bundle.model_version, "cutoff_version": bundle.cutoff_version}
+    segments = scored.segment.tolist() if scored.segment is not None else [None] * len(records)
     answers = [
-        {**part, "lead_id": lead_id, **versions}
-        for part, lead_id in zip(score_parts(scored), raw_ids, strict=True)
+        {
+            **part,
+            "lead_id": lead_id,
+            **versions,
+            "segment": seg,
+            "respond_within": respond_within(spec, record),
+        }
+        for part, lead_id, seg, record in zip(score_parts(scored), raw_ids, segments, records, strict=True)
     ]
-    rows = log_rows(answers, records, model_name=bundle.name, fields=fields, source="batch")
+    rows = log_rows(
+        answers,
+        records,
+        model_name=bundle.name,
+        fields=fields,
+        source="batch",
+        shown=spec.display,
+        source_field=spec.source,
+    )
     keys = list(map(lead_of, rows))
     previous = latest(spool.store, keys)
     trends: dict[str, list[Any]] = {

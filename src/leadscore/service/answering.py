@@ -62,6 +62,8 @@ def answer_leads(
                 fields=bundle.fields,
                 source="api",
                 request_id=request_id,
+                shown=bundle.spec.display,
+                source_field=bundle.spec.source,
             )
         )
         keys = [logged.lead_id for logged in rows.answers]

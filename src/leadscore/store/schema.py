@@ -15,6 +15,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -71,6 +72,26 @@ latest_scores = Table(
     Column("grade", String(4), nullable=False),
     Column("model_version", String(64), nullable=False),
     Column("inputs", JSON),  # the model's fields as then: what ``changes`` compares the next answer with
+    # What the pages read (migration 0006): the answer before's fields, the last answer's top reasons,
+    # segment, respond-within, lead source and display fields (the spec's names, company, owner: kept
+    # here only, one row per lead, never in ``scores``), the current run over the cutoff (``mql_at``,
+    # ``due_at``: null under it) and the last points of P(SQL) (``history``, fixed-width text).
+    Column("previous_inputs", JSON),
+    Column("top_reasons", JSON),
+    Column("segment", String(200)),
+    Column("respond_within", String(8)),
+    Column("lead_source", String(200)),
+    Column("display", JSON),
+    Column("mql_at", DateTime()),
+    Column("due_at", DateTime()),
+    Column("history", Text()),
+)
+# The open MQLs only: the queue page reads them without scanning every lead.
+Index(
+    "ix_latest_scores_due",
+    latest_scores.c.due_at,
+    sqlite_where=latest_scores.c.due_at.isnot(None),
+    postgresql_where=latest_scores.c.due_at.isnot(None),
 )
 
 # What ``leadscore writeback`` last wrote for each CRM and lead: ``--changed-only`` writes a lead again

@@ -10,7 +10,7 @@ import operator
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
@@ -82,39 +82,112 @@ class ScoreRow(NamedTuple):
     inputs: str  # JSON text: the model's own fields as the lead was sent
     request_id: str | None
     source: str  # "api" or "batch"
+    # Kept for the pages in ``latest_scores`` only (never in ``scores``): see migration 0006.
+    top_reasons: str | None = None  # JSON text: the texts of the top reasons for SQL
+    segment: str | None = None
+    respond_within: str | None = None  # "1h" or "24h"
+    lead_source: str | None = None  # the spec's ``source`` field as sent
+    display: str | None = None  # JSON text: the spec's ``display`` fields as sent
 
 
-SCORE_COLUMNS = ScoreRow._fields
-LATEST_COLUMNS = ("lead_id", "scored_at", "p_sql", "mql", "grade", "model_version", "inputs")
-_JSON = frozenset({"reasons", "inputs"})
-_LEAD, _AT = SCORE_COLUMNS.index("lead_id"), SCORE_COLUMNS.index("scored_at")
+ROW_FIELDS = ScoreRow._fields
+SCORE_COLUMNS = ROW_FIELDS[: ROW_FIELDS.index("top_reasons")]  # the ``scores`` table's columns
+LATEST_COLUMNS = (
+    "lead_id",
+    "scored_at",
+    "p_sql",
+    "mql",
+    "grade",
+    "model_version",
+    "inputs",
+    "top_reasons",
+    "segment",
+    "respond_within",
+    "lead_source",
+    "display",
+)
+CLOCK_COLUMNS = ("mql_at", "due_at", "history")  # made from the row by ``_clock``
+HISTORY_POINTS = 40  # P(SQL) points a lead's ``history`` keeps
+POINT_CHARS = 17  # one point: epoch seconds (10 digits) and P(SQL) in millionths (7 digits)
+RESPOND_HOURS = {"1h": 1, "24h": 24}
+_JSON = frozenset({"reasons", "inputs", "top_reasons", "display"})
+_LEAD, _AT = ROW_FIELDS.index("lead_id"), ROW_FIELDS.index("scored_at")
 lead_of = operator.itemgetter(_LEAD)  # a row tuple's lead key
-_JSON_AT = tuple(SCORE_COLUMNS.index(c) for c in sorted(_JSON))
-_latest_values = operator.itemgetter(*(SCORE_COLUMNS.index(c) for c in LATEST_COLUMNS))
+_JSON_AT = tuple(ROW_FIELDS.index(c) for c in sorted(_JSON))
+_latest_values = operator.itemgetter(*(ROW_FIELDS.index(c) for c in LATEST_COLUMNS))
+_MQL, _P, _RESPOND = ROW_FIELDS.index("mql"), ROW_FIELDS.index("p_sql"), ROW_FIELDS.index("respond_within")
 
 
 def score_tuple(row: Mapping[str, Any]) -> ScoreRow:
-    """A log row given as a mapping of ``SCORE_COLUMNS``, as a ``ScoreRow`` (a column left out is null)."""
-    return ScoreRow._make(row.get(c) for c in SCORE_COLUMNS)
+    """A log row given as a mapping of ``ROW_FIELDS``, as a ``ScoreRow`` (a field left out is null)."""
+    return ScoreRow._make(row.get(c) for c in ROW_FIELDS)
 
 
 def _statements(dialect: str) -> tuple[str, str]:
     """The two statements of a log write, in the driver's own parameter style. Both databases take
-    the same upsert; an older answer never overwrites a newer one."""
+    the same upsert; an older answer never overwrites a newer one. The upsert keeps the clock of a
+    lead still over the cutoff (``mql_at``; ``due_at`` only moves earlier: a demo request while it
+    waits), keeps the fields before as ``previous_inputs`` and appends the point to ``history``."""
     mark = "?" if dialect == "sqlite" else "%s"
-    values = ", ".join(
-        f"CAST({mark} AS JSON)" if c in _JSON and dialect == "postgresql" else mark for c in SCORE_COLUMNS
+
+    def marks(columns: Sequence[str]) -> str:
+        return ", ".join(
+            f"CAST({mark} AS JSON)" if c in _JSON and dialect == "postgresql" else mark for c in columns
+        )
+
+    insert = f"INSERT INTO scores ({', '.join(SCORE_COLUMNS)}) VALUES ({marks(SCORE_COLUMNS)})"
+    keep = HISTORY_POINTS * POINT_CHARS
+    tail = (
+        f"substr(COALESCE(latest_scores.history, '') || excluded.history, -{keep})"
+        if dialect == "sqlite"
+        else f"right(COALESCE(latest_scores.history, '') || excluded.history, {keep})"
     )
-    insert = f"INSERT INTO scores ({', '.join(SCORE_COLUMNS)}) VALUES ({values})"
-    updates = ", ".join(f"{c} = excluded.{c}" for c in LATEST_COLUMNS[1:])
-    latest = ", ".join(
-        f"CAST({mark} AS JSON)" if c in _JSON and dialect == "postgresql" else mark for c in LATEST_COLUMNS
+    updates = ", ".join(
+        [
+            "previous_inputs = latest_scores.inputs",
+            *(f"{c} = excluded.{c}" for c in LATEST_COLUMNS[1:]),
+            "mql_at = CASE WHEN excluded.mql_at IS NULL THEN NULL "
+            "ELSE COALESCE(latest_scores.mql_at, excluded.mql_at) END",
+            "due_at = CASE WHEN excluded.due_at IS NULL THEN NULL "
+            "WHEN latest_scores.due_at IS NULL OR excluded.due_at < latest_scores.due_at "
+            "THEN excluded.due_at ELSE latest_scores.due_at END",
+            f"history = {tail}",
+        ]
     )
+    columns = (*LATEST_COLUMNS, *CLOCK_COLUMNS)
     upsert = (
-        f"INSERT INTO latest_scores ({', '.join(LATEST_COLUMNS)}) VALUES ({latest}) "
+        f"INSERT INTO latest_scores ({', '.join(columns)}) VALUES ({marks(columns)}) "
         f"ON CONFLICT (lead_id) DO UPDATE SET {updates} WHERE latest_scores.scored_at <= excluded.scored_at"
     )
     return insert, upsert
+
+
+def history_point(at: datetime, p_sql: float) -> str:
+    """One point of a lead's ``history``: fixed width, so the upsert keeps whole points."""
+    seconds = int(at.replace(tzinfo=UTC).timestamp())
+    return f"{max(0, seconds):010d}{min(9_999_999, max(0, round(p_sql * 1_000_000))):07d}"
+
+
+def history_points(text: str | None) -> list[tuple[datetime, float]]:
+    """A ``history`` column's points, oldest first (naive UTC times and P(SQL))."""
+    out = []
+    for start in range(0, len(text or "") - POINT_CHARS + 1, POINT_CHARS):
+        chunk = (text or "")[start : start + POINT_CHARS]
+        if chunk.isdigit():
+            at = datetime.fromtimestamp(int(chunk[:10]), UTC).replace(tzinfo=None)
+            out.append((at, int(chunk[10:]) / 1_000_000))
+    return out
+
+
+def _clock(row: tuple[Any, ...]) -> tuple[datetime | None, datetime | None, str]:
+    """A newest row's ``mql_at``, ``due_at`` (as if it began the run: the upsert keeps an earlier
+    one) and its history point."""
+    at = row[_AT]
+    point = history_point(at, float(row[_P]))
+    if not row[_MQL]:
+        return None, None, point
+    hours = RESPOND_HOURS.get(row[_RESPOND] or "24h", 24)
+    return at, at + timedelta(hours=hours), point
 
 
 @functools.lru_cache(maxsize=256)
@@ -185,7 +258,7 @@ def _parameters(
         key = row[_LEAD]
         if key and (key not in newest or row[_AT] >= newest[key][_AT]):
             newest[key] = row
-    columns = list(zip(*rows, strict=True))
+    columns = list(zip(*(_full(r) for r in rows), strict=True))
     for i in _JSON_AT:  # JSON text as log_rows makes it, or a value to encode
         if not all(v is None or type(v) is str for v in columns[i]):
             columns[i] = tuple(
@@ -193,15 +266,32 @@ def _parameters(
             )
     if sqlite:  # stored exactly as SQLAlchemy stores times (so both read them back); booleans are 0/1 already
         columns[_AT] = tuple(map(_sqlite_time, columns[_AT]))
-    latest_params = list(map(_latest_values, newest.values()))  # lead_id, scored_at, ..., inputs
-    if any(not (v[-1] is None or type(v[-1]) is str) for v in latest_params):
+    latest_params = [(*_json_text(_latest_values(_full(r))), *_clock(r)) for r in newest.values()]
+    if sqlite:
         latest_params = [
-            (*v[:-1], v[-1] if v[-1] is None or isinstance(v[-1], str) else orjson.dumps(v[-1]).decode())
+            (v[0], _sqlite_time(v[1]), *v[2:-3], *(_sqlite_time(t) if t else None for t in v[-3:-1]), v[-1])
             for v in latest_params
         ]
-    if sqlite:
-        latest_params = [(v[0], _sqlite_time(v[1]), *v[2:]) for v in latest_params]
-    return list(zip(*columns, strict=True)), latest_params
+    return list(zip(*columns[: len(SCORE_COLUMNS)], strict=True)), latest_params
+
+
+def _full(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row with every ``ROW_FIELDS`` value (a row of the scores' columns only: the rest null)."""
+    return row if len(row) == len(ROW_FIELDS) else (*row, *([None] * (len(ROW_FIELDS) - len(row))))
+
+
+_LATEST_JSON = tuple(i for i, c in enumerate(LATEST_COLUMNS) if c in _JSON)
+
+
+def _json_text(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A latest row's values with its JSON columns as text (as ``log_rows`` makes them, or encoded)."""
+    if all(values[i] is None or type(values[i]) is str for i in _LATEST_JSON):
+        return values
+    out = list(values)
+    for i in _LATEST_JSON:
+        if not (out[i] is None or isinstance(out[i], str)):
+            out[i] = orjson.dumps(out[i]).decode()
+    return tuple(out)
 
 
 def write_isolating(store: Store, rows: Sequence[tuple[Any, ...]]) -> tuple[int, str | None]:

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 from leadscore.store.db import error_line, open_store
 from leadscore.store.scores import (
-    SCORE_COLUMNS,
+    ROW_FIELDS,
     LatestReader,
     Previous,
     ScoreRow,
@@ -96,12 +96,12 @@ class PackedRows:
         return cls(pickle.dumps(list(map(tuple, rows)), protocol=pickle.HIGHEST_PROTOCOL), answers)
 
     def tuples(self) -> list[tuple[Any, ...]]:
-        """The rows as the driver takes them: values in ``SCORE_COLUMNS`` order."""
+        """The rows as the driver takes them: values in ``ROW_FIELDS`` order."""
         values: list[tuple[Any, ...]] = pickle.loads(self.blob)
         return values
 
     def rows(self) -> list[dict[str, Any]]:
-        return [dict(zip(SCORE_COLUMNS, values, strict=True)) for values in self.tuples()]
+        return [dict(zip(ROW_FIELDS, values, strict=True)) for values in self.tuples()]
 
     def __len__(self) -> int:
         return len(self.answers)
