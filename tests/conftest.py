@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,32 @@ def spark() -> Iterator[Any]:
     session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "4"})
     yield session
     session.stop()
+
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")  # Debian's, from `make browser`
+
+
+def chromium_path() -> str:
+    for name in CHROMIUM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("headless Chromium not found: run `make browser` (installs Debian's chromium)")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=chromium_path(),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+            ],
+        )
+        yield chromium
+        chromium.close()

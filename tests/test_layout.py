@@ -20,7 +20,7 @@ SRC = Path(leadscore.__file__).resolve().parent
 # peer of `modeling`: it runs the scoring and data code, never training; see docs/design.md.
 LAYERS: list[set[str]] = [
     {"cli"},
-    {"jobs"},
+    {"jobs", "web"},
     {"reports"},
     {"monitoring", "service"},
     {"tracking"},

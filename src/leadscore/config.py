@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     public_url: str = ""
     webhook_max_backoff: float = 300.0  # seconds between tries at most (doubling from 1 s)
     webhook_give_up_hours: float = 48.0  # an event still not taken after this is failed
+    # Sales' pages (/app): the session cookie's signing secret (unset: derived from the accepted
+    # keys' hashes), how long a session lasts, failed sign-ins a client may make in 5 minutes, and
+    # the origins (space or comma separated) that may embed the lead card in a frame.
+    session_secret: str = ""
+    session_hours: float = 12.0
+    signin_attempts: int = 10
+    frame_ancestors: str = ""
     search_trials: int | None = None  # the capacity search's trials (unset: by its row budget; 0: off)
 
 

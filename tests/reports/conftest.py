@@ -2,42 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import OpenPage, Page
-
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
-
-
-def chromium_path() -> str:
-    for name in CHROMIUM_CANDIDATES:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("headless Chromium not found: run `make browser` (installs Debian's chromium)")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=chromium_path(),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-            ],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture()

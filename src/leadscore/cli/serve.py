@@ -52,8 +52,8 @@ def serve(
     import uvicorn
 
     from leadscore.config import get_settings
-    from leadscore.service.app import create_app
     from leadscore.service.telemetry import uvicorn_log_config
+    from leadscore.web.app import create_app
 
     settings = get_settings()
     insecure = insecure_dev or settings.insecure_dev
@@ -66,7 +66,7 @@ def serve(
     if insecure_dev:
         info("warning: --insecure-dev: the API accepts requests without a key; never expose this server")
     source = model or settings.model
-    info(f"serving {source} on http://{host}:{port} (docs at /docs)")
+    info(f"serving {source} on http://{host}:{port} (docs at /docs, sales pages at /app)")
     common: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -90,7 +90,7 @@ def serve(
         # A worker uvicorn restarts (after a crash) loads the model before it is ready; uvicorn's
         # default of 5 s is too short for a models:/ champion on a busy machine.
         uvicorn.run(
-            "leadscore.service.app:create_app_from_env",
+            "leadscore.web.app:create_app_from_env",
             factory=True,
             workers=workers,
             timeout_worker_healthcheck=WORKER_START_TIMEOUT,
@@ -132,6 +132,34 @@ def hash_key_cmd(
         raise UserError("--rep: a rep's key is named (--rep 'Dana Ortiz') and is not also --admin")
     role = f" rep {' '.join(rep.split())}" if rep is not None else (" admin" if admin else "")
     typer.echo(f"sha256:{hash_key(key)}{role}")
+
+
+@app.command("card-link")
+@user_errors
+def card_link_cmd(
+    lead_id: Annotated[str, typer.Argument(help="The lead whose card the link opens.")],
+    base_url: Annotated[
+        str, typer.Option("--base-url", help="Where the service is reached (default: LEADSCORE_PUBLIC_URL).")
+    ] = "",
+    days: Annotated[float, typer.Option("--days", min=0.01, help="How long the link works.")] = 365.0,
+) -> None:
+    """Print a signed, read-only link to one lead's card, for a CRM frame that carries no session
+    (the server must run with the same keys or LEADSCORE_SESSION_SECRET)."""
+    from leadscore.config import get_settings
+    from leadscore.features.values import id_problem, lead_key
+    from leadscore.service.auth import KeyRing
+    from leadscore.web.site import Site
+
+    settings = get_settings()
+    key = lead_key(lead_id)
+    problem = id_problem(key) if key else "an empty lead id"
+    if problem:
+        raise UserError(f"LEAD_ID: {problem}")
+    keys = KeyRing.from_settings(settings.api_keys, settings.api_key_file, settings.admin_keys)
+    if keys.empty and not settings.session_secret:
+        raise UserError("no API key or LEADSCORE_SESSION_SECRET configured: the link could not be checked")
+    base = (base_url or settings.public_url).rstrip("/")
+    typer.echo(base + Site(settings, keys, insecure=False).card_link(key, hours=days * 24))
 
 
 @app.command()

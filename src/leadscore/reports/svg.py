@@ -138,3 +138,43 @@ def score_gauge(p: float, threshold: float, *, width: int = 320) -> str:
         f'<line x1="{_num(cut)}" y1="3" x2="{_num(cut)}" y2="23" stroke="#101828" stroke-width="2"/>'
         f'<text x="{_num(cut)}" y="32" text-anchor="middle" font-size="9">cutoff {threshold:.0%}</text></svg>'
     )
+
+
+def score_history(
+    points: Sequence[tuple[str, float]], threshold: float, *, width: int = 420, height: int = 120
+) -> str:
+    """A lead's P(SQL) at each logged answer (label, p), oldest first, with the cutoff dashed."""
+    left, right, top, bottom = 36, 12, 10, 22
+    pw, ph = width - left - right, height - top - bottom
+    n = len(points)
+
+    def px(i: int) -> float:
+        return left + (pw * i / (n - 1) if n > 1 else pw / 2)
+
+    def py(p: float) -> float:
+        return top + ph * (1 - min(max(p, 0.0), 1.0))
+
+    cut = py(threshold)
+    parts = [
+        f'<svg role="img" viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" '
+        f'aria-label="P(SQL) over its last {n} scores against the cutoff {threshold:.0%}">',
+        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="{GRID}"/>',
+        f'<line x1="{left}" y1="{_num(cut)}" x2="{left + pw}" y2="{_num(cut)}" stroke="#101828" '
+        f'stroke-dasharray="4 3"/><text x="{left - 4}" y="{_num(cut + 3)}" text-anchor="end" '
+        f'font-size="9">{threshold:.0%}</text>',
+    ]
+    if n:
+        line = " ".join(f"{_num(px(i))},{_num(py(p))}" for i, (_, p) in enumerate(points))
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{POSITIVE}" stroke-width="2"/>')
+        for i, (label, p) in enumerate(points):
+            colour = POSITIVE if p >= threshold else NEUTRAL
+            parts.append(
+                f'<circle cx="{_num(px(i))}" cy="{_num(py(p))}" r="3" fill="{colour}">'
+                f"<title>{escape(label)}: {p:.0%}</title></circle>"
+            )
+        parts.append(
+            f'<text x="{left}" y="{height - 6}" font-size="9">{escape(points[0][0])}</text>'
+            f'<text x="{left + pw}" y="{height - 6}" text-anchor="end" font-size="9">{escape(points[-1][0])}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -62,6 +62,20 @@ class KeyRing:
                 found = name
         return found
 
+    def has_key_id(self, key_id: str, role: str) -> bool:
+        """Whether a key whose hash starts with ``key_id`` is still accepted with ``role`` (a page
+        session ends when its key is removed)."""
+        found = False
+        for stored, kind in self._keys:
+            if hmac.compare_digest(stored[: len(key_id)], key_id.encode()) and kind == role:
+                found = True
+        return found and len(key_id) >= 16
+
+    def fingerprint(self) -> str:
+        """A digest of every accepted key's hash and role (the pages' default session secret)."""
+        joined = "\n".join(sorted(f"{h.decode()} {r}" for h, r in self._keys))
+        return hashlib.sha256(joined.encode()).hexdigest()
+
     def accepts(self, key: str | None) -> bool:
         return self.role(key) is not None
 

@@ -134,7 +134,7 @@ class Gate:
         """Why a request is refused before its body is read (status, error kind, detail), or None."""
         if path in DOC_PATHS and not self.state.docs:
             return 404, "not_found", "API documentation is disabled on this server (LEADSCORE_DOCS=off)"
-        if path in OPEN_PATHS:
+        if path in OPEN_PATHS or is_page_path(path):  # pages check their own session cookie
             return None
         if self.state.insecure:
             return self._busy(path)
@@ -189,3 +189,8 @@ async def _reply(
 def is_decision_path(path: str) -> bool:
     """``/v1/leads/{id}/decision``: what a rep's key may call."""
     return path.startswith("/v1/leads/") and path.endswith("/decision")
+
+
+def is_page_path(path: str) -> bool:
+    """Sales' pages (``/app``, ``/app/...``): signed in with a session cookie, not an API key."""
+    return path == "/app" or path.startswith("/app/")

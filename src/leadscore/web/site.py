@@ -1,0 +1,114 @@
+"""What every page shares: the templates, the session and sign-in limits, the security headers
+(no scripts, nothing from elsewhere, no framing but the card's allowed origins) and cookies."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from leadscore.config import Settings
+from leadscore.errors import UserError
+from leadscore.features.values import lead_key
+from leadscore.reports.html import model_ids
+from leadscore.service.auth import ADMIN, KeyRing
+from leadscore.service.loaded import Loaded
+from leadscore.web.sessions import COOKIE, Attempts, Session, Sessions
+from leadscore.web.views import environment
+
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
+)
+DEV = Session(ADMIN, "dev", 2**31, "", "dev")  # --insecure-dev: the pages open without a key
+
+
+def frame_ancestors(value: str) -> list[str]:
+    """``LEADSCORE_FRAME_ANCESTORS``: origins (https://host[:port]) that may embed the card."""
+    origins = [o.strip().rstrip("/") for o in value.replace(",", " ").split() if o.strip()]
+    for origin in origins:
+        scheme, _, host = origin.partition("://")
+        if scheme not in {"https", "http"} or not host or any(c in host for c in "/;'\" "):
+            raise UserError(
+                f"LEADSCORE_FRAME_ANCESTORS: '{origin}' is not an origin like https://example.my.salesforce.com"
+            )
+    return origins
+
+
+class Site:
+    """The pages' shared parts for one service."""
+
+    def __init__(self, settings: Settings, keys: KeyRing, insecure: bool) -> None:
+        self.sessions = Sessions(keys, settings.session_secret, settings.session_hours)
+        self.attempts = Attempts(settings.signin_attempts)
+        self.insecure = insecure
+        self.env = environment()
+        self.card_origins = frame_ancestors(settings.frame_ancestors)
+
+    def session(self, request: Request) -> Session | None:
+        """The signed-in person (``--insecure-dev``: a developer, without signing in)."""
+        found = self.sessions.read(request.cookies.get(COOKIE))
+        return found if found is not None or not self.insecure else DEV
+
+    def page(self, template: str, status: int = 200, *, frame: bool = False, **context: Any) -> HTMLResponse:
+        """A rendered page with the security headers (``frame``: the card, framable by its origins)."""
+        context.setdefault("session", None)
+        context.setdefault("csrf", "")
+        context.setdefault("note", None)
+        html = self.env.get_template(template).render(**context)
+        return self._secured(HTMLResponse(html, status_code=status), frame)
+
+    def refused(self, status: int, message: str) -> HTMLResponse:
+        return self.page("refused.html", status, title="Not available", message=message)
+
+    def _secured(self, response: HTMLResponse, frame: bool) -> HTMLResponse:
+        ancestors = " ".join(self.card_origins) if frame and self.card_origins else "'none'"
+        response.headers["content-security-policy"] = PAGE_POLICY.format(ancestors=ancestors)
+        if ancestors == "'none'":
+            response.headers["x-frame-options"] = "DENY"
+        response.headers["x-content-type-options"] = "nosniff"
+        response.headers["referrer-policy"] = "same-origin"
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    def set_cookie(
+        self, response: Response, request: Request, name: str, value: str, *, max_age: int
+    ) -> None:
+        """A cookie for the pages only: HttpOnly, SameSite=Strict, Secure when served over TLS."""
+        secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+        response.set_cookie(
+            name, value, max_age=max_age, path="/app", httponly=True, secure=secure, samesite="strict"
+        )
+
+    @staticmethod
+    def local(target: str) -> str:
+        """Where to go after a form: a page of this site only (never another host)."""
+        if target.startswith("/app") and not target.startswith("//") and "\\" not in target:
+            return target
+        return "/app/queue"
+
+    @staticmethod
+    def footer(loaded: Loaded) -> dict[str, Any]:
+        return model_ids(loaded.bundle)
+
+    def card_link(self, lead_id: str, hours: float = 24 * 365) -> str:
+        """A signed link to one lead's card (read only), for a CRM frame that carries no cookie."""
+        expires = int(time.time() + hours * 3600)
+        shown = quote(lead_id, safe="")
+        return f"/app/leads/{shown}/card?exp={expires}&sig={self._card_sig(lead_id, expires)}"
+
+    def card_link_ok(self, lead_id: str, query: Mapping[str, str]) -> bool:
+        exp, sig = query.get("exp", ""), query.get("sig", "")
+        if not exp.isdigit() or int(exp) < time.time() or not sig:
+            return False
+        return hmac.compare_digest(sig, self._card_sig(lead_id, int(exp)))
+
+    def _card_sig(self, lead_id: str, expires: int) -> str:
+        text = f"card:{lead_key(lead_id)}:{expires}"
+        return hmac.new(self.sessions.card_key, text.encode(), hashlib.sha256).hexdigest()[:32]
