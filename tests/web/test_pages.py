@@ -22,8 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from leadscore.store.db import open_store
-from leadscore.store.decisions import load_decisions
+from leadscore.monitoring.feedback import existing_store, load_store
 from tests.helpers import (
     ADMIN_KEY,
     API_KEY,
@@ -169,7 +168,8 @@ def test_a_rep_signs_in_rejects_a_lead_and_it_leaves_the_queue(
     assert lead not in page.locator("tr[data-lead]").evaluate_all("rows => rows.map(r => r.dataset.lead)")
     assert seen == {"errors": [], "outside": []}
     page.close()
-    stored = load_decisions(open_store(served["env"]["LEADSCORE_DATABASE_URL"]))
+    # what `train --feedback URL` reads: the page's decision is a training label at once
+    stored = load_store(existing_store(served["env"]["LEADSCORE_DATABASE_URL"]))
     mine = stored[stored["lead_id"] == lead]
     assert list(mine["decision"]) == ["rejected"] and list(mine["reason"]) == ["duplicate"]
     assert list(mine["rep"]) == ["Dana Ortiz"]
