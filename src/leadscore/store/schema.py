@@ -86,10 +86,16 @@ latest_scores = Table(
     Column("due_at", DateTime()),
     Column("history", Text()),
 )
-# The open MQLs only: the queue page reads them without scanning every lead.
+# The open MQLs only, covering what the queue sorts and filters by: it reads this index alone.
 Index(
     "ix_latest_scores_due",
     latest_scores.c.due_at,
+    latest_scores.c.p_sql,
+    latest_scores.c.lead_id,
+    latest_scores.c.mql_at,
+    latest_scores.c.segment,
+    latest_scores.c.grade,
+    latest_scores.c.lead_source,
     sqlite_where=latest_scores.c.due_at.isnot(None),
     postgresql_where=latest_scores.c.due_at.isnot(None),
 )

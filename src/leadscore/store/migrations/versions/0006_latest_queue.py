@@ -4,7 +4,7 @@ scanning the score log.
 ``mql_at`` is when the lead's current run over the cutoff began (sales' clock), ``due_at`` when it
 must be accepted or rejected (1 hour for a demo or pricing request, else 24 hours; the earlier one if
 a fast request arrives while it waits), both null under the cutoff; a partial index on ``due_at``
-holds the open MQLs only. ``top_reasons``, ``segment``, ``respond_within``, ``lead_source`` and
+holds the open MQLs only, with what the queue sorts and filters them by (the queue reads it alone). ``top_reasons``, ``segment``, ``respond_within``, ``lead_source`` and
 ``display`` (the spec's display fields: names, company, owner) are the last answer's; ``previous_inputs``
 the fields of the answer before it (what "why it changed" compares); ``history`` the last points of
 P(SQL), fixed-width text appended by the upsert itself.
@@ -49,7 +49,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_latest_scores_due",
         "latest_scores",
-        ["due_at"],
+        ["due_at", "p_sql", "lead_id", "mql_at", "segment", "grade", "lead_source"],
         sqlite_where=sa.text("due_at IS NOT NULL"),
         postgresql_where=sa.text("due_at IS NOT NULL"),
     )
