@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from tests.helpers import Trained, make_leads
+from tests.helpers import API_KEY, Trained, make_leads, private_env
 
 runner = CliRunner()
 SALESFORCE_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")  # Bulk API 2.0's
@@ -265,3 +265,28 @@ def test_since_writes_each_leads_last_logged_answer(
     assert result.exit_code == 0 and _rows(out) == [header]
     result = runner.invoke(app, [*base[:1], str(tmp_path / "s.csv"), *base[1:], "--since", "2000-01-01"])
     assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_card_links_go_to_their_field_signed_as_the_server_checks_them(scored: Path, tmp_path: Path) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from leadscore.config import get_settings
+    from leadscore.service.auth import KeyRing
+    from leadscore.web.site import Site
+
+    out = tmp_path / "contacts.csv"
+    base = ["writeback", str(scored), "--to", "hubspot", "--out", str(out), "--card-links"]
+    with private_env({"LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_PUBLIC_URL": ""}):
+        refused = runner.invoke(app, base)
+        assert refused.exit_code == 2 and "--base-url" in refused.output and "Traceback" not in refused.output
+        result = runner.invoke(app, [*base, "--base-url", "https://leadscore.example.com/"])
+        assert result.exit_code == 0, result.output
+        site = Site(get_settings(), KeyRing.from_settings(API_KEY, "", ""), insecure=False)
+    header, *rows = _rows(out)
+    assert header[0] == "Record ID" and header[-1] == "leadscore_card"
+    for row in rows[:20]:
+        link = urlsplit(row[-1])
+        assert (link.scheme, link.netloc) == ("https", "leadscore.example.com")
+        assert link.path == f"/app/leads/{row[0]}/card"
+        query = {k: v[0] for k, v in parse_qs(link.query).items()}
+        assert site.card_link_ok(row[0], query) and not site.card_link_ok(rows[-1][0] + "9", query)

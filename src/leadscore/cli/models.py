@@ -344,6 +344,35 @@ def promote_cmd(
         raise typer.Exit(1)
 
 
+WritebackStoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="--changed-only: the store (database URL or SQLite file); default the setting."
+    ),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Instead of SCORES: the answers the store's score log holds from this date (each lead's "
+        "last), with their own times and model versions.",
+    ),
+]
+CardLinksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--card-links",
+        help="Also each lead's signed link to its card in leadscore (for the CRM's lead page frame).",
+    ),
+]
+BaseUrlOpt = Annotated[
+    str,
+    typer.Option(
+        "--base-url", help="--card-links: where the service is reached (default LEADSCORE_PUBLIC_URL)."
+    ),
+]
+
+
 @app.command()
 @user_errors
 def writeback(
@@ -374,26 +403,18 @@ def writeback(
     step: Annotated[
         float, typer.Option("--step", min=0.0, max=1.0, help="--changed-only: the P(SQL) move that counts.")
     ] = 0.02,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store", help="--changed-only: the store (database URL or SQLite file); default the setting."
-        ),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since",
-            help="Instead of SCORES: the answers the store's score log holds from this date (each lead's "
-            "last), with their own times and model versions.",
-        ),
-    ] = None,
+    store: WritebackStoreOpt = None,
+    since: SinceOpt = None,
+    card_links: CardLinksOpt = False,
+    base_url: BaseUrlOpt = "",
     json_out: JsonOpt = False,
 ) -> None:
     """The scores as the CRM's bulk import file: Salesforce Bulk API 2.0 CSV or a HubSpot contacts import."""
+    from leadscore.config import get_settings
     from leadscore.scoring.writeback import write_values
     from leadscore.spec import load_spec
     from leadscore.store.db import open_store
+    from leadscore.web.site import card_links as signed_links
 
     if (scores is None) == (since is None):
         raise UserError("give SCORES (a score file) or --since (the store's score log), not both")
@@ -406,6 +427,7 @@ def writeback(
         load_spec(spec) if spec else None,
         changed_only=db if changed_only else None,
         step=step,
+        card_links=signed_links(get_settings(), base_url) if card_links else None,
     )
     if json_out:
         echo_json(

@@ -147,19 +147,13 @@ def card_link_cmd(
     (the server must run with the same keys or LEADSCORE_SESSION_SECRET)."""
     from leadscore.config import get_settings
     from leadscore.features.values import id_problem, lead_key
-    from leadscore.service.auth import KeyRing
-    from leadscore.web.site import Site
+    from leadscore.web.site import card_links
 
-    settings = get_settings()
     key = lead_key(lead_id)
     problem = id_problem(key) if key else "an empty lead id"
     if problem:
         raise UserError(f"LEAD_ID: {problem}")
-    keys = KeyRing.from_settings(settings.api_keys, settings.api_key_file, settings.admin_keys)
-    if keys.empty and not settings.session_secret:
-        raise UserError("no API key or LEADSCORE_SESSION_SECRET configured: the link could not be checked")
-    base = (base_url or settings.public_url).rstrip("/")
-    typer.echo(base + Site(settings, keys, insecure=False).card_link(key, hours=days * 24))
+    typer.echo(card_links(get_settings(), base_url, days)(key))
 
 
 @app.command()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +66,10 @@ REASON_SEPARATOR = "; "
 # The score file's columns a CRM field can take as written; ``reasons``, ``scored_at`` and
 # ``model_version`` are made here.
 SCORE_COLUMNS = ("p_sql", "mql", "grade", "trend", "p_sql_7d", "p_sql_30d", "expected_days_to_sql")
-_KNOWN = {*SCORE_COLUMNS, "reasons", "scored_at", "model_version"}
+_KNOWN = {*SCORE_COLUMNS, "reasons", "scored_at", "model_version", "card_url"}
+# The field a lead's signed card link goes to (``writeback --card-links``), unless the spec maps
+# ``card_url`` itself: a URL field the CRM's lead page frames (docs/pages.md).
+CARD_FIELDS = {"salesforce": "Leadscore_Card__c", "hubspot": "leadscore_card"}
 
 
 @dataclass(frozen=True)
@@ -168,11 +172,16 @@ def write_values(
     *,
     changed_only: Store | None = None,
     step: float = 0.02,
+    card_links: Callable[[str], str] | None = None,
 ) -> Written:
     """The CRM's import file for write-back ``values`` (``score_values`` or ``logged_values``): a lead
-    given twice is written once, with its last values."""
+    given twice is written once, with its last values. ``card_links``: each lead's signed card link
+    goes to ``card_url``'s field too."""
     mapping = target(spec, crm)
-    wanted = mapping.fields
+    wanted = dict(mapping.fields)
+    if card_links is not None:
+        wanted.setdefault("card_url", CARD_FIELDS[crm])
+        values = values.assign(card_url=[card_links(lead_key(v)) for v in values["lead_id"]])
     unknown = [col for col in wanted if col not in _KNOWN]
     if unknown:
         raise UserError(

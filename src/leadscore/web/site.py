@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -112,3 +112,18 @@ class Site:
     def _card_sig(self, lead_id: str, expires: int) -> str:
         text = f"card:{lead_key(lead_id)}:{expires}"
         return hmac.new(self.sessions.card_key, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def card_links(settings: Settings, base_url: str = "", days: float = 365.0) -> Callable[[str], str]:
+    """Each lead's signed card link under ``base_url`` (default ``LEADSCORE_PUBLIC_URL``), valid for
+    ``days``, signed as the server checks it (its keys or ``LEADSCORE_SESSION_SECRET``)."""
+    base = (base_url or settings.public_url).rstrip("/")
+    if not base.startswith(("https://", "http://")):
+        raise UserError("--base-url: where the service is reached (https://...); or set LEADSCORE_PUBLIC_URL")
+    keys = KeyRing.from_settings(settings.api_keys, settings.api_key_file, settings.admin_keys)
+    if keys.empty and not settings.session_secret:
+        raise UserError(
+            "no API key or LEADSCORE_SESSION_SECRET configured: the server could not check the link"
+        )
+    site = Site(settings, keys, insecure=False)
+    return lambda lead_id: base + site.card_link(lead_id, hours=days * 24)
