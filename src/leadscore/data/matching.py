@@ -103,8 +103,16 @@ _LEGAL_TAIL = r"^(.+?)(?: (?:" + "|".join(sorted(LEGAL_SUFFIXES)) + r"))+$"
 
 
 def company_keys(names: pd.Series) -> pd.Series:
-    """``company_key`` of a whole column at once (Arrow string kernels: no Python per row); a
-    legal form alone stays the name."""
+    """``company_key`` of a whole column at once (Arrow string kernels: no Python per row), each
+    distinct name once (a company's leads share its name); a legal form alone stays the name."""
+    codes, uniques = pd.factorize(names, use_na_sentinel=True)
+    keys = np.empty(len(uniques) + 1, dtype=object)
+    keys[:-1] = _company_keys(pd.Series(uniques, dtype=object)).to_numpy(dtype=object)
+    keys[-1] = None  # factorize's missing sentinel (-1) reads the last slot
+    return pd.Series(keys[codes], index=names.index, dtype=object)
+
+
+def _company_keys(names: pd.Series) -> pd.Series:
     text = _text(names).str.lower().str.replace("&", " and ", regex=False)
     text = text.str.replace(r"\b([a-z])\.([a-z])\b", r"\1\2", regex=True)  # s.a. -> sa., n.v. -> nv.
     text = text.str.replace("'", "", regex=False).str.replace(r"[^0-9a-z]+", " ", regex=True)
