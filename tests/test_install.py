@@ -108,6 +108,12 @@ def test_the_installed_package_runs_the_main_commands_from_an_empty_folder(
     points = _run([leadscore, "points", "d", "--json"], empty, env)
     assert '"rules": "b2b-default"' in points.stdout
     _run([leadscore, "points", "d", "--rules", "xeducation", "--json"], empty, env)
+    pages = (
+        "from leadscore.web.views import environment as e; [e().get_template(t) for t in "
+        + repr(["queue.html", "app_lead.html", "card.html", "signin.html", "_styles.html"])
+        + "]"
+    )
+    _run([str(bin_dir / "python"), "-c", pages], empty, env)  # the sales pages' templates are in the wheel
 
 
 def test_a_projects_own_configs_override_the_shipped_ones(installed: Path, tmp_path: Path) -> None:
