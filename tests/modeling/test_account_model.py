@@ -5,6 +5,7 @@ with the account team's own policy from the contract."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,13 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from leadscore.cli import app
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
+from leadscore.store.db import open_store
+from leadscore.store.schema import latest_accounts
 from tests.helpers import current_contract, mlflow_env, private_env, train_accounts_spec
 
 
@@ -201,13 +205,20 @@ def test_the_api_scores_an_account_as_batch_scoring_does(accounts_data: Path, bo
     with its leads and their events gets the answer ``score FOLDER --as-of`` gives it."""
     import httpx
 
-    from tests.helpers import API_KEY, free_port, start_server, stop, wait_ready
+    from tests.helpers import ADMIN_KEY, API_KEY, free_port, start_server, stop, wait_ready
 
-    env, payload = both["env"], both["payload"]
+    store = f"sqlite:///{both['root']}/accounts-store.db"
+    env, payload = {**both["env"], "LEADSCORE_DATABASE_URL": store}, both["payload"]
     out = both["root"] / "accounts-day.csv"
     with private_env(env):
         args = ["score", str(accounts_data), "--model", payload["accounts"]["model_path"], "--out", str(out)]
-        assert CliRunner().invoke(app, [*args, "--as-of", "2025-03-01", "--explain", "3"]).exit_code == 0
+        logged = CliRunner().invoke(
+            app, [*args, "--as-of", "2025-03-01", "--explain", "3", "--log", "--json"]
+        )
+        assert logged.exit_code == 0, logged.output
+        assert (
+            json.loads(logged.stdout)["logged"] == json.loads(logged.stdout)["rows"]
+        )  # every account's answer
         lead_args = [
             "score",
             str(accounts_data),
@@ -223,7 +234,7 @@ def test_the_api_scores_an_account_as_batch_scoring_does(accounts_data: Path, bo
     batch = pd.read_csv(out, dtype={"account_id": str}, keep_default_na=False).set_index("account_id")
     chosen = [*batch.sort_values("p_opportunity").index[-2:], batch.index[0]]
     port = free_port()
-    server_env = {**env, "LEADSCORE_API_KEYS": API_KEY}
+    server_env = {**env, "LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_ADMIN_KEYS": ADMIN_KEY}
     extra = ("--accounts-model", payload["accounts"]["model_path"])
     proc = start_server(payload["model_path"], server_env, port, *extra, log=both["root"] / "server.log")
     url = f"http://127.0.0.1:{port}"
@@ -250,8 +261,28 @@ def test_the_api_scores_an_account_as_batch_scoring_does(accounts_data: Path, bo
         assert bad.status_code == 422 and bad.json()["field"] == "as_of"
         nokey = httpx.post(f"{url}/v1/accounts/score", json=body, timeout=10)
         assert nokey.status_code == 401
+        _qualified_accounts_page(url, batch)
     finally:
         stop(proc)
+    with open_store(store).read() as conn:  # the service logged its answers over the batch's
+        sources = dict(conn.execute(select(latest_accounts.c.account_id, latest_accounts.c.source)).all())
+    assert {sources[a] for a in chosen} == {"api"} and set(sources.values()) == {"api", "batch"}
+
+
+def _qualified_accounts_page(url: str, batch: pd.DataFrame) -> None:
+    """The account queue page lists the logged qualified accounts best first (an admin signed in)."""
+    import httpx
+
+    from tests.helpers import ADMIN_KEY
+
+    qualified = batch[batch["qualified"].astype(str) == "True"].sort_values("p_opportunity", ascending=False)
+    with httpx.Client(base_url=url, timeout=30) as web:
+        token = web.get("/app/sign-in").cookies["leadscore_signin"]
+        assert web.post("/app/sign-in", data={"key": ADMIN_KEY, "csrf": token}).status_code == 303
+        page = web.get("/app/queue?level=account")
+    assert page.status_code == 200 and f"{len(qualified)} over the account cutoff" in page.text
+    listed = re.findall(r'data-account="([^"]+)"', page.text)
+    assert listed == list(qualified.index[: len(listed)]) and len(listed) == min(50, len(qualified))
 
 
 def _lead_with_its_account(

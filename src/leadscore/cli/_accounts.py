@@ -4,6 +4,7 @@ account model, and a lead model's scores with their accounts (``--accounts-model
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -30,8 +31,6 @@ def score_accounts(
     the engine, Spark's master and buckets)."""
     from leadscore.scoring.accounts import score_accounts_file
 
-    if log_scores:
-        raise UserError("--log: the score log holds lead answers; an account model's scores are not logged")
     name, master, buckets = engine
     if name == "spark":
         from leadscore.spark.accounts import score_accounts_spark
@@ -43,6 +42,8 @@ def score_accounts(
         )
     else:
         summary = score_accounts_file(bundle, data, out, as_of_moment(as_of), explain)
+    if log_scores:  # after the output is in place, in one transaction (as a lead model's batch run)
+        summary["logged"] = log_account_file(str(out))
     if json_out:
         echo_json(summary)
     else:
@@ -50,6 +51,22 @@ def score_accounts(
             f"scored {summary['rows']:,} accounts as of {summary['as_of']} ({summary['qualified']:,} "
             f"qualified) -> {summary['out']}"
         )
+
+
+def log_account_file(out: str) -> int:
+    """The account answers of a score file or Spark folder into the store (each account's last:
+    what the account queue page reads); how many."""
+    import pandas as pd
+
+    from leadscore.data.sources import read_table
+    from leadscore.store.account_answers import account_row, write_account_answers
+    from leadscore.store.db import open_store
+    from leadscore.store.scores import now_utc
+
+    frame = pd.read_parquet(out) if Path(out).is_dir() else read_table(out)
+    now = now_utc()
+    rows = [account_row(r, "batch", now) for r in frame.to_dict("records")]
+    return write_account_answers(open_store(), rows)
 
 
 def as_of_moment(as_of: str | None) -> float:

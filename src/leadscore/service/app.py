@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from leadscore._version import __version__
 from leadscore.config import Settings, get_settings
 from leadscore.errors import UserError
+from leadscore.service.account_log import AccountLog
 from leadscore.service.auth import KeyRing
 from leadscore.service.batches import BatchScorers
 from leadscore.service.docs import render_docs
@@ -121,6 +122,9 @@ def create_app(
     accounts_source = accounts_model or settings.accounts_model
     if accounts_source:
         state.accounts = load_accounts_model(accounts_source)
+        if settings.log_scores:  # the account queue page reads them
+            state.account_log = AccountLog(settings.database_url)
+            state.account_log.start()
     if state.score_log is not None:
         state.score_log.start()
     state.webhooks = _webhooks(settings)
@@ -244,6 +248,8 @@ async def _shut_down(state: ServiceState) -> None:
         await asyncio.to_thread(state.score_log.close, 10.0)
     if state.webhooks is not None:
         await asyncio.to_thread(state.webhooks.close, 10.0)
+    if state.account_log is not None:
+        await asyncio.to_thread(state.account_log.close, 10.0)
 
 
 def _start_warming(loop: asyncio.AbstractEventLoop, state: ServiceState) -> asyncio.Task[None] | None:

@@ -127,6 +127,8 @@ async def score_one(request: Request, model: ModelDep, state: StateDep, explain:
         except AccountRequestError as exc:
             state.metrics.errors.labels(kind="invalid_lead").inc()
             return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
+        if state.account_log is not None:
+            state.account_log.add(answer[ACCOUNT_KEY])
     return JSON(answer)
 
 
@@ -169,6 +171,8 @@ async def score_account(request: Request, state: StateDep, explain: int = Explai
     except AccountRequestError as exc:
         state.metrics.errors.labels(kind="invalid_lead").inc()
         return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
+    if state.account_log is not None:
+        state.account_log.add(answer)
     return JSON(answer)
 
 

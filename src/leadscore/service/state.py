@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from leadscore.errors import UserError
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.service.account_log import AccountLog
 from leadscore.service.auth import KeyRing
 from leadscore.service.batches import BatchScorers
 from leadscore.service.leads import LeadChecker
@@ -46,6 +47,7 @@ class ServiceState:
     accounts: ModelBundle | None = None  # the account model (``serve --accounts-model``), if any
     database_url: str = ""  # the store: decisions are written there
     webhooks: Deliverer | None = None  # signed alerts to LEADSCORE_WEBHOOKS, written to the store first
+    account_log: AccountLog | None = None  # account answers into the store (score log on, account model)
 
     def try_start_batch(self) -> bool:
         """Take a batch slot if one is free (the event loop is single-threaded: no lock needed)."""

@@ -141,3 +141,32 @@ webhook_deliveries = Table(
     PrimaryKeyConstraint("event_id", "url", name="pk_webhook_deliveries"),
 )
 Index("ix_webhook_deliveries_due", webhook_deliveries.c.status, webhook_deliveries.c.next_at)
+
+# Each account's last logged answer (the account model's, from the service or `score --log`): what
+# the account queue page reads. ``qualified_since`` is when its current run over the account cutoff
+# began (null under it); the partial index holds the qualified accounts only.
+latest_accounts = Table(
+    "latest_accounts",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("scored_at", DateTime(), nullable=False),  # the moment it was scored as of
+    Column("logged_at", DateTime(), nullable=False),
+    Column("p_opportunity", Float, nullable=False),
+    Column("qualified", Boolean, nullable=False),
+    Column("grade", String(4), nullable=False),
+    Column("reasons", JSON),
+    Column("contacts_engaged", Integer),
+    Column("roles_engaged", JSON),
+    Column("roles_missing", JSON),
+    Column("model_version", String(64), nullable=False),
+    Column("source", String(8), nullable=False),  # api or batch
+    Column("qualified_since", DateTime()),
+)
+Index(
+    "ix_latest_accounts_qualified",
+    latest_accounts.c.qualified_since,
+    latest_accounts.c.p_opportunity,
+    latest_accounts.c.grade,
+    sqlite_where=latest_accounts.c.qualified_since.isnot(None),
+    postgresql_where=latest_accounts.c.qualified_since.isnot(None),
+)

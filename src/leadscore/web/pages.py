@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from leadscore.service.decisions import DecisionError, checked_decision, record_decision
 from leadscore.service.state import ServiceState
+from leadscore.store.account_answers import qualified_accounts
 from leadscore.store.db import open_store
 from leadscore.store.queue import FILTERS, lead_decisions, lead_row, open_mqls
 from leadscore.web import views
@@ -116,8 +117,10 @@ async def queue(request: Request, page: int = 1, level: str = "lead") -> Respons
     session = site.session(request)
     if session is None:
         return _signin_redirect(request)
+    if level == "account":
+        return await _account_queue(request, session, page)
     if level != "lead":
-        return site.refused(404, "The account queue needs account answers in the score log (not yet kept).")
+        return site.refused(404, f"level: '{level}' is not lead or account")
     loaded = state.loaded
     if loaded is None:
         return site.refused(503, "No model is loaded.")
@@ -139,6 +142,25 @@ async def queue(request: Request, page: int = 1, level: str = "lead") -> Respons
         now=now,
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         **site.footer(loaded),
+    )
+
+
+async def _account_queue(request: Request, session: Session, page: int) -> Response:
+    """The qualified accounts (each account's last logged answer over the account cutoff), best first."""
+    site, state = _site(request), _state(request)
+    grade = request.query_params.get("grade") or None
+    found = await asyncio.to_thread(qualified_accounts, open_store(state.database_url), grade, page)
+    return site.page(
+        "app_accounts.html",
+        title="Qualified accounts",
+        session=session,
+        csrf=site.sessions.csrf(session),
+        found=found,
+        grade=grade,
+        served=state.accounts is not None,
+        link=lambda n: (
+            "/app/queue?" + urlencode({"level": "account", **({"grade": grade} if grade else {}), "page": n})
+        ),
     )
 
 
