@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from leadscore.cli._util import JsonOpt, cli_time, echo_json, info, user_errors
+from leadscore.cli._util import JsonOpt, SpecOpt, cli_time, echo_json, info, user_errors
 from leadscore.errors import UserError
 
 app = typer.Typer()
@@ -110,9 +110,11 @@ def feedback_import(
         Path, typer.Argument(help="CRM export: lead_id, decision, reason, decided_at [, mql_at, rep].")
     ],
     store: StoreOpt = None,
+    spec: SpecOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Add accept/reject decisions to the store; importing the same file again changes nothing."""
+    """Add accept/reject decisions to the store; importing the same file again changes nothing
+    (``--spec``: its ``reject_reasons`` are taken beside the standard ones)."""
     from leadscore.data.sources import resolve_leads_path
     from leadscore.monitoring.feedback import import_feedback
 
@@ -126,7 +128,12 @@ def feedback_import(
         path = found
     else:
         path = resolve_leads_path(file)
-    summary = import_feedback(path, store)
+    own: list[str] = []
+    if spec:
+        from leadscore.spec import load_spec
+
+        own = load_spec(spec).reject_reasons
+    summary = import_feedback(path, store, own)
     if json_out:
         echo_json(summary)
     else:

@@ -10,6 +10,7 @@ once by ``leadscore store migrate-feedback``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,14 @@ from leadscore.errors import UserError
 from leadscore.features import clean_text, dates_ms
 from leadscore.features.values import id_problem, lead_key
 from leadscore.spec import DatasetSpec
+from leadscore.spec.reasons import STANDARD_REASONS
 from leadscore.store.db import open_store
 from leadscore.store.decisions import (
-    STANDARD_REASONS,
     add_decisions,
     count_decisions,
     decision_of,
     load_decisions,
+    reasons_said,
     standard_reason,
 )
 
@@ -40,8 +42,9 @@ def _bad(path: str | Path, column: str, row: int, message: str) -> UserError:
     return UserError(f"{path}: column '{column}', row {row + 2}: {message}")  # +2: header, 1-based
 
 
-def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
-    """Check a CRM feedback export and return it in the store's shape (one-line errors name row and column)."""
+def normalise(raw: pd.DataFrame, path: str | Path, own: Sequence[str] = ()) -> pd.DataFrame:
+    """Check a CRM feedback export and return it in the store's shape (one-line errors name row and
+    column); ``own``: the spec's own reasons, taken beside the standard ones."""
     raw = raw.rename(columns={c: str(c).strip().lower().replace(" ", "_") for c in raw.columns})
     for col in ("lead_id", "decision", "decided_at"):
         if col not in raw.columns:
@@ -63,7 +66,7 @@ def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
         raise _bad(path, "decision", i, f"'{raw['decision'].iloc[i]}' is not accepted or rejected")
     out["decision"] = decision.astype("string")
     reasons = raw["reason"] if "reason" in raw.columns else pd.Series([None] * len(raw), index=raw.index)
-    reason = reasons.map(standard_reason)
+    reason = reasons.map(lambda v: standard_reason(v, own))
     rejected = (out["decision"] == "rejected").to_numpy()
     for at in np.flatnonzero(rejected & (reason.isna() | (reason == "?")).to_numpy()):
         row = int(at)
@@ -73,7 +76,7 @@ def normalise(raw: pd.DataFrame, path: str | Path) -> pd.DataFrame:
             if reason.iloc[row] is None
             else f"'{shown}' is not a standard reason"
         )
-        raise _bad(path, "reason", row, f"{why} ({', '.join(STANDARD_REASONS)})")
+        raise _bad(path, "reason", row, f"{why} ({reasons_said(own)})")
     out["reason"] = reason.where(pd.Series(rejected, index=raw.index), None).astype("string")
     for col in ("decided_at", "mql_at"):
         if col not in raw.columns:
@@ -111,10 +114,12 @@ def load_store(store: str | Path | None = None) -> pd.DataFrame:
     return load_decisions(open_store(store))
 
 
-def import_feedback(path: str | Path, store: str | Path | None = None) -> dict[str, Any]:
+def import_feedback(
+    path: str | Path, store: str | Path | None = None, own: Sequence[str] = ()
+) -> dict[str, Any]:
     """Add a CRM export's decisions to the store in one transaction; decisions already there are left
-    as they are."""
-    incoming = normalise(read_table(path), path)
+    as they are (``own``: the spec's own reasons to reject, beside the standard ones)."""
+    incoming = normalise(read_table(path), path, own)
     opened = open_store(store)
     new, unique = add_decisions(opened, incoming)
     return {

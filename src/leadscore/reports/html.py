@@ -32,7 +32,7 @@ from leadscore.reports.stage import Stage, current_stage
 from leadscore.scoring.answer import score_parts
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.time_head import INTERVALS
-from leadscore.store.decisions import STANDARD_REASONS
+from leadscore.spec.reasons import STANDARD_REASONS
 
 log = logging.getLogger(__name__)
 

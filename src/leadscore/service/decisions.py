@@ -5,7 +5,7 @@ once, the SLA report and the next training see it at once, and an MQL alert stop
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,12 +14,7 @@ import pandas as pd
 from leadscore.features import clean_text, parse_date
 from leadscore.features.values import id_problem, lead_key
 from leadscore.store.db import open_store
-from leadscore.store.decisions import (
-    STANDARD_REASONS,
-    add_decisions,
-    decision_of,
-    standard_reason,
-)
+from leadscore.store.decisions import add_decisions, decision_of, reasons_said, standard_reason
 
 MAX_REP = 200
 
@@ -32,8 +27,9 @@ class DecisionError(ValueError):
         self.field = field
 
 
-def checked_decision(lead_id: str, body: Any, rep: str | None) -> dict[str, Any]:
-    """The decision as the store keeps it (``rep``: the name a rep's key carries; else the body's)."""
+def checked_decision(lead_id: str, body: Any, rep: str | None, own: Sequence[str] = ()) -> dict[str, Any]:
+    """The decision as the store keeps it (``rep``: the name a rep's key carries; else the body's;
+    ``own``: the spec's own reasons, taken beside the standard ones)."""
     if not isinstance(body, Mapping):
         raise DecisionError("body", "must be a JSON object with 'decision' (and 'reason' to reject)")
     key = lead_key(lead_id)
@@ -45,11 +41,11 @@ def checked_decision(lead_id: str, body: Any, rep: str | None) -> dict[str, Any]
         raise DecisionError("decision", f"'{body.get('decision')}' is not accepted or rejected")
     reason = None
     if decision == "rejected":
-        reason = standard_reason(body.get("reason"))
+        reason = standard_reason(body.get("reason"), own)
         if reason in (None, "?"):
             shown = body.get("reason")
             why = "a rejection needs a reason" if reason is None else f"'{shown}' is not a standard reason"
-            raise DecisionError("reason", f"{why} ({', '.join(STANDARD_REASONS)})")
+            raise DecisionError("reason", f"{why} ({reasons_said(own)})")
     who = rep or clean_text(body.get("rep"))
     if not who:
         raise DecisionError("rep", "who decided: a rep's key names them, or send 'rep' with the CRM's key")

@@ -367,7 +367,8 @@ async def decide(lead_id: str, request: Request, state: StateDep) -> Response:
     body = _parse(await request.body())
     rep = state.keys.rep_name(key_from_headers(dict(request.headers.raw)))
     try:
-        decision = checked_decision(lead_id, body, rep)
+        own = state.loaded.bundle.spec.reject_reasons if state.loaded is not None else ()
+        decision = checked_decision(lead_id, body, rep, own)
     except DecisionError as exc:
         return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
     new = await asyncio.to_thread(record_decision, state.database_url, decision)

@@ -29,6 +29,7 @@ from leadscore.spec.activity import (
     parse_definitions,
     read_columns,
 )
+from leadscore.spec.reasons import OwnReasons
 from leadscore.spec.templates import template_problem
 
 __all__ = [  # what the rest of the project imports from the spec (its activity part lives in activity.py)
@@ -205,6 +206,7 @@ class DatasetSpec(BaseModel):
     source: str | None = None  # lead source or channel: the monitor ranks it by SQL share
     display: list[str] = Field(default_factory=list)  # shown to people (name, company, owner), never learned
     event_labels: dict[str, str] = Field(default_factory=dict)  # event types in people's words
+    reject_reasons: OwnReasons = Field(default_factory=list)  # a team's own, beside the standard five
     # true: the generator's log; the columns of a CRM's own log; or several named logs (spec/activity.py)
     events: bool | EventLog | dict[str, EventLog] = False
     tables: dict[str, str] = Field(default_factory=dict)  # a data folder: the file stem of each table
@@ -374,6 +376,7 @@ class DatasetSpec(BaseModel):
             "account_of",
             "display",
             "event_labels",
+            "reject_reasons",
         ):
             if not dumped.get(key):
                 dumped.pop(key, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,12 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadscore.features import clean_text
+from leadscore.spec.reasons import STANDARD_REASONS
 from leadscore.store.db import Store
 from leadscore.store.schema import decisions
 
 COLUMNS = ("lead_id", "decision", "reason", "decided_at", "mql_at", "rep")
-# Sales' standard reasons and the spellings CRMs export them and decisions in (feedback import, the API).
-STANDARD_REASONS = ("not ICP", "duplicate", "bad data", "student/research", "competitor")
+# Sales' standard reasons (spec/reasons.py) and the spellings CRMs export them and decisions in
+# (feedback import, the API, the pages).
 REASON_SPELLINGS = {
     "not icp": "not ICP",
     "not_icp": "not ICP",
@@ -139,7 +141,16 @@ def decision_of(value: Any) -> str | None:
     return DECISION_SPELLINGS.get((clean_text(value) or "").casefold())
 
 
-def standard_reason(value: Any) -> str | None:
-    """The standard reason a CRM or a rep spells, None for none given, "?" for one not standard."""
+def standard_reason(value: Any, own: Sequence[str] = ()) -> str | None:
+    """The standard reason (or one of the spec's ``own``) a CRM or a rep spells, None for none
+    given, "?" for one neither standard nor the team's own."""
     text = clean_text(value)
-    return None if text is None else REASON_SPELLINGS.get(text.casefold(), "?")
+    if text is None:
+        return None
+    folded = " ".join(text.split()).casefold()
+    return REASON_SPELLINGS.get(folded) or next((r for r in own if r.casefold() == folded), "?")
+
+
+def reasons_said(own: Sequence[str] = ()) -> str:
+    """The reasons a rejection may give, for an error line."""
+    return ", ".join([*STANDARD_REASONS, *own])

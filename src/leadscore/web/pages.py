@@ -137,7 +137,7 @@ async def queue(request: Request, page: int = 1, level: str = "lead") -> Respons
         rows=views.queue_rows(found, loaded, now),
         filters=filters,
         link=lambda n: "/app/queue?" + urlencode({**wanted, "page": n}),
-        reasons=views.reasons(),
+        reasons=views.reasons(loaded.bundle.spec.reject_reasons),
         note=NOTES.get(request.query_params.get("note", "")),
         now=now,
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
@@ -195,7 +195,7 @@ async def lead_page(request: Request, lead_id: str) -> Response:
         csrf=site.sessions.csrf(session),
         view=await asyncio.to_thread(views.lead_view, row, loaded, now),
         decided=decided,
-        reasons=views.reasons(),
+        reasons=views.reasons(loaded.bundle.spec.reject_reasons),
         note=NOTES.get(request.query_params.get("note", "")),
         back=request.url.path,
         **site.footer(loaded),
@@ -227,8 +227,9 @@ async def decide(request: Request, lead_id: str) -> Response:
         return site.refused(403, "The form expired: reload the page and try again.")
     back = site.local(form.get("back", "")) or f"/app/leads/{quote(lead_id, safe='')}"
     body = {"decision": form.get("decision"), "reason": form.get("reason") or None}
+    own = state.loaded.bundle.spec.reject_reasons if state.loaded is not None else ()
     try:
-        decision = checked_decision(lead_id, body, _rep(session))
+        decision = checked_decision(lead_id, body, session.name, own)
     except DecisionError as exc:
         if exc.field == "reason":
             return RedirectResponse(_with_note(back, "need-reason"), status_code=303)
@@ -236,10 +237,6 @@ async def decide(request: Request, lead_id: str) -> Response:
     await asyncio.to_thread(record_decision, state.database_url, decision)
     target = "/app/queue" if back.startswith("/app/queue") else back
     return RedirectResponse(_with_note(target, "decided"), status_code=303)
-
-
-def _rep(session: Session) -> str:
-    return session.name
 
 
 def _with_note(path: str, note: str) -> str:

@@ -5,6 +5,7 @@ is text)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from leadscore.reports.activity import talking_points
 from leadscore.reports.html import display_line, human_value
 from leadscore.scoring.changes import score_changes
 from leadscore.service.loaded import Loaded
-from leadscore.store.decisions import STANDARD_REASONS
+from leadscore.spec.reasons import STANDARD_REASONS
 from leadscore.store.queue import LeadRow, QueuePage
 
 OWNER_WORDS = ("owner", "assigned", "rep")
@@ -132,6 +133,6 @@ def card_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
     return view
 
 
-def reasons() -> list[str]:
-    """The reasons a rep may reject with (the store's standard reasons)."""
-    return list(STANDARD_REASONS)
+def reasons(own: Sequence[str] = ()) -> list[str]:
+    """The reasons a rep may reject with: the standard reasons, then the spec's own."""
+    return [*STANDARD_REASONS, *own]
