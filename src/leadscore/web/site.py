@@ -58,8 +58,8 @@ class Site:
 
     def page(self, template: str, status: int = 200, *, frame: bool = False, **context: Any) -> HTMLResponse:
         """A rendered page with the security headers (``frame``: the card, framable by its origins)."""
-        context.setdefault("session", None)
-        context.setdefault("csrf", "")
+        session = context.setdefault("session", None)
+        context.setdefault("csrf", self.sessions.csrf(session) if session is not None else "")
         context.setdefault("note", None)
         html = self.env.get_template(template).render(**context)
         return self._secured(HTMLResponse(html, status_code=status), frame)
