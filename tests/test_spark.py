@@ -410,3 +410,23 @@ def test_a_leads_account_features_and_both_models_score_as_the_pandas_path(
             single = pd.read_parquet(tmp_path / level / "single.parquet")
             assert len(single) > 100 and (single["reason_1"] != "").all()
             _assert_same_rows(single, pd.read_parquet(tmp_path / level / "spark"), key[level])
+
+
+def test_account_labels_from_the_status_history_are_the_single_machine_rows(
+    spark: SparkSession, accounts_export: Path
+) -> None:
+    """``accounts.label.stages`` (an account moment is positive when one of its leads enters SQL
+    within the window) inside Spark: the same rows and labels as the pandas engine's."""
+    from leadscore.data.account_table import account_table
+    from leadscore.spark.accounts import account_frame
+    from leadscore.spark.tables import on_driver
+    from leadscore.spec import DatasetSpec
+
+    document = load_spec("synthetic-accounts").model_dump()
+    document["accounts"]["label"] = {"stages": ["sql "], "within_days": 30}  # as written: trimmed, folded
+    spec = DatasetSpec.model_validate(document)
+    single = account_table(accounts_export, spec).frame
+    assert 5 < single["opportunity"].sum() < len(single)
+    for buckets in (1, 3):
+        got = on_driver(account_frame(spark, str(accounts_export), spec, buckets=buckets))
+        _assert_same_rows(single, got, ["account_id", "moment"])

@@ -41,6 +41,7 @@ from leadscore.features.accounts import AccountActivity
 from leadscore.features.rollups import NAT_MS
 from leadscore.features.values import to_epoch_ms
 from leadscore.scoring.accounts import as_written, scores_of
+from leadscore.spark.account_labels import entry_times, stage_entries
 from leadscore.spark.bundles import bundle_of, bundle_payload
 from leadscore.spark.matched import (
     BUCKETS,
@@ -76,6 +77,7 @@ class Bucketed:
     opportunities: pd.DataFrame | None
     moments: np.ndarray
     schema: StructType  # the leads' columns (before the bucket)
+    entries: pd.DataFrame | None = None  # labels from stages: each entry's account and time
 
 
 def account_frame(
@@ -94,7 +96,7 @@ def account_frame(
     fn = _bucket_fn(
         spec.model_dump_json(),
         b.accounts,
-        b.opportunities if labels else None,
+        (b.opportunities, b.entries) if labels else None,
         b.moments,
         b.leads.columns,
         [c for c in b.events.columns if c != BUCKET],
@@ -153,14 +155,12 @@ def _bucketed(
         raise UserError(f"spec '{spec.name}': keys 'id' and 'time' are needed to match and date accounts")
     if spec.time_also:
         raise UserError("spec key 'time' lists columns: --engine spark does not read a list yet")
-    if as_of is None and label_of(spec).opportunities is None:
-        raise UserError(
-            "spec key 'accounts.label.stages': account labels from stages are read by the pandas engine"
-        )
     leads, leads_name = folder_table(spark, folder, spec, "leads")
     accounts, opportunities = driver_tables(spark, folder, spec, leads, leads_name)
     leads = matched_leads(leads, accounts, spec)
     events = account_events(spark, folder, spec, leads)
+    from_stages = as_of is None and label_of(spec).opportunities is None
+    entries = stage_entries(spark, folder, spec, leads) if from_stages else None
     if as_of is not None:
         moments = np.array([int(as_of)], dtype=np.int64)
     else:
@@ -169,7 +169,7 @@ def _bucketed(
         buckets = bucket_count(spark, leads)
     lead_side = leads.where(F.col(MATCHED).isNotNull()).withColumn(BUCKET, bucket_of(F.col(MATCHED), buckets))
     event_side = events.withColumn(BUCKET, bucket_of(F.col(OWNER), buckets)).drop(OWNER)
-    return Bucketed(lead_side, event_side, accounts, opportunities, moments, leads.schema)
+    return Bucketed(lead_side, event_side, accounts, opportunities, moments, leads.schema, entries)
 
 
 def score_accounts_spark(
@@ -256,7 +256,7 @@ def _schema(
 
     empty_leads = pd.DataFrame({f.name: pd.Series([], dtype=object) for f in leads.fields})
     empty_events = pd.DataFrame({f.name: pd.Series([], dtype=object) for f in events.fields})
-    probe = _rows(spec, accounts, None, moments[:0], empty_leads, empty_events, labels)[0]
+    probe = _rows(spec, accounts, (None, None) if labels else None, moments[:0], empty_leads, empty_events)[0]
     return StructType([StructField(c, _spark_type(probe[c].dtype), True) for c in probe.columns])
 
 
@@ -284,22 +284,29 @@ def _spark_type(dtype: Any) -> DataType:
 def _rows(
     spec: DatasetSpec,
     accounts: pd.DataFrame,
-    opportunities: pd.DataFrame | None,
+    labelled: tuple[pd.DataFrame | None, pd.DataFrame | None] | None,
     moments: np.ndarray,
     leads: pd.DataFrame,
     events: pd.DataFrame,
-    labels: bool,
 ) -> tuple[pd.DataFrame, AccountActivity, np.ndarray]:
     """One bucket's accounts at the moments: its leads (in export order) and their events, the
-    accounts they match (their rows in the whole accounts table kept), by the single-machine engine."""
+    accounts they match (their rows in the whole accounts table kept), by the single-machine engine;
+    ``labelled``: the opportunities, or the stage entries, that label them."""
     acc = accounts_of(spec)
+    opportunities, entries = labelled if labelled is not None else (None, None)
     tables, events, rows = bucket_tables(spec, accounts, leads, events, opportunities)
     opps = tables.opportunities
     assert spec.activity is not None
     activity = activity_of(events, spec.activity, tables, spec)
-    label_times = opportunity_times(tables, acc) if labels and opps is not None else None
-    if labels and label_times is None:
-        label_times = pd.DataFrame({"row": np.array([], dtype=np.int64), "t": np.array([], dtype=np.int64)})
+    label_times = None
+    if labelled is not None:
+        label_times = (
+            opportunity_times(tables, acc)
+            if opps is not None
+            else entry_times(tables, spec, entries)
+            if entries is not None
+            else pd.DataFrame({"row": np.array([], dtype=np.int64), "t": np.array([], dtype=np.int64)})
+        )
     frame, _ = account_rows(tables, activity, spec, moments, label_times)
     return frame, activity, rows
 
@@ -312,7 +319,7 @@ def _global_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
 def _bucket_fn(
     spec_json: str,
     accounts: pd.DataFrame,
-    opportunities: pd.DataFrame | None,
+    labelled: tuple[pd.DataFrame | None, pd.DataFrame | None] | None,
     moments: np.ndarray,
     lead_cols: list[str],
     event_cols: list[str],
@@ -320,8 +327,8 @@ def _bucket_fn(
     scoring: tuple[Any, int] | None = None,
 ) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
     """The function each bucket runs in a Python worker (the tables travel with it, pickled once per
-    task): the accounts' rows, or with ``scoring`` (the bundle's payload, reasons) their scores."""
-    labels = opportunities is not None
+    task): the accounts' rows (``labelled``: with their labels), or with ``scoring`` (the bundle's
+    payload, reasons) their scores."""
 
     def run(leads_part: pd.DataFrame, events_part: pd.DataFrame) -> pd.DataFrame:
         spec = DatasetSpec.model_validate(json.loads(spec_json))
@@ -329,9 +336,7 @@ def _bucket_fn(
             return pd.DataFrame({c: pd.Series([], dtype=object) for c in out_cols})
         leads = leads_part.sort_values(LEAD_ROW, kind="stable")[lead_cols].drop(columns=[BUCKET])
         events = events_part[event_cols] if len(events_part) else pd.DataFrame({c: [] for c in event_cols})
-        frame, activity, rows = _rows(
-            spec, accounts, opportunities, moments, leads.reset_index(drop=True), events, labels
-        )
+        frame, activity, rows = _rows(spec, accounts, labelled, moments, leads.reset_index(drop=True), events)
         if scoring is None:
             return arrow_safe(_global_rows(frame, rows)[out_cols])
         payload, explain = scoring
