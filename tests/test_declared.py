@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -626,7 +627,7 @@ def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tm
 
     from leadscore.data.synthetic import write_dataset
     from leadscore.scoring.batch import score_file
-    from tests.helpers import API_KEY, free_port, start_server, stop, wait_ready
+    from tests.helpers import ADMIN_KEY, API_KEY, free_port, start_server, stop, wait_ready
 
     tables = make_tables(4000, 29)
     folder = tmp_path / "d"
@@ -641,7 +642,9 @@ def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tm
     events = tables["events"].to_pandas()
     busy = events["lead_id"].value_counts().index[:5].tolist()
     port = free_port()
-    proc = start_server(model, {"LEADSCORE_API_KEYS": API_KEY}, port, log=tmp_path / "server.log")
+    env = {"LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_ADMIN_KEYS": ADMIN_KEY,
+           "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path}/store.db"}  # fmt: skip
+    proc = start_server(model, env, port, log=tmp_path / "server.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
@@ -667,6 +670,7 @@ def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tm
                 answer = c.post("/v1/score", content=json.dumps(body, default=str))
                 assert answer.status_code == 200, answer.text
                 assert answer.json()["p_sql"] == pytest.approx(batch.loc[lead_id], abs=1e-6), lead_id
+            _timeline_on_the_lead_page(url, busy[-1], events[events["lead_id"] == busy[-1]])
             # Without a scoring time the lead is scored as of now: its activity moved to end now gives
             # the score it had at its own scoring time, and activity after now is not read.
             lead_id = busy[0]
@@ -702,6 +706,33 @@ def test_the_service_scores_a_lead_sent_with_its_events_as_batch_scoring_does(tm
             assert bad.status_code == 422 and bad.json()["field"] == "events[0]"
     finally:
         stop(proc)
+
+
+def _timeline_on_the_lead_page(url: str, lead_id: Any, sent: pd.DataFrame) -> None:
+    """The lead's page shows the last events it was sent with, newest first, in people's words."""
+    import time
+
+    import httpx
+
+    from tests.helpers import ADMIN_KEY
+
+    newest = sent.sort_values("occurred_at").iloc[-1]
+    with httpx.Client(base_url=url, timeout=30) as web:
+        token = web.get("/app/sign-in").cookies["leadscore_signin"]
+        assert web.post("/app/sign-in", data={"key": ADMIN_KEY, "csrf": token}).status_code == 303
+        deadline = time.monotonic() + 20
+        while (
+            page := web.get(f"/app/leads/{int(lead_id)}")
+        ).status_code == 404:  # the log is written a moment later
+            assert time.monotonic() < deadline, "the lead never reached the score log"
+            time.sleep(0.2)
+    assert page.status_code == 200, page.text
+    rows = re.findall(
+        r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", page.text.split("Recent activity")[1]
+    )
+    assert len(rows) == min(20, len(sent))
+    assert rows[0][0] == pd.Timestamp(newest.occurred_at).strftime("%Y-%m-%d %H:%M UTC")
+    assert rows[0][1] == newest.event_type.replace("_", " ").capitalize()  # "web_visit" reads "Web visit"
 
 
 def test_the_readmes_three_table_spec_is_a_valid_spec() -> None:

@@ -94,6 +94,7 @@ def _plain_rows(
                 "respond_within": answer.get("respond_within"),
                 "lead_source": _short(record.get("region"), 200),
                 "display": _display(record),
+                "activity": None,  # no events sent (a checked lead's RECENT_KEY: tested on a real server)
             }
         )
     return out
@@ -146,3 +147,18 @@ def test_a_lead_without_some_fields_logs_them_as_null_and_nan_as_null() -> None:
     row: dict[str, Any] = dict(zip(ROW_FIELDS, values, strict=True))
     assert row["lead_id"] == "7"
     assert orjson.loads(row["inputs"]) == {"job_title": "CTO", "employee_count": None, "region": None}
+
+
+def test_a_lead_sent_with_events_keeps_its_last_twenty_as_sent() -> None:
+    from leadscore.scoring.answer import RECENT_EVENTS, RECENT_KEY
+
+    events = [
+        {"type": "web_visit", "time": f"2026-11-{d:02d}T10:00:00Z", "score": math.nan} for d in range(1, 26)
+    ]
+    answer = {"p_sql": 0.4, "mql": False, "grade": "B2", "lead_id": 7}
+    (values,) = log_rows(
+        [answer], [{RECENT_KEY: events}], model_name="m", fields=["job_title"], source="api", scored_at=T0
+    )
+    kept = orjson.loads(str(dict(zip(ROW_FIELDS, values, strict=True))["activity"]))
+    assert len(kept) == RECENT_EVENTS == 20 and kept[0]["time"] == "2026-11-06T10:00:00Z"
+    assert kept[-1] == {"type": "web_visit", "time": "2026-11-25T10:00:00Z", "score": None}

@@ -103,7 +103,7 @@ def test_store_purge_and_upgrade_from_the_command_line(database_url: str) -> Non
         conn.execute(latest_scores.insert(), [{c: r[c] for c in first} for r in rows])
     add_decisions(store, _decisions(["a", "b", "c"], recent))
     code, out = _cli("store", "upgrade", "--store", database_url)
-    assert code == 0 and f"{store.shown}: schema at revision 0007" in out, out
+    assert code == 0 and f"{store.shown}: schema at revision 0008" in out, out
     assert store_counts(store)["scores"] == 3  # upgraded with its rows
 
     code, out = _cli("store", "purge", "--before", (now - timedelta(days=365)).date().isoformat(), "--store",

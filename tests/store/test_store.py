@@ -58,7 +58,7 @@ def test_the_schema_is_migrated_once_and_can_go_down_and_up(database_url: str) -
     store = open_store(database_url)
     tables = set(inspect(store.engine).get_table_names())
     assert {"decisions", "scores", "latest_scores", "writebacks", "alembic_version"} <= tables
-    assert migrate(store) == "0007"  # a no-op the second time
+    assert migrate(store) == "0008"  # a no-op the second time
     config = Config()
     config.set_main_option("script_location", "src/leadscore/store/migrations")
 
@@ -71,14 +71,14 @@ def test_the_schema_is_migrated_once_and_can_go_down_and_up(database_url: str) -
     assert indexes() == {"ix_scores_lead_time", "ix_scores_scored_at"}
     with store.write() as conn:  # a row as the first release wrote it (latest_scores had no inputs)
         conn.execute(score_table.insert(), [_row("7", 0.2, T0)])
-    assert migrate(store) == "0007"  # upgraded, its rows kept
+    assert migrate(store) == "0008"  # upgraded, its rows kept
     assert indexes() == {"ix_scores_scored_at"}  # the per-lead index, costly on every write, is gone
     assert store_counts(store)["scores"] == 1
     with store.write() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "base")
     assert not {"decisions", "scores", "writebacks"} & set(inspect(store.engine).get_table_names())
-    assert migrate(store) == "0007"
+    assert migrate(store) == "0008"
     assert {"decisions", "scores", "latest_scores"} <= set(inspect(store.engine).get_table_names())
 
 
@@ -127,7 +127,7 @@ def test_store_info_says_what_the_store_holds(database_url: str) -> None:
     result = CliRunner().invoke(app, ["store", "info", "--store", database_url, "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
-    assert (info["revision"], info["scores"], info["leads_scored"], info["decisions"]) == ("0007", 2, 2, 0)
+    assert (info["revision"], info["scores"], info["leads_scored"], info["decisions"]) == ("0008", 2, 2, 0)
     assert info["first_score"] == "2026-11-20T09:00:00" and info["last_score"] == "2026-11-21T09:00:00"
 
 

@@ -27,6 +27,8 @@ from leadscore.spec import DatasetSpec
 from leadscore.store.scores import Previous, ScoreRow, now_utc, plain_value
 
 Answer = dict[str, Any]
+RECENT_KEY = "\x00recent"  # a checked lead's record: the events it was sent with (the page's timeline)
+RECENT_EVENTS = 20  # events a lead's timeline keeps
 
 
 class Named(NamedTuple):
@@ -237,6 +239,7 @@ def log_rows(
                 respond_within=answer.get("respond_within"),
                 lead_source=_text(record.get(source_field)) if source_field else None,
                 display=_shown(record, shown),
+                activity=_recent(record.get(RECENT_KEY)),
             )
         )
     return out
@@ -246,6 +249,18 @@ def _text(value: Any, limit: int = 200) -> str | None:
     """A value as a short text column keeps it (None for a missing one)."""
     plain = plain_value(value)
     return None if plain is None or plain == "" else str(plain)[:limit]
+
+
+def _recent(events: Any) -> str | None:
+    """The last events a lead was sent with, as sent (JSON text; None without any)."""
+    if not isinstance(events, list) or not events:
+        return None
+    kept = [
+        {str(k): plain_value(v) for k, v in e.items()}
+        for e in events[-RECENT_EVENTS:]
+        if isinstance(e, Mapping)
+    ]
+    return orjson.dumps(kept).decode() if kept else None
 
 
 def _shown(record: Mapping[str, Any], shown: Sequence[str]) -> str | None:

@@ -19,6 +19,7 @@ from leadscore.scoring.account_request import (
     scope_values,
     with_lead,
 )
+from leadscore.scoring.answer import RECENT_KEY
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.spec import ANY
 
@@ -174,6 +175,7 @@ class LeadChecker:
         (from its ``account``), into ``record``."""
         if EVENTS_KEY in lead and EVENTS_KEY in self.known:
             record.update(self._from_events(lead[EVENTS_KEY], record))
+            record[RECENT_KEY] = lead[EVENTS_KEY]  # the score log keeps the last ones: the lead's timeline
             undeclared = self._undeclared(lead[EVENTS_KEY])
             if undeclared:
                 warnings.append(undeclared)

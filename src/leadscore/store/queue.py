@@ -48,6 +48,7 @@ class LeadRow:
     inputs: dict[str, Any] | None = None
     previous_inputs: dict[str, Any] | None = None
     history: list[tuple[datetime, float]] = field(default_factory=list)
+    activity: list[dict[str, Any]] = field(default_factory=list)  # the last events sent, as sent
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,11 @@ def lead_row(store: Store, lead_id: Any) -> LeadRow | None:
     """The lead's last answer with its fields, the fields before, and its score history."""
     key = lead_key(lead_id)
     query = select(
-        *_QUEUE_COLUMNS, latest_scores.c.inputs, latest_scores.c.previous_inputs, latest_scores.c.history
+        *_QUEUE_COLUMNS,
+        latest_scores.c.inputs,
+        latest_scores.c.previous_inputs,
+        latest_scores.c.history,
+        latest_scores.c.activity,
     ).where(latest_scores.c.lead_id == key)
     with store.read() as conn:
         found = conn.execute(query).mappings().first()
@@ -171,6 +176,7 @@ def _lead_row(row: Mapping[Any, Any]) -> LeadRow:
         inputs=_json(row.get("inputs")),
         previous_inputs=_json(row.get("previous_inputs")),
         history=history_points(row.get("history")),
+        activity=[dict(e) for e in _json(row.get("activity")) or [] if isinstance(e, dict)],
     )
 
 

@@ -85,6 +85,7 @@ latest_scores = Table(
     Column("mql_at", DateTime()),
     Column("due_at", DateTime()),
     Column("history", Text()),
+    Column("activity", JSON),  # the last events sent with its last answer (migration 0008)
 )
 # The open MQLs only, covering what the queue sorts and filters by: it reads this index alone.
 Index(

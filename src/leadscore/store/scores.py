@@ -88,6 +88,7 @@ class ScoreRow(NamedTuple):
     respond_within: str | None = None  # "1h" or "24h"
     lead_source: str | None = None  # the spec's ``source`` field as sent
     display: str | None = None  # JSON text: the spec's ``display`` fields as sent
+    activity: str | None = None  # JSON text: the last events sent with the lead (its timeline)
 
 
 ROW_FIELDS = ScoreRow._fields
@@ -105,12 +106,13 @@ LATEST_COLUMNS = (
     "respond_within",
     "lead_source",
     "display",
+    "activity",
 )
 CLOCK_COLUMNS = ("mql_at", "due_at", "history")  # made from the row by ``_clock``
 HISTORY_POINTS = 40  # P(SQL) points a lead's ``history`` keeps
 POINT_CHARS = 17  # one point: epoch seconds (10 digits) and P(SQL) in millionths (7 digits)
 RESPOND_HOURS = {"1h": 1, "24h": 24}
-_JSON = frozenset({"reasons", "inputs", "top_reasons", "display"})
+_JSON = frozenset({"reasons", "inputs", "top_reasons", "display", "activity"})
 _LEAD, _AT = ROW_FIELDS.index("lead_id"), ROW_FIELDS.index("scored_at")
 lead_of = operator.itemgetter(_LEAD)  # a row tuple's lead key
 _JSON_AT = tuple(ROW_FIELDS.index(c) for c in sorted(_JSON))
@@ -145,7 +147,8 @@ def _statements(dialect: str) -> tuple[str, str]:
     updates = ", ".join(
         [
             "previous_inputs = latest_scores.inputs",
-            *(f"{c} = excluded.{c}" for c in LATEST_COLUMNS[1:]),
+            *(f"{c} = excluded.{c}" for c in LATEST_COLUMNS[1:] if c != "activity"),
+            "activity = COALESCE(excluded.activity, latest_scores.activity)",  # an answer sent without events
             "mql_at = CASE WHEN excluded.mql_at IS NULL THEN NULL "
             "ELSE COALESCE(latest_scores.mql_at, excluded.mql_at) END",
             "due_at = CASE WHEN excluded.due_at IS NULL THEN NULL "

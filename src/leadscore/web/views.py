@@ -6,15 +6,17 @@ is text)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from leadscore.features import parse_date
 from leadscore.reports import svg
 from leadscore.reports.activity import talking_points
 from leadscore.reports.html import display_line, human_value
 from leadscore.scoring.changes import score_changes
+from leadscore.scoring.reasons import readable_type
 from leadscore.service.loaded import Loaded
 from leadscore.spec.reasons import STANDARD_REASONS
 from leadscore.store.queue import LeadRow, QueuePage
@@ -120,9 +122,31 @@ def lead_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
         "clock": clock(row.due_at, now),
         "respond": respond,
         "talking_points": talking_points(result, None, respond if row.due_at else "") if result else [],
+        "timeline": timeline(row.activity, bundle.spec.event_labels),
         "fit_fields": [f for f in fields if f["group"] == "fit"],
         "engagement_fields": [f for f in fields if f["group"] != "fit"],
     }
+
+
+def timeline(events: list[dict[str, Any]], labels: dict[str, str]) -> list[dict[str, str]]:
+    """The events a lead was last sent with, newest first, in people's words: when, what (the spec's
+    label for its type, or the type made readable) and its other attributes."""
+    rows = []
+    for event in events:
+        ms = parse_date(event.get("time")) if isinstance(event.get("time"), str) else float("nan")
+        at = None if ms != ms else datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+        rest = [f"{k}: {v}" for k, v in event.items() if k not in ("type", "time") and v not in (None, "")]
+        rows.append(
+            (
+                ms if ms == ms else float("-inf"),
+                {
+                    "when": when(at) or str(event.get("time") or ""),
+                    "what": readable_type(str(event.get("type") or ""), labels),
+                    "detail": "; ".join(rest),
+                },
+            )
+        )
+    return [r for _, r in sorted(rows, key=lambda x: -x[0])]
 
 
 def card_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
