@@ -29,7 +29,7 @@ from leadscore.features.accounts import (
 )
 from leadscore.features.rollups import NAT_MS
 from leadscore.features.values import MS_PER_DAY, lead_keys, map_values, to_epoch_ms
-from leadscore.spec import AccountsSpec, DatasetSpec, LabelRule
+from leadscore.spec import AccountsSpec, DatasetSpec, LabelRule, read_columns
 from leadscore.spec.accounts import AccountLabel
 from leadscore.spec.activity import ACTIVITY, definitions_by_log
 
@@ -135,7 +135,8 @@ def _activity(folder: Path, spec: DatasetSpec, tables: AccountTables, until: flo
     """The leads' activity keyed by account row (an empty log without a declared one); ``until``:
     the moment scored, after which nothing is kept."""
     if spec.activity is not None:
-        events, _ = folder_activity(folder, spec, None, tables.leads)
+        wanted = read_columns({**spec.definitions, **accounts_of(spec).engagement})  # the attributes read
+        events, _ = folder_activity(folder, spec, None, tables.leads, wanted)
         return activity_of(events, spec.activity, tables, spec, until_ms=until)
     events = pd.DataFrame({ACTIVITY.id: [], ACTIVITY.time: [], ACTIVITY.type: []})
     return activity_of(events, ACTIVITY, tables, spec)

@@ -23,7 +23,13 @@ from leadscore.data.moments import (
     table_at_moments,
 )
 from leadscore.data.paths import leads_path
-from leadscore.data.sources import find_table, read_folder_table, read_table, resolve_leads_path
+from leadscore.data.sources import (
+    find_table,
+    read_folder_table,
+    read_some_columns,
+    read_table,
+    resolve_leads_path,
+)
 from leadscore.errors import UserError
 from leadscore.features.rollups import rollups_for_spec
 from leadscore.features.values import MS_PER_DAY, to_epoch_ms
@@ -148,16 +154,21 @@ def engagement_from(frame: pd.DataFrame, events: pd.DataFrame, spec: DatasetSpec
 
 
 def folder_activity(
-    folder: Path, spec: DatasetSpec, loaded: Loaded | None = None, leads: pd.DataFrame | None = None
+    folder: Path,
+    spec: DatasetSpec,
+    loaded: Loaded | None = None,
+    leads: pd.DataFrame | None = None,
+    wanted: list[str] | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The folder's activity as the engine reads it (``spec.activity``'s columns): one plain log as it
-    is, or every log stacked (``data/activity.py``); with the leads, ids in their form."""
+    is, or every log stacked (``data/activity.py``); with the leads, ids in their form; ``wanted``: the
+    attribute columns the caller reads (a Parquet log then reads only those and the named ones)."""
     columns = spec.activity
     assert columns is not None and spec.events is not True and spec.events is not False
     if columns.log is None:
         named = {"id": columns.id, "time": columns.time, "type": columns.type}
         lead_ids = leads[spec.id] if leads is not None and spec.id else None
-        return declared_table(folder, spec, "events", named, loaded, lead_ids)
+        return declared_table(folder, spec, "events", named, loaded, lead_ids, wanted)
     if loaded is not None and "events" in loaded:
         return loaded["events"]
     stacked = stacked_logs(folder, spec, leads)
@@ -173,6 +184,7 @@ def declared_table(
     columns: dict[str, str],
     loaded: Loaded | None = None,
     lead_ids: pd.Series | None = None,
+    wanted: list[str] | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """One of a folder's declared tables (``events``, ``stages``), with the columns its spec key names
     (taken from ``loaded`` when it was read already, and kept there). With the leads' ids, the
@@ -184,7 +196,7 @@ def declared_table(
     path = find_table(folder, stem)
     if path is None:
         raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key 'tables.{kind}'")
-    table = read_table(path)
+    table = read_table(path) if wanted is None else read_some_columns(path, [*columns.values(), *wanted])
     require_columns(table.columns, path.name, kind, columns)
     if kind == "stages" and spec.stages is not None and spec.stages.where:
         table = stage_rows(table, spec.stages.wanted(), path.name)
