@@ -244,3 +244,32 @@ def test_the_card_opens_only_in_the_crms_frame(served: dict[str, Any], browser: 
         if opened:
             _shot(page, tmp_path, "app-card")
         page.close()
+
+
+def test_a_store_that_cannot_be_reached_is_a_page_that_says_so(trained: Trained, tmp_path: Path) -> None:
+    """The database down: the pages answer 503 in one line (scoring goes on), never a traceback."""
+    line = CliRunner().invoke(app, ["hash-key", REP_KEY, "--rep", "Dana Ortiz"]).stdout
+    keys = tmp_path / "keys"
+    keys.write_text(line)
+    keys.chmod(0o600)
+    nowhere = f"postgresql+psycopg://leadscore@127.0.0.1:{free_port()}/leadscore?connect_timeout=2"
+    env = {**trained["env"], "LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_API_KEY_FILE": str(keys),
+           "LEADSCORE_DATABASE_URL": nowhere}  # fmt: skip
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(trained["model_path"], env, port, log=tmp_path / "server.log")
+    try:
+        wait_ready(url, proc)
+        with httpx.Client(base_url=url, timeout=30) as web:
+            token = web.get("/app/sign-in").cookies["leadscore_signin"]
+            assert web.post("/app/sign-in", data={"key": REP_KEY, "csrf": token}).status_code == 303
+            for path in ("/app/queue", "/app/leads/7", "/app/queue?level=account"):
+                down = web.get(path)
+                assert down.status_code == 503 and "The store cannot be reached" in down.text, path
+                assert "Traceback" not in down.text
+        lead = make_leads(10, 3, fault_rate=0.0).head(1)
+        body = json.loads(lead.to_json(orient="records", date_format="iso"))[0]
+        scored = httpx.post(f"{url}/v1/score", json=body, headers={"X-API-Key": API_KEY}, timeout=30)
+        assert scored.status_code == 200, scored.text  # scoring goes on
+    finally:
+        stop(proc)

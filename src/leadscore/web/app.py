@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 from leadscore.config import Settings, get_settings
 from leadscore.service.app import create_app as create_api
-from leadscore.web.pages import router
+from leadscore.web.pages import StoreUnavailable, router
 from leadscore.web.site import Site
 
 
@@ -22,8 +23,13 @@ def create_app(
     settings = settings or get_settings()
     app = create_api(model_source, insecure=insecure, settings=settings, accounts_model=accounts_model)
     state = app.state.leadscore
-    app.state.leadscore_site = Site(settings, state.keys, state.insecure)
+    site = app.state.leadscore_site = Site(settings, state.keys, state.insecure)
     app.include_router(router)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(_: Request, exc: StoreUnavailable) -> Response:
+        return site.refused(503, f"The store cannot be reached: {exc}. Scoring goes on; try again shortly.")
+
     return app
 
 

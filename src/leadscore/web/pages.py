@@ -9,23 +9,26 @@ import`` writes one (``service.decisions``), so the SLA report, the alerts and t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from leadscore.errors import UserError
 from leadscore.service.decisions import DecisionError, checked_decision, record_decision
 from leadscore.service.state import ServiceState
 from leadscore.store.account_answers import qualified_accounts
-from leadscore.store.db import open_store
+from leadscore.store.db import Store, error_line, open_store
 from leadscore.store.queue import FILTERS, lead_decisions, lead_row, open_mqls
 from leadscore.web import views
 from leadscore.web.sessions import COOKIE, SIGNIN_COOKIE, Session, new_signin_token
 from leadscore.web.site import Site
 
 router = APIRouter(prefix="/app", include_in_schema=False)
+T = TypeVar("T")
 NOTES = {  # what a page says after a redirect (a fixed set: nothing from the URL reaches the page)
     "decided": "Decision recorded.",
     "need-reason": "A rejection needs one of the standard reasons.",
@@ -41,6 +44,29 @@ def _site(request: Request) -> Site:
 def _state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.leadscore
     return state
+
+
+class StoreUnavailable(Exception):
+    """The store could not be read or written (the database is down): a 503 page saying so."""
+
+
+async def _stored(read: Callable[..., T], url: str, *args: Any) -> T:
+    """``read(store, *args)`` in a worker thread, the store opened there; a database that cannot
+    be reached is ``StoreUnavailable`` (one line), not a traceback."""
+
+    def call() -> T:
+        return read(open_store(url), *args)
+
+    try:
+        return await asyncio.to_thread(call)
+    except UserError as exc:  # open_store's own line (the database cannot be reached or migrated)
+        raise StoreUnavailable(str(exc)) from exc
+    except Exception as exc:
+        raise StoreUnavailable(error_line(exc)) from exc
+
+
+def _record(store: Store, decision: dict[str, Any]) -> bool:
+    return record_decision(store.url, decision)
 
 
 def _now() -> datetime:
@@ -126,7 +152,7 @@ async def queue(request: Request, page: int = 1, level: str = "lead") -> Respons
         return site.refused(503, "No model is loaded.")
     filters = {k: request.query_params.get(k) or None for k in FILTERS}
     now = _now()
-    found = await asyncio.to_thread(open_mqls, open_store(state.database_url), now, filters, page)
+    found = await _stored(open_mqls, state.database_url, now, filters, page)
     wanted = {k: v for k, v in filters.items() if v}
     return site.page(
         "queue.html",
@@ -148,7 +174,7 @@ async def _account_queue(request: Request, session: Session, page: int) -> Respo
     """The qualified accounts (each account's last logged answer over the account cutoff), best first."""
     site, state = _site(request), _state(request)
     grade = request.query_params.get("grade") or None
-    found = await asyncio.to_thread(qualified_accounts, open_store(state.database_url), grade, page)
+    found = await _stored(qualified_accounts, state.database_url, grade, page)
     return site.page(
         "app_accounts.html",
         title="Qualified accounts",
@@ -167,8 +193,7 @@ async def _lead(request: Request, lead_id: str) -> tuple[Any, Any] | Response:
     loaded = state.loaded
     if loaded is None:
         return _site(request).refused(503, "No model is loaded.")
-    store = open_store(state.database_url)
-    row = await asyncio.to_thread(lead_row, store, lead_id)
+    row = await _stored(lead_row, state.database_url, lead_id)
     if row is None:
         return _site(request).refused(404, "No score for this lead in the score log.")
     return loaded, row
@@ -185,7 +210,7 @@ async def lead_page(request: Request, lead_id: str) -> Response:
         return found
     loaded, row = found
     now = _now()
-    decided = await asyncio.to_thread(lead_decisions, open_store(state.database_url), row.lead_id)
+    decided = await _stored(lead_decisions, state.database_url, row.lead_id)
     return site.page(
         "app_lead.html",
         title=f"Lead {row.lead_id}",
@@ -231,7 +256,7 @@ async def decide(request: Request, lead_id: str) -> Response:
         if exc.field == "reason":
             return RedirectResponse(_with_note(back, "need-reason"), status_code=303)
         return site.refused(422, str(exc))
-    await asyncio.to_thread(record_decision, state.database_url, decision)
+    await _stored(_record, state.database_url, decision)
     target = "/app/queue" if back.startswith("/app/queue") else back
     return RedirectResponse(_with_note(target, "decided"), status_code=303)
 
