@@ -9,6 +9,7 @@ since the lead's previous logged one).
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
@@ -208,6 +209,7 @@ def log_rows(
     pick = _picker(names)
     dumps = orjson.dumps
     out = []
+    make = functools.partial(tuple.__new__, ScoreRow)  # positional, without NamedTuple's keyword call
     for answer, record in zip(answers, records, strict=True):
         values = pick(record)
         if set(map(type, values)) <= _PLAIN:  # NaN floats are null in both ways
@@ -215,31 +217,35 @@ def log_rows(
         else:
             inputs = dumps({f: plain_value(v) for f, v in zip(names, values, strict=True)})
         reasons = answer.get("reasons") or {}
+        positive = reasons.get("positive", ())
         fit, engagement = answer.get("fit"), answer.get("engagement")
+        segment = answer.get("segment")
         out.append(
-            ScoreRow(
-                lead_id=lead_key(answer.get("lead_id")),
-                scored_at=when,
-                model_name=model_name,
-                model_version=str(answer.get("model_version") or ""),
-                cutoff_version=answer.get("cutoff_version"),
-                p_sql=float(answer["p_sql"]),
-                mql=bool(answer["mql"]),
-                grade=str(answer["grade"]),
-                fit=fit.get("log_odds") if fit else None,
-                engagement=engagement.get("log_odds") if engagement else None,
-                reasons=dumps(
-                    [r["field"] for side in ("positive", "negative") for r in reasons.get(side, ())]
-                ).decode(),
-                inputs=inputs.decode(),
-                request_id=request_id,
-                source=source,
-                top_reasons=dumps([r.get("text") for r in reasons.get("positive", ())[:3]]).decode(),
-                segment=_text(answer.get("segment")),
-                respond_within=answer.get("respond_within"),
-                lead_source=_text(record.get(source_field)) if source_field else None,
-                display=_shown(record, shown),
-                activity=_recent(record.get(RECENT_KEY)),
+            make(
+                (
+                    lead_key(answer.get("lead_id")),
+                    when,
+                    model_name,
+                    str(answer.get("model_version") or ""),
+                    answer.get("cutoff_version"),
+                    float(answer["p_sql"]),
+                    bool(answer["mql"]),
+                    str(answer["grade"]),
+                    fit.get("log_odds") if fit else None,
+                    engagement.get("log_odds") if engagement else None,
+                    dumps(
+                        [r["field"] for side in ("positive", "negative") for r in reasons.get(side, ())]
+                    ).decode(),
+                    inputs.decode(),
+                    request_id,
+                    source,
+                    dumps([r.get("text") for r in positive[:3]]).decode(),  # top_reasons
+                    segment if segment.__class__ is str and 0 < len(segment) <= 200 else _text(segment),
+                    answer.get("respond_within"),
+                    _text(record.get(source_field)) if source_field else None,  # lead_source
+                    _shown(record, shown) if shown else None,  # display
+                    _recent(record[RECENT_KEY]) if RECENT_KEY in record else None,  # activity
+                )
             )
         )
     return out
