@@ -80,6 +80,10 @@ def run_demo(out: Path, leads: int, seed: int, port: int) -> None:
     info(
         f"    scoring API:       .venv/bin/leadscore serve --model {model} --insecure-dev --port {port}  (docs: /docs)"
     )
+    info(
+        f"    sales pages:       the same server, http://127.0.0.1:{port}/app/queue  (the MQLs the store's "
+        "score log holds; a rep signs in with their key, docs/pages.md)"
+    )
 
 
 def _generate_and_validate(train_dir: Path, leads: int, seed: int) -> tuple[DatasetSpec, pd.DataFrame]:
