@@ -329,3 +329,20 @@ def train_accounts_spec(data: Path, root: Path, *extra: str) -> tuple[dict[str, 
         result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return env, json.loads(result.stdout)
+
+
+def rep_key_file(folder: Path, key: str, name: str) -> Path:
+    """An API key file (mode 600) holding a named sales rep's key, as ``leadscore hash-key --rep`` writes it."""
+    from leadscore.service.auth import hash_key
+
+    path = folder / "keys"
+    path.write_text(f"sha256:{hash_key(key)} rep {' '.join(name.split())}\n")
+    path.chmod(0o600)
+    return path
+
+
+def sign_in(web: httpx.Client, key: str) -> None:
+    """Sign a client in to the sales pages with a rep's or admin's key (the form and its token)."""
+    token = web.get("/app/sign-in").cookies["leadscore_signin"]
+    signed = web.post("/app/sign-in", data={"key": key, "csrf": token})
+    assert signed.status_code == 303, signed.text

@@ -714,12 +714,11 @@ def _timeline_on_the_lead_page(url: str, lead_id: Any, sent: pd.DataFrame) -> No
 
     import httpx
 
-    from tests.helpers import ADMIN_KEY
+    from tests.helpers import ADMIN_KEY, sign_in
 
     newest = sent.sort_values("occurred_at").iloc[-1]
     with httpx.Client(base_url=url, timeout=30) as web:
-        token = web.get("/app/sign-in").cookies["leadscore_signin"]
-        assert web.post("/app/sign-in", data={"key": ADMIN_KEY, "csrf": token}).status_code == 303
+        sign_in(web, ADMIN_KEY)
         deadline = time.monotonic() + 20
         while (
             page := web.get(f"/app/leads/{int(lead_id)}")

@@ -273,12 +273,11 @@ def _qualified_accounts_page(url: str, batch: pd.DataFrame) -> None:
     """The account queue page lists the logged qualified accounts best first (an admin signed in)."""
     import httpx
 
-    from tests.helpers import ADMIN_KEY
+    from tests.helpers import ADMIN_KEY, sign_in
 
     qualified = batch[batch["qualified"].astype(str) == "True"].sort_values("p_opportunity", ascending=False)
     with httpx.Client(base_url=url, timeout=30) as web:
-        token = web.get("/app/sign-in").cookies["leadscore_signin"]
-        assert web.post("/app/sign-in", data={"key": ADMIN_KEY, "csrf": token}).status_code == 303
+        sign_in(web, ADMIN_KEY)
         page = web.get("/app/queue?level=account")
     assert page.status_code == 200 and f"{len(qualified)} over the account cutoff" in page.text
     listed = re.findall(r'data-account="([^"]+)"', page.text)

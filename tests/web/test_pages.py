@@ -30,6 +30,8 @@ from tests.helpers import (
     free_port,
     make_leads,
     private_env,
+    rep_key_file,
+    sign_in,
     start_server,
     stop,
     wait_ready,
@@ -44,10 +46,7 @@ HOSTILE = "<script>alert(1)</script>"
 def served(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A server with a rep's key, leads scored by the CRM's key, and a page of another origin."""
     root = tmp_path_factory.mktemp("pages")
-    line = CliRunner().invoke(app, ["hash-key", REP_KEY, "--rep", "Dana Ortiz"]).stdout
-    keys = root / "keys"
-    keys.write_text(line)
-    keys.chmod(0o600)
+    keys = rep_key_file(root, REP_KEY, "Dana Ortiz")
     other = _other_origin(root)
     env = {
         **trained["env"],
@@ -248,10 +247,7 @@ def test_the_card_opens_only_in_the_crms_frame(served: dict[str, Any], browser: 
 
 def test_a_store_that_cannot_be_reached_is_a_page_that_says_so(trained: Trained, tmp_path: Path) -> None:
     """The database down: the pages answer 503 in one line (scoring goes on), never a traceback."""
-    line = CliRunner().invoke(app, ["hash-key", REP_KEY, "--rep", "Dana Ortiz"]).stdout
-    keys = tmp_path / "keys"
-    keys.write_text(line)
-    keys.chmod(0o600)
+    keys = rep_key_file(tmp_path, REP_KEY, "Dana Ortiz")
     nowhere = f"postgresql+psycopg://leadscore@127.0.0.1:{free_port()}/leadscore?connect_timeout=2"
     env = {**trained["env"], "LEADSCORE_API_KEYS": API_KEY, "LEADSCORE_API_KEY_FILE": str(keys),
            "LEADSCORE_DATABASE_URL": nowhere}  # fmt: skip
@@ -261,8 +257,7 @@ def test_a_store_that_cannot_be_reached_is_a_page_that_says_so(trained: Trained,
     try:
         wait_ready(url, proc)
         with httpx.Client(base_url=url, timeout=30) as web:
-            token = web.get("/app/sign-in").cookies["leadscore_signin"]
-            assert web.post("/app/sign-in", data={"key": REP_KEY, "csrf": token}).status_code == 303
+            sign_in(web, REP_KEY)
             for path in ("/app/queue", "/app/leads/7", "/app/queue?level=account"):
                 down = web.get(path)
                 assert down.status_code == 503 and "The store cannot be reached" in down.text, path
