@@ -9,7 +9,7 @@ import math
 import operator
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -115,7 +115,7 @@ RESPOND_HOURS = {"1h": 1, "24h": 24}
 _JSON = frozenset({"reasons", "inputs", "top_reasons", "display", "activity"})
 _LEAD, _AT = ROW_FIELDS.index("lead_id"), ROW_FIELDS.index("scored_at")
 lead_of = operator.itemgetter(_LEAD)  # a row tuple's lead key
-_JSON_AT = tuple(ROW_FIELDS.index(c) for c in sorted(_JSON))
+_JSON_AT = tuple(i for i, c in enumerate(SCORE_COLUMNS) if c in _JSON)  # the scores table's JSON columns
 _latest_values = operator.itemgetter(*(ROW_FIELDS.index(c) for c in LATEST_COLUMNS))
 _MQL, _P, _RESPOND = ROW_FIELDS.index("mql"), ROW_FIELDS.index("p_sql"), ROW_FIELDS.index("respond_within")
 
@@ -261,21 +261,37 @@ def _parameters(
         key = row[_LEAD]
         if key and (key not in newest or row[_AT] >= newest[key][_AT]):
             newest[key] = row
-    columns = list(zip(*(_full(r) for r in rows), strict=True))
+    columns = list(zip(*(_full(r) for r in rows), strict=True))[: len(SCORE_COLUMNS)]
     for i in _JSON_AT:  # JSON text as log_rows makes it, or a value to encode
         if not all(v is None or type(v) is str for v in columns[i]):
             columns[i] = tuple(
                 v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in columns[i]
             )
-    if sqlite:  # stored exactly as SQLAlchemy stores times (so both read them back); booleans are 0/1 already
-        columns[_AT] = tuple(map(_sqlite_time, columns[_AT]))
-    latest_params = [(*_json_text(_latest_values(_full(r))), *_clock(r)) for r in newest.values()]
+    # Times stored exactly as SQLAlchemy stores them in SQLite (so both read them back); booleans
+    # are 0/1 already.
+    stamp = _sqlite_time if sqlite else _as_is
     if sqlite:
-        latest_params = [
-            (v[0], _sqlite_time(v[1]), *v[2:-3], *(_sqlite_time(t) if t else None for t in v[-3:-1]), v[-1])
-            for v in latest_params
-        ]
-    return list(zip(*columns[: len(SCORE_COLUMNS)], strict=True)), latest_params
+        columns[_AT] = tuple(map(_sqlite_time, columns[_AT]))
+    latest_params = [_latest_row(r, stamp) for r in newest.values()]
+    return list(zip(*columns, strict=True)), latest_params
+
+
+def _as_is(value: datetime) -> Any:
+    return value
+
+
+def _latest_row(row: tuple[Any, ...], stamp: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """A lead's newest row as the upsert takes it: ``LATEST_COLUMNS`` then ``CLOCK_COLUMNS``."""
+    values = _json_text(_latest_values(_full(row)))
+    mql_at, due_at, point = _clock(row)
+    return (
+        values[0],
+        stamp(values[1]),
+        *values[2:],
+        None if mql_at is None else stamp(mql_at),
+        None if due_at is None else stamp(due_at),
+        point,
+    )
 
 
 def _full(row: tuple[Any, ...]) -> tuple[Any, ...]:
