@@ -13,9 +13,9 @@ from leadscore.cli import app
 from leadscore.errors import UserError
 from leadscore.service.decisions import DecisionError, checked_decision
 from leadscore.spec import load_spec
+from leadscore.spec.reasons import all_reasons
 from leadscore.store.db import open_store
 from leadscore.store.decisions import load_decisions, standard_reason
-from leadscore.web.views import reasons
 
 OWN = "reject_reasons: ['No budget', '  wrong   region ']\n"
 
@@ -38,7 +38,7 @@ def test_the_teams_reasons_are_taken_beside_the_standard_ones(tmp_path: Path) ->
         DecisionError, match="'too pricey' is not a standard reason .*No budget, wrong region"
     ):
         checked_decision("L-1", {"decision": "reject", "reason": "too pricey"}, "Dana", own)
-    assert reasons(own)[-2:] == ["No budget", "wrong region"] and reasons()[0] == "not ICP"
+    assert all_reasons(own)[-2:] == ["No budget", "wrong region"] and all_reasons()[0] == "not ICP"
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,15 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+def flag_of(value: Any) -> bool | None:
+    """A flag as an answer holds it or a file gives it back ("True", "false", 1, True); None when missing."""
+    if is_missing(value):
+        return None
+    if isinstance(value, str):
+        return value.strip().casefold() in {"true", "1", "yes"}
+    return bool(value)
+
+
 def lead_key(value: Any) -> str:
     """A lead id as every path keys it (the API, batch scores, sales' decisions, the store, training's
     join of decisions): text as sent with its ends trimmed, a whole number without its ".0" (a CSV

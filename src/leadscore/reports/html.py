@@ -156,10 +156,7 @@ def lead_context(
         data, bundle.spec, record.get(bundle.id_column or "", lead_id), until or as_of_ms or 0
     )
     events = lead_events(data, record.get(bundle.id_column or "", lead_id), until, bundle.spec)
-    fields = []
-    for f in bundle.encoder.fields:
-        shown = human_value(f.name, f.kind, bundle.encoder.describe_value(f.name, record.get(f.name)))
-        fields.append({"label": bundle.phraser.label(f.name), "value": shown, "group": f.group})
+    fit_fields, engagement_fields = field_values(bundle, record)
     reasons = result["reasons"]["positive"] + result["reasons"]["negative"]
     chart = svg.hbars(
         [(r["text"], r["weight"]) for r in reasons], unit=" pp", title="Reasons, in points of P(SQL)"
@@ -182,10 +179,21 @@ def lead_context(
             result, events, "" if stage is not None and stage.past_mql else respond
         ),
         "trend": _logged_trend(result, record.get(bundle.id_column or "", lead_id)),
-        "fit_fields": [f for f in fields if f["group"] == "fit"],
-        "engagement_fields": [f for f in fields if f["group"] != "fit"],
+        "fit_fields": fit_fields,
+        "engagement_fields": engagement_fields,
         **model_ids(bundle),
     }
+
+
+def field_values(
+    bundle: ModelBundle, record: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The fields a lead was scored on as people read them (label, value), fit then engagement."""
+    fields = []
+    for f in bundle.encoder.fields:
+        shown = human_value(f.name, f.kind, bundle.encoder.describe_value(f.name, record.get(f.name)))
+        fields.append({"label": bundle.phraser.label(f.name), "value": shown, "group": f.group})
+    return [f for f in fields if f["group"] == "fit"], [f for f in fields if f["group"] != "fit"]
 
 
 def _logged_trend(result: dict[str, Any], lead_id: Any) -> dict[str, Any] | None:

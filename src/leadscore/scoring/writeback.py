@@ -26,7 +26,7 @@ import pandas as pd
 
 from leadscore.data.sources import atomic_path
 from leadscore.errors import UserError
-from leadscore.features.values import is_missing, lead_key
+from leadscore.features.values import flag_of, is_missing, lead_key
 from leadscore.spec import DatasetSpec, WritebackTarget
 from leadscore.store.db import Store
 from leadscore.store.writebacks import last_written, record_written
@@ -108,7 +108,7 @@ def score_values(scores: pd.DataFrame, scored_at: datetime, model_version: str |
         if col in scores.columns:
             out[col] = scores[col]
     if "mql" in out.columns:  # True / False as written, or already booleans
-        out["mql"] = [_flag(v) for v in out["mql"]]
+        out["mql"] = [flag_of(v) for v in out["mql"]]
     reasons = [c for c in scores.columns if c.startswith("reason_")]
     if reasons:
         parts = scores[reasons].astype(object).where(scores[reasons].notna(), None)
@@ -258,11 +258,3 @@ def _cell(value: Any, crm: str) -> str:
     if isinstance(value, float):
         return f"{value:.6f}".rstrip("0").rstrip(".")
     return str(value)
-
-
-def _flag(value: Any) -> bool | None:
-    if is_missing(value):
-        return None
-    if isinstance(value, str):
-        return value.strip().casefold() in {"true", "1", "yes"}
-    return bool(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -27,3 +28,8 @@ def own_reasons(values: list[str]) -> list[str]:
 
 
 OwnReasons = Annotated[list[str], AfterValidator(own_reasons)]
+
+
+def all_reasons(own: Sequence[str] = ()) -> list[str]:
+    """The reasons a rejection may give: the standard five, then the spec's own."""
+    return [*STANDARD_REASONS, *own]

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from leadscore.features.values import lead_key
+from leadscore.features.values import flag_of, is_missing, lead_key
 from leadscore.store.db import Store
 from leadscore.store.queue import PAGE_ROWS
 from leadscore.store.schema import latest_accounts
@@ -56,7 +56,7 @@ def account_row(answer: Mapping[str, Any], source: str, logged_at: datetime) -> 
         "scored_at": _utc(answer["scored_at"]),
         "logged_at": logged_at,
         "p_opportunity": float(answer["p_opportunity"]),
-        "qualified": _flag(answer["qualified"]),
+        "qualified": bool(flag_of(answer["qualified"])),
         "grade": str(answer["grade"]),
         "reasons": [str(r) for r in reasons],
         "contacts_engaged": None
@@ -77,15 +77,8 @@ def _utc(value: Any) -> datetime:
     return stamp.to_pydatetime()
 
 
-def _flag(value: Any) -> bool:
-    """A flag as an answer holds it, or as a CSV gives it back ("True", "false", 1)."""
-    if isinstance(value, str):
-        return value.strip().casefold() in {"true", "1", "yes"}
-    return bool(value) and _given(value)
-
-
 def _given(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value)) and value != ""
+    return not is_missing(value) and value != ""
 
 
 def _names(value: Any) -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadscore.features import clean_text
-from leadscore.spec.reasons import STANDARD_REASONS
+from leadscore.spec.reasons import all_reasons
 from leadscore.store.db import Store
 from leadscore.store.schema import decisions
 
@@ -153,4 +153,4 @@ def standard_reason(value: Any, own: Sequence[str] = ()) -> str | None:
 
 def reasons_said(own: Sequence[str] = ()) -> str:
     """The reasons a rejection may give, for an error line."""
-    return ", ".join([*STANDARD_REASONS, *own])
+    return ", ".join(all_reasons(own))

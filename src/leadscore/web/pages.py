@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from leadscore.errors import UserError
 from leadscore.service.decisions import DecisionError, checked_decision, record_decision
 from leadscore.service.state import ServiceState
+from leadscore.spec.reasons import all_reasons
 from leadscore.store.account_answers import qualified_accounts
 from leadscore.store.db import Store, error_line, open_store
 from leadscore.store.queue import FILTERS, lead_decisions, lead_row, open_mqls
@@ -162,7 +163,7 @@ async def queue(request: Request, page: int = 1, level: str = "lead") -> Respons
         rows=views.queue_rows(found, loaded, now),
         filters=filters,
         link=lambda n: "/app/queue?" + urlencode({**wanted, "page": n}),
-        reasons=views.reasons(loaded.bundle.spec.reject_reasons),
+        reasons=all_reasons(loaded.bundle.spec.reject_reasons),
         note=NOTES.get(request.query_params.get("note", "")),
         now=now,
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
@@ -217,7 +218,7 @@ async def lead_page(request: Request, lead_id: str) -> Response:
         session=session,
         view=await asyncio.to_thread(views.lead_view, row, loaded, now),
         decided=decided,
-        reasons=views.reasons(loaded.bundle.spec.reject_reasons),
+        reasons=all_reasons(loaded.bundle.spec.reject_reasons),
         note=NOTES.get(request.query_params.get("note", "")),
         back=request.url.path,
         **site.footer(loaded),

@@ -5,7 +5,6 @@ is text)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,11 +13,10 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, se
 from leadscore.features import parse_date
 from leadscore.reports import svg
 from leadscore.reports.activity import talking_points
-from leadscore.reports.html import display_line, human_value
+from leadscore.reports.html import display_line, field_values
 from leadscore.scoring.changes import score_changes
 from leadscore.scoring.reasons import readable_type
 from leadscore.service.loaded import Loaded
-from leadscore.spec.reasons import STANDARD_REASONS
 from leadscore.store.queue import LeadRow, QueuePage
 
 OWNER_WORDS = ("owner", "assigned", "rep")
@@ -100,10 +98,7 @@ def lead_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
     moved = score_changes(bundle, [record], [row.previous_inputs])[0] if result is not None else None
     reasons = (result["reasons"]["positive"] + result["reasons"]["negative"]) if result else []
     respond = row.respond_within or (result["respond_within"] if result else "24h")
-    fields = []
-    for f in bundle.encoder.fields:
-        shown = human_value(f.name, f.kind, bundle.encoder.describe_value(f.name, record.get(f.name)))
-        fields.append({"label": bundle.phraser.label(f.name), "value": shown, "group": f.group})
+    fit_fields, engagement_fields = field_values(bundle, record)
     points = [(when(t)[:16], p) for t, p in row.history]
     return {
         "row": row,
@@ -123,8 +118,8 @@ def lead_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
         "respond": respond,
         "talking_points": talking_points(result, None, respond if row.due_at else "") if result else [],
         "timeline": timeline(row.activity, bundle.spec.event_labels),
-        "fit_fields": [f for f in fields if f["group"] == "fit"],
-        "engagement_fields": [f for f in fields if f["group"] != "fit"],
+        "fit_fields": fit_fields,
+        "engagement_fields": engagement_fields,
     }
 
 
@@ -155,8 +150,3 @@ def card_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
     result = view["result"]
     view["top"] = result["reasons"]["positive"][:3] if result else []
     return view
-
-
-def reasons(own: Sequence[str] = ()) -> list[str]:
-    """The reasons a rep may reject with: the standard reasons, then the spec's own."""
-    return [*STANDARD_REASONS, *own]
