@@ -272,7 +272,7 @@ def test_card_links_go_to_their_field_signed_as_the_server_checks_them(scored: P
 
     from leadscore.config import get_settings
     from leadscore.service.auth import KeyRing
-    from leadscore.web.site import Site
+    from leadscore.web.sessions import Sessions
 
     out = tmp_path / "contacts.csv"
     base = ["writeback", str(scored), "--to", "hubspot", "--out", str(out), "--card-links"]
@@ -281,7 +281,10 @@ def test_card_links_go_to_their_field_signed_as_the_server_checks_them(scored: P
         assert refused.exit_code == 2 and "--base-url" in refused.output and "Traceback" not in refused.output
         result = runner.invoke(app, [*base, "--base-url", "https://leadscore.example.com/"])
         assert result.exit_code == 0, result.output
-        site = Site(get_settings(), KeyRing.from_settings(API_KEY, "", ""), insecure=False)
+        settings = get_settings()
+        sessions = Sessions(
+            KeyRing.from_settings(API_KEY, "", ""), settings.session_secret, settings.session_hours
+        )
     header, *rows = _rows(out)
     assert header[0] == "Record ID" and header[-1] == "leadscore_card"
     for row in rows[:20]:
@@ -289,4 +292,4 @@ def test_card_links_go_to_their_field_signed_as_the_server_checks_them(scored: P
         assert (link.scheme, link.netloc) == ("https", "leadscore.example.com")
         assert link.path == f"/app/leads/{row[0]}/card"
         query = {k: v[0] for k, v in parse_qs(link.query).items()}
-        assert site.card_link_ok(row[0], query) and not site.card_link_ok(rows[-1][0] + "9", query)
+        assert sessions.card_link_ok(row[0], query) and not sessions.card_link_ok(rows[-1][0] + "9", query)

@@ -190,7 +190,8 @@ def test_lead_data_is_text_forms_need_their_token_and_sign_ins_are_limited(serve
         form = web.get("/app/sign-in")
         assert form.status_code == 200 and "frame-ancestors 'none'" in form.headers["content-security-policy"]
         token = form.cookies["leadscore_signin"]
-        assert web.post("/app/sign-in", data={"key": REP_KEY, "csrf": "forged"}).status_code == 400
+        for forged in ("forged", "fälscht"):  # a token with other than ASCII letters is simply wrong
+            assert web.post("/app/sign-in", data={"key": REP_KEY, "csrf": forged}).status_code == 400
         signed = web.post(
             "/app/sign-in", data={"key": REP_KEY, "csrf": token, "next": "https://evil.example/"}
         )
@@ -204,8 +205,12 @@ def test_lead_data_is_text_forms_need_their_token_and_sign_ins_are_limited(serve
         )
         refused = web.post(f"/app/leads/{hostile}/decision", data={"decision": "accepted"})  # no token
         assert refused.status_code == 403
+        wrong = web.post(f"/app/leads/{hostile}/decision", data={"decision": "accepted", "csrf": "é"})
+        assert wrong.status_code == 403
         assert web.get("/v1/model").status_code == 401  # a page session is not an API key
-    assert httpx.get(f"{url}/app/queue", cookies={"leadscore_session": "forged.token"}).status_code == 303
+    for cookie in (b"forged.token", "forged.tokén".encode("latin-1")):  # as a browser may send bytes
+        sent = httpx.get(f"{url}/app/queue", headers={b"cookie": b"leadscore_session=" + cookie})
+        assert sent.status_code == 303
     with httpx.Client(base_url=url, timeout=30) as stranger:
         token = stranger.get("/app/sign-in").cookies["leadscore_signin"]
         codes = [
@@ -225,6 +230,7 @@ def test_the_card_opens_only_in_the_crms_frame(served: dict[str, Any], browser: 
     assert link.startswith(f"{url}/app/leads/{lead}/card?exp=")
     assert httpx.get(link, timeout=30).status_code == 200
     assert httpx.get(link.replace("sig=", "sig=0"), timeout=30).status_code == 401
+    assert httpx.get(link.replace("sig=", "sig=%C3%A9"), timeout=30).status_code == 401
     (other["folder"] / "card.html").write_text(
         f'<iframe id="f" src="{link}" width="600" height="500"></iframe>'
     )

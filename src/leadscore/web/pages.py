@@ -25,7 +25,7 @@ from leadscore.store.account_answers import qualified_accounts
 from leadscore.store.db import Store, error_line, open_store
 from leadscore.store.queue import FILTERS, lead_decisions, lead_row, open_mqls
 from leadscore.web import views
-from leadscore.web.sessions import COOKIE, SIGNIN_COOKIE, Session, new_signin_token
+from leadscore.web.sessions import COOKIE, SIGNIN_COOKIE, Session, new_signin_token, same
 from leadscore.web.site import Site
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -80,9 +80,13 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 
+def _here(request: Request) -> str:
+    """This page's path and query (where a form or a sign-in comes back to)."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def _signin_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/app/sign-in?next={quote(target, safe='')}", status_code=303)
+    return RedirectResponse(f"/app/sign-in?next={quote(_here(request), safe='')}", status_code=303)
 
 
 @router.get("")
@@ -110,7 +114,7 @@ async def sign_in(request: Request) -> Response:
         error = f"Too many failed sign-ins: try again in {int(wait) // 60 + 1} min."
         return site.page("signin.html", 429, title="Sign in", next=target, csrf="", error=error)
     expected = request.cookies.get(SIGNIN_COOKIE)
-    if not expected or form.get("csrf") != expected:
+    if not expected or not same(form.get("csrf", ""), expected):
         error = "The sign-in form expired: try again."
         return site.page("signin.html", 400, title="Sign in", next=target, csrf="", error=error)
     made = site.sessions.sign_in(form.get("key", ""))
@@ -166,7 +170,7 @@ async def queue(request: Request, page: int = 1, level: str = "lead") -> Respons
         reasons=all_reasons(loaded.bundle.spec.reject_reasons),
         note=NOTES.get(request.query_params.get("note", "")),
         now=now,
-        back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        back=_here(request),
         **site.footer(loaded),
     )
 
@@ -229,7 +233,7 @@ async def lead_page(request: Request, lead_id: str) -> Response:
 async def lead_card(request: Request, lead_id: str) -> Response:
     site = _site(request)
     session = site.session(request)
-    if session is None and not site.card_link_ok(lead_id, request.query_params):
+    if session is None and not site.sessions.card_link_ok(lead_id, request.query_params):
         return site.page("card_signin.html", 401, title="Sign in", frame=True)
     found = await _lead(request, lead_id)
     if isinstance(found, Response):
@@ -248,7 +252,7 @@ async def decide(request: Request, lead_id: str) -> Response:
         return site.refused(401, "Sign in first: your session ended.")
     if not site.sessions.csrf_ok(session, form.get("csrf")):
         return site.refused(403, "The form expired: reload the page and try again.")
-    back = site.local(form.get("back", "")) or f"/app/leads/{quote(lead_id, safe='')}"
+    back = site.local(form.get("back", ""))  # this site's pages only; else the queue
     body = {"decision": form.get("decision"), "reason": form.get("reason") or None}
     own = state.loaded.bundle.spec.reject_reasons if state.loaded is not None else ()
     try:

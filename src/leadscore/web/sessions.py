@@ -17,10 +17,13 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import orjson
 
+from leadscore.features.values import lead_key
 from leadscore.service.auth import ADMIN, REP, KeyRing, hash_key
 
 COOKIE = "leadscore_session"
@@ -65,7 +68,7 @@ class Sessions:
         if not cookie or cookie.count(".") != 1:
             return None
         payload, token = cookie.split(".")
-        if not hmac.compare_digest(token, self._sign(payload)):
+        if not same(token, self._sign(payload)):
             return None
         try:
             body = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -83,10 +86,32 @@ class Sessions:
         return self._sign("csrf." + session.token)
 
     def csrf_ok(self, session: Session, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(str(given), self.csrf(session))
+        return bool(given) and same(str(given), self.csrf(session))
+
+    def card_link(self, lead_id: str, hours: float = 24 * 365) -> str:
+        """A signed link to one lead's card (read only), for a CRM frame that carries no cookie."""
+        expires = int(time.time() + hours * 3600)
+        shown = quote(lead_id, safe="")
+        return f"/app/leads/{shown}/card?exp={expires}&sig={self._card_sig(lead_id, expires)}"
+
+    def card_link_ok(self, lead_id: str, query: Mapping[str, str]) -> bool:
+        exp, sig = query.get("exp", ""), query.get("sig", "")
+        if not exp.isdigit() or int(exp) < time.time() or not sig:
+            return False
+        return same(sig, self._card_sig(lead_id, int(exp)))
+
+    def _card_sig(self, lead_id: str, expires: int) -> str:
+        text = f"card:{lead_key(lead_id)}:{expires}"
+        return hmac.new(self.card_key, text.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _sign(self, text: str) -> str:
         return _b64(hmac.new(self._key, text.encode(), hashlib.sha256).digest())
+
+
+def same(given: str, expected: str) -> bool:
+    """Two tokens compared in constant time, as bytes: a token sent with other than ASCII letters is
+    simply not the one expected (``compare_digest`` refuses such text with an error)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def new_signin_token() -> str:

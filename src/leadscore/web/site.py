@@ -3,19 +3,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from leadscore.config import Settings
 from leadscore.errors import UserError
-from leadscore.features.values import lead_key
 from leadscore.reports.html import model_ids
 from leadscore.service.auth import ADMIN, KeyRing
 from leadscore.service.loaded import Loaded
@@ -97,22 +92,6 @@ class Site:
     def footer(loaded: Loaded) -> dict[str, Any]:
         return model_ids(loaded.bundle)
 
-    def card_link(self, lead_id: str, hours: float = 24 * 365) -> str:
-        """A signed link to one lead's card (read only), for a CRM frame that carries no cookie."""
-        expires = int(time.time() + hours * 3600)
-        shown = quote(lead_id, safe="")
-        return f"/app/leads/{shown}/card?exp={expires}&sig={self._card_sig(lead_id, expires)}"
-
-    def card_link_ok(self, lead_id: str, query: Mapping[str, str]) -> bool:
-        exp, sig = query.get("exp", ""), query.get("sig", "")
-        if not exp.isdigit() or int(exp) < time.time() or not sig:
-            return False
-        return hmac.compare_digest(sig, self._card_sig(lead_id, int(exp)))
-
-    def _card_sig(self, lead_id: str, expires: int) -> str:
-        text = f"card:{lead_key(lead_id)}:{expires}"
-        return hmac.new(self.sessions.card_key, text.encode(), hashlib.sha256).hexdigest()[:32]
-
 
 def card_links(settings: Settings, base_url: str = "", days: float = 365.0) -> Callable[[str], str]:
     """Each lead's signed card link under ``base_url`` (default ``LEADSCORE_PUBLIC_URL``), valid for
@@ -125,5 +104,5 @@ def card_links(settings: Settings, base_url: str = "", days: float = 365.0) -> C
         raise UserError(
             "no API key or LEADSCORE_SESSION_SECRET configured: the server could not check the link"
         )
-    site = Site(settings, keys, insecure=False)
-    return lambda lead_id: base + site.card_link(lead_id, hours=days * 24)
+    sessions = Sessions(keys, settings.session_secret, settings.session_hours)
+    return lambda lead_id: base + sessions.card_link(lead_id, hours=days * 24)
