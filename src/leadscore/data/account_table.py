@@ -179,7 +179,6 @@ def _label_times(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: Acc
     """What makes a moment positive, per account row: opportunities' creation times, or the times
     the account's leads entered one of ``label.stages``."""
     assert acc.label is not None
-    keys = pd.Index(lead_keys(tables.accounts[acc.id]).to_numpy(dtype=object))
     if acc.label.opportunities is not None:
         return opportunity_times(tables, acc)
     if spec.stages is None:
@@ -187,26 +186,44 @@ def _label_times(folder: Path, spec: DatasetSpec, acc: AccountsSpec, tables: Acc
     history, _ = declared_table(
         folder, spec, "stages", spec.stages.columns(), None, tables.leads[spec.id or ""]
     )
+    entries = label_stage_entries(history, spec)
+    matched = tables.matches.frame.set_index("lead_id")["account_id"]
+    account = entries["lead"].map(matched).fillna("")
+    return label_times(tables, acc, account.to_numpy(dtype=object), entries["t"].to_numpy())
+
+
+def label_stage_entries(history: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The rows of a status history (its stage changes) where a lead enters one of the account
+    label's stages, compared trimmed and case-folded: each one's lead key and time (epoch ms)."""
+    acc = accounts_of(spec)
+    assert spec.stages is not None and acc.label is not None
     wanted = {s.strip().casefold() for s in acc.label.stages or []}
     entered = map_values(
         history[spec.stages.stage], lambda v: str(v).strip().casefold() if v is not None else ""
     )
-    history = history.loc[entered.isin(wanted).to_numpy()]
-    matched = tables.matches.frame.set_index("lead_id")["account_id"]
-    account = lead_keys(history[spec.stages.id]).map(matched)
-    rows = keys.get_indexer(account.fillna("").to_numpy(dtype=object))
-    return pd.DataFrame({"row": rows, "t": to_epoch_ms(history[spec.stages.time])})
+    rows = history.loc[entered.isin(wanted).to_numpy()]
+    keys = lead_keys(rows[spec.stages.id]).to_numpy(dtype=object)
+    return pd.DataFrame({"lead": keys, "t": to_epoch_ms(rows[spec.stages.time])})
 
 
 def opportunity_times(tables: AccountTables, acc: AccountsSpec) -> pd.DataFrame:
     """Each opportunity's account row (-1: not among ``tables.accounts``) and creation time."""
     assert acc.label is not None and acc.label.opportunities is not None
-    keys = pd.Index(lead_keys(tables.accounts[acc.id]).to_numpy(dtype=object))
     opps = tables.opportunities
     assert opps is not None
     named = acc.label.opportunities
-    rows = keys.get_indexer(lead_keys(opps[named.id]).to_numpy(dtype=object))
-    return pd.DataFrame({"row": rows, "t": to_epoch_ms(opps[named.time])})
+    return label_times(
+        tables, acc, lead_keys(opps[named.id]).to_numpy(dtype=object), to_epoch_ms(opps[named.time])
+    )
+
+
+def label_times(
+    tables: AccountTables, acc: AccountsSpec, accounts: np.ndarray, times: np.ndarray
+) -> pd.DataFrame:
+    """Label events (each one's account key and time) as account rows (-1: not among
+    ``tables.accounts``) and times."""
+    keys = pd.Index(lead_keys(tables.accounts[acc.id]).to_numpy(dtype=object))
+    return pd.DataFrame({"row": keys.get_indexer(accounts), "t": times})
 
 
 def _labelled(rows: pd.DataFrame, events: pd.DataFrame, acc: AccountsSpec) -> tuple[pd.DataFrame, int]:

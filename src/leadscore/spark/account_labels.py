@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from leadscore.data.account_table import ACCOUNT_ID
+from leadscore.data.account_table import ACCOUNT_ID, label_stage_entries, label_times
 from leadscore.data.accounts import AccountTables, accounts_of
 from leadscore.data.activity import require_columns
 from leadscore.data.history import stage_rows
 from leadscore.errors import UserError
-from leadscore.features.values import lead_keys, map_values, to_epoch_ms
+from leadscore.features.values import lead_keys
 from leadscore.spark.matched import LEAD_ROW, MATCHED
 from leadscore.spark.tables import folder_table, on_driver
 from leadscore.spec import DatasetSpec
@@ -43,17 +43,13 @@ def stage_entries(spark: SparkSession, folder: str, spec: DatasetSpec, leads: Da
     history, name = folder_table(spark, folder, spec, "stages")
     require_columns(history.columns, name, "stages", log.columns())
     where = log.wanted()
-    wanted = {s.strip().casefold() for s in acc.label.stages}
     columns = list(dict.fromkeys([log.id, log.time, log.stage, *where]))
     schema = StructType([StructField(KEY, StringType(), True), StructField("t", LongType(), True)])
 
     def entered(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for part in parts:
             rows = stage_rows(part, where, name) if where else part
-            folded = map_values(rows[log.stage], lambda v: str(v).strip().casefold() if v is not None else "")
-            rows = rows.loc[folded.isin(wanted).to_numpy()]
-            keys = lead_keys(rows[log.id]).to_numpy(dtype=object)
-            yield pd.DataFrame({KEY: keys, "t": to_epoch_ms(rows[log.time])})
+            yield label_stage_entries(rows, spec).rename(columns={"lead": KEY})
 
     first = Window.partitionBy(F.col(f"`{spec.id}`")).orderBy(F.col(LEAD_ROW))
     firsts = leads.withColumn("_ls_first", F.row_number().over(first)).where(
@@ -76,7 +72,5 @@ def stage_entries(spark: SparkSession, folder: str, spec: DatasetSpec, leads: Da
 
 def entry_times(tables: AccountTables, spec: DatasetSpec, entries: pd.DataFrame) -> pd.DataFrame:
     """The label events of one bucket's accounts: each entry's account row (-1: another bucket's)."""
-    acc = accounts_of(spec)
-    keys = pd.Index(lead_keys(tables.accounts[acc.id]).to_numpy(dtype=object))
-    rows = keys.get_indexer(entries[ACCOUNT_ID].to_numpy(dtype=object))
-    return pd.DataFrame({"row": rows.astype(np.int64), "t": entries["t"].to_numpy(dtype=np.int64)})
+    accounts = entries[ACCOUNT_ID].to_numpy(dtype=object)
+    return label_times(tables, accounts_of(spec), accounts, entries["t"].to_numpy(dtype=np.int64))
