@@ -86,9 +86,10 @@ def queue_rows(page: QueuePage, loaded: Loaded, now: datetime) -> list[dict[str,
     ]
 
 
-def lead_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
-    """One lead as of now: scored by the loaded model on its last logged fields, its history, what
-    moved since the answer before, and the SLA clock while it waits for a decision."""
+def card_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
+    """The lead scored now by the loaded model on its last logged fields: P(SQL) against its
+    cutoff, grade, the SLA clock while it waits, its history, what moved since the answer before and
+    its top reasons (what the card shows; the lead page adds the rest)."""
     bundle = loaded.bundle
     record: dict[str, Any] = dict(row.inputs or {})
     if bundle.id_column:
@@ -96,25 +97,39 @@ def lead_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
     result = bundle.score_record(record, explain=5) if row.inputs is not None else None
     threshold = bundle.threshold_for(record)
     moved = score_changes(bundle, [record], [row.previous_inputs])[0] if result is not None else None
-    reasons = (result["reasons"]["positive"] + result["reasons"]["negative"]) if result else []
-    respond = row.respond_within or (result["respond_within"] if result else "24h")
-    fit_fields, engagement_fields = field_values(bundle, record)
+    p_sql = result["p_sql"] if result else row.p_sql
     points = [(when(t)[:16], p) for t, p in row.history]
     return {
         "row": row,
-        **who(row, list(bundle.spec.display)),
+        "record": record,
         "result": result,
-        "p_sql": result["p_sql"] if result else row.p_sql,
+        "p_sql": p_sql,
         "grade": result["grade"] if result else row.grade,
         "mql": bool(result["mql"]) if result else row.mql,
         "threshold": threshold,
-        "gauge": svg.score_gauge(result["p_sql"] if result else row.p_sql, threshold),
-        "reasons_chart": svg.hbars([(r["text"], r["weight"]) for r in reasons], unit=" pp")
-        if reasons
-        else "",
+        "gauge": svg.score_gauge(p_sql, threshold),
         "history": svg.score_history(points, threshold) if points else "",
         "changes": moved or [],
         "clock": clock(row.due_at, now),
+        "top": result["reasons"]["positive"][:3] if result else [],
+    }
+
+
+def lead_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
+    """The lead page: the card's values, and who the lead is, why this score (reasons and their
+    chart), how fast to respond, talking points, its recent activity and the fields it was scored on."""
+    bundle = loaded.bundle
+    view = card_view(row, loaded, now)
+    result = view["result"]
+    reasons = (result["reasons"]["positive"] + result["reasons"]["negative"]) if result else []
+    respond = row.respond_within or (result["respond_within"] if result else "24h")
+    fit_fields, engagement_fields = field_values(bundle, view["record"])
+    return {
+        **view,
+        **who(row, list(bundle.spec.display)),
+        "reasons_chart": svg.hbars([(r["text"], r["weight"]) for r in reasons], unit=" pp")
+        if reasons
+        else "",
         "respond": respond,
         "talking_points": talking_points(result, None, respond if row.due_at else "") if result else [],
         "timeline": timeline(row.activity, bundle.spec.event_labels),
@@ -142,11 +157,3 @@ def timeline(events: list[dict[str, Any]], labels: dict[str, str]) -> list[dict[
             )
         )
     return [r for _, r in sorted(rows, key=lambda x: -x[0])]
-
-
-def card_view(row: LeadRow, loaded: Loaded, now: datetime) -> dict[str, Any]:
-    """The compact card: the lead's view cut to what fits a CRM side panel."""
-    view = lead_view(row, loaded, now)
-    result = view["result"]
-    view["top"] = result["reasons"]["positive"][:3] if result else []
-    return view
