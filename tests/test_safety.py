@@ -89,6 +89,24 @@ def test_validate_and_score_apply_the_same_cell_limit(trained: Trained, tmp_path
     assert code == 2 and expected in output and output.strip().count("\n") == 0
 
 
+def test_text_read_as_stored_categories_keeps_values_and_the_cell_limit(tmp_path: Path) -> None:
+    """Parquet text read dictionary-encoded (what the account engine reads) holds the same values,
+    missing ones included, and a long cell is still one line naming its column and row."""
+    from leadscore.data.sources import read_some_columns, read_table
+
+    events = pd.DataFrame({"id": [1, 2, 3, 4], "kind": ["visit", None, "visit", "form"], "n": [1, 2, 3, 4]})
+    events.to_parquet(tmp_path / "ok.parquet")
+    read = read_some_columns(tmp_path / "ok.parquet", ["id", "kind"], categories=["kind", "id"])
+    assert isinstance(read["kind"].dtype, pd.CategoricalDtype) and list(read.columns) == ["id", "kind"]
+    assert read["id"].dtype == "int64"  # only text is read as categories
+    plain = read_table(tmp_path / "ok.parquet")["kind"]
+    assert [None if pd.isna(v) else v for v in read["kind"]] == [None if pd.isna(v) else v for v in plain]
+    events.loc[2, "kind"] = "x" * 150_000
+    events.to_parquet(tmp_path / "long.parquet")
+    with pytest.raises(UserError, match="column 'kind', row 4: a cell of more than 100,000 characters"):
+        read_some_columns(tmp_path / "long.parquet", ["id", "kind"], categories=["kind"])
+
+
 def test_scores_never_overwrite_their_input(trained: Trained, tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
     make_leads(30, 5).to_csv(src, index=False)

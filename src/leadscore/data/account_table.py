@@ -147,7 +147,8 @@ def _export_ms(spec: DatasetSpec, tables: AccountTables, activity: AccountActivi
     given = parse_observed_until(spec.observed_until, "spec key 'observed_until'")
     if given is not None:
         return given
-    found = [float(activity.times[-1])] if len(activity.times) else []
+    latest = activity.latest()
+    found = [latest] if latest is not None else []
     created = activity.lead_created[activity.lead_created != NAT_MS]
     found += [float(created.max())] if len(created) else []
     acc = accounts_of(spec)

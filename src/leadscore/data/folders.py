@@ -196,7 +196,11 @@ def declared_table(
     path = find_table(folder, stem)
     if path is None:
         raise UserError(f"{folder}: no '{stem}' table (.csv or .parquet) for spec key 'tables.{kind}'")
-    table = read_table(path) if wanted is None else read_some_columns(path, [*columns.values(), *wanted])
+    if wanted is None:
+        table = read_table(path)
+    else:  # what is matched on (the type, the definitions' attributes) read as categories
+        coded = [name for key, name in columns.items() if key not in ("id", "time")]
+        table = read_some_columns(path, [*columns.values(), *wanted], categories=[*coded, *wanted])
     require_columns(table.columns, path.name, kind, columns)
     if kind == "stages" and spec.stages is not None and spec.stages.where:
         table = stage_rows(table, spec.stages.wanted(), path.name)

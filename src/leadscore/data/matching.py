@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from leadscore.features.values import is_missing, lead_keys, map_values
+from leadscore.features.values import is_missing, lead_keys
 
 METHODS = ("id", "domain", "company", "none")
 MATCH_COLUMNS = ("lead_id", "account_id", "method")
@@ -76,8 +76,26 @@ def web_domains(values: pd.Series) -> pd.Series:
 
 def email_domains(emails: pd.Series) -> pd.Series:
     """``email_domain`` of a whole column: the domain of what holds an ``@``, else None."""
-    at = _text(emails).str.contains("@", regex=False).fillna(False)
-    return web_domains(emails).where(at.to_numpy(), None)
+    codes, domains = email_domain_codes(emails)
+    return pd.Series(_spread(domains, codes), index=emails.index, dtype=object)
+
+
+def email_domain_codes(emails: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``email_domains`` as each address's code (-1: none) into the domains of its distinct parts
+    after the last ``@`` (None: not a domain): the part is cut once per address, the rest of
+    ``web_domain`` runs once per distinct part (a company's people share a domain)."""
+    text = _text(emails)
+    at = text.str.contains("@", regex=False).fillna(False)
+    codes, parts = pd.factorize(text.str.replace(r"^.*@", "", regex=True).where(at), use_na_sentinel=True)
+    return np.asarray(codes), web_domains(pd.Series(parts, dtype=object)).to_numpy(dtype=object)
+
+
+def _spread(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Each code's value (-1: None), as an object array."""
+    out = np.empty(len(values) + 1, dtype=object)
+    out[:-1] = values
+    out[-1] = None  # factorize's missing sentinel (-1) reads the last slot
+    return out[codes]
 
 
 def parent_domains(domain: str) -> list[str]:
@@ -106,10 +124,8 @@ def company_keys(names: pd.Series) -> pd.Series:
     """``company_key`` of a whole column at once (Arrow string kernels: no Python per row), each
     distinct name once (a company's leads share its name); a legal form alone stays the name."""
     codes, uniques = pd.factorize(names, use_na_sentinel=True)
-    keys = np.empty(len(uniques) + 1, dtype=object)
-    keys[:-1] = _company_keys(pd.Series(uniques, dtype=object)).to_numpy(dtype=object)
-    keys[-1] = None  # factorize's missing sentinel (-1) reads the last slot
-    return pd.Series(keys[codes], index=names.index, dtype=object)
+    keys = _company_keys(pd.Series(uniques, dtype=object)).to_numpy(dtype=object)
+    return pd.Series(_spread(keys, codes), index=names.index, dtype=object)
 
 
 def _company_keys(names: pd.Series) -> pd.Series:
@@ -189,17 +205,23 @@ def match_leads(leads: pd.DataFrame, accounts: pd.DataFrame, cols: MatchColumns)
         counts["unknown_account"] = int(((given != "") & ~ok).sum())
     ambiguous = np.zeros(n, dtype=bool)
     if cols.email is not None and cols.website is not None:
-        domains = email_domains(leads[cols.email])
-        free = domains.isin(cols.free_mail).to_numpy()
-        counts["free_mail"] = int(free.sum())
+        codes, domains = email_domain_codes(leads[cols.email])
+        free = pd.Index(domains).isin(cols.free_mail)
+        counts["free_mail"] = int(free[codes[codes >= 0]].sum())
         index, twice = _unique_index(web_domains(accounts[cols.website]), account_keys)
-        hits = map_values(domains.where(~free), lambda d: _by_domain(d, index, twice))
-        _take(hits, found, method, ambiguous, "domain")
+        hits = np.full(len(domains), None, dtype=object)
+        for code in np.unique(codes[(method == "none") & (codes >= 0)]):  # the open leads' domains, once
+            hits[code] = None if free[code] else _by_domain(domains[code], index, twice)
+        _take(_spread(hits, codes), found, method, ambiguous, "domain")
     if cols.company is not None and cols.name is not None:
         index, twice = _unique_index(company_keys(accounts[cols.name]), account_keys)
-        keys = company_keys(leads[cols.company])
+        open_ = np.flatnonzero(method == "none")  # the leads still unmatched, each distinct name once
+        codes, names = pd.factorize(leads[cols.company].iloc[open_], use_na_sentinel=True)
+        keys = _company_keys(pd.Series(np.asarray(names, dtype=object), dtype=object))
         hits = keys.map(index).astype(object).where(~keys.isin(twice), AMBIGUOUS)  # hashed lookups
-        _take(hits, found, method, ambiguous, "company")
+        values = np.full(n, None, dtype=object)
+        values[open_] = _spread(hits.to_numpy(dtype=object), codes)
+        _take(values, found, method, ambiguous, "company")
     for m in METHODS:
         counts[m] = int((method == m).sum())
     counts["ambiguous"] = int((ambiguous & (method == "none")).sum())
@@ -218,11 +240,12 @@ AMBIGUOUS = "\x00ambiguous"  # a key two accounts share: it matches nobody
 
 def _unique_index(keys: pd.Series, account_ids: pd.Series) -> tuple[dict[str, str], set[str]]:
     """Key -> account for keys exactly one account has; the keys several accounts share."""
-    pairs = pd.DataFrame({"key": keys.to_numpy(), "id": account_ids.to_numpy()})
-    pairs = pairs.loc[pairs["key"].notna() & (pairs["id"] != "")].drop_duplicates()
-    shared = pairs["key"].duplicated(keep=False)
-    once = pairs.loc[~shared]
-    return dict(zip(once["key"], once["id"], strict=True)), set(pairs.loc[shared, "key"])
+    key, ids = keys.to_numpy(dtype=object), account_ids.to_numpy(dtype=object)
+    ok = ~pd.isna(key) & (ids != "")
+    pairs = pd.DataFrame({"key": key[ok], "id": ids[ok]}, dtype=object).drop_duplicates()
+    key, ids = pairs["key"].to_numpy(dtype=object), pairs["id"].to_numpy(dtype=object)
+    shared = pairs["key"].duplicated(keep=False).to_numpy()
+    return dict(zip(key[~shared], ids[~shared], strict=True)), set(key[shared])
 
 
 def _lookup(key: Any, index: dict[str, str], twice: set[str]) -> str | None:
@@ -244,9 +267,10 @@ def _by_domain(domain: Any, index: dict[str, str], twice: set[str]) -> str | Non
     return None
 
 
-def _take(hits: pd.Series, found: np.ndarray, method: np.ndarray, ambiguous: np.ndarray, name: str) -> None:
-    """Fill the leads still unmatched from ``hits`` (an account key, AMBIGUOUS or None)."""
-    values = hits.to_numpy(dtype=object)
+def _take(
+    values: np.ndarray, found: np.ndarray, method: np.ndarray, ambiguous: np.ndarray, name: str
+) -> None:
+    """Fill the leads still unmatched from ``values`` (each lead's account key, AMBIGUOUS or None)."""
     open_ = method == "none"
     shared = open_ & (values == AMBIGUOUS)
     ambiguous |= shared

