@@ -206,3 +206,39 @@ def test_many_records_encode_like_one_record_each() -> None:
     many = _ENC.encode_records(records)
     for i in [*range(0, len(records), 23), 3, 7, *odd]:
         np.testing.assert_array_equal(many[i], _ENC.encode_record(records[i]), err_msg=str(i))
+
+
+_TEXT = st.one_of(
+    st.none(),
+    st.text(alphabet=st.sampled_from(list("aZ @.\t\n\x0b\x0c\r\x1c\x1f\xa0ßǅÄ-_") + ["\u2003"]), max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TEXT, min_size=1, max_size=30))
+def test_canonical_texts_of_a_column_are_canonical_category_value_by_value(values: list[str | None]) -> None:
+    """The whole-column fold (Arrow for ASCII text, Python's rules for the rest) gives what the scalar
+    rule gives: ASCII and Unicode spaces, ``\\x1c``-``\\x1f`` (spaces to ``str.split``), case folds."""
+    from leadscore.features.values import canonical_category, canonical_texts
+
+    column = pd.Series(values, dtype="str")
+    assert canonical_texts(column).tolist() == [canonical_category(v) for v in column]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series([1, 2, 10**15, -7]),
+        pd.Series([1.5, np.inf, -np.inf, np.nan, 1e300, -0.0]),
+        pd.Series([True, False, True]),
+        pd.Series([1, None, 3], dtype="Int64"),
+        pd.Series(["1,200", " 7 ", "n/a", None, "x"], dtype="str"),
+    ],
+    ids=["int", "float", "bool", "nullable", "text"],
+)
+def test_to_numbers_of_a_column_is_to_number_value_by_value(column: pd.Series) -> None:
+    from leadscore.features.values import to_number, to_numbers
+
+    placeholders = frozenset({"n/a"})
+    want = np.array([to_number(v, placeholders) for v in column], dtype=np.float64)
+    np.testing.assert_array_equal(to_numbers(column, placeholders), want)

@@ -116,7 +116,8 @@ def _activity_facts(
     columns = spec.activity
     assert columns is not None
     facts = _log_facts(events, name, columns.id, columns.time, lead_ids, now, report, kind, by_email)
-    facts["types"] = {str(k): int(v) for k, v in events[columns.type].value_counts().head(TOP_TYPES).items()}
+    types = pd.Series(events[columns.type].to_numpy(dtype=object))  # as written (a category: no unused ones)
+    facts["types"] = {str(k): int(v) for k, v in types.value_counts().head(TOP_TYPES).items()}
     facts.update(_after_scoring(events, columns.id, columns.time, leads, spec))
     return facts
 

@@ -33,7 +33,7 @@ from leadscore.data.sources import (
 from leadscore.errors import UserError
 from leadscore.features.rollups import rollups_for_spec
 from leadscore.features.values import MS_PER_DAY, to_epoch_ms
-from leadscore.spec import ANY, DatasetSpec
+from leadscore.spec import ANY, DatasetSpec, read_columns
 
 
 def is_declared_folder(path: str | Path, spec: DatasetSpec) -> bool:
@@ -134,7 +134,7 @@ def with_declared_engagement(
     for key, column in (("id", spec.id), ("time", spec.time)):
         if column not in frame.columns:
             raise UserError(f"spec key '{key}': column '{column}' is not in the leads table")
-    events, source = folder_activity(folder, spec, loaded, frame)
+    events, source = folder_activity(folder, spec, loaded, frame, read_columns(spec.definitions))
     _check_definitions(events, source, spec)
     frame = engagement_from(frame, events, spec) if spec.declared else frame
     return with_account_scope(frame, folder, events, spec)  # ``scope: account`` ones, if any
@@ -295,8 +295,9 @@ def _stages(history: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, set[s
     """The status history's stages folded (trimmed, case-folded), and the folded SQL stages."""
     assert spec.stages is not None and spec.label.stages is not None
     wanted = {s.strip().casefold() for s in spec.label.stages}
-    column = history[spec.stages.stage].astype("string").str.strip().str.casefold()
-    return column.fillna("").to_numpy(dtype=object), wanted
+    codes, uniques = pd.factorize(history[spec.stages.stage], use_na_sentinel=True)  # each stage once
+    folded = pd.Series(uniques, dtype=object).astype("string").str.strip().str.casefold().fillna("")
+    return np.append(folded.to_numpy(dtype=object), "")[codes], wanted  # missing (-1): the last slot
 
 
 def labels_from(frame: pd.DataFrame, history: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, int]:

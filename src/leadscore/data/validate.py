@@ -17,11 +17,9 @@ from leadscore.features import (
     clean_text,
     dates_ms,
     infer_kind,
-    map_unique,
     map_values,
-    to_number,
 )
-from leadscore.features.values import date_order_notes
+from leadscore.features.values import canonical_texts, date_order_notes, to_numbers
 from leadscore.spec import DatasetSpec, norm_label
 
 MIN_CLASS_EXAMPLES = 40
@@ -273,14 +271,16 @@ def _check_missing_columns(frame: pd.DataFrame, spec: DatasetSpec, report: Valid
 
 def _check_duplicates(frame: pd.DataFrame, spec: DatasetSpec, report: ValidationReport) -> None:
     if spec.id and spec.id in frame.columns:
-        ids = map_values(frame[spec.id], clean_text)
+        ids = frame[spec.id]
+        if not (pd.api.types.is_integer_dtype(ids) and not ids.hasnans):  # whole numbers: as they are
+            ids = map_values(ids, clean_text)
         dup = int(ids.dropna().duplicated().sum())
         if dup:
             report.add("warning", "duplicate_id", spec.id, dup, f"{dup} rows repeat an id already seen")
     contact = email_column(frame, spec.email)
     if contact is not None:  # the spec's email column, or one found by its values
         # a lead's later scoring moments share its email: repeats are counted among its first ones
-        emails = map_values(frame.loc[first_moments(frame), contact], canonical_category).dropna()
+        emails = canonical_texts(frame.loc[first_moments(frame), contact]).dropna()
         dup = int(emails.duplicated().sum())
         if dup:
             report.add(
@@ -303,8 +303,12 @@ def _check_placeholders(
             or pd.api.types.is_datetime64_any_dtype(frame[col])
         ):
             continue
-        values = frame[col].dropna().astype(str).str.strip().str.casefold()
-        hits = int(values[values != ""].isin(ph).sum())
+        codes, uniques = pd.factorize(frame[col], use_na_sentinel=True)  # each distinct value once
+        folded = (
+            pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str).str.strip().str.casefold()
+        )
+        placeholder = ((folded != "") & folded.isin(ph)).to_numpy()
+        hits = int(np.bincount(codes[codes >= 0], minlength=len(uniques))[placeholder].sum())
         if hits:
             report.add(
                 "warning",
@@ -339,7 +343,7 @@ def _check_numbers(
         declared = col in spec.ranges
         if not declared and (col in spec.categorical or infer_kind(frame[col], ph) != "numeric"):
             continue
-        values = map_unique(frame[col], lambda v: to_number(v, ph))
+        values = to_numbers(frame[col], ph)
         if declared:
             with np.errstate(invalid="ignore"):
                 out = np.zeros(len(values), dtype=bool)

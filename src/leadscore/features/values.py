@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MS_PER_DAY = 86_400_000
 MAX_MAGNITUDE = 1e15  # no CRM field holds a number this large: a unit or export error, read as missing
@@ -282,6 +284,35 @@ def _per_distinct(series: pd.Series, func: Any, dtype: Any) -> np.ndarray:
     mapped[:-1] = [func(v) for v in uniques]
     mapped[-1] = func(None)  # factorize's missing sentinel is -1: the last slot
     return mapped[codes]
+
+
+def to_numbers(series: pd.Series, placeholders: frozenset[str] = frozenset()) -> np.ndarray:
+    """``to_number`` of a whole column: a numeric one at once, any other once per distinct value."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        x = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(x) & (np.abs(x) <= MAX_MAGNITUDE), x, np.nan)
+    return map_unique(series, lambda v: to_number(v, placeholders))
+
+
+# What ``str.split()`` splits ASCII text on (``\x1c``-``\x1f`` included, unlike a regex's ``\s``)
+_ASCII_SPACES = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"
+
+
+def canonical_texts(series: pd.Series) -> pd.Series:
+    """``canonical_category`` of a whole column (no placeholders or aliases), as objects: ASCII text
+    of an Arrow column by Arrow's kernels (spaces collapsed, lower case, which is ASCII's case fold),
+    other values once per distinct value. A million distinct emails: one pass, not a million calls."""
+    if not isinstance(series.dtype, pd.StringDtype) or series.dtype.storage != "pyarrow":
+        return map_values(series, canonical_category)
+    text = pa.array(series.array)
+    folded = pc.utf8_lower(pc.utf8_trim(pc.replace_substring_regex(text, _ASCII_SPACES, " "), " "))
+    out = folded.to_numpy(zero_copy_only=False).astype(object)
+    out[pc.is_null(text).to_numpy(zero_copy_only=False)] = None
+    other = ~pc.fill_null(pc.string_is_ascii(text), True).to_numpy(zero_copy_only=False)
+    if other.any():  # Unicode's spaces and case folds (``ß`` -> ``ss``): Python's own rules
+        out[other] = map_values(series[other], canonical_category).to_numpy(dtype=object)
+    return pd.Series(out, index=series.index, dtype=object)
 
 
 def map_unique(series: pd.Series, func: Any) -> np.ndarray:

@@ -27,8 +27,8 @@ from leadscore.data.personal import email_column, personal_reason, unusable_reas
 from leadscore.data.sources import format_warnings, read_table_hashed
 from leadscore.data.validate import MIN_CLASS_EXAMPLES, ValidationReport, label_values, validate_frame
 from leadscore.errors import UserError
-from leadscore.features import canonical_category, dates_ms, map_values, parse_dates
-from leadscore.features.values import date_warnings, lead_keys
+from leadscore.features import dates_ms, parse_dates
+from leadscore.features.values import canonical_texts, date_warnings, lead_keys
 from leadscore.modeling.survival import Observed, observed
 from leadscore.spec import DatasetSpec
 
@@ -240,7 +240,7 @@ def deduplicate(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, i
         keep &= ~frame[spec.id].duplicated().to_numpy()
     contact = email_column(frame, spec.email)
     if contact is not None:  # the spec's, or found by its values in an export trained with flags
-        emails = map_values(frame[contact], canonical_category)
+        emails = canonical_texts(frame[contact])
         groups = lead_groups(frame)
         if groups is None:
             repeated = (emails.duplicated() & emails.notna()).to_numpy()
