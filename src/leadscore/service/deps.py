@@ -1,4 +1,6 @@
-"""The dependencies routes use, as ``Annotated`` aliases."""
+"""The dependencies routes use, as ``Annotated`` aliases. They are ``async``: FastAPI runs a plain
+function dependency in its thread pool, two hand-offs per request that cost a one-lead answer about
+0.3 ms (benchmarks/bench_service.py); these only read the app's state."""
 
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ from leadscore.service.loaded import Loaded
 from leadscore.service.state import ServiceState
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.leadscore
     return state
 
 
-def get_model(state: Annotated[ServiceState, Depends(get_state)]) -> Loaded:
+async def get_model(state: Annotated[ServiceState, Depends(get_state)]) -> Loaded:
     loaded = state.loaded
     if loaded is None:
         raise HTTPException(status_code=503, detail="model not loaded")
