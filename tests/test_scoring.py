@@ -101,3 +101,27 @@ def test_scoring_mistakes_are_one_line_and_write_nothing(
     assert result.exit_code == 2
     assert needle in result.output and "Traceback" not in result.output
     assert not out.exists() and not list(tmp_path.glob(".scored*"))
+
+
+def test_changes_from_the_answers_rows_equal_changes_encoded_again(trained: Trained) -> None:
+    """``changes`` given the rows the answer was encoded from gives what it gives encoding them
+    again: leads with a moved field, with the same fields (an empty list) and without a previous."""
+    import orjson
+
+    from leadscore.scoring.changes import score_changes
+
+    bundle = ModelBundle.load(trained["model_path"])
+    leads = make_leads(40, 3)
+    records = leads.to_dict(orient="records")
+    before = []
+    for i, record in enumerate(records):
+        old = {f: record.get(f) for f in bundle.fields}
+        if i % 3 == 0:  # a moved field (another lead's value of every field)
+            old = {f: records[(i + 1) % len(records)].get(f) for f in bundle.fields}
+        before.append(None if i % 3 == 2 else orjson.dumps(old, option=orjson.OPT_SERIALIZE_NUMPY).decode())
+    _, scored = bundle.answers(records, explain=3)
+    assert scored.inputs is not None
+    given = score_changes(bundle, records, before, encoded=scored.inputs)
+    again = score_changes(bundle, records, before)
+    assert given == again
+    assert any(c for c in given) and [] in given and None in given

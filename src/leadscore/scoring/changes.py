@@ -29,9 +29,11 @@ def score_changes(
     records: Sequence[Mapping[str, Any]],
     previous: Sequence[Any],
     most: int = MOST,
+    encoded: np.ndarray | None = None,
 ) -> list[list[dict[str, Any]] | None]:
     """For each lead, its changes since ``previous[i]`` (its logged fields: JSON text or a mapping),
-    or None where there is no previous record to compare with."""
+    or None where there is no previous record to compare with (``encoded``: the records as the
+    model's encoder made them already, for the answer)."""
     out: list[list[dict[str, Any]] | None] = [None] * len(records)
     rows = [i for i, p in enumerate(previous) if p is not None]
     if not rows:
@@ -39,11 +41,16 @@ def score_changes(
     before = [_mapping(previous[i]) for i in rows]
     after = [records[i] for i in rows]
     encoder = model.encoder
-    X_before, X_after = encoder.encode_records(before), encoder.encode_records(after)
+    X_before = encoder.encode_records(before)
+    X_after = encoded[rows] if encoded is not None else encoder.encode_records(after)
     columns = _columns_of(model)
     differs = ~((X_before == X_after) | (np.isnan(X_before) & np.isnan(X_after)))
     changed = np.stack([differs[:, cols].any(axis=1) for cols in columns], axis=1)  # lead x field
     lead, field = np.nonzero(changed)
+    if not len(lead):  # nothing moved: no prediction to make
+        for i in rows:
+            out[i] = []
+        return out
     swapped = X_before[lead].copy()
     for j in np.unique(field):
         at = field == j

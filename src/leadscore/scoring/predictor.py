@@ -47,6 +47,7 @@ class Scored:
     weights: np.ndarray | None = None  # (n, fields): each field's push in percentage points of P(SQL)
     segment: np.ndarray | None = None  # routing bundles: each lead's segment (None: missing)
     segment_model: np.ndarray | None = None  # and the sub-model that scored it ("global" or the segment)
+    inputs: np.ndarray | None = None  # the rows as the bundle's encoder made them (kept by ``answers``)
 
 
 ROW_ARRAYS = ("p_sql", "mql", "grade", "fit_band", "engagement_band", "fit_part", "engagement_part", "raw")

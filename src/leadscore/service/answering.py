@@ -71,8 +71,16 @@ def answer_leads(
         for answer, key in zip(answers, keys, strict=True):
             answer.update(trend_fields(answer, found.get(key), trend_threshold))
         befores = [p.inputs if (p := found.get(key)) is not None else None for key in keys]
-        for answer, moved in zip(answers, score_changes(bundle, records, befores), strict=True):
-            answer["changes"] = moved
+        # the same fields as logged last time (the CRM sent the lead again): nothing to compare
+        same = [b is not None and b == logged.inputs for b, logged in zip(befores, rows.answers, strict=True)]
+        moved = score_changes(
+            bundle,
+            records,
+            [None if s else b for b, s in zip(befores, same, strict=True)],
+            encoded=scored.inputs,
+        )
+        for answer, changes, unchanged in zip(answers, moved, same, strict=True):
+            answer["changes"] = [] if unchanged else changes
         alerts = alerts_of(answers, now_utc())
     else:
         for answer in answers:
