@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.values import (
-    MAX_MAGNITUDE,
     MS_PER_DAY,
     canonical_category,
     map_unique,
     parse_dates,
     to_epoch_ms,
     to_number,
+    to_numbers,
 )
 from leadscore.spec import ANY, ActivityColumns, Aggregation, DatasetSpec, read_columns
 
@@ -213,9 +213,7 @@ def numbers_of(column: pd.Series, mask: np.ndarray) -> np.ndarray:
     """The masked events' attribute as numbers, as ``to_number`` reads each value: a numeric column
     at once, text once per distinct value ("1,200" -> 1200, junk -> NaN)."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        x = column.to_numpy(dtype=np.float64, na_value=np.nan)[mask]
-        with np.errstate(invalid="ignore"):
-            return np.where(np.isfinite(x) & (np.abs(x) <= MAX_MAGNITUDE), x, np.nan)
+        return to_numbers(column)[mask]
     return map_unique(column[mask], to_number)
 
 
