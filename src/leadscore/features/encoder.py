@@ -255,8 +255,11 @@ class FeatureEncoder:
             width = len(_date_parts(f.name, self.time_col)) if f.kind == "date" else 1
             value = record.get(f.name)
             if f.kind == "numeric":
-                number = to_number(value, self._ph)
-                row[col] = _apply_range(np.array([number]), f.low, f.high)[0]
+                number = to_number(value, self._ph)  # outside the field's range: missing, as in a batch
+                out_of_range = (f.low is not None and number < f.low) or (
+                    f.high is not None and number > f.high
+                )
+                row[col] = math.nan if out_of_range else number
             elif f.kind == "categorical":
                 row[col] = self._cat_code(value, self._codes[f.name], self.aliases.get(f.name))
             else:
