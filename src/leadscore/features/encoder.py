@@ -28,6 +28,7 @@ from leadscore.features.values import (
     parse_date,
     slash_day_first,
     to_number,
+    to_numbers,
 )
 
 _MS_PER_DAY = MS_PER_DAY
@@ -178,8 +179,7 @@ class FeatureEncoder:
             # An absent column is a column of missing values: the same code as an empty field.
             series = frame[f.name] if f.name in frame.columns else pd.Series([None] * n, dtype=object)
             if f.kind == "numeric":
-                values = map_unique(series, lambda v: to_number(v, self._ph))
-                out[:, col] = _apply_range(values, f.low, f.high)
+                out[:, col] = _apply_range(to_numbers(series, self._ph), f.low, f.high)
             elif f.kind == "categorical":
                 encode = functools.partial(
                     self._cat_code, codes=self._codes[f.name], alias=self.aliases.get(f.name)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import numpy as np
 import orjson
 
 from leadscore.features import to_number
@@ -109,23 +108,22 @@ def answers(
     times = main.time_head.answer_fields(X) if main.time_head is not None else None
     if router is None:
         named = _named(main, main, times)
-        return _answered(main, named, records, _kept(main.score_matrix(X, **kw), X), explain, warnings)
-    keys = [router.key(r) for r in records]
-    if len(records) == 1 and keys[0] is not None and keys[0] in router.models:
-        # one lead of a known segment: its model answers, named as the bundle (its version, segment)
-        model = router.models[keys[0]]
-        scored = router.name_rows(model.score_matrix(X, **kw), [Route(keys[0], model, ALL_ROWS)], 1)
-        return _answered(model, _named(main, model, times), records, _kept(scored, X), explain, warnings)
-    scored = _kept(router.score(X, keys, **kw), X)
-    return _answered(
-        main, _named(main, main, times), records, scored, explain, warnings, _unrouted(router, records, keys)
-    )
-
-
-def _kept(scored: Scored, X: np.ndarray) -> Scored:
-    """``scored`` with the rows the bundle's encoder made (``changes`` compares against them)."""
-    scored.inputs = X
-    return scored
+        answered = _answered(main, named, records, main.score_matrix(X, **kw), explain, warnings)
+    else:
+        keys = [router.key(r) for r in records]
+        if len(records) == 1 and keys[0] is not None and keys[0] in router.models:
+            # one lead of a known segment: its model answers, named as the bundle (its version, segment)
+            model = router.models[keys[0]]
+            scored = router.name_rows(model.score_matrix(X, **kw), [Route(keys[0], model, ALL_ROWS)], 1)
+            answered = _answered(model, _named(main, model, times), records, scored, explain, warnings)
+        else:
+            scored = router.score(X, keys, **kw)
+            unrouted = _unrouted(router, records, keys)
+            answered = _answered(
+                main, _named(main, main, times), records, scored, explain, warnings, unrouted
+            )
+    answered[1].inputs = X  # the rows the bundle's encoder made: ``changes`` compares against them
+    return answered
 
 
 def _named(main: Predictor, model: Predictor, times: list[dict[str, Any]] | None) -> Named:
