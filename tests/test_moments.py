@@ -160,3 +160,13 @@ def test_moments_at_a_stage_no_lead_enters_is_one_line(export: dict[str, Any], t
         UserError, match=r"spec key 'moments.stages': no lead .* enters Webinar Lead in stage_history"
     ):
         read_training_data(export["folder"], load_spec(str(path)), None)
+
+
+def test_a_status_historys_stages_are_folded_one_way_for_labels_moments_and_accounts() -> None:
+    """Trimmed and case-folded, each distinct value once; a missing stage is "" (never a stage)."""
+    from leadscore.data.history import folded_stages
+
+    column = pd.Series([" MQL", "mql ", None, "Sales Qualified", "MQL", np.nan, "ß"], dtype="str")
+    assert folded_stages(column).tolist() == ["mql", "mql", "", "sales qualified", "mql", "", "ss"]
+    numbers = pd.Series([1, 2, 1], dtype=object)
+    assert folded_stages(numbers).tolist() == ["1", "2", "1"]

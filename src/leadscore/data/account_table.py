@@ -20,6 +20,7 @@ import pandas as pd
 from leadscore.data.account_scope import activity_of
 from leadscore.data.accounts import AccountTables, accounts_of, read_account_tables
 from leadscore.data.folders import declared_table, folder_activity
+from leadscore.data.history import folded_stages
 from leadscore.data.maturity import parse_observed_until
 from leadscore.errors import UserError
 from leadscore.features.accounts import (
@@ -28,7 +29,7 @@ from leadscore.features.accounts import (
     first_event,
 )
 from leadscore.features.rollups import NAT_MS
-from leadscore.features.values import MS_PER_DAY, lead_keys, map_values, to_epoch_ms
+from leadscore.features.values import MS_PER_DAY, lead_keys, to_epoch_ms
 from leadscore.spec import AccountsSpec, DatasetSpec, LabelRule, read_columns
 from leadscore.spec.accounts import AccountLabel
 from leadscore.spec.activity import ACTIVITY, definitions_by_log
@@ -199,10 +200,7 @@ def label_stage_entries(history: pd.DataFrame, spec: DatasetSpec) -> pd.DataFram
     acc = accounts_of(spec)
     assert spec.stages is not None and acc.label is not None
     wanted = {s.strip().casefold() for s in acc.label.stages or []}
-    entered = map_values(
-        history[spec.stages.stage], lambda v: str(v).strip().casefold() if v is not None else ""
-    )
-    rows = history.loc[entered.isin(wanted).to_numpy()]
+    rows = history.loc[pd.Series(folded_stages(history[spec.stages.stage])).isin(wanted).to_numpy()]
     keys = lead_keys(rows[spec.stages.id]).to_numpy(dtype=object)
     return pd.DataFrame({"lead": keys, "t": to_epoch_ms(rows[spec.stages.time])})
 

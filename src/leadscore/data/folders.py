@@ -12,7 +12,7 @@ import pandas as pd
 
 from leadscore.data.account_scope import with_account_scope
 from leadscore.data.activity import all_logs_found, require_columns, stacked_logs
-from leadscore.data.history import stage_rows
+from leadscore.data.history import folded_stages, stage_rows
 from leadscore.data.joins import joined
 from leadscore.data.lifecycle import with_scoring_time
 from leadscore.data.moments import (
@@ -295,9 +295,7 @@ def _stages(history: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, set[s
     """The status history's stages folded (trimmed, case-folded), and the folded SQL stages."""
     assert spec.stages is not None and spec.label.stages is not None
     wanted = {s.strip().casefold() for s in spec.label.stages}
-    codes, uniques = pd.factorize(history[spec.stages.stage], use_na_sentinel=True)  # each stage once
-    folded = pd.Series(uniques, dtype=object).astype("string").str.strip().str.casefold().fillna("")
-    return np.append(folded.to_numpy(dtype=object), "")[codes], wanted  # missing (-1): the last slot
+    return folded_stages(history[spec.stages.stage]), wanted
 
 
 def labels_from(frame: pd.DataFrame, history: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, int]:

@@ -27,6 +27,14 @@ def stage_rows(table: pd.DataFrame, wanted: dict[str, set[str]], source: str) ->
     return table.loc[keep].reset_index(drop=True)
 
 
+def folded_stages(column: pd.Series) -> np.ndarray:
+    """A status history's stage column as the spec's stages are compared with it: each value trimmed
+    and case-folded, once per distinct value; a missing one is ""."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    folded = pd.Series(uniques, dtype=object).astype("string").str.strip().str.casefold().fillna("")
+    return np.append(folded.to_numpy(dtype=object), "")[codes]  # missing (-1): the last slot
+
+
 def require_where(present: Iterable[str], wanted: dict[str, set[str]], source: str) -> None:
     """Each column ``stages.where`` names must be in the history table (one line naming the key)."""
     missing = [col for col in wanted if col not in set(present)]

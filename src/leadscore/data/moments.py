@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from leadscore.features.values import lead_keys, map_values, to_epoch_ms
+from leadscore.data.history import folded_stages
+from leadscore.features.values import lead_keys, to_epoch_ms
 from leadscore.spec import DatasetSpec
 
 MOMENT_OF = "__moment_of"  # the lead's own id, beside its moment's id
@@ -29,7 +30,7 @@ def moment_table(frame: pd.DataFrame, history: pd.DataFrame, spec: DatasetSpec) 
     assert spec.moments is not None and spec.stages is not None and spec.id
     log = spec.stages
     wanted = {s.strip().casefold() for s in spec.moments.stages}
-    stage = map_values(history[log.stage], lambda v: str(v).strip().casefold() if v is not None else "")
+    stage = pd.Series(folded_stages(history[log.stage]))
     entries = pd.DataFrame(
         {
             "key": lead_keys(history[log.id]).to_numpy(dtype=object),
