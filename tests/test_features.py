@@ -18,6 +18,7 @@ from leadscore.features import (
     to_number,
 )
 from leadscore.features.rollups import rollups_for_spec
+from leadscore.features.values import clean_text, most_common_spelling
 from leadscore.spec import load_spec
 from tests.helpers import make_leads, make_tables
 
@@ -242,3 +243,44 @@ def test_to_numbers_of_a_column_is_to_number_value_by_value(column: pd.Series) -
     placeholders = frozenset({"n/a"})
     want = np.array([to_number(v, placeholders) for v in column], dtype=np.float64)
     np.testing.assert_array_equal(to_numbers(column, placeholders), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [" Foo", "foo", "FOO ", "n/a", None, "bar", "Bar", "1", 1.0, *[f"c{i}" for i in range(60)]]
+        ),
+        max_size=400,
+    ),
+    st.integers(1, 3),
+)
+def test_categories_and_their_spellings_are_counted_as_from_every_row(
+    values: list[object], floor: int
+) -> None:
+    """The encoder counts each distinct value once and weighs it by its rows: the categories kept
+    (ties at the limit broken by first appearance, as counting every row does) and each one's most
+    common spelling are those of the row by row count."""
+    column = pd.Series(values, dtype=object)
+    enc = FeatureEncoder.fit(
+        pd.DataFrame({"a": column}),
+        ["a"],
+        kinds={"a": "categorical"},
+        placeholders=["n/a"],
+        min_count=floor,
+        max_categories=5,
+    )
+    canon = column.map(lambda v: canonical_category(v, frozenset({"n/a"}), None)).dropna()
+    counts = canon.value_counts()
+    kept = sorted(str(c) for c in counts[counts >= floor].head(5).index)
+    info = enc.field("a")
+    assert info.categories == kept
+    rows = canon[canon.isin(set(kept))]
+    assert info.display == most_common_spelling(rows, column.loc[rows.index].map(clean_text))
+
+
+def test_most_common_spelling_with_counts_is_the_same_as_repeated_rows() -> None:
+    keys, shown, n = ["a", "a", "b", "b"], ["A", "a", "B", "b"], [2, 3, 1, 1]
+    assert most_common_spelling(keys, shown, n) == {"a": "a", "b": "B"}
+    repeated = [(k, s) for k, s, c in zip(keys, shown, n, strict=True) for _ in range(c)]
+    assert most_common_spelling(*zip(*repeated, strict=True)) == {"a": "a", "b": "B"}

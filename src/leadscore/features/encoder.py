@@ -23,7 +23,6 @@ from leadscore.features.values import (
     clean_text,
     dates_ms,
     map_unique,
-    map_values,
     most_common_spelling,
     parse_date,
     slash_day_first,
@@ -144,11 +143,15 @@ class FeatureEncoder:
             kind = kinds.get(col) or infer_kind(frame[col], ph)
             info = FieldInfo(name=col, kind=kind, group=groups.get(col, guess_group(col)))
             if kind == "categorical":
-                canon = _canonical_series(frame[col], ph, alias_maps.get(col))
-                counts = canon.value_counts()
+                spelled = _spellings(frame[col], ph, alias_maps.get(col))
+                counts = (
+                    spelled.groupby("key", sort=False)["n"].sum().sort_values(ascending=False, kind="stable")
+                )
                 keep = counts[counts >= floor].head(max_categories)
                 info.categories = sorted(str(c) for c in keep.index)
-                info.display = _display_names(frame[col], canon, set(info.categories))
+                kept = spelled[spelled["key"].isin(set(info.categories))]
+                shown = [clean_text(v) for v in kept["value"]]
+                info.display = most_common_spelling(kept["key"], shown, kept["n"])
             elif kind == "numeric":
                 low, high = ranges.get(col, (None, None))
                 info.low, info.high = low, high
@@ -383,13 +386,16 @@ def _apply_range(values: np.ndarray, low: float | None, high: float | None) -> n
     return out
 
 
-def _canonical_series(series: pd.Series, ph: frozenset[str], alias: Mapping[str, str] | None) -> pd.Series:
-    return map_values(series, lambda v: canonical_category(v, ph, alias)).dropna()
-
-
-def _display_names(raw: pd.Series, canon: pd.Series, keep: set[str]) -> dict[str, str]:
-    kept = canon[canon.isin(keep)]
-    return most_common_spelling(kept, map_values(raw.loc[kept.index], clean_text))
+def _spellings(raw: pd.Series, ph: frozenset[str], alias: Mapping[str, str] | None) -> pd.DataFrame:
+    """Each distinct value of a column once, in order of first appearance: the value, its category
+    key and how many rows hold it (missing values and placeholders left out). A column's categories
+    and display names are counted from these, not from every row."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    values = np.asarray(uniques, dtype=object)
+    keys = pd.Series([canonical_category(v, ph, alias) for v in values], dtype=object)
+    n = np.bincount(codes[codes >= 0], minlength=len(values))
+    spelled = pd.DataFrame({"value": values, "key": keys, "n": n})
+    return spelled[spelled["key"].notna()]
 
 
 def infer_kind(series: pd.Series, placeholders: frozenset[str] = frozenset()) -> str:

@@ -334,13 +334,14 @@ def map_values(series: pd.Series, func: Any) -> pd.Series:
     return pd.Series(_per_distinct(series, func, object), index=series.index, dtype=object)
 
 
-def most_common_spelling(keys: Any, shown: Any) -> dict[str, str]:
+def most_common_spelling(keys: Any, shown: Any, counts: Any = None) -> dict[str, str]:
     """For each canonical key, its most common spelling as written in the data (ties: the first in
-    sort order); rows missing either are left out. The encoder's category names and a segment's
-    name are both read this way."""
-    pairs = pd.DataFrame({"key": keys, "shown": shown}).dropna()
+    sort order); rows missing either are left out. ``counts``: how many rows each (key, spelling)
+    row stands for (one each when None). The encoder's category names and a segment's name are both
+    read this way."""
+    pairs = pd.DataFrame({"key": keys, "shown": shown, "n": 1 if counts is None else counts}).dropna()
     if pairs.empty:
         return {}
-    counts = pairs.groupby(["key", "shown"]).size().reset_index(name="n")
+    counts = pairs.groupby(["key", "shown"])["n"].sum().reset_index(name="n")
     counts = counts.sort_values(["key", "n", "shown"], ascending=[True, False, True])
     return {str(r.key): str(r.shown) for r in counts.drop_duplicates("key").itertuples()}

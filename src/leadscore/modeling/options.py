@@ -37,7 +37,7 @@ CAPACITIES = (
 CAPACITY_TOLERANCE = 0.002
 FAST_GRADES_ROWS = 100_000
 CROSSFIT_MAX_ROWS = 100_000  # up to this many training rows without a time column: cross-fit
-SELECTION_ROWS = 200_000
+SELECTION_ROWS = 100_000
 
 
 @dataclass

@@ -96,7 +96,7 @@ def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> T
 
     def p_sql_evaluated(frame: pd.DataFrame) -> np.ndarray:
         """The test leads' P(SQL) by the evaluated model, which never saw them."""
-        return bundle.score_matrix(guarded.encoder.transform(frame)).p_sql
+        return bundle.probability(bundle.raw_score(guarded.encoder.transform(frame)))
 
     timed = (
         time_head(final.guarded.encoder, p_sql_evaluated, data, split, spec, options)
