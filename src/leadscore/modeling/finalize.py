@@ -107,7 +107,7 @@ def _refit(
     # the leads the evaluated booster never trained on (a cross-fitted one learned from valid too)
     unseen = split.test if guarded.crossfit else np.sort(np.concatenate([split.valid, split.test]))
     raw = np.asarray(booster.predict(X[unseen], raw_score=True, num_threads=options.num_threads))
-    target = evaluated.probability(evaluated.raw_score(guarded.X[unseen]))
+    target = _evaluated_p(evaluated, guarded, ev, split, unseen)
     calibrator = quantile_matched(raw, target)
     fitted = Fitted(booster, first.capacity, params, {}, unseen, raw)
     draft = draft_bundle(encoder, fitted, options, calibrator=calibrator)
@@ -120,6 +120,23 @@ def _refit(
     )
     facts = ev.cutoff.model_copy(update={"measured_on": where})
     return Final(final, shipped, facts, _learned(data, fitted, "refit", where, shipped, None))
+
+
+def _evaluated_p(
+    evaluated: ModelBundle, guarded: Guarded, ev: Evaluation, split: Split, unseen: np.ndarray
+) -> np.ndarray:
+    """The evaluated model's P(SQL) of the ``unseen`` leads, as already scored: the test leads by the
+    evaluation, the validation leads from the holdout fit's own scores of them (the same booster
+    and calibrator); any other lead scored here."""
+    p = np.full(len(guarded.X), np.nan)
+    p[split.test] = ev.p
+    if not guarded.crossfit:  # a cross-fitted model's scores of its training rows are out-of-fold
+        p[guarded.fitted.calib_rows] = evaluated.probability(guarded.fitted.calib_raw)
+    target = p[unseen]
+    missing = np.isnan(target)
+    if missing.any():
+        target[missing] = evaluated.probability(evaluated.raw_score(guarded.X[unseen[missing]]))
+    return target
 
 
 def _learned(

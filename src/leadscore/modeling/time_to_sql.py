@@ -85,8 +85,9 @@ def _periods(
 
 # Person-periods the booster learns from; beyond, non-SQL rows are sampled and weighted back. At 1M
 # leads (4.4M periods) 500,000 gave the same head as 1.5M (C 0.8519 / 0.8521, ECE at 90 days 0.0059 /
-# 0.0058) in a third of the time (8.9 s against 26.6 s): docs/performance.md.
-MAX_PERIODS = 500_000
+# 0.0058) in a third of the time (8.9 s against 26.6 s), and 250,000 the same again (C 0.8516, ECE at
+# 30 / 90 days 0.0048 / 0.0052 against 0.0046 / 0.0059) in half of that (3.8 s): docs/performance.md.
+MAX_PERIODS = 250_000
 
 
 def sampled(y: np.ndarray, cap: int, rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray | None]:
