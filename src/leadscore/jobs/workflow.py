@@ -56,9 +56,10 @@ def train_options(
     seed: int = 42,
     feedback: str | Path | None = None,
     finalize: bool = True,
+    sample: int | None = None,
 ) -> tuple[TrainOptions, Path]:
     """Training options from what a user names: contract, kept columns, shape, seed, feedback store,
-    and whether the shipped model is refitted on every labelled lead."""
+    whether the shipped model is refitted on every labelled lead, and the sample to train on."""
     contract, contract_path = load_contract(cutoff)
     shapes = {c.name: c for c in CAPACITIES}
     if capacity is not None and capacity not in shapes:
@@ -74,6 +75,7 @@ def train_options(
         feedback_source=str(feedback or ""),
         search_trials=get_settings().search_trials,
         finalize=finalize,
+        sample=sample,
     )
     return options, contract_path
 
@@ -89,10 +91,11 @@ def train_and_log(
     seed: int = 42,
     feedback: str | Path | None = None,
     finalize: bool = True,
+    sample: int | None = None,
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train on ``data``, log and register the run, export the model; return the result and a summary."""
     options, contract_path = train_options(
-        cutoff, keep=keep, capacity=capacity, seed=seed, feedback=feedback, finalize=finalize
+        cutoff, keep=keep, capacity=capacity, seed=seed, feedback=feedback, finalize=finalize, sample=sample
     )
     check_spec_lineage(spec)  # before training: a model of other data under this name is refused anyway
     log.info("training on %s (dataset '%s') ...", data, spec.name)

@@ -20,8 +20,11 @@ from leadscore.scoring.points import PointsModel, load_rules
 from leadscore.spec import DatasetSpec
 
 
-def fit_logistic(X: np.ndarray, y: np.ndarray, categorical: list[int], seed: int) -> Pipeline:
-    """The logistic-regression baseline: one-hot categories, scaled numbers with missing flags."""
+def fit_logistic(
+    X: np.ndarray, y: np.ndarray, categorical: list[int], seed: int, weight: np.ndarray | None = None
+) -> Pipeline:
+    """The logistic-regression baseline: one-hot categories, scaled numbers with missing flags
+    (``weight``: the rows' weights, for a down-sampled table)."""
     numeric = [j for j in range(X.shape[1]) if j not in set(categorical)]
     pre = ColumnTransformer(
         [
@@ -56,8 +59,8 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, categorical: list[int], seed: int
     model = Pipeline([("pre", pre), ("lr", LogisticRegression(C=0.5, max_iter=2000))])
     if len(y) > 200_000:
         keep = np.random.default_rng(seed).choice(len(y), 200_000, replace=False)
-        X, y = X[keep], y[keep]
-    model.fit(X, y)
+        X, y, weight = X[keep], y[keep], None if weight is None else weight[keep]
+    model.fit(X, y, lr__sample_weight=weight)
     return model
 
 
@@ -77,17 +80,23 @@ PLAIN_MAX_ROWS = 200_000
 
 
 def plain_lightgbm(
-    X: np.ndarray, y: np.ndarray, X_test: np.ndarray, categorical: list[int], seed: int, threads: int
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray,
+    categorical: list[int],
+    seed: int,
+    threads: int,
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """A careful plain LightGBM (the configuration a data scientist reaches for first), with the same
-    fields, categories and training rows as the model: the bar the model must clear."""
+    fields, categories, training rows and row weights as the model: the bar the model must clear."""
     import lightgbm as lgb
 
     if len(y) > PLAIN_MAX_ROWS:
         keep = np.sort(np.random.default_rng(seed).choice(len(y), PLAIN_MAX_ROWS, replace=False))
-        X, y = X[keep], y[keep]
+        X, y, weight = X[keep], y[keep], None if weight is None else weight[keep]
     model = lgb.LGBMClassifier(**PLAIN_LIGHTGBM, random_state=seed, n_jobs=threads)
-    model.fit(X, y, categorical_feature=categorical or "auto")
+    model.fit(X, y, sample_weight=weight, categorical_feature=categorical or "auto")
     proba: Any = model.predict_proba(X_test)
     return np.asarray(proba)[:, 1]
 
@@ -99,12 +108,16 @@ def points_baseline(
     fit_idx: np.ndarray,
     test_idx: np.ndarray,
     baselines: dict[str, dict[str, float]],
+    weight: np.ndarray | None = None,
 ) -> np.ndarray | None:
-    """The written points model on the same test rows (where its fields exist), calibrated on fit rows."""
+    """The written points model on the same test rows (where its fields exist), calibrated on fit rows
+    (``weight``: the rows' weights, for a down-sampled table)."""
     points = points_scores(spec, frame)
     if points is None:
         return None
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(points[fit_idx], y[fit_idx])
+    fit_weight = None if weight is None else weight[fit_idx]
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)
+    iso.fit(points[fit_idx], y[fit_idx], sample_weight=fit_weight)
     baselines["points_model"] = binary_metrics(y[test_idx], iso.predict(points[test_idx]))
     baselines["points_model"]["roc_auc"] = float(roc_auc_score(y[test_idx], points[test_idx]))
     return points[test_idx]

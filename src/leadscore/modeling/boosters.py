@@ -78,9 +78,11 @@ def choose_capacity(
     valid_idx: np.ndarray,
     enc: FeatureEncoder,
     options: TrainOptions,
+    weight: np.ndarray | None = None,
 ) -> tuple[Capacity, dict[str, float]]:
     """The fixed shapes and the searched one, compared on validation leads: among those within
-    ``CAPACITY_TOLERANCE`` of the best, the cheapest to explain."""
+    ``CAPACITY_TOLERANCE`` of the best, the cheapest to explain (``weight``: the rows' weights in
+    the fits, for a down-sampled table)."""
     if len(options.capacities) == 1:
         return options.capacities[0], {}
     rng = np.random.default_rng(options.seed)
@@ -89,12 +91,14 @@ def choose_capacity(
         if len(fit_idx) > SELECTION_ROWS
         else fit_idx
     )
-    searched = search_capacity(_scorer(X, y, enc, options), fit_rows, valid_idx, options)
+    searched = search_capacity(_scorer(X, y, enc, options, weight), fit_rows, valid_idx, options)
     candidates = (*options.capacities, *((searched,) if searched else ()))
     scores: dict[str, float] = {}
     units: dict[str, float] = {}
     for cap in candidates:
-        booster, scores[cap.name] = _fit_scored(X, y, enc, options, cap, fit_rows, valid_idx, len(fit_idx))
+        booster, scores[cap.name] = _fit_scored(
+            X, y, enc, options, cap, fit_rows, valid_idx, len(fit_idx), weight
+        )
         units[cap.name] = explain_units(booster)
         scores[f"{cap.name}_reason_ms"] = reason_cost_ms(booster, X[valid_idx])
     chosen = _prefer(candidates, scores, units, len(fit_idx) + len(valid_idx))
@@ -103,12 +107,12 @@ def choose_capacity(
 
 
 def _scorer(
-    X: np.ndarray, y: np.ndarray, enc: FeatureEncoder, options: TrainOptions
+    X: np.ndarray, y: np.ndarray, enc: FeatureEncoder, options: TrainOptions, weight: np.ndarray | None = None
 ) -> Callable[[Capacity, np.ndarray, np.ndarray], float]:
     """How the capacity search scores a shape: fit on some rows, stop early on others, their AUC."""
 
     def score(capacity: Capacity, fit_rows: np.ndarray, valid_rows: np.ndarray) -> float:
-        return _fit_scored(X, y, enc, options, capacity, fit_rows, valid_rows, len(fit_rows))[1]
+        return _fit_scored(X, y, enc, options, capacity, fit_rows, valid_rows, len(fit_rows), weight)[1]
 
     return score
 
@@ -122,11 +126,12 @@ def _fit_scored(
     fit_rows: np.ndarray,
     valid_rows: np.ndarray,
     n_fit: int,
+    weight: np.ndarray | None = None,
 ) -> tuple[lgb.Booster, float]:
     """A booster of this shape (parameters sized for ``n_fit`` rows) fitted on ``fit_rows``, stopped
     early on ``valid_rows``, and its ROC AUC there."""
     params = lgb_params(n_fit, options, enc, capacity)
-    booster = fit_booster(X, y, fit_rows, valid_rows, enc, params, options.max_rounds)
+    booster = fit_booster(X, y, fit_rows, valid_rows, enc, params, options.max_rounds, weight)
     p = booster.predict(X[valid_rows], num_threads=options.num_threads)
     return booster, float(roc_auc_score(y[valid_rows], p))
 
@@ -202,13 +207,15 @@ def fit_holdout(
     enc: FeatureEncoder,
     options: TrainOptions,
     capacity: Capacity | None,
+    weight: np.ndarray | None = None,
 ) -> Fitted:
-    """Fit on the older rows, stop early and calibrate on the validation rows."""
+    """Fit on the older rows, stop early and calibrate on the validation rows (``weight``: the rows'
+    weights in the fits, for a down-sampled table)."""
     scores: dict[str, float] = {}
     if capacity is None:
-        capacity, scores = choose_capacity(X, y, fit_idx, valid_idx, enc, options)
+        capacity, scores = choose_capacity(X, y, fit_idx, valid_idx, enc, options, weight)
     params = lgb_params(len(fit_idx), options, enc, capacity)
-    booster = fit_booster(X, y, fit_idx, valid_idx, enc, params, options.max_rounds)
+    booster = fit_booster(X, y, fit_idx, valid_idx, enc, params, options.max_rounds, weight)
     raw = np.asarray(booster.predict(X[valid_idx], raw_score=True, num_threads=options.num_threads))
     return Fitted(booster, capacity, params, scores, valid_idx, raw)
 
@@ -268,16 +275,19 @@ def fit_booster(
     enc: FeatureEncoder,
     params: dict[str, Any],
     max_rounds: int,
+    weight: np.ndarray | None = None,
 ) -> lgb.Booster:
-    """Train on ``fit_rows``, stopping early on ``stop_rows``."""
+    """Train on ``fit_rows``, stopping early on ``stop_rows`` (``weight``: every row's, or None)."""
     train_set = lgb.Dataset(
         X[fit_rows],
         y[fit_rows],
+        weight=None if weight is None else weight[fit_rows],
         categorical_feature=enc.categorical_indices,
         feature_name=safe_names(enc.feature_names),
         free_raw_data=False,
     )
-    valid_set = lgb.Dataset(X[stop_rows], y[stop_rows], reference=train_set)
+    stop_weight = None if weight is None else weight[stop_rows]
+    valid_set = lgb.Dataset(X[stop_rows], y[stop_rows], weight=stop_weight, reference=train_set)
     return lgb.train(
         params,
         train_set,
@@ -299,12 +309,14 @@ def fit_rounds(
     enc: FeatureEncoder,
     params: dict[str, Any],
     rounds: int,
+    weight: np.ndarray | None = None,
 ) -> lgb.Booster:
     """Train on ``rows`` (None: every row, without a copy) for exactly ``rounds`` trees (no early
-    stopping: the count is known)."""
+    stopping: the count is known); ``weight``: every row's, or None."""
     data = lgb.Dataset(
         X if rows is None else X[rows],
         y if rows is None else y[rows],
+        weight=weight if weight is None or rows is None else weight[rows],
         categorical_feature=enc.categorical_indices,
         feature_name=safe_names(enc.feature_names),
     )

@@ -57,6 +57,7 @@ class TrainingData:
     notes: list[str] = field(default_factory=list)
     windows: dict[str, Any] = field(default_factory=dict)  # LabelWindows.to_dict(): what was left out
     survival: Survival | None = None  # every labelled lead, open ones too, with what was seen of it
+    weight: np.ndarray | None = None  # per row, the export's leads it stands for (--sample); None: 1
 
     @property
     def n_pos(self) -> int:
@@ -331,14 +332,19 @@ def row_groups(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | None:
     return lead_groups(frame)
 
 
-def weekly_volume(frame: pd.DataFrame, time_col: str | None, *, min_weeks: float = 0.0) -> float | None:
+def weekly_volume(
+    frame: pd.DataFrame, time_col: str | None, *, min_weeks: float = 0.0, weight: np.ndarray | None = None
+) -> float | None:
     """Leads per week over the data's time span (capacity contracts, MQL volume in the monitor), or
-    None without a time column or when the span is shorter than ``min_weeks``."""
+    None without a time column or when the span is shorter than ``min_weeks``; ``weight``: how many
+    leads each row stands for (a sample)."""
     if not time_col or time_col not in frame.columns:
         return None
     when = parse_dates(frame[time_col])
-    when = when[~np.isnat(when)]
+    dated = ~np.isnat(when)
+    when = when[dated]
     if when.size < 2:
         return None
     weeks = (when.max() - when.min()) / np.timedelta64(7, "D")
-    return float(when.size / weeks) if weeks > 0 and weeks >= min_weeks else None
+    count = when.size if weight is None else float(np.sum(weight[dated]))
+    return float(count / weeks) if weeks > 0 and weeks >= min_weeks else None

@@ -64,7 +64,7 @@ def finalize(
     else:
         X = encoder.transform(data.frame)
     rows = np.arange(len(data.y))
-    if len(rows) <= CROSSFIT_MAX_ROWS:
+    if len(rows) <= CROSSFIT_MAX_ROWS and data.weight is None:  # a sample is refitted whole, weighted
         groups = row_groups(data.frame, spec)  # a lead's (an account's) moments in one fold
         fitted = fit_crossfit(X, data.y, rows, encoder, options, guarded.fitted.capacity, groups)
         final = Guarded(encoder, X, fitted, guarded.findings, guarded.suspects, True)
@@ -103,7 +103,7 @@ def _refit(
     rounds = first.booster.best_iteration or first.booster.current_iteration()
     rounds = max(10, int(round(rounds * math.sqrt(len(data.y) / max(learned, 1)))))
     params = lgb_params(len(data.y), options, encoder, first.capacity)
-    booster = fit_rounds(X, data.y, None, encoder, params, rounds)
+    booster = fit_rounds(X, data.y, None, encoder, params, rounds, data.weight)
     # the leads the evaluated booster never trained on (a cross-fitted one learned from valid too)
     unseen = split.test if guarded.crossfit else np.sort(np.concatenate([split.valid, split.test]))
     raw = np.asarray(booster.predict(X[unseen], raw_score=True, num_threads=options.num_threads))

@@ -143,7 +143,9 @@ def fit_without_leaks(encoded: Encoded, data: TrainingData, split: Split, option
     missing = enc.missing_masks(X[split.fit])
     leakage.family_check(findings, missing)
     suspects = [f.column for f in findings if f.suspect]
-    crossfit = split.kind == "stratified" and len(split.train) <= CROSSFIT_MAX_ROWS
+    # a down-sampled table is never cross-fitted: its out-of-fold scores would mix the fit rows'
+    # weighted non-SQLs with the uniform validation leads that calibrate it
+    crossfit = split.kind == "stratified" and len(split.train) <= CROSSFIT_MAX_ROWS and data.weight is None
     capacity: Capacity | None = None  # the shape is chosen on the first try, then kept
     for _attempt in range(3):
         sub = _subset(enc, [c for c in suspects if c not in keep])
@@ -151,7 +153,7 @@ def fit_without_leaks(encoded: Encoded, data: TrainingData, split: Split, option
         if crossfit:
             fitted = fit_crossfit(Xs, y, split.train, sub, options, capacity)
         else:
-            fitted = fit_holdout(Xs, y, split.fit, split.valid, sub, options, capacity)
+            fitted = fit_holdout(Xs, y, split.fit, split.valid, sub, options, capacity, data.weight)
         capacity = fitted.capacity
         draft = draft_bundle(sub, fitted, options)
         relevant = [f for f in findings if f.column in sub.field_names]
@@ -171,7 +173,7 @@ def calibrate_and_cut(guarded: Guarded, data: TrainingData, spec: DatasetSpec, o
     draft = draft_bundle(guarded.encoder, fitted, options, calibrator=calibrator)
     p_valid = draft.probability(fitted.calib_raw)
     edges = band_edges(draft, guarded.X[fitted.calib_rows])
-    weekly = weekly_volume(data.frame, spec.time)
+    weekly = weekly_volume(data.frame, spec.time, weight=data.weight)
     y_calib = data.y[fitted.calib_rows]
     threshold, notes = resolve_threshold(options.contract, p_valid, weekly, y=y_calib, seed=options.seed)
     interval = promise_interval(p_valid, y_calib, threshold, seed=options.seed)

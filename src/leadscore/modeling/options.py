@@ -54,6 +54,7 @@ class TrainOptions:
     learning_rate: float | None = None
     capacities: tuple[Capacity, ...] = CAPACITIES
     search_trials: int | None = None  # the capacity search's trials (None: by its row budget; 0: off)
+    sample: int | None = None  # train on at most this many leads (--sample; modeling/sampling.py)
     finalize: bool = True  # ship the evaluated recipe refitted on every labelled lead (--no-finalize: off)
     time_head: bool = True  # learn time to SQL where the export says when (off in a backtest: never read)
     # a folder's declared tables (activity log, status history) as read once: a backtest's months share them

@@ -28,6 +28,7 @@ from leadscore.modeling.evaluate import Evaluation, baseline_warnings, binary_me
 from leadscore.modeling.finalize import Final, finalize, held_out_only
 from leadscore.modeling.fitting import Cut, Encoded, Guarded, calibrate_and_cut, encode, fit_without_leaks
 from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.sampling import sampled
 from leadscore.modeling.segment_final import every_lead, finalize_segments
 from leadscore.modeling.segment_models import (
     GlobalRun,
@@ -81,7 +82,9 @@ def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> T
     """The whole training run, without side effects beyond reading ``path``."""
     data = read_training_data(path, spec, options.feedback, options.feedback_source, options.tables)
     segmentation = check_segments(spec, options.contract, data.frame)
-    split = split_indices(data.frame, data.y, spec, options.seed)
+    data, split = sampled(
+        data, split_indices(data.frame, data.y, spec, options.seed), options.sample, options.seed
+    )
     encoded = encode(data, spec, split)
     guarded = fit_without_leaks(encoded, data, split, options)
     cut = calibrate_and_cut(guarded, data, spec, options)
@@ -258,8 +261,9 @@ def evaluate(
     """The model, logistic regression and the points model on the same test rows."""
     X_test, y_test = guarded.X[split.test], data.y[split.test]
     p_test = bundle.probability(bundle.raw_score(X_test))
+    fit_weight = None if data.weight is None else data.weight[split.fit]
     logit = fit_logistic(
-        guarded.X[split.fit], data.y[split.fit], guarded.encoder.categorical_indices, options.seed
+        guarded.X[split.fit], data.y[split.fit], guarded.encoder.categorical_indices, options.seed, fit_weight
     )
     baselines = {"logistic_regression": binary_metrics(y_test, logit.predict_proba(X_test)[:, 1])}
     plain = plain_lightgbm(
@@ -269,9 +273,10 @@ def evaluate(
         guarded.encoder.categorical_indices,
         options.seed,
         options.num_threads,
+        None if data.weight is None else data.weight[split.train],
     )
     baselines["plain_lightgbm"] = binary_metrics(y_test, plain)
-    points_test = points_baseline(spec, data.frame, data.y, split.fit, split.test, baselines)
+    points_test = points_baseline(spec, data.frame, data.y, split.fit, split.test, baselines, data.weight)
     cutoff = cutoff_facts(
         options.contract, y_test, p_test, points_test, bundle.threshold, weekly, options.seed
     )

@@ -1,0 +1,89 @@
+"""``train --sample N``: a training table of at most N leads, drawn so that the model stays right.
+
+The booster learns from every SQL of the fit rows and a share of their non-SQLs. The validation
+and test leads are drawn uniformly, one rate for both: calibration, the cutoff contract's MQL share
+and MQL->SQL rate, and every test metric are then measured on leads like the export's own and stay
+right. Each kept row is weighted by the inverse of its chance to be kept (a fit's non-SQL by the
+inverse of their share; a validation or test lead by the inverse of the uniform rate): the fits'
+losses keep their expectation (a negative-down-sampled fit, as in He et al. 2014, "Practical
+lessons from predicting clicks on ads at Facebook"), the refit on every sampled lead weighs each
+part as the export does, and leads per week are counted as the export's. The same seed draws the
+same sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from leadscore.errors import UserError
+from leadscore.modeling.dataset import Split, TrainingData
+
+MIN_SAMPLE = 1_000  # fewer leads than this cannot be validated and tested apart
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Which rows of the full table were kept, how each fit row is weighted, and the rates drawn."""
+
+    rows: np.ndarray  # indices into the full table, sorted
+    weight: np.ndarray  # per kept row: how many leads of the export it stands for
+    split: Split  # the split, as positions in the kept rows
+    negative_rate: float  # the share of the fit rows' non-SQLs kept
+    uniform_rate: float  # the share of validation and test leads kept
+
+    def note(self, total: int) -> str:
+        kept_negatives = f"1 in {1 / self.negative_rate:,.1f}" if self.negative_rate < 1 else "all"
+        return (
+            f"trained on a sample of {len(self.rows):,} of {total:,} labelled leads (--sample): every SQL "
+            f"of the fit rows and {kept_negatives} of their non-SQLs, weighted back; validation and test "
+            f"leads drawn uniformly ({self.uniform_rate:.1%})"
+        )
+
+
+def draw_sample(split: Split, y: np.ndarray, size: int, seed: int) -> Sample | None:
+    """At most ``size`` rows of the table whose labels are ``y`` (None when it is no larger)."""
+    if size < MIN_SAMPLE:
+        raise UserError(f"--sample: {size:,} leads are too few (at least {MIN_SAMPLE:,})")
+    total = len(y)
+    if total <= size:
+        return None
+    rng = np.random.default_rng(seed)
+    uniform = size / total
+    valid = split.valid[rng.random(len(split.valid)) < uniform]
+    test = split.test[rng.random(len(split.test)) < uniform]
+    fit_y = y[split.fit]
+    positives = split.fit[fit_y == 1]
+    negatives = split.fit[fit_y == 0]
+    room = size - len(valid) - len(test) - len(positives)
+    # at least as many non-SQLs as SQLs: a fit of SQLs alone learns nothing
+    rate = min(1.0, max(room, len(positives), 1) / max(len(negatives), 1))
+    kept_negatives = negatives[rng.random(len(negatives)) < rate]
+    fit = np.sort(np.concatenate([positives, kept_negatives]))
+    rows = np.sort(np.concatenate([fit, valid, test]))
+    weight = np.ones(len(rows))
+    weight[np.searchsorted(rows, kept_negatives)] = 1.0 / rate
+    weight[np.searchsorted(rows, np.concatenate([valid, test]))] = 1.0 / uniform
+    at = np.searchsorted  # a kept row's position in ``rows``
+    remapped = Split(at(rows, fit), at(rows, valid), at(rows, test), split.kind)
+    for part, idx in (("validation", remapped.valid), ("test", remapped.test)):
+        if len(np.unique(y[rows][idx])) < 2:
+            raise UserError(f"--sample: the sampled {part} part has only one class; sample more leads")
+    return Sample(rows, weight, remapped, rate, uniform)
+
+
+def sampled(data: TrainingData, split: Split, size: int | None, seed: int) -> tuple[TrainingData, Split]:
+    """The training data and split of ``train --sample size`` (as they are without it, or when the
+    table is no larger)."""
+    drawn = draw_sample(split, data.y, size, seed) if size is not None else None
+    if drawn is None:
+        return data, split
+    return sampled_data(data, drawn), drawn.split
+
+
+def sampled_data(data: TrainingData, sample: Sample) -> TrainingData:
+    """The training data restricted to the sample's rows, with their weights and the run's note."""
+    frame = data.frame.iloc[sample.rows].reset_index(drop=True)
+    notes = [*data.notes, sample.note(len(data.y))]
+    return replace(data, frame=frame, y=data.y[sample.rows], weight=sample.weight, notes=notes)

@@ -1,0 +1,127 @@
+"""``train --sample N``: which rows are drawn, how they are weighted, and that the model stays right."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from leadscore.data.synthetic import write_dataset
+from leadscore.errors import UserError
+from leadscore.modeling.dataset import Split
+from leadscore.modeling.evaluate import expected_calibration_error
+from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.sampling import draw_sample
+from leadscore.modeling.train import TrainResult, train_model
+from leadscore.scoring.contract import load_contract
+from leadscore.spec import load_spec
+from tests.helpers import make_tables
+
+
+def _split(n: int, seed: int = 0) -> tuple[Split, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.1).astype(int)
+    idx = rng.permutation(n)
+    fit, valid, test = (
+        np.sort(idx[: n * 6 // 10]),
+        np.sort(idx[n * 6 // 10 : n * 8 // 10]),
+        np.sort(idx[n * 8 // 10 :]),
+    )
+    return Split(fit, valid, test, "stratified"), y
+
+
+def test_every_fit_sql_is_kept_and_each_row_stands_for_the_leads_it_was_drawn_from() -> None:
+    split, y = _split(100_000)
+    s = draw_sample(split, y, 20_000, seed=7)
+    assert s is not None
+    assert abs(len(s.rows) - 20_000) < 600  # drawn at rates: about the size asked for
+    fit_sqls = split.fit[y[split.fit] == 1]
+    assert np.isin(fit_sqls, s.rows).all()
+    # the remapped split names the same leads as the original one
+    assert np.isin(s.rows[s.split.fit], split.fit).all()
+    assert np.isin(s.rows[s.split.valid], split.valid).all()
+    assert np.isin(s.rows[s.split.test], split.test).all()
+    assert len(s.split.fit) + len(s.split.valid) + len(s.split.test) == len(s.rows)
+    ys = y[s.rows]
+    fit_w, fit_y = s.weight[s.split.fit], ys[s.split.fit]
+    assert (fit_w[fit_y == 1] == 1).all()
+    assert np.allclose(fit_w[fit_y == 0], 1 / s.negative_rate)
+    assert np.allclose(s.weight[s.split.valid], 1 / s.uniform_rate)
+    # weighted, the sample counts as the table does: leads, SQLs, and the test leads' SQL rate
+    assert s.weight.sum() == pytest.approx(len(y), rel=0.02)
+    assert (s.weight * ys).sum() == pytest.approx(y.sum(), rel=0.03)
+    assert ys[s.split.test].mean() == pytest.approx(y[split.test].mean(), abs=0.01)
+
+
+def test_the_same_seed_draws_the_same_sample_and_another_seed_another() -> None:
+    split, y = _split(50_000)
+    a, b, c = (draw_sample(split, y, 5_000, seed) for seed in (1, 1, 2))
+    assert a is not None and b is not None and c is not None
+    assert np.array_equal(a.rows, b.rows) and np.array_equal(a.weight, b.weight)
+    assert not np.array_equal(a.rows, c.rows)
+
+
+def test_no_sample_when_the_table_is_no_larger_and_a_clear_refusal_when_too_small() -> None:
+    split, y = _split(5_000)
+    assert draw_sample(split, y, 5_000, seed=0) is None
+    with pytest.raises(UserError, match=r"--sample: 10 leads are too few"):
+        draw_sample(split, y, 10, seed=0)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult, TrainResult]:
+    """One export trained on every row and on a sample of a fifth of it (models as evaluated)."""
+    out = tmp_path_factory.mktemp("sample")
+    write_dataset(make_tables(60_000, 5), out)
+    spec = load_spec("synthetic")
+
+    def train(sample: int | None) -> TrainResult:
+        options = TrainOptions(
+            contract=load_contract()[0], finalize=False, time_head=False, search_trials=0, sample=sample
+        )
+        return train_model(out, spec, options)
+
+    return train(None), train(12_000)
+
+
+def test_a_model_trained_on_a_sample_ranks_calibrates_and_cuts_off_like_one_trained_on_all(
+    two_runs: tuple[TrainResult, TrainResult],
+) -> None:
+    """Both models score the same test leads (every test lead of the full run): the sample's ranks
+    them nearly as well, is as calibrated (its non-SQLs weighted back, calibrated on uniformly drawn
+    leads), and its cutoff gives about the same MQL share and MQL->SQL rate."""
+    full, sampled = two_runs
+    assert any("trained on a sample of" in note for note in sampled.notes)
+    assert sampled.n_train < full.n_train / 3
+    y = full.test_y
+    X = sampled.bundle.encode(full.test_frame)
+    p_full, p_sampled = full.test_p, sampled.bundle.probability(sampled.bundle.raw_score(X))
+    assert roc_auc_score(y, p_sampled) > roc_auc_score(y, p_full) - 0.02
+    assert p_sampled.mean() == pytest.approx(y.mean(), abs=0.01)  # not the sample's inflated SQL share
+    assert expected_calibration_error(y, p_sampled) < 0.02
+    share_full = (p_full >= full.bundle.threshold).mean()
+    share_sampled = (p_sampled >= sampled.bundle.threshold).mean()
+    assert share_sampled == pytest.approx(share_full, abs=0.05)
+    assert y[p_sampled >= sampled.bundle.threshold].mean() == pytest.approx(
+        y[p_full >= full.bundle.threshold].mean(), abs=0.05
+    )
+
+
+def test_train_takes_sample_from_the_command_line(isolated_settings: Path, synthetic_dir: Path) -> None:
+    """``leadscore train --sample N``: the run says what it learned from; too small a sample is one
+    clear line and exit 2, with nothing trained."""
+    ok = CliRunner().invoke(
+        app, ["train", str(synthetic_dir), "--spec", "synthetic", "--sample", "3000", "--json"]
+    )
+    assert ok.exit_code == 0, ok.output
+    payload = json.loads(ok.stdout)
+    assert any(note.startswith("trained on a sample of") for note in payload["notes"])
+    assert payload["learned_from"]["rows"] == pytest.approx(3000, rel=0.1)
+    bad = CliRunner().invoke(app, ["train", str(synthetic_dir), "--spec", "synthetic", "--sample", "10"])
+    assert bad.exit_code == 2
+    assert "--sample: 10 leads are too few" in bad.output and "Traceback" not in bad.output
