@@ -41,6 +41,8 @@ def score_accounts(
             session, str(data), bundle, str(out), as_of_moment(as_of), explain=explain, buckets=buckets
         )
     else:
+        if buckets is not None:
+            raise UserError("--buckets: an account model's accounts are split by --engine spark, not here")
         summary = score_accounts_file(bundle, data, out, as_of_moment(as_of), explain)
     if log_scores:  # after the output is in place, in one transaction (as a lead model's batch run)
         summary["logged"] = log_account_file(str(out))

@@ -54,7 +54,9 @@ BucketsOpt = Annotated[
     typer.Option(
         "--buckets",
         min=1,
-        help="--engine spark: groups the leads are split into (default: ~50,000 leads each).",
+        help="--engine spark: groups the leads are split into (default: ~50,000 leads each); in this "
+        "process: a folder of declared tables split by lead into this many buckets, read one at a "
+        "time (memory bounded by a bucket).",
     ),
 ]
 

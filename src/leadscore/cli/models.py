@@ -271,6 +271,7 @@ def score(
         log_to=store,
         trend_threshold=get_settings().trend_threshold,
         extend=extend,
+        buckets=buckets,
     )
     if store is not None:
         summary["logged_to"] = store.shown

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from leadscore.data.buckets import bucket_work, split_folder
 from leadscore.data.folders import is_declared_folder, with_declared_engagement
 from leadscore.data.lifecycle import with_scoring_time
 from leadscore.data.paths import leads_path
@@ -226,15 +227,32 @@ def _replaced_input(data: str | Path, bundle: ModelBundle, out: Path) -> str | N
 
 
 def _chunks(
-    data: str | Path, bundle: ModelBundle, chunk_rows: int
+    data: str | Path, bundle: ModelBundle, chunk_rows: int, buckets: tuple[int, Path] | None = None
 ) -> tuple[Iterator[pd.DataFrame], int | None]:
     """The leads in chunks, and how many when that is cheap to know. A folder of a CRM's own tables
-    gets its declared engagement first, from the activity log as of each lead's scoring time."""
+    gets its declared engagement first, from the activity log as of each lead's scoring time;
+    ``buckets`` (how many, and a private folder for them): such a folder split by lead and read one
+    bucket at a time (memory bounded by a bucket; rows come bucket by bucket)."""
     spec = bundle.spec
     if not is_declared_folder(data, spec):
+        if buckets is not None:
+            raise UserError(
+                f"{data}: --buckets splits a folder of a CRM's tables (a flat export is read in chunks already)"
+            )
         chunks = (with_scoring_time(chunk, spec) for chunk in _closing(iter_table(data, chunk_rows)))
         return chunks, count_rows(data)
-    folder = Path(data)
+    if buckets is not None:
+        split = split_folder(Path(data), spec, buckets[0], buckets[1])
+        each = (_folder_chunks(folder, bundle, chunk_rows)[0] for folder in split.folders)
+        return (chunk for chunks in each for chunk in chunks), sum(split.leads)
+    return _folder_chunks(Path(data), bundle, chunk_rows)
+
+
+def _folder_chunks(
+    folder: Path, bundle: ModelBundle, chunk_rows: int
+) -> tuple[Iterator[pd.DataFrame], int | None]:
+    """A folder of declared tables, read whole, with its declared engagement, in chunks."""
+    spec = bundle.spec
     frame = with_scoring_time(read_table(leads_path(folder, spec)), spec)
     if bundle.spec.definitions:  # scoring needs the features, not the labels
         frame = with_declared_engagement(frame, folder, bundle.spec)
@@ -259,11 +277,13 @@ def score_file(
     log_to: Store | None = None,
     trend_threshold: float = 0.05,
     extend: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    buckets: int | None = None,
 ) -> dict[str, object]:
     """Score every lead in ``data`` and write id, p_sql, mql, grade (and reasons) to ``out``; with
     ``log_to``, log every score to the store and add each lead's previous score and trend: the rows are
     held until the output is complete and written in one transaction just before it replaces ``out``
-    (a run stopped halfway logs nothing)."""
+    (a run stopped halfway logs nothing). ``buckets``: a folder of declared tables split by lead and
+    scored one bucket at a time (``data/buckets.py``)."""
     out = Path(out)
     fmt = "csv" if out.suffix.lower() == ".csv" else "parquet"
     if out.suffix.lower() not in {".csv", ".parquet", ".pq"}:
@@ -271,12 +291,13 @@ def score_file(
     replaced = _replaced_input(data, bundle, out)
     if replaced:
         raise UserError(f"{out}: is {replaced}; write the scores to another file")
-    chunks, total = _chunks(data, bundle, chunk_rows)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with ExitStack() as stack:  # left in reverse: the bar, the output (replaced), the spool
         spool = stack.enter_context(LogSpool(log_to, out.parent)) if log_to is not None else None
+        work = stack.enter_context(bucket_work(out)) if buckets is not None else None
+        chunks, total = _chunks(data, bundle, chunk_rows, (buckets, work) if buckets and work else None)
         tmp = stack.enter_context(atomic_path(out))
         bar = stack.enter_context(
             Progress(*columns, disable=not progress, transient=True, redirect_stdout=False)

@@ -1,0 +1,154 @@
+"""A data folder split by lead into buckets, each a small folder of its own (out-of-core scoring).
+
+Each lead's features depend on its own rows only (its events, its stages), so a folder whose
+lead-keyed tables are split by one rule on the lead id gives, bucket by bucket, the same rows as
+the whole folder: memory is bounded by a bucket, not by the export. The tables are streamed in
+record batches (never read whole); a lead's bucket is the CRC-32 of its key (``lead_key``: 7 and
+"7" are one lead) modulo the bucket count, the same on every machine and run. Tables not keyed by
+lead (accounts ...) are linked into every bucket unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import zlib
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from leadscore.data.sources import find_table, process_alive
+from leadscore.errors import UserError
+from leadscore.features.values import lead_keys
+from leadscore.spec import DatasetSpec
+
+BATCH_ROWS = 1_000_000  # rows read and split at a time
+
+
+@dataclass(frozen=True)
+class Bucketed:
+    """The bucket folders of a split (only buckets holding leads) and the leads each holds."""
+
+    folders: list[Path]
+    leads: list[int]
+
+
+def bucket_numbers(ids: pd.Series, buckets: int) -> np.ndarray:
+    """Each id's bucket: CRC-32 of its lead key modulo ``buckets`` (once per distinct id)."""
+    codes, uniques = pd.factorize(lead_keys(ids), use_na_sentinel=True)
+    per = np.fromiter((zlib.crc32(str(k).encode()) % buckets for k in uniques), np.int64, len(uniques))
+    return np.where(codes >= 0, per[np.maximum(codes, 0)], 0)
+
+
+def lead_keyed(spec: DatasetSpec) -> dict[str, str]:
+    """The folder's tables keyed by lead (file stem -> its id column), or a clear refusal where a
+    lead's rows depend on other leads' (features of the account, several logs joined by contact)."""
+    if not spec.id:
+        raise UserError("--buckets: needs the spec key 'id' (the leads are split by id)")
+    if spec.declared_account:
+        raise UserError(
+            "--buckets: 'scope: account' features read other leads' events; score this spec without "
+            "--buckets or with --engine spark"
+        )
+    tables = {spec.table("leads"): spec.id}
+    activity = spec.activity
+    if activity is not None:
+        if activity.log is not None:
+            raise UserError("--buckets: several activity logs are split by --engine spark, not here")
+        tables[spec.table("events")] = activity.id
+    if spec.stages is not None:
+        tables[spec.table("stages")] = spec.stages.id
+    return tables
+
+
+def split_folder(folder: Path, spec: DatasetSpec, buckets: int, work: Path) -> Bucketed:
+    """``folder`` split into ``buckets`` folders under ``work`` (which must exist and be empty)."""
+    keyed = lead_keyed(spec)
+    found = {stem: find_table(folder, stem) for stem in keyed}
+    leads_table = found[spec.table("leads")]
+    if leads_table is None:
+        raise UserError(f"{folder}: no '{spec.table('leads')}' table (.csv or .parquet)")
+    for path in found.values():
+        if path is not None and path.suffix.lower() != ".parquet":
+            raise UserError(f"{path}: --buckets reads Parquet tables (write this table as Parquet)")
+    leads = _split_table(leads_table, keyed[spec.table("leads")], buckets, work)
+    kept = [b for b in range(buckets) if leads[b]]
+    for stem, path in found.items():
+        if path is not None and path != leads_table:
+            _split_table(path, keyed[stem], buckets, work)
+            for b in kept:  # a bucket whose leads have no rows here still has the table, empty
+                empty = _bucket_dir(work, b) / path.name
+                if not empty.exists():
+                    pq.write_table(pq.read_schema(path).empty_table(), empty)
+    _link_others(folder, set(keyed), kept, work)
+    return Bucketed([_bucket_dir(work, b) for b in kept], [int(leads[b]) for b in kept])
+
+
+def _bucket_dir(work: Path, bucket: int) -> Path:
+    return work / f"bucket-{bucket:05d}"
+
+
+def _split_table(path: Path, column: str, buckets: int, work: Path) -> np.ndarray:
+    """Stream ``path`` and write each row to its bucket's copy of the table; rows per bucket."""
+    counts = np.zeros(buckets, dtype=np.int64)
+    with ExitStack() as stack, pq.ParquetFile(path) as reader:
+        if column not in reader.schema_arrow.names:
+            raise UserError(f"{path}: no column '{column}' to split the leads by")
+        writers: dict[int, pq.ParquetWriter] = {}
+        for batch in _batches(reader):
+            number = bucket_numbers(batch.column(column).to_pandas(), buckets)
+            order = np.argsort(number, kind="stable")
+            sorted_batch = batch.take(pa.array(order))
+            edges = np.searchsorted(number[order], np.arange(buckets + 1))
+            for b in (int(i) for i in np.flatnonzero(np.diff(edges))):
+                if b not in writers:
+                    target = _bucket_dir(work, b)
+                    target.mkdir(exist_ok=True)
+                    writer = pq.ParquetWriter(target / path.name, reader.schema_arrow)
+                    writers[b] = stack.enter_context(writer)
+                start, stop = int(edges[b]), int(edges[b + 1])
+                writers[b].write_batch(sorted_batch.slice(start, stop - start))
+                counts[b] += stop - start
+    return counts
+
+
+def _batches(reader: pq.ParquetFile) -> Iterator[pa.RecordBatch]:
+    yield from reader.iter_batches(batch_size=BATCH_ROWS)
+
+
+def _link_others(folder: Path, keyed: set[str], kept: list[int], work: Path) -> None:
+    """Every other table of the folder, linked into each bucket that holds leads."""
+    others = [
+        p for p in folder.iterdir() if p.is_file() and p.stem not in keyed and not p.name.startswith(".")
+    ]
+    for b in kept:
+        target = _bucket_dir(work, b)
+        target.mkdir(exist_ok=True)
+        for path in others:
+            os.symlink(path.resolve(), target / path.name)
+
+
+@contextlib.contextmanager
+def bucket_work(target: Path) -> Iterator[Path]:
+    """A private folder beside ``target`` for the buckets (``.<name>.<pid>.buckets``), removed at the
+    end; ones left by a killed process are removed the next time the same target is written."""
+    prefix = f".{target.name}."
+    for stale in target.parent.glob(f"{glob.escape(prefix)}*.buckets"):
+        pid = stale.name.removeprefix(prefix).split(".", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    work = target.parent / f"{prefix}{os.getpid()}.buckets"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
