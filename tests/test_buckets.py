@@ -109,3 +109,33 @@ def test_a_spec_whose_features_read_other_leads_is_not_split(tmp_path: Path) -> 
     with pytest.raises(UserError, match="--buckets"):
         split_folder(tmp_path, spec.model_copy(update={"id": None}), 2, tmp_path)
     assert np.array_equal(bucket_numbers(pd.Series([1, 2]), 1), [0, 0])
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_the_training_table_by_buckets_is_the_whole_folders(
+    synthetic_dir: Path, tmp_path: Path, suffix: str
+) -> None:
+    """``features --buckets``: each lead's roll-ups and label as the whole folder gives them."""
+    outs = {}
+    for name, extra in (("whole", []), ("split", ["--buckets", "5"])):
+        outs[name] = tmp_path / f"{name}{suffix}"
+        result = CliRunner().invoke(
+            app,
+            [
+                "features",
+                str(synthetic_dir),
+                "--spec",
+                "synthetic",
+                "--out",
+                str(outs[name]),
+                "--json",
+                *extra,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    read = pd.read_csv if suffix == ".csv" else pd.read_parquet
+    whole, split = (
+        read(outs[n]).sort_values("lead_id", kind="stable").reset_index(drop=True) for n in ("whole", "split")
+    )
+    assert list(split.columns) == list(whole.columns) and len(split) == len(whole)
+    pd.testing.assert_frame_equal(split, whole, check_dtype=False)

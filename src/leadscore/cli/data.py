@@ -228,7 +228,7 @@ def features(
         write_parquet(declared_frame(session, folder, ds, labels=labels, buckets=buckets), out)
         rows = spark_read(session, out).count()
     else:
-        rows = _pandas_features(Path(folder), ds, Path(out), labels)
+        rows = _pandas_features(Path(folder), ds, Path(out), labels, buckets)
     _said(out, rows, engine, round(time.perf_counter() - started, 2), json_out, "leads")
 
 
@@ -257,12 +257,18 @@ def account_features(
     return _written(account_table(folder, ds).frame, Path(out))
 
 
-def _pandas_features(folder: Path, ds: DatasetSpec, out: Path, labels: bool) -> int:
+def _pandas_features(folder: Path, ds: DatasetSpec, out: Path, labels: bool, buckets: int | None) -> int:
+    from leadscore.data.buckets import bucket_work, bucketed_leads, write_tables
     from leadscore.data.folders import is_declared_folder, read_leads
 
     if not is_declared_folder(folder, ds):
         raise UserError(f"{folder}: not a folder of tables (the spec's '{ds.table('leads')}' table)")
-    return _written(read_leads(folder, ds, labels=labels), out)
+    if buckets is None:
+        return _written(read_leads(folder, ds, labels=labels), out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with bucket_work(out) as work:  # split by lead, one bucket in memory at a time
+        (work / "out").mkdir()
+        return write_tables(bucketed_leads(folder, ds, buckets, work, labels=labels), out, work / "out")
 
 
 def _written(frame: pd.DataFrame, out: Path) -> int:

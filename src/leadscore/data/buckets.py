@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leadscore.data.sources import find_table, process_alive
+from leadscore.data.sources import atomic_path, find_table, process_alive
 from leadscore.errors import UserError
 from leadscore.features.values import lead_keys
 from leadscore.spec import DatasetSpec
@@ -152,3 +152,46 @@ def bucket_work(target: Path) -> Iterator[Path]:
         yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def bucketed_leads(
+    folder: Path, spec: DatasetSpec, buckets: int, work: Path, *, labels: bool
+) -> Iterator[pd.DataFrame]:
+    """The leads of ``folder`` as a model reads them (``read_leads``: declared features, and labels
+    with ``labels``), one bucket at a time."""
+    from leadscore.data.folders import read_leads
+
+    if spec.moments is not None:
+        raise UserError("--buckets: leads at their scoring moments ('moments') are split by --engine spark")
+    for bucket in split_folder(folder, spec, buckets, work).folders:
+        yield read_leads(bucket, spec, labels=labels)
+
+
+def write_tables(frames: Iterator[pd.DataFrame], out: Path, work: Path) -> int:
+    """Frames of one table written to ``out`` (a .parquet or .csv file, or a Parquet folder of one
+    part), atomically: each frame is a part under ``work`` first, then every part is copied into
+    ``out`` under the parts' common schema (a column whole numbers in one part and with gaps in
+    another is a float column). The rows written."""
+    parts: list[Path] = []
+    for number, frame in enumerate(frames):
+        parts.append(work / f"part-{number:05d}.parquet")
+        frame.to_parquet(parts[-1], index=False)
+    if not parts:
+        raise UserError(f"{out}: no leads to write")
+    schema = pa.unify_schemas([pq.read_schema(p) for p in parts], promote_options="permissive")
+    suffix = out.suffix.lower()
+    target = out if suffix in {".parquet", ".csv"} else out / "part-00000.parquet"
+    rows = 0
+    with atomic_path(target) as tmp:
+        if suffix == ".csv":  # as the whole-folder path writes CSV (pandas), part after part
+            for number, part in enumerate(parts):
+                frame = pq.read_table(part).cast(schema).to_pandas()
+                frame.to_csv(tmp, index=False, mode="a" if number else "w", header=not number)
+                rows += len(frame)
+            return rows
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for part in parts:
+                table = pq.read_table(part).cast(schema)
+                writer.write_table(table)
+                rows += table.num_rows
+    return rows
