@@ -230,6 +230,8 @@ def distinct_per_row(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray
 def _last(rows: np.ndarray, times: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Each lead's value at its latest event (ties: the later row)."""
     out = np.full(n, None, dtype=object)
+    if not len(rows):  # no event qualifies (a lead sent without one): every value missing
+        return out
     order = np.lexsort((np.arange(len(rows)), times, rows))
     last_of_lead = np.r_[rows[order][1:] != rows[order][:-1], True]
     chosen = order[last_of_lead]
