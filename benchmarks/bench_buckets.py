@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import rss_kb  # noqa: E402
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.train import train_model
@@ -76,16 +78,6 @@ def _offset(table: pa.Table, offset: int) -> pa.Table:
     return table.set_column(at, "lead_id", pc.add(ids, pa.scalar(offset, ids.type)))
 
 
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def run(cmd: list[str]) -> dict[str, float]:
     """Run one command, timing it and sampling its peak resident memory."""
     t = time.perf_counter()
@@ -95,7 +87,7 @@ def run(cmd: list[str]) -> dict[str, float]:
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _rss_kb(proc.pid))
+            peak[0] = max(peak[0], rss_kb(proc.pid))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -31,6 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import rss_kb  # noqa: E402
 from leadscore.data.synthetic import GeneratorConfig, generate
 
 TABLES = ("leads", "events", "stage_history")
@@ -67,16 +69,6 @@ def first_chunk_folder(folder: Path, out: Path) -> Path:
     return out
 
 
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def _children(pid: int) -> list[int]:
     out = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -97,7 +89,7 @@ def run(cmd: list[str], env: dict[str, str]) -> dict[str, object]:
 
     def sample() -> None:
         while not stop.is_set():
-            driver = _rss_kb(proc.pid)
+            driver = rss_kb(proc.pid)
             jvm = workers = 0
             for child in _children(proc.pid):
                 try:
@@ -105,8 +97,8 @@ def run(cmd: list[str], env: dict[str, str]) -> dict[str, object]:
                 except OSError:
                     continue
                 if name == "java":
-                    jvm += _rss_kb(child)
-                    workers += sum(_rss_kb(w) for w in _descendants(child))
+                    jvm += rss_kb(child)
+                    workers += sum(rss_kb(w) for w in _descendants(child))
             peaks["driver_mb"] = max(peaks["driver_mb"], driver // 1024)
             peaks["jvm_mb"] = max(peaks["jvm_mb"], jvm // 1024)
             peaks["workers_mb"] = max(peaks["workers_mb"], workers // 1024)
