@@ -42,10 +42,12 @@ class Bucketed:
 
 
 def bucket_numbers(ids: pd.Series, buckets: int) -> np.ndarray:
-    """Each id's bucket: CRC-32 of its lead key modulo ``buckets`` (once per distinct id)."""
-    codes, uniques = pd.factorize(lead_keys(ids), use_na_sentinel=True)
-    per = np.fromiter((zlib.crc32(str(k).encode()) % buckets for k in uniques), np.int64, len(uniques))
-    return np.where(codes >= 0, per[np.maximum(codes, 0)], 0)
+    """Each id's bucket: CRC-32 of its lead key modulo ``buckets``, computed once per distinct id
+    (a missing id is the empty key, as everywhere)."""
+    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+    keys = lead_keys(pd.Series(uniques, dtype=ids.dtype if len(uniques) else object))
+    per = np.fromiter((zlib.crc32(str(k).encode()) % buckets for k in keys), np.int64, len(keys))
+    return np.where(codes >= 0, per[np.maximum(codes, 0)] if len(per) else 0, zlib.crc32(b"") % buckets)
 
 
 def lead_keyed(spec: DatasetSpec) -> dict[str, str]:
