@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from leadscore.cli import app
+from leadscore.data.predraw import kept, predraw
 from leadscore.data.synthetic import write_dataset
 from leadscore.errors import UserError
 from leadscore.modeling.dataset import Split
@@ -125,3 +128,44 @@ def test_train_takes_sample_from_the_command_line(isolated_settings: Path, synth
     bad = CliRunner().invoke(app, ["train", str(synthetic_dir), "--spec", "synthetic", "--sample", "10"])
     assert bad.exit_code == 2
     assert "--sample: 10 leads are too few" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_lead_is_drawn_with_all_its_rows_by_a_seeded_hash_of_its_key() -> None:
+    ids = pd.Series(np.arange(20_000))
+    a, b, c = kept(ids, 0.3, seed=1), kept(ids, 0.3, seed=1), kept(ids, 0.3, seed=2)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.mean() == pytest.approx(0.3, abs=0.02)
+    text = ids.astype(str).astype(object)  # 7 and "7" are one lead: drawn or left together
+    assert np.array_equal(kept(text, 0.3, seed=1), a)
+
+
+def test_an_export_too_big_to_read_is_drawn_while_streaming(synthetic_dir: Path, tmp_path: Path) -> None:
+    spec = load_spec("synthetic")
+    leads = pd.read_parquet(synthetic_dir / "leads.parquet")
+    assert predraw(synthetic_dir, spec, len(leads), seed=3, work=tmp_path) is None  # small: read whole
+    drawn = predraw(synthetic_dir, spec, 1_000, seed=3, work=tmp_path)
+    assert drawn is not None and drawn.path == tmp_path
+    assert drawn.share == pytest.approx(3_000 / len(leads))
+    assert drawn.digest == hashlib.sha256((synthetic_dir / "leads.parquet").read_bytes()).hexdigest()
+    got = pd.read_parquet(tmp_path / "leads.parquet")
+    assert len(got) == pytest.approx(3_000, rel=0.1)
+    ids = set(got["lead_id"])
+    for table in ("events", "stage_history"):
+        whole = pd.read_parquet(synthetic_dir / f"{table}.parquet")
+        part = pd.read_parquet(tmp_path / f"{table}.parquet")
+        assert set(part["lead_id"]) <= ids
+        assert len(part) == whole["lead_id"].isin(ids).sum()  # every row of a drawn lead
+    assert (tmp_path / "feedback.parquet").is_symlink()
+
+
+def test_train_with_a_sample_of_a_big_export_reads_only_the_drawn_leads(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    write_dataset(make_tables(12_000, 17), folder)
+    options = TrainOptions(
+        contract=load_contract()[0], finalize=False, time_head=False, search_trials=0, sample=2_000
+    )
+    result = train_model(folder, load_spec("synthetic"), options)
+    assert any(note.startswith("--sample: ") and "drawn uniformly" in note for note in result.notes)
+    assert any(note.startswith("trained on a sample of") for note in result.notes)
+    assert result.data_hash == hashlib.sha256((folder / "leads.parquet").read_bytes()).hexdigest()
+    assert result.test_p.mean() == pytest.approx(result.test_y.mean(), abs=0.02)  # still calibrated

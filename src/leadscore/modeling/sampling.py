@@ -13,12 +13,18 @@ same sample.
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
+from leadscore.data.predraw import predraw
 from leadscore.errors import UserError
-from leadscore.modeling.dataset import Split, TrainingData
+from leadscore.modeling.dataset import Split, TrainingData, read_training_data
+from leadscore.modeling.options import TrainOptions
+from leadscore.spec import DatasetSpec
 
 MIN_SAMPLE = 1_000  # fewer leads than this cannot be validated and tested apart
 
@@ -42,10 +48,14 @@ class Sample:
         )
 
 
-def draw_sample(split: Split, y: np.ndarray, size: int, seed: int) -> Sample | None:
-    """At most ``size`` rows of the table whose labels are ``y`` (None when it is no larger)."""
+def check_size(size: int) -> None:
     if size < MIN_SAMPLE:
         raise UserError(f"--sample: {size:,} leads are too few (at least {MIN_SAMPLE:,})")
+
+
+def draw_sample(split: Split, y: np.ndarray, size: int, seed: int) -> Sample | None:
+    """At most ``size`` rows of the table whose labels are ``y`` (None when it is no larger)."""
+    check_size(size)
     total = len(y)
     if total <= size:
         return None
@@ -86,4 +96,27 @@ def sampled_data(data: TrainingData, sample: Sample) -> TrainingData:
     """The training data restricted to the sample's rows, with their weights and the run's note."""
     frame = data.frame.iloc[sample.rows].reset_index(drop=True)
     notes = [*data.notes, sample.note(len(data.y))]
-    return replace(data, frame=frame, y=data.y[sample.rows], weight=sample.weight, notes=notes)
+    weight = sample.weight if data.weight is None else sample.weight * data.weight[sample.rows]
+    return replace(data, frame=frame, y=data.y[sample.rows], weight=weight, notes=notes)
+
+
+def read_sampled(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainingData:
+    """The training data of ``path``; with ``--sample`` on an export too big to read whole, read from
+    a uniform share of its leads drawn while streaming (``data/predraw.py``), each row standing for
+    1 / share of the export's leads, and named by the export's own digest."""
+    read = functools.partial(
+        read_training_data, spec=spec, feedback=options.feedback, feedback_source=options.feedback_source
+    )
+    if options.sample is None or options.tables is not None:
+        return read(path, tables=options.tables)
+    check_size(options.sample)
+    with tempfile.TemporaryDirectory(prefix="leadscore-sample-") as tmp:
+        drawn = predraw(Path(path), spec, options.sample, options.seed, Path(tmp))
+        if drawn is None:
+            return read(path)
+        try:
+            data = read(drawn.path)
+        except UserError as exc:  # named as the user named the export, not the private copy
+            raise UserError(str(exc).replace(str(drawn.path), str(path))) from exc
+    weight = np.full(len(data.y), 1.0 / drawn.share)
+    return replace(data, weight=weight, data_hash=drawn.digest, notes=[*data.notes, drawn.note()])

@@ -23,12 +23,12 @@ from leadscore.modeling.baselines import fit_logistic, plain_lightgbm, points_ba
 from leadscore.modeling.boosters import Fitted, auc_interval, cv_aucs
 from leadscore.modeling.card import card_facts
 from leadscore.modeling.cutoff import cutoff_facts
-from leadscore.modeling.dataset import Split, TrainingData, read_training_data, split_indices
+from leadscore.modeling.dataset import Split, TrainingData, split_indices
 from leadscore.modeling.evaluate import Evaluation, baseline_warnings, binary_metrics
 from leadscore.modeling.finalize import Final, finalize, held_out_only
 from leadscore.modeling.fitting import Cut, Encoded, Guarded, calibrate_and_cut, encode, fit_without_leaks
 from leadscore.modeling.options import TrainOptions
-from leadscore.modeling.sampling import sampled
+from leadscore.modeling.sampling import read_sampled, sampled
 from leadscore.modeling.segment_final import every_lead, finalize_segments
 from leadscore.modeling.segment_models import (
     GlobalRun,
@@ -80,7 +80,7 @@ class TrainResult:
 
 def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainResult:
     """The whole training run, without side effects beyond reading ``path``."""
-    data = read_training_data(path, spec, options.feedback, options.feedback_source, options.tables)
+    data = read_sampled(path, spec, options)
     segmentation = check_segments(spec, options.contract, data.frame)
     data, split = sampled(
         data, split_indices(data.frame, data.y, spec, options.seed), options.sample, options.seed
