@@ -6,7 +6,9 @@ chunk by chunk: the generator never holds more than one chunk), trains a model o
 200,000-lead folder, then, each in its own process with its peak memory sampled from /proc:
 
 - the reference: ``leadscore score`` of the first million leads read whole (no buckets);
-- the measured run: ``leadscore score FOLDER --buckets N`` of every lead.
+- the measured run: ``leadscore score FOLDER --buckets N`` of every lead;
+- with ``--train-sample N``: ``leadscore train FOLDER --sample N`` of the whole export (about 3N
+  leads drawn while streaming, then the sample), against a private MLflow store.
 
 Target: every lead featured and scored in under 8 GB (the whole-folder path needs about 3 GB per
 million leads). Printed: both runs' time, leads per second and peak memory, and the ratio of the
@@ -31,6 +33,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _memory import rss_kb  # noqa: E402
+from _private import private_env  # noqa: E402
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.train import train_model
@@ -78,10 +81,10 @@ def _offset(table: pa.Table, offset: int) -> pa.Table:
     return table.set_column(at, "lead_id", pc.add(ids, pa.scalar(offset, ids.type)))
 
 
-def run(cmd: list[str]) -> dict[str, float]:
+def run(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     """Run one command, timing it and sampling its peak resident memory."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = [0]
     stop = threading.Event()
 
@@ -97,7 +100,8 @@ def run(cmd: list[str]) -> dict[str, float]:
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
-    rows = json.loads(out)["rows"]
+    payload = json.loads(out)
+    rows = payload["rows"] if "rows" in payload else payload["learned_from"]["rows"]
     seconds = time.perf_counter() - t
     return {
         "rows": rows,
@@ -114,6 +118,7 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, help="keep the generated data here (default: a temporary folder)"
     )
+    parser.add_argument("--train-sample", type=int, help="also train on the whole export with --sample N")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         root = Path(tmp)
@@ -137,12 +142,18 @@ def main() -> None:
                 *common,
             ]
         )
+        trained = None
+        if args.train_sample:
+            train = [sys.executable, "-m", "leadscore", "train", str(root / "all"), "--spec", "synthetic"]
+            cmd = [*train, "--sample", str(args.train_sample), "--json"]
+            trained = run(cmd, private_env(root / "mlflow", LEADSCORE_SEARCH_TRIALS="0"))
         disk_gb = sum(os.path.getsize(root / "all" / f"{name}.parquet") for name in TABLES) / 1e9
     out = {
         "events": counts["events"],
         "export_gb_on_disk": round(disk_gb, 2),
         "reference": reference,
         "measured": measured,
+        "train_sample": trained,
     }
     print(json.dumps(out, indent=2))
     per_lead = (measured["seconds"] / measured["rows"]) / (reference["seconds"] / reference["rows"])
@@ -152,6 +163,12 @@ def main() -> None:
         f"leads read whole: {reference['seconds']} s, peak {reference['peak_gb']} GB; time per lead "
         f"{per_lead:.2f}x the whole-folder path's"
     )
+
+    if trained is not None:
+        print(
+            f"leadscore train of the whole export --sample {args.train_sample:,}: {trained['seconds']} s, "
+            f"peak {trained['peak_gb']} GB, the shipped model learned from {trained['rows']:,} leads"
+        )
 
 
 if __name__ == "__main__":

@@ -49,6 +49,16 @@ MasterOpt = Annotated[
         "--master", help="Spark master URL for --engine spark (default local[*]; spark://, yarn, k8s://)."
     ),
 ]
+SampleOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--sample",
+        min=1,
+        help="Train the lead model on at most N leads: every SQL of the fit rows and a share of their "
+        "non-SQLs (weighted back), validation and test leads drawn uniformly; an export of more than "
+        "3N leads is drawn while streaming, not read whole.",
+    ),
+]
 BucketsOpt = Annotated[
     int | None,
     typer.Option(

@@ -26,6 +26,7 @@ from leadscore.cli._util import (
     ModelOpt,
     ObservedUntilOpt,
     PositiveOpt,
+    SampleOpt,
     SpecOpt,
     TimeOpt,
     check_engine,
@@ -121,15 +122,7 @@ def train_cmd(
     ] = None,
     finalize: FinalizeOpt = True,
     level: LevelOpt = None,
-    sample: Annotated[
-        int | None,
-        typer.Option(
-            "--sample",
-            min=1,
-            help="Train the lead model on at most N leads: every SQL of the fit rows and a share of "
-            "their non-SQLs (weighted back), validation and test leads drawn uniformly.",
-        ),
-    ] = None,
+    sample: SampleOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a calibrated P(SQL) model with baselines, leakage guard and the agreed cutoff; log it to MLflow.
