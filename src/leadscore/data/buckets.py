@@ -41,13 +41,18 @@ class Bucketed:
     leads: list[int]
 
 
-def bucket_numbers(ids: pd.Series, buckets: int) -> np.ndarray:
-    """Each id's bucket: CRC-32 of its lead key modulo ``buckets``, computed once per distinct id
-    (a missing id is the empty key, as everywhere)."""
+def lead_hashes(ids: pd.Series, salt: bytes = b"") -> np.ndarray:
+    """CRC-32 of each id's lead key (``salt`` before it), computed once per distinct id; a missing id
+    is the empty key, as everywhere."""
     codes, uniques = pd.factorize(ids, use_na_sentinel=True)
     keys = lead_keys(pd.Series(uniques, dtype=ids.dtype if len(uniques) else object))
-    per = np.fromiter((zlib.crc32(str(k).encode()) % buckets for k in keys), np.int64, len(keys))
-    return np.where(codes >= 0, per[np.maximum(codes, 0)] if len(per) else 0, zlib.crc32(b"") % buckets)
+    per = np.fromiter((zlib.crc32(salt + str(k).encode()) for k in keys), np.int64, len(keys))
+    return np.where(codes >= 0, per[np.maximum(codes, 0)] if len(per) else 0, zlib.crc32(salt))
+
+
+def bucket_numbers(ids: pd.Series, buckets: int) -> np.ndarray:
+    """Each id's bucket: CRC-32 of its lead key modulo ``buckets``."""
+    return lead_hashes(ids) % buckets
 
 
 def lead_keyed(spec: DatasetSpec) -> dict[str, str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leadscore.data.buckets import lead_hashes
 from leadscore.data.folders import is_declared_folder
 from leadscore.data.sources import find_table, parquet_parts, resolve_leads_path
-from leadscore.features.values import lead_keys
 from leadscore.spec import DatasetSpec
 
 PREDRAW = 3  # leads drawn per lead of the sample: room for the in-memory draw's rates and checks
@@ -49,14 +48,8 @@ class Predrawn:
 
 
 def kept(ids: pd.Series, share: float, seed: int) -> np.ndarray:
-    """Whether each id's lead is drawn: the seeded CRC-32 of its lead key under ``share`` of 2^32
-    (once per distinct id; a missing id is the empty key)."""
-    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
-    keys = lead_keys(pd.Series(uniques, dtype=ids.dtype if len(uniques) else object))
-    salt = f"{seed}:".encode()
-    limit = share * 2**32
-    per = np.fromiter((zlib.crc32(salt + str(k).encode()) < limit for k in keys), bool, len(keys))
-    return np.where(codes >= 0, per[np.maximum(codes, 0)] if len(per) else False, zlib.crc32(salt) < limit)
+    """Whether each id's lead is drawn: the seeded CRC-32 of its lead key under ``share`` of 2^32."""
+    return np.asarray(lead_hashes(ids, f"{seed}:".encode()) < share * 2**32)
 
 
 def predraw(data: Path, spec: DatasetSpec, size: int, seed: int, work: Path) -> Predrawn | None:
