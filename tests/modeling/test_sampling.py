@@ -22,7 +22,7 @@ from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.sampling import draw_sample
 from leadscore.modeling.train import TrainResult, train_model
 from leadscore.scoring.contract import load_contract
-from leadscore.spec import load_spec
+from leadscore.spec import SegmentRule, load_spec
 from tests.helpers import make_tables
 
 
@@ -169,3 +169,14 @@ def test_train_with_a_sample_of_a_big_export_reads_only_the_drawn_leads(tmp_path
     assert any(note.startswith("trained on a sample of") for note in result.notes)
     assert result.data_hash == hashlib.sha256((folder / "leads.parquet").read_bytes()).hexdigest()
     assert result.test_p.mean() == pytest.approx(result.test_y.mean(), abs=0.02)  # still calibrated
+
+
+def test_a_segmented_spec_trains_on_a_sample(tmp_path: Path) -> None:
+    """Each segment's rows are read from the sampled table (their keys drawn with their leads)."""
+    folder = tmp_path / "export"
+    write_dataset(make_tables(8_000, 23), folder)
+    spec = load_spec("synthetic").model_copy(update={"segments": SegmentRule.model_validate({"by": ["region"]})})
+    options = TrainOptions(contract=load_contract()[0], time_head=False, search_trials=0, sample=4_000)
+    result = train_model(folder, spec, options)
+    assert result.bundle.meta.segments is not None
+    assert any(note.startswith("trained on a sample of") for note in result.notes)

@@ -81,10 +81,10 @@ class TrainResult:
 def train_model(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainResult:
     """The whole training run, without side effects beyond reading ``path``."""
     data = read_sampled(path, spec, options)
-    segmentation = check_segments(spec, options.contract, data.frame)
     data, split = sampled(
         data, split_indices(data.frame, data.y, spec, options.seed), options.sample, options.seed
     )
+    segmentation = check_segments(spec, options.contract, data.frame)  # the rows trained on
     encoded = encode(data, spec, split)
     guarded = fit_without_leaks(encoded, data, split, options)
     cut = calibrate_and_cut(guarded, data, spec, options)
