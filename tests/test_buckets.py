@@ -139,3 +139,23 @@ def test_the_training_table_by_buckets_is_the_whole_folders(
     )
     assert list(split.columns) == list(whole.columns) and len(split) == len(whole)
     pd.testing.assert_frame_equal(split, whole, check_dtype=False)
+
+
+def test_a_training_table_written_as_parquet_parts_trains_with_its_declared_spec(
+    synthetic_dir: Path, tmp_path: Path
+) -> None:
+    """``features --out FOLDER`` writes one table as Parquet parts; ``train FOLDER`` with the same
+    spec reads it as that table (not as a folder of the CRM's tables, which it is not)."""
+    from leadscore.data.folders import is_declared_folder
+    from leadscore.modeling.options import TrainOptions
+    from leadscore.modeling.train import train_model
+    from leadscore.scoring.contract import load_contract
+
+    table = tmp_path / "table"
+    args = ["features", str(synthetic_dir), "--spec", "synthetic", "--out", str(table), "--buckets", "2"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    spec = load_spec("synthetic")
+    assert is_declared_folder(synthetic_dir, spec) and not is_declared_folder(table, spec)
+    options = TrainOptions(contract=load_contract()[0], finalize=False, time_head=False, search_trials=0)
+    result = train_model(table, spec, options)
+    assert result.metrics["roc_auc"] > 0.7

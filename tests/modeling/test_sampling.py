@@ -175,7 +175,9 @@ def test_a_segmented_spec_trains_on_a_sample(tmp_path: Path) -> None:
     """Each segment's rows are read from the sampled table (their keys drawn with their leads)."""
     folder = tmp_path / "export"
     write_dataset(make_tables(8_000, 23), folder)
-    spec = load_spec("synthetic").model_copy(update={"segments": SegmentRule.model_validate({"by": ["region"]})})
+    spec = load_spec("synthetic").model_copy(
+        update={"segments": SegmentRule.model_validate({"by": ["region"]})}
+    )
     options = TrainOptions(contract=load_contract()[0], time_head=False, search_trials=0, sample=4_000)
     result = train_model(folder, spec, options)
     assert result.bundle.meta.segments is not None

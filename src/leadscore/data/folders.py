@@ -25,6 +25,7 @@ from leadscore.data.moments import (
 from leadscore.data.paths import leads_path
 from leadscore.data.sources import (
     find_table,
+    parquet_parts,
     read_folder_table,
     read_some_columns,
     read_table,
@@ -38,8 +39,12 @@ from leadscore.spec import ANY, DatasetSpec, read_columns
 
 def is_declared_folder(path: str | Path, spec: DatasetSpec) -> bool:
     """A folder of a CRM's own tables, read through the spec (declared engagement, stage labels or
-    accounts)."""
-    return Path(path).is_dir() and bool(spec.declared or spec.label.stages or spec.accounts)
+    accounts); a folder of Parquet parts without the leads table is one table (what ``features``
+    or Spark writes), not one."""
+    folder = Path(path)
+    if not folder.is_dir() or not (spec.declared or spec.label.stages or spec.accounts):
+        return False
+    return find_table(folder, spec.table("leads")) is not None or not parquet_parts(folder)
 
 
 # A folder's declared tables once read, by kind (``events``, ``stages``): the table and its file name.
