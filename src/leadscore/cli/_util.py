@@ -55,7 +55,7 @@ SampleOpt = Annotated[
         "--sample",
         min=1,
         help="Train the lead model on at most N leads: every SQL of the fit rows and a share of their "
-        "non-SQLs (weighted back), validation and test leads drawn uniformly; an export of more than "
+        "non-SQLs (weighted back), validation and test leads drawn uniformly; a Parquet export of more than "
         "3N leads is drawn while streaming, not read whole.",
     ),
 ]
