@@ -7,6 +7,7 @@ chunk by chunk: the generator never holds more than one chunk), trains a model o
 
 - the reference: ``leadscore score`` of the first million leads read whole (no buckets);
 - the measured run: ``leadscore score FOLDER --buckets N`` of every lead;
+- with ``--features``: ``leadscore features FOLDER --buckets N`` (the training table of every lead);
 - with ``--train-sample N``: ``leadscore train FOLDER --sample N`` of the whole export (about 3N
   leads drawn while streaming, then the sample), against a private MLflow store.
 
@@ -119,6 +120,7 @@ def main() -> None:
         "--work", type=Path, help="keep the generated data here (default: a temporary folder)"
     )
     parser.add_argument("--train-sample", type=int, help="also train on the whole export with --sample N")
+    parser.add_argument("--features", action="store_true", help="also build the training table by buckets")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         root = Path(tmp)
@@ -142,6 +144,19 @@ def main() -> None:
                 *common,
             ]
         )
+        table = None
+        if args.features:
+            features = [
+                sys.executable,
+                "-m",
+                "leadscore",
+                "features",
+                str(root / "all"),
+                "--spec",
+                "synthetic",
+            ]
+            out = ["--out", str(root / "table.parquet"), "--buckets", str(args.buckets), "--json"]
+            table = run([*features, *out])
         trained = None
         if args.train_sample:
             train = [sys.executable, "-m", "leadscore", "train", str(root / "all"), "--spec", "synthetic"]
@@ -154,6 +169,7 @@ def main() -> None:
         "reference": reference,
         "measured": measured,
         "train_sample": trained,
+        "features": table,
     }
     print(json.dumps(out, indent=2))
     per_lead = (measured["seconds"] / measured["rows"]) / (reference["seconds"] / reference["rows"])
@@ -164,6 +180,11 @@ def main() -> None:
         f"{per_lead:.2f}x the whole-folder path's"
     )
 
+    if table is not None:
+        print(
+            f"leadscore features of the whole export --buckets {args.buckets}: {table['rows']:,} leads in "
+            f"{table['seconds']} s, peak {table['peak_gb']} GB"
+        )
     if trained is not None:
         print(
             f"leadscore train of the whole export --sample {args.train_sample:,}: {trained['seconds']} s, "
