@@ -11,7 +11,6 @@ lead (accounts ...) are linked into every bucket unchanged.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import zlib
@@ -25,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leadscore.data.sources import atomic_path, find_table, process_alive
+from leadscore.data.sources import atomic_path, find_table, parquet_parts, remove_stale_temporaries
 from leadscore.errors import UserError
 from leadscore.features.values import lead_keys
 from leadscore.spec import DatasetSpec
@@ -95,7 +94,8 @@ def split_folder(folder: Path, spec: DatasetSpec, buckets: int, work: Path) -> B
                 empty = _bucket_dir(work, b) / path.name
                 if not empty.exists():
                     pq.write_table(pq.read_schema(path).empty_table(), empty)
-    _link_others(folder, set(keyed), kept, work)
+    for b in kept:
+        link_others(folder, set(keyed), _bucket_dir(work, b))
     return Bucketed([_bucket_dir(work, b) for b in kept], [int(leads[b]) for b in kept])
 
 
@@ -106,11 +106,12 @@ def _bucket_dir(work: Path, bucket: int) -> Path:
 def _split_table(path: Path, column: str, buckets: int, work: Path) -> np.ndarray:
     """Stream ``path`` and write each row to its bucket's copy of the table; rows per bucket."""
     counts = np.zeros(buckets, dtype=np.int64)
-    with ExitStack() as stack, pq.ParquetFile(path) as reader:
-        if column not in reader.schema_arrow.names:
-            raise UserError(f"{path}: no column '{column}' to split the leads by")
+    schema = table_schema(path)
+    if column not in schema.names:
+        raise UserError(f"{path}: no column '{column}' to split the leads by")
+    with ExitStack() as stack:
         writers: dict[int, pq.ParquetWriter] = {}
-        for batch in _batches(reader):
+        for batch in record_batches(path):
             number = bucket_numbers(batch.column(column).to_pandas(), buckets)
             order = np.argsort(number, kind="stable")
             sorted_batch = batch.take(pa.array(order))
@@ -119,7 +120,7 @@ def _split_table(path: Path, column: str, buckets: int, work: Path) -> np.ndarra
                 if b not in writers:
                     target = _bucket_dir(work, b)
                     target.mkdir(exist_ok=True)
-                    writer = pq.ParquetWriter(target / path.name, reader.schema_arrow)
+                    writer = pq.ParquetWriter(target / path.name, schema)
                     writers[b] = stack.enter_context(writer)
                 start, stop = int(edges[b]), int(edges[b + 1])
                 writers[b].write_batch(sorted_batch.slice(start, stop - start))
@@ -127,19 +128,24 @@ def _split_table(path: Path, column: str, buckets: int, work: Path) -> np.ndarra
     return counts
 
 
-def _batches(reader: pq.ParquetFile) -> Iterator[pa.RecordBatch]:
-    yield from reader.iter_batches(batch_size=BATCH_ROWS)
+def table_schema(path: Path) -> pa.Schema:
+    """A Parquet table's schema (a folder of parts: its first part's)."""
+    return pq.read_schema((parquet_parts(path) if path.is_dir() else [path])[0])
 
 
-def _link_others(folder: Path, keyed: set[str], kept: list[int], work: Path) -> None:
-    """Every other table of the folder, linked into each bucket that holds leads."""
-    others = [
-        p for p in folder.iterdir() if p.is_file() and p.stem not in keyed and not p.name.startswith(".")
-    ]
-    for b in kept:
-        target = _bucket_dir(work, b)
-        target.mkdir(exist_ok=True)
-        for path in others:
+def record_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """A Parquet table (a file, or a folder of parts in name order) in record batches."""
+    for part in parquet_parts(path) if path.is_dir() else [path]:
+        with pq.ParquetFile(part) as reader:
+            yield from reader.iter_batches(batch_size=BATCH_ROWS)
+
+
+def link_others(folder: Path, keyed: set[str], target: Path) -> None:
+    """Every other table of ``folder`` (its files whose stem is not in ``keyed``) linked into
+    ``target``."""
+    target.mkdir(exist_ok=True)
+    for path in folder.iterdir():
+        if path.is_file() and path.stem not in keyed and not path.name.startswith("."):
             os.symlink(path.resolve(), target / path.name)
 
 
@@ -147,12 +153,8 @@ def _link_others(folder: Path, keyed: set[str], kept: list[int], work: Path) -> 
 def bucket_work(target: Path) -> Iterator[Path]:
     """A private folder beside ``target`` for the buckets (``.<name>.<pid>.buckets``), removed at the
     end; ones left by a killed process are removed the next time the same target is written."""
-    prefix = f".{target.name}."
-    for stale in target.parent.glob(f"{glob.escape(prefix)}*.buckets"):
-        pid = stale.name.removeprefix(prefix).split(".", 1)[0]
-        if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    work = target.parent / f"{prefix}{os.getpid()}.buckets"
+    remove_stale_temporaries(target, ".buckets")
+    work = target.parent / f".{target.name}.{os.getpid()}.buckets"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:

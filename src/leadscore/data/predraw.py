@@ -12,8 +12,6 @@ row then stands for 1 / share of the export's leads.
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +20,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leadscore.data.buckets import lead_hashes
+from leadscore.data.buckets import lead_hashes, lead_keyed, link_others, record_batches, table_schema
 from leadscore.data.folders import is_declared_folder
-from leadscore.data.sources import find_table, parquet_parts, resolve_leads_path
+from leadscore.data.sources import count_rows, find_table, parquet_parts, resolve_leads_path
+from leadscore.errors import UserError
 from leadscore.spec import DatasetSpec
 
 PREDRAW = 3  # leads drawn per lead of the sample: room for the in-memory draw's rates and checks
-BATCH_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ def predraw(data: Path, spec: DatasetSpec, size: int, seed: int, work: Path) -> 
     if not tables:
         return None
     source = next(iter(tables))  # the leads table (a folder without one is read as always, and says so)
-    leads = _rows(source)
+    leads = count_rows(source) or 0
     if leads <= PREDRAW * size:
         return None
     share = PREDRAW * size / leads
@@ -72,9 +70,7 @@ def predraw(data: Path, spec: DatasetSpec, size: int, seed: int, work: Path) -> 
         return Predrawn(target, share, leads, digest)
     for path, column in tables.items():
         _drawn_table(path, column, share, seed, work / path.name)
-    for other in data.iterdir():
-        if other.is_file() and other not in tables and not other.name.startswith("."):
-            os.symlink(other.resolve(), work / other.name)
+    link_others(data, {path.stem for path in tables}, work)
     return Predrawn(work, share, leads, digest)
 
 
@@ -86,14 +82,10 @@ def _lead_tables(data: Path, spec: DatasetSpec) -> dict[Path, str] | None:
     if not is_declared_folder(data, spec):
         source = resolve_leads_path(data)
         return {source: spec.id} if _parquet(source) else None
-    activity = spec.activity
-    if spec.declared_account or (activity is not None and activity.log is not None):
+    try:
+        named = lead_keyed(spec)  # the tables a bucket split moves with their leads
+    except UserError:  # features that read other leads' rows: read whole
         return None
-    named = {spec.table("leads"): spec.id}
-    if activity is not None:
-        named[spec.table("events")] = activity.id
-    if spec.stages is not None:
-        named[spec.table("stages")] = spec.stages.id
     found = {find_table(data, stem): column for stem, column in named.items()}
     if None in list(found)[:1]:
         return None
@@ -103,11 +95,6 @@ def _lead_tables(data: Path, spec: DatasetSpec) -> dict[Path, str] | None:
 
 def _parquet(path: Path) -> bool:
     return path.suffix.lower() == ".parquet" or bool(parquet_parts(path))
-
-
-def _rows(path: Path) -> int:
-    parts = parquet_parts(path) if path.is_dir() else [path]
-    return sum(int(pq.ParquetFile(part).metadata.num_rows) for part in parts)
 
 
 def _digest(path: Path) -> str:
@@ -122,15 +109,7 @@ def _digest(path: Path) -> str:
 
 def _drawn_table(path: Path, column: str, share: float, seed: int, target: Path) -> None:
     """The rows of ``path`` whose lead is drawn, streamed into ``target``."""
-    parts = parquet_parts(path) if path.is_dir() else [path]
-    schema = pq.read_schema(parts[0])
-    with pq.ParquetWriter(target, schema) as writer:
-        for batch in _batches(parts):
+    with pq.ParquetWriter(target, table_schema(path)) as writer:
+        for batch in record_batches(path):
             mask = kept(batch.column(column).to_pandas(), share, seed)
             writer.write_batch(batch.filter(pa.array(mask)))
-
-
-def _batches(parts: list[Path]) -> Iterator[pa.RecordBatch]:
-    for part in parts:
-        with pq.ParquetFile(part) as reader:
-            yield from reader.iter_batches(batch_size=BATCH_ROWS)

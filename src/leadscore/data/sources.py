@@ -10,6 +10,7 @@ import glob
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
@@ -353,15 +354,16 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def remove_stale_temporaries(target: Path) -> list[Path]:
-    """Delete ``.<name>.<pid>.*.tmp`` files beside ``target`` whose writing process is gone."""
+def remove_stale_temporaries(target: Path, suffix: str = ".tmp") -> list[Path]:
+    """Delete ``.<name>.<pid>.*<suffix>`` files or folders beside ``target`` whose writing process is
+    gone."""
     removed = []
     prefix = f".{target.name}."
-    for path in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+    for path in target.parent.glob(f"{glob.escape(prefix)}*{suffix}"):
         pid = path.name.removeprefix(prefix).split(".", 1)[0]
         if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(OSError):
-                path.unlink()
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
                 removed.append(path)
     return removed
 

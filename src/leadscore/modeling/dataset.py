@@ -59,6 +59,10 @@ class TrainingData:
     survival: Survival | None = None  # every labelled lead, open ones too, with what was seen of it
     weight: np.ndarray | None = None  # per row, the export's leads it stands for (--sample); None: 1
 
+    def weight_of(self, rows: np.ndarray) -> np.ndarray | None:
+        """The weights of ``rows`` (an index or a mask), or None when every row counts once."""
+        return None if self.weight is None else self.weight[rows]
+
     @property
     def n_pos(self) -> int:
         return int(self.y.sum())

@@ -96,7 +96,8 @@ def sampled_data(data: TrainingData, sample: Sample) -> TrainingData:
     """The training data restricted to the sample's rows, with their weights and the run's note."""
     frame = data.frame.iloc[sample.rows].reset_index(drop=True)
     notes = [*data.notes, sample.note(len(data.y))]
-    weight = sample.weight if data.weight is None else sample.weight * data.weight[sample.rows]
+    before = data.weight_of(sample.rows)
+    weight = sample.weight if before is None else sample.weight * before
     return replace(data, frame=frame, y=data.y[sample.rows], weight=weight, notes=notes)
 
 

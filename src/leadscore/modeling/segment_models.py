@@ -423,9 +423,7 @@ def _weekly(
     data: TrainingData, in_seg: np.ndarray, spec: DatasetSpec, weekly: float | None, n_all: int
 ) -> float | None:
     """The segment's leads per week (its share of the whole when the span is too short to tell)."""
-    own = weekly_volume(
-        data.frame.loc[in_seg], spec.time, weight=None if data.weight is None else data.weight[in_seg]
-    )
+    own = weekly_volume(data.frame.loc[in_seg], spec.time, weight=data.weight_of(in_seg))
     if own is None and weekly:
         return weekly * in_seg.sum() / max(n_all, 1)
     return own

@@ -261,7 +261,7 @@ def evaluate(
     """The model, logistic regression and the points model on the same test rows."""
     X_test, y_test = guarded.X[split.test], data.y[split.test]
     p_test = bundle.probability(bundle.raw_score(X_test))
-    fit_weight = None if data.weight is None else data.weight[split.fit]
+    fit_weight = data.weight_of(split.fit)
     logit = fit_logistic(
         guarded.X[split.fit], data.y[split.fit], guarded.encoder.categorical_indices, options.seed, fit_weight
     )
@@ -273,7 +273,7 @@ def evaluate(
         guarded.encoder.categorical_indices,
         options.seed,
         options.num_threads,
-        None if data.weight is None else data.weight[split.train],
+        data.weight_of(split.train),
     )
     baselines["plain_lightgbm"] = binary_metrics(y_test, plain)
     points_test = points_baseline(spec, data.frame, data.y, split.fit, split.test, baselines, data.weight)
