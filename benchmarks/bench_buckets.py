@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -33,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _memory import rss_kb  # noqa: E402
+from _memory import rss_kb, run_sampled  # noqa: E402
 from _private import private_env  # noqa: E402
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.modeling.options import TrainOptions
@@ -84,31 +82,14 @@ def _offset(table: pa.Table, offset: int) -> pa.Table:
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     """Run one command, timing it and sampling its peak resident memory."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak = [0]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], rss_kb(proc.pid))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    stop.set()
-    sampler.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
+    out, seconds, peaks = run_sampled(cmd, env, lambda pid: {"kb": rss_kb(pid)}, 0.2)
     payload = json.loads(out)
     rows = payload["rows"] if "rows" in payload else payload["learned_from"]["rows"]
-    seconds = time.perf_counter() - t
     return {
         "rows": rows,
         "seconds": round(seconds, 1),
         "leads_per_s": round(rows / seconds),
-        "peak_gb": round(peak[0] / 1e6, 2),
+        "peak_gb": round(peaks.get("kb", 0) / 1e6, 2),
     }
 
 

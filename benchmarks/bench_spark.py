@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _memory import rss_kb  # noqa: E402
+from _memory import rss_kb, run_sampled  # noqa: E402
 from leadscore.data.synthetic import GeneratorConfig, generate
 
 TABLES = ("leads", "events", "stage_history")
@@ -82,38 +81,24 @@ def _children(pid: int) -> list[int]:
 def run(cmd: list[str], env: dict[str, str]) -> dict[str, object]:
     """Run one command, timing it and sampling peak RSS: the command's own process (the Python
     driver), the JVM it starts, and the Python workers."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peaks = {"driver_mb": 0, "jvm_mb": 0, "workers_mb": 0}
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            driver = rss_kb(proc.pid)
-            jvm = workers = 0
-            for child in _children(proc.pid):
-                try:
-                    name = Path(f"/proc/{child}/comm").read_text().strip()
-                except OSError:
-                    continue
-                if name == "java":
-                    jvm += rss_kb(child)
-                    workers += sum(rss_kb(w) for w in _descendants(child))
-            peaks["driver_mb"] = max(peaks["driver_mb"], driver // 1024)
-            peaks["jvm_mb"] = max(peaks["jvm_mb"], jvm // 1024)
-            peaks["workers_mb"] = max(peaks["workers_mb"], workers // 1024)
-            stop.wait(0.5)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    stop.set()
-    sampler.join()
-    seconds = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
+    out, seconds, peaks = run_sampled(cmd, env, _spark_memory, 0.5)
     summary = json.loads(out.strip().splitlines()[-1])
+    peaks = {"driver_mb": 0, "jvm_mb": 0, "workers_mb": 0, **peaks}  # a run too short to sample: 0
     return {"seconds": round(seconds, 1), **peaks, "rows": summary.get("rows")}
+
+
+def _spark_memory(pid: int) -> dict[str, int]:
+    """MB now: the command's own process (the Python driver), the JVM it starts, the Python workers."""
+    jvm = workers = 0
+    for child in _children(pid):
+        try:
+            name = Path(f"/proc/{child}/comm").read_text().strip()
+        except OSError:
+            continue
+        if name == "java":
+            jvm += rss_kb(child)
+            workers += sum(rss_kb(w) for w in _descendants(child))
+    return {"driver_mb": rss_kb(pid) // 1024, "jvm_mb": jvm // 1024, "workers_mb": workers // 1024}
 
 
 def _descendants(pid: int) -> list[int]:
