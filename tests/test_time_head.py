@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from leadscore.scoring.batch import score_output
 from leadscore.scoring.bundle import ModelBundle
 from leadscore.scoring.bundle_files import CHECKSUM_FILE, TIME_BOOSTER
+from leadscore.scoring.time_head import TimeHead
 from tests.helpers import Trained, make_leads
 
 
@@ -60,3 +62,26 @@ def test_a_flat_export_has_no_time_head_and_null_fields(tmp_path: Path) -> None:
     assert bundle.time_head is None and bundle.meta.time_head is None
     answer = bundle.score_record(pd.read_csv(path).iloc[0].to_dict(), explain=0)
     assert answer["p_sql_7d"] is None and answer["expected_days_to_sql"] is None
+
+
+class _CountingBooster:
+    """A hazard booster that answers zeros and remembers the threads each walk was given."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def predict(self, X: np.ndarray, raw_score: bool = False, num_threads: int = 0) -> np.ndarray:
+        self.threads.append(num_threads)
+        return np.zeros(len(X))
+
+
+def test_the_time_head_walks_on_the_callers_threads_when_given() -> None:
+    """A batch scorer sharing the cores asks for one thread: the time head must not take the
+    bundle's two (two scorers on two cores would each start two OpenMP threads)."""
+    booster = _CountingBooster()
+    head = TimeHead(booster, num_threads=2, additive=True)
+    X = np.zeros((3, 4))
+    head.answer_fields(X, 1)
+    assert booster.threads[-1] == 1
+    head.answer_fields(X)
+    assert booster.threads[-1] == 2  # none given: the bundle's own

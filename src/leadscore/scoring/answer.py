@@ -105,7 +105,7 @@ def answers(
     (the bundle's global model) answers, or with a ``router`` each lead's segment model."""
     X = main.encoder.encode_records(records)
     kw: dict[str, Any] = {"explain": explain, "records": records, "num_threads": num_threads, "phrase": False}
-    times = main.time_head.answer_fields(X) if main.time_head is not None else None
+    times = main.time_head.answer_fields(X, num_threads) if main.time_head is not None else None
     if router is None:
         named = _named(main, main, times)
         answered = _answered(main, named, records, main.score_matrix(X, **kw), explain, warnings)

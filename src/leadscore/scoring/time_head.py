@@ -27,18 +27,18 @@ class TimeHead:
     additive: bool = False  # trees use the interval alone or the lead alone (see ``hazards``)
     _parts: np.ndarray | None = field(default=None, repr=False)
 
-    def hazards(self, X: np.ndarray) -> np.ndarray:
+    def hazards(self, X: np.ndarray, num_threads: int | None = None) -> np.ndarray:
         """(n, intervals): each interval's chance of SQL for a lead that had not reached it before.
         The booster's trees use the interval alone or the lead alone (additive log-odds), so each
-        lead is walked once, at the first interval, and each interval's own part is added."""
+        lead is walked once, at the first interval, and each interval's own part is added.
+        ``num_threads``: the caller's own (a batch scorer's share of the cores), else the bundle's."""
         n, k = len(X), len(INTERVALS) - 1
+        threads = num_threads or self.num_threads
         if not self.additive:
             stacked = np.vstack([np.column_stack([X, np.full(n, j, dtype=np.float64)]) for j in range(k)])
-            return np.asarray(self.booster.predict(stacked, num_threads=self.num_threads)).reshape(k, n).T
+            return np.asarray(self.booster.predict(stacked, num_threads=threads)).reshape(k, n).T
         lead = np.asarray(
-            self.booster.predict(
-                np.column_stack([X, np.zeros(n)]), raw_score=True, num_threads=self.num_threads
-            )
+            self.booster.predict(np.column_stack([X, np.zeros(n)]), raw_score=True, num_threads=threads)
         )
         return 1.0 / (1.0 + np.exp(-(lead[:, None] + self._interval_parts(X.shape[1])[None, :])))
 
@@ -51,9 +51,9 @@ class TimeHead:
             self._parts = raw - raw[0]
         return self._parts
 
-    def cumulative(self, X: np.ndarray) -> np.ndarray:
+    def cumulative(self, X: np.ndarray, num_threads: int | None = None) -> np.ndarray:
         """(n, intervals): P(SQL by each interval's end), monotone in the horizon."""
-        return 1.0 - np.cumprod(1.0 - self.hazards(X), axis=1)
+        return 1.0 - np.cumprod(1.0 - self.hazards(X, num_threads), axis=1)
 
     def within(self, X: np.ndarray, days: float) -> np.ndarray:
         """P(SQL within ``days``), for ``days`` an interval bound (7, 14, 30, 60 or 90)."""
@@ -64,10 +64,10 @@ class TimeHead:
         stays below one half within 90 days ("over 90")."""
         return median_from(self.cumulative(X))
 
-    def answer_fields(self, X: np.ndarray) -> list[dict[str, Any]]:
+    def answer_fields(self, X: np.ndarray, num_threads: int | None = None) -> list[dict[str, Any]]:
         """Each lead's ``p_sql_7d``, ``p_sql_30d`` and ``expected_days_to_sql`` (a number of days, or
-        "over 90"): the booster walked once for all three."""
-        cum = self.cumulative(X)
+        "over 90"): the booster walked once for all three, on the caller's threads (``num_threads``)."""
+        cum = self.cumulative(X, num_threads)
         p7 = np.round(cum[:, INTERVALS.index(7.0) - 1], 6).tolist()
         p30 = np.round(cum[:, INTERVALS.index(30.0) - 1], 6).tolist()
         days = [OVER if np.isnan(d) else round(float(d), 1) for d in median_from(cum)]
