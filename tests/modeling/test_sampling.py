@@ -16,13 +16,13 @@ from leadscore.cli import app
 from leadscore.data.predraw import kept, predraw
 from leadscore.data.synthetic import write_dataset
 from leadscore.errors import UserError
-from leadscore.modeling.dataset import Split
+from leadscore.modeling.dataset import Split, read_training_data
 from leadscore.modeling.evaluate import expected_calibration_error
 from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.sampling import draw_sample
 from leadscore.modeling.train import TrainResult, train_model
 from leadscore.scoring.contract import load_contract
-from leadscore.spec import SegmentRule, load_spec
+from leadscore.spec import LabelRule, SegmentRule, load_spec
 from tests.helpers import make_tables
 
 
@@ -140,6 +140,8 @@ def test_a_lead_is_drawn_with_all_its_rows_by_a_seeded_hash_of_its_key() -> None
 
 
 def test_an_export_too_big_to_read_is_drawn_while_streaming(synthetic_dir: Path, tmp_path: Path) -> None:
+    """A uniform share of the leads, and every lead the status history takes to SQL, each with all
+    its rows; each row weighted by the leads it stands for."""
     spec = load_spec("synthetic")
     leads = pd.read_parquet(synthetic_dir / "leads.parquet")
     assert predraw(synthetic_dir, spec, len(leads), seed=3, work=tmp_path) is None  # small: read whole
@@ -148,7 +150,18 @@ def test_an_export_too_big_to_read_is_drawn_while_streaming(synthetic_dir: Path,
     assert drawn.share == pytest.approx(3_000 / len(leads))
     assert drawn.digest == hashlib.sha256((synthetic_dir / "leads.parquet").read_bytes()).hexdigest()
     got = pd.read_parquet(tmp_path / "leads.parquet")
-    assert len(got) == pytest.approx(3_000, rel=0.1)
+    uniform = drawn.uniform(got["lead_id"])
+    assert uniform.sum() == pytest.approx(3_000, rel=0.1)
+    history = pd.read_parquet(synthetic_dir / "stage_history.parquet")
+    sqls = set(history.loc[history["stage"].str.strip().str.casefold() == "sql", "lead_id"])
+    assert 0 < len(sqls) < len(leads) // 2
+    assert sqls <= set(got["lead_id"])  # every possible SQL, drawn uniformly or not
+    assert set(got.loc[~uniform, "lead_id"]) <= sqls  # nothing else outside the uniform share
+    weight = drawn.weights(got["lead_id"])
+    assert np.array_equal(weight == 1.0, got["lead_id"].isin(sqls).to_numpy())
+    assert np.allclose(weight[~got["lead_id"].isin(sqls)], 1 / drawn.share)
+    # the weights stand for the export: its leads, and its possible SQLs, counted back
+    assert weight.sum() == pytest.approx(len(leads), rel=0.05)
     ids = set(got["lead_id"])
     for table in ("events", "stage_history"):
         whole = pd.read_parquet(synthetic_dir / f"{table}.parquet")
@@ -156,6 +169,38 @@ def test_an_export_too_big_to_read_is_drawn_while_streaming(synthetic_dir: Path,
         assert set(part["lead_id"]) <= ids
         assert len(part) == whole["lead_id"].isin(ids).sum()  # every row of a drawn lead
     assert (tmp_path / "feedback.parquet").is_symlink()
+
+
+def test_a_flat_exports_possible_sqls_are_read_from_its_label_column(tmp_path: Path) -> None:
+    leads = pd.DataFrame(
+        {"id": [f"L{i}" for i in range(6_000)], "x": np.arange(6_000) % 7, "won": ["no"] * 6_000}
+    )
+    leads.loc[::50, "won"] = " Yes"  # 120 SQLs: the label's own spelling rule (trimmed, case ignored)
+    source = tmp_path / "leads.parquet"
+    leads.to_parquet(source)
+    spec = load_spec("xeducation").model_copy(
+        update={"id": "id", "time": None, "label": LabelRule(column="won", positive=["yes"], negative=["no"])}
+    )
+    (tmp_path / "work").mkdir()
+    drawn = predraw(source, spec, 1_000, seed=5, work=tmp_path / "work")
+    assert drawn is not None and drawn.path.name == "leads.parquet"
+    got = pd.read_parquet(drawn.path)
+    assert (got["won"] == " Yes").sum() == 120  # every SQL, though the uniform share is a half
+    assert drawn.uniform(got["id"]).sum() == pytest.approx(3_000, rel=0.1)
+    assert drawn.weights(got["id"]).sum() == pytest.approx(6_000, rel=0.05)
+    assert "every one of its 120 possible SQLs" in drawn.note()
+
+
+def test_validation_and_test_leads_come_from_the_uniform_draw_only() -> None:
+    split, y = _split(20_000)
+    drawn = np.random.default_rng(4).random(20_000) < 0.5
+    sample = draw_sample(split, y, 25_000, seed=1, drawn=drawn)  # larger than the table: drawn anyway
+    assert sample is not None
+    rows = sample.rows
+    assert drawn[rows[sample.split.valid]].all() and drawn[rows[sample.split.test]].all()
+    assert len(sample.split.valid) == (drawn[split.valid]).sum()  # every uniform one, at this size
+    fit = rows[sample.split.fit]
+    assert not drawn[fit].all()  # the fit rows use every lead drawn
 
 
 def test_train_with_a_sample_of_a_big_export_reads_only_the_drawn_leads(tmp_path: Path) -> None:
@@ -169,6 +214,10 @@ def test_train_with_a_sample_of_a_big_export_reads_only_the_drawn_leads(tmp_path
     assert any(note.startswith("trained on a sample of") for note in result.notes)
     assert result.data_hash == hashlib.sha256((folder / "leads.parquet").read_bytes()).hexdigest()
     assert result.test_p.mean() == pytest.approx(result.test_y.mean(), abs=0.02)  # still calibrated
+    # ... at the export's own SQL rate: the possible SQLs drawn whole are kept out of the test leads
+    rate = read_training_data(folder, load_spec("synthetic"), None).y.mean()
+    assert result.test_y.mean() == pytest.approx(rate, abs=0.02)
+    assert result.test_p.mean() == pytest.approx(rate, abs=0.02)
 
 
 def test_a_segmented_spec_trains_on_a_sample(tmp_path: Path) -> None:

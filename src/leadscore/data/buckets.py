@@ -133,11 +133,12 @@ def table_schema(path: Path) -> pa.Schema:
     return pq.read_schema((parquet_parts(path) if path.is_dir() else [path])[0])
 
 
-def record_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    """A Parquet table (a file, or a folder of parts in name order) in record batches."""
+def record_batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """A Parquet table (a file, or a folder of parts in name order) in record batches (only
+    ``columns``, when given)."""
     for part in parquet_parts(path) if path.is_dir() else [path]:
         with pq.ParquetFile(part) as reader:
-            yield from reader.iter_batches(batch_size=BATCH_ROWS)
+            yield from reader.iter_batches(batch_size=BATCH_ROWS, columns=columns)
 
 
 def link_others(folder: Path, keyed: set[str], target: Path) -> None:

@@ -1,18 +1,28 @@
-"""``train --sample N`` on an export too big to read: a uniform share of its leads, drawn while streaming.
+"""``train --sample N`` on an export too big to read: its possible SQLs and a uniform share of the
+rest, drawn while streaming.
 
-Before anything is read whole, about ``PREDRAW`` x N leads are drawn uniformly: a lead is kept when
-the seeded CRC-32 of its key falls under the share, so a lead's rows (its events, its stage changes)
-are kept or left with it, and the same seed draws the same leads. Only their rows are written to a
-private folder, streamed in record batches; training then reads that folder as it reads any other
-and draws its sample from it (``modeling/sampling.py``). A uniform draw keeps every part of the
-split uniform, so the down-sampled fit, the calibration and the contract's rates stay right; each
-row then stands for 1 / share of the export's leads.
+Before anything is read whole, two kinds of leads are drawn:
+
+- **possible SQLs**, every one: a thin read of the columns the label is made of (the label column,
+  the lifecycle date columns, or the status history's lead and stage) finds each lead that could be
+  an SQL (a superset: the label window and the scoring time are not read yet). A rare SQL rate
+  keeps every SQL this way, not a share of them;
+- **a uniform share** of every lead, about ``PREDRAW`` x N: a lead is drawn when the seeded CRC-32
+  of its key falls under the share.
+
+A lead's rows (its events, its stage changes) are kept or left with it, and the same seed draws the
+same leads. Only their rows are written to a private folder, streamed in record batches; training
+then reads that folder as it reads any other and draws its sample from it (``modeling/sampling.py``).
+Each row stands for as many of the export's leads as its chance to be drawn says: a possible SQL for
+itself, any other lead for 1 / share. The uniform part is marked (``Predrawn.uniform``): the
+validation and test leads are taken from it alone, so calibration, the contract's rates and every
+test figure are measured on leads drawn like the export's own; the fit rows use every lead drawn.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,34 +30,74 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leadscore.data.buckets import lead_hashes, lead_keyed, link_others, record_batches, table_schema
+from leadscore.data.buckets import (
+    lead_hashes,
+    lead_keyed,
+    link_others,
+    record_batches,
+    table_schema,
+)
 from leadscore.data.folders import is_declared_folder
+from leadscore.data.history import folded_stages
 from leadscore.data.sources import count_rows, find_table, parquet_parts, resolve_leads_path
 from leadscore.errors import UserError
-from leadscore.spec import DatasetSpec
+from leadscore.spec import DatasetSpec, LabelRule
 
 PREDRAW = 3  # leads drawn per lead of the sample: room for the in-memory draw's rates and checks
 
 
 @dataclass(frozen=True)
 class Predrawn:
-    """The private folder (or file) of the drawn leads, the share drawn and the export's digest."""
+    """The private folder (or file) of the drawn leads, the share drawn uniformly, the possible SQLs
+    drawn whole and the export's digest."""
 
     path: Path
     share: float
     leads: int  # the export's leads
     digest: str  # SHA-256 of the export's leads table (the data the run stands for)
+    seed: int = 0
+    candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # sorted identities
 
     def note(self) -> str:
+        whole = (
+            f"; every one of its {len(self.candidates):,} possible SQLs (found by a thin read of the label's "
+            "columns) drawn too, each standing for itself"
+            if len(self.candidates)
+            else ""
+        )
         return (
             f"--sample: {self.share:.1%} of the export's {self.leads:,} leads drawn uniformly by a seeded "
-            f"hash of their id before reading (a lead with all its rows), each standing for {1 / self.share:,.1f}"
+            f"hash of their id before reading (a lead with all its rows), each standing for "
+            f"{1 / self.share:,.1f}{whole}"
         )
+
+    def uniform(self, ids: pd.Series) -> np.ndarray:
+        """Whether each id's lead is in the uniform part of the draw."""
+        return kept(ids, self.share, self.seed)
+
+    def weights(self, ids: pd.Series) -> np.ndarray:
+        """How many of the export's leads each id's row stands for: 1 for a possible SQL (all were
+        drawn), 1 / share for any other lead."""
+        return np.where(_among(identities(ids), self.candidates), 1.0, 1.0 / self.share)
 
 
 def kept(ids: pd.Series, share: float, seed: int) -> np.ndarray:
     """Whether each id's lead is drawn: the seeded CRC-32 of its lead key under ``share`` of 2^32."""
     return np.asarray(lead_hashes(ids, f"{seed}:".encode()) < share * 2**32)
+
+
+def identities(ids: pd.Series) -> np.ndarray:
+    """A 64-bit identity of each id's lead key (two CRC-32s): how the possible SQLs are remembered
+    without holding their keys as text."""
+    high = lead_hashes(ids, b"lead:").astype(np.uint64)
+    return (high << np.uint64(32)) | lead_hashes(ids, b"key:").astype(np.uint64)
+
+
+def _among(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return np.asarray(sorted_set[at] == values)
 
 
 def predraw(data: Path, spec: DatasetSpec, size: int, seed: int, work: Path) -> Predrawn | None:
@@ -62,16 +112,49 @@ def predraw(data: Path, spec: DatasetSpec, size: int, seed: int, work: Path) -> 
     if leads <= PREDRAW * size:
         return None
     share = PREDRAW * size / leads
-    digest = _digest(source)
+    drawn = Predrawn(work, share, leads, _digest(source), seed, possible_sqls(data, spec, tables))
     folder = is_declared_folder(data, spec) or find_table(data, "leads") is not None
     if not folder:  # a flat table (a file, or a folder of its Parquet parts)
         target = work / f"{source.stem}.parquet"
-        _drawn_table(source, tables[source], share, seed, target)
-        return Predrawn(target, share, leads, digest)
+        _drawn_table(source, tables[source], drawn, target)
+        return replace(drawn, path=target)
     for path, column in tables.items():
-        _drawn_table(path, column, share, seed, work / path.name)
+        _drawn_table(path, column, drawn, work / path.name)
     link_others(data, {path.stem for path in tables}, work)
-    return Predrawn(work, share, leads, digest)
+    return drawn
+
+
+def possible_sqls(data: Path, spec: DatasetSpec, tables: dict[Path, str]) -> np.ndarray:
+    """The sorted identities of every lead that could be an SQL, read from the label's own columns
+    only: a positive value of the label column, a filled lifecycle date column, or a status history
+    row at one of the label's stages (none: the label comes from elsewhere)."""
+    label = spec.label
+    source = next(iter(tables))
+    found: list[np.ndarray] = []
+    if label.stages and spec.stages is not None:
+        history = next((p for p in tables if p.stem == spec.table("stages")), None)
+        wanted = {s.strip().casefold() for s in label.stages}
+        for batch in record_batches(history, [spec.stages.id, spec.stages.stage]) if history else ():
+            frame = batch.to_pandas()
+            hit = np.isin(folded_stages(frame[spec.stages.stage]), list(wanted))
+            found.append(identities(frame[spec.stages.id][hit]))
+    else:
+        named = [label.column] if not label.date_columns else list(label.date_columns)
+        present = [c for c in named if c in table_schema(source).names]
+        for batch in record_batches(source, [tables[source], *present]) if present else ():
+            frame = batch.to_pandas()
+            hit = _possible(frame, present, label)
+            found.append(identities(frame[tables[source]][hit]))
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, np.uint64)
+
+
+def _possible(frame: pd.DataFrame, columns: list[str], label: LabelRule) -> np.ndarray:
+    """Rows whose label columns could make them SQLs."""
+    if label.date_columns:
+        return np.asarray(frame[columns].notna().any(axis=1))
+    codes, uniques = pd.factorize(frame[columns[0]], use_na_sentinel=True)
+    positive = np.array([label.is_positive(v) for v in uniques] + [False], dtype=bool)
+    return positive[codes]
 
 
 def _lead_tables(data: Path, spec: DatasetSpec) -> dict[Path, str] | None:
@@ -107,9 +190,12 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _drawn_table(path: Path, column: str, share: float, seed: int, target: Path) -> None:
-    """The rows of ``path`` whose lead is drawn, streamed into ``target``."""
+def _drawn_table(path: Path, column: str, drawn: Predrawn, target: Path) -> None:
+    """The rows of ``path`` whose lead is drawn (uniformly, or as a possible SQL), streamed into ``target``."""
     with pq.ParquetWriter(target, table_schema(path)) as writer:
         for batch in record_batches(path):
-            mask = kept(batch.column(column).to_pandas(), share, seed)
+            ids = batch.column(column).to_pandas()
+            mask = drawn.uniform(ids)
+            if len(drawn.candidates):
+                mask |= _among(identities(ids), drawn.candidates)
             writer.write_batch(batch.filter(pa.array(mask)))

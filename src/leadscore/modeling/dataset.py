@@ -58,6 +58,9 @@ class TrainingData:
     windows: dict[str, Any] = field(default_factory=dict)  # LabelWindows.to_dict(): what was left out
     survival: Survival | None = None  # every labelled lead, open ones too, with what was seen of it
     weight: np.ndarray | None = None  # per row, the export's leads it stands for (--sample); None: 1
+    # per row, whether it was drawn uniformly before reading (--sample on a big export; None: every
+    # row): validation and test leads come from these rows only
+    uniform: np.ndarray | None = None
 
     def weight_of(self, rows: np.ndarray) -> np.ndarray | None:
         """The weights of ``rows`` (an index or a mask), or None when every row counts once."""

@@ -22,8 +22,9 @@ import numpy as np
 
 from leadscore.data.predraw import predraw
 from leadscore.errors import UserError
-from leadscore.modeling.dataset import Split, TrainingData, read_training_data
+from leadscore.modeling.dataset import Split, Survival, TrainingData, read_training_data
 from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.survival import Observed
 from leadscore.spec import DatasetSpec
 
 MIN_SAMPLE = 1_000  # fewer leads than this cannot be validated and tested apart
@@ -53,16 +54,20 @@ def check_size(size: int) -> None:
         raise UserError(f"--sample: {size:,} leads are too few (at least {MIN_SAMPLE:,})")
 
 
-def draw_sample(split: Split, y: np.ndarray, size: int, seed: int) -> Sample | None:
-    """At most ``size`` rows of the table whose labels are ``y`` (None when it is no larger)."""
+def draw_sample(
+    split: Split, y: np.ndarray, size: int, seed: int, drawn: np.ndarray | None = None
+) -> Sample | None:
+    """At most ``size`` rows of the table whose labels are ``y`` (None when it is no larger and every
+    row was drawn uniformly). ``drawn``: which rows were drawn uniformly before reading (the others
+    were drawn as possible SQLs): validation and test leads are taken from those alone."""
     check_size(size)
     total = len(y)
-    if total <= size:
+    if total <= size and drawn is None:
         return None
     rng = np.random.default_rng(seed)
-    uniform = size / total
-    valid = split.valid[rng.random(len(split.valid)) < uniform]
-    test = split.test[rng.random(len(split.test)) < uniform]
+    uniform = min(1.0, size / total)
+    valid = split.valid[(rng.random(len(split.valid)) < uniform) & _among(split.valid, drawn)]
+    test = split.test[(rng.random(len(split.test)) < uniform) & _among(split.test, drawn)]
     fit_y = y[split.fit]
     positives = split.fit[fit_y == 1]
     negatives = split.fit[fit_y == 0]
@@ -83,10 +88,15 @@ def draw_sample(split: Split, y: np.ndarray, size: int, seed: int) -> Sample | N
     return Sample(rows, weight, remapped, rate, uniform)
 
 
+def _among(rows: np.ndarray, drawn: np.ndarray | None) -> np.ndarray:
+    """Which of ``rows`` were drawn uniformly (all, when no draw came before)."""
+    return np.ones(len(rows), dtype=bool) if drawn is None else drawn[rows]
+
+
 def sampled(data: TrainingData, split: Split, size: int | None, seed: int) -> tuple[TrainingData, Split]:
     """The training data and split of ``train --sample size`` (as they are without it, or when the
     table is no larger)."""
-    drawn = draw_sample(split, data.y, size, seed) if size is not None else None
+    drawn = draw_sample(split, data.y, size, seed, data.uniform) if size is not None else None
     if drawn is None:
         return data, split
     return sampled_data(data, drawn), drawn.split
@@ -98,13 +108,14 @@ def sampled_data(data: TrainingData, sample: Sample) -> TrainingData:
     notes = [*data.notes, sample.note(len(data.y))]
     before = data.weight_of(sample.rows)
     weight = sample.weight if before is None else sample.weight * before
-    return replace(data, frame=frame, y=data.y[sample.rows], weight=weight, notes=notes)
+    uniform = None if data.uniform is None else data.uniform[sample.rows]
+    return replace(data, frame=frame, y=data.y[sample.rows], weight=weight, notes=notes, uniform=uniform)
 
 
 def read_sampled(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> TrainingData:
     """The training data of ``path``; with ``--sample`` on an export too big to read whole, read from
-    a uniform share of its leads drawn while streaming (``data/predraw.py``), each row standing for
-    1 / share of the export's leads, and named by the export's own digest."""
+    its possible SQLs and a uniform share of its leads drawn while streaming (``data/predraw.py``),
+    each row weighted by the export's leads it stands for, and named by the export's own digest."""
     read = functools.partial(
         read_training_data, spec=spec, feedback=options.feedback, feedback_source=options.feedback_source
     )
@@ -119,5 +130,19 @@ def read_sampled(path: str | Path, spec: DatasetSpec, options: TrainOptions) -> 
             data = read(drawn.path)
         except UserError as exc:  # named as the user named the export, not the private copy
             raise UserError(str(exc).replace(str(drawn.path), str(path))) from exc
-    weight = np.full(len(data.y), 1.0 / drawn.share)
-    return replace(data, weight=weight, data_hash=drawn.digest, notes=[*data.notes, drawn.note()])
+    ids = data.frame[spec.id]  # a predraw needs the spec's id
+    survival = data.survival
+    if survival is not None:  # the time head learns from the uniform part: leads as the export's
+        keep = drawn.uniform(survival.frame[spec.id])
+        survival = Survival(
+            survival.frame.loc[keep].reset_index(drop=True),
+            Observed(survival.obs.days[keep], survival.obs.event[keep]),
+        )
+    return replace(
+        data,
+        weight=drawn.weights(ids),
+        uniform=drawn.uniform(ids),
+        survival=survival,
+        data_hash=drawn.digest,
+        notes=[*data.notes, drawn.note()],
+    )
