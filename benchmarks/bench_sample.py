@@ -1,7 +1,9 @@
 """``train --sample N`` against training on every row, on the same test leads.
 
 Run: .venv/bin/python benchmarks/bench_sample.py [--leads 1000000] [--sample 200000] [--folder DIR]
-Generates a data folder (or reads ``--folder``), trains the lead model on every labelled lead and on
+    [--sql-share F]
+Generates a data folder (or reads ``--folder``; ``--sql-share F`` keeps only a seeded share F of the
+leads that reach SQL, with their rows: a world where SQLs are rarer), trains the lead model on every labelled lead and on
 a sample (both as evaluated, ``finalize`` off, so neither has seen the test leads), then scores every
 test lead of the full run with both models: ROC AUC, calibration (ECE, mean P(SQL) against the
 observed SQL rate), and each model's own cutoff (MQL share, MQL->SQL rate) on those same leads,
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.metrics import roc_auc_score
 
 from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
@@ -49,17 +53,33 @@ def _judged(result: TrainResult, p: np.ndarray, y: np.ndarray, seconds: float) -
     }
 
 
+def rarer_sqls(tables: dict[str, pa.Table], share: float, seed: int = 7) -> dict[str, pa.Table]:
+    """The generated tables without a seeded (1 - ``share``) of the leads that reach SQL, and their rows."""
+    history = tables["stage_history"]
+    sql = pc.unique(history.filter(pc.equal(history["stage"], "SQL"))["lead_id"]).to_numpy(
+        zero_copy_only=False
+    )
+    dropped = sql[np.random.default_rng(seed).random(len(sql)) >= share]
+    out = dict(tables)
+    for name in ("leads", "events", "stage_history", "feedback"):
+        table = tables[name]
+        out[name] = table.filter(pc.invert(pc.is_in(table["lead_id"], pa.array(dropped))))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=200_000)
     parser.add_argument("--folder", type=Path, help="an existing data folder (default: generate one)")
+    parser.add_argument("--sql-share", type=float, default=1.0, help="keep this share of the SQL leads")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.folder
         if folder is None:
             folder = Path(tmp) / "leads"
-            write_dataset(generate(GeneratorConfig(leads=args.leads, seed=1)), folder)
+            tables = generate(GeneratorConfig(leads=args.leads, seed=1))
+            write_dataset(rarer_sqls(tables, args.sql_share) if args.sql_share < 1 else tables, folder)
         full, full_s = _train(folder, None)
         sampled, sampled_s = _train(folder, args.sample)
     y = full.test_y
