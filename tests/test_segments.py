@@ -24,9 +24,11 @@ from typer.testing import CliRunner
 from leadscore.cli import app
 from leadscore.config import SHIPPED_CONFIGS
 from leadscore.data.synthetic import write_dataset
+from leadscore.data.validate import ValidationReport
 from leadscore.errors import UserError
-from leadscore.modeling.dataset import read_training_data
+from leadscore.modeling.dataset import TrainingData, read_training_data
 from leadscore.modeling.options import TrainOptions
+from leadscore.modeling.segment_models import lead_share
 from leadscore.scoring.answer import score_parts
 from leadscore.scoring.batch import SEGMENT_COLUMNS, score_output
 from leadscore.scoring.bundle import ModelBundle
@@ -540,3 +542,16 @@ def test_a_lead_is_never_routed_by_the_outcome_or_a_kept_out_column(
         )
         assert result.exit_code == 2, result.output
         assert f"segments.by: {said}" in result.output, result.output
+
+
+def test_a_segments_share_of_leads_counts_each_row_as_the_leads_it_stands_for() -> None:
+    """Under --sample a row stands for several of the export's leads: a segment's share of the
+    export (its MQL capacity when its own weeks are too few to count) is weighted, not its rows'."""
+    in_seg = np.array([True, True, False, False])
+    frame = pd.DataFrame({"x": range(4)})
+    plain = TrainingData(frame, np.zeros(4), ValidationReport("t", 4, 1), "h", 0)
+    assert lead_share(plain, in_seg) == 0.5
+    weighted = TrainingData(
+        frame, np.zeros(4), ValidationReport("t", 4, 1), "h", 0, weight=np.array([1.0, 1, 4, 4])
+    )
+    assert lead_share(weighted, in_seg) == pytest.approx(0.2)

@@ -231,7 +231,7 @@ def segment_rows(run: GlobalRun, number: int, key: str) -> SegmentRows:
         y_test=run.data.y[run.split.test][t_mask],
         p_global_test=run.p_test[t_mask],
         contract=contract,
-        weekly=_weekly(run.data, in_seg, run.spec, run.weekly, len(run.data.frame)),
+        weekly=_weekly(run.data, in_seg, run.spec, run.weekly),
     )
 
 
@@ -319,7 +319,7 @@ def own_cutoff(run: GlobalRun, rows: SegmentRows, own: OwnModel) -> SegmentCutof
     contract = (
         rows.contract
         if rows.key in run.segmentation.own_policy
-        else _shared(options.contract, rows.weekly, run.weekly, rows.in_seg, len(run.data.frame))
+        else _shared(options.contract, rows.weekly, run.weekly, lead_share(run.data, rows.in_seg))
     )
     threshold, notes = resolve_threshold(contract, p_calib, rows.weekly, y=y_calib, seed=options.seed)
     bundle = run.make(own.fitted, own.calibrator, threshold, own.edges)
@@ -419,23 +419,31 @@ def _fit_segment(
     return fit_holdout(X, y, fit_rows, valid_rows, enc, options, None), None
 
 
-def _weekly(
-    data: TrainingData, in_seg: np.ndarray, spec: DatasetSpec, weekly: float | None, n_all: int
-) -> float | None:
+def lead_share(data: TrainingData, in_seg: np.ndarray) -> float:
+    """The segment's share of the export's leads: its rows, each counted as the leads it stands for
+    (a sample's rows are weighted)."""
+    weight = data.weight
+    if weight is None:
+        return float(in_seg.sum()) / max(len(in_seg), 1)
+    total = float(weight.sum())
+    return float(weight[in_seg].sum()) / total if total > 0 else 0.0
+
+
+def _weekly(data: TrainingData, in_seg: np.ndarray, spec: DatasetSpec, weekly: float | None) -> float | None:
     """The segment's leads per week (its share of the whole when the span is too short to tell)."""
     own = weekly_volume(data.frame.loc[in_seg], spec.time, weight=data.weight_of(in_seg))
     if own is None and weekly:
-        return weekly * in_seg.sum() / max(n_all, 1)
+        return weekly * lead_share(data, in_seg)
     return own
 
 
 def _shared(
-    contract: CutoffContract, weekly_seg: float | None, weekly: float | None, in_seg: np.ndarray, n_all: int
+    contract: CutoffContract, weekly_seg: float | None, weekly: float | None, share_of_leads: float
 ) -> CutoffContract:
     """The default policy for one segment: a weekly MQL capacity is shared by lead volume."""
     if contract.policy != "mql_capacity" or contract.mql_capacity is None:
         return contract
-    share = (weekly_seg / weekly) if (weekly_seg and weekly) else in_seg.sum() / max(n_all, 1)
+    share = (weekly_seg / weekly) if (weekly_seg and weekly) else share_of_leads
     update: dict[str, Any] = {"mql_capacity": contract.mql_capacity * share}
     if contract.weekly_leads:
         update["weekly_leads"] = contract.weekly_leads * share
