@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+import pyarrow as pa
 
 from leadscore.errors import UserError
 from leadscore.scoring.batch import PART_COLUMNS, SEGMENT_COLUMNS, TIME_COLUMNS, score_output
@@ -20,7 +20,7 @@ from leadscore.scoring.bundle import ModelBundle
 from leadscore.spark.bundles import bundle_of, bundle_payload
 from leadscore.spark.features import declared_frame, is_declared
 from leadscore.spark.session import is_remote, read_table, write_parquet
-from leadscore.spark.tables import arrow_safe, written_counts
+from leadscore.spark.tables import written_counts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -84,18 +84,26 @@ def scored_frame(spark: SparkSession, leads: DataFrame, bundle: ModelBundle, exp
     payload = bundle_payload(spark, bundle)
     routing = bundle.reader.by if bundle.reader is not None else []
     wanted = [c for c in leads.columns if c in {*bundle.fields, bundle.id_column, *routing}]
-    return leads.select(*[f"`{c}`" for c in wanted]).mapInPandas(
-        _score_fn(payload, explain, schema.names), schema
-    )
+    return leads.select(*[f"`{c}`" for c in wanted]).mapInArrow(_score_fn(payload, explain, schema), schema)
 
 
 def _score_fn(
-    payload: Any, explain: int, columns: list[str]
-) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    payload: Any, explain: int, schema: StructType
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Each Arrow batch scored by the single-machine engine: read into pandas as the single-machine
+    reader reads a Parquet table (text as Arrow-backed strings, not a Python object per value), and
+    handed back as Arrow in the scored table's types."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    columns = schema.names
+    arrow_out = to_arrow_schema(schema, timezone="UTC")
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         bundle = bundle_of(payload)
         for batch in batches:
-            yield arrow_safe(score_output(bundle, batch, explain)[columns])
+            scored = score_output(bundle, batch.to_pandas(), explain)[columns]
+            table = pa.Table.from_pandas(scored, preserve_index=False).cast(arrow_out)
+            yield from table.to_batches()
 
     return run
 
