@@ -9,7 +9,10 @@ timed with its peak memory (the Python driver and the JVM sampled separately fro
 
 - the single-machine path (``leadscore features`` and ``leadscore score``, pandas) on the first chunk;
 - the Spark path on that same first chunk (same rows: the ratio against the single machine);
-- the Spark path on every chunk (the driver's memory must stay flat as rows grow).
+- the Spark path on every chunk (the driver's memory must stay flat as rows grow);
+- the floor under any Python engine inside Spark (``--floor``): the first chunk's events, with the
+  columns the synthetic spec's features read, handed to Python workers and back empty
+  (``mapInArrow``), in a warm session, against a count of the same rows in the JVM.
 
 A model is trained first (pandas, on the first chunk's training table) and scores every run.
 """
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,6 +37,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _memory import rss_kb, run_sampled  # noqa: E402
 from leadscore.data.synthetic import GeneratorConfig, generate
+from leadscore.spec import read_columns
 
 TABLES = ("leads", "events", "stage_history")
 
@@ -120,6 +125,7 @@ def main() -> None:
         "--work", type=Path, default=None, help="Keep the data here (default: a temporary folder)."
     )
     ap.add_argument("--keep", action="store_true", help="Reuse data already generated in --work.")
+    ap.add_argument("--floor", action="store_true", help="Also measure handing the events to Python.")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_spark_"))
     data = work / "data"
@@ -207,9 +213,44 @@ def main() -> None:
             ),
         },
     }
+    if args.floor:
+        floor = python_floor(first, args.master)
+        report["floor"] = {**floor, "pandas_features_s": results["pandas_features"]["seconds"]}
     print(json.dumps(report, indent=2))
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def python_floor(first: Path, master: str) -> dict[str, object]:
+    """Seconds to count the first chunk's events in the JVM, and to hand the columns the features
+    read to Python workers and back (nothing computed): no Python engine inside Spark can be faster
+    than the second."""
+    from leadscore.spark.session import spark_session
+    from leadscore.spec import load_spec
+
+    spec = load_spec("synthetic")
+    log = spec.activity
+    assert log is not None
+    session = spark_session(master)
+    events = session.read.parquet(str(first / "events.parquet"))
+    columns = list(dict.fromkeys([log.id, log.time, log.type, *read_columns(spec.declared)]))
+    events = events.select(*[c for c in columns if c in events.columns])
+
+    def timed(job: Callable[[], object]) -> float:
+        job()  # warm: the JVM's first job of a kind pays its compilation
+        start = time.perf_counter()
+        job()
+        return round(time.perf_counter() - start, 2)
+
+    out = {
+        "events": events.count(),
+        "jvm_count_s": timed(lambda: events.count()),
+        "to_python_and_back_s": timed(
+            lambda: events.mapInArrow(lambda it: (b.slice(0, 0) for b in it), events.schema).count()
+        ),
+    }
+    session.stop()
+    return out
 
 
 if __name__ == "__main__":
