@@ -242,7 +242,7 @@ def python_floor(first: Path, master: str) -> dict[str, object]:
         job()
         return round(time.perf_counter() - start, 2)
 
-    out = {
+    out: dict[str, object] = {
         "events": events.count(),
         "jvm_count_s": timed(lambda: events.count()),
         "to_python_and_back_s": timed(
