@@ -73,8 +73,9 @@ def run(name: str, data: Path, spec: str, seed: int, trials: int | None = None) 
 
 
 def hidden_sets(names: list[str]) -> dict[str, tuple[Any, Any, np.ndarray]]:
-    """The exports of ``--hidden``: X Education, and a generated bank-like export (mostly categorical,
-    long tails, placeholders, 11% positive, its call duration a leak, a known truth)."""
+    """The exports of ``--hidden``: X Education, the generated leads table (``synthetic``, a known
+    truth), and a generated bank-like export (mostly categorical, long tails, placeholders, 11%
+    positive, its call duration a leak, a known truth)."""
     import pandas as pd
 
     from leadscore.data.synthetic.flat import bank_like
@@ -89,6 +90,10 @@ def hidden_sets(names: list[str]) -> dict[str, tuple[Any, Any, np.ndarray]]:
             spec,
             (frame[spec.label.column].astype(str) == "1").to_numpy().astype(int),
         )
+    if "synthetic" in names:  # the generated leads table (flat), 60,000 leads with their truth
+        frame = generate(GeneratorConfig(leads=60_000, seed=11))["leads"].to_pandas()
+        spec = load_spec("synthetic")
+        sets["synthetic"] = (frame, spec, frame[spec.label.column].to_numpy().astype(int))
     if "bank" in names:
         frame = bank_like(41_188, 7)
         spec = spec_from_flags("bank", "y", ["yes"], "contact_id", None, ["true_p_sql"])
@@ -195,7 +200,9 @@ def main() -> None:
     )
     parser.add_argument("--hidden", action="store_true", help="X Education split before leadscore sees it")
     parser.add_argument("--no-finalize", action="store_true", help="ship the evaluated model (the old way)")
-    parser.add_argument("--sets", nargs="+", default=["xeducation"], help="--hidden: xeducation and/or bank")
+    parser.add_argument(
+        "--sets", nargs="+", default=["xeducation"], help="--hidden: xeducation, synthetic and/or bank"
+    )
     parser.add_argument(
         "--categories",
         default=None,
