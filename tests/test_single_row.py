@@ -47,6 +47,27 @@ def test_threads_sharing_one_prepared_predictor_each_get_their_own_rows(booster:
     assert np.array_equal(np.array(got), expected)
 
 
+def test_a_booster_stopped_early_is_walked_to_its_best_iteration_as_predict_does() -> None:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(2_000, 4))
+    y = (X[:, 0] + rng.normal(size=2_000) > 0).astype(int)
+    fit = lgb.Dataset(X[:1_500], y[:1_500])
+    stop = lgb.Dataset(X[1_500:], y[1_500:], reference=fit)
+    params = {"objective": "binary", "learning_rate": 0.5, "verbose": -1, "seed": 2}
+    trained = lgb.train(
+        params,
+        fit,
+        200,
+        valid_sets=[stop],
+        callbacks=[lgb.early_stopping(5, verbose=False)],
+        keep_training_booster=True,  # keeps the trees past the best one
+    )
+    assert 0 < trained.best_iteration < trained.current_iteration()
+    for kind in ("raw", "leaf", "contrib"):
+        expected = np.asarray(trained.predict(X[:1], **{KEYWORDS[kind]: True}))
+        assert np.array_equal(predict_one(trained, X[0], kind), expected)
+
+
 def test_a_row_of_the_wrong_width_is_refused(booster: lgb.Booster) -> None:
     with pytest.raises(ValueError, match="expected 5 features, got 4"):
         single_row(booster, "raw")(np.zeros(4))

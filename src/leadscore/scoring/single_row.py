@@ -35,7 +35,11 @@ class SingleRow:
 
     def __init__(self, booster: lgb.Booster, kind: Kind) -> None:
         self.width = booster.num_feature()
-        size = {"raw": 1, "leaf": booster.num_trees(), "contrib": self.width + 1}[kind]
+        # the trees Booster.predict walks by default: up to the best iteration when one is set
+        best = int(booster.best_iteration or 0)
+        iterations = best if best > 0 else booster.current_iteration()
+        trees = iterations * booster.num_model_per_iteration()
+        size = {"raw": 1, "leaf": trees, "contrib": self.width + 1}[kind]
         self._out = np.empty(size, dtype=np.float64)
         self._out_ptr = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
         self._length = ctypes.c_int64()
@@ -46,7 +50,7 @@ class SingleRow:
                 booster._handle,
                 ctypes.c_int(_KINDS[kind]),
                 ctypes.c_int(0),  # from the first iteration
-                ctypes.c_int(-1),  # to the last: the bundle's boosters hold their chosen trees only
+                ctypes.c_int(best if best > 0 else -1),  # how many iterations (-1: all)
                 ctypes.c_int(_FLOAT64),
                 ctypes.c_int32(self.width),
                 basic._c_str("num_threads=1"),
