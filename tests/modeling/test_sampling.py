@@ -191,6 +191,23 @@ def test_a_flat_exports_possible_sqls_are_read_from_its_label_column(tmp_path: P
     assert "every one of its 120 possible SQLs" in drawn.note()
 
 
+def test_a_flat_table_under_a_folder_spec_takes_its_possible_sqls_from_its_label_column(
+    synthetic_dir: Path, tmp_path: Path
+) -> None:
+    """The synthetic spec labels a folder from its status history; its flat leads table alone
+    carries the label as a column, and that column is read."""
+    source = tmp_path / "flat.parquet"
+    leads = pd.read_parquet(synthetic_dir / "leads.parquet")
+    leads.to_parquet(source)
+    (tmp_path / "work").mkdir()
+    drawn = predraw(source, load_spec("synthetic"), 1_000, seed=2, work=tmp_path / "work")
+    assert drawn is not None
+    got = pd.read_parquet(drawn.path)
+    positives = set(leads.loc[leads["sql_within_90d"] == 1, "lead_id"])
+    assert positives and positives <= set(got["lead_id"])
+    assert len(drawn.candidates) == len(positives)
+
+
 def test_validation_and_test_leads_come_from_the_uniform_draw_only() -> None:
     split, y = _split(20_000)
     drawn = np.random.default_rng(4).random(20_000) < 0.5

@@ -126,15 +126,16 @@ def predraw(data: Path, spec: DatasetSpec, size: int, seed: int, work: Path) -> 
 
 def possible_sqls(data: Path, spec: DatasetSpec, tables: dict[Path, str]) -> np.ndarray:
     """The sorted identities of every lead that could be an SQL, read from the label's own columns
-    only: a positive value of the label column, a filled lifecycle date column, or a status history
-    row at one of the label's stages (none: the label comes from elsewhere)."""
+    only: a status history row at one of the label's stages (a folder with its history), else a
+    positive value of the label column or a filled lifecycle date column (a flat table); none when
+    the label comes from elsewhere."""
     label = spec.label
     source = next(iter(tables))
     found: list[np.ndarray] = []
-    if label.stages and spec.stages is not None:
-        history = next((p for p in tables if p.stem == spec.table("stages")), None)
+    history = next((p for p in tables if spec.stages and p.stem == spec.table("stages")), None)
+    if label.stages and spec.stages is not None and history is not None:
         wanted = {s.strip().casefold() for s in label.stages}
-        for batch in record_batches(history, [spec.stages.id, spec.stages.stage]) if history else ():
+        for batch in record_batches(history, [spec.stages.id, spec.stages.stage]):
             frame = batch.to_pandas()
             hit = np.isin(folded_stages(frame[spec.stages.stage]), list(wanted))
             found.append(identities(frame[spec.stages.id][hit]))
