@@ -2,7 +2,7 @@
 ``ModelBundle``, for every lead of a Parquet table (or a folder of a CRM's own tables) inside Spark.
 
 The bundle (its metadata and booster text, a few MB) is broadcast once; each Python worker builds the
-``ModelBundle`` once and reuses it for every Arrow batch of every task it runs (``mapInPandas``).
+``ModelBundle`` once and reuses it for every Arrow batch of every task it runs (``mapInArrow``).
 """
 
 from __future__ import annotations
