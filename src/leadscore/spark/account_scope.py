@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.data.account_scope import activity_of
 from leadscore.data.accounts import accounts_of
@@ -32,13 +33,13 @@ from leadscore.spark.matched import (
     matched_leads,
     owner_of,
 )
-from leadscore.spark.tables import arrow_safe, bucket_count, bucket_of
+from leadscore.spark.tables import arrow_cogroup, bucket_count, bucket_of
 from leadscore.spec import Aggregation, DatasetSpec
 from leadscore.spec.activity import definitions_by_log
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.types import DataType
+    from pyspark.sql.types import DataType, StructType
 
 BUCKET = BUCKETS[1]  # a bucket column of its own: the leads arrive with the account path's
 
@@ -76,9 +77,9 @@ def with_scope(
         accounts,
         lead_side.columns,
         [c for c in event_side.columns if c != BUCKET],
-        schema.names,
+        schema,
     )
-    return lead_side.groupBy(BUCKET).cogroup(event_side.groupBy(BUCKET)).applyInPandas(fn, schema)
+    return lead_side.groupBy(BUCKET).cogroup(event_side.groupBy(BUCKET)).applyInArrow(fn, schema)
 
 
 def _scope_type(d: Aggregation) -> DataType:
@@ -90,24 +91,23 @@ def _scope_type(d: Aggregation) -> DataType:
 
 
 def _bucket_fn(
-    spec_json: str, accounts: pd.DataFrame, lead_cols: list[str], event_cols: list[str], out_cols: list[str]
-) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
+    spec_json: str, accounts: pd.DataFrame, lead_cols: list[str], event_cols: list[str], schema: StructType
+) -> Callable[[pa.Table, pa.Table], pa.Table]:
     """The function each bucket runs in a Python worker: its leads (in export order) with their
-    ``scope: account`` features over the leads and events of the bucket."""
+    ``scope: account`` features over the leads and events of the bucket, handed over as Arrow."""
+    out_cols = schema.names
 
     def run(leads_part: pd.DataFrame, events_part: pd.DataFrame) -> pd.DataFrame:
         spec = DatasetSpec.model_validate(json.loads(spec_json))
-        if leads_part.empty:
-            return pd.DataFrame({c: pd.Series([], dtype=object) for c in out_cols})
         leads = leads_part.sort_values(LEAD_ROW, kind="stable")[lead_cols].reset_index(drop=True)
         events = events_part[event_cols] if len(events_part) else pd.DataFrame({c: [] for c in event_cols})
         values = _values(spec, accounts, leads, events)
         out = pd.concat(
             [leads.drop(columns=[c for c in values.columns if c in leads.columns]), values], axis=1
         )
-        return arrow_safe(out[out_cols])
+        return out[out_cols]
 
-    return run
+    return arrow_cogroup(run, schema)
 
 
 def _values(

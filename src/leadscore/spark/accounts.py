@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.data.account_scope import activity_of
 from leadscore.data.account_table import (
@@ -54,7 +55,7 @@ from leadscore.spark.matched import (
     matched_leads,
 )
 from leadscore.spark.session import write_parquet
-from leadscore.spark.tables import arrow_safe, bucket_count, bucket_of, folder_table, written_counts
+from leadscore.spark.tables import arrow_cogroup, bucket_count, bucket_of, folder_table, written_counts
 from leadscore.spec import DatasetSpec
 
 if TYPE_CHECKING:
@@ -100,9 +101,9 @@ def account_frame(
         b.moments,
         b.leads.columns,
         [c for c in b.events.columns if c != BUCKET],
-        schema.names,
+        schema,
     )
-    return b.leads.groupBy(BUCKET).cogroup(b.events.groupBy(BUCKET)).applyInPandas(fn, schema)
+    return b.leads.groupBy(BUCKET).cogroup(b.events.groupBy(BUCKET)).applyInArrow(fn, schema)
 
 
 def account_scores_frame(
@@ -140,10 +141,10 @@ def account_scores_frame(
         b.moments,
         b.leads.columns,
         [c for c in b.events.columns if c != BUCKET],
-        schema.names,
+        schema,
         (bundle_payload(spark, bundle), explain),
     )
-    return b.leads.groupBy(BUCKET).cogroup(b.events.groupBy(BUCKET)).applyInPandas(fn, schema)
+    return b.leads.groupBy(BUCKET).cogroup(b.events.groupBy(BUCKET)).applyInArrow(fn, schema)
 
 
 def _bucketed(
@@ -323,27 +324,24 @@ def _bucket_fn(
     moments: np.ndarray,
     lead_cols: list[str],
     event_cols: list[str],
-    out_cols: list[str],
+    out: StructType,
     scoring: tuple[Any, int] | None = None,
-) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
+) -> Callable[[pa.Table, pa.Table], pa.Table]:
     """The function each bucket runs in a Python worker (the tables travel with it, pickled once per
     task): the accounts' rows (``labelled``: with their labels), or with ``scoring`` (the bundle's
-    payload, reasons) their scores."""
+    payload, reasons) their scores; handed over as Arrow."""
 
     def run(leads_part: pd.DataFrame, events_part: pd.DataFrame) -> pd.DataFrame:
         spec = DatasetSpec.model_validate(json.loads(spec_json))
-        if leads_part.empty:
-            return pd.DataFrame({c: pd.Series([], dtype=object) for c in out_cols})
         leads = leads_part.sort_values(LEAD_ROW, kind="stable")[lead_cols].drop(columns=[BUCKET])
         events = events_part[event_cols] if len(events_part) else pd.DataFrame({c: [] for c in event_cols})
         frame, activity, rows = _rows(spec, accounts, labelled, moments, leads.reset_index(drop=True), events)
         if scoring is None:
-            return arrow_safe(_global_rows(frame, rows)[out_cols])
+            return _global_rows(frame, rows)
         payload, explain = scoring
-        scores = scores_of(bundle_of(payload), frame, activity, int(moments[0]), explain)
-        return arrow_safe(as_written(scores)[out_cols])
+        return as_written(scores_of(bundle_of(payload), frame, activity, int(moments[0]), explain))
 
-    return run
+    return arrow_cogroup(run, out)
 
 
 __all__ = ["ACCOUNT_ID", "MOMENT", "account_frame"]

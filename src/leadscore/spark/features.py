@@ -30,7 +30,7 @@ from leadscore.errors import UserError
 from leadscore.spark.account_scope import with_scope
 from leadscore.spark.activity import stacked_logs
 from leadscore.spark.session import is_remote, read_table, table_path
-from leadscore.spark.tables import bucket_count, bucket_of, folder_table
+from leadscore.spark.tables import arrow_cogroup, bucket_count, bucket_of, folder_table
 from leadscore.spec import ANY, Aggregation, DatasetSpec, read_columns
 
 if TYPE_CHECKING:
@@ -253,42 +253,21 @@ def _bucket_fn(
     out_schema: StructType,
 ) -> Callable[[pa.Table, pa.Table], pa.Table]:
     """The function each bucket runs in a Python worker: the single-machine engine on its leads
-    (in their order in the export, so a duplicated id keeps its first row's time) and their rows.
-    The bucket arrives and leaves as Arrow tables; text of the side rows arrives dictionary-encoded
-    (pandas categories, as the single-machine reader gives them), not as a Python string per row."""
-    from pyspark.sql.pandas.types import to_arrow_schema
-
+    (in their order in the export, so a duplicated id keeps its first row's time) and their rows,
+    handed over as Arrow (the side rows' text as categories, as the single-machine reader reads it)."""
     out_cols = out_schema.names
-    arrow_out = to_arrow_schema(out_schema, timezone="UTC")
 
-    def run(leads_table: pa.Table, side_table: pa.Table) -> pa.Table:
+    def run(leads_part: pd.DataFrame, side: pd.DataFrame) -> pd.DataFrame:
         spec = _spec(spec_json)
-        if leads_table.num_rows == 0:
-            return arrow_out.empty_table()
-        leads_part = leads_table.to_pandas()
         leads = leads_part.sort_values(ROW, kind="stable")[lead_cols].reset_index(drop=True)
-        side = _as_categories(side_table).to_pandas()
         kind = side[KIND] if KIND in side.columns else pd.Series([], dtype=object)
         if event_cols:
             leads = engagement_from(leads, _rows(side, kind, "e", event_cols), spec)
         if labels:
             leads = labels_from(leads, _rows(side, kind, "s", stage_cols), spec)[0]
-        return pa.Table.from_pandas(leads[out_cols], preserve_index=False).cast(arrow_out)
+        return leads[out_cols]
 
-    return run
-
-
-def _as_categories(table: pa.Table) -> pa.Table:
-    """A table's text columns dictionary-encoded (pandas reads them as categories)."""
-    import pyarrow.compute as pc
-
-    columns = [
-        pc.dictionary_encode(col)
-        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
-        else col
-        for col in table.columns
-    ]
-    return pa.table(columns, names=table.column_names)
+    return arrow_cogroup(run, out_schema, categories=True)
 
 
 def _rows(side: pd.DataFrame, kind: pd.Series, which: str, columns: list[str]) -> pd.DataFrame:

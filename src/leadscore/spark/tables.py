@@ -4,10 +4,12 @@ handed back to the JVM and small tables brought to the driver."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
 
 from leadscore.errors import UserError
 from leadscore.spark.session import read_table, table_path
@@ -15,6 +17,7 @@ from leadscore.spec import DatasetSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 LEADS_PER_BUCKET = 50_000  # a bucket's leads and events are one pandas call in one Python worker
 
@@ -54,6 +57,40 @@ def arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
     if not text:
         return frame
     return frame.astype({c: object for c in text})
+
+
+def arrow_cogroup(
+    run: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame], out: StructType, *, categories: bool = False
+) -> Callable[[pa.Table, pa.Table], pa.Table]:
+    """A bucket's pandas function as ``cogroup().applyInArrow`` runs it: both sides read into pandas
+    from Arrow as the single-machine reader reads Parquet (``categories``: the second side's text
+    dictionary-encoded, pandas categories, as the activity log is read), the result handed back in
+    ``out``'s Arrow types. No Python object per text value on the way in or out."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    arrow_out = to_arrow_schema(out, timezone="UTC")
+    names = out.names
+
+    def wrapped(left: pa.Table, right: pa.Table) -> pa.Table:
+        if left.num_rows == 0:
+            return arrow_out.empty_table()
+        frame = run(left.to_pandas(), (_as_categories(right) if categories else right).to_pandas())
+        return pa.Table.from_pandas(frame[names], preserve_index=False).cast(arrow_out)
+
+    return wrapped
+
+
+def _as_categories(table: pa.Table) -> pa.Table:
+    """A table's text columns dictionary-encoded (pandas reads them as categories)."""
+    import pyarrow.compute as pc
+
+    columns = [
+        pc.dictionary_encode(col)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+        else col
+        for col in table.columns
+    ]
+    return pa.table(columns, names=table.column_names)
 
 
 def on_driver(frame: DataFrame) -> pd.DataFrame:
