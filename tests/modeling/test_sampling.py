@@ -208,6 +208,34 @@ def test_a_flat_table_under_a_folder_spec_takes_its_possible_sqls_from_its_label
     assert len(drawn.candidates) == len(positives)
 
 
+def test_too_many_possible_sqls_are_drawn_in_part_and_weighted_back(tmp_path: Path) -> None:
+    """A fifth of 40,000 leads positive and a sample of 1,000: about 1,000 of the 8,000 SQLs are
+    drawn (a chance of 1,000 / 8,000, above the uniform share of 3,000 / 40,000), each weighted by
+    the inverse of its chance; the uniform part stays the uniform draw."""
+    n = 40_000
+    leads = pd.DataFrame({"id": np.arange(n), "won": np.where(np.arange(n) % 5 == 0, "yes", "no")})
+    source = tmp_path / "leads.parquet"
+    leads.to_parquet(source)
+    spec = load_spec("xeducation").model_copy(
+        update={"id": "id", "time": None, "label": LabelRule(column="won", positive=["yes"], negative=["no"])}
+    )
+    (tmp_path / "work").mkdir()
+    drawn = predraw(source, spec, 1_000, seed=8, work=tmp_path / "work")
+    assert drawn is not None and drawn.share == pytest.approx(0.075)
+    assert drawn.candidate_share == pytest.approx(0.125)
+    got = pd.read_parquet(drawn.path)
+    sqls = (got["won"] == "yes").to_numpy()
+    assert sqls.sum() == pytest.approx(1_000, rel=0.1)
+    assert (~sqls).sum() == pytest.approx(32_000 * 0.075, rel=0.1)
+    uniform = drawn.uniform(got["id"])
+    assert uniform.sum() == pytest.approx(3_000, rel=0.1)
+    assert uniform[sqls].mean() == pytest.approx(0.075 / 0.125, abs=0.05)  # the uniform part of the SQLs
+    weight = drawn.weights(got["id"])
+    assert weight[sqls].sum() == pytest.approx(8_000, rel=0.1)  # the export's SQLs, counted back
+    assert weight.sum() == pytest.approx(n, rel=0.05)
+    assert "12.5% of its 8,000 possible SQLs" in drawn.note()
+
+
 def test_validation_and_test_leads_come_from_the_uniform_draw_only() -> None:
     split, y = _split(20_000)
     drawn = np.random.default_rng(4).random(20_000) < 0.5

@@ -40,12 +40,15 @@ class Bucketed:
     leads: list[int]
 
 
-def lead_hashes(ids: pd.Series, salt: bytes = b"") -> np.ndarray:
-    """CRC-32 of each id's lead key (``salt`` before it), computed once per distinct id; a missing id
-    is the empty key, as everywhere."""
+def lead_hashes(ids: pd.Series, salt: bytes = b"", *, reverse: bool = False) -> np.ndarray:
+    """CRC-32 of each id's lead key (``salt`` before it; ``reverse``: of the key's bytes reversed,
+    ``salt`` after), computed once per distinct id; a missing id is the empty key, as everywhere."""
     codes, uniques = pd.factorize(ids, use_na_sentinel=True)
     keys = lead_keys(pd.Series(uniques, dtype=ids.dtype if len(uniques) else object))
-    per = np.fromiter((zlib.crc32(salt + str(k).encode()) for k in keys), np.int64, len(keys))
+    if reverse:
+        per = np.fromiter((zlib.crc32(str(k).encode()[::-1] + salt) for k in keys), np.int64, len(keys))
+    else:
+        per = np.fromiter((zlib.crc32(salt + str(k).encode()) for k in keys), np.int64, len(keys))
     return np.where(codes >= 0, per[np.maximum(codes, 0)] if len(per) else 0, zlib.crc32(salt))
 
 

@@ -3,10 +3,11 @@ rest, drawn while streaming.
 
 Before anything is read whole, two kinds of leads are drawn:
 
-- **possible SQLs**, every one: a thin read of the columns the label is made of (the label column,
-  the lifecycle date columns, or the status history's lead and stage) finds each lead that could be
-  an SQL (a superset: the label window and the scoring time are not read yet). A rare SQL rate
-  keeps every SQL this way, not a share of them;
+- **possible SQLs**: a thin read of the columns the label is made of (the label column, the
+  lifecycle date columns, or the status history's lead and stage) finds each lead that could be an
+  SQL (a superset: the label window and the scoring time are not read yet). Every one is drawn,
+  up to about N of them (more, and a seeded share of them is drawn: a sample of SQLs alone would
+  leave its non-SQLs no room). A rare SQL rate keeps every SQL this way, not a share of them;
 - **a uniform share** of every lead, about ``PREDRAW`` x N: a lead is drawn when the seeded CRC-32
   of its key falls under the share.
 
@@ -14,7 +15,7 @@ A lead's rows (its events, its stage changes) are kept or left with it, and the 
 same leads. Only their rows are written to a private folder, streamed in record batches; training
 then reads that folder as it reads any other and draws its sample from it (``modeling/sampling.py``).
 Each row stands for as many of the export's leads as its chance to be drawn says: a possible SQL for
-itself, any other lead for 1 / share. The uniform part is marked (``Predrawn.uniform``): the
+itself when all were drawn, any other lead for 1 / share. The uniform part is marked (``Predrawn.uniform``): the
 validation and test leads are taken from it alone, so calibration, the contract's rates and every
 test figure are measured on leads drawn like the export's own; the fit rows use every lead drawn.
 """
@@ -57,13 +58,17 @@ class Predrawn:
     digest: str  # SHA-256 of the export's leads table (the data the run stands for)
     seed: int = 0
     candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # sorted identities
+    candidate_share: float = 1.0  # a possible SQL's chance to be drawn (at least ``share``)
 
     def note(self) -> str:
+        found = f"{len(self.candidates):,} possible SQLs (found by a thin read of the label's columns)"
         whole = (
-            f"; every one of its {len(self.candidates):,} possible SQLs (found by a thin read of the label's "
-            "columns) drawn too, each standing for itself"
-            if len(self.candidates)
-            else ""
+            ""
+            if not len(self.candidates)
+            else f"; every one of its {found} drawn too, each standing for itself"
+            if self.candidate_share >= 1
+            else f"; {self.candidate_share:.1%} of its {found} drawn, each standing for "
+            f"{1 / self.candidate_share:,.2f}"
         )
         return (
             f"--sample: {self.share:.1%} of the export's {self.leads:,} leads drawn uniformly by a seeded "
@@ -75,10 +80,21 @@ class Predrawn:
         """Whether each id's lead is in the uniform part of the draw."""
         return kept(ids, self.share, self.seed)
 
+    def drawn(self, ids: pd.Series) -> np.ndarray:
+        """Whether each id's lead is drawn: under the share by its seeded hash, or, for a possible SQL,
+        under the possible SQLs' larger chance by the same hash (so the uniform part stays exactly
+        the uniform draw, and every chance is known)."""
+        if not len(self.candidates):
+            return self.uniform(ids)
+        hashes = lead_hashes(ids, f"{self.seed}:".encode())
+        chance = np.where(_among(identities(ids), self.candidates), self.candidate_share, self.share)
+        return np.asarray(hashes < chance * 2**32)
+
     def weights(self, ids: pd.Series) -> np.ndarray:
-        """How many of the export's leads each id's row stands for: 1 for a possible SQL (all were
-        drawn), 1 / share for any other lead."""
-        return np.where(_among(identities(ids), self.candidates), 1.0, 1.0 / self.share)
+        """How many of the export's leads each id's row stands for: the inverse of its chance to be
+        drawn (1 for a possible SQL when all of them were drawn, 1 / share for any other lead)."""
+        candidate = _among(identities(ids), self.candidates)
+        return np.where(candidate, 1.0 / self.candidate_share, 1.0 / self.share)
 
 
 def kept(ids: pd.Series, share: float, seed: int) -> np.ndarray:
@@ -87,10 +103,12 @@ def kept(ids: pd.Series, share: float, seed: int) -> np.ndarray:
 
 
 def identities(ids: pd.Series) -> np.ndarray:
-    """A 64-bit identity of each id's lead key (two CRC-32s): how the possible SQLs are remembered
-    without holding their keys as text."""
+    """A 64-bit identity of each id's lead key: how the possible SQLs are remembered without holding
+    their keys as text. Two CRC-32s, of the key and of the key reversed (CRC-32 is linear: two of
+    the key under different prefixes collide together for keys of one length). A rare collision
+    only makes a lead a possible SQL: drawn with that chance and weighted by it, still unbiased."""
     high = lead_hashes(ids, b"lead:").astype(np.uint64)
-    return (high << np.uint64(32)) | lead_hashes(ids, b"key:").astype(np.uint64)
+    return (high << np.uint64(32)) | lead_hashes(ids, b":key", reverse=True).astype(np.uint64)
 
 
 def _among(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -112,7 +130,10 @@ def predraw(data: Path, spec: DatasetSpec, size: int, seed: int, work: Path) -> 
     if leads <= PREDRAW * size:
         return None
     share = PREDRAW * size / leads
-    drawn = Predrawn(work, share, leads, _digest(source), seed, possible_sqls(data, spec, tables))
+    candidates = possible_sqls(data, spec, tables)
+    # at most about ``size`` of them: a sample of SQLs alone would leave its non-SQLs no room
+    candidate_share = max(share, min(1.0, size / len(candidates))) if len(candidates) else 1.0
+    drawn = Predrawn(work, share, leads, _digest(source), seed, candidates, candidate_share)
     folder = is_declared_folder(data, spec) or find_table(data, "leads") is not None
     if not folder:  # a flat table (a file, or a folder of its Parquet parts)
         target = work / f"{source.stem}.parquet"
@@ -195,8 +216,4 @@ def _drawn_table(path: Path, column: str, drawn: Predrawn, target: Path) -> None
     """The rows of ``path`` whose lead is drawn (uniformly, or as a possible SQL), streamed into ``target``."""
     with pq.ParquetWriter(target, table_schema(path)) as writer:
         for batch in record_batches(path):
-            ids = batch.column(column).to_pandas()
-            mask = drawn.uniform(ids)
-            if len(drawn.candidates):
-                mask |= _among(identities(ids), drawn.candidates)
-            writer.write_batch(batch.filter(pa.array(mask)))
+            writer.write_batch(batch.filter(pa.array(drawn.drawn(batch.column(column).to_pandas()))))
