@@ -40,9 +40,9 @@ def _split(n: int, seed: int = 0) -> tuple[Split, np.ndarray]:
 
 def test_every_fit_sql_is_kept_and_each_row_stands_for_the_leads_it_was_drawn_from() -> None:
     split, y = _split(100_000)
-    s = draw_sample(split, y, 20_000, seed=7)
-    assert s is not None
-    assert abs(len(s.rows) - 20_000) < 600  # drawn at rates: about the size asked for
+    s = draw_sample(split, y, 24_000, seed=7)  # the fit SQLs take under half its room: all kept
+    assert s is not None and s.positive_rate == 1
+    assert abs(len(s.rows) - 24_000) < 700  # drawn at rates: about the size asked for
     fit_sqls = split.fit[y[split.fit] == 1]
     assert np.isin(fit_sqls, s.rows).all()
     # the remapped split names the same leads as the original one
@@ -59,6 +59,26 @@ def test_every_fit_sql_is_kept_and_each_row_stands_for_the_leads_it_was_drawn_fr
     assert s.weight.sum() == pytest.approx(len(y), rel=0.02)
     assert (s.weight * ys).sum() == pytest.approx(y.sum(), rel=0.03)
     assert ys[s.split.test].mean() == pytest.approx(y[split.test].mean(), abs=0.01)
+
+
+def test_sqls_that_would_fill_more_than_half_the_sample_are_drawn_in_part_and_weighted_back() -> None:
+    """Half the leads SQLs: every fit SQL kept would leave the sample over its size. They are drawn
+    at a rate too, and the sample stays about the size asked for and counts as the table does."""
+    rng = np.random.default_rng(3)
+    n = 100_000
+    y = (rng.random(n) < 0.5).astype(int)
+    idx = rng.permutation(n)
+    split = Split(np.sort(idx[:60_000]), np.sort(idx[60_000:80_000]), np.sort(idx[80_000:]), "stratified")
+    s = draw_sample(split, y, 20_000, seed=7)
+    assert s is not None and s.positive_rate < 1
+    assert abs(len(s.rows) - 20_000) < 600
+    ys = y[s.rows]
+    fit_w, fit_y = s.weight[s.split.fit], ys[s.split.fit]
+    assert np.allclose(fit_w[fit_y == 1], 1 / s.positive_rate)
+    assert (fit_y == 1).sum() <= (fit_y == 0).sum() * 1.05  # at least as many non-SQLs as SQLs
+    assert s.weight.sum() == pytest.approx(n, rel=0.02)
+    assert (s.weight * ys).sum() == pytest.approx(y.sum(), rel=0.03)
+    assert "1 in " in s.note(n) and "SQLs of the fit rows" in s.note(n)
 
 
 def test_the_same_seed_draws_the_same_sample_and_another_seed_another() -> None:

@@ -1,6 +1,7 @@
 """``train --sample N``: a training table of at most N leads, drawn so that the model stays right.
 
-The booster learns from every SQL of the fit rows and a share of their non-SQLs. The validation
+The booster learns from every SQL of the fit rows (a share of them when they would fill more than
+half the sample) and a share of their non-SQLs. The validation
 and test leads are drawn uniformly, one rate for both: calibration, the cutoff contract's MQL share
 and MQL->SQL rate, and every test metric are then measured on leads like the export's own and stay
 right. Each kept row is weighted by the inverse of its chance to be kept (a fit's non-SQL by the
@@ -39,11 +40,15 @@ class Sample:
     split: Split  # the split, as positions in the kept rows
     negative_rate: float  # the share of the fit rows' non-SQLs kept
     uniform_rate: float  # the share of validation and test leads kept
+    positive_rate: float = 1.0  # the share of the fit rows' SQLs kept (below 1: more than half the room)
 
     def note(self, total: int) -> str:
         kept_negatives = f"1 in {1 / self.negative_rate:,.1f}" if self.negative_rate < 1 else "all"
+        kept_positives = (
+            "every SQL" if self.positive_rate >= 1 else f"1 in {1 / self.positive_rate:,.1f} SQLs"
+        )
         return (
-            f"trained on a sample of {len(self.rows):,} of {total:,} labelled leads (--sample): every SQL "
+            f"trained on a sample of {len(self.rows):,} of {total:,} labelled leads (--sample): {kept_positives} "
             f"of the fit rows and {kept_negatives} of their non-SQLs, weighted back; validation and test "
             f"leads drawn uniformly ({self.uniform_rate:.1%})"
         )
@@ -71,13 +76,18 @@ def draw_sample(
     fit_y = y[split.fit]
     positives = split.fit[fit_y == 1]
     negatives = split.fit[fit_y == 0]
-    room = size - len(valid) - len(test) - len(positives)
+    room = max(size - len(valid) - len(test), 2)
+    # every SQL while they take at most half the room; else a share of them, weighted back
+    positive_rate = min(1.0, (room / 2) / max(len(positives), 1))
+    if positive_rate < 1:
+        positives = positives[rng.random(len(positives)) < positive_rate]
     # at least as many non-SQLs as SQLs: a fit of SQLs alone learns nothing
-    rate = min(1.0, max(room, len(positives), 1) / max(len(negatives), 1))
+    rate = min(1.0, max(room - len(positives), len(positives), 1) / max(len(negatives), 1))
     kept_negatives = negatives[rng.random(len(negatives)) < rate]
     fit = np.sort(np.concatenate([positives, kept_negatives]))
     rows = np.sort(np.concatenate([fit, valid, test]))
     weight = np.ones(len(rows))
+    weight[np.searchsorted(rows, positives)] = 1.0 / positive_rate
     weight[np.searchsorted(rows, kept_negatives)] = 1.0 / rate
     weight[np.searchsorted(rows, np.concatenate([valid, test]))] = 1.0 / uniform
     at = np.searchsorted  # a kept row's position in ``rows``
@@ -85,7 +95,7 @@ def draw_sample(
     for part, idx in (("validation", remapped.valid), ("test", remapped.test)):
         if len(np.unique(y[rows][idx])) < 2:
             raise UserError(f"--sample: the sampled {part} part has only one class; sample more leads")
-    return Sample(rows, weight, remapped, rate, uniform)
+    return Sample(rows, weight, remapped, rate, uniform, positive_rate)
 
 
 def _among(rows: np.ndarray, drawn: np.ndarray | None) -> np.ndarray:
