@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from leadscore.data.predraw import kept, predraw
+from leadscore.data.predraw import Predrawn, kept, predraw
 from leadscore.data.synthetic import write_dataset
 from leadscore.errors import UserError
 from leadscore.modeling.dataset import Split, read_training_data
@@ -191,19 +191,27 @@ def test_an_export_too_big_to_read_is_drawn_while_streaming(synthetic_dir: Path,
     assert (tmp_path / "feedback.parquet").is_symlink()
 
 
-def test_a_flat_exports_possible_sqls_are_read_from_its_label_column(tmp_path: Path) -> None:
-    leads = pd.DataFrame(
-        {"id": [f"L{i}" for i in range(6_000)], "x": np.arange(6_000) % 7, "won": ["no"] * 6_000}
-    )
-    leads.loc[::50, "won"] = " Yes"  # 120 SQLs: the label's own spelling rule (trimmed, case ignored)
+def _predrawn_won(leads: pd.DataFrame, tmp_path: Path, seed: int) -> Predrawn:
+    """A flat Parquet export of ``leads`` (id ``id``, label ``won`` = yes / no) drawn for a sample
+    of 1,000."""
     source = tmp_path / "leads.parquet"
     leads.to_parquet(source)
     spec = load_spec("xeducation").model_copy(
         update={"id": "id", "time": None, "label": LabelRule(column="won", positive=["yes"], negative=["no"])}
     )
     (tmp_path / "work").mkdir()
-    drawn = predraw(source, spec, 1_000, seed=5, work=tmp_path / "work")
-    assert drawn is not None and drawn.path.name == "leads.parquet"
+    drawn = predraw(source, spec, 1_000, seed=seed, work=tmp_path / "work")
+    assert drawn is not None
+    return drawn
+
+
+def test_a_flat_exports_possible_sqls_are_read_from_its_label_column(tmp_path: Path) -> None:
+    leads = pd.DataFrame(
+        {"id": [f"L{i}" for i in range(6_000)], "x": np.arange(6_000) % 7, "won": ["no"] * 6_000}
+    )
+    leads.loc[::50, "won"] = " Yes"  # 120 SQLs: the label's own spelling rule (trimmed, case ignored)
+    drawn = _predrawn_won(leads, tmp_path, seed=5)
+    assert drawn.path.name == "leads.parquet"
     got = pd.read_parquet(drawn.path)
     assert (got["won"] == " Yes").sum() == 120  # every SQL, though the uniform share is a half
     assert drawn.uniform(got["id"]).sum() == pytest.approx(3_000, rel=0.1)
@@ -234,14 +242,8 @@ def test_too_many_possible_sqls_are_drawn_in_part_and_weighted_back(tmp_path: Pa
     the inverse of its chance; the uniform part stays the uniform draw."""
     n = 40_000
     leads = pd.DataFrame({"id": np.arange(n), "won": np.where(np.arange(n) % 5 == 0, "yes", "no")})
-    source = tmp_path / "leads.parquet"
-    leads.to_parquet(source)
-    spec = load_spec("xeducation").model_copy(
-        update={"id": "id", "time": None, "label": LabelRule(column="won", positive=["yes"], negative=["no"])}
-    )
-    (tmp_path / "work").mkdir()
-    drawn = predraw(source, spec, 1_000, seed=8, work=tmp_path / "work")
-    assert drawn is not None and drawn.share == pytest.approx(0.075)
+    drawn = _predrawn_won(leads, tmp_path, seed=8)
+    assert drawn.share == pytest.approx(0.075)
     assert drawn.candidate_share == pytest.approx(0.125)
     got = pd.read_parquet(drawn.path)
     sqls = (got["won"] == "yes").to_numpy()
