@@ -23,6 +23,7 @@ test figure are measured on leads drawn like the export's own; the fit rows use 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -41,8 +42,9 @@ from leadscore.data.buckets import (
 from leadscore.data.folders import is_declared_folder
 from leadscore.data.history import folded_stages
 from leadscore.data.sources import count_rows, find_table, parquet_parts, resolve_leads_path
+from leadscore.data.validate import label_values
 from leadscore.errors import UserError
-from leadscore.spec import DatasetSpec, LabelRule
+from leadscore.spec import DatasetSpec
 
 PREDRAW = 3  # leads drawn per lead of the sample: room for the in-memory draw's rates and checks
 
@@ -86,9 +88,8 @@ class Predrawn:
         the uniform draw, and every chance is known)."""
         if not len(self.candidates):
             return self.uniform(ids)
-        hashes = lead_hashes(ids, f"{self.seed}:".encode())
         chance = np.where(_among(identities(ids), self.candidates), self.candidate_share, self.share)
-        return np.asarray(hashes < chance * 2**32)
+        return kept(ids, chance, self.seed)
 
     def weights(self, ids: pd.Series) -> np.ndarray:
         """How many of the export's leads each id's row stands for: the inverse of its chance to be
@@ -97,9 +98,10 @@ class Predrawn:
         return np.where(candidate, 1.0 / self.candidate_share, 1.0 / self.share)
 
 
-def kept(ids: pd.Series, share: float, seed: int) -> np.ndarray:
-    """Whether each id's lead is drawn: the seeded CRC-32 of its lead key under ``share`` of 2^32."""
-    return np.asarray(lead_hashes(ids, f"{seed}:".encode()) < share * 2**32)
+def kept(ids: pd.Series, share: float | np.ndarray, seed: int) -> np.ndarray:
+    """Whether each id's lead is drawn: the seeded CRC-32 of its lead key under ``share`` of 2^32
+    (``share``: one for all, or each lead's own)."""
+    return np.asarray(lead_hashes(ids, f"{seed}:".encode()) < np.asarray(share) * 2**32)
 
 
 def identities(ids: pd.Series) -> np.ndarray:
@@ -161,22 +163,25 @@ def possible_sqls(data: Path, spec: DatasetSpec, tables: dict[Path, str]) -> np.
             hit = np.isin(folded_stages(frame[spec.stages.stage]), list(wanted))
             found.append(identities(frame[spec.stages.id][hit]))
     else:
-        named = [label.column] if not label.date_columns else list(label.date_columns)
-        present = [c for c in named if c in table_schema(source).names]
-        for batch in record_batches(source, [tables[source], *present]) if present else ():
+        for batch in _label_batches(source, tables[source], spec):
             frame = batch.to_pandas()
-            hit = _possible(frame, present, label)
+            hit = label_values(frame, spec)[0] == 1  # the training label's own rule, on these columns
             found.append(identities(frame[tables[source]][hit]))
     return np.unique(np.concatenate(found)) if found else np.zeros(0, np.uint64)
 
 
-def _possible(frame: pd.DataFrame, columns: list[str], label: LabelRule) -> np.ndarray:
-    """Rows whose label columns could make them SQLs."""
-    if label.date_columns:
-        return np.asarray(frame[columns].notna().any(axis=1))
-    codes, uniques = pd.factorize(frame[columns[0]], use_na_sentinel=True)
-    positive = np.array([label.is_positive(v) for v in uniques] + [False], dtype=bool)
-    return positive[codes]
+def _label_batches(source: Path, id_column: str, spec: DatasetSpec) -> Iterator[pa.RecordBatch]:
+    """The id and the columns a flat table's label is read from (the label column; with lifecycle
+    date columns, those and the scoring time): none when the table holds no label column."""
+    label = spec.label
+    present = set(table_schema(source).names)
+    dated = list(label.date_columns or [])
+    if label.column not in present and not dated:
+        return iter(())
+    wanted = [id_column, *([label.column] if label.column in present else []), *dated]
+    if dated and spec.time:
+        wanted.append(spec.time)
+    return record_batches(source, list(dict.fromkeys(wanted)))
 
 
 def _lead_tables(data: Path, spec: DatasetSpec) -> dict[Path, str] | None:
