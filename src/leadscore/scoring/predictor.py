@@ -19,7 +19,7 @@ from leadscore.scoring.calibrator import Calibrator
 from leadscore.scoring.grades import TreeTables, bands
 from leadscore.scoring.meta import BundleMeta
 from leadscore.scoring.reasons import Phraser, Reason, reason_weights, select_reasons
-from leadscore.scoring.single_row import predict_one
+from leadscore.scoring.single_row import predict
 from leadscore.scoring.time_head import TimeHead
 from leadscore.scoring.treeshap import ShapTables
 from leadscore.scoring.treeshap import build_once as build_shap_tables
@@ -130,9 +130,7 @@ class Predictor:
         return self.encoder.transform(frame)
 
     def raw_score(self, X: np.ndarray) -> np.ndarray:
-        if len(X) == 1:  # one lead (the service): LightGBM's prepared single-row predictor
-            return predict_one(self.booster, X[0], "raw")
-        return np.asarray(self.booster.predict(X, raw_score=True, num_threads=self.num_threads))
+        return predict(self.booster, X, "raw", self.num_threads)
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         return np.clip(self.calibrator.apply(raw), 0.0, 1.0)
@@ -160,11 +158,7 @@ class Predictor:
         tables = self.shap_tables if len(X) >= TABLE_ROWS else None
         if tables is not None:
             return tables.contributions(X), tables.base
-        if len(X) == 1:  # one lead (the service): LightGBM's prepared single-row predictor
-            contrib = predict_one(self.booster, X[0], "contrib")
-        else:
-            threads = num_threads or self.num_threads
-            contrib = np.asarray(self.booster.predict(X, pred_contrib=True, num_threads=threads))
+        contrib = predict(self.booster, X, "contrib", num_threads or self.num_threads)
         contrib = contrib.reshape(X.shape[0], -1)
         base = float(contrib[0, -1]) if len(contrib) else 0.0
         return contrib @ self._group, base
@@ -205,11 +199,7 @@ class Predictor:
         contrib: np.ndarray | None = None
         threads = num_threads or self.num_threads
         if self._trees is not None and explain <= 0:
-            leaves = (
-                predict_one(self.booster, X[0], "leaf")
-                if len(X) == 1
-                else np.asarray(self.booster.predict(X, pred_leaf=True, num_threads=threads))
-            )
+            leaves = predict(self.booster, X, "leaf", threads)
             raw, fit_part, eng_part = self._trees.parts(leaves)
         else:
             contrib, base = self.field_contributions(X, threads)

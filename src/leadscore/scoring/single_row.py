@@ -96,13 +96,20 @@ def single_row(booster: lgb.Booster, kind: Kind) -> SingleRow:
     return held[kind]
 
 
-def predict_one(booster: Any, row: np.ndarray, kind: Kind) -> np.ndarray:
+_KEYWORDS: dict[Kind, str] = {"raw": "raw_score", "leaf": "pred_leaf", "contrib": "pred_contrib"}
+
+
+def predict(booster: Any, X: np.ndarray, kind: Kind, num_threads: int) -> np.ndarray:
+    """``booster.predict(X)`` for ``kind`` as a numpy array; one row of a LightGBM booster (the
+    service's one lead) through its prepared single-row predictor, the same values."""
+    if len(X) == 1 and isinstance(booster, lgb.Booster):
+        return predict_one(booster, X[0], kind)
+    return np.asarray(booster.predict(X, num_threads=num_threads, **{_KEYWORDS[kind]: True}))
+
+
+def predict_one(booster: lgb.Booster, row: np.ndarray, kind: Kind) -> np.ndarray:
     """One row's prediction, shaped as ``Booster.predict`` shapes it for a one-row matrix: (1,) raw
-    score, (1, trees) leaf indexes, (1, features + 1) contributions. A booster that is not a LightGBM
-    one (a test's stand-in) is asked as usual."""
-    if not isinstance(booster, lgb.Booster):
-        keyword = {"raw": "raw_score", "leaf": "pred_leaf", "contrib": "pred_contrib"}[kind]
-        return np.asarray(booster.predict(np.atleast_2d(row), num_threads=1, **{keyword: True}))
+    score, (1, trees) leaf indexes, (1, features + 1) contributions."""
     out = single_row(booster, kind)(row)
     if kind == "raw":
         return out

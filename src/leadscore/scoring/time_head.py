@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from leadscore.scoring.single_row import predict_one
+from leadscore.scoring.single_row import predict
 
 INTERVALS = (0.0, 7.0, 14.0, 30.0, 60.0, 90.0)  # day bounds after the scoring time
 HORIZONS = (7, 30, 90)
@@ -39,12 +39,7 @@ class TimeHead:
         if not self.additive:
             stacked = np.vstack([np.column_stack([X, np.full(n, j, dtype=np.float64)]) for j in range(k)])
             return np.asarray(self.booster.predict(stacked, num_threads=threads)).reshape(k, n).T
-        if n == 1:  # one lead (the service): LightGBM's prepared single-row predictor
-            lead = predict_one(self.booster, np.append(X[0], 0.0), "raw")
-        else:
-            lead = np.asarray(
-                self.booster.predict(np.column_stack([X, np.zeros(n)]), raw_score=True, num_threads=threads)
-            )
+        lead = predict(self.booster, np.column_stack([X, np.zeros(n)]), "raw", threads)
         return 1.0 / (1.0 + np.exp(-(lead[:, None] + self._interval_parts(X.shape[1])[None, :])))
 
     def _interval_parts(self, width: int) -> np.ndarray:
