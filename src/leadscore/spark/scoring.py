@@ -20,7 +20,7 @@ from leadscore.scoring.bundle import ModelBundle
 from leadscore.spark.bundles import bundle_of, bundle_payload
 from leadscore.spark.features import declared_frame, is_declared
 from leadscore.spark.session import is_remote, read_table, write_parquet
-from leadscore.spark.tables import written_counts
+from leadscore.spark.tables import arrow_schema, to_arrow, written_counts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -93,17 +93,12 @@ def _score_fn(
     """Each Arrow batch scored by the single-machine engine: read into pandas as the single-machine
     reader reads a Parquet table (text as Arrow-backed strings, not a Python object per value), and
     handed back as Arrow in the scored table's types."""
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    columns = schema.names
-    arrow_out = to_arrow_schema(schema, timezone="UTC")
+    arrow_out = arrow_schema(schema)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         bundle = bundle_of(payload)
         for batch in batches:
-            scored = score_output(bundle, batch.to_pandas(), explain)[columns]
-            table = pa.Table.from_pandas(scored, preserve_index=False).cast(arrow_out)
-            yield from table.to_batches()
+            yield from to_arrow(score_output(bundle, batch.to_pandas(), explain), arrow_out).to_batches()
 
     return run
 

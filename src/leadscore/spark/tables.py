@@ -66,18 +66,29 @@ def arrow_cogroup(
     from Arrow as the single-machine reader reads Parquet (``categories``: the second side's text
     dictionary-encoded, pandas categories, as the activity log is read), the result handed back in
     ``out``'s Arrow types. No Python object per text value on the way in or out."""
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    arrow_out = to_arrow_schema(out, timezone="UTC")
-    names = out.names
+    schema = arrow_schema(out)
 
     def wrapped(left: pa.Table, right: pa.Table) -> pa.Table:
         if left.num_rows == 0:
-            return arrow_out.empty_table()
-        frame = run(left.to_pandas(), (_as_categories(right) if categories else right).to_pandas())
-        return pa.Table.from_pandas(frame[names], preserve_index=False).cast(arrow_out)
+            return schema.empty_table()
+        return to_arrow(
+            run(left.to_pandas(), (_as_categories(right) if categories else right).to_pandas()), schema
+        )
 
     return wrapped
+
+
+def arrow_schema(out: StructType) -> pa.Schema:
+    """A Spark schema as the Arrow schema a Python worker hands rows back in."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(out, timezone="UTC")
+
+
+def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """A frame's columns of ``schema``, in its types: how a Python worker hands rows back to the JVM
+    (``applyInArrow``, ``mapInArrow``)."""
+    return pa.Table.from_pandas(frame[schema.names], preserve_index=False).cast(schema)
 
 
 def _as_categories(table: pa.Table) -> pa.Table:
