@@ -71,8 +71,8 @@ def draw_sample(
         return None
     rng = np.random.default_rng(seed)
     uniform = min(1.0, size / total)
-    valid = split.valid[(rng.random(len(split.valid)) < uniform) & _among(split.valid, drawn)]
-    test = split.test[(rng.random(len(split.test)) < uniform) & _among(split.test, drawn)]
+    valid = split.valid[(rng.random(len(split.valid)) < uniform) & _uniformly_drawn(split.valid, drawn)]
+    test = split.test[(rng.random(len(split.test)) < uniform) & _uniformly_drawn(split.test, drawn)]
     fit_y = y[split.fit]
     positives = split.fit[fit_y == 1]
     negatives = split.fit[fit_y == 0]
@@ -98,7 +98,7 @@ def draw_sample(
     return Sample(rows, weight, remapped, rate, uniform, positive_rate)
 
 
-def _among(rows: np.ndarray, drawn: np.ndarray | None) -> np.ndarray:
+def _uniformly_drawn(rows: np.ndarray, drawn: np.ndarray | None) -> np.ndarray:
     """Which of ``rows`` were drawn uniformly (all, when no draw came before)."""
     return np.ones(len(rows), dtype=bool) if drawn is None else drawn[rows]
 
