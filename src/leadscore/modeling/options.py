@@ -38,6 +38,7 @@ CAPACITY_TOLERANCE = 0.002
 FAST_GRADES_ROWS = 100_000
 CROSSFIT_MAX_ROWS = 100_000  # up to this many training rows without a time column: cross-fit
 SELECTION_ROWS = 100_000
+SELECTION_STOP_ROWS = 50_000  # the shapes compared stop early on at most this many validation leads
 
 
 @dataclass
