@@ -72,8 +72,21 @@ def name_hint(column: str) -> str | None:
     return None
 
 
-def _oof_auc(values: np.ndarray, y: np.ndarray, categorical: bool, seed: int, folds: int = 5) -> float:
+def _folds(y: np.ndarray, seed: int, folds: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The scan's stratified folds (none with fewer than two of either class): they depend on the
+    labels alone, so every column is encoded on the same ones, drawn once."""
+    n_folds = min(folds, int(np.bincount(y, minlength=2).min()))
+    if n_folds < 2:
+        return []
+    return list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
+def _oof_auc(
+    values: np.ndarray, y: np.ndarray, categorical: bool, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> float:
     """AUC of an out-of-fold target encoding of one column (bins for numbers, levels for categories)."""
+    if not folds:
+        return 0.5
     values = np.asarray(values, dtype=float)
     missing = np.isnan(values)
     if categorical:
@@ -87,10 +100,7 @@ def _oof_auc(values: np.ndarray, y: np.ndarray, categorical: bool, seed: int, fo
     _, codes = np.unique(keys, return_inverse=True)
     encoded = np.zeros(len(y), dtype=float)
     prior = y.mean()
-    n_folds = min(folds, int(np.bincount(y, minlength=2).min()))
-    if n_folds < 2:
-        return 0.5
-    for fit_idx, eval_idx in StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(codes, y):
+    for fit_idx, eval_idx in folds:
         sums = np.bincount(codes[fit_idx], weights=y[fit_idx], minlength=codes.max() + 1)
         counts = np.bincount(codes[fit_idx], minlength=codes.max() + 1)
         rate = (sums + 10 * prior) / (counts + 10)  # smoothed towards the prior
@@ -115,9 +125,10 @@ def single_column_scan(
         idx = np.random.default_rng(seed).choice(len(y), max_rows, replace=False)
         X, y = X[idx], y[idx]
     findings = []
+    folds = _folds(y, seed)
     for name in fields:
         cols = [j for j, src in enumerate(feature_fields) if src == name]
-        auc = max(_oof_auc(X[:, j], y, j in categorical, seed) for j in cols)
+        auc = max(_oof_auc(X[:, j], y, j in categorical, folds) for j in cols)
         hint = name_hint(name)
         finding = LeakageFinding(column=name, single_auc=round(auc, 4), name_hint=hint)
         if auc >= STRONG_AUC:
