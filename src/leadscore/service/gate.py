@@ -1,4 +1,5 @@
-"""The request gate: a pure ASGI layer for request ids, the body limit, API keys, metrics and one log line."""
+"""The request gate: a pure ASGI layer for request ids, the body limit, API keys, metrics and one log
+line; and the fast path of a plain one-lead request."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import orjson
 
 from leadscore.service.auth import ADMIN, REP, key_from_headers
+from leadscore.service.one_lead import SCORE_PATH, plain_explain, score_one_lead
 from leadscore.service.state import ServiceState
 from leadscore.service.telemetry import access_logger
 
@@ -39,6 +41,9 @@ KNOWN_PATHS = frozenset(
     }
 )
 _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# POST /v1/score with a plain query is answered here, without FastAPI's routing, dependencies and
+# exception layers (a fifth of a one-lead answer's time); the same bytes as its route (tested).
+FAST_SCORE = True
 
 
 class Gate:
@@ -94,6 +99,8 @@ class Gate:
                     send_with_id, 413, {"detail": f"request body over {self.state.max_body_bytes} bytes"}
                 )
                 return
+            if path == SCORE_PATH and await self._fast_score(scope, body, rid, send_with_id):
+                return
             sent = False
 
             async def replay() -> Message:
@@ -129,6 +136,19 @@ class Gate:
                     }
                 },
             )
+
+    async def _fast_score(self, scope: Scope, body: bytes, rid: str, send: Send) -> bool:
+        """A plain ``POST /v1/score`` answered here (True); anything else is left to FastAPI (its
+        query checks and error bodies, its 405, its 503 without a model)."""
+        if not FAST_SCORE or scope.get("method") != "POST":
+            return False
+        explain = plain_explain(scope.get("query_string", b""))
+        loaded = self.state.loaded
+        if explain is None or loaded is None:
+            return False
+        code, payload = score_one_lead(self.state, loaded, body, explain, rid)
+        await _send_json(send, code, payload)
+        return True
 
     def _refusal(self, path: str, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
         """Why a request is refused before its body is read (status, error kind, detail), or None."""
@@ -176,10 +196,16 @@ class Gate:
 async def _reply(
     send: Send, status: int, payload: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    body = orjson.dumps(payload)
+    await _send_json(send, status, orjson.dumps(payload), extra)
+
+
+async def _send_json(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A JSON response with the headers Starlette's ``Response`` gives it (length, then type)."""
     headers = [
-        (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
+        (b"content-type", b"application/json"),
         *(extra or []),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})

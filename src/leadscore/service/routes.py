@@ -12,20 +12,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leadscore.errors import UserError
 from leadscore.scoring.account_request import (
-    ACCOUNT_KEY,
     AccountRequestError,
     account_answer,
-    lead_account_answer,
 )
 from leadscore.scoring.segment_keys import segment_rows
-from leadscore.service.answering import answer_leads
 from leadscore.service.auth import key_from_headers
 from leadscore.service.batch_body import Batch, Refused, parse_body
 from leadscore.service.batches import ScorerFailed
 from leadscore.service.decisions import DecisionError, checked_decision, record_decision
 from leadscore.service.deps import ModelDep, StateDep
-from leadscore.service.leads import LeadError
 from leadscore.service.loaded import Loaded
+from leadscore.service.one_lead import count_answers, score_one_lead
 from leadscore.service.responses import JSON
 from leadscore.service.schemas import (
     AccountScoreOut,
@@ -87,49 +84,11 @@ def _parse(body: bytes) -> Any:
         raise HTTPException(status_code=exc.status, detail=exc.detail) from None
 
 
-def _count(state: ServiceState, leads: int, mql: int, p_sql: Any, invalid: int = 0) -> None:
-    metrics = state.metrics
-    metrics.leads.inc(leads)
-    metrics.mql.inc(mql)
-    metrics.scores.observe_many(p_sql)
-    if invalid:
-        metrics.errors.labels(kind="invalid_lead").inc(invalid)
-
-
 @router.post("/v1/score", response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
 async def score_one(request: Request, model: ModelDep, state: StateDep, explain: int = Explain) -> Response:
     """Score one lead: calibrated P(SQL), MQL flag, grade, reasons and the response time to aim for."""
-    body = _parse(await request.body())
-    try:
-        checked = model.checker.check(body)
-    except LeadError as exc:
-        state.metrics.errors.labels(kind="invalid_lead").inc()
-        return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
-    log = state.score_log
-    done = answer_leads(
-        model,
-        [checked],
-        explain=explain,
-        threads=1,
-        trend_threshold=state.trend_threshold,
-        previous=log.previous if log is not None else None,
-        request_id=_request_id(request),
-    )
-    if log is not None and done.rows:
-        log.submit(done.rows)
-    if state.webhooks is not None:
-        state.webhooks.submit(done.alerts)
-    _count(state, 1, done.mql, done.p_sql)
-    answer = done.answers[0]
-    if state.accounts is not None and isinstance(body, dict) and body.get(ACCOUNT_KEY) is not None:
-        try:
-            answer[ACCOUNT_KEY] = lead_account_answer(state.accounts, body, explain)
-        except AccountRequestError as exc:
-            state.metrics.errors.labels(kind="invalid_lead").inc()
-            return JSON({"detail": str(exc), "field": exc.field}, status_code=422)
-        if state.account_log is not None:
-            state.account_log.add(answer[ACCOUNT_KEY])
-    return JSON(answer)
+    status, body = score_one_lead(state, model, await request.body(), explain, _request_id(request))
+    return Response(body, status_code=status, media_type="application/json")
 
 
 ACCOUNT_BODY = {
@@ -211,7 +170,7 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
             state.score_log.submit(part)
     if state.webhooks is not None:
         state.webhooks.submit(batch.alerts)
-    _count(state, batch.leads, batch.mql, batch.p_sql, batch.invalid)
+    count_answers(state, batch.leads, batch.mql, batch.p_sql, batch.invalid)
     return Response(batch.response(), media_type="application/json")
 
 

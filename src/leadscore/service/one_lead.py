@@ -1,0 +1,84 @@
+"""``POST /v1/score``'s answer as a status and JSON bytes: called by its FastAPI route, and by the
+request gate's fast path for a plain request (no query, or ``explain=N``) so that the hottest call
+skips the framework's routing, dependencies and exception layers (docs/performance.md)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from leadscore.scoring.account_request import ACCOUNT_KEY, AccountRequestError, lead_account_answer
+from leadscore.service.answering import answer_leads
+from leadscore.service.batch_body import Refused, parse_body
+from leadscore.service.leads import LeadError
+from leadscore.service.loaded import Loaded
+from leadscore.service.state import ServiceState
+
+SCORE_PATH = "/v1/score"
+EXPLAIN_DEFAULT = 5
+EXPLAIN_MAX = 10  # the route's Query(ge=0, le=10)
+_PLAIN_QUERY = re.compile(rb"^explain=([0-9]{1,2})$")
+
+
+def plain_explain(query: bytes) -> int | None:
+    """The reasons asked for by a query the fast path may answer (none, or one valid ``explain``);
+    None for anything else, which FastAPI answers (its own checks and error bodies)."""
+    if not query:
+        return EXPLAIN_DEFAULT
+    found = _PLAIN_QUERY.match(query)
+    if found is None:
+        return None
+    explain = int(found.group(1))
+    return explain if explain <= EXPLAIN_MAX else None
+
+
+def count_answers(state: ServiceState, leads: int, mql: int, p_sql: Any, invalid: int = 0) -> None:
+    """The scoring metrics of answered leads."""
+    metrics = state.metrics
+    metrics.leads.inc(leads)
+    metrics.mql.inc(mql)
+    metrics.scores.observe_many(p_sql)
+    if invalid:
+        metrics.errors.labels(kind="invalid_lead").inc(invalid)
+
+
+def score_one_lead(
+    state: ServiceState, model: Loaded, raw: bytes, explain: int, request_id: str | None
+) -> tuple[int, bytes]:
+    """One lead's answer (200), or why not (422 naming the field): the status and the JSON body."""
+    try:
+        body = parse_body(raw)
+    except Refused as exc:
+        return exc.status, orjson.dumps({"detail": exc.detail})
+    try:
+        checked = model.checker.check(body)
+    except LeadError as exc:
+        state.metrics.errors.labels(kind="invalid_lead").inc()
+        return 422, orjson.dumps({"detail": str(exc), "field": exc.field})
+    log = state.score_log
+    done = answer_leads(
+        model,
+        [checked],
+        explain=explain,
+        threads=1,
+        trend_threshold=state.trend_threshold,
+        previous=log.previous if log is not None else None,
+        request_id=request_id,
+    )
+    if log is not None and done.rows:
+        log.submit(done.rows)
+    if state.webhooks is not None:
+        state.webhooks.submit(done.alerts)
+    count_answers(state, 1, done.mql, done.p_sql)
+    answer = done.answers[0]
+    if state.accounts is not None and isinstance(body, dict) and body.get(ACCOUNT_KEY) is not None:
+        try:
+            answer[ACCOUNT_KEY] = lead_account_answer(state.accounts, body, explain)
+        except AccountRequestError as exc:
+            state.metrics.errors.labels(kind="invalid_lead").inc()
+            return 422, orjson.dumps({"detail": str(exc), "field": exc.field})
+        if state.account_log is not None:
+            state.account_log.add(answer[ACCOUNT_KEY])
+    return 200, orjson.dumps(answer)
