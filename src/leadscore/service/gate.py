@@ -73,15 +73,7 @@ class Gate:
 
         try:
             if path == "/healthz":  # answered here: never behind scoring work, a body or a key check
-                if scope.get("method") == "GET":
-                    await _reply(send_with_id, 200, {"status": "ok"})
-                elif scope.get("method") == "HEAD":
-                    await send_with_id({"type": "http.response.start", "status": 200, "headers": []})
-                    await send_with_id({"type": "http.response.body", "body": b""})
-                else:
-                    await _reply(
-                        send_with_id, 405, {"detail": "Method Not Allowed"}, [(b"allow", b"GET, HEAD")]
-                    )
+                await _health(scope.get("method"), send_with_id)
                 return
             refusal = self._refusal(path, headers)
             if refusal is not None:
@@ -191,6 +183,17 @@ class Gate:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+async def _health(method: str | None, send: Send) -> None:
+    """``/healthz``: 200 to GET and HEAD, 405 to anything else."""
+    if method == "GET":
+        await _reply(send, 200, {"status": "ok"})
+    elif method == "HEAD":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+    else:
+        await _reply(send, 405, {"detail": "Method Not Allowed"}, [(b"allow", b"GET, HEAD")])
 
 
 async def _reply(
