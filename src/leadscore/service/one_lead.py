@@ -17,8 +17,8 @@ from leadscore.service.loaded import Loaded
 from leadscore.service.state import ServiceState
 
 SCORE_PATH = "/v1/score"
-EXPLAIN_DEFAULT = 5
-EXPLAIN_MAX = 10  # the route's Query(ge=0, le=10)
+EXPLAIN_DEFAULT = 5  # reasons of each sign when the query names none (the routes' Explain)
+EXPLAIN_MAX = 10  # the most the routes' Explain accepts
 _PLAIN_QUERY = re.compile(rb"^explain=([0-9]{1,2})$")
 
 

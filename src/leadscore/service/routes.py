@@ -22,7 +22,7 @@ from leadscore.service.batches import ScorerFailed
 from leadscore.service.decisions import DecisionError, checked_decision, record_decision
 from leadscore.service.deps import ModelDep, StateDep
 from leadscore.service.loaded import Loaded
-from leadscore.service.one_lead import count_answers, score_one_lead
+from leadscore.service.one_lead import EXPLAIN_DEFAULT, EXPLAIN_MAX, SCORE_PATH, count_answers, score_one_lead
 from leadscore.service.responses import JSON
 from leadscore.service.schemas import (
     AccountScoreOut,
@@ -74,7 +74,12 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: ERRORS[401],
     403: {"model": ErrorOut, "description": "a scoring key: administration needs an admin key"},
 }
-Explain = Query(5, ge=0, le=10, description="Top positive and top negative reasons to return (each).")
+Explain = Query(
+    EXPLAIN_DEFAULT,
+    ge=0,
+    le=EXPLAIN_MAX,
+    description="Top positive and top negative reasons to return (each).",
+)
 
 
 def _parse(body: bytes) -> Any:
@@ -84,7 +89,7 @@ def _parse(body: bytes) -> Any:
         raise HTTPException(status_code=exc.status, detail=exc.detail) from None
 
 
-@router.post("/v1/score", response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
+@router.post(SCORE_PATH, response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
 async def score_one(request: Request, model: ModelDep, state: StateDep, explain: int = Explain) -> Response:
     """Score one lead: calibrated P(SQL), MQL flag, grade, reasons and the response time to aim for."""
     status, body = score_one_lead(state, model, await request.body(), explain, _request_id(request))
