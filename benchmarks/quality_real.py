@@ -72,10 +72,13 @@ def run(name: str, data: Path, spec: str, seed: int, trials: int | None = None) 
     return row
 
 
-def hidden_sets(names: list[str]) -> dict[str, tuple[Any, Any, np.ndarray]]:
+def hidden_sets(
+    names: list[str], placeholders: list[str] | None = None
+) -> dict[str, tuple[Any, Any, np.ndarray]]:
     """The exports of ``--hidden``: X Education, the generated leads table (``synthetic``, a known
     truth), and a generated bank-like export (mostly categorical, long tails, placeholders, 11%
-    positive, its call duration a leak, a known truth)."""
+    positive, its call duration a leak, a known truth). ``placeholders``: X Education's spec read
+    with these placeholders instead of its own (an A/B of what is read as missing)."""
     import pandas as pd
 
     from leadscore.data.synthetic.flat import bank_like
@@ -84,6 +87,8 @@ def hidden_sets(names: list[str]) -> dict[str, tuple[Any, Any, np.ndarray]]:
     sets: dict[str, tuple[Any, Any, np.ndarray]] = {}
     if "xeducation" in names and XEDUCATION.is_file():
         spec = load_spec("xeducation")
+        if placeholders is not None:
+            spec = spec.model_copy(update={"placeholders": placeholders})
         frame = pd.read_csv(XEDUCATION)
         sets["xeducation"] = (
             frame,
@@ -209,6 +214,12 @@ def main() -> None:
         help="the encoder's category pooling as MAX,MIN_COUNT (an A/B of the default 40 and 0.2%% of rows)",
     )
     parser.add_argument("--final-rounds", type=float, default=None, help="A/B of boosters.FINAL_ROUNDS")
+    parser.add_argument(
+        "--placeholders",
+        default=None,
+        help="--hidden: X Education's placeholders as a comma-separated list, e.g. 'N/A,NA,' keeps "
+        "'Select' as a category (an A/B of the spec's own)",
+    )
     args = parser.parse_args()
     if args.final_rounds:
         from leadscore.modeling import boosters
@@ -217,7 +228,8 @@ def main() -> None:
     if args.categories:
         pool(*(int(v) for v in args.categories.split(",")))
     if args.hidden:
-        for name, (frame, spec, y) in hidden_sets(args.sets).items():
+        placeholders = None if args.placeholders is None else args.placeholders.split(",")
+        for name, (frame, spec, y) in hidden_sets(args.sets, placeholders).items():
             rows_ = [
                 hidden(frame, spec, y, seed, not args.no_finalize, args.search_trials) for seed in args.seeds
             ]
