@@ -5,7 +5,6 @@ skips the framework's routing, dependencies and exception layers (docs/performan
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import orjson
 
@@ -32,16 +31,6 @@ def plain_explain(query: bytes) -> int | None:
         return None
     explain = int(found.group(1))
     return explain if explain <= EXPLAIN_MAX else None
-
-
-def count_answers(state: ServiceState, leads: int, mql: int, p_sql: Any, invalid: int = 0) -> None:
-    """The scoring metrics of answered leads."""
-    metrics = state.metrics
-    metrics.leads.inc(leads)
-    metrics.mql.inc(mql)
-    metrics.scores.observe_many(p_sql)
-    if invalid:
-        metrics.errors.labels(kind="invalid_lead").inc(invalid)
 
 
 def score_one_lead(
@@ -71,7 +60,7 @@ def score_one_lead(
         log.submit(done.rows)
     if state.webhooks is not None:
         state.webhooks.submit(done.alerts)
-    count_answers(state, 1, done.mql, done.p_sql)
+    state.metrics.count_answers(1, done.mql, done.p_sql)
     answer = done.answers[0]
     if state.accounts is not None and isinstance(body, dict) and body.get(ACCOUNT_KEY) is not None:
         try:

@@ -22,7 +22,7 @@ from leadscore.service.batches import ScorerFailed
 from leadscore.service.decisions import DecisionError, checked_decision, record_decision
 from leadscore.service.deps import ModelDep, StateDep
 from leadscore.service.loaded import Loaded
-from leadscore.service.one_lead import EXPLAIN_DEFAULT, EXPLAIN_MAX, SCORE_PATH, count_answers, score_one_lead
+from leadscore.service.one_lead import EXPLAIN_DEFAULT, EXPLAIN_MAX, SCORE_PATH, score_one_lead
 from leadscore.service.responses import JSON
 from leadscore.service.schemas import (
     AccountScoreOut,
@@ -175,7 +175,7 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
             state.score_log.submit(part)
     if state.webhooks is not None:
         state.webhooks.submit(batch.alerts)
-    count_answers(state, batch.leads, batch.mql, batch.p_sql, batch.invalid)
+    state.metrics.count_answers(batch.leads, batch.mql, batch.p_sql, batch.invalid)
     return Response(batch.response(), media_type="application/json")
 
 

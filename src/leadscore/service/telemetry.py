@@ -57,6 +57,14 @@ class Metrics:
             registry=self.registry,
         )
 
+    def count_answers(self, leads: int, mql: int, p_sql: Any, invalid: int = 0) -> None:
+        """The scoring figures of answered leads (one lead or a batch)."""
+        self.leads.inc(leads)
+        self.mql.inc(mql)
+        self.scores.observe_many(p_sql)
+        if invalid:
+            self.errors.labels(kind="invalid_lead").inc(invalid)
+
 
 class ScoreHistogram(Collector):
     """A Prometheus histogram observed a batch at a time (one numpy pass for 1,000 scores instead of
