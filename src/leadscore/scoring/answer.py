@@ -199,6 +199,7 @@ def log_rows(
     scored_at: datetime | None = None,
     shown: Sequence[str] = (),
     source_field: str | None = None,
+    inputs: Sequence[str] | None = None,
 ) -> list[ScoreRow]:
     """Log rows for answers (same order as the leads' records), made by name (``ScoreRow``, a tuple
     in ``SCORE_COLUMNS`` order: how rows travel to the writer and into the driver): ids, scores and
@@ -207,20 +208,16 @@ def log_rows(
 
     The model's fields are picked by one ``itemgetter`` (docs/performance.md). What the pages read
     rides along for ``latest_scores`` only: the top reasons' texts, segment, respond-within, and the
-    ``shown`` (the spec's display) and ``source_field`` values as sent."""
+    ``shown`` (the spec's display) and ``source_field`` values as sent. ``inputs``: the records'
+    ``log_inputs``, when they were made already (the one-lead path needs them before it answers)."""
     when = scored_at or now_utc()
     model_name = str(model_name)
-    names = tuple(fields)
-    pick = _picker(names)
+    if inputs is None:
+        inputs = log_inputs(records, fields)
     dumps = orjson.dumps
     out = []
     make = functools.partial(tuple.__new__, ScoreRow)  # positional, without NamedTuple's keyword call
-    for answer, record in zip(answers, records, strict=True):
-        values = pick(record)
-        if set(map(type, values)) <= _PLAIN:  # NaN floats are null in both ways
-            inputs = dumps(dict(zip(names, values, strict=True)))
-        else:
-            inputs = dumps({f: plain_value(v) for f, v in zip(names, values, strict=True)})
+    for answer, record, logged in zip(answers, records, inputs, strict=True):
         reasons = answer.get("reasons") or {}
         positive = reasons.get("positive", ())
         fit, engagement = answer.get("fit"), answer.get("engagement")
@@ -241,7 +238,7 @@ def log_rows(
                     dumps(
                         [r["field"] for side in ("positive", "negative") for r in reasons.get(side, ())]
                     ).decode(),
-                    inputs.decode(),
+                    logged,
                     request_id,
                     source,
                     dumps([r.get("text") for r in positive[:3]]).decode(),  # top_reasons
@@ -253,6 +250,22 @@ def log_rows(
                 )
             )
         )
+    return out
+
+
+def log_inputs(records: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> list[str]:
+    """Each record's values of the model's fields as the score log keeps them (``inputs``, JSON
+    text): what the next answer for the lead compares itself with (``changes``)."""
+    names = tuple(fields)
+    pick = _picker(names)
+    dumps = orjson.dumps
+    out = []
+    for record in records:
+        values = pick(record)
+        if set(map(type, values)) <= _PLAIN:  # NaN floats are null in both ways
+            out.append(dumps(dict(zip(names, values, strict=True))).decode())
+        else:
+            out.append(dumps({f: plain_value(v) for f, v in zip(names, values, strict=True)}).decode())
     return out
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from leadscore.scoring.answer import log_rows, trend_fields
+from leadscore.features.values import lead_key
+from leadscore.scoring.answer import log_inputs, log_rows, trend_fields
 from leadscore.scoring.changes import score_changes
 from leadscore.service.alerts import alerts_of
 from leadscore.service.leads import CheckedLead
@@ -23,15 +25,50 @@ from leadscore.store.writer import PackedRows
 PreviousLookup = Callable[[list[str]], Mapping[str, Previous]]  # lead keys -> their last logged answers
 
 
+@dataclass(frozen=True)
+class LogParts:
+    """What an answer's score-log row is made of beyond the answer itself, kept so that the row can
+    be made after the answer is sent (the one-lead path) or at once (a batch scorer)."""
+
+    records: list[dict[str, Any]]
+    inputs: list[str]  # each record's model fields as logged (JSON text), made before answering
+    model_name: str
+    fields: tuple[str, ...]
+    request_id: str | None
+    scored_at: datetime
+    shown: tuple[str, ...]
+    source_field: str | None
+
+
 @dataclass
 class Answered:
-    """Leads answered: each answer, the log rows (when logged), and the figures for the metrics."""
+    """Leads answered: each answer, what their log rows are made of (when logged), and the figures for the metrics."""
 
     answers: list[dict[str, Any]]
-    rows: PackedRows | None
+    logged: LogParts | None
     p_sql: np.ndarray
     mql: int
     alerts: list[Event] = field(default_factory=list)  # leads that became MQLs (the score log is on)
+
+    def log_rows(self) -> PackedRows | None:
+        """The answers' score-log rows, packed for the writer (None: the score log is off)."""
+        parts = self.logged
+        if parts is None:
+            return None
+        return PackedRows.from_rows(
+            log_rows(
+                self.answers,
+                parts.records,
+                model_name=parts.model_name,
+                fields=parts.fields,
+                source="api",
+                request_id=parts.request_id,
+                scored_at=parts.scored_at,
+                shown=parts.shown,
+                source_field=parts.source_field,
+                inputs=parts.inputs,
+            )
+        )
 
 
 def answer_leads(
@@ -45,45 +82,41 @@ def answer_leads(
     request_id: str | None = None,
 ) -> Answered:
     """Checked leads scored together. With ``previous`` (the score log is on) each answer gains the
-    lead's previous logged answer and trend, and a log row is made for it; without, they are null."""
+    lead's previous logged answer, trend and changes, and what its log row is made of (the row
+    itself is made by ``Answered.log_rows``); without, they are null."""
     records = [c.record for c in leads]
     bundle = model.bundle
     answers, scored = bundle.answers(
         records, explain=explain, warnings=[c.warnings for c in leads], num_threads=threads
     )
-    rows = None
-    alerts: list[Event] = []
-    if previous is not None:
-        rows = PackedRows.from_rows(
-            log_rows(
-                answers,
-                records,
-                model_name=bundle.name,
-                fields=bundle.fields,
-                source="api",
-                request_id=request_id,
-                shown=bundle.spec.display,
-                source_field=bundle.spec.source,
-            )
-        )
-        keys = [logged.lead_id for logged in rows.answers]
-        found = previous(keys)
-        for answer, key in zip(answers, keys, strict=True):
-            answer.update(trend_fields(answer, found.get(key), trend_threshold))
-        befores = [p.inputs if (p := found.get(key)) is not None else None for key in keys]
-        # the same fields as logged last time (the CRM sent the lead again): nothing to compare
-        same = [b is not None and b == logged.inputs for b, logged in zip(befores, rows.answers, strict=True)]
-        moved = score_changes(
-            bundle,
-            records,
-            [None if s else b for b, s in zip(befores, same, strict=True)],
-            encoded=scored.inputs,
-        )
-        for answer, changes, unchanged in zip(answers, moved, same, strict=True):
-            answer["changes"] = [] if unchanged else changes
-        alerts = alerts_of(answers, now_utc())
-    else:
+    p_sql, mql = np.asarray(scored.p_sql, dtype=float), int(scored.mql.sum())
+    if previous is None:
         for answer in answers:
             answer.update(trend_fields(answer, None, trend_threshold))
             answer["changes"] = None
-    return Answered(answers, rows, np.asarray(scored.p_sql, dtype=float), int(scored.mql.sum()), alerts)
+        return Answered(answers, None, p_sql, mql)
+    now = now_utc()
+    inputs = log_inputs(records, bundle.fields)
+    keys = [lead_key(answer.get("lead_id")) for answer in answers]
+    found = previous(keys)
+    for answer, key in zip(answers, keys, strict=True):
+        answer.update(trend_fields(answer, found.get(key), trend_threshold))
+    befores = [p.inputs if (p := found.get(key)) is not None else None for key in keys]
+    # the same fields as logged last time (the CRM sent the lead again): nothing to compare
+    same = [b is not None and b == logged for b, logged in zip(befores, inputs, strict=True)]
+    moved = score_changes(
+        bundle, records, [None if s else b for b, s in zip(befores, same, strict=True)], encoded=scored.inputs
+    )
+    for answer, changes, unchanged in zip(answers, moved, same, strict=True):
+        answer["changes"] = [] if unchanged else changes
+    parts = LogParts(
+        records,
+        inputs,
+        str(bundle.name),
+        tuple(bundle.fields),
+        request_id,
+        now,
+        tuple(bundle.spec.display),
+        bundle.spec.source,
+    )
+    return Answered(answers, parts, p_sql, mql, alerts_of(answers, now))

@@ -122,7 +122,8 @@ def score_batch_body(
         )
         for (i, _), answer in zip(good, done.answers, strict=True):
             results[i] = answer
-        rows = None if done.rows is None else [done.rows]
+        packed = done.log_rows()
+        rows = None if packed is None else [packed]
         p_sql, mql, alerts = done.p_sql, done.mql, done.alerts
     elif previous is not None:
         rows = []

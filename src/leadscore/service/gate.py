@@ -64,12 +64,15 @@ class Gate:
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         rid = given if _RID.match(given) else uuid.uuid4().hex
         status = [500]
+        sent_at = [0.0]  # when the response's last byte was handed to the server (0: not yet)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                sent_at[0] = time.perf_counter()
 
         try:
             if path == "/healthz":  # answered here: never behind scoring work, a body or a key check
@@ -109,7 +112,9 @@ class Gate:
             self.log.exception("internal error", extra={"fields": {"request_id": rid, "path": path}})
             raise
         finally:
-            elapsed = time.perf_counter() - start
+            # the latency the CRM sees: up to the answer's last byte, not the work done after it
+            # (the score log's row, webhooks: docs/performance.md)
+            elapsed = (sent_at[0] or time.perf_counter()) - start
             label = path if path in KNOWN_PATHS else "other"
             metrics = self.state.metrics
             metrics.requests.labels(path=label, status=str(status[0])).inc()
@@ -138,8 +143,9 @@ class Gate:
         loaded = self.state.loaded
         if explain is None or loaded is None:
             return False
-        code, payload = score_one_lead(self.state, loaded, body, explain, rid)
-        await _send_json(send, code, payload)
+        answer = score_one_lead(self.state, loaded, body, explain, rid)
+        await _send_json(send, answer.status, answer.body)
+        answer.after()  # the score log's row and the metrics, once the answer is on its way
         return True
 
     def _refusal(self, path: str, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:

@@ -4,12 +4,15 @@ skips the framework's routing, dependencies and exception layers (docs/performan
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
+from typing import NamedTuple
 
 import orjson
 
 from leadscore.scoring.account_request import ACCOUNT_KEY, AccountRequestError, lead_account_answer
-from leadscore.service.answering import answer_leads
+from leadscore.service.answering import Answered, answer_leads
 from leadscore.service.batch_body import Refused, parse_body
 from leadscore.service.leads import LeadError
 from leadscore.service.loaded import Loaded
@@ -33,19 +36,33 @@ def plain_explain(query: bytes) -> int | None:
     return explain if explain <= EXPLAIN_MAX else None
 
 
+def _nothing() -> None:
+    """Nothing left to do once the answer is sent (a refused lead)."""
+
+
+class OneAnswer(NamedTuple):
+    """One lead's answer: the status and JSON body to send, and what is done once they are sent
+    (``after``: the score log's row made and queued, webhooks, the scoring metrics)."""
+
+    status: int
+    body: bytes
+    after: Callable[[], None] = _nothing
+
+
 def score_one_lead(
     state: ServiceState, model: Loaded, raw: bytes, explain: int, request_id: str | None
-) -> tuple[int, bytes]:
-    """One lead's answer (200), or why not (422 naming the field): the status and the JSON body."""
+) -> OneAnswer:
+    """One lead's answer (200), or why not (422 naming the field). The caller sends it, then calls
+    its ``after``: the score log's row is not made on the way to the CRM (docs/performance.md)."""
     try:
         body = parse_body(raw)
     except Refused as exc:
-        return exc.status, orjson.dumps({"detail": exc.detail})
+        return OneAnswer(exc.status, orjson.dumps({"detail": exc.detail}))
     try:
         checked = model.checker.check(body)
     except LeadError as exc:
         state.metrics.errors.labels(kind="invalid_lead").inc()
-        return 422, orjson.dumps({"detail": str(exc), "field": exc.field})
+        return OneAnswer(422, orjson.dumps({"detail": str(exc), "field": exc.field}))
     log = state.score_log
     done = answer_leads(
         model,
@@ -56,18 +73,26 @@ def score_one_lead(
         previous=log.previous if log is not None else None,
         request_id=request_id,
     )
-    if log is not None and done.rows:
-        log.submit(done.rows)
-    if state.webhooks is not None:
-        state.webhooks.submit(done.alerts)
-    state.metrics.count_answers(1, done.mql, done.p_sql)
     answer = done.answers[0]
     if state.accounts is not None and isinstance(body, dict) and body.get(ACCOUNT_KEY) is not None:
         try:
             answer[ACCOUNT_KEY] = lead_account_answer(state.accounts, body, explain)
         except AccountRequestError as exc:
             state.metrics.errors.labels(kind="invalid_lead").inc()
-            return 422, orjson.dumps({"detail": str(exc), "field": exc.field})
+            return OneAnswer(422, orjson.dumps({"detail": str(exc), "field": exc.field}))
         if state.account_log is not None:
             state.account_log.add(answer[ACCOUNT_KEY])
-    return 200, orjson.dumps(answer)
+    return OneAnswer(200, orjson.dumps(answer), functools.partial(_after, state, done))
+
+
+def _after(state: ServiceState, done: Answered) -> None:
+    """Once the answer is sent: its log row made and queued, its alerts handed to the webhooks, and
+    the scoring figures counted."""
+    log = state.score_log
+    if log is not None:
+        rows = done.log_rows()
+        if rows is not None:
+            log.submit(rows)
+    if state.webhooks is not None:
+        state.webhooks.submit(done.alerts)
+    state.metrics.count_answers(1, done.mql, done.p_sql)

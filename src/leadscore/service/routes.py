@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.background import BackgroundTask
 
 from leadscore.errors import UserError
 from leadscore.scoring.account_request import (
@@ -92,8 +95,10 @@ def _parse(body: bytes) -> Any:
 @router.post(SCORE_PATH, response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
 async def score_one(request: Request, model: ModelDep, state: StateDep, explain: int = Explain) -> Response:
     """Score one lead: calibrated P(SQL), MQL flag, grade, reasons and the response time to aim for."""
-    status, body = score_one_lead(state, model, await request.body(), explain, _request_id(request))
-    return Response(body, status_code=status, media_type="application/json")
+    answer = score_one_lead(state, model, await request.body(), explain, _request_id(request))
+    return Response(
+        answer.body, status_code=answer.status, media_type="application/json", background=later(answer.after)
+    )
 
 
 ACCOUNT_BODY = {
@@ -170,13 +175,31 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
         return JSON({"detail": exc.detail}, status_code=exc.status)
     finally:
         state.end_batch()
+    return Response(
+        batch.response(), media_type="application/json", background=later(partial(_after_batch, state, batch))
+    )
+
+
+def _after_batch(state: ServiceState, batch: Batch) -> None:
+    """Once a batch's answer is sent: its log rows queued, its alerts handed to the webhooks, and
+    the scoring figures counted."""
     if state.score_log is not None and batch.rows:
         for part in batch.rows:
             state.score_log.submit(part)
     if state.webhooks is not None:
         state.webhooks.submit(batch.alerts)
     state.metrics.count_answers(batch.leads, batch.mql, batch.p_sql, batch.invalid)
-    return Response(batch.response(), media_type="application/json")
+
+
+def later(work: Callable[[], None]) -> BackgroundTask:
+    """``work`` run once the response is sent, on the event loop in the request's own task: no
+    thread hop, and nothing else runs between the answer and it (the next answer for the same
+    lead finds the row queued)."""
+
+    async def run() -> None:
+        work()
+
+    return BackgroundTask(run)
 
 
 async def _score_elsewhere(
