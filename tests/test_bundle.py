@@ -170,6 +170,30 @@ def test_the_apis_reasons_made_in_one_pass_are_the_phrased_reasons(bundle: Model
     assert [a["reasons"] for a in answers] == [reasons_dict(r) for r in scored.reasons[:200]]
 
 
+def test_one_leads_reasons_are_picked_as_in_a_batch(bundle: ModelBundle) -> None:
+    """The one-lead path sorts in Python: the same reasons, order and weights as the matrix path,
+    with ties, weights at the threshold, zeros, negative zeros and missing weights."""
+    from leadscore.scoring.reasons import _chosen, _picks
+
+    records = make_leads(300, 79).to_dict(orient="records")
+    real = bundle.score_matrix(bundle.encode(pd.DataFrame(records)), explain=5, records=records).weights
+    assert real is not None
+    rng = np.random.default_rng(1)
+    crafted = rng.choice(
+        [0.0, -0.0, 0.0499, 0.05, -0.05, -0.0501, 1.5, 1.5, -1.5, np.nan, np.inf], size=(300, 9)
+    )
+    for weights in (real, crafted):
+        for k in (1, 3, 5, weights.shape[1]):
+            chosen, picked, valid = _chosen(weights, k)
+            for i in range(len(weights)):
+                expected = [
+                    (at >= k, j, w)
+                    for at, (j, w, ok) in enumerate(zip(chosen[i], picked[i], valid[i], strict=True))
+                    if ok
+                ]
+                assert _picks(weights[i : i + 1], k) == [expected]
+
+
 def test_a_field_the_lead_does_not_give_is_unknown_not_an_observed_absence(bundle: ModelBundle) -> None:
     """A missing value is phrased as not given (the spec's own 'missing' template where it has one),
     never as "No ... on record" next to activity the lead shows."""
