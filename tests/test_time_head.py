@@ -14,6 +14,8 @@ from leadscore.scoring.bundle_files import CHECKSUM_FILE, TIME_BOOSTER
 from leadscore.scoring.time_head import TimeHead
 from tests.helpers import Trained, make_leads
 
+HEAD = ("p_sql_7d", "p_sql_30d", "expected_days_to_sql")
+
 
 def test_a_folder_with_a_status_history_trains_a_time_head_kept_in_the_bundle(
     trained: Trained, tmp_path: Path
@@ -41,6 +43,9 @@ def test_answers_and_batch_scores_say_when_not_only_whether(trained: Trained) ->
         assert 0 <= a["p_sql_7d"] <= a["p_sql_30d"] <= 1
         days = a["expected_days_to_sql"]
         assert days == "over 90" or 0 <= days <= 90
+    for record, a in zip(records[:40], answers, strict=False):  # one lead: the same as in a batch
+        alone = bundle.answers([record], explain=1)[0][0]
+        assert [alone[k] for k in HEAD] == [a[k] for k in HEAD]
     table = score_output(bundle, leads)
     assert list(table.columns[-3:]) == ["p_sql_7d", "p_sql_30d", "expected_days_to_sql"]
     assert table["p_sql_7d"].tolist() == [a["p_sql_7d"] for a in answers]

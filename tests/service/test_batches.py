@@ -270,10 +270,13 @@ def test_parts_of_a_batch_join_as_the_whole(trained: Trained) -> None:
         assert _logged(joined.rows) == _logged(whole.rows)
 
 
-def test_the_score_histogram_reads_as_prometheus_own() -> None:
-    values = np.concatenate([np.linspace(0, 1, 101), [0.05, 0.1, 0.95, 1.0, np.nan]])
+@pytest.mark.parametrize("one_at_a_time", [False, True], ids=["a-batch", "one-lead-each"])
+def test_the_score_histogram_reads_as_prometheus_own(one_at_a_time: bool) -> None:
+    values = np.concatenate([np.linspace(0, 1, 101), [0.05, 0.1, 0.95, 1.0, np.nan, -0.0, 1e-300]])
     ours, theirs = CollectorRegistry(), CollectorRegistry()
-    ScoreHistogram("p", "P(SQL)", SCORE_BUCKETS, ours).observe_many(values)
+    histogram = ScoreHistogram("p", "P(SQL)", SCORE_BUCKETS, ours)
+    for part in np.split(values, len(values)) if one_at_a_time else [values]:
+        histogram.observe_many(part)
     reference = Histogram("p", "P(SQL)", buckets=SCORE_BUCKETS, registry=theirs)
     for v in values[~np.isnan(values)]:
         reference.observe(float(v))

@@ -11,12 +11,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 
-from leadscore.scoring.single_row import predict
+from leadscore.scoring.single_row import predict, predict_one
 
 INTERVALS = (0.0, 7.0, 14.0, 30.0, 60.0, 90.0)  # day bounds after the scoring time
 HORIZONS = (7, 30, 90)
+_SHOWN = [INTERVALS.index(7.0) - 1, INTERVALS.index(30.0) - 1]  # the answer's horizons' columns
 OVER = "over 90"  # expected_days_to_sql when P(SQL within 90 days) stays below one half
 
 
@@ -39,7 +41,12 @@ class TimeHead:
         if not self.additive:
             stacked = np.vstack([np.column_stack([X, np.full(n, j, dtype=np.float64)]) for j in range(k)])
             return np.asarray(self.booster.predict(stacked, num_threads=threads)).reshape(k, n).T
-        lead = predict(self.booster, np.column_stack([X, np.zeros(n)]), "raw", threads)
+        if n == 1 and isinstance(self.booster, lgb.Booster):  # one lead: no matrix built around it
+            row = np.zeros(X.shape[1] + 1)
+            row[:-1] = X[0]
+            lead = predict_one(self.booster, row, "raw")
+        else:
+            lead = predict(self.booster, np.column_stack([X, np.zeros(n)]), "raw", threads)
         return 1.0 / (1.0 + np.exp(-(lead[:, None] + self._interval_parts(X.shape[1])[None, :])))
 
     def _interval_parts(self, width: int) -> np.ndarray:
@@ -68,8 +75,7 @@ class TimeHead:
         """Each lead's ``p_sql_7d``, ``p_sql_30d`` and ``expected_days_to_sql`` (a number of days, or
         "over 90"): the booster walked once for all three, on the caller's threads (``num_threads``)."""
         cum = self.cumulative(X, num_threads)
-        p7 = np.round(cum[:, INTERVALS.index(7.0) - 1], 6).tolist()
-        p30 = np.round(cum[:, INTERVALS.index(30.0) - 1], 6).tolist()
+        p7, p30 = np.round(cum[:, _SHOWN].T, 6).tolist()  # P(SQL within 7 and 30 days), one call
         days = [OVER if np.isnan(d) else round(float(d), 1) for d in median_from(cum)]
         return [
             {"p_sql_7d": a, "p_sql_30d": b, "expected_days_to_sql": c}
