@@ -31,6 +31,14 @@ def test_a_line_has_its_time_level_message_and_fields() -> None:
     }
 
 
+def test_a_line_keeps_the_spacing_that_scripts_grep_for() -> None:
+    """Operators' filters (and bench_service.py) look for ``"path": "/v1/score"`` as text."""
+    record = logging.LogRecord("leadscore.access", logging.INFO, "gate.py", 1, "request", None, None)
+    record.fields = {"path": "/v1/score", "status": 200}
+    text = JsonFormatter().format(record)
+    assert '"path": "/v1/score"' in text and '"status": 200' in text
+
+
 def test_the_second_is_not_reused_across_seconds() -> None:
     formatter = JsonFormatter()
     stamps = []

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
@@ -119,27 +118,15 @@ def _go_float(value: float) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, message and the record's ``fields`` (orjson: one
-    line per request is on the service's request path)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._second = (-1, "")  # the last whole second formatted, and its text
-
     def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
-        if second != self._second[0]:
-            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
         payload = {
-            "ts": f"{self._second[1]}.{int(record.msecs):03d}Z",
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "msg": record.getMessage(),
         }
         payload.update(getattr(record, "fields", {}))
-        try:
-            return orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        except (TypeError, orjson.JSONEncodeError):  # what orjson refuses (an integer past 64 bits)
-            return json.dumps(payload, default=str)
+        return json.dumps(payload, default=str)
 
 
 def access_logger() -> logging.Logger:
