@@ -6,7 +6,7 @@ The single-lead route and every batch (in a scorer process) answer through ``ans
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,22 @@ class Answered:
     p_sql: np.ndarray
     mql: int
     alerts: list[Event] = field(default_factory=list)  # leads that became MQLs (the score log is on)
+
+    def split(self, request_ids: list[str | None]) -> list[Answered]:
+        """One ``Answered`` per lead (leads answered together, each for a request of its own, with
+        its request id in its log row)."""
+        out = []
+        for i, answer in enumerate(self.answers):
+            parts = None
+            alerts: list[Event] = []
+            if self.logged is not None:
+                logged = self.logged
+                parts = replace(
+                    logged, records=[logged.records[i]], inputs=[logged.inputs[i]], request_id=request_ids[i]
+                )
+                alerts = alerts_of([answer], logged.scored_at)
+            out.append(Answered([answer], parts, self.p_sql[i : i + 1], int(bool(answer["mql"])), alerts))
+        return out
 
     def log_rows(self) -> PackedRows | None:
         """The answers' score-log rows, packed for the writer (None: the score log is off)."""

@@ -143,7 +143,7 @@ class Gate:
         loaded = self.state.loaded
         if explain is None or loaded is None:
             return False
-        answer = score_one_lead(self.state, loaded, body, explain, rid)
+        answer = await score_one_lead(self.state, loaded, body, explain, rid)
         await _send_json(send, answer.status, answer.body)
         answer.after()  # the score log's row and the metrics, once the answer is on its way
         return True

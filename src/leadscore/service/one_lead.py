@@ -12,7 +12,7 @@ from typing import NamedTuple
 import orjson
 
 from leadscore.scoring.account_request import ACCOUNT_KEY, AccountRequestError, lead_account_answer
-from leadscore.service.answering import Answered, answer_leads
+from leadscore.service.answering import Answered
 from leadscore.service.batch_body import Refused, parse_body
 from leadscore.service.leads import LeadError
 from leadscore.service.loaded import Loaded
@@ -49,7 +49,7 @@ class OneAnswer(NamedTuple):
     after: Callable[[], None] = _nothing
 
 
-def score_one_lead(
+async def score_one_lead(
     state: ServiceState, model: Loaded, raw: bytes, explain: int, request_id: str | None
 ) -> OneAnswer:
     """One lead's answer (200), or why not (422 naming the field). The caller sends it, then calls
@@ -64,14 +64,13 @@ def score_one_lead(
         state.metrics.errors.labels(kind="invalid_lead").inc()
         return OneAnswer(422, orjson.dumps({"detail": str(exc), "field": exc.field}))
     log = state.score_log
-    done = answer_leads(
+    done = await state.one_leads.answer(  # with the other leads that arrived with it
         model,
-        [checked],
+        checked,
         explain=explain,
-        threads=1,
-        trend_threshold=state.trend_threshold,
-        previous=log.previous if log is not None else None,
         request_id=request_id,
+        previous=log.previous if log is not None else None,
+        trend_threshold=state.trend_threshold,
     )
     answer = done.answers[0]
     if state.accounts is not None and isinstance(body, dict) and body.get(ACCOUNT_KEY) is not None:

@@ -95,7 +95,7 @@ def _parse(body: bytes) -> Any:
 @router.post(SCORE_PATH, response_model=ScoreOut, responses=ERRORS, openapi_extra={"requestBody": LEAD_BODY})
 async def score_one(request: Request, model: ModelDep, state: StateDep, explain: int = Explain) -> Response:
     """Score one lead: calibrated P(SQL), MQL flag, grade, reasons and the response time to aim for."""
-    answer = score_one_lead(state, model, await request.body(), explain, _request_id(request))
+    answer = await score_one_lead(state, model, await request.body(), explain, _request_id(request))
     return Response(
         answer.body, status_code=answer.status, media_type="application/json", background=later(answer.after)
     )

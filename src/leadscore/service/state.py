@@ -14,6 +14,7 @@ from leadscore.scoring.bundle import ModelBundle
 from leadscore.service.account_log import AccountLog
 from leadscore.service.auth import KeyRing
 from leadscore.service.batches import BatchScorers
+from leadscore.service.coalesce import OneLeads
 from leadscore.service.leads import LeadChecker
 from leadscore.service.loaded import Loaded
 from leadscore.service.telemetry import Metrics
@@ -48,6 +49,7 @@ class ServiceState:
     database_url: str = ""  # the store: decisions are written there
     webhooks: Deliverer | None = None  # signed alerts to LEADSCORE_WEBHOOKS, written to the store first
     account_log: AccountLog | None = None  # account answers into the store (score log on, account model)
+    one_leads: OneLeads = field(default_factory=OneLeads)  # one-lead requests answered together
 
     def try_start_batch(self) -> bool:
         """Take a batch slot if one is free (the event loop is single-threaded: no lock needed)."""

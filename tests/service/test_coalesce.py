@@ -1,0 +1,143 @@
+"""One-lead requests that arrive together are answered together, and each gets what it gets alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, MutableMapping
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from leadscore.config import Settings
+from leadscore.service import answering, coalesce
+from leadscore.service.app import create_app
+from leadscore.service.state import ServiceState
+from leadscore.store.db import open_store
+from leadscore.store.scores import served_scores
+from tests.helpers import Trained, make_leads
+
+SAME = ("lead_id", "p_sql", "mql", "grade", "fit", "engagement", "reasons", "segment", "respond_within")
+
+
+@pytest.fixture
+def served(trained: Trained, tmp_path) -> Iterator[tuple[FastAPI, ServiceState, str]]:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    settings = Settings(log_scores=True, database_url=url, warm_scorers=False, webhooks="")
+    app = create_app(str(trained["model_path"]), insecure=True, settings=settings)
+    state: ServiceState = app.state.leadscore
+    yield app, state, url
+    assert state.score_log is not None
+    state.score_log.close(10.0)
+
+
+def _leads(n: int) -> list[dict[str, Any]]:
+    frame = make_leads(n, 61, fault_rate=0.0)
+    return [json.loads(frame.iloc[i].to_json(date_format="iso")) for i in range(n)]
+
+
+async def _post(app: FastAPI, lead: dict[str, Any], rid: str) -> tuple[int, dict[str, Any]]:
+    inbox = [{"type": "http.request", "body": json.dumps(lead).encode(), "more_body": False}]
+    status, chunks = [0], []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0) if inbox else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status[0] = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/score",
+        "raw_path": b"/v1/score",
+        "query_string": b"explain=3",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"x-request-id", rid.encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("t", 80),
+    }
+    await app(scope, receive, send)
+    return status[0], json.loads(b"".join(chunks))
+
+
+def _at_once(app: FastAPI, leads: list[dict[str, Any]], prefix: str) -> list[Any]:
+    """The requests sent at once: each one's status and answer (or what the app raised for it)."""
+
+    async def all_of() -> list[Any]:
+        calls = (_post(app, x, f"{prefix}-{i}") for i, x in enumerate(leads))
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    return asyncio.run(all_of())
+
+
+def _groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the leads' groups answered together (one lead answered alone: 1)."""
+    sizes: list[int] = []
+    real = answering.answer_leads
+
+    def counting(model: Any, leads: list[Any], **kwargs: Any) -> answering.Answered:
+        sizes.append(len(leads))
+        return real(model, leads, **kwargs)
+
+    monkeypatch.setattr(coalesce, "answer_leads", counting)
+    return sizes
+
+
+@pytest.mark.parametrize("n", [2, 5, 12])
+def test_leads_sent_at_once_get_the_answers_they_get_alone(
+    served: tuple[FastAPI, ServiceState, str], monkeypatch: pytest.MonkeyPatch, n: int
+) -> None:
+    app, state, url = served
+    leads = _leads(n)
+    alone = [_at_once(app, [x], "alone")[0] for x in leads]  # each sent by itself: no previous yet
+    sizes = _groups(monkeypatch)
+    together = _at_once(app, [{**x, "lead_id": f"{x['lead_id']}-b"} for x in leads], "together")
+    # two are answered one by one (quicker); three or more as one batch
+    assert sizes == ([1] * n if n < coalesce.GROUP_MIN else [n])
+    for (code_a, a), (code_t, t) in zip(alone, together, strict=True):
+        assert code_a == code_t == 200
+        t["lead_id"] = a["lead_id"]
+        assert {k: t[k] for k in SAME} == {k: a[k] for k in SAME}
+        if n < 8:  # LightGBM's own batch walk: the same bytes as the single-row path
+            assert t == a
+    assert state.score_log is not None
+    state.score_log.flush()
+    logged = served_scores(open_store(url), datetime(2000, 1, 1))
+    mine = logged[logged["request_id"].astype(str).str.startswith("together-")]
+    # each request's row carries its own request id and its own lead
+    assert sorted(mine["request_id"]) == sorted(f"together-{i}" for i in range(n))
+    by_rid = dict(zip(mine["request_id"], mine["lead_id"].astype(str), strict=True))
+    assert all(by_rid[f"together-{i}"] == f"{leads[i]['lead_id']}-b" for i in range(n))
+    scored = state.metrics.registry.get_sample_value("leadscore_leads_scored_total")
+    assert scored == 2 * n
+
+
+def test_a_group_that_fails_is_answered_again_one_lead_at_a_time(
+    served: tuple[FastAPI, ServiceState, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _, _ = served
+    real = answering.answer_leads
+
+    def fails_together(model: Any, leads: list[Any], **kwargs: Any) -> answering.Answered:
+        if len(leads) > 1:
+            raise RuntimeError("the batch path broke")
+        if leads[0].record.get("lead_id") == 1003:
+            raise ValueError("this one lead cannot be answered")
+        return real(model, leads, **kwargs)
+
+    monkeypatch.setattr(coalesce, "answer_leads", fails_together)
+    leads = [{**x, "lead_id": 1000 + i} for i, x in enumerate(_leads(6))]
+    answered = _at_once(app, leads, "mixed")
+    bad = answered.pop(3)
+    assert isinstance(bad, ValueError)  # the app lets the 500's cause through to the server
+    assert [code for code, _ in answered] == [200] * 5
+    assert [a["lead_id"] for _, a in answered] == [1000, 1001, 1002, 1004, 1005]
