@@ -70,6 +70,10 @@ def test_the_trained_models_reasons_come_from_tables_equal_to_lightgbm(small_tre
     want = _lightgbm(bundle.booster, X, bundle._group)
     got, base = bundle.field_contributions(X)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    # a lead alone, or a few, get the rows' values of the whole block (the service's one lead)
+    for i in range(0, 400, 7):
+        assert np.array_equal(bundle.field_contributions(X[i : i + 1])[0], got[i : i + 1])
+        assert np.array_equal(bundle.field_contributions(X[i : i + 5])[0], got[i : i + 5])
     first = np.asarray(bundle.booster.predict(X[:1], pred_contrib=True))
     assert base == pytest.approx(float(first[0, -1]), abs=1e-12)
     # and the whole answer (P(SQL), parts, phrased reasons) is the one LightGBM's walk gives
@@ -151,7 +155,10 @@ def test_categories_missing_values_and_zeros_take_lightgbms_side(params: dict[st
         np.inf,
         -np.inf,
     ] * 5  # odd category codes
-    np.testing.assert_allclose(tables.contributions(Xt), _lightgbm(booster, Xt, group), rtol=0, atol=1e-9)
+    block = tables.contributions(Xt)
+    np.testing.assert_allclose(block, _lightgbm(booster, Xt, group), rtol=0, atol=1e-9)
+    # one row at a time (its cells found in plain Python): the block's values to the bit
+    assert np.array_equal(np.array([tables.contributions_one(x) for x in Xt]), block)
 
 
 def test_big_trees_and_tables_that_disagree_leave_the_model_to_lightgbm(

@@ -25,8 +25,9 @@ from leadscore.scoring.treeshap import ShapTables
 from leadscore.scoring.treeshap import build_once as build_shap_tables
 from leadscore.spec import DatasetSpec
 
-# From this many rows reasons come from the TreeSHAP tables (fewer: LightGBM's walk is quicker
-# than the tables' fixed cost of ~0.3 ms; measured in benchmarks/bench_service.py's reason table).
+# From this many rows the TreeSHAP tables are read by blocks; fewer rows are read one at a time,
+# their cells found in plain Python (30 us a row against LightGBM's 92 us and a block's fixed
+# ~0.2 ms: docs/performance.md). Both give the same values.
 TABLE_ROWS = 8
 _NOT_BUILT = object()  # the TreeSHAP tables before their first use
 
@@ -154,9 +155,13 @@ class Predictor:
             self._shap = build_shap_tables(self.booster, self._group, self.booster_text)
 
     def field_contributions(self, X: np.ndarray, num_threads: int | None = None) -> tuple[np.ndarray, float]:
-        """Exact TreeSHAP contributions (log-odds) summed per CRM field, and the base value."""
-        tables = self.shap_tables if len(X) >= TABLE_ROWS else None
+        """Exact TreeSHAP contributions (log-odds) summed per CRM field, and the base value: from
+        the tables when the booster has them (a few rows one at a time, more by blocks: the same
+        values either way), else from LightGBM."""
+        tables = self.shap_tables
         if tables is not None:
+            if 0 < len(X) < TABLE_ROWS:
+                return np.array([tables.contributions_one(x) for x in X]), tables.base
             return tables.contributions(X), tables.base
         contrib = predict(self.booster, X, "contrib", num_threads or self.num_threads)
         contrib = contrib.reshape(X.shape[0], -1)

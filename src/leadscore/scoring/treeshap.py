@@ -18,6 +18,7 @@ returns None). The values are LightGBM's, summed in another order: equal to ~1e-
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import logging
@@ -98,6 +99,25 @@ class _Bins:
         if self.zero:
             cell[x == 0.0] = n + 2
         return cell
+
+
+def _cell_one(x: float, categorical: bool, edges: list[float], zero: bool) -> int:
+    """``_Bins.of`` for one value in plain Python (one lead: numpy's per-call cost is most of the
+    time); the same cell for every value (``build`` checks it on the probe rows)."""
+    n = len(edges)
+    if abs(x) <= ZERO:  # LightGBM's zero band (NaN is not in it)
+        x = 0.0
+    if x != x:  # missing
+        return n + 1
+    if categorical:
+        if not (math.isfinite(x) and abs(x) < _INT_LIMIT):
+            return n
+        code = float(math.trunc(x))
+        at = min(bisect.bisect_left(edges, code), max(n - 1, 0))
+        return at if n and code >= 0 and edges[at] == code else n
+    if zero and x == 0.0:
+        return n + 2
+    return bisect.bisect_left(edges, x)  # searchsorted's side="left": (t[i-1], t[i]] -> i
 
 
 def _bins(splits: list[_Split]) -> _Bins:
@@ -262,6 +282,26 @@ class ShapTables:
             out[start : start + rows] = self._block(X[start : start + rows], work)
         return out
 
+    def contributions_one(self, x: np.ndarray) -> np.ndarray:
+        """(fields,) one row's contributions: the row's cells found in plain Python, then the
+        block's lookups on one row (the same values as ``contributions`` gives it, to the bit)."""
+        if self.trees == 0:
+            return np.zeros(self.n_fields)
+        bins = self.__dict__.get("_bins_one")
+        if bins is None:
+            bins = self._bins_one = [
+                (int(f), b.categorical, b.edges.tolist(), b.zero)
+                for f, b in zip(self.features, self.bins, strict=True)
+            ]
+        row = x.tolist()
+        cells = np.array([*(_cell_one(row[f], c, e, z) for f, c, e, z in bins), 0], dtype=np.int32)
+        local = self._lookup_flat[cells[self._grid_feature] + self._grid_base[0]]
+        cell = (local.reshape(self.trees, -1) * self._grid_stride).sum(axis=1) + self._offsets
+        summed = np.bincount(
+            self._field_index.ravel(), weights=self._table[cell].ravel(), minlength=self.n_fields + 1
+        )
+        return summed[: self.n_fields]
+
     def _workspace(self) -> _Workspace:
         """This thread's buffers: a block's temporaries (several MB) are made once, not per call
         (in fresh memory each time they took as long as the lookups themselves)."""
@@ -352,10 +392,14 @@ def build(booster: Any, group: np.ndarray) -> ShapTables | None:
         return None
     X = _probes(tables)
     want = np.asarray(booster.predict(X, pred_contrib=True, num_threads=1)).reshape(len(X), -1)
-    error = float(np.max(np.abs(tables.contributions(X) - want @ group), initial=0.0))
+    got = tables.contributions(X)
+    error = float(np.max(np.abs(got - want @ group), initial=0.0))
     base_error = abs(tables.base - float(want[0, -1]))
     if error > _TOLERANCE or base_error > _TOLERANCE:
         log.warning("TreeSHAP tables disagree with LightGBM by %.3g on probe rows: not used", error)
+        return None
+    if not np.array_equal(np.array([tables.contributions_one(x) for x in X]).reshape(got.shape), got):
+        log.warning("TreeSHAP tables: one row's cells differ from a block's on probe rows: not used")
         return None
     return tables
 
