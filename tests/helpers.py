@@ -6,6 +6,8 @@ Fixtures live in ``conftest.py``; what tests import lives here (as in full-stack
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import os
@@ -14,11 +16,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 import httpx
 import pandas as pd
@@ -33,6 +35,7 @@ XEDUCATION = SHARED_DATA / "xeducation" / "Leads.csv"
 API_KEY = "test-key-7f3a9-b2c4d6e8"
 ADMIN_KEY = "admin-key-5e1f0a-93c7d2b8"
 GRACEFUL = (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a graceful shutdown
+T = TypeVar("T")
 
 
 class Trained(TypedDict):
@@ -141,6 +144,13 @@ def mlflow_env(root: Path) -> dict[str, str]:
         "LEADSCORE_ARTIFACT_ROOT": str(root / "mlruns" / "artifacts"),
         "LEADSCORE_MODELS_DIR": str(root / "models"),
     }
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(make())`` on a loop of its own, in a thread of its own: an earlier test may
+    have left an event loop marked running in this thread (as the notebook test notes)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ same lead still finds the row, and the latency the service reports ends at the a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator, MutableMapping
@@ -17,7 +16,7 @@ from leadscore.config import Settings
 from leadscore.service import gate, one_lead
 from leadscore.service.app import create_app
 from leadscore.service.state import ServiceState
-from tests.helpers import Trained, make_leads
+from tests.helpers import Trained, make_leads, run_async
 
 LEAD_ID = 424242
 
@@ -71,7 +70,7 @@ def _post(
         "client": ("127.0.0.1", 1),
         "server": ("t", 80),
     }
-    asyncio.run(app(scope, receive, send))
+    run_async(lambda: app(scope, receive, send))
     return seen["sent"], at_last_byte(), json.loads(b"".join(chunks))
 
 

@@ -17,7 +17,7 @@ from leadscore.service.app import create_app
 from leadscore.service.state import ServiceState
 from leadscore.store.db import open_store
 from leadscore.store.scores import served_scores
-from tests.helpers import Trained, make_leads
+from tests.helpers import Trained, make_leads, run_async
 
 SAME = ("lead_id", "p_sql", "mql", "grade", "fit", "engagement", "reasons", "segment", "respond_within")
 
@@ -76,7 +76,7 @@ def _at_once(app: FastAPI, leads: list[dict[str, Any]], prefix: str) -> list[Any
         calls = (_post(app, x, f"{prefix}-{i}") for i, x in enumerate(leads))
         return list(await asyncio.gather(*calls, return_exceptions=True))
 
-    return asyncio.run(all_of())
+    return run_async(all_of)
 
 
 def _groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:

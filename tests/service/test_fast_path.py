@@ -4,7 +4,6 @@ left to FastAPI."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from leadscore.config import Settings
 from leadscore.service import gate
 from leadscore.service.app import create_app
 from leadscore.service.one_lead import plain_explain
-from tests.helpers import Trained, make_leads
+from tests.helpers import Trained, make_leads, run_async
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +40,7 @@ def _post(app: FastAPI, query: str, content: bytes, method: str = "POST") -> htt
                 method, f"/v1/score{query}", content=content, headers={"x-request-id": "same-id"}
             )
 
-    return asyncio.run(call())
+    return run_async(call)
 
 
 def _both(app: FastAPI, monkeypatch: pytest.MonkeyPatch, query: str, content: bytes, method: str = "POST"):

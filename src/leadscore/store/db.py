@@ -9,7 +9,9 @@ upgrade. PostgreSQL serialises migrations with an advisory lock; decisions are w
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,8 @@ from leadscore.errors import UserError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
+WAL_SECONDS = 5.0  # how long a new connection tries to put a store in WAL mode (a file system
+# without WAL support keeps its mode after that)
 _MIGRATION_LOCK = 7_351_902_611  # PostgreSQL advisory lock key: one migrating process at a time
 _OPEN: dict[tuple[str, int], Store] = {}
 _OPEN_LOCK = threading.Lock()
@@ -87,13 +91,32 @@ class Store:
         self.engine.dispose()
 
 
+def _wal(cursor: Any) -> None:
+    """The file in WAL mode before anything is read or written. The mode stays in the file, so only
+    the first connections to a new store switch it; when several processes create a store at once,
+    a switch can fail while another holds the file (SQLite then answers 'locked' at once, or leaves
+    the old mode, without waiting): the connection tries again. In the old rollback mode a reader
+    that wants to write can deadlock with another writer and fail at once."""
+    deadline = time.monotonic() + WAL_SECONDS
+    while True:
+        try:
+            mode = str(cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            mode = "locked"
+        if mode in ("wal", "memory") or time.monotonic() > deadline:  # ":memory:" has no WAL
+            return
+        time.sleep(0.01)
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # SQLAlchemy, not the driver, begins transactions
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
