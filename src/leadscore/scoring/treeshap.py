@@ -7,7 +7,9 @@ in the same cell of every feature the tree uses get the same values from that tr
 combination of cells of a tree (a tree splitting on three features with 3, 3 and 2 cells has 18)
 the values are computed once, by LightGBM itself on a row that falls in those cells, summed per
 CRM field, and stored; scoring a batch is then a few array lookups per block of rows, about a sixth
-of LightGBM's per-lead walk for the small trees the capacity search prefers (depth 3 to 4).
+of LightGBM's per-lead walk for the small trees the capacity search prefers (depth 3 to 4). One
+lead (or a few) has its cells found in plain Python and the same lookups made on its row: a third
+of LightGBM's walk, and the block's values to the bit (``contributions_one``).
 
 Exactness does not rest on this module's reading of LightGBM's split rules alone: the tables are
 checked at build against LightGBM on probe rows made of every threshold, the values on either
