@@ -141,3 +141,36 @@ def test_a_group_that_fails_is_answered_again_one_lead_at_a_time(
     assert isinstance(bad, ValueError)  # the app lets the 500's cause through to the server
     assert [code for code, _ in answered] == [200] * 5
     assert [a["lead_id"] for _, a in answered] == [1000, 1001, 1002, 1004, 1005]
+
+
+def test_a_request_that_goes_away_while_it_gathers_others_still_answers_them(
+    served: tuple[FastAPI, ServiceState, str],
+) -> None:
+    _, state, _ = served
+    model = state.loaded
+    assert model is not None
+    leads = [model.checker.check(x) for x in _leads(4)]
+    alone = [
+        answering.answer_leads(model, [x], explain=3, threads=1, trend_threshold=0.05, previous=None)
+        for x in leads
+    ]
+
+    async def gone_first() -> list[Any]:
+        together = coalesce.OneLeads()
+
+        def ask(lead: Any) -> Any:
+            return together.answer(
+                model, lead, explain=3, request_id=None, previous=None, trend_threshold=0.05
+            )
+
+        tasks = [asyncio.ensure_future(ask(x)) for x in leads]
+        await asyncio.sleep(0)  # the first waits for its turn to end, the others have joined it
+        tasks[0].cancel()
+        outcomes = list(await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=30))
+        # and the next request is answered: nobody waits for a first request that went away
+        return [*outcomes, await asyncio.wait_for(ask(leads[0]), timeout=30)]
+
+    first, *others, again = run_async(gone_first)
+    assert isinstance(first, asyncio.CancelledError)
+    assert [o.answers for o in others] == [a.answers for a in alone[1:]]
+    assert again.answers == alone[0].answers

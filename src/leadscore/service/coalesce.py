@@ -74,16 +74,40 @@ class OneLeads:
         self._waiting.append(mine)
         if future is not None:
             return await future
-        await asyncio.sleep(0)  # one turn: the requests that are ready now join this one
-        waiting, self._waiting = self._waiting, []
+        try:
+            await asyncio.sleep(0)  # one turn: the requests that are ready now join this one
+        finally:  # even when this request is cancelled meanwhile, the others get their answers
+            waiting, self._waiting = self._waiting, []
+            if len(waiting) > 1:
+                answers = _answer_all(waiting)
         if len(waiting) == 1:  # alone (one connection): straight to its answer
             return _answer_alone(model, lead, explain, request_id, previous, trend_threshold)
-        return _answer_all(waiting, mine)
+        result = answers[id(mine)]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
 
-def _answer_all(waiting: list[Asked], mine: Asked) -> Answered:
-    """Everyone's answer in ``waiting`` (the others' through their futures); ``mine``'s returned."""
+def _answer_all(waiting: list[Asked]) -> dict[int, Answered | BaseException]:
+    """Everyone's answer in ``waiting`` by ``id``, the followers' also set on their futures (each
+    settled, whatever happens here: none is left waiting)."""
     answers: dict[int, Answered | BaseException] = {}
+    try:
+        _answer_groups(waiting, answers)
+    finally:
+        for asked in waiting:
+            if asked.future is not None and not asked.future.done():  # done: the request went away
+                result = answers.get(id(asked)) or RuntimeError("the lead was not answered")
+                if isinstance(result, BaseException):
+                    asked.future.set_exception(result)
+                else:
+                    asked.future.set_result(result)
+    return answers
+
+
+def _answer_groups(waiting: list[Asked], answers: dict[int, Answered | BaseException]) -> None:
+    """The answers of ``waiting`` into ``answers``: alike requests in groups, each group together
+    from ``GROUP_MIN`` leads, else one at a time."""
     groups: dict[tuple[int, int, bool, float], list[Asked]] = {}
     for asked in waiting:
         groups.setdefault(asked.alike(), []).append(asked)
@@ -96,17 +120,6 @@ def _answer_all(waiting: list[Asked], mine: Asked) -> Answered:
             )
             for asked, answered in zip(part, results, strict=True):
                 answers[id(asked)] = answered
-    for asked in waiting:
-        if asked.future is not None and not asked.future.done():  # done: the request went away
-            result = answers[id(asked)]
-            if isinstance(result, BaseException):
-                asked.future.set_exception(result)
-            else:
-                asked.future.set_result(result)
-    result = answers[id(mine)]
-    if isinstance(result, BaseException):
-        raise result
-    return result
 
 
 def _answer_together(group: list[Asked]) -> list[Answered] | None:
