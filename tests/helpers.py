@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -151,6 +151,49 @@ def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     have left an event loop marked running in this thread (as the notebook test notes)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(make())).result()
+
+
+async def asgi_score(
+    app: Any,
+    body: bytes,
+    *,
+    query: bytes = b"",
+    rid: str | None = None,
+    at_last_byte: Callable[[], Any] | None = None,
+) -> tuple[int, bytes, Any]:
+    """``POST /v1/score`` straight through an ASGI app (no server): the status, the body, and what
+    ``at_last_byte`` returned as the response's last byte was sent."""
+    inbox = [{"type": "http.request", "body": body, "more_body": False}]
+    status, chunks, seen = [0], [], [None]
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0) if inbox else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status[0] = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False) and at_last_byte is not None:
+                seen[0] = at_last_byte()
+
+    headers = [(b"content-type", b"application/json"), (b"host", b"t")]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/score",
+        "raw_path": b"/v1/score",
+        "query_string": query,
+        "root_path": "",
+        "headers": [*headers, (b"x-request-id", rid.encode())] if rid else headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("t", 80),
+    }
+    await app(scope, receive, send)
+    return status[0], b"".join(chunks), seen[0]
 
 
 def free_port() -> int:

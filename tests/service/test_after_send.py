@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from leadscore.config import Settings
 from leadscore.service import gate, one_lead
 from leadscore.service.app import create_app
 from leadscore.service.state import ServiceState
-from tests.helpers import Trained, make_leads, run_async
+from tests.helpers import Trained, asgi_score, make_leads, run_async
 
 LEAD_ID = 424242
 
@@ -43,35 +43,8 @@ def _post(
 ) -> tuple[Any, Any, dict[str, Any]]:
     """POST /v1/score through the ASGI app: what ``at_last_byte`` saw as the answer's last byte was
     sent, what it sees once the request is over, and the answer."""
-    seen: dict[str, Any] = {}
-    chunks: list[bytes] = []
-    inbox = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        return inbox.pop(0) if inbox else {"type": "http.disconnect"}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                seen["sent"] = at_last_byte()
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/score",
-        "raw_path": b"/v1/score",
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"host", b"t")],
-        "client": ("127.0.0.1", 1),
-        "server": ("t", 80),
-    }
-    run_async(lambda: app(scope, receive, send))
-    return seen["sent"], at_last_byte(), json.loads(b"".join(chunks))
+    _, answer, sent = run_async(lambda: asgi_score(app, body, query=query, at_last_byte=at_last_byte))
+    return sent, at_last_byte(), json.loads(answer)
 
 
 def _logged_and_counted(state: ServiceState) -> Callable[[], tuple[bool, float | None]]:

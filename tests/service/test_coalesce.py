@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from leadscore.service.app import create_app
 from leadscore.service.state import ServiceState
 from leadscore.store.db import open_store
 from leadscore.store.scores import served_scores
-from tests.helpers import Trained, make_leads, run_async
+from tests.helpers import Trained, asgi_score, make_leads, run_async
 
 SAME = ("lead_id", "p_sql", "mql", "grade", "fit", "engagement", "reasons", "segment", "respond_within")
 
@@ -39,34 +39,8 @@ def _leads(n: int) -> list[dict[str, Any]]:
 
 
 async def _post(app: FastAPI, lead: dict[str, Any], rid: str) -> tuple[int, dict[str, Any]]:
-    inbox = [{"type": "http.request", "body": json.dumps(lead).encode(), "more_body": False}]
-    status, chunks = [0], []
-
-    async def receive() -> dict[str, Any]:
-        return inbox.pop(0) if inbox else {"type": "http.disconnect"}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status[0] = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/score",
-        "raw_path": b"/v1/score",
-        "query_string": b"explain=3",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"x-request-id", rid.encode())],
-        "client": ("127.0.0.1", 1),
-        "server": ("t", 80),
-    }
-    await app(scope, receive, send)
-    return status[0], json.loads(b"".join(chunks))
+    status, body, _ = await asgi_score(app, json.dumps(lead).encode(), query=b"explain=3", rid=rid)
+    return status, json.loads(body)
 
 
 def _at_once(app: FastAPI, leads: list[dict[str, Any]], prefix: str) -> list[Any]:

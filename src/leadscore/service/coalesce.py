@@ -66,11 +66,11 @@ class OneLeads:
 
         The first request of a turn yields once (the others that are ready then join it), answers
         them all, and keeps its own answer; the others wait for theirs."""
-        if not self.enabled:
-            return _answer_alone(model, lead, explain, request_id, previous, trend_threshold)
         leader = not self._waiting
         future = None if leader else asyncio.get_running_loop().create_future()
         mine = Asked(model, lead, explain, request_id, previous, trend_threshold, future)
+        if not self.enabled:
+            return _answer_alone(mine)
         self._waiting.append(mine)
         if future is not None:
             return await future
@@ -81,7 +81,7 @@ class OneLeads:
             if len(waiting) > 1:
                 answers = _answer_all(waiting)
         if len(waiting) == 1:  # alone (one connection): straight to its answer
-            return _answer_alone(model, lead, explain, request_id, previous, trend_threshold)
+            return _answer_alone(mine)
         result = answers[id(mine)]
         if isinstance(result, BaseException):
             raise result
@@ -142,27 +142,18 @@ def _answer_together(group: list[Asked]) -> list[Answered] | None:
 
 def _answer_one(asked: Asked) -> Answered | BaseException:
     try:
-        return _answer_alone(
-            asked.model, asked.lead, asked.explain, asked.request_id, asked.previous, asked.trend_threshold
-        )
+        return _answer_alone(asked)
     except Exception as exc:
         return exc
 
 
-def _answer_alone(
-    model: Loaded,
-    lead: CheckedLead,
-    explain: int,
-    request_id: str | None,
-    previous: PreviousLookup | None,
-    trend_threshold: float,
-) -> Answered:
+def _answer_alone(asked: Asked) -> Answered:
     return answer_leads(
-        model,
-        [lead],
-        explain=explain,
+        asked.model,
+        [asked.lead],
+        explain=asked.explain,
         threads=1,
-        trend_threshold=trend_threshold,
-        previous=previous,
-        request_id=request_id,
+        trend_threshold=asked.trend_threshold,
+        previous=asked.previous,
+        request_id=asked.request_id,
     )
