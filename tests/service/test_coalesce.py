@@ -93,6 +93,12 @@ def test_leads_sent_at_once_get_the_answers_they_get_alone(
     assert all(by_rid[f"together-{i}"] == f"{leads[i]['lead_id']}-b" for i in range(n))
     scored = state.metrics.registry.get_sample_value("leadscore_leads_scored_total")
     assert scored == 2 * n
+    # /metrics tells how many requests each turn held: n turns of one, then one turn of n
+    groups = {
+        k: state.metrics.registry.get_sample_value(f"leadscore_one_lead_group_size_{k}")
+        for k in ("count", "sum")
+    }
+    assert groups == {"count": n + 1, "sum": 2 * n}
 
 
 def test_a_group_that_fails_is_answered_again_one_lead_at_a_time(

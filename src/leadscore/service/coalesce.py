@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import NamedTuple
 
 from leadscore.service.answering import Answered, PreviousLookup, answer_leads
@@ -48,8 +49,9 @@ class Asked(NamedTuple):
 class OneLeads:
     """The requests that arrived in one turn of the event loop, answered together by the first."""
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, observe: Callable[[int], None] | None = None) -> None:
         self.enabled = enabled
+        self.observe = observe  # told each turn's number of requests (the service's metrics)
         self._waiting: list[Asked] = []
 
     async def answer(
@@ -78,6 +80,8 @@ class OneLeads:
             await asyncio.sleep(0)  # one turn: the requests that are ready now join this one
         finally:  # even when this request is cancelled meanwhile, the others get their answers
             waiting, self._waiting = self._waiting, []
+            if self.observe is not None:
+                self.observe(len(waiting))
             if len(waiting) > 1:
                 answers = _answer_all(waiting)
         if len(waiting) == 1:  # alone (one connection): straight to its answer

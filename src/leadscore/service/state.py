@@ -51,6 +51,10 @@ class ServiceState:
     account_log: AccountLog | None = None  # account answers into the store (score log on, account model)
     one_leads: OneLeads = field(default_factory=OneLeads)  # one-lead requests answered together
 
+    def __post_init__(self) -> None:
+        if self.one_leads.observe is None:  # each turn's group size into /metrics
+            self.one_leads.observe = self.metrics.groups.observe
+
     def try_start_batch(self) -> bool:
         """Take a batch slot if one is free (the event loop is single-threaded: no lock needed)."""
         if self.batches_in_flight >= self.max_batches:

@@ -19,6 +19,7 @@ from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SCORE_BUCKETS = tuple(round(x / 20, 2) for x in range(1, 21))
+GROUP_BUCKETS = (1, 2, 3, 4, 6, 8, 16, 32, 64)
 
 
 class Metrics:
@@ -40,6 +41,12 @@ class Metrics:
             "leadscore_p_sql", "Calibrated P(SQL) of scored leads", SCORE_BUCKETS, self.registry
         )
         self.leads = Counter("leadscore_leads_scored", "Leads scored", registry=self.registry)
+        self.groups = Histogram(
+            "leadscore_one_lead_group_size",
+            "One-lead requests answered together (per turn of the event loop)",
+            buckets=GROUP_BUCKETS,
+            registry=self.registry,
+        )
         self.mql = Counter(
             "leadscore_leads_mql",
             "Leads scored as MQL (MQL rate = this / leads scored)",
