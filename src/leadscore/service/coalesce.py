@@ -3,13 +3,13 @@
 Under concurrent load the event loop holds several ``POST /v1/score`` requests at once. The first
 request of a turn of the loop yields once; the requests that are ready in that turn check their
 leads and join it; it then answers them all and each request sends its own answer. Three or more
-leads are answered as one batch (one call of each booster; from eight, TreeSHAP from the tables),
-which costs a lead about a third less at four leads and half at eight; fewer are answered one at a
-time through the single-row path (quicker for them). A lone request waits one turn of the loop.
-Each request gets exactly its own ``Answered`` (its answer, its log row with its request id, its
-alerts and figures), the answer it gets alone (below eight leads the same bytes; from eight the
-batch endpoint's tables, as for a batch). A group that fails is answered again one lead at a time,
-so one bad lead fails only its own request (docs/performance.md).
+leads are answered as one batch (one call of each booster, TreeSHAP from the tables), which costs
+a lead about a third less at four leads and half at eight; fewer are answered one at a time through
+the single-row path (quicker for them). A lone request waits one turn of the loop. Each request
+gets exactly its own ``Answered`` (its answer, its log row with its request id, its alerts and
+figures): the bytes it gets alone (a row of the tables is the same alone or in a block). A group
+that fails is answered again one lead at a time, so one bad lead fails only its own request
+(docs/performance.md).
 """
 
 from __future__ import annotations
