@@ -11,10 +11,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 
-from leadscore.scoring.single_row import predict, predict_one
+from leadscore.scoring.single_row import predict
 
 INTERVALS = (0.0, 7.0, 14.0, 30.0, 60.0, 90.0)  # day bounds after the scoring time
 HORIZONS = (7, 30, 90)
@@ -41,12 +40,9 @@ class TimeHead:
         if not self.additive:
             stacked = np.vstack([np.column_stack([X, np.full(n, j, dtype=np.float64)]) for j in range(k)])
             return np.asarray(self.booster.predict(stacked, num_threads=threads)).reshape(k, n).T
-        if n == 1 and isinstance(self.booster, lgb.Booster):  # one lead: no matrix built around it
-            row = np.zeros(X.shape[1] + 1)
-            row[:-1] = X[0]
-            lead = predict_one(self.booster, row, "raw")
-        else:
-            lead = predict(self.booster, np.column_stack([X, np.zeros(n)]), "raw", threads)
+        at_first = np.zeros((n, X.shape[1] + 1))  # each lead at the first interval (0)
+        at_first[:, :-1] = X  # (np.column_stack cost one lead more than the walk's call itself)
+        lead = predict(self.booster, at_first, "raw", threads)
         return 1.0 / (1.0 + np.exp(-(lead[:, None] + self._interval_parts(X.shape[1])[None, :])))
 
     def _interval_parts(self, width: int) -> np.ndarray:

@@ -271,6 +271,11 @@ class ShapTables:
         self.base = float(np.asarray(booster.predict(probe, pred_contrib=True))[0, -1])
         self.trees = len(tables)
         self.cells = total
+        # each used feature's column, kind, edges and zero cell as plain Python (contributions_one)
+        self._bins_one = [
+            (int(f), b.categorical, b.edges.tolist(), b.zero)
+            for f, b in zip(self.features, self.bins, strict=True)
+        ]
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, fields) TreeSHAP contributions in log-odds, summed per field (the base not included)."""
@@ -289,14 +294,8 @@ class ShapTables:
         block's lookups on one row (the same values as ``contributions`` gives it, to the bit)."""
         if self.trees == 0:
             return np.zeros(self.n_fields)
-        bins = self.__dict__.get("_bins_one")
-        if bins is None:
-            bins = self._bins_one = [
-                (int(f), b.categorical, b.edges.tolist(), b.zero)
-                for f, b in zip(self.features, self.bins, strict=True)
-            ]
         row = x.tolist()
-        cells = np.array([*(_cell_one(row[f], c, e, z) for f, c, e, z in bins), 0], dtype=np.int32)
+        cells = np.array([*(_cell_one(row[f], c, e, z) for f, c, e, z in self._bins_one), 0], dtype=np.int32)
         local = self._lookup_flat[cells[self._grid_feature] + self._grid_base[0]]
         cell = (local.reshape(self.trees, -1) * self._grid_stride).sum(axis=1) + self._offsets
         summed = np.bincount(
