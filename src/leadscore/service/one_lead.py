@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -17,6 +17,8 @@ from leadscore.service.batch_body import Refused, parse_body
 from leadscore.service.leads import LeadError
 from leadscore.service.loaded import Loaded
 from leadscore.service.state import ServiceState
+from leadscore.store.webhooks import Event
+from leadscore.store.writer import PackedRows
 
 SCORE_PATH = "/v1/score"
 EXPLAIN_DEFAULT = 5  # reasons of each sign when the query names none (the routes' Explain)
@@ -85,13 +87,25 @@ async def score_one_lead(
 
 
 def _after(state: ServiceState, done: Answered) -> None:
-    """Once the answer is sent: its log row made and queued, its alerts handed to the webhooks, and
-    the scoring figures counted."""
-    log = state.score_log
-    if log is not None:
-        rows = done.log_rows()
-        if rows is not None:
-            log.submit(rows)
+    """Once the answer is sent: its log row made, then handed over."""
+    rows = done.log_rows() if state.score_log is not None else None
+    hand_over(state, [rows] if rows is not None else [], done.alerts, 1, done.mql, done.p_sql)
+
+
+def hand_over(
+    state: ServiceState,
+    rows: list[PackedRows],
+    alerts: list[Event],
+    leads: int,
+    mql: int,
+    p_sql: Any,
+    invalid: int = 0,
+) -> None:
+    """What answered leads leave once their answer is sent (one lead or a batch): their log rows
+    queued, their alerts handed to the webhooks, and the scoring figures counted."""
+    if state.score_log is not None:
+        for part in rows:
+            state.score_log.submit(part)
     if state.webhooks is not None:
-        state.webhooks.submit(done.alerts)
-    state.metrics.count_answers(1, done.mql, done.p_sql)
+        state.webhooks.submit(alerts)
+    state.metrics.count_answers(leads, mql, p_sql, invalid)

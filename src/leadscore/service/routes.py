@@ -25,7 +25,7 @@ from leadscore.service.batches import ScorerFailed
 from leadscore.service.decisions import DecisionError, checked_decision, record_decision
 from leadscore.service.deps import ModelDep, StateDep
 from leadscore.service.loaded import Loaded
-from leadscore.service.one_lead import EXPLAIN_DEFAULT, EXPLAIN_MAX, SCORE_PATH, score_one_lead
+from leadscore.service.one_lead import EXPLAIN_DEFAULT, EXPLAIN_MAX, SCORE_PATH, hand_over, score_one_lead
 from leadscore.service.responses import JSON
 from leadscore.service.schemas import (
     AccountScoreOut,
@@ -175,20 +175,10 @@ async def score_batch(request: Request, model: ModelDep, state: StateDep, explai
         return JSON({"detail": exc.detail}, status_code=exc.status)
     finally:
         state.end_batch()
-    return Response(
-        batch.response(), media_type="application/json", background=later(partial(_after_batch, state, batch))
+    after = partial(
+        hand_over, state, batch.rows or [], batch.alerts, batch.leads, batch.mql, batch.p_sql, batch.invalid
     )
-
-
-def _after_batch(state: ServiceState, batch: Batch) -> None:
-    """Once a batch's answer is sent: its log rows queued, its alerts handed to the webhooks, and
-    the scoring figures counted."""
-    if state.score_log is not None and batch.rows:
-        for part in batch.rows:
-            state.score_log.submit(part)
-    if state.webhooks is not None:
-        state.webhooks.submit(batch.alerts)
-    state.metrics.count_answers(batch.leads, batch.mql, batch.p_sql, batch.invalid)
+    return Response(batch.response(), media_type="application/json", background=later(after))
 
 
 def later(work: Callable[[], None]) -> BackgroundTask:
