@@ -137,12 +137,13 @@ def hidden(
     plain = lgb.LGBMClassifier(**PLAIN_LIGHTGBM, random_state=seed, n_jobs=2)
     plain.fit(table.iloc[inner], y[inner])
     p_plain = np.asarray(plain.predict_proba(table.iloc[held]))[:, 1]
-    logit = fit_logistic(X_in, y[inner], bundle.encoder.categorical_indices, seed)
+    cols, categorical = bundle.encoder.without_shares()
+    logit = fit_logistic(X_in[:, cols], y[inner], categorical, seed)
     row = {
         "seed": seed,
         "leadscore": float(roc_auc_score(y[held], p)),
         "plain": float(roc_auc_score(y[held], p_plain)),
-        "logistic": float(roc_auc_score(y[held], logit.predict_proba(X_out)[:, 1])),
+        "logistic": float(roc_auc_score(y[held], logit.predict_proba(X_out[:, cols])[:, 1])),
         "ece": expected_calibration_error(y[held], p),
         "rows_learned": float((bundle.meta.learned_from or {}).get("rows", 0)),
         "seconds": seconds,

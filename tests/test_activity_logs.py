@@ -250,8 +250,12 @@ def test_a_usage_log_keyed_by_email_adds_a_pql_feature_the_model_uses(tmp_path: 
     by_field: dict[str, float] = {}
     for field, g in zip(bundle.encoder.feature_fields, gain, strict=True):
         by_field[field] = by_field.get(field, 0.0) + float(g)
-    top = sorted(by_field, key=by_field.__getitem__, reverse=True)[:5]
-    assert {"usage_events_14d", "active_days_14d"} & set(top), top
+    # the product-usage fields carry a real part of what the model learned (a log joined wrongly
+    # gives them nothing): by field, as reasons count them (a category's share is its field's)
+    usage = sum(by_field[f] for f in pql) / sum(by_field.values())
+    ranked = sorted(by_field, key=by_field.__getitem__, reverse=True)
+    assert usage >= 0.08, (usage, ranked)
+    assert ranked.index("usage_events_14d") < len(ranked) // 3, ranked
 
 
 def test_a_joined_table_missing_its_key_column_names_the_key(tmp_path: Path) -> None:

@@ -100,7 +100,9 @@ def test_the_time_head_is_calibrated_per_horizon_on_matured_leads(
     train = generate(GeneratorConfig(leads=20_000, seed=1, fault_rate=0.0))[
         "leads"
     ].to_pandas()  # open windows
-    test = generate(GeneratorConfig(leads=12_000, seed=2, fault_rate=0.0, observed_until="uncut"))[
+    # 40,000 matured leads measure the 90-day ECE finely enough for the bound: across training seeds
+    # it sits at 0.007-0.010, and 12,000 test leads moved it by about 0.002 either way
+    test = generate(GeneratorConfig(leads=40_000, seed=2, fault_rate=0.0, observed_until="uncut"))[
         "leads"
     ].to_pandas()
     enc = FeatureEncoder.fit(

@@ -32,6 +32,13 @@ from leadscore.features.values import (
 
 _MS_PER_DAY = MS_PER_DAY
 OTHER = "__other__"
+SHARE_SUFFIX = "__share"
+# A categorical field with at least this many values held by two or more fit rows also gets its value's
+# share of the fit rows as a number: trees can then split common from rare values, and tell the rare
+# values pooled as "other" apart (measured on hidden splits: docs/performance.md, "value shares").
+SHARE_MIN_VALUES = 3
+SHARE_MIN_COUNT = 2  # a value held by fewer fit rows reads as share 0, like an unseen one
+SHARE_MAX_VALUES = 2_000  # the most common values kept per field (a long tail's rest reads as 0)
 _ENGAGEMENT_HINTS = (
     "visit",
     "page",
@@ -70,6 +77,8 @@ class FieldInfo:
     low: float | None = None
     high: float | None = None
     median: float | None = None
+    # categorical: each value's share of the fit rows (None: the field has no share feature)
+    shares: dict[str, float] | None = None
 
 
 @dataclass
@@ -91,18 +100,32 @@ class FeatureEncoder:
         self._day_first = frozenset(self.day_first)
         names: list[str] = []
         sources: list[str] = []
+        codes: list[int] = []
+        shares: list[int] = []
         for f in self.fields:
             parts = _date_parts(f.name, self.time_col) if f.kind == "date" else [f.name]
+            if f.kind == "categorical":
+                codes.append(len(names))
+            if f.shares is not None:
+                shares.append(len(names) + 1)
+                parts = [f.name, f.name + SHARE_SUFFIX]
             names.extend(parts)
             sources.extend([f.name] * len(parts))
         self.feature_names = names
         self.feature_fields = sources
-        self.categorical_indices = [
-            i for i, src in enumerate(sources) if self.field(src).kind == "categorical"
-        ]
+        self.categorical_indices = codes  # the category codes (a field's first feature)
+        self.share_indices = shares  # the value shares of the categorical fields that have one
 
     def field(self, name: str) -> FieldInfo:
         return self._by_name[name]
+
+    def without_shares(self) -> tuple[list[int], list[int]]:
+        """The feature columns other than the value shares, and where the category codes are among
+        them: the fields as a data scientist would encode them first (what the baselines learn from)."""
+        shared = set(self.share_indices)
+        cols = [j for j in range(len(self.feature_names)) if j not in shared]
+        at = {j: i for i, j in enumerate(cols)}
+        return cols, [at[j] for j in self.categorical_indices]
 
     def reads_day_first(self, name: str | None) -> bool:
         """Whether the date column ``name`` is read day first (dd/mm/yyyy) rather than by the rule."""
@@ -128,6 +151,7 @@ class FeatureEncoder:
         time_col: str | None = None,
         max_categories: int = 40,
         min_count: int | None = None,
+        shares: bool = True,
     ) -> FeatureEncoder:
         kinds = dict(kinds or {})
         groups = dict(groups or {})
@@ -152,6 +176,7 @@ class FeatureEncoder:
                 kept = spelled[spelled["key"].isin(set(info.categories))]
                 shown = [clean_text(v) for v in kept["value"]]
                 info.display = most_common_spelling(kept["key"], shown, kept["n"])
+                info.shares = value_shares(counts, len(frame)) if shares else None
             elif kind == "numeric":
                 low, high = ranges.get(col, (None, None))
                 info.low, info.high = low, high
@@ -188,6 +213,12 @@ class FeatureEncoder:
                     self._cat_code, codes=self._codes[f.name], alias=self.aliases.get(f.name)
                 )
                 out[:, col] = map_unique(series, encode)
+                if f.shares is not None:
+                    share = functools.partial(
+                        _value_share, ph=self._ph, alias=self.aliases.get(f.name), shares=f.shares
+                    )
+                    out[:, col + 1] = map_unique(series, share)
+                    width = 2
             else:
                 ms = dates_ms(series, self.reads_day_first(f.name))
                 out[:, col : col + width] = _date_features(ms, ref, width)
@@ -214,6 +245,9 @@ class FeatureEncoder:
                 out[:, col] = _apply_range(self._numbers(values), f.low, f.high)
             elif f.kind == "categorical":
                 out[:, col] = self._codes_of(values, f.name)
+                if f.shares is not None:
+                    out[:, col + 1] = self._shares_of(values, f)
+                    width = 2
             else:
                 first = self.reads_day_first(f.name)
                 ms = np.fromiter((parse_date(v, first) for v in values), float, n)
@@ -249,6 +283,21 @@ class FeatureEncoder:
                 out[i] = self._cat_code(v, codes, alias)
         return out
 
+    def _shares_of(self, values: list[Any], f: FieldInfo) -> np.ndarray:
+        """The share of each value (``_value_share``), each distinct text worked out once."""
+        shares, alias, ph = f.shares or {}, self.aliases.get(f.name), self._ph
+        seen: dict[str, float] = {}
+        out = np.empty(len(values))
+        for i, v in enumerate(values):
+            if type(v) is str:
+                share = seen.get(v)
+                if share is None:
+                    share = seen[v] = _value_share(v, ph, alias, shares)
+                out[i] = share
+            else:
+                out[i] = _value_share(v, ph, alias, shares)
+        return out
+
     def encode_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """Encode one lead given as a mapping of field name to value (the service path)."""
         row = np.full(len(self.feature_names), np.nan, dtype=np.float64)
@@ -264,7 +313,11 @@ class FeatureEncoder:
                 )
                 row[col] = math.nan if out_of_range else number
             elif f.kind == "categorical":
-                row[col] = self._cat_code(value, self._codes[f.name], self.aliases.get(f.name))
+                canon = canonical_category(value, self._ph, self.aliases.get(f.name))
+                row[col] = _code(canon, self._codes[f.name])
+                if f.shares is not None:
+                    row[col + 1] = _share_of(canon, f.shares)
+                    width = 2
             else:
                 ms = np.array([parse_date(value, self.reads_day_first(f.name))])
                 row[col : col + width] = _date_features(ms, np.array([ref]), width)[0]
@@ -293,12 +346,7 @@ class FeatureEncoder:
         return canon is not None and canon not in codes
 
     def _cat_code(self, value: Any, codes: Mapping[str, int], alias: Mapping[str, str] | None) -> float:
-        # Codes: known categories 0..k-1, then "other" (rare or unseen) k, then "missing" k+1.
-        # A placeholder is never learned as a value, but that the field was left empty can be.
-        canon = canonical_category(value, self._ph, alias)
-        if canon is None:
-            return float(len(codes) + 1)
-        return float(codes.get(canon, len(codes)))
+        return _code(canonical_category(value, self._ph, alias), codes)
 
     def _reference_ms_frame(self, frame: pd.DataFrame) -> np.ndarray:
         if self.time_col and self.time_col in frame.columns:
@@ -351,6 +399,36 @@ class FeatureEncoder:
             time_col=data.get("time_col"),
             day_first=list(data.get("day_first", [])),
         )
+
+
+def _code(canon: str | None, codes: Mapping[str, int]) -> float:
+    """A category's code: known categories 0..k-1, then "other" (rare or unseen) k, then "missing"
+    k+1. A placeholder is never learned as a value, but that the field was left empty can be."""
+    if canon is None:
+        return float(len(codes) + 1)
+    return float(codes.get(canon, len(codes)))
+
+
+def _share_of(canon: str | None, shares: Mapping[str, float]) -> float:
+    """A category's share of the fit rows: 0 for one unseen or rare there, NaN when missing."""
+    if canon is None:
+        return math.nan
+    return shares.get(canon, 0.0)
+
+
+def _value_share(
+    value: Any, ph: frozenset[str], alias: Mapping[str, str] | None, shares: Mapping[str, float]
+) -> float:
+    return _share_of(canonical_category(value, ph, alias), shares)
+
+
+def value_shares(counts: pd.Series, rows: int) -> dict[str, float] | None:
+    """Each common value's share of the ``rows`` fit rows, from its count (most common first), or
+    None when too few values are common enough for a share to say more than the category does."""
+    common = counts[counts >= SHARE_MIN_COUNT].head(SHARE_MAX_VALUES)
+    if len(common) < SHARE_MIN_VALUES or rows <= 0:
+        return None
+    return {str(k): float(n) / rows for k, n in common.items()}
 
 
 def _now_ms() -> float:

@@ -137,7 +137,7 @@ def fit_without_leaks(encoded: Encoded, data: TrainingData, split: Split, option
             y[fit],
             encoded.scored_ms[fit],
             enc.feature_fields,
-            categorical,
+            categorical | set(enc.share_indices),  # neither a code nor a share is a count
             encoded.point_in_time,
         )
     missing = enc.missing_masks(X[split.fit])

@@ -262,15 +262,16 @@ def evaluate(
     X_test, y_test = guarded.X[split.test], data.y[split.test]
     p_test = bundle.probability(bundle.raw_score(X_test))
     fit_weight = data.weight_of(split.fit)
+    cols, categorical = guarded.encoder.without_shares()  # the baselines get the fields, not the shares
     logit = fit_logistic(
-        guarded.X[split.fit], data.y[split.fit], guarded.encoder.categorical_indices, options.seed, fit_weight
+        guarded.X[split.fit][:, cols], data.y[split.fit], categorical, options.seed, fit_weight
     )
-    baselines = {"logistic_regression": binary_metrics(y_test, logit.predict_proba(X_test)[:, 1])}
+    baselines = {"logistic_regression": binary_metrics(y_test, logit.predict_proba(X_test[:, cols])[:, 1])}
     plain = plain_lightgbm(
-        guarded.X[split.train],
+        guarded.X[split.train][:, cols],
         data.y[split.train],
-        X_test,
-        guarded.encoder.categorical_indices,
+        X_test[:, cols],
+        categorical,
         options.seed,
         options.num_threads,
         data.weight_of(split.train),
