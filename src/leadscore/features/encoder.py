@@ -270,33 +270,15 @@ class FeatureEncoder:
 
     def _codes_of(self, values: list[Any], name: str) -> np.ndarray:
         """The category code of each value, each distinct text worked out once."""
-        codes, alias = self._codes[name], self.aliases.get(name)
-        seen: dict[str, float] = {}
-        out = np.empty(len(values))
-        for i, v in enumerate(values):
-            if type(v) is str:
-                code = seen.get(v)
-                if code is None:
-                    code = seen[v] = self._cat_code(v, codes, alias)
-                out[i] = code
-            else:
-                out[i] = self._cat_code(v, codes, alias)
-        return out
+        code = functools.partial(self._cat_code, codes=self._codes[name], alias=self.aliases.get(name))
+        return _per_text(values, code)
 
     def _shares_of(self, values: list[Any], f: FieldInfo) -> np.ndarray:
         """The share of each value (``_value_share``), each distinct text worked out once."""
-        shares, alias, ph = f.shares or {}, self.aliases.get(f.name), self._ph
-        seen: dict[str, float] = {}
-        out = np.empty(len(values))
-        for i, v in enumerate(values):
-            if type(v) is str:
-                share = seen.get(v)
-                if share is None:
-                    share = seen[v] = _value_share(v, ph, alias, shares)
-                out[i] = share
-            else:
-                out[i] = _value_share(v, ph, alias, shares)
-        return out
+        share = functools.partial(
+            _value_share, ph=self._ph, alias=self.aliases.get(f.name), shares=f.shares or {}
+        )
+        return _per_text(values, share)
 
     def encode_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """Encode one lead given as a mapping of field name to value (the service path)."""
@@ -414,6 +396,21 @@ def _share_of(canon: str | None, shares: Mapping[str, float]) -> float:
     if canon is None:
         return math.nan
     return shares.get(canon, 0.0)
+
+
+def _per_text(values: list[Any], func: Any) -> np.ndarray:
+    """``func`` of each value as floats, called once per distinct text (CRMs repeat a few values)."""
+    seen: dict[str, float] = {}
+    out = np.empty(len(values))
+    for i, v in enumerate(values):
+        if type(v) is str:
+            got = seen.get(v)
+            if got is None:
+                got = seen[v] = func(v)
+            out[i] = got
+        else:
+            out[i] = func(v)
+    return out
 
 
 def _value_share(
