@@ -51,6 +51,7 @@ def run(name: str, data: Path, spec: str, seed: int, trials: int | None = None) 
     r = train_model(data, load_spec(spec), options)
     seconds = time.perf_counter() - start
     raw = r.bundle.raw_score(r.test_X)
+    shipped = r.bundle.probability(raw)
     row = {
         "set": name,
         "seed": seed,
@@ -62,10 +63,10 @@ def run(name: str, data: Path, spec: str, seed: int, trials: int | None = None) 
         "ece": r.metrics["ece"],
         # the shipped model's own scores against its raw booster's, on the same leads (since the
         # finalize step the evaluated model's test_p comes from another booster)
-        "distinct": len(np.unique(r.bundle.probability(raw))),
+        "distinct": len(np.unique(shipped)),
         "distinct_raw": len(np.unique(raw)),
         "raw_auc": float(roc_auc_score(r.test_y, raw)),
-        "shipped_auc": float(roc_auc_score(r.test_y, r.bundle.probability(raw))),
+        "shipped_auc": float(roc_auc_score(r.test_y, shipped)),
         "seconds": seconds,
         "shape": r.params.get("capacity", "?"),
     }

@@ -68,7 +68,7 @@ def test_every_path_gives_the_same_shares() -> None:
 
 
 def test_a_model_saved_before_shares_encodes_as_it_did() -> None:
-    saved = _fit(_frame(), shares=False).to_dict()
+    saved = _fit(_frame()).to_dict()
     for f in saved["fields"]:
         f.pop("shares")  # a bundle written before the field existed
     enc = FeatureEncoder.from_dict(saved)

@@ -23,6 +23,7 @@ from leadscore.features.values import (
     clean_text,
     dates_ms,
     map_unique,
+    map_unique_rows,
     most_common_spelling,
     parse_date,
     slash_day_first,
@@ -151,7 +152,6 @@ class FeatureEncoder:
         time_col: str | None = None,
         max_categories: int = 40,
         min_count: int | None = None,
-        shares: bool = True,
     ) -> FeatureEncoder:
         kinds = dict(kinds or {})
         groups = dict(groups or {})
@@ -176,7 +176,7 @@ class FeatureEncoder:
                 kept = spelled[spelled["key"].isin(set(info.categories))]
                 shown = [clean_text(v) for v in kept["value"]]
                 info.display = most_common_spelling(kept["key"], shown, kept["n"])
-                info.shares = value_shares(counts, len(frame)) if shares else None
+                info.shares = value_shares(counts, len(frame))
             elif kind == "numeric":
                 low, high = ranges.get(col, (None, None))
                 info.low, info.high = low, high
@@ -209,16 +209,9 @@ class FeatureEncoder:
             if f.kind == "numeric":
                 out[:, col] = _apply_range(to_numbers(series, self._ph), f.low, f.high)
             elif f.kind == "categorical":
-                encode = functools.partial(
-                    self._cat_code, codes=self._codes[f.name], alias=self.aliases.get(f.name)
-                )
-                out[:, col] = map_unique(series, encode)
-                if f.shares is not None:
-                    share = functools.partial(
-                        _value_share, ph=self._ph, alias=self.aliases.get(f.name), shares=f.shares
-                    )
-                    out[:, col + 1] = map_unique(series, share)
-                    width = 2
+                width = 1 if f.shares is None else 2
+                cells = functools.partial(self._cat_cells, f=f)
+                out[:, col : col + width] = map_unique_rows(series, cells, width)
             else:
                 ms = dates_ms(series, self.reads_day_first(f.name))
                 out[:, col : col + width] = _date_features(ms, ref, width)
@@ -244,10 +237,8 @@ class FeatureEncoder:
             if f.kind == "numeric":
                 out[:, col] = _apply_range(self._numbers(values), f.low, f.high)
             elif f.kind == "categorical":
-                out[:, col] = self._codes_of(values, f.name)
-                if f.shares is not None:
-                    out[:, col + 1] = self._shares_of(values, f)
-                    width = 2
+                width = 1 if f.shares is None else 2
+                out[:, col : col + width] = _per_text(values, functools.partial(self._cat_cells, f=f), width)
             else:
                 first = self.reads_day_first(f.name)
                 ms = np.fromiter((parse_date(v, first) for v in values), float, n)
@@ -268,18 +259,6 @@ class FeatureEncoder:
             pass
         return np.fromiter((to_number(v, self._ph) for v in values), float, len(values))
 
-    def _codes_of(self, values: list[Any], name: str) -> np.ndarray:
-        """The category code of each value, each distinct text worked out once."""
-        code = functools.partial(self._cat_code, codes=self._codes[name], alias=self.aliases.get(name))
-        return _per_text(values, code)
-
-    def _shares_of(self, values: list[Any], f: FieldInfo) -> np.ndarray:
-        """The share of each value (``_value_share``), each distinct text worked out once."""
-        share = functools.partial(
-            _value_share, ph=self._ph, alias=self.aliases.get(f.name), shares=f.shares or {}
-        )
-        return _per_text(values, share)
-
     def encode_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """Encode one lead given as a mapping of field name to value (the service path)."""
         row = np.full(len(self.feature_names), np.nan, dtype=np.float64)
@@ -295,11 +274,9 @@ class FeatureEncoder:
                 )
                 row[col] = math.nan if out_of_range else number
             elif f.kind == "categorical":
-                canon = canonical_category(value, self._ph, self.aliases.get(f.name))
-                row[col] = _code(canon, self._codes[f.name])
-                if f.shares is not None:
-                    row[col + 1] = _share_of(canon, f.shares)
-                    width = 2
+                cells = self._cat_cells(value, f)
+                width = len(cells)
+                row[col : col + width] = cells
             else:
                 ms = np.array([parse_date(value, self.reads_day_first(f.name))])
                 row[col : col + width] = _date_features(ms, np.array([ref]), width)[0]
@@ -327,8 +304,12 @@ class FeatureEncoder:
         canon = canonical_category(value, self._ph, self.aliases.get(name))
         return canon is not None and canon not in codes
 
-    def _cat_code(self, value: Any, codes: Mapping[str, int], alias: Mapping[str, str] | None) -> float:
-        return _code(canonical_category(value, self._ph, alias), codes)
+    def _cat_cells(self, value: Any, f: FieldInfo) -> tuple[float, ...]:
+        """A categorical field's features of ``value``, its canonical form found once: the category's
+        code, and its share of the fit rows when the field has one (every encoding path reads these)."""
+        canon = canonical_category(value, self._ph, self.aliases.get(f.name))
+        code = _code(canon, self._codes[f.name])
+        return (code,) if f.shares is None else (code, _share_of(canon, f.shares))
 
     def _reference_ms_frame(self, frame: pd.DataFrame) -> np.ndarray:
         if self.time_col and self.time_col in frame.columns:
@@ -398,10 +379,11 @@ def _share_of(canon: str | None, shares: Mapping[str, float]) -> float:
     return shares.get(canon, 0.0)
 
 
-def _per_text(values: list[Any], func: Any) -> np.ndarray:
-    """``func`` of each value as floats, called once per distinct text (CRMs repeat a few values)."""
-    seen: dict[str, float] = {}
-    out = np.empty(len(values))
+def _per_text(values: list[Any], func: Any, width: int) -> np.ndarray:
+    """``func`` of each value (``width`` floats) as an (n, width) array, called once per distinct text
+    (CRMs repeat a few values)."""
+    seen: dict[str, tuple[float, ...]] = {}
+    out = np.empty((len(values), width))
     for i, v in enumerate(values):
         if type(v) is str:
             got = seen.get(v)
@@ -411,12 +393,6 @@ def _per_text(values: list[Any], func: Any) -> np.ndarray:
         else:
             out[i] = func(v)
     return out
-
-
-def _value_share(
-    value: Any, ph: frozenset[str], alias: Mapping[str, str] | None, shares: Mapping[str, float]
-) -> float:
-    return _share_of(canonical_category(value, ph, alias), shares)
 
 
 def value_shares(counts: pd.Series, rows: int) -> dict[str, float] | None:

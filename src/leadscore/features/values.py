@@ -277,11 +277,18 @@ def canonical_category(
     return key
 
 
-def _per_distinct(series: pd.Series, func: Any, dtype: Any) -> np.ndarray:
+def map_unique_rows(series: pd.Series, func: Any, width: int) -> np.ndarray:
+    """``map_unique`` of a function giving ``width`` floats per value: an (n, width) array, the column
+    factorized once for all of them."""
+    return _per_distinct(series, func, np.float64, width)
+
+
+def _per_distinct(series: pd.Series, func: Any, dtype: Any, width: int | None = None) -> np.ndarray:
     """``func`` called once per distinct value and broadcast; missing values get ``func(None)``."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    mapped = np.empty(len(uniques) + 1, dtype=dtype)
-    mapped[:-1] = [func(v) for v in uniques]
+    mapped = np.empty((len(uniques) + 1,) if width is None else (len(uniques) + 1, width), dtype=dtype)
+    if len(uniques):  # (an empty list does not fill a (0, width) block)
+        mapped[:-1] = [func(v) for v in uniques]
     mapped[-1] = func(None)  # factorize's missing sentinel is -1: the last slot
     return mapped[codes]
 

@@ -264,11 +264,15 @@ def evaluate(
     fit_weight = data.weight_of(split.fit)
     cols, categorical = guarded.encoder.without_shares()  # the baselines get the fields, not the shares
     logit = fit_logistic(
-        guarded.X[split.fit][:, cols], data.y[split.fit], categorical, options.seed, fit_weight
+        guarded.X[np.ix_(split.fit, np.asarray(cols))],
+        data.y[split.fit],
+        categorical,
+        options.seed,
+        fit_weight,
     )
     baselines = {"logistic_regression": binary_metrics(y_test, logit.predict_proba(X_test[:, cols])[:, 1])}
     plain = plain_lightgbm(
-        guarded.X[split.train][:, cols],
+        guarded.X[np.ix_(split.train, np.asarray(cols))],
         data.y[split.train],
         X_test[:, cols],
         categorical,
