@@ -138,3 +138,30 @@ def test_the_growth_check_spares_point_in_time_features() -> None:
         findings, X, np.zeros(n, dtype=int), scored, names, set(), frozenset({"declared_rollup"})
     )
     assert [f.column for f in newly] == ["as_of_export"]
+
+
+def test_a_category_whose_mix_follows_the_leads_age_is_not_read_as_grown(tmp_path) -> None:
+    """A campaign field: older leads came from many small campaigns, recent ones from a few large
+    ones. Its value shares (the encoder's second column of a category) then follow the leads' age at
+    the export, but the field was filled when the lead arrived: neither its code nor its share is a
+    count, and the growth check must not drop it."""
+    leads = make_leads(6000, 9, fault_rate=0.0)
+    rng = np.random.default_rng(9)
+    scored = pd.to_datetime(leads["scored_at"])
+    age = ((scored.max() - scored).dt.total_seconds() / 86400).to_numpy()
+    old = rng.integers(0, 60, len(leads))  # sixty small campaigns, each held by about 50 old leads
+    new = rng.integers(0, 3, len(leads))  # three large ones
+    recent = age < np.quantile(age, 0.6)  # the training rows (the older ones) hold both kinds
+    leads["Campaign"] = np.where(recent, [f"spring-{i}" for i in new], [f"legacy-{i}" for i in old])
+    path = tmp_path / "export.csv"
+    leads.drop(columns=["true_p_sql", "true_days_to_sql", "call_duration_sec"]).to_csv(path, index=False)
+    spec = spec_from_flags("export", "sql_within_90d", ["1"], "lead_id", "scored_at")
+    result = train_model(path, spec, TrainOptions(contract=load_contract()[0], search_trials=0))
+    assert "Campaign" not in result.leakage_suspects, result.leakage_suspects
+    assert "Campaign" in result.bundle.fields
+    encoder = result.bundle.encoder
+    share = [j for j in encoder.share_indices if encoder.feature_fields[j] == "Campaign"]
+    assert share, "the campaign field has a share column"
+    shares = encoder.transform(leads)[:, share[0]]
+    rho = pd.Series(shares).corr(pd.Series(age), method="spearman")
+    assert rho < -0.5, rho  # the shares follow the age: the recent campaigns are the large ones
