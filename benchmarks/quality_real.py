@@ -45,9 +45,12 @@ from leadscore.spec import load_spec
 XEDUCATION = Path(__file__).resolve().parents[2] / "shared" / "data" / "xeducation" / "Leads.csv"
 
 
+REFIT_SEEDS: dict[str, int] = {}  # --refit-seeds N: {"refit_seeds": N}, an A/B of the options' default
+
+
 def run(name: str, data: Path, spec: str, seed: int, trials: int | None = None) -> dict[str, Any]:
     start = time.perf_counter()
-    options = TrainOptions(contract=load_contract()[0], seed=seed, search_trials=trials)
+    options = TrainOptions(contract=load_contract()[0], seed=seed, search_trials=trials, **REFIT_SEEDS)
     r = train_model(data, load_spec(spec), options)
     seconds = time.perf_counter() - start
     raw = r.bundle.raw_score(r.test_X)
@@ -127,7 +130,7 @@ def hidden(
         frame.iloc[inner].to_csv(given, index=False)
         start = time.perf_counter()
         options = TrainOptions(
-            contract=load_contract()[0], seed=seed, search_trials=trials, finalize=finalize
+            contract=load_contract()[0], seed=seed, search_trials=trials, finalize=finalize, **REFIT_SEEDS
         )
         r = train_model(given, spec, options)
         seconds = time.perf_counter() - start
@@ -171,7 +174,7 @@ def report_hidden(name: str, rows: list[dict[str, Any]]) -> None:
     print(
         f"over {len(rows)} hidden splits: leadscore {np.mean([r['leadscore'] for r in rows]):.4f}, plain "
         f"{np.mean([r['plain'] for r in rows]):.4f}, logistic {np.mean([r['logistic'] for r in rows]):.4f}; "
-        f"margin mean {margins.mean():+.4f}, worst {margins.min():+.4f}; at or above plain on "
+        f"margin mean {margins.mean():+.5f}, worst {margins.min():+.5f}; at or above plain on "
         f"{int((margins >= 0).sum())} of {len(rows)}; training {np.mean([r['seconds'] for r in rows]):.1f} s"
     )
 
@@ -221,6 +224,12 @@ def main() -> None:
     )
     parser.add_argument("--final-rounds", type=float, default=None, help="A/B of boosters.FINAL_ROUNDS")
     parser.add_argument(
+        "--refit-seeds",
+        type=int,
+        default=None,
+        help="A/B of a cross-fitted booster's averaged seeds (default 3)",
+    )
+    parser.add_argument(
         "--placeholders",
         default=None,
         help="--hidden: X Education's placeholders as a comma-separated list, e.g. 'N/A,NA,' keeps "
@@ -231,6 +240,8 @@ def main() -> None:
         from leadscore.modeling import boosters
 
         boosters.FINAL_ROUNDS = args.final_rounds
+    if args.refit_seeds:
+        REFIT_SEEDS["refit_seeds"] = args.refit_seeds
     if args.categories:
         pool(*(int(v) for v in args.categories.split(",")))
     if args.hidden:

@@ -83,7 +83,7 @@ def test_train_keep_and_promote_from_the_command_line(tmp_path: Path) -> None:
     flags = ["train", str(data), "--label", "y", "--positive", "yes", "--id", "id", "--json"]
     with private_env({**mlflow_env(tmp_path), "LEADSCORE_SEARCH_TRIALS": "0"}):
         runs = []
-        for extra in ([], ["--keep", "duration", "--promote"], ["--seed", "3", "--no-finalize"]):
+        for extra in ([], ["--keep", "duration", "--promote"], ["--seed", "3", "--no-finalize", "--refit-seeds", "1"]):
             result = CliRunner().invoke(app, [*flags, *extra])
             assert result.exit_code == 0, result.output
             payload = json.loads(result.stdout)  # the champion's folder changes with --promote: read now
@@ -104,3 +104,5 @@ def test_train_keep_and_promote_from_the_command_line(tmp_path: Path) -> None:
     assert guarded["cutoff"]["measured_on"] == "out-of-fold scores of 4,000 labelled leads"
     assert not third["learned_from"]["finalized"] and third["learned_from"]["rows"] == third["n_train"]
     assert third["learned_from"]["why"] == "--no-finalize" and third["cutoff"]["measured_on"] == "test leads"
+    # A small export's booster averages three seeds' fits unless --refit-seeds says otherwise.
+    assert guarded["learned_from"]["seeds"] == 3 and third["learned_from"]["seeds"] == 1

@@ -76,6 +76,16 @@ CapacityOpt = Annotated[
         "--capacity", help="Force a model shape: group-pure-d3 (fastest grades), shallow-d3 or deeper-d6."
     ),
 ]
+RefitSeedsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--refit-seeds",
+        min=1,
+        max=20,
+        help="A cross-fitted (small) export's shipped booster averages this many fits with different "
+        "seeds (default 3; 1: one fit, a third of the trees in every lead's reasons).",
+    ),
+]
 FinalizeOpt = Annotated[
     bool,
     typer.Option(
@@ -121,6 +131,7 @@ def train_cmd(
         ),
     ] = None,
     finalize: FinalizeOpt = True,
+    refit_seeds: RefitSeedsOpt = None,
     level: LevelOpt = None,
     sample: SampleOpt = None,
     json_out: JsonOpt = False,
@@ -147,12 +158,20 @@ def train_cmd(
             feedback=feedback,
             finalize=finalize,
             sample=sample,
+            refit_seeds=refit_seeds,
         )
         if not json_out:
             _print_trained(result, payload)
     if "account" in levels:
         accounts, account_payload = train_accounts_and_log(
-            data, ds, cutoff=cutoff, promote=promote, capacity=capacity, seed=seed, finalize=finalize
+            data,
+            ds,
+            cutoff=cutoff,
+            promote=promote,
+            capacity=capacity,
+            seed=seed,
+            finalize=finalize,
+            refit_seeds=refit_seeds,
         )
         payload = {**payload, "accounts": account_payload} if payload else account_payload
         if not json_out:

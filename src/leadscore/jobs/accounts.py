@@ -30,9 +30,12 @@ def train_accounts_and_log(
     capacity: str | None = None,
     seed: int = 42,
     finalize: bool = True,
+    refit_seeds: int | None = None,
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train the account model of ``folder``, log and register it; the result and ``train``'s summary."""
-    options, contract_path = train_options(cutoff, capacity=capacity, seed=seed, finalize=finalize)
+    options, contract_path = train_options(
+        cutoff, capacity=capacity, seed=seed, finalize=finalize, refit_seeds=refit_seeds
+    )
     options = replace(options, contract=options.contract.for_accounts(), time_head=False)
     table = account_table(folder, spec)
     model_spec = account_model_spec(spec, table.export_ms)

@@ -13,7 +13,7 @@ import pandas as pd
 from leadscore.config import get_settings
 from leadscore.errors import UserError, not_a_date
 from leadscore.modeling.backtest import backtest
-from leadscore.modeling.options import CAPACITIES, TrainOptions
+from leadscore.modeling.options import CAPACITIES, REFIT_SEEDS, TrainOptions
 from leadscore.modeling.train import TrainResult, train_model
 from leadscore.monitoring.feedback import existing_store, load_store
 from leadscore.monitoring.monitor import monitor
@@ -57,9 +57,11 @@ def train_options(
     feedback: str | Path | None = None,
     finalize: bool = True,
     sample: int | None = None,
+    refit_seeds: int | None = None,
 ) -> tuple[TrainOptions, Path]:
     """Training options from what a user names: contract, kept columns, shape, seed, feedback store,
-    whether the shipped model is refitted on every labelled lead, and the sample to train on."""
+    whether the shipped model is refitted on every labelled lead, the sample to train on, and how many
+    seeds' fits a cross-fitted final booster averages."""
     contract, contract_path = load_contract(cutoff)
     shapes = {c.name: c for c in CAPACITIES}
     if capacity is not None and capacity not in shapes:
@@ -76,6 +78,7 @@ def train_options(
         search_trials=get_settings().search_trials,
         finalize=finalize,
         sample=sample,
+        refit_seeds=REFIT_SEEDS if refit_seeds is None else refit_seeds,
     )
     return options, contract_path
 
@@ -92,10 +95,18 @@ def train_and_log(
     feedback: str | Path | None = None,
     finalize: bool = True,
     sample: int | None = None,
+    refit_seeds: int | None = None,
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train on ``data``, log and register the run, export the model; return the result and a summary."""
     options, contract_path = train_options(
-        cutoff, keep=keep, capacity=capacity, seed=seed, feedback=feedback, finalize=finalize, sample=sample
+        cutoff,
+        keep=keep,
+        capacity=capacity,
+        seed=seed,
+        feedback=feedback,
+        finalize=finalize,
+        sample=sample,
+        refit_seeds=refit_seeds,
     )
     check_spec_lineage(spec)  # before training: a model of other data under this name is refused anyway
     log.info("training on %s (dataset '%s') ...", data, spec.name)

@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from leadscore.features import FeatureEncoder
+from leadscore.modeling.averaging import fit_seeds
 from leadscore.modeling.options import (
     CAPACITY_TOLERANCE,
     FAST_GRADES_ROWS,
@@ -240,7 +241,8 @@ def fit_crossfit(
     groups: np.ndarray | None = None,
 ) -> Fitted:
     """Five fold models give every training row an out-of-fold score (shape choice, calibration,
-    cutoff); the final booster then learns from all rows, as CalibratedClassifierCV(ensemble=False).
+    cutoff); the final booster then learns from all rows, as CalibratedClassifierCV(ensemble=False),
+    ``options.refit_seeds`` times with different seeds, averaged (``averaging.py``).
     ``groups``: rows of one lead (its scoring moments) stay in one fold."""
     if groups is None:
         folds = list(StratifiedKFold(5, shuffle=True, random_state=options.seed).split(rows, y[rows]))
@@ -272,7 +274,12 @@ def fit_crossfit(
     scores = {name: float(np.mean(run[3])) for name, run in runs.items()}
     chosen = _prefer(candidates, scores, units, len(rows))
     params, oof, iters, aucs = runs[chosen.name]
-    booster = fit_rounds(X, y, rows, enc, params, max(10, int(round(np.mean(iters) * FINAL_ROUNDS))))
+    rounds = max(10, int(round(np.mean(iters) * FINAL_ROUNDS)))
+    booster = fit_seeds(
+        lambda seed: fit_rounds(X, y, rows, enc, {**params, "seed": seed}, rounds),
+        int(params["seed"]),
+        options.refit_seeds,
+    )
     report = {**scores, **costs, **_searched_params(searched)} if len(candidates) > 1 else {}
     return Fitted(booster, chosen, params, report, rows, oof, aucs)
 

@@ -82,7 +82,9 @@ def finalize(
             measured_on=where,
         )
         oof = binary_metrics(data.y, p_oof)
-        return Final(final, shipped, facts, _learned(data, fitted, "crossfit", where, shipped, oof))
+        learned = _learned(data, fitted, "crossfit", where, shipped, oof)
+        learned["seeds"] = max(1, options.refit_seeds)  # fits averaged into the shipped booster
+        return Final(final, shipped, facts, learned)
     return _refit(evaluated, guarded, cut, ev, data, split, X, encoder, options)
 
 
@@ -173,8 +175,11 @@ def learned_line(learned: dict[str, Any] | None, noun: str = "leads", positive: 
     ``positive`` name its rows and its label (an account model's account moments, opportunity)."""
     if not learned:
         return "learned from the training rows of the split"
+    seeds = int(learned.get("seeds", 1))
+    averaged = f" ({seeds} fits with different seeds averaged)" if seeds > 1 else ""
     rows = (
-        f"{learned['rows']:,} labelled {noun} ({learned['positives']:,} {positive}), {learned['trees']} trees"
+        f"{learned['rows']:,} labelled {noun} ({learned['positives']:,} {positive}), "
+        f"{learned['trees']} trees{averaged}"
     )
     if not learned.get("finalized"):
         return f"learned from {rows}: the evaluated model itself ({learned.get('why')})"

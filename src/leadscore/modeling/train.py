@@ -128,6 +128,8 @@ def ship(
     learned = held_out_only(
         len(rows), int(data.y[rows].sum()), evaluated.booster.num_trees(), "--no-finalize"
     )
+    if guarded.crossfit:
+        learned["seeds"] = max(1, options.refit_seeds)  # fits averaged into the evaluated booster
     return Final(guarded, cut, ev.cutoff, learned)
 
 
