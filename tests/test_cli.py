@@ -83,7 +83,11 @@ def test_train_keep_and_promote_from_the_command_line(tmp_path: Path) -> None:
     flags = ["train", str(data), "--label", "y", "--positive", "yes", "--id", "id", "--json"]
     with private_env({**mlflow_env(tmp_path), "LEADSCORE_SEARCH_TRIALS": "0"}):
         runs = []
-        for extra in ([], ["--keep", "duration", "--promote"], ["--seed", "3", "--no-finalize", "--refit-seeds", "1"]):
+        for extra in (
+            [],
+            ["--keep", "duration", "--promote"],
+            ["--seed", "3", "--no-finalize", "--refit-seeds", "1"],
+        ):
             result = CliRunner().invoke(app, [*flags, *extra])
             assert result.exit_code == 0, result.output
             payload = json.loads(result.stdout)  # the champion's folder changes with --promote: read now

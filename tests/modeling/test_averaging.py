@@ -50,7 +50,9 @@ def test_the_average_of_boosters_is_one_booster_with_their_mean_scores_and_contr
     assert mean.num_trees() == 120
     raw = np.mean([b.predict(X, raw_score=True) for b in fits], axis=0)
     np.testing.assert_allclose(mean.predict(X, raw_score=True), raw, rtol=0, atol=1e-12)
-    contrib = np.mean([b.predict(X, pred_contrib=True) for b in fits], axis=0)  # TreeSHAP reads internal values
+    contrib = np.mean(
+        [b.predict(X, pred_contrib=True) for b in fits], axis=0
+    )  # TreeSHAP reads internal values
     np.testing.assert_allclose(mean.predict(X, pred_contrib=True), contrib, rtol=0, atol=1e-12)
     # a saved and reloaded average is the same model, byte for byte
     text = mean.model_to_string()
