@@ -168,7 +168,8 @@ class ModelOut(BaseModel):
     learned_from: dict[str, Any] | None = Field(
         None,
         description="What the shipped model learned from: every labelled lead when finalized ('rows', "
-        "'positives', 'method', 'trees', 'out_of_fold' figures), else the split's training rows ('why').",
+        "'positives', 'method', 'trees', 'out_of_fold' figures; 'seeds': fits averaged into a cross-fitted "
+        "booster), else the split's training rows ('why').",
     )
     events: dict[str, list[str]] | None = Field(
         None, description="Declared engagement: the event types and attributes read from a lead's 'events'."
