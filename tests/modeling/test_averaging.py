@@ -97,6 +97,7 @@ def test_a_small_exports_shipped_booster_averages_three_seeds(tmp_path: Path) ->
     learned = three.bundle.meta.learned_from
     assert learned is not None and one.bundle.meta.learned_from is not None
     assert learned["seeds"] == 3 and one.bundle.meta.learned_from["seeds"] == 1
+    assert three.params["refit_seeds"] == 3 and one.params["refit_seeds"] == 1  # logged to MLflow
     # the same folds and tree count, fitted three times: three times the trees, reported as such
     assert three.bundle.booster.num_trees() == 3 * one.bundle.booster.num_trees() == learned["trees"]
     assert f"{learned['trees']} trees (3 fits with different seeds averaged)" in learned_line(learned)

@@ -76,6 +76,19 @@ CapacityOpt = Annotated[
         "--capacity", help="Force a model shape: group-pure-d3 (fastest grades), shallow-d3 or deeper-d6."
     ),
 ]
+NameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name", help="Dataset name (default: the spec's, or the file's): the model is leadscore-<name>."
+    ),
+]
+FeedbackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--feedback",
+        help="The store (database URL or SQLite file) whose sales decisions become the labels.",
+    ),
+]
 RefitSeedsOpt = Annotated[
     int | None,
     typer.Option(
@@ -117,19 +130,8 @@ def train_cmd(
     promote: Annotated[bool, typer.Option("--promote", help="Make this model the champion.")] = False,
     capacity: CapacityOpt = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name", help="Dataset name (default: the spec's, or the file's): the model is leadscore-<name>."
-        ),
-    ] = None,
-    feedback: Annotated[
-        str | None,
-        typer.Option(
-            "--feedback",
-            help="The store (database URL or SQLite file) whose sales decisions become the labels.",
-        ),
-    ] = None,
+    name: NameOpt = None,
+    feedback: FeedbackOpt = None,
     finalize: FinalizeOpt = True,
     refit_seeds: RefitSeedsOpt = None,
     level: LevelOpt = None,

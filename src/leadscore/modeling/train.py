@@ -388,6 +388,7 @@ def _run_params(
         "finalized": bool(final.learned_from.get("finalized")),
         "shipped_rows": final.learned_from["rows"],
         "trees": final.guarded.fitted.booster.num_trees(),
+        "refit_seeds": int(final.learned_from.get("seeds", 1)),  # fits averaged into the shipped booster
         "fit_method": "crossfit" if guarded.crossfit else "holdout",
         "split": split_kind,
         "capacity": fitted.capacity.name,
