@@ -29,6 +29,7 @@ from leadscore.data.synthetic import GeneratorConfig, generate, write_dataset
 from leadscore.modeling.options import TrainOptions
 from leadscore.modeling.train import train_model
 from leadscore.scoring.bundle import ModelBundle
+from leadscore.scoring.bundle_files import TIME_BOOSTER
 from leadscore.scoring.contract import load_contract
 from leadscore.scoring.predictor import Predictor
 from leadscore.spec import load_spec
@@ -47,10 +48,12 @@ def routed_bundle(work: Path, leads: int, seed: int) -> ModelBundle:
     return ModelBundle.load(folder)
 
 
-def alone(model: Predictor) -> ModelBundle:
-    """One model as a bundle of its own, without routing (the global one, or a segment's)."""
+def alone(model: Predictor, bundle: ModelBundle) -> ModelBundle:
+    """One model as a bundle of its own, without routing (the global one, or a segment's), with the
+    routed bundle's time head: every way then answers the same fields, and only the routing differs."""
     meta = model.meta.model_copy(update={"segments": None, "threshold": model.threshold})
-    return ModelBundle(meta, model.booster_text)
+    time_head = {k: v for k, v in bundle.segment_boosters.items() if k == TIME_BOOSTER}
+    return ModelBundle(meta, model.booster_text, time_head)
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
@@ -75,7 +78,8 @@ def main() -> None:
     assert routing is not None and bundle.reader is not None
     for seg in routing.models.values():
         print(f"  segment {seg.name:<14} {seg.model:<7} {seg.why}")
-    single = alone(bundle)
+    single = alone(bundle, bundle)
+    assert (single.time_head is None) == (bundle.time_head is None)
     fields = [c for c in data.columns if c in set(bundle.fields) | {"lead_id", "scored_at"}]
     records: list[dict[str, Any]] = (
         data[fields].astype(object).where(data[fields].notna(), None).to_dict("records")
@@ -83,7 +87,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(records))
 
-    direct = {key: alone(model) for key, model in bundle.routes.items()}
+    direct = {key: alone(model, bundle) for key, model in bundle.routes.items()}
 
     def own_scorer(record: dict[str, Any]) -> ModelBundle:
         assert bundle.reader is not None
