@@ -189,3 +189,19 @@ def test_a_segmented_run_refits_each_winning_segment_model_on_its_leads(
 def _segment_booster(result: TrainResult, name: str | None) -> lgb.Booster:
     assert name is not None
     return lgb.Booster(model_str=result.bundle.segment_boosters[name])
+
+
+def test_a_refit_after_a_cross_fitted_evaluation_counts_one_fits_trees(
+    flat: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export without a time column whose training fifths are cross-fitted (their booster averages
+    three seeds' fits) but whose labelled leads are too many to cross-fit again: the one refit on
+    every lead grows one fit's trees scaled to the larger data, not the average's three fits'."""
+    monkeypatch.setattr(finalize_module, "CROSSFIT_MAX_ROWS", 3500)  # 3,200 training leads, 4,000 labelled
+    held = train_model(flat, _flat_spec(), _options(finalize=False))
+    shipped = train_model(flat, _flat_spec(), _options())
+    assert _learned(held)["seeds"] == 3 and _learned(shipped)["method"] == "refit"
+    one_fit = held.bundle.booster.num_trees() // 3
+    assert held.bundle.booster.num_trees() == 3 * one_fit
+    scaled = max(10, int(round(one_fit * np.sqrt(4000 / 3200))))
+    assert shipped.bundle.booster.num_trees() == _learned(shipped)["trees"] == scaled

@@ -196,6 +196,7 @@ class Fitted:
     calib_rows: np.ndarray
     calib_raw: np.ndarray
     fold_aucs: list[float] | None = None
+    rounds: int | None = None  # one fit's trees when the booster averages several (None: its own count)
 
 
 def _prefer(
@@ -281,7 +282,7 @@ def fit_crossfit(
         options.refit_seeds,
     )
     report = {**scores, **costs, **_searched_params(searched)} if len(candidates) > 1 else {}
-    return Fitted(booster, chosen, params, report, rows, oof, aucs)
+    return Fitted(booster, chosen, params, report, rows, oof, aucs, rounds)
 
 
 def fit_booster(

@@ -102,7 +102,8 @@ def _refit(
     """One booster on every lead; its calibration matched to the evaluated model's held-out scores."""
     first = guarded.fitted
     learned = len(first.calib_rows) if guarded.crossfit else len(split.fit)
-    rounds = first.booster.best_iteration or first.booster.current_iteration()
+    # one fit's trees: an averaged (cross-fitted) booster holds several fits' trees
+    rounds = first.rounds or first.booster.best_iteration or first.booster.current_iteration()
     rounds = max(10, int(round(rounds * math.sqrt(len(data.y) / max(learned, 1)))))
     params = lgb_params(len(data.y), options, encoder, first.capacity)
     booster = fit_rounds(X, data.y, None, encoder, params, rounds, data.weight)
