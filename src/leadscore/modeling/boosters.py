@@ -197,6 +197,7 @@ class Fitted:
     calib_raw: np.ndarray
     fold_aucs: list[float] | None = None
     rounds: int | None = None  # one fit's trees when the booster averages several (None: its own count)
+    seeds: int = 1  # the fits with different seeds averaged into ``booster``
 
 
 def _prefer(
@@ -276,13 +277,12 @@ def fit_crossfit(
     chosen = _prefer(candidates, scores, units, len(rows))
     params, oof, iters, aucs = runs[chosen.name]
     rounds = max(10, int(round(np.mean(iters) * FINAL_ROUNDS)))
+    seeds = max(1, options.refit_seeds)
     booster = fit_seeds(
-        lambda seed: fit_rounds(X, y, rows, enc, {**params, "seed": seed}, rounds),
-        int(params["seed"]),
-        options.refit_seeds,
+        lambda seed: fit_rounds(X, y, rows, enc, {**params, "seed": seed}, rounds), int(params["seed"]), seeds
     )
     report = {**scores, **costs, **_searched_params(searched)} if len(candidates) > 1 else {}
-    return Fitted(booster, chosen, params, report, rows, oof, aucs, rounds)
+    return Fitted(booster, chosen, params, report, rows, oof, aucs, rounds, seeds)
 
 
 def fit_booster(

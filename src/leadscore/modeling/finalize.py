@@ -82,9 +82,7 @@ def finalize(
             measured_on=where,
         )
         oof = binary_metrics(data.y, p_oof)
-        learned = _learned(data, fitted, "crossfit", where, shipped, oof)
-        learned["seeds"] = max(1, options.refit_seeds)  # fits averaged into the shipped booster
-        return Final(final, shipped, facts, learned)
+        return Final(final, shipped, facts, _learned(data, fitted, "crossfit", where, shipped, oof))
     return _refit(evaluated, guarded, cut, ev, data, split, X, encoder, options)
 
 
@@ -161,6 +159,8 @@ def _learned(
         "calibrated_on": len(fitted.calib_rows),  # leads whose out-of-sample scores set the calibration
         "cutoff_measured_on": where,
     }
+    if fitted.rounds is not None:  # a cross-fitted booster: the seeds' fits averaged into it
+        out["seeds"] = fitted.seeds
     if oof is not None:
         out["out_of_fold"] = {k: oof[k] for k in ("roc_auc", "pr_auc", "brier", "ece") if k in oof}
     return out

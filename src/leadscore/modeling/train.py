@@ -129,7 +129,7 @@ def ship(
         len(rows), int(data.y[rows].sum()), evaluated.booster.num_trees(), "--no-finalize"
     )
     if guarded.crossfit:
-        learned["seeds"] = max(1, options.refit_seeds)  # fits averaged into the evaluated booster
+        learned["seeds"] = guarded.fitted.seeds  # fits averaged into the evaluated booster
     return Final(guarded, cut, ev.cutoff, learned)
 
 
