@@ -174,7 +174,7 @@ def test_big_trees_and_tables_that_disagree_leave_the_model_to_lightgbm(
     )
     assert treeshap.build(deep, np.eye(13, 12)) is None  # too many combinations of cells per tree
     # A wrong reading of LightGBM's split rule is caught by the check against LightGBM itself.
-    monkeypatch.setattr(treeshap._Split, "left", lambda self, x: bool(x < self.threshold))
+    monkeypatch.setattr(treeshap._Split, "lefts", lambda self, x: x < self.threshold)
     monkeypatch.setattr(treeshap, "_BUILT", OrderedDict())  # tables built by earlier tests: forgotten
     bundle = ModelBundle.load(trained["model_path"])
     assert bundle.shap_tables is None

@@ -58,17 +58,23 @@ class _Split:
     missing: str  # LightGBM's missing type: "None", "Zero" or "NaN"
     default_left: bool
 
-    def left(self, x: float) -> bool:
-        """LightGBM's decision (tree.h ``NumericalDecision`` / ``CategoricalDecision``)."""
+    def lefts(self, x: np.ndarray) -> np.ndarray:
+        """Whether each value goes left: LightGBM's decision (tree.h ``NumericalDecision`` /
+        ``CategoricalDecision``), for a feature's cells at once."""
         if self.categorical:
-            if np.isnan(x) or abs(x) >= _INT_LIMIT or int(x) < 0:
-                return False
-            return int(x) in self.categories
-        if np.isnan(x) and self.missing != "NaN":
-            x = 0.0
-        if (self.missing == "Zero" and abs(x) <= ZERO) or (self.missing == "NaN" and np.isnan(x)):
-            return self.default_left
-        return bool(x <= self.threshold)
+            code = np.trunc(x)
+            with np.errstate(invalid="ignore"):
+                valid = ~np.isnan(x) & (np.abs(x) < _INT_LIMIT) & (code >= 0)
+            return valid & np.isin(code, np.fromiter(self.categories, float, len(self.categories)))
+        missing = np.isnan(x)
+        v = x if self.missing == "NaN" else np.where(missing, 0.0, x)
+        if self.missing == "Zero":
+            special = np.abs(v) <= ZERO
+        elif self.missing == "NaN":
+            special = missing
+        else:
+            special = np.zeros(len(v), dtype=bool)
+        return np.where(special, self.default_left, v <= self.threshold)
 
 
 @dataclass
@@ -186,18 +192,17 @@ def _tree_table(
     examples: list[list[float]] = []  # one value per cell of the tree, for each feature
     for f in feats:
         b = bins[f]
-        mine = [s for s in splits if s.feature == f]
-        ids: dict[tuple[bool, ...], int] = {}
+        # each of the model's cells of f -> the tree's own cell: the cells where every split of the
+        # tree on f takes the same side are one, numbered in the order they first appear
+        sides = np.stack([s.lefts(b.representatives) for s in splits if s.feature == f])
+        first, inverse = _first_seen(sides)
+        order = np.argsort(first)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
         row = np.zeros(width, dtype=np.int64)
-        reps: list[float] = []
-        for cell, value in enumerate(b.representatives.tolist()):
-            side = tuple(s.left(value) for s in mine)
-            if side not in ids:
-                ids[side] = len(ids)
-                reps.append(value)
-            row[cell] = ids[side]
+        row[: b.size] = rank[inverse]
         lookups.append(row)
-        examples.append(reps)
+        examples.append(b.representatives[first[order]].tolist())
     radix = [len(r) for r in examples]
     cells = math.prod(radix)
     if cells > MAX_CELLS:
@@ -205,14 +210,26 @@ def _tree_table(
     # mixed radix over the tree's features, the last one fastest (itertools.product's order)
     strides = [math.prod(radix[i + 1 :]) for i in range(len(radix))]
     rows = np.full((cells, booster.num_feature()), np.nan)
-    for r, combo in enumerate(itertools.product(*examples)):
-        rows[r, feats] = combo
+    rows[:, feats] = np.array(list(itertools.product(*examples)), dtype=np.float64).reshape(cells, len(feats))
     contrib = np.asarray(
         booster.predict(rows, pred_contrib=True, start_iteration=t, num_iteration=1, num_threads=1)
     ).reshape(cells, -1)
     per_field = contrib @ group  # (combinations, fields): this tree's part of each field
     used = np.flatnonzero(np.any(per_field != 0.0, axis=0))
     return _TreeTable(feats, lookups, strides, per_field[:, used], used)
+
+
+def _first_seen(sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct columns of ``sides`` (a tree's splits on a feature x the model's cells of it):
+    where each first appears, and each cell's column among them (in ``np.unique``'s sorted order).
+    Up to 62 splits, a column's sides are one integer's bits: a 1-D ``np.unique``, far cheaper
+    than comparing columns."""
+    if len(sides) > 62:
+        _, first, inverse = np.unique(sides, axis=1, return_index=True, return_inverse=True)
+        return first, inverse.ravel()
+    keys = (sides.astype(np.int64) << np.arange(len(sides), dtype=np.int64)[:, None]).sum(axis=0)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse
 
 
 class ShapTables:
