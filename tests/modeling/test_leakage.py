@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,12 @@ from leadscore.modeling.train import train_model
 from leadscore.scoring.contract import load_contract
 from leadscore.spec import spec_from_flags
 from tests.helpers import make_leads
+
+
+def _guard_options(**kw: Any) -> TrainOptions:
+    """Training options for a test of the leak guard: the shipped booster is one fit (the guard
+    decides before the refit, and the refit's seed averaging has its own tests, test_averaging.py)."""
+    return TrainOptions(contract=load_contract()[0], refit_seeds=1, **kw)
 
 
 def test_name_hints_are_words_any_crm_uses() -> None:
@@ -64,7 +72,7 @@ def test_training_without_a_spec_excludes_the_synthetic_call_duration(tmp_path) 
     path = tmp_path / "export.csv"
     leads.drop(columns=["true_p_sql"]).to_csv(path, index=False)
     spec = spec_from_flags("export", "sql_within_90d", ["1"], "lead_id")
-    result = train_model(path, spec, TrainOptions(contract=load_contract()[0]))
+    result = train_model(path, spec, _guard_options())
     assert "call_duration_sec" in result.leakage_suspects
     assert "call_duration_sec" not in result.bundle.fields
     assert result.excluded_columns["call_duration_sec"].startswith("suspected leak")
@@ -97,9 +105,9 @@ def test_a_telemarketing_call_duration_is_flagged_even_when_it_is_not_decisive(t
     path = tmp_path / "bank.csv"
     frame.to_csv(path, index=False)
     spec = spec_from_flags("bank", "y", ["yes"], "id")
-    result = train_model(path, spec, TrainOptions(contract=load_contract()[0]))
+    result = train_model(path, spec, _guard_options())
     assert result.leakage_suspects == ["duration"]
-    kept = train_model(path, spec, TrainOptions(contract=load_contract()[0], keep=["duration"]))
+    kept = train_model(path, spec, _guard_options(keep=["duration"]))
     assert "duration" in kept.bundle.fields and any("kept 'duration'" in n for n in kept.notes)
 
 
@@ -117,7 +125,7 @@ def test_a_rollup_counted_as_of_the_export_is_caught_by_its_growth(tmp_path) -> 
     path = tmp_path / "export.csv"
     leads.drop(columns=["true_p_sql", "true_days_to_sql", "call_duration_sec"]).to_csv(path, index=False)
     spec = spec_from_flags("export", "sql_within_90d", ["1"], "lead_id", "scored_at")
-    result = train_model(path, spec, TrainOptions(contract=load_contract()[0], search_trials=0))
+    result = train_model(path, spec, _guard_options(search_trials=0))
     found = {f.column: f for f in result.leakage_findings}
     assert found["Number of Email Opens"].single_auc < 0.9  # the outcome alone would not catch it
     assert result.leakage_suspects == ["Number of Email Opens"], result.leakage_suspects
@@ -156,7 +164,7 @@ def test_a_category_whose_mix_follows_the_leads_age_is_not_read_as_grown(tmp_pat
     path = tmp_path / "export.csv"
     leads.drop(columns=["true_p_sql", "true_days_to_sql", "call_duration_sec"]).to_csv(path, index=False)
     spec = spec_from_flags("export", "sql_within_90d", ["1"], "lead_id", "scored_at")
-    result = train_model(path, spec, TrainOptions(contract=load_contract()[0], search_trials=0))
+    result = train_model(path, spec, _guard_options(search_trials=0))
     assert "Campaign" not in result.leakage_suspects, result.leakage_suspects
     assert "Campaign" in result.bundle.fields
     encoder = result.bundle.encoder

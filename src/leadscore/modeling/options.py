@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from leadscore.config import get_settings
 from leadscore.scoring.contract import CutoffContract
 
 
@@ -55,7 +56,9 @@ class TrainOptions:
     seed: int = 42
     feedback: pd.DataFrame | None = None  # sales' decisions (lead_id, decision, decided_at) as labels
     feedback_source: str = "the feedback store"  # where they came from, for the run's notes
-    num_threads: int = 2
+    # LightGBM's threads: LEADSCORE_NUM_THREADS unless given (two processes training side by side
+    # with two threads each on two cores took five times as long)
+    num_threads: int = field(default_factory=lambda: get_settings().num_threads)
     max_rounds: int = 3000
     learning_rate: float | None = None
     capacities: tuple[Capacity, ...] = CAPACITIES
