@@ -182,6 +182,15 @@ def test_the_run_reports_each_shapes_auc_and_reason_cost(synthetic_result) -> No
     assert params[f"capacity_auc_{params['capacity']}"] == best  # small data: the best held-out AUC
 
 
+def test_training_threads_come_from_the_setting_unless_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadscore.config import get_settings
+
+    monkeypatch.setenv("LEADSCORE_NUM_THREADS", "3")
+    get_settings.cache_clear()
+    assert _options().num_threads == 3  # a notebook's TrainOptions, as the CLI's
+    assert _options(num_threads=1).num_threads == 1
+
+
 def test_the_search_budget_is_counted_in_rows_and_the_cheapest_shape_within_tolerance_wins(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
