@@ -16,6 +16,10 @@ import pytest
 # servers and kernels the tests start inherit it.
 for _name in ("LEADSCORE_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
+# Two trials of the capacity search per training, for the module- and session-scoped fixtures too
+# (they are set up before any test's own fixtures: a module's trained model ran the full budget,
+# 45 s instead of 11 s); the search's own tests run its full budget.
+os.environ.setdefault("LEADSCORE_SEARCH_TRIALS", "2")
 
 from leadscore.data.synthetic import write_dataset  # noqa: E402
 from tests.helpers import (  # noqa: E402
