@@ -223,3 +223,20 @@ def test_bundles_of_one_booster_share_one_build(small_trees: Path, monkeypatch: 
     treeshap.build_once(first.booster, first._group, fewer)
     treeshap.build_once(first.booster, first._group, first.booster_text)  # forgotten: only 2 are kept
     assert len(builds) == 4 and len(treeshap._BUILT) == treeshap.KEEP_BUILT
+
+
+@pytest.mark.parametrize("splits", [3, 62, 70])
+def test_a_trees_cells_are_numbered_in_the_order_they_first_appear(splits: int) -> None:
+    # each model-wide cell's sides at the tree's splits -> the tree's own cell; above 62 splits
+    # the sides no longer fit one integer's bits and the columns are compared whole
+    rng = np.random.default_rng(splits)
+    distinct = rng.random((splits, 6)) < 0.5
+    sides = distinct[:, rng.integers(0, 6, 300)]
+    first, inverse = treeshap._first_seen(sides)
+    order = np.argsort(first)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    ids: dict[bytes, int] = {}
+    want = [ids.setdefault(sides[:, c].tobytes(), len(ids)) for c in range(sides.shape[1])]
+    assert rank[inverse].tolist() == want
+    assert sorted(first[order].tolist()) == [want.index(i) for i in range(len(ids))]
