@@ -195,14 +195,11 @@ def _tree_table(
         # each of the model's cells of f -> the tree's own cell: the cells where every split of the
         # tree on f takes the same side are one, numbered in the order they first appear
         sides = np.stack([s.lefts(b.representatives) for s in splits if s.feature == f])
-        first, inverse = _first_seen(sides)
-        order = np.argsort(first)
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
+        first, ids = _first_seen(sides)
         row = np.zeros(width, dtype=np.int64)
-        row[: b.size] = rank[inverse]
+        row[: b.size] = ids
         lookups.append(row)
-        examples.append(b.representatives[first[order]].tolist())
+        examples.append(b.representatives[first].tolist())
     radix = [len(r) for r in examples]
     cells = math.prod(radix)
     if cells > MAX_CELLS:
@@ -220,16 +217,19 @@ def _tree_table(
 
 
 def _first_seen(sides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct columns of ``sides`` (a tree's splits on a feature x the model's cells of it):
-    where each first appears, and each cell's column among them (in ``np.unique``'s sorted order).
+    """The distinct columns of ``sides`` (a tree's splits on a feature x the model's cells of it),
+    numbered in the order they first appear: where each first appears, and each cell's number.
     Up to 62 splits, a column's sides are one integer's bits: a 1-D ``np.unique``, far cheaper
     than comparing columns."""
     if len(sides) > 62:
         _, first, inverse = np.unique(sides, axis=1, return_index=True, return_inverse=True)
-        return first, inverse.ravel()
-    keys = (sides.astype(np.int64) << np.arange(len(sides), dtype=np.int64)[:, None]).sum(axis=0)
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    return first, inverse
+    else:
+        keys = (sides.astype(np.int64) << np.arange(len(sides), dtype=np.int64)[:, None]).sum(axis=0)
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # np.unique's sorted order -> the order of first appearance
+    number = np.empty(len(order), dtype=np.int64)
+    number[order] = np.arange(len(order))
+    return first[order], number[inverse.ravel()]
 
 
 class ShapTables:
