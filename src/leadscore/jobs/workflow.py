@@ -71,7 +71,6 @@ def train_options(
         contract=contract,
         keep=list(keep or []),
         seed=seed,
-        num_threads=get_settings().num_threads,
         capacities=(shapes[capacity],) if capacity else CAPACITIES,
         feedback=decisions,
         feedback_source=str(feedback or ""),
